@@ -1,0 +1,35 @@
+//! An OAuth client (RFC 6749 §2). `id` is the public `client_id`.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "client")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    /// SHA-256 hex of the client secret; `None` for public clients.
+    #[sea_orm(unique)]
+    pub secret_hash: Option<String>,
+    pub secret_last4: Option<String>,
+    pub name: String,
+    pub owner_id: Option<String>,
+    /// Space-separated, each matched exactly (RFC 9700 §4.1.3).
+    pub redirect_uris: String,
+    pub grant_types: String,
+    /// The scopes this client may ask for, space-separated.
+    pub scopes: String,
+    /// `client_secret_basic`, `client_secret_post` or `none`.
+    pub token_endpoint_auth_method: String,
+    pub is_public: bool,
+    pub first_party: bool,
+    /// May introspect any token and API key.
+    pub resource_server: bool,
+    pub livemode: bool,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    pub secret_rotated_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

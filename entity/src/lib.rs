@@ -1,0 +1,17 @@
+//! sea-orm entities for Latch, one module per table (singular names).
+//!
+//! Timestamps are UTC; every secret column holds a SHA-256 digest (hex), never the secret.
+//! List-valued columns (scopes, redirect URIs, grant types) are space-separated strings,
+//! the OAuth wire form (RFC 6749 §3.3), so they read the same on SQLite and PostgreSQL.
+
+pub mod api_key;
+pub mod audit_event;
+pub mod authorization_code;
+pub mod client;
+pub mod consent;
+pub mod idempotency_key;
+pub mod prelude;
+pub mod refresh_token;
+pub mod revoked_token;
+pub mod signing_key;
+pub mod user;

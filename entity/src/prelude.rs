@@ -1,0 +1,10 @@
+pub use super::api_key::Entity as ApiKey;
+pub use super::audit_event::Entity as AuditEvent;
+pub use super::authorization_code::Entity as AuthorizationCode;
+pub use super::client::Entity as Client;
+pub use super::consent::Entity as Consent;
+pub use super::idempotency_key::Entity as IdempotencyKey;
+pub use super::refresh_token::Entity as RefreshToken;
+pub use super::revoked_token::Entity as RevokedToken;
+pub use super::signing_key::Entity as SigningKey;
+pub use super::user::Entity as User;

@@ -1,0 +1,484 @@
+//! The `latch` command line. Every command reads the same configuration; `--json` prints
+//! one JSON object on stdout. Exit codes: 0 ok, 1 runtime failure, 2 bad input or config.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::json;
+
+use crate::config::{Overrides, Settings, SigningAlg};
+use crate::startup::{Application, StartupError, connect_and_migrate};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "latch",
+    version,
+    about = "Latch: an OAuth 2.0 authorization server with API keys"
+)]
+pub struct Cli {
+    /// Configuration file (default: ./latch.toml if present).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
+    /// Database URL (overrides LATCH_DATABASE_URL).
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+    /// Address to listen on (overrides LATCH_BIND).
+    #[arg(long, global = true, value_name = "HOST:PORT")]
+    bind: Option<String>,
+    /// Issuer URL (overrides LATCH_ISSUER).
+    #[arg(long, global = true, value_name = "URL")]
+    issuer: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server (migrations first, unless LATCH_MIGRATE=false).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Master-key helpers.
+    Secret {
+        #[command(subcommand)]
+        command: SecretCommand,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage OAuth clients.
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
+    /// Manage API keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Manage JWS signing keys.
+    SigningKey {
+        #[command(subcommand)]
+        command: SigningKeyCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SecretCommand {
+    /// Print a fresh random master key for LATCH_SECRET_KEY.
+    Generate,
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Create a user. The password is read from stdin with --password-stdin, or generated and printed once.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        admin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ClientCommand {
+    /// Register an OAuth client; a confidential client's secret is printed once.
+    Create(ClientCreate),
+}
+
+#[derive(Args, Debug)]
+struct ClientCreate {
+    #[arg(long)]
+    name: String,
+    /// Exact redirect URI (repeatable).
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    redirect_uris: Vec<String>,
+    /// A public client (no secret; PKCE required).
+    #[arg(long)]
+    public: bool,
+    /// Grant type (repeatable): authorization_code, refresh_token, client_credentials.
+    #[arg(long = "grant-type", value_name = "GRANT")]
+    grant_types: Vec<String>,
+    /// Allowed scope (repeatable).
+    #[arg(long = "scope", value_name = "SCOPE")]
+    scopes: Vec<String>,
+    /// A test-mode client (tokens say livemode: false).
+    #[arg(long)]
+    test: bool,
+    /// A first-party client: users are not asked for consent.
+    #[arg(long)]
+    first_party: bool,
+    /// A resource server: may introspect any token and API key.
+    #[arg(long)]
+    resource_server: bool,
+    /// Email of the user who owns the client.
+    #[arg(long)]
+    owner: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Mode {
+    Test,
+    Live,
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyCommand {
+    /// Create an API key for a user; the key is printed once.
+    Create {
+        #[arg(long, value_name = "EMAIL")]
+        user: String,
+        #[arg(long, value_enum)]
+        mode: Mode,
+        #[arg(long)]
+        name: Option<String>,
+        /// Scope (repeatable): read, write, or resource:read / resource:write.
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SigningKeyCommand {
+    /// Publish a new signing key; it starts signing after LATCH_KEY_PREPUBLISH.
+    Rotate {
+        /// Algorithm of the new key (default: LATCH_SIGNING_ALG).
+        #[arg(long)]
+        alg: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List signing keys and their state.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A failure with the exit code it deserves.
+struct Failure(u8, String);
+
+impl From<StartupError> for Failure {
+    fn from(e: StartupError) -> Self {
+        let code = if matches!(e, StartupError::Config(_)) {
+            2
+        } else {
+            1
+        };
+        Failure(code, e.to_string())
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let overrides = Overrides {
+        config_file: cli.config.clone(),
+        bind: cli.bind.clone(),
+        database_url: cli.database_url.clone(),
+        issuer: cli.issuer.clone(),
+    };
+    if let Command::Secret {
+        command: SecretCommand::Generate,
+    } = cli.command
+    {
+        println!("{}", crate::config::SecretKey::generate().to_base64());
+        return ExitCode::SUCCESS;
+    }
+    let settings = match Settings::load(&overrides) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("latch: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let default_filter = if matches!(cli.command, Command::Serve) {
+        "info,sqlx=warn,sea_orm=warn"
+    } else {
+        "warn"
+    };
+    crate::telemetry::init(settings.log_format, default_filter);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("latch: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli.command, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(code, msg)) => {
+            eprintln!("latch: {msg}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+async fn run(command: Command, mut settings: Settings) -> Result<(), Failure> {
+    match command {
+        Command::Serve => {
+            let app = Application::build_with(&mut settings, true).await?;
+            println!(
+                "Latch is listening on {} (issuer {})",
+                settings.bind,
+                app.issuer()
+            );
+            app.run_until_stopped()
+                .await
+                .map_err(|e| Failure(1, e.to_string()))?;
+            tracing::info!("stopped");
+            Ok(())
+        }
+        Command::Migrate => {
+            connect_and_migrate(&settings, true).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Secret { .. } => Ok(()),
+        Command::User {
+            command:
+                UserCommand::Create {
+                    email,
+                    password_stdin,
+                    admin,
+                    json,
+                },
+        } => {
+            let db = connect_and_migrate(&settings, settings.migrate).await?;
+            let (password, generated) = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut line)
+                    .map_err(|e| Failure(1, format!("cannot read the password from stdin: {e}")))?;
+                (line.trim_end_matches(['\r', '\n']).to_owned(), false)
+            } else {
+                (crate::crypto::random_base62(20), true)
+            };
+            let user = crate::users::create(&db, &email, &password, admin)
+                .await
+                .map_err(user_failure)?;
+            if json {
+                let mut v = json!({"id": user.id, "email": user.email, "admin": user.is_admin});
+                if generated {
+                    v["password"] = json!(password);
+                }
+                println!("{v}");
+            } else {
+                println!(
+                    "Created user {} ({}){}",
+                    user.email,
+                    user.id,
+                    if user.is_admin { ", admin" } else { "" }
+                );
+                if generated {
+                    println!("Password (shown once): {password}");
+                }
+            }
+            Ok(())
+        }
+        Command::Client {
+            command: ClientCommand::Create(c),
+        } => {
+            let db = connect_and_migrate(&settings, settings.migrate).await?;
+            let owner_id = match &c.owner {
+                Some(email) => Some(
+                    crate::store::users::by_email(&db, email)
+                        .await
+                        .map_err(|e| Failure(1, e.to_string()))?
+                        .ok_or_else(|| Failure(2, format!("no user with email {email}")))?
+                        .id,
+                ),
+                None => None,
+            };
+            let new = crate::clients::NewClient {
+                name: c.name,
+                redirect_uris: c.redirect_uris,
+                public: c.public,
+                grant_types: if c.grant_types.is_empty() {
+                    crate::clients::default_grant_types()
+                } else {
+                    c.grant_types
+                },
+                scopes: if c.scopes.is_empty() {
+                    crate::clients::default_scopes()
+                } else {
+                    c.scopes
+                },
+                livemode: !c.test,
+                first_party: c.first_party,
+                resource_server: c.resource_server,
+                owner_id,
+            };
+            let (client, secret) = crate::clients::create(&db, new)
+                .await
+                .map_err(|e| match e {
+                    crate::clients::ClientError::Store(s) => Failure(1, s.to_string()),
+                    other => Failure(2, other.to_string()),
+                })?;
+            let list = |s: &str| {
+                crate::clients::list(s)
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            };
+            if c.json {
+                println!(
+                    "{}",
+                    json!({
+                        "client_id": client.id, "client_secret": secret, "name": client.name,
+                        "redirect_uris": list(&client.redirect_uris), "grant_types": list(&client.grant_types),
+                        "scopes": list(&client.scopes), "livemode": client.livemode, "public": client.is_public,
+                    })
+                );
+            } else {
+                println!(
+                    "Created {} client {:?}",
+                    if client.is_public {
+                        "public"
+                    } else {
+                        "confidential"
+                    },
+                    client.name
+                );
+                println!("client_id:     {}", client.id);
+                if let Some(s) = secret {
+                    println!("client_secret: {s}   (shown once; store it now)");
+                }
+            }
+            Ok(())
+        }
+        Command::Key {
+            command:
+                KeyCommand::Create {
+                    user,
+                    mode,
+                    name,
+                    scopes,
+                    json,
+                },
+        } => {
+            let db = connect_and_migrate(&settings, settings.migrate).await?;
+            let owner = crate::store::users::by_email(&db, &user)
+                .await
+                .map_err(|e| Failure(1, e.to_string()))?
+                .ok_or_else(|| Failure(2, format!("no user with email {user}")))?;
+            let new = crate::api_keys::NewKey {
+                user_id: owner.id,
+                livemode: matches!(mode, Mode::Live),
+                name: name.unwrap_or_default(),
+                scopes,
+                expires_at: None,
+            };
+            let (key, secret) = crate::api_keys::create(&db, new)
+                .await
+                .map_err(|e| match e {
+                    crate::api_keys::KeyError::Store(s) => Failure(1, s.to_string()),
+                    other => Failure(2, other.to_string()),
+                })?;
+            let scopes: Vec<&str> = crate::clients::list(&key.scopes).collect();
+            if json {
+                println!(
+                    "{}",
+                    json!({"id": key.id, "key": secret, "livemode": key.livemode, "scopes": scopes, "name": key.name})
+                );
+            } else {
+                println!(
+                    "Created {} key {} ({})",
+                    if key.livemode { "live" } else { "test" },
+                    key.id,
+                    key.name
+                );
+                println!("{secret}");
+                if std::io::stdout().is_terminal() {
+                    println!("This key is shown once. Store it securely now.");
+                }
+            }
+            Ok(())
+        }
+        Command::SigningKey { command } => signing_key(command, settings).await,
+    }
+}
+
+fn user_failure(e: crate::users::UserError) -> Failure {
+    use crate::users::UserError;
+    match e {
+        UserError::Store(_) | UserError::Unexpected(_) => Failure(1, e.to_string()),
+        other => Failure(2, other.to_string()),
+    }
+}
+
+async fn signing_key(command: SigningKeyCommand, mut settings: Settings) -> Result<(), Failure> {
+    settings
+        .ensure_secret_key()
+        .map_err(|e| Failure(2, e.to_string()))?;
+    let db = connect_and_migrate(&settings, settings.migrate).await?;
+    match command {
+        SigningKeyCommand::Rotate { alg, json } => {
+            let alg = match alg {
+                Some(a) => SigningAlg::parse(&a).ok_or_else(|| {
+                    Failure(
+                        2,
+                        format!("unknown algorithm {a:?}; use ES256, RS256, EdDSA or HS256"),
+                    )
+                })?,
+                None => settings.signing_alg,
+            };
+            let sealer = crate::crypto::Sealer::new(settings.secret().expose());
+            let keep = settings.access_token_ttl
+                + std::time::Duration::from_secs(crate::signing::LEEWAY_SECS);
+            let info = crate::signing::rotate(&db, &sealer, alg, settings.key_prepublish, keep)
+                .await
+                .map_err(|e| Failure(1, format!("{e:#}")))?;
+            if json {
+                println!("{}", json!(info));
+            } else {
+                println!(
+                    "New {} key {} published; it signs from {}",
+                    info.alg.as_str(),
+                    info.kid,
+                    info.active_from.to_rfc3339()
+                );
+            }
+            Ok(())
+        }
+        SigningKeyCommand::List { json } => {
+            let rows = crate::store::signing_keys::all(&db)
+                .await
+                .map_err(|e| Failure(1, e.to_string()))?;
+            let v: Vec<_> = rows
+                .iter()
+                .map(|r| json!({"kid": r.kid, "alg": r.alg, "active_from": r.active_from, "retired_at": r.retired_at, "expires_at": r.expires_at}))
+                .collect();
+            if json {
+                println!("{}", json!({ "keys": v }));
+            } else {
+                for r in rows {
+                    println!(
+                        "{}  {:6}  active from {}  {}",
+                        r.kid,
+                        r.alg,
+                        r.active_from.to_rfc3339(),
+                        match r.expires_at {
+                            Some(e) => format!("expires {}", e.to_rfc3339()),
+                            None => "current".to_owned(),
+                        }
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! OAuth client registration rules (RFC 6749 §2, RFC 9700 §2.1/§4.1.3, RFC 8252 §7).
+
+use sea_orm::ConnectionTrait;
+use url::Url;
+
+use crate::crypto;
+use crate::errors::{ApiError, StoreError};
+use crate::store;
+
+pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
+/// Scopes Latch knows. `read`/`write` gate the `/v1` API; the others are OpenID Connect's.
+pub const SCOPES: &[&str] = &["read", "write", "openid", "profile", "email"];
+
+pub fn scope_description(s: &str) -> &'static str {
+    match s {
+        "read" => "Read your data",
+        "write" => "Create, change and delete your data",
+        "openid" => "Confirm your identity",
+        "profile" => "See your basic profile",
+        "email" => "See your email address",
+        _ => "Access granted by this permission",
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{0}")]
+    Invalid(String, &'static str),
+    #[error("unknown owner {0}")]
+    UnknownOwner(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<ClientError> for ApiError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Invalid(m, param) => {
+                ApiError::invalid_request("parameter_invalid", m).with_param(param)
+            }
+            ClientError::UnknownOwner(_) => {
+                ApiError::invalid_request("parameter_invalid", e.to_string()).with_param("owner")
+            }
+            ClientError::Store(s) => s.into(),
+        }
+    }
+}
+
+fn invalid(msg: impl Into<String>, param: &'static str) -> ClientError {
+    ClientError::Invalid(msg.into(), param)
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// A redirect URI that may be registered: absolute, no fragment (RFC 6749 §3.1.2), no
+/// wildcard, no userinfo; `https`, or `http` only on loopback (RFC 8252 §7.3), or a
+/// private-use scheme in reverse-domain form for native apps (RFC 8252 §7.1).
+pub fn validate_redirect_uri(raw: &str) -> Result<(), String> {
+    if raw.len() > 2000 || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "redirect URI {raw:?} contains whitespace or is too long"
+        ));
+    }
+    let url =
+        Url::parse(raw).map_err(|_| format!("redirect URI {raw:?} is not an absolute URI"))?;
+    if url.fragment().is_some() || raw.contains('#') {
+        return Err(format!("redirect URI {raw:?} must not contain a fragment"));
+    }
+    if raw.contains('*') {
+        return Err(format!("redirect URI {raw:?} must not contain a wildcard"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "redirect URI {raw:?} must not contain user information"
+        ));
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(&url) => Ok(()),
+        "http" => Err(format!(
+            "redirect URI {raw:?} must use https (http is allowed only on loopback)"
+        )),
+        "javascript" | "data" | "file" | "vbscript" | "about" | "blob" => {
+            Err(format!("redirect URI scheme of {raw:?} is not allowed"))
+        }
+        s if s.contains('.') => Ok(()),
+        _ => Err(format!(
+            "redirect URI {raw:?}: custom schemes must be reverse-domain names such as com.example.app"
+        )),
+    }
+}
+
+pub struct NewClient {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub public: bool,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub livemode: bool,
+    pub first_party: bool,
+    pub resource_server: bool,
+    pub owner_id: Option<String>,
+}
+
+pub fn default_scopes() -> Vec<String> {
+    SCOPES.iter().map(|s| s.to_string()).collect()
+}
+
+pub fn default_grant_types() -> Vec<String> {
+    vec!["authorization_code".into(), "refresh_token".into()]
+}
+
+fn dedup(v: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in v {
+        if !out.contains(s) {
+            out.push(s.clone());
+        }
+    }
+    out
+}
+
+/// Validate and register a client. Returns the row and, for a confidential client, the
+/// secret: shown once, stored only as its digest.
+pub async fn create(
+    db: &impl ConnectionTrait,
+    c: NewClient,
+) -> Result<(entity::client::Model, Option<String>), ClientError> {
+    let name = c.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(invalid("name must be 1 to 100 characters", "name"));
+    }
+    let grant_types = dedup(&c.grant_types);
+    if grant_types.is_empty() {
+        return Err(invalid(
+            "at least one grant type is required",
+            "grant_types",
+        ));
+    }
+    for g in &grant_types {
+        if !GRANT_TYPES.contains(&g.as_str()) {
+            return Err(invalid(
+                format!(
+                    "unsupported grant type {g:?}; use authorization_code, refresh_token or client_credentials"
+                ),
+                "grant_types",
+            ));
+        }
+    }
+    if c.public && grant_types.iter().any(|g| g == "client_credentials") {
+        // OAuth 2.1 §4.2: the client credentials grant is for confidential clients only.
+        return Err(invalid(
+            "public clients cannot use client_credentials",
+            "grant_types",
+        ));
+    }
+    let scopes = dedup(&c.scopes);
+    for s in &scopes {
+        if !SCOPES.contains(&s.as_str()) {
+            return Err(invalid(
+                format!(
+                    "unknown scope {s:?}; known scopes are {}",
+                    SCOPES.join(", ")
+                ),
+                "scopes",
+            ));
+        }
+    }
+    let redirect_uris = dedup(&c.redirect_uris);
+    for r in &redirect_uris {
+        validate_redirect_uri(r).map_err(|m| invalid(m, "redirect_uris"))?;
+    }
+    if grant_types.iter().any(|g| g == "authorization_code") && redirect_uris.is_empty() {
+        return Err(invalid(
+            "the authorization_code grant needs at least one redirect URI",
+            "redirect_uris",
+        ));
+    }
+    if let Some(owner) = &c.owner_id
+        && store::users::by_id(db, owner).await?.is_none()
+    {
+        return Err(ClientError::UnknownOwner(owner.clone()));
+    }
+    let secret = (!c.public).then(|| crypto::mint_secret("cs_"));
+    let now = store::now();
+    let model = entity::client::Model {
+        id: format!("cl_{}", crypto::random_base62(24)),
+        secret_hash: secret.as_deref().map(crypto::sha256_hex),
+        secret_last4: secret.as_deref().map(|s| s[s.len() - 4..].to_owned()),
+        name,
+        owner_id: c.owner_id,
+        redirect_uris: redirect_uris.join(" "),
+        grant_types: grant_types.join(" "),
+        scopes: scopes.join(" "),
+        token_endpoint_auth_method: if c.public {
+            "none"
+        } else {
+            "client_secret_basic"
+        }
+        .to_owned(),
+        is_public: c.public,
+        first_party: c.first_party,
+        resource_server: c.resource_server,
+        livemode: c.livemode,
+        created_at: now,
+        updated_at: now,
+        secret_rotated_at: None,
+    };
+    let row = store::clients::insert(db, model).await?;
+    Ok((row, secret))
+}
+
+/// Split a space-separated column into its parts.
+pub fn list(s: &str) -> impl Iterator<Item = &str> {
+    s.split(' ').filter(|p| !p.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uri_rules() {
+        for ok in [
+            "https://app.example.com/cb",
+            "http://127.0.0.1:8080/cb",
+            "http://localhost/cb",
+            "http://[::1]:9/cb",
+            "com.example.app:/oauth",
+        ] {
+            assert!(validate_redirect_uri(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://app.example.com/cb",
+            "https://app.example.com/cb#frag",
+            "https://*.example.com/cb",
+            "https://user@app.example.com/cb",
+            "javascript:alert(1)",
+            "/relative",
+            "myapp:/cb",
+            "https://app.example.com/ cb",
+        ] {
+            assert!(validate_redirect_uri(bad).is_err(), "{bad}");
+        }
+    }
+}

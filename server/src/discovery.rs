@@ -1,0 +1,56 @@
+//! Authorization server metadata (RFC 8414), OpenID discovery, and the JWKS (RFC 7517).
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use crate::state::AppState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/.well-known/oauth-authorization-server",
+        web::get().to(get_metadata),
+    )
+    .route("/.well-known/jwks.json", web::get().to(get_jwks));
+}
+
+/// RFC 8414 §2 metadata. `issuer` is exactly the `iss` of our tokens and responses.
+pub fn metadata(state: &AppState) -> serde_json::Value {
+    let iss = &state.settings.issuer;
+    json!({
+        "issuer": iss,
+        "authorization_endpoint": format!("{iss}/oauth/authorize"),
+        "token_endpoint": format!("{iss}/oauth/token"),
+        "jwks_uri": format!("{iss}/.well-known/jwks.json"),
+        "introspection_endpoint": format!("{iss}/oauth/introspect"),
+        "revocation_endpoint": format!("{iss}/oauth/revoke"),
+        "scopes_supported": crate::clients::SCOPES,
+        // RFC 9700 §2.1.2: no implicit grant; only the code flow.
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": crate::clients::GRANT_TYPES,
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        // RFC 9700 §2.1.1: S256 only.
+        "code_challenge_methods_supported": ["S256"],
+        // RFC 9207 §3.
+        "authorization_response_iss_parameter_supported": true,
+        "prompt_values_supported": ["none", "login", "consent"],
+    })
+}
+
+async fn get_metadata(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(metadata(&state))
+}
+
+/// Public keys only, unique `kid`s. Cached briefly: a rotated key is published at least
+/// `LATCH_KEY_PREPUBLISH` before it signs, which must exceed this max-age.
+async fn get_jwks(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .content_type("application/json")
+        .json(state.signer.jwks().as_ref())
+}

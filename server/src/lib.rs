@@ -1,0 +1,47 @@
+//! Latch: an OAuth 2.0 authorization server with API keys.
+#![warn(clippy::self_named_module_files)]
+
+/// `/oauth/authorize` sign-in, sign-up and sign-out pages and the browser session.
+pub mod account;
+/// The `/v1` JSON API and its authentication.
+pub mod api;
+/// API keys: format, creation, verification.
+pub mod api_keys;
+/// `GET/POST /oauth/authorize` (RFC 6749 §4.1, RFC 7636, RFC 9207).
+pub mod authorize;
+/// The `latch` command line.
+pub mod cli;
+/// OAuth client registration rules.
+pub mod clients;
+/// Settings from defaults, `latch.toml`, `LATCH_*` and flags.
+pub mod config;
+/// Randomness, digests, credential formats, encryption at rest.
+pub mod crypto;
+/// RFC 8414 metadata and the JWKS document.
+pub mod discovery;
+/// The OAuth, `/v1` and HTML error dialects.
+pub mod errors;
+/// `/healthz`, `/readyz`, `/metrics`.
+pub mod health;
+/// Request ids, client IPs, metrics and security headers.
+pub mod middleware;
+/// Server-rendered pages and static assets.
+pub mod pages;
+/// The URL map.
+pub mod routes;
+/// JWS signing keys, JWKS, access-token signing and verification.
+pub mod signing;
+/// Building and running the server.
+pub mod startup;
+/// Shared application state.
+pub mod state;
+/// The only module that touches the database.
+pub mod store;
+/// Periodic clean-up of expired rows.
+pub mod sweeper;
+/// Logging and metrics set-up.
+pub mod telemetry;
+/// `POST /oauth/token` and its grants.
+pub mod token;
+/// Accounts and passwords.
+pub mod users;

@@ -1,0 +1,527 @@
+//! Server-rendered HTML pages (askama templates in `templates/`) and the static CSS/JS they use.
+//!
+//! This module owns how a page looks, never what it decides: handlers build a `*View` and call a
+//! `*_page` function. Every user-supplied string goes through askama's HTML escaping; nothing here
+//! uses `|safe`. Pages carry no inline script or style, so the CSP can stay `'self'`-only.
+
+use std::sync::LazyLock;
+
+use actix_web::{HttpResponse, http::StatusCode, http::header};
+use askama::Template;
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+
+/// Static assets compiled into the binary (one binary, no files to ship).
+pub const CSS: &str = include_str!("../../static/latch.css");
+pub const JS: &str = include_str!("../../static/latch.js");
+
+const HTML: &str = "text/html; charset=utf-8";
+/// Assets are addressed by content (`?v=`), so a browser may keep them for a year.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+static ASSET_VERSION: LazyLock<String> = LazyLock::new(|| {
+    let mut h = Sha256::new();
+    h.update(CSS.as_bytes());
+    h.update([0u8]);
+    h.update(JS.as_bytes());
+    let digest = h.finalize();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..9])
+});
+
+/// Short content hash of CSS+JS (12 URL-safe base64 characters), used as `?v=` on asset links so
+/// a new build busts caches and an unchanged one keeps them.
+pub fn asset_version() -> &'static str {
+    ASSET_VERSION.as_str()
+}
+
+/// `GET /static/latch.css`
+pub async fn get_css() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, IMMUTABLE))
+        .body(CSS)
+}
+
+/// `GET /static/latch.js`
+pub async fn get_js() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, IMMUTABLE))
+        .body(JS)
+}
+
+/// Renders `t` as an HTML response. Pages may carry a CSRF token or personal data, so they are
+/// never stored by caches.
+fn render<T: Template>(status: StatusCode, t: &T) -> HttpResponse {
+    match t.render() {
+        Ok(body) => HttpResponse::build(status)
+            .content_type(HTML)
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(body),
+        Err(e) => {
+            tracing::error!(error = ?e, template = std::any::type_name::<T>(), "failed to render page");
+            HttpResponse::InternalServerError()
+                .content_type("text/plain; charset=utf-8")
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .body("Internal server error")
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Error and message pages
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorTemplate<'a> {
+    version: &'static str,
+    code: u16,
+    title: &'a str,
+    message: &'a str,
+}
+
+/// A full-page error shown in place of the page the person asked for.
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> HttpResponse {
+    render(
+        status,
+        &ErrorTemplate {
+            version: asset_version(),
+            code: status.as_u16(),
+            title,
+            message,
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessageTemplate<'a> {
+    version: &'static str,
+    is_error: bool,
+    title: &'a str,
+    message: &'a str,
+    link: Option<(&'a str, &'a str)>,
+}
+
+/// A short informational page ("Signed out", "Check your email") with an optional call to action.
+/// `link` is `(href, label)`; the href must be chosen by the server (a same-site path such as
+/// `/login`, or an http(s) URL): anything else, such as `javascript:`, is dropped.
+pub fn message_page(
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    link: Option<(&str, &str)>,
+) -> HttpResponse {
+    let link = link.filter(|(href, _)| {
+        let ok = is_safe_href(href);
+        if !ok {
+            tracing::warn!("message_page: dropped a link with an unsafe href");
+        }
+        ok
+    });
+    render(
+        status,
+        &MessageTemplate {
+            version: asset_version(),
+            is_error: status.as_u16() >= 400,
+            title,
+            message,
+            link,
+        },
+    )
+}
+
+/// Escaping keeps an attribute well-formed, not a URL harmless: only allow a path on this site
+/// (not `//host` or `/\host`, which browsers treat as another host) or an http(s) URL.
+fn is_safe_href(href: &str) -> bool {
+    let lower = href.trim_start().to_ascii_lowercase();
+    (href.starts_with('/') && !href.starts_with("//") && !href.starts_with("/\\"))
+        || lower.starts_with("https://")
+        || lower.starts_with("http://")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Login and signup
+
+/// What the sign-in page shows.
+pub struct LoginView<'a> {
+    /// Hidden input `csrf`.
+    pub csrf: &'a str,
+    /// Prefilled value of the email field.
+    pub email: &'a str,
+    /// Shown above the form, e.g. "Incorrect email or password."
+    pub error: Option<&'a str>,
+    /// Hidden input `next`: where to go after signing in (a relative URL).
+    pub next: &'a str,
+    /// Show a "Create an account" link to `/signup?next=…`.
+    pub signup_enabled: bool,
+    /// When signing in for an OAuth app: "to continue to {client_name}".
+    pub client_name: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginTemplate<'a, 'b> {
+    version: &'static str,
+    v: &'a LoginView<'b>,
+}
+
+/// The sign-in form: posts `email`, `password`, `csrf` and `next` to `/login`.
+pub fn login_page(status: StatusCode, v: &LoginView) -> HttpResponse {
+    render(
+        status,
+        &LoginTemplate {
+            version: asset_version(),
+            v,
+        },
+    )
+}
+
+/// What the sign-up page shows.
+pub struct SignupView<'a> {
+    pub csrf: &'a str,
+    pub email: &'a str,
+    pub error: Option<&'a str>,
+    pub next: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "signup.html")]
+struct SignupTemplate<'a, 'b> {
+    version: &'static str,
+    v: &'a SignupView<'b>,
+}
+
+/// The sign-up form: posts `email`, `password` (at least 10 characters), `csrf` and `next` to `/signup`.
+pub fn signup_page(status: StatusCode, v: &SignupView) -> HttpResponse {
+    render(
+        status,
+        &SignupTemplate {
+            version: asset_version(),
+            v,
+        },
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Consent
+
+/// One requested scope, as the person will read it.
+pub struct ScopeView<'a> {
+    pub name: &'a str,
+    pub description: &'a str,
+}
+
+/// What the consent screen shows, and the authorization request it carries back.
+pub struct ConsentView<'a> {
+    pub csrf: &'a str,
+    pub client_name: &'a str,
+    pub client_id: &'a str,
+    pub user_email: &'a str,
+    pub scopes: Vec<ScopeView<'a>>,
+    /// Shown as "You will be redirected to {host}".
+    pub redirect_host: &'a str,
+    /// A "Test mode" badge is shown when false.
+    pub livemode: bool,
+    /// Extra hidden inputs `(name, value)` carrying the authorization request.
+    pub hidden: Vec<(&'a str, &'a str)>,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentTemplate<'a, 'b> {
+    version: &'static str,
+    initial: String,
+    v: &'a ConsentView<'b>,
+}
+
+/// The consent screen: posts `csrf`, every hidden pair and `decision=allow|deny` to
+/// `/oauth/authorize`; a separate "Sign out" form posts `csrf` to `/logout`.
+pub fn consent_page(v: &ConsentView) -> HttpResponse {
+    let initial = v
+        .client_name
+        .chars()
+        .find(|c| c.is_alphanumeric())
+        .map_or_else(|| "?".to_owned(), |c| c.to_uppercase().collect());
+    render(
+        StatusCode::OK,
+        &ConsentTemplate {
+            version: asset_version(),
+            initial,
+            v,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::MessageBody;
+
+    const XSS: &str = "<script>alert(1)</script>";
+    const ATTR: &str = "\"onmouseover=alert(1) x=\"";
+    const SQ: &str = "' autofocus onfocus='alert(1)";
+
+    fn body(res: HttpResponse) -> String {
+        let bytes = res
+            .into_body()
+            .try_into_bytes()
+            .expect("pages are rendered into one buffer");
+        String::from_utf8(bytes.to_vec()).expect("askama renders UTF-8")
+    }
+
+    fn content_type(res: &HttpResponse) -> &str {
+        res.headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    /// No raw hostile markup and no attribute break-out survived.
+    fn assert_escaped(html: &str) {
+        assert!(!html.contains("<script>"), "raw <script> in:\n{html}");
+        assert!(
+            !html.contains("\"onmouseover"),
+            "attribute break-out in:\n{html}"
+        );
+        assert!(
+            !html.contains("' autofocus onfocus"),
+            "single-quote break-out in:\n{html}"
+        );
+        assert!(!html.contains("style="), "inline style in:\n{html}");
+        assert!(
+            !html.contains("<script>") && !html.contains("onclick="),
+            "inline script in:\n{html}"
+        );
+    }
+
+    fn assert_page_shell(html: &str) {
+        assert!(html.starts_with("<!doctype html>"));
+        assert!(html.contains("<html lang=\"en\">"));
+        assert!(html.contains("<meta name=\"viewport\""));
+        assert!(html.contains("<main"));
+        assert!(html.contains("Secured by Latch"));
+        assert!(html.contains(&format!("/static/latch.css?v={}", asset_version())));
+        assert!(html.contains(&format!(
+            "<script src=\"/static/latch.js?v={}\" defer></script>",
+            asset_version()
+        )));
+    }
+
+    #[test]
+    fn asset_version_is_short_url_safe_and_stable() {
+        let v = asset_version();
+        assert_eq!(v.len(), 12);
+        assert!(
+            v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
+        assert_eq!(v, asset_version());
+    }
+
+    #[actix_web::test]
+    async fn static_assets_have_their_types_and_are_immutable() {
+        let css = get_css().await;
+        assert_eq!(css.status(), StatusCode::OK);
+        assert_eq!(content_type(&css), "text/css; charset=utf-8");
+        assert_eq!(css.headers().get(header::CACHE_CONTROL).unwrap(), IMMUTABLE);
+        assert_eq!(body(css), CSS);
+
+        let js = get_js().await;
+        assert_eq!(content_type(&js), "text/javascript; charset=utf-8");
+        assert_eq!(js.headers().get(header::CACHE_CONTROL).unwrap(), IMMUTABLE);
+        assert_eq!(body(js), JS);
+    }
+
+    #[test]
+    fn login_page_escapes_hostile_input() {
+        let v = LoginView {
+            csrf: ATTR,
+            email: ATTR,
+            error: Some(XSS),
+            next: "/oauth/authorize?a=1&b=\"><script>alert(1)</script>",
+            signup_enabled: true,
+            client_name: Some(XSS),
+        };
+        let res = login_page(StatusCode::UNAUTHORIZED, &v);
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(content_type(&res), HTML);
+        assert_eq!(
+            res.headers().get(header::CACHE_CONTROL).unwrap(),
+            "no-store"
+        );
+        let html = body(res);
+        assert_page_shell(&html);
+        assert_escaped(&html);
+        assert!(html.contains("<title>Sign in · Latch</title>"));
+        assert!(
+            html.contains("&#60;script&#62;alert(1)&#60;/script&#62;")
+                || html.contains("&lt;script&gt;")
+        );
+        assert!(html.contains("to continue to"));
+        assert!(html.contains("role=\"alert\""));
+        assert!(html.contains("action=\"/login\""));
+        assert!(html.contains("name=\"email\" type=\"email\""));
+        assert!(html.contains("autocomplete=\"username\""));
+        assert!(
+            html.contains("name=\"password\" type=\"password\" autocomplete=\"current-password\"")
+        );
+        assert!(html.contains("name=\"csrf\""));
+        assert!(
+            html.contains("name=\"next\" value=\"/oauth/authorize?a=1&#38;b=&#34;&#62;")
+                || html.contains("name=\"next\" value=\"/oauth/authorize?a=1&amp;b=")
+        );
+        // The signup link carries `next` percent-encoded.
+        assert!(
+            html.contains("href=\"/signup?next=/oauth/authorize%3Fa%3D1%26b%3D%22%3E%3Cscript%3E")
+        );
+    }
+
+    #[test]
+    fn login_page_without_client_or_error_or_signup() {
+        let v = LoginView {
+            csrf: "c",
+            email: "",
+            error: None,
+            next: "",
+            signup_enabled: false,
+            client_name: None,
+        };
+        let html = body(login_page(StatusCode::OK, &v));
+        assert!(!html.contains("role=\"alert\""));
+        assert!(!html.contains("/signup"));
+        assert!(!html.contains("to continue to"));
+        // Empty email: focus starts on the email field.
+        assert!(html.contains("inputmode=\"email\" required autofocus"));
+    }
+
+    #[test]
+    fn signup_page_escapes_hostile_input() {
+        let v = SignupView {
+            csrf: SQ,
+            email: ATTR,
+            error: Some(XSS),
+            next: XSS,
+        };
+        let res = signup_page(StatusCode::UNPROCESSABLE_ENTITY, &v);
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(content_type(&res), HTML);
+        let html = body(res);
+        assert_page_shell(&html);
+        assert_escaped(&html);
+        assert!(html.contains("action=\"/signup\""));
+        assert!(html.contains("autocomplete=\"new-password\" minlength=\"10\""));
+        assert!(html.contains("role=\"alert\""));
+        assert!(html.contains("href=\"/login?next=%3Cscript%3E"));
+    }
+
+    fn hostile_consent<'a>(livemode: bool) -> ConsentView<'a> {
+        ConsentView {
+            csrf: ATTR,
+            client_name: XSS,
+            client_id: ATTR,
+            user_email: XSS,
+            scopes: vec![
+                ScopeView {
+                    name: "read",
+                    description: "Read your data",
+                },
+                ScopeView {
+                    name: XSS,
+                    description: ATTR,
+                },
+            ],
+            redirect_host: XSS,
+            livemode,
+            hidden: vec![
+                ("client_id", "app_123"),
+                ("state", ATTR),
+                ("redirect_uri", "https://app.example/cb?x=1&y=2"),
+                (ATTR, SQ),
+            ],
+        }
+    }
+
+    #[test]
+    fn consent_page_escapes_hostile_input_and_carries_the_request() {
+        let res = consent_page(&hostile_consent(false));
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(content_type(&res), HTML);
+        let html = body(res);
+        assert_page_shell(&html);
+        assert_escaped(&html);
+
+        assert!(html.contains("action=\"/oauth/authorize\""));
+        assert!(html.contains("name=\"decision\" value=\"allow\""));
+        assert!(html.contains("name=\"decision\" value=\"deny\""));
+        assert!(html.contains("<input type=\"hidden\" name=\"client_id\" value=\"app_123\">"));
+        assert!(html.contains("<input type=\"hidden\" name=\"redirect_uri\" value=\"https://app.example/cb?x=1&#38;y=2\">"));
+        assert!(html.contains("name=\"state\" value=\"&#34;onmouseover=alert(1) x=&#34;\""));
+        // The sign-out form is separate and also carries the CSRF token.
+        assert!(html.contains("action=\"/logout\""));
+        assert_eq!(html.matches("name=\"csrf\"").count(), 2);
+        assert!(html.contains("Test mode"));
+        assert!(html.contains("<li class=\"scope\">"));
+        assert!(html.contains("Read your data"));
+        assert!(html.contains("revoke"));
+        // The app's initial is the first alphanumeric character, escaped like everything else.
+        assert!(html.contains("<span class=\"avatar avatar-app\">S</span>"));
+    }
+
+    #[test]
+    fn consent_page_hides_test_badge_in_live_mode() {
+        let html = body(consent_page(&hostile_consent(true)));
+        assert!(!html.contains("Test mode"));
+    }
+
+    #[test]
+    fn error_page_escapes_and_keeps_the_status() {
+        let res = error_page(StatusCode::BAD_REQUEST, XSS, ATTR);
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(content_type(&res), HTML);
+        let html = body(res);
+        assert_page_shell(&html);
+        assert_escaped(&html);
+        assert!(html.contains("Error 400"));
+        assert!(
+            html.contains("&#60;script&#62;alert(1)&#60;/script&#62; · Latch</title>")
+                || html.contains("&lt;script&gt;alert(1)&lt;/script&gt; · Latch</title>")
+        );
+    }
+
+    #[test]
+    fn message_page_escapes_and_drops_unsafe_links() {
+        let res = message_page(
+            StatusCode::OK,
+            XSS,
+            ATTR,
+            Some(("/login?next=/x&y=\"", XSS)),
+        );
+        assert_eq!(res.status(), StatusCode::OK);
+        let html = body(res);
+        assert_page_shell(&html);
+        assert_escaped(&html);
+        assert!(html.contains("href=\"/login?next=/x&#38;y=&#34;\""));
+
+        for href in [
+            "javascript:alert(1)",
+            " JavaScript:alert(1)",
+            "//evil.example",
+            "/\\evil.example",
+            "data:text/html,x",
+        ] {
+            let html = body(message_page(StatusCode::OK, "t", "m", Some((href, "Go"))));
+            assert!(
+                !html.contains("class=\"btn btn-primary btn-block\""),
+                "kept unsafe href {href:?}"
+            );
+        }
+        let html = body(message_page(
+            StatusCode::OK,
+            "t",
+            "m",
+            Some(("https://example.com/", "Go")),
+        ));
+        assert!(html.contains("href=\"https://example.com/\""));
+    }
+}

@@ -1,0 +1,520 @@
+//! JWS signing keys: generation, encryption at rest, rotation, JWKS, and signing/verifying
+//! access tokens (RFC 9068) on the hot path.
+//!
+//! Keys live in the database (private keys sealed with the master key), so every instance
+//! signs with the same key. Each instance keeps the parsed key pairs in memory and reloads
+//! the ring every [`RELOAD_EVERY`]; signing picks the newest key whose `active_from` has
+//! passed, so a rotated key takes over at the same instant everywhere provided it was
+//! published at least one reload interval earlier (`LATCH_KEY_PREPUBLISH`).
+//! Signing is done here with aws-lc-rs on pre-parsed keys (jsonwebtoken re-parses the
+//! PKCS#8 document on every call; see DEPS.md "Speed").
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256,
+};
+use aws_lc_rs::{encoding::AsDer, hmac, rsa};
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use sea_orm::DatabaseConnection;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::config::SigningAlg;
+use crate::crypto::{Sealer, b64url};
+use crate::errors::StoreError;
+use crate::store;
+
+pub const RELOAD_EVERY: Duration = Duration::from_secs(30);
+/// Clock-skew leeway when verifying `exp`/`nbf`/`iat` (RFC 7519 §4.1.4).
+pub const LEEWAY_SECS: u64 = 30;
+
+enum SignKey {
+    Es256(EcdsaKeyPair),
+    Rs256(rsa::KeyPair),
+    EdDsa(Ed25519KeyPair),
+    Hs256(hmac::Key),
+}
+
+/// A key that can sign, with its JWS header pre-encoded.
+pub struct ActiveKey {
+    pub kid: String,
+    pub alg: SigningAlg,
+    active_from: DateTime<Utc>,
+    header_b64: String,
+    /// Header for ID tokens (`typ: JWT`).
+    id_header_b64: String,
+    key: SignKey,
+}
+
+impl ActiveKey {
+    fn sign_input(&self, input: &[u8]) -> Result<Vec<u8>, anyhow::Error> {
+        Ok(match &self.key {
+            SignKey::Es256(k) => k
+                .sign(&SystemRandom::new(), input)
+                .map_err(|_| anyhow::anyhow!("ECDSA signing failed"))?
+                .as_ref()
+                .to_vec(),
+            SignKey::Rs256(k) => {
+                let mut sig = vec![0u8; k.public_modulus_len()];
+                k.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), input, &mut sig)
+                    .map_err(|_| anyhow::anyhow!("RSA signing failed"))?;
+                sig
+            }
+            SignKey::EdDsa(k) => k.sign(input).as_ref().to_vec(),
+            SignKey::Hs256(k) => hmac::sign(k, input).as_ref().to_vec(),
+        })
+    }
+
+    /// Compact JWS over `claims` with this key's access-token header (`typ: at+jwt`).
+    pub fn sign_access(&self, claims: &impl Serialize) -> Result<String, anyhow::Error> {
+        self.sign_with(&self.header_b64, claims)
+    }
+
+    /// Compact JWS with `typ: JWT` (OpenID Connect ID tokens).
+    pub fn sign_id(&self, claims: &impl Serialize) -> Result<String, anyhow::Error> {
+        self.sign_with(&self.id_header_b64, claims)
+    }
+
+    fn sign_with(
+        &self,
+        header_b64: &str,
+        claims: &impl Serialize,
+    ) -> Result<String, anyhow::Error> {
+        let payload = serde_json::to_vec(claims)?;
+        let mut out = String::with_capacity(header_b64.len() + payload.len() * 4 / 3 + 100);
+        out.push_str(header_b64);
+        out.push('.');
+        out.push_str(&b64url(&payload));
+        let sig = self.sign_input(out.as_bytes())?;
+        out.push('.');
+        out.push_str(&b64url(&sig));
+        Ok(out)
+    }
+}
+
+struct Verifier {
+    alg: Algorithm,
+    key: DecodingKey,
+}
+
+struct Ring {
+    /// Keys that may sign, newest `active_from` first.
+    signers: Vec<Arc<ActiveKey>>,
+    verifiers: HashMap<String, Arc<Verifier>>,
+    jwks: Arc<serde_json::Value>,
+}
+
+/// The shared key ring; cheap to clone.
+#[derive(Clone)]
+pub struct Signer {
+    ring: Arc<RwLock<Arc<Ring>>>,
+    db: DatabaseConnection,
+    sealer: Sealer,
+}
+
+/// The claims of a Latch access token (RFC 9068 §2.2).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    pub jti: String,
+    pub client_id: String,
+    pub scope: String,
+    pub livemode: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VerifyError {
+    #[error("The access token expired")]
+    Expired,
+    #[error("The access token is invalid")]
+    Invalid,
+}
+
+/// A freshly generated key, ready to insert.
+pub struct NewKey {
+    pub kid: String,
+    pub alg: SigningAlg,
+    pub private_der: Vec<u8>,
+    pub public_jwk: String,
+}
+
+pub fn generate(alg: SigningAlg) -> Result<NewKey, anyhow::Error> {
+    let kid = crate::crypto::random_base62(16);
+    let unspecified = |_| anyhow::anyhow!("key generation failed");
+    let (private_der, jwk) = match alg {
+        SigningAlg::ES256 => {
+            let kp =
+                EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).map_err(unspecified)?;
+            let der = kp.to_pkcs8v1().map_err(unspecified)?.as_ref().to_vec();
+            let point = kp.public_key().as_ref();
+            anyhow::ensure!(
+                point.len() == 65 && point[0] == 4,
+                "unexpected P-256 point encoding"
+            );
+            let jwk = json!({"kty":"EC","crv":"P-256","x":b64url(&point[1..33]),"y":b64url(&point[33..65]),
+                "kid":kid,"alg":"ES256","use":"sig"});
+            (der, jwk)
+        }
+        SigningAlg::RS256 => {
+            let kp = rsa::KeyPair::generate(rsa::KeySize::Rsa2048).map_err(unspecified)?;
+            let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&kp)
+                .map_err(unspecified)?
+                .as_ref()
+                .to_vec();
+            let pk = kp.public_key();
+            let jwk = json!({"kty":"RSA","n":b64url(pk.modulus().big_endian_without_leading_zero()),
+                "e":b64url(pk.exponent().big_endian_without_leading_zero()),"kid":kid,"alg":"RS256","use":"sig"});
+            (der, jwk)
+        }
+        SigningAlg::EdDSA => {
+            let kp = Ed25519KeyPair::generate().map_err(unspecified)?;
+            let der = kp.to_pkcs8v1().map_err(unspecified)?.as_ref().to_vec();
+            let jwk = json!({"kty":"OKP","crv":"Ed25519","x":b64url(kp.public_key().as_ref()),
+                "kid":kid,"alg":"EdDSA","use":"sig"});
+            (der, jwk)
+        }
+        SigningAlg::HS256 => (crate::crypto::random_bytes(32), serde_json::Value::Null),
+    };
+    let public_jwk = if jwk.is_null() {
+        String::new()
+    } else {
+        jwk.to_string()
+    };
+    Ok(NewKey {
+        kid,
+        alg,
+        private_der,
+        public_jwk,
+    })
+}
+
+fn header_b64(kid: &str, alg: SigningAlg, typ: &str) -> String {
+    b64url(
+        json!({"alg": alg.as_str(), "kid": kid, "typ": typ})
+            .to_string()
+            .as_bytes(),
+    )
+}
+
+fn jwt_alg(alg: SigningAlg) -> Algorithm {
+    match alg {
+        SigningAlg::ES256 => Algorithm::ES256,
+        SigningAlg::RS256 => Algorithm::RS256,
+        SigningAlg::EdDSA => Algorithm::EdDSA,
+        SigningAlg::HS256 => Algorithm::HS256,
+    }
+}
+
+fn load_key(
+    row: &entity::signing_key::Model,
+    sealer: &Sealer,
+) -> Result<(ActiveKey, Verifier), anyhow::Error> {
+    let alg =
+        SigningAlg::parse(&row.alg).ok_or_else(|| anyhow::anyhow!("unknown alg {}", row.alg))?;
+    let der = sealer.open(&row.private_key_enc, &row.kid).ok_or_else(|| {
+        anyhow::anyhow!(
+            "signing key {} cannot be decrypted: is LATCH_SECRET_KEY the one it was sealed with?",
+            row.kid
+        )
+    })?;
+    let rejected =
+        |e: aws_lc_rs::error::KeyRejected| anyhow::anyhow!("signing key {} rejected: {e}", row.kid);
+    let jwk: serde_json::Value = if row.public_jwk.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&row.public_jwk)?
+    };
+    let s = |k: &str| jwk[k].as_str().unwrap_or_default().to_owned();
+    let (key, dec) = match alg {
+        SigningAlg::ES256 => (
+            SignKey::Es256(
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der)
+                    .map_err(rejected)?,
+            ),
+            DecodingKey::from_ec_components(&s("x"), &s("y"))?,
+        ),
+        SigningAlg::RS256 => (
+            SignKey::Rs256(rsa::KeyPair::from_pkcs8(&der).map_err(rejected)?),
+            DecodingKey::from_rsa_components(&s("n"), &s("e"))?,
+        ),
+        SigningAlg::EdDSA => (
+            SignKey::EdDsa(Ed25519KeyPair::from_pkcs8(&der).map_err(rejected)?),
+            DecodingKey::from_ed_components(&s("x"))?,
+        ),
+        SigningAlg::HS256 => (
+            SignKey::Hs256(hmac::Key::new(hmac::HMAC_SHA256, &der)),
+            DecodingKey::from_secret(&der),
+        ),
+    };
+    Ok((
+        ActiveKey {
+            kid: row.kid.clone(),
+            alg,
+            active_from: row.active_from,
+            header_b64: header_b64(&row.kid, alg, "at+jwt"),
+            id_header_b64: header_b64(&row.kid, alg, "JWT"),
+            key,
+        },
+        Verifier {
+            alg: jwt_alg(alg),
+            key: dec,
+        },
+    ))
+}
+
+impl Signer {
+    /// Load the ring; when no usable key of the configured algorithm exists, create one
+    /// that is active at once (first start, or the operator changed `LATCH_SIGNING_ALG`).
+    pub async fn init(
+        db: DatabaseConnection,
+        sealer: Sealer,
+        alg: SigningAlg,
+        keep_after: Duration,
+    ) -> Result<Self, anyhow::Error> {
+        let now = Utc::now();
+        let rows = store::signing_keys::usable(&db, now).await?;
+        let newest = rows
+            .iter()
+            .filter(|r| r.active_from <= now)
+            .max_by_key(|r| r.active_from);
+        if newest.is_none_or(|r| r.alg != alg.as_str()) {
+            rotate(&db, &sealer, alg, Duration::ZERO, keep_after).await?;
+            tracing::info!(alg = alg.as_str(), "generated a signing key");
+        }
+        let signer = Signer {
+            ring: Arc::new(RwLock::new(Arc::new(Ring::empty()))),
+            db,
+            sealer,
+        };
+        signer.reload().await?;
+        Ok(signer)
+    }
+
+    pub async fn reload(&self) -> Result<(), anyhow::Error> {
+        let now = Utc::now();
+        let rows = store::signing_keys::usable(&self.db, now).await?;
+        let mut signers = Vec::new();
+        let mut verifiers = HashMap::new();
+        let mut keys = Vec::new();
+        for row in &rows {
+            let (active, verifier) = load_key(row, &self.sealer)?;
+            if !row.public_jwk.is_empty() {
+                keys.push(serde_json::from_str::<serde_json::Value>(&row.public_jwk)?);
+            }
+            verifiers.insert(row.kid.clone(), Arc::new(verifier));
+            signers.push(Arc::new(active));
+        }
+        signers.sort_by(|a, b| {
+            b.active_from
+                .cmp(&a.active_from)
+                .then_with(|| b.kid.cmp(&a.kid))
+        });
+        let ring = Ring {
+            signers,
+            verifiers,
+            jwks: Arc::new(json!({ "keys": keys })),
+        };
+        *self.ring.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ring);
+        Ok(())
+    }
+
+    /// Reload the ring in the background so rotations made elsewhere are seen.
+    pub fn spawn_reloader(&self) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(RELOAD_EVERY);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = this.reload().await {
+                    tracing::warn!(error = ?e, "signing key reload failed; keeping the keys already loaded");
+                }
+            }
+        });
+    }
+
+    fn ring(&self) -> Arc<Ring> {
+        self.ring.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The key that signs now: the newest whose `active_from` has passed.
+    pub fn current(&self) -> Option<Arc<ActiveKey>> {
+        let now = Utc::now();
+        self.ring()
+            .signers
+            .iter()
+            .find(|k| k.active_from <= now)
+            .cloned()
+    }
+
+    /// The current key of a given algorithm (ID tokens may need RS256).
+    pub fn current_of(&self, alg: SigningAlg) -> Option<Arc<ActiveKey>> {
+        let now = Utc::now();
+        self.ring()
+            .signers
+            .iter()
+            .find(|k| k.active_from <= now && k.alg == alg)
+            .cloned()
+    }
+
+    pub fn jwks(&self) -> Arc<serde_json::Value> {
+        self.ring().jwks.clone()
+    }
+
+    /// Verify a Latch access token (RFC 9068 §4): the algorithm comes from our key for
+    /// the `kid`, never from the header (RFC 8725 §3.1); `typ` must be `at+jwt`;
+    /// `iss`, `aud`, `exp`, `nbf` are checked with a small leeway.
+    pub fn verify_access(
+        &self,
+        token: &str,
+        issuer: &str,
+        audience: &str,
+    ) -> Result<AccessClaims, VerifyError> {
+        if token.len() > 8192 || token.split('.').count() != 3 {
+            return Err(VerifyError::Invalid);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Invalid)?;
+        if header.typ.as_deref() != Some("at+jwt") {
+            return Err(VerifyError::Invalid);
+        }
+        let kid = header.kid.ok_or(VerifyError::Invalid)?;
+        let v = self
+            .ring()
+            .verifiers
+            .get(&kid)
+            .cloned()
+            .ok_or(VerifyError::Invalid)?;
+        if header.alg != v.alg {
+            return Err(VerifyError::Invalid);
+        }
+        let mut validation = Validation::new(v.alg);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iat", "nbf", "iss", "aud", "sub"]);
+        match jsonwebtoken::decode::<AccessClaims>(token, &v.key, &validation) {
+            Ok(data) => {
+                let now = Utc::now().timestamp();
+                if data.claims.iat > now + LEEWAY_SECS as i64 {
+                    return Err(VerifyError::Invalid);
+                }
+                Ok(data.claims)
+            }
+            Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) => {
+                Err(VerifyError::Expired)
+            }
+            Err(_) => Err(VerifyError::Invalid),
+        }
+    }
+}
+
+impl Ring {
+    fn empty() -> Self {
+        Ring {
+            signers: Vec::new(),
+            verifiers: HashMap::new(),
+            jwks: Arc::new(json!({"keys": []})),
+        }
+    }
+}
+
+/// Create a key that starts signing after `prepublish`; the key signing now is retired at
+/// that moment and leaves JWKS once every token it signed has expired (`keep_after`).
+pub async fn rotate(
+    db: &DatabaseConnection,
+    sealer: &Sealer,
+    alg: SigningAlg,
+    prepublish: Duration,
+    keep_after: Duration,
+) -> Result<NewKeyInfo, anyhow::Error> {
+    let key = tokio::task::spawn_blocking(move || generate(alg)).await??;
+    let now = Utc::now();
+    let active_from = now + chrono::Duration::from_std(prepublish)?;
+    let retire_expires = active_from + chrono::Duration::from_std(keep_after)?;
+    let sealed = sealer.seal(&key.private_der, &key.kid);
+    store::signing_keys::insert_and_retire(
+        db,
+        &key.kid,
+        alg.as_str(),
+        &sealed,
+        &key.public_jwk,
+        now,
+        active_from,
+        retire_expires,
+    )
+    .await
+    .map_err(|e: StoreError| anyhow::anyhow!(e))?;
+    Ok(NewKeyInfo {
+        kid: key.kid,
+        alg,
+        active_from,
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct NewKeyInfo {
+    pub kid: String,
+    #[serde(serialize_with = "ser_alg")]
+    pub alg: SigningAlg,
+    pub active_from: DateTime<Utc>,
+}
+
+fn ser_alg<S: serde::Serializer>(a: &SigningAlg, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(a.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring_for(alg: SigningAlg) -> (ActiveKey, Verifier) {
+        let k = generate(alg).unwrap();
+        let sealer = Sealer::new(&[1u8; 32]);
+        let now = Utc::now();
+        let row = entity::signing_key::Model {
+            kid: k.kid.clone(),
+            alg: alg.as_str().into(),
+            private_key_enc: sealer.seal(&k.private_der, &k.kid),
+            public_jwk: k.public_jwk,
+            created_at: now,
+            active_from: now,
+            retired_at: None,
+            expires_at: None,
+        };
+        load_key(&row, &sealer).unwrap()
+    }
+
+    #[test]
+    fn every_algorithm_signs_what_jsonwebtoken_verifies() {
+        for alg in [
+            SigningAlg::ES256,
+            SigningAlg::RS256,
+            SigningAlg::EdDSA,
+            SigningAlg::HS256,
+        ] {
+            let (k, v) = ring_for(alg);
+            let now = Utc::now().timestamp();
+            let claims = json!({"iss":"i","aud":"a","sub":"s","exp":now+60,"iat":now,"nbf":now});
+            let jwt = k.sign_access(&claims).unwrap();
+            let header = jsonwebtoken::decode_header(&jwt).unwrap();
+            assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+            assert_eq!(header.kid.as_deref(), Some(k.kid.as_str()));
+            let mut val = Validation::new(v.alg);
+            val.set_audience(&["a"]);
+            jsonwebtoken::decode::<serde_json::Value>(&jwt, &v.key, &val).unwrap();
+        }
+    }
+}

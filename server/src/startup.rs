@@ -1,0 +1,251 @@
+//! Building and running the application: connect, migrate, load keys, bind, serve.
+
+use std::net::{IpAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_session::SessionMiddleware;
+use actix_session::config::{BrowserSession, CookieContentSecurity};
+use actix_session::storage::CookieSessionStore;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use migration::{Migrator, MigratorTrait};
+
+use crate::config::Settings;
+use crate::crypto::{Sealer, derive_key};
+use crate::signing::{LEEWAY_SECS, Signer};
+use crate::state::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("cannot connect to the database: {0}")]
+    Database(String),
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    #[error("signing keys: {0}")]
+    Keys(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+pub const SESSION_COOKIE: &str = "latch_session";
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+/// Connect and (unless `LATCH_MIGRATE=false`) migrate; used by `serve` and the CLI.
+pub async fn connect_and_migrate(
+    settings: &Settings,
+    migrate: bool,
+) -> Result<sea_orm::DatabaseConnection, StartupError> {
+    let db = crate::store::connect(settings)
+        .await
+        .map_err(|e| StartupError::Database(redact_url(&e.to_string())))?;
+    if migrate {
+        Migrator::up(&db, None)
+            .await
+            .map_err(|e| StartupError::Migration(e.to_string()))?;
+    }
+    Ok(db)
+}
+
+/// Never print a password that may sit in a database URL.
+fn redact_url(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for word in s.split_inclusive(char::is_whitespace) {
+        match (word.find("://"), word.find('@')) {
+            (Some(i), Some(j)) if j > i => {
+                out.push_str(&word[..i + 3]);
+                out.push_str("<redacted>");
+                out.push_str(&word[j..]);
+            }
+            _ => out.push_str(word),
+        }
+    }
+    out
+}
+
+impl Application {
+    pub async fn build(mut settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with(&mut settings, false).await
+    }
+
+    /// `handle_signals`: SIGTERM drains in-flight requests then exits (the CLI sets it;
+    /// tests that run many apps in one process do not).
+    pub async fn build_with(
+        settings: &mut Settings,
+        handle_signals: bool,
+    ) -> Result<Self, StartupError> {
+        if let Some((path, created)) = settings.ensure_secret_key()? {
+            if created {
+                tracing::warn!(path = %path.display(), "LATCH_SECRET_KEY is not set: generated a master key and saved it (mode 0600); keep this file, or set LATCH_SECRET_KEY");
+            } else {
+                tracing::info!(path = %path.display(), "using the master key saved in the data directory");
+            }
+        }
+        if !settings.rate_limit {
+            tracing::warn!(
+                "LATCH_RATE_LIMIT=off: every rate limit is disabled (use this only for benchmarks)"
+            );
+        }
+        if settings.signing_alg == crate::config::SigningAlg::HS256 {
+            tracing::warn!(
+                "LATCH_SIGNING_ALG=HS256: access tokens can be verified only by introspection or with the shared secret; JWKS stays empty"
+            );
+        }
+        let db = connect_and_migrate(settings, settings.migrate).await?;
+        let master = settings.secret().expose().to_vec();
+        let sealer = Sealer::new(&master);
+        let keep_after = settings.access_token_ttl + Duration::from_secs(LEEWAY_SECS);
+        let signer = Signer::init(db.clone(), sealer, settings.signing_alg, keep_after)
+            .await
+            .map_err(|e| StartupError::Keys(format!("{e:#}")))?;
+        signer.spawn_reloader();
+        crate::sweeper::spawn(db.clone());
+
+        let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
+            addr: settings.bind.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind {
+                addr: settings.bind.clone(),
+                source,
+            })?
+            .port();
+        if settings.bind.ends_with(":0") && settings.issuer.ends_with(":0") {
+            // Port 0 (tests): the issuer follows the port the OS picked.
+            settings.issuer = format!("{}{port}", settings.issuer.trim_end_matches('0'));
+            settings.audience = settings.issuer.clone();
+        }
+
+        let trusted_proxies: Vec<IpAddr> = vec![
+            "127.0.0.1".parse().expect("literal"),
+            "::1".parse().expect("literal"),
+        ];
+        let state = web::Data::new(AppState {
+            db,
+            settings: Arc::new(settings.clone()),
+            signer,
+            metrics: crate::telemetry::metrics_handle(),
+            trusted_proxies,
+        });
+        let cookie_key = Key::derive_from(&derive_key(&master, "session-cookie"));
+        let secure_cookies = settings.issuer_is_https();
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            let session =
+                SessionMiddleware::builder(CookieSessionStore::default(), cookie_key.clone())
+                    .cookie_name(SESSION_COOKIE.to_owned())
+                    .cookie_secure(secure_cookies)
+                    .cookie_http_only(true)
+                    .cookie_same_site(SameSite::Lax)
+                    .cookie_content_security(CookieContentSecurity::Private)
+                    .session_lifecycle(BrowserSession::default())
+                    .build();
+            App::new()
+                .app_data(app_state.clone())
+                .app_data(crate::routes::form_config())
+                .app_data(crate::routes::query_config())
+                .app_data(crate::routes::json_config())
+                .wrap(session)
+                .wrap(from_fn(crate::middleware::observe))
+                .configure(crate::routes::routes)
+        })
+        .workers(settings.workers)
+        .shutdown_timeout(20);
+        let server = if handle_signals {
+            server
+        } else {
+            server.disable_signals()
+        };
+        let server = match &settings.tls {
+            None => server.listen(listener),
+            Some((cert, key)) => server.listen_rustls_0_23(listener, tls_config(cert, key)?),
+        }
+        .map_err(|source| StartupError::Bind {
+            addr: settings.bind.clone(),
+            source,
+        })?
+        .run();
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.state.settings.issuer
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn tls_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<rustls::ServerConfig, StartupError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| StartupError::Tls(format!("LATCH_TLS_CERT {}: {e}", cert.display())))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| StartupError::Tls(format!("LATCH_TLS_CERT {}: {e}", cert.display())))?;
+    if certs.is_empty() {
+        return Err(StartupError::Tls(format!(
+            "LATCH_TLS_CERT {}: no certificate found",
+            cert.display()
+        )));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| StartupError::Tls(format!("LATCH_TLS_KEY {}: {e}", key.display())))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StartupError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| StartupError::Tls(e.to_string()))?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_passwords_are_redacted() {
+        let s = super::redact_url(
+            "error connecting to postgres://latch:hunter2@db:5432/latch: refused",
+        );
+        assert!(!s.contains("hunter2"), "{s}");
+        assert!(s.contains("postgres://<redacted>@db:5432"));
+    }
+}

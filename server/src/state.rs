@@ -1,0 +1,19 @@
+//! Shared application state, handed to handlers as `web::Data<AppState>`.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use sea_orm::DatabaseConnection;
+
+use crate::config::Settings;
+use crate::signing::Signer;
+
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub settings: Arc<Settings>,
+    pub signer: Signer,
+    pub metrics: PrometheusHandle,
+    /// Peers whose `X-Forwarded-For` is believed (only with `LATCH_BEHIND_PROXY`).
+    pub trusted_proxies: Vec<IpAddr>,
+}

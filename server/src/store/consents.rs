@@ -1,0 +1,56 @@
+//! Consents: the scopes a user granted to a client.
+
+use entity::consent::{self, Column, Entity};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+
+use super::StoreError;
+
+pub async fn find(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    client_id: &str,
+) -> Result<Option<consent::Model>, StoreError> {
+    Ok(Entity::find()
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::ClientId.eq(client_id))
+        .one(db)
+        .await?)
+}
+
+/// Record a grant of `scope` (space-separated), replacing an earlier or revoked one.
+pub async fn grant(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    client_id: &str,
+    scope: &str,
+) -> Result<(), StoreError> {
+    let now = super::now();
+    match find(db, user_id, client_id).await? {
+        Some(existing) => {
+            Entity::update_many()
+                .col_expr(Column::Scope, Expr::value(scope.to_owned()))
+                .col_expr(Column::UpdatedAt, Expr::value(now))
+                .col_expr(
+                    Column::RevokedAt,
+                    Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+                )
+                .filter(Column::Id.eq(existing.id))
+                .exec(db)
+                .await?;
+        }
+        None => {
+            let m = consent::ActiveModel {
+                id: Set(crate::crypto::new_id("consent")),
+                user_id: Set(user_id.to_owned()),
+                client_id: Set(client_id.to_owned()),
+                scope: Set(scope.to_owned()),
+                created_at: Set(now),
+                updated_at: Set(now),
+                revoked_at: Set(None),
+            };
+            Entity::insert(m).exec_without_returning(db).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,130 @@
+//! Refresh tokens (families, rotation, revocation) and the access-token deny list.
+
+use chrono::{DateTime, Utc};
+use entity::refresh_token::{self, Column, Entity};
+use entity::revoked_token;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QuerySelect,
+};
+
+use super::StoreError;
+
+pub async fn insert(db: &impl ConnectionTrait, m: refresh_token::Model) -> Result<(), StoreError> {
+    Entity::insert(m.into_active_model())
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn by_hash(
+    db: &impl ConnectionTrait,
+    token_hash: &str,
+) -> Result<Option<refresh_token::Model>, StoreError> {
+    Ok(Entity::find()
+        .filter(Column::TokenHash.eq(token_hash))
+        .one(db)
+        .await?)
+}
+
+/// Mark a live token rotated. Atomic: of concurrent callers exactly one gets `true`.
+pub async fn mark_rotated(
+    db: &impl ConnectionTrait,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let r = Entity::update_many()
+        .col_expr(Column::RotatedAt, Expr::value(now))
+        .filter(Column::Id.eq(id))
+        .filter(Column::RotatedAt.is_null())
+        .filter(Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(r.rows_affected == 1)
+}
+
+/// The family's live token (neither rotated nor revoked), if any.
+pub async fn live_in_family(
+    db: &impl ConnectionTrait,
+    family_id: &str,
+) -> Result<Option<refresh_token::Model>, StoreError> {
+    Ok(Entity::find()
+        .filter(Column::FamilyId.eq(family_id))
+        .filter(Column::RotatedAt.is_null())
+        .filter(Column::RevokedAt.is_null())
+        .one(db)
+        .await?)
+}
+
+/// Revoke every token of a family and deny-list the access tokens they issued.
+/// Returns how many refresh tokens were still unrevoked.
+pub async fn revoke_family(
+    db: &impl ConnectionTrait,
+    family_id: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let jtis: Vec<(String, DateTime<Utc>)> = Entity::find()
+        .select_only()
+        .column(Column::AccessTokenJti)
+        .column(Column::AccessTokenExpiresAt)
+        .filter(Column::FamilyId.eq(family_id))
+        .filter(Column::AccessTokenExpiresAt.gt(now))
+        .into_tuple()
+        .all(db)
+        .await?;
+    for (jti, exp) in jtis {
+        deny(db, &jti, exp, now).await?;
+    }
+    let r = Entity::update_many()
+        .col_expr(Column::RevokedAt, Expr::value(now))
+        .filter(Column::FamilyId.eq(family_id))
+        .filter(Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(r.rows_affected)
+}
+
+/// Put an access token's `jti` on the deny list until it would have expired.
+pub async fn deny(
+    db: &impl ConnectionTrait,
+    jti: &str,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let m = revoked_token::ActiveModel {
+        jti: Set(jti.to_owned()),
+        expires_at: Set(expires_at),
+        revoked_at: Set(now),
+    };
+    revoked_token::Entity::insert(m)
+        .on_conflict_do_nothing_on([revoked_token::Column::Jti])
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn is_denied(db: &impl ConnectionTrait, jti: &str) -> Result<bool, StoreError> {
+    Ok(revoked_token::Entity::find_by_id(jti.to_owned())
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// Delete rows that can no longer affect any decision.
+pub async fn sweep(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<(), StoreError> {
+    revoked_token::Entity::delete_many()
+        .filter(revoked_token::Column::ExpiresAt.lt(now))
+        .exec(db)
+        .await?;
+    let day_ago = now - chrono::Duration::days(1);
+    entity::authorization_code::Entity::delete_many()
+        .filter(entity::authorization_code::Column::ExpiresAt.lt(day_ago))
+        .exec(db)
+        .await?;
+    Entity::delete_many()
+        .filter(Column::ExpiresAt.lt(day_ago))
+        .exec(db)
+        .await?;
+    Ok(())
+}

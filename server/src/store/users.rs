@@ -1,0 +1,74 @@
+//! User rows. Emails are unique case-insensitively through `email_normalized`.
+
+use chrono::{DateTime, Utc};
+use entity::user::{self, ActiveModel, Column, Entity};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+
+use super::StoreError;
+
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+pub struct NewUser<'a> {
+    pub id: &'a str,
+    pub email: &'a str,
+    pub password_hash: &'a str,
+    pub is_admin: bool,
+    pub now: DateTime<Utc>,
+}
+
+pub async fn insert(db: &impl ConnectionTrait, u: NewUser<'_>) -> Result<user::Model, StoreError> {
+    let m = ActiveModel {
+        id: Set(u.id.to_owned()),
+        email: Set(u.email.trim().to_owned()),
+        email_normalized: Set(normalize_email(u.email)),
+        password_hash: Set(u.password_hash.to_owned()),
+        name: Set(None),
+        is_admin: Set(u.is_admin),
+        disabled_at: Set(None),
+        sessions_valid_after: Set(u.now),
+        failed_login_count: Set(0),
+        locked_until: Set(None),
+        created_at: Set(u.now),
+        updated_at: Set(u.now),
+    };
+    Entity::insert(m.clone()).exec_without_returning(db).await?;
+    Ok(by_id(db, u.id)
+        .await?
+        .ok_or_else(|| StoreError::Other(sea_orm::DbErr::RecordNotFound(u.id.to_owned())))?)
+}
+
+pub async fn by_id(db: &impl ConnectionTrait, id: &str) -> Result<Option<user::Model>, StoreError> {
+    Ok(Entity::find_by_id(id.to_owned()).one(db).await?)
+}
+
+pub async fn by_email(
+    db: &impl ConnectionTrait,
+    email: &str,
+) -> Result<Option<user::Model>, StoreError> {
+    Ok(Entity::find()
+        .filter(Column::EmailNormalized.eq(normalize_email(email)))
+        .one(db)
+        .await?)
+}
+
+pub async fn count(db: &impl ConnectionTrait) -> Result<u64, StoreError> {
+    Ok(Entity::find().count(db).await?)
+}
+
+/// Newest first; `starting_after` is the id of the last object of the previous page.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    limit: u64,
+    starting_after: Option<&str>,
+) -> Result<Vec<user::Model>, StoreError> {
+    let mut q = Entity::find().order_by_desc(Column::Id).limit(limit);
+    if let Some(after) = starting_after {
+        q = q.filter(Column::Id.lt(after));
+    }
+    Ok(q.all(db).await?)
+}
