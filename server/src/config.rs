@@ -645,6 +645,78 @@ mod tests {
         );
     }
 
+    /// A `latch.toml` in a temp dir, loaded with `env` and `flags` on top.
+    fn load_layers(
+        toml: &str,
+        env: &[(&str, &str)],
+        flags: Overrides,
+    ) -> Result<Settings, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("latch.toml");
+        std::fs::write(&path, toml).unwrap();
+        Settings::load_from(
+            &Overrides {
+                config_file: Some(path),
+                ..flags
+            },
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn file_values_apply_when_neither_env_nor_flags_set_them() {
+        let s = load_layers(
+            "bind = \"127.0.0.1:7001\"\naccess_token_ttl = 120\n",
+            &[],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(s.bind, "127.0.0.1:7001");
+        assert_eq!(s.issuer, "http://127.0.0.1:7001");
+        assert_eq!(s.access_token_ttl, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn env_overrides_the_file_and_flags_override_env() {
+        let toml = "bind = \"127.0.0.1:7001\"\naccess_token_ttl = 120\n";
+        let env = [
+            ("LATCH_BIND", "127.0.0.1:7002"),
+            ("LATCH_ACCESS_TOKEN_TTL", "300"),
+        ];
+        let s = load_layers(toml, &env, Overrides::default()).unwrap();
+        assert_eq!(s.bind, "127.0.0.1:7002");
+        assert_eq!(s.access_token_ttl, Duration::from_secs(300));
+        let flags = Overrides {
+            bind: Some("127.0.0.1:7003".into()),
+            ..Overrides::default()
+        };
+        let s = load_layers(toml, &env, flags).unwrap();
+        assert_eq!(s.bind, "127.0.0.1:7003");
+        assert_eq!(s.access_token_ttl, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn invalid_file_values_name_the_key() {
+        let e = load_layers("access_token_ttl = \"soon\"\n", &[], Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("LATCH_ACCESS_TOKEN_TTL"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_config_file_names_latch_config() {
+        let e = Settings::load_from(
+            &Overrides {
+                config_file: Some("/nonexistent/latch.toml".into()),
+                ..Overrides::default()
+            },
+            std::iter::empty(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("LATCH_CONFIG"), "{e}");
+    }
+
     #[test]
     fn secret_key_accepts_every_base64_alphabet() {
         let raw = [0xfbu8; 32];

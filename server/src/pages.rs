@@ -214,7 +214,10 @@ pub struct ScopeView<'a> {
 
 /// What the consent screen shows, and the authorization request it carries back.
 pub struct ConsentView<'a> {
+    /// Binds the consent answer to this pending request (single use).
     pub csrf: &'a str,
+    /// The session's CSRF token, for the "Sign out" form.
+    pub logout_csrf: &'a str,
     pub client_name: &'a str,
     pub client_id: &'a str,
     pub user_email: &'a str,
@@ -418,6 +421,7 @@ mod tests {
     fn hostile_consent<'a>(livemode: bool) -> ConsentView<'a> {
         ConsentView {
             csrf: ATTR,
+            logout_csrf: ATTR,
             client_name: XSS,
             client_id: ATTR,
             user_email: XSS,

@@ -1,1 +1,8 @@
-fn main() {}
+//! Black-box tests: the real app on a random port against a fresh database.
+//! Run on SQLite by default; set `DATABASE_URL=postgres://…` to run on PostgreSQL.
+
+mod helpers;
+
+mod cli;
+mod foundation;
+mod oauth_flow;

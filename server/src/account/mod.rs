@@ -1,2 +1,207 @@
-use actix_web::web;
-pub fn routes(_cfg: &mut web::ServiceConfig) {}
+//! Browser sign-in: the session (an encrypted actix-session cookie: `HttpOnly`,
+//! `SameSite=Lax`, `Secure` on https), CSRF tokens, `GET/POST /login` and `POST /logout`.
+//!
+//! The session holds the user id and the time of sign-in. A session older than the
+//! account's `sessions_valid_after` (password change, forced sign-out) or belonging to a
+//! disabled account is void, on every instance, at the next request.
+
+pub mod session;
+
+use actix_session::Session;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::errors::HtmlError;
+use crate::middleware::ClientIp;
+use crate::pages::{LoginView, login_page};
+use crate::state::AppState;
+use crate::store;
+use crate::users::password;
+
+pub use session::{CurrentUser, check_origin, csrf_token, current_user, verify_csrf};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/login", web::get().to(get_login))
+        .route("/login", web::post().to(post_login))
+        .route("/logout", web::post().to(post_logout));
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    next: Option<String>,
+}
+
+/// Only local paths are followed after sign-in (no open redirect): `/x`, never `//host`
+/// or `/\host`.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/\\")
+                && n.len() <= 8192
+                && !n.chars().any(char::is_control) =>
+        {
+            n.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+/// The client name to show on the sign-in page when signing in for an OAuth app.
+async fn client_name_for(state: &AppState, next: &str) -> Option<String> {
+    let rest = next.strip_prefix("/oauth/authorize?")?;
+    let client_id = url::form_urlencoded::parse(rest.as_bytes())
+        .find(|(k, _)| k == "client_id")?
+        .1
+        .into_owned();
+    if !crate::authorize::request::plausible_client_id(&client_id) {
+        return None;
+    }
+    store::clients::by_id(&state.db, &client_id)
+        .await
+        .ok()
+        .flatten()
+        .map(|c| c.name)
+}
+
+async fn get_login(
+    state: web::Data<AppState>,
+    session: Session,
+    q: web::Query<LoginQuery>,
+) -> Result<HttpResponse, HtmlError> {
+    let next = safe_next(q.next.as_deref());
+    let csrf = csrf_token(&session)?;
+    let client_name = client_name_for(&state, &next).await;
+    Ok(login_page(
+        StatusCode::OK,
+        &LoginView {
+            csrf: &csrf,
+            email: "",
+            error: None,
+            next: &next,
+            signup_enabled: false,
+            client_name: client_name.as_deref(),
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    email: String,
+    password: String,
+    csrf: String,
+    next: Option<String>,
+}
+
+async fn post_login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, HtmlError> {
+    check_origin(&req, &state)?;
+    verify_csrf(&session, &form.csrf)?;
+    let next = safe_next(form.next.as_deref());
+    let ip = ClientIp::of(&req).map(|i| i.to_string());
+    let ua = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+
+    let user = if crate::users::valid_email(&form.email) {
+        store::users::by_email(&state.db, &form.email).await?
+    } else {
+        None
+    };
+    // Same work and the same answer for an unknown email and a wrong password.
+    let ok = password::verify(
+        user.as_ref().map(|u| u.password_hash.clone()),
+        form.password.clone(),
+    )
+    .await
+    .map_err(HtmlError::internal)?;
+    let user = match user {
+        Some(u) if ok && u.disabled_at.is_none() => u,
+        other => {
+            if let Some(u) = &other {
+                store::audit::record(
+                    &state.db,
+                    store::audit::Event {
+                        user_id: Some(&u.id),
+                        actor: None,
+                        kind: "signin.failed",
+                        warning: true,
+                        ip,
+                        user_agent: ua.as_deref(),
+                        detail: json!({}),
+                    },
+                )
+                .await?;
+            }
+            let csrf = csrf_token(&session)?;
+            let client_name = client_name_for(&state, &next).await;
+            return Ok(login_page(
+                StatusCode::UNAUTHORIZED,
+                &LoginView {
+                    csrf: &csrf,
+                    email: form.email.trim(),
+                    error: Some("Incorrect email or password."),
+                    next: &next,
+                    signup_enabled: false,
+                    client_name: client_name.as_deref(),
+                },
+            ));
+        }
+    };
+    session::sign_in(&session, &user.id)?;
+    store::audit::record(
+        &state.db,
+        store::audit::Event {
+            user_id: Some(&user.id),
+            actor: None,
+            kind: "signin.succeeded",
+            warning: false,
+            ip,
+            user_agent: ua.as_deref(),
+            detail: json!({}),
+        },
+    )
+    .await?;
+    // RFC 9700 §4.12: 303 so the browser does not re-POST the credentials.
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, next))
+        .finish())
+}
+
+#[derive(Deserialize)]
+struct LogoutForm {
+    csrf: String,
+    next: Option<String>,
+}
+
+async fn post_logout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    form: web::Form<LogoutForm>,
+) -> Result<HttpResponse, HtmlError> {
+    check_origin(&req, &state)?;
+    verify_csrf(&session, &form.csrf)?;
+    session.purge();
+    let next = safe_next(form.next.as_deref());
+    let target = if next == "/" {
+        "/login".to_owned()
+    } else {
+        format!(
+            "/login?next={}",
+            url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+        )
+    };
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, target))
+        .finish())
+}

@@ -1,2 +1,428 @@
-use actix_web::web;
-pub fn routes(_cfg: &mut web::ServiceConfig) {}
+//! `GET/POST /oauth/authorize`: RFC 6749 §4.1 with PKCE (RFC 7636), the `iss` response
+//! parameter (RFC 9207), sign-in and consent.
+//!
+//! A POST carrying `decision` is the consent form's answer; any other POST is an
+//! authorization request sent as a form (OIDC Core §3.1.2.1).
+
+pub mod pkce;
+pub mod request;
+
+use actix_session::Session;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::account::{self, CurrentUser};
+use crate::clients::{list, scope_description};
+use crate::crypto;
+use crate::errors::{HtmlError, OAuthCode};
+use crate::pages::{ConsentView, ScopeView, consent_page};
+use crate::state::AppState;
+use crate::store;
+use request::{AuthorizeRequest, Params, Rejection};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/oauth/authorize", web::get().to(get_authorize))
+        .route("/oauth/authorize", web::post().to(post_authorize));
+}
+
+/// Pending consents kept in the session, so a consent answer is bound to the request it
+/// was shown for and used once.
+const PENDING: &str = "pending_consent";
+const MAX_PENDING: usize = 5;
+
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    token: String,
+    digest: String,
+}
+
+fn parse_pairs(raw: &[u8]) -> Params {
+    url::form_urlencoded::parse(raw)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+async fn get_authorize(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+) -> Result<HttpResponse, HtmlError> {
+    authorize(&state, &session, parse_pairs(req.query_string().as_bytes())).await
+}
+
+async fn post_authorize(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    body: web::Bytes,
+) -> Result<HttpResponse, HtmlError> {
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Err(HtmlError::bad_request(
+            "The request body must be application/x-www-form-urlencoded.",
+        ));
+    }
+    let params = parse_pairs(&body);
+    if params.iter().any(|(k, _)| k == "decision") {
+        account::check_origin(&req, &state)?;
+        return decide(&state, &session, params).await;
+    }
+    authorize(&state, &session, params).await
+}
+
+/// Where the browser goes to sign in, and comes back to afterwards.
+fn login_redirect(params: &Params, login_after: Option<i64>) -> HttpResponse {
+    let mut back = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        if k == "prompt" || k == "login_after" {
+            continue;
+        }
+        back.append_pair(k, v);
+    }
+    if let Some(t) = login_after {
+        back.append_pair("login_after", &t.to_string());
+    }
+    let next = format!("/oauth/authorize?{}", back.finish());
+    let location = format!(
+        "/login?next={}",
+        url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+    );
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+/// A redirect back to the client with response parameters, `state` and `iss` (RFC 9207 §2).
+fn redirect_to_client(
+    state: &AppState,
+    redirect_uri: &str,
+    params: &[(&str, &str)],
+    client_state: Option<&str>,
+) -> Result<HttpResponse, HtmlError> {
+    let mut url = Url::parse(redirect_uri).map_err(|e| {
+        HtmlError::internal(anyhow::anyhow!(
+            "registered redirect URI does not parse: {e}"
+        ))
+    })?;
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in params {
+            q.append_pair(k, v);
+        }
+        if let Some(s) = client_state {
+            q.append_pair("state", s);
+        }
+        q.append_pair("iss", &state.settings.issuer);
+    }
+    // RFC 9700 §4.12: 303 after a POST; `no-store` because the URL may carry a code.
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, url.as_str()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .finish())
+}
+
+fn error_to_client(
+    state: &AppState,
+    r: &AuthorizeRequest,
+    code: OAuthCode,
+    description: &str,
+) -> Result<HttpResponse, HtmlError> {
+    redirect_to_client(
+        state,
+        &r.redirect_uri,
+        &[("error", code.as_str()), ("error_description", description)],
+        r.state.as_deref(),
+    )
+}
+
+fn rejected(state: &AppState, rejection: Rejection) -> Result<HttpResponse, HtmlError> {
+    match rejection {
+        Rejection::Page(e) => Err(e),
+        Rejection::Redirect {
+            redirect_uri,
+            state: s,
+            code,
+            description,
+        } => redirect_to_client(
+            state,
+            &redirect_uri,
+            &[
+                ("error", code.as_str()),
+                ("error_description", &description),
+            ],
+            s.as_deref(),
+        ),
+    }
+}
+
+/// Whether this session's sign-in is recent enough for the request (`prompt=login`,
+/// `max_age`, OIDC Core §3.1.2.1).
+fn needs_fresh_login(r: &AuthorizeRequest, user: &CurrentUser) -> bool {
+    let now = Utc::now().timestamp();
+    r.login_after.is_some_and(|t| user.auth_time < t)
+        || r.max_age.is_some_and(|m| now - user.auth_time > m)
+}
+
+async fn authorize(
+    state: &AppState,
+    session: &Session,
+    params: Params,
+) -> Result<HttpResponse, HtmlError> {
+    let r = match request::parse(state, params).await {
+        Ok(r) => r,
+        Err(rej) => return rejected(state, rej),
+    };
+    let prompt_none = r.prompt.iter().any(|p| p == "none");
+    let user = match account::current_user(state, session).await {
+        Ok(u) => u,
+        Err(e) if e.status.is_server_error() => {
+            return error_to_client(
+                state,
+                &r,
+                OAuthCode::TemporarilyUnavailable,
+                "The service is temporarily unavailable",
+            );
+        }
+        Err(e) => return Err(e),
+    };
+    let Some(user) = user else {
+        if prompt_none {
+            return error_to_client(
+                state,
+                &r,
+                OAuthCode::LoginRequired,
+                "The user is not signed in",
+            );
+        }
+        return Ok(login_redirect(&r.params, None));
+    };
+    if r.prompt.iter().any(|p| p == "login") && r.login_after.is_none() {
+        // Ask for the password again, and accept only a sign-in made after this moment.
+        return Ok(login_redirect(&r.params, Some(Utc::now().timestamp())));
+    }
+    if needs_fresh_login(&r, &user) {
+        if prompt_none {
+            return error_to_client(
+                state,
+                &r,
+                OAuthCode::LoginRequired,
+                "A fresh sign-in is required",
+            );
+        }
+        return Ok(login_redirect(&r.params, Some(Utc::now().timestamp())));
+    }
+
+    let consented = match store::consents::find(&state.db, &user.user.id, &r.client.id).await {
+        Ok(Some(c)) if c.revoked_at.is_none() => {
+            r.scopes.iter().all(|s| list(&c.scope).any(|g| g == s))
+        }
+        Ok(_) => false,
+        Err(_) => {
+            return error_to_client(
+                state,
+                &r,
+                OAuthCode::TemporarilyUnavailable,
+                "The service is temporarily unavailable",
+            );
+        }
+    };
+    let force_consent = r.prompt.iter().any(|p| p == "consent");
+    if r.client.first_party || (consented && !force_consent) {
+        return issue_code(state, &r, &user).await;
+    }
+    if prompt_none {
+        return error_to_client(
+            state,
+            &r,
+            OAuthCode::ConsentRequired,
+            "The user has not consented to this application",
+        );
+    }
+    show_consent(session, &r, &user)
+}
+
+fn digest_params(params: &Params) -> String {
+    let mut sorted: Vec<_> = params
+        .iter()
+        .filter(|(k, _)| k != "csrf" && k != "decision")
+        .collect();
+    sorted.sort();
+    let mut s = String::new();
+    for (k, v) in sorted {
+        s.push_str(&format!("{}={}&", k.len(), k));
+        s.push_str(&format!("{}={}&", v.len(), v));
+    }
+    crypto::sha256_hex(&s)
+}
+
+fn show_consent(
+    session: &Session,
+    r: &AuthorizeRequest,
+    user: &CurrentUser,
+) -> Result<HttpResponse, HtmlError> {
+    let token = crypto::random_base62(32);
+    let mut pending: Vec<Pending> = session.get(PENDING).ok().flatten().unwrap_or_default();
+    pending.push(Pending {
+        token: token.clone(),
+        digest: digest_params(&r.params),
+    });
+    if pending.len() > MAX_PENDING {
+        pending.drain(..pending.len() - MAX_PENDING);
+    }
+    session
+        .insert(PENDING, &pending)
+        .map_err(|e| HtmlError::internal(anyhow::anyhow!("session: {e}")))?;
+    let logout_csrf = account::csrf_token(session)?;
+    let host = Url::parse(&r.redirect_uri)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| r.redirect_uri.clone());
+    let hidden: Vec<(&str, &str)> = r
+        .params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let scopes = r
+        .scopes
+        .iter()
+        .map(|s| ScopeView {
+            name: s,
+            description: scope_description(s),
+        })
+        .collect();
+    let mut res = consent_page(&ConsentView {
+        csrf: &token,
+        logout_csrf: &logout_csrf,
+        client_name: &r.client.name,
+        client_id: &r.client.id,
+        user_email: &user.user.email,
+        scopes,
+        redirect_host: &host,
+        livemode: r.client.livemode,
+        hidden,
+    });
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    Ok(res)
+}
+
+/// The consent form's answer: the pending request must be the one shown, in this session,
+/// answered once (RFC 6749 §10.12).
+async fn decide(
+    state: &AppState,
+    session: &Session,
+    params: Params,
+) -> Result<HttpResponse, HtmlError> {
+    let token = params
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let decision = params
+        .iter()
+        .find(|(k, _)| k == "decision")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let request_params: Params = params
+        .into_iter()
+        .filter(|(k, _)| k != "csrf" && k != "decision")
+        .collect();
+    let mut pending: Vec<Pending> = session.get(PENDING).ok().flatten().unwrap_or_default();
+    let digest = digest_params(&request_params);
+    let Some(pos) = pending.iter().position(|p| {
+        crypto::constant_time_eq(p.token.as_bytes(), token.as_bytes()) && p.digest == digest
+    }) else {
+        return Err(HtmlError::forbidden(
+            "This consent form has expired or was already answered. Go back to the application and try again.",
+        ));
+    };
+    pending.remove(pos);
+    session
+        .insert(PENDING, &pending)
+        .map_err(|e| HtmlError::internal(anyhow::anyhow!("session: {e}")))?;
+
+    let r = match request::parse(state, request_params).await {
+        Ok(r) => r,
+        Err(rej) => return rejected(state, rej),
+    };
+    let Some(user) = account::current_user(state, session).await? else {
+        return Ok(login_redirect(&r.params, None));
+    };
+    match decision.as_str() {
+        "allow" => {
+            if store::consents::grant(&state.db, &user.user.id, &r.client.id, &r.scope())
+                .await
+                .is_err()
+            {
+                return error_to_client(
+                    state,
+                    &r,
+                    OAuthCode::TemporarilyUnavailable,
+                    "The service is temporarily unavailable",
+                );
+            }
+            issue_code(state, &r, &user).await
+        }
+        // RFC 6749 §4.1.2.1: the resource owner denied the request.
+        _ => error_to_client(
+            state,
+            &r,
+            OAuthCode::AccessDenied,
+            "The user denied the request",
+        ),
+    }
+}
+
+async fn issue_code(
+    state: &AppState,
+    r: &AuthorizeRequest,
+    user: &CurrentUser,
+) -> Result<HttpResponse, HtmlError> {
+    let code = crypto::mint_secret("ac_");
+    let now = store::now();
+    let ttl = chrono::Duration::from_std(state.settings.code_ttl).map_err(HtmlError::internal)?;
+    let row = entity::authorization_code::Model {
+        id: crypto::new_id("code"),
+        code_hash: crypto::sha256_hex(&code),
+        client_id: r.client.id.clone(),
+        user_id: user.user.id.clone(),
+        redirect_uri: r.redirect_uri.clone(),
+        redirect_uri_sent: r.redirect_uri_sent,
+        scope: r.scope(),
+        code_challenge: r.code_challenge.clone(),
+        code_challenge_method: r.code_challenge_method.clone(),
+        nonce: r.nonce.clone(),
+        auth_time: chrono::DateTime::from_timestamp(user.auth_time, 0).unwrap_or(now),
+        created_at: now,
+        expires_at: now + ttl,
+        consumed_at: None,
+        family_id: None,
+        access_token_jti: None,
+        access_token_expires_at: None,
+    };
+    if store::codes::insert(&state.db, row).await.is_err() {
+        return error_to_client(
+            state,
+            r,
+            OAuthCode::TemporarilyUnavailable,
+            "The service is temporarily unavailable",
+        );
+    }
+    redirect_to_client(
+        state,
+        &r.redirect_uri,
+        &[("code", &code)],
+        r.state.as_deref(),
+    )
+}

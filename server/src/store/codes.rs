@@ -23,11 +23,13 @@ pub async fn insert(
 pub async fn consume(
     db: &impl ConnectionTrait,
     code_hash: &str,
+    client_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<authorization_code::Model>, StoreError> {
     let rows = Entity::update_many()
         .col_expr(Column::ConsumedAt, Expr::value(now))
         .filter(Column::CodeHash.eq(code_hash))
+        .filter(Column::ClientId.eq(client_id))
         .filter(Column::ConsumedAt.is_null())
         .exec_with_returning(db)
         .await?;

@@ -52,3 +52,18 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, sea_orm:
 pub async fn ping(db: &DatabaseConnection) -> Result<(), StoreError> {
     db.ping().await.map_err(StoreError::from)
 }
+
+/// Begin a transaction that will write. On SQLite it takes the write lock at `BEGIN`
+/// (`IMMEDIATE`), so concurrent writers queue on the busy timeout instead of failing with
+/// `SQLITE_BUSY_SNAPSHOT` when a read snapshot would have to be upgraded.
+pub async fn begin_write(
+    db: &DatabaseConnection,
+) -> Result<sea_orm::DatabaseTransaction, StoreError> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+    Ok(db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?)
+}

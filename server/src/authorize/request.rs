@@ -1,0 +1,411 @@
+//! Parsing and validating an authorization request (RFC 6749 §4.1.1, §3.1.2; RFC 7636
+//! §4.3; RFC 9700 §2.1). Until the client and redirect URI are verified every error is an
+//! error page; after that, errors go back to the client (§4.1.2.1).
+
+use std::collections::HashSet;
+
+use entity::client;
+use url::Url;
+
+use super::pkce;
+use crate::clients::{self, list};
+use crate::errors::{HtmlError, OAuthCode, StoreError};
+use crate::state::AppState;
+use crate::store;
+
+/// Parameters exactly as received (query string or form), in order.
+pub type Params = Vec<(String, String)>;
+
+/// Parameters that must not repeat (RFC 6749 §3.1: "MUST NOT be included more than once").
+const SINGLE: &[&str] = &[
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "nonce",
+    "prompt",
+    "max_age",
+    "login_after",
+    "response_mode",
+];
+
+/// Client ids are ours (`cl_` + base62): anything else is unknown without a query, and
+/// control characters (`%00`, `%1B`) never reach the database.
+pub fn plausible_client_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+#[derive(Clone, Debug)]
+pub struct AuthorizeRequest {
+    pub client: client::Model,
+    pub redirect_uri: String,
+    pub redirect_uri_sent: bool,
+    pub state: Option<String>,
+    pub scopes: Vec<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub nonce: Option<String>,
+    pub prompt: Vec<String>,
+    pub max_age: Option<i64>,
+    /// Internal: the session must have signed in at or after this time (set when Latch
+    /// sends the person to sign in again for `prompt=login` or `max_age`).
+    pub login_after: Option<i64>,
+    /// The validated parameters, to carry through sign-in and consent.
+    pub params: Params,
+}
+
+impl AuthorizeRequest {
+    pub fn scope(&self) -> String {
+        self.scopes.join(" ")
+    }
+}
+
+/// Why a request was refused.
+pub enum Rejection {
+    /// Client or redirect URI not verified: show a page, never redirect.
+    Page(HtmlError),
+    /// Verified: send the error to the client's redirect URI.
+    Redirect {
+        redirect_uri: String,
+        state: Option<String>,
+        code: OAuthCode,
+        description: String,
+    },
+}
+
+impl From<StoreError> for Rejection {
+    fn from(e: StoreError) -> Self {
+        Rejection::Page(e.into())
+    }
+}
+
+fn page(msg: &'static str) -> Rejection {
+    Rejection::Page(HtmlError::bad_request(msg))
+}
+
+fn first<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn count(params: &Params, name: &str) -> usize {
+    params.iter().filter(|(k, _)| k == name).count()
+}
+
+fn is_loopback_ip(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        _ => false,
+    }
+}
+
+/// Exact string comparison (RFC 9700 §4.1.3), with RFC 8252 §7.3's one exception: for a
+/// registered `http` loopback IP literal, any port matches.
+pub fn redirect_uri_matches(registered: &str, presented: &str) -> bool {
+    if registered == presented {
+        return true;
+    }
+    let (Ok(r), Ok(p)) = (Url::parse(registered), Url::parse(presented)) else {
+        return false;
+    };
+    if r.scheme() != "http" || !is_loopback_ip(&r) || p.scheme() != "http" {
+        return false;
+    }
+    // Compare everything but the port, on the serialised form so no normalisation sneaks in.
+    let strip = |u: &Url| {
+        let mut u = u.clone();
+        let _ = u.set_port(None);
+        u.to_string()
+    };
+    r.host() == p.host()
+        && strip(&r) == strip(&p)
+        && presented.starts_with("http://")
+        && !presented.contains('@')
+}
+
+pub async fn parse(state: &AppState, params: Params) -> Result<AuthorizeRequest, Rejection> {
+    // 1. The client.
+    if count(&params, "client_id") > 1 {
+        return Err(page("The client_id parameter was sent more than once."));
+    }
+    let Some(client_id) = first(&params, "client_id") else {
+        return Err(page("The request is missing the client_id parameter."));
+    };
+    let client = if plausible_client_id(client_id) {
+        store::clients::by_id(&state.db, client_id).await?
+    } else {
+        None
+    };
+    let Some(client) = client else {
+        return Err(page(
+            "The application that sent you here is not registered (unknown client_id).",
+        ));
+    };
+
+    // 2. The redirect URI.
+    if count(&params, "redirect_uri") > 1 {
+        return Err(page("The redirect_uri parameter was sent more than once."));
+    }
+    let registered: Vec<&str> = list(&client.redirect_uris).collect();
+    let (redirect_uri, redirect_uri_sent) = match first(&params, "redirect_uri") {
+        Some(presented) => {
+            if !registered
+                .iter()
+                .any(|r| redirect_uri_matches(r, presented))
+            {
+                return Err(page(
+                    "The redirect_uri does not match any URI registered for this application.",
+                ));
+            }
+            (presented.to_owned(), true)
+        }
+        None if registered.len() == 1 => (registered[0].to_owned(), false),
+        None if registered.is_empty() => {
+            return Err(page("This application has no redirect URI registered."));
+        }
+        None => {
+            return Err(page(
+                "The request is missing the redirect_uri parameter, which this application must send.",
+            ));
+        }
+    };
+
+    // From here on, errors are redirected to the client with `state` and `iss`.
+    let state_param = first(&params, "state").map(str::to_owned);
+    let redirect = |code: OAuthCode, description: &str| Rejection::Redirect {
+        redirect_uri: redirect_uri.clone(),
+        state: state_param.clone(),
+        code,
+        description: description.to_owned(),
+    };
+    if let Some(dup) = SINGLE.iter().find(|p| count(&params, p) > 1) {
+        return Err(redirect(
+            OAuthCode::InvalidRequest,
+            &format!("The {dup} parameter was sent more than once"),
+        ));
+    }
+    match first(&params, "response_type") {
+        None => {
+            return Err(redirect(
+                OAuthCode::InvalidRequest,
+                "The response_type parameter is missing",
+            ));
+        }
+        Some("code") => {}
+        // RFC 9700 §2.1.2: no implicit or hybrid flows.
+        Some(_) => {
+            return Err(redirect(
+                OAuthCode::UnsupportedResponseType,
+                "Only response_type=code is supported",
+            ));
+        }
+    }
+    if let Some(mode) = first(&params, "response_mode")
+        && mode != "query"
+    {
+        return Err(redirect(
+            OAuthCode::InvalidRequest,
+            "Only response_mode=query is supported",
+        ));
+    }
+    if !list(&client.grant_types).any(|g| g == "authorization_code") {
+        return Err(redirect(
+            OAuthCode::UnauthorizedClient,
+            "This client may not use the authorization code grant",
+        ));
+    }
+
+    // Scope (RFC 6749 §3.3): every value must be one the client may ask for. Omitted →
+    // the client's API scopes.
+    let allowed: HashSet<&str> = list(&client.scopes).collect();
+    let mut scopes: Vec<String> = Vec::new();
+    match first(&params, "scope") {
+        Some(s) => {
+            for part in s.split(' ').filter(|p| !p.is_empty()) {
+                if !allowed.contains(part) || !clients::SCOPES.contains(&part) {
+                    return Err(redirect(
+                        OAuthCode::InvalidScope,
+                        "The requested scope is invalid, unknown, or not allowed for this client",
+                    ));
+                }
+                if !scopes.iter().any(|x| x == part) {
+                    scopes.push(part.to_owned());
+                }
+            }
+        }
+        None => {
+            scopes = list(&client.scopes)
+                .filter(|s| *s == "read" || *s == "write")
+                .map(str::to_owned)
+                .collect()
+        }
+    }
+    if scopes.is_empty() {
+        return Err(redirect(
+            OAuthCode::InvalidScope,
+            "No scope was requested and the client has no default scope",
+        ));
+    }
+
+    // PKCE (RFC 7636 §4.3, RFC 9700 §2.1.1): S256 only; required for public clients.
+    let challenge = first(&params, "code_challenge");
+    let method = first(&params, "code_challenge_method");
+    match (challenge, method) {
+        (None, Some(_)) => {
+            return Err(redirect(
+                OAuthCode::InvalidRequest,
+                "code_challenge_method was sent without code_challenge",
+            ));
+        }
+        (None, None) if client.is_public => {
+            return Err(redirect(
+                OAuthCode::InvalidRequest,
+                "Public clients must use PKCE (code_challenge with S256)",
+            ));
+        }
+        (None, None) => {}
+        (Some(_), None) | (Some(_), Some("plain")) => {
+            return Err(redirect(
+                OAuthCode::InvalidRequest,
+                "Only code_challenge_method=S256 is supported",
+            ));
+        }
+        (Some(c), Some("S256")) => {
+            if !pkce::valid_s256_challenge(c) {
+                return Err(redirect(
+                    OAuthCode::InvalidRequest,
+                    "code_challenge must be 43 base64url characters (S256)",
+                ));
+            }
+        }
+        (Some(_), Some(_)) => {
+            return Err(redirect(
+                OAuthCode::InvalidRequest,
+                "Unsupported code_challenge_method; use S256",
+            ));
+        }
+    }
+
+    let prompt: Vec<String> = first(&params, "prompt")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect();
+    for p in &prompt {
+        if !matches!(p.as_str(), "none" | "login" | "consent" | "select_account") {
+            return Err(redirect(
+                OAuthCode::InvalidRequest,
+                "Unsupported prompt value",
+            ));
+        }
+    }
+    if prompt.iter().any(|p| p == "none") && prompt.len() > 1 {
+        return Err(redirect(
+            OAuthCode::InvalidRequest,
+            "prompt=none cannot be combined with other values",
+        ));
+    }
+    let int = |name: &str| -> Result<Option<i64>, Rejection> {
+        first(&params, name)
+            .map(|v| {
+                v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                    redirect(
+                        OAuthCode::InvalidRequest,
+                        &format!("{name} must be a non-negative integer"),
+                    )
+                })
+            })
+            .transpose()
+    };
+    let max_age = int("max_age")?;
+    let login_after = int("login_after")?;
+    let nonce = first(&params, "nonce").map(str::to_owned);
+    if nonce.as_ref().is_some_and(|n| n.len() > 512)
+        || state_param.as_ref().is_some_and(|s| s.len() > 4096)
+    {
+        return Err(redirect(
+            OAuthCode::InvalidRequest,
+            "state or nonce is too long",
+        ));
+    }
+
+    Ok(AuthorizeRequest {
+        redirect_uri,
+        redirect_uri_sent,
+        state: state_param,
+        scopes,
+        code_challenge: challenge.map(str::to_owned),
+        code_challenge_method: method.map(str::to_owned),
+        nonce,
+        prompt,
+        max_age,
+        login_after,
+        client,
+        params: params
+            .into_iter()
+            .filter(|(k, _)| SINGLE.contains(&k.as_str()))
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_matching_is_exact_except_loopback_ports() {
+        let r = "https://app.example.com/cb";
+        assert!(redirect_uri_matches(r, r));
+        for bad in [
+            "https://app.example.com/cb/",
+            "https://APP.example.com/cb",
+            "https://app.example.com/cb/extra",
+            "https://app.example.com/cb?x=1",
+            "https://app.example.com:8443/cb",
+            "http://app.example.com/cb",
+            "https://app.example.com@evil.com/cb",
+            "https://app.example.com%2Fcb",
+            "https://app.example.com/%63b",
+        ] {
+            assert!(!redirect_uri_matches(r, bad), "{bad}");
+        }
+        assert!(redirect_uri_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:51004/cb"
+        ));
+        assert!(redirect_uri_matches(
+            "http://[::1]:80/cb",
+            "http://[::1]:9/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:5/other"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://localhost/cb",
+            "http://localhost:5/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.2:5/cb"
+        ));
+    }
+
+    #[test]
+    fn client_ids_with_control_characters_are_implausible() {
+        assert!(plausible_client_id("cl_abc123"));
+        assert!(!plausible_client_id("cl_\u{0}"));
+        assert!(!plausible_client_id("cl_\u{1b}"));
+        assert!(!plausible_client_id(""));
+    }
+}

@@ -1,0 +1,98 @@
+//! Client authentication at the token endpoint (RFC 6749 §2.3.1, §3.2.1): exactly one of
+//! `client_secret_basic`, `client_secret_post`, or `none` for public clients.
+
+use actix_web::HttpRequest;
+use actix_web::http::header;
+use base64::Engine;
+use entity::client;
+
+use super::Form;
+use crate::crypto;
+use crate::errors::OAuthError;
+use crate::state::AppState;
+use crate::store;
+
+fn bad_client() -> OAuthError {
+    OAuthError::invalid_client("Client authentication failed")
+}
+
+/// Decode `Authorization: Basic` whose id and secret are form-urlencoded first
+/// (RFC 6749 §2.3.1 and Appendix B), so `:`, `%` and `+` in secrets survive.
+fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(h) = req.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let h = h.to_str().map_err(|_| bad_client())?;
+    let Some((scheme, rest)) = h.split_once(' ') else {
+        return Err(bad_client());
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(OAuthError::invalid_request(
+            "Unsupported Authorization scheme at the token endpoint",
+        ));
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .map_err(|_| bad_client())?;
+    let raw = String::from_utf8(raw).map_err(|_| bad_client())?;
+    let (id, secret) = raw.split_once(':').ok_or_else(bad_client)?;
+    let decode = |s: &str| -> String {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    Ok(Some((decode(id), decode(secret))))
+}
+
+pub async fn authenticate(
+    state: &AppState,
+    req: &HttpRequest,
+    form: &Form,
+) -> Result<client::Model, OAuthError> {
+    let basic = basic_credentials(req)?;
+    let post_secret = form.get("client_secret");
+    let form_id = form.get("client_id");
+    let (client_id, secret) = match (basic, post_secret) {
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::invalid_request(
+                "Use one client authentication method per request",
+            ));
+        }
+        (Some((id, secret)), None) => {
+            // A client_id in the body must name the same client (FAPI2 ensure-client-id).
+            if form_id.is_some_and(|f| f != id) {
+                return Err(bad_client());
+            }
+            (id, Some(secret))
+        }
+        (None, Some(secret)) => (
+            form_id.ok_or_else(bad_client)?.to_owned(),
+            Some(secret.to_owned()),
+        ),
+        (None, None) => (form_id.ok_or_else(bad_client)?.to_owned(), None),
+    };
+    if !crate::authorize::request::plausible_client_id(&client_id) {
+        return Err(bad_client());
+    }
+    let client = store::clients::by_id(&state.db, &client_id)
+        .await?
+        .ok_or_else(bad_client)?;
+    match (&client.secret_hash, secret) {
+        (Some(hash), Some(secret)) => {
+            // Garbage is refused by checksum before hashing; the digest compare is constant time.
+            if !crypto::check_secret(&secret, "cs_")
+                || !crypto::constant_time_eq(
+                    crypto::sha256_hex(&secret).as_bytes(),
+                    hash.as_bytes(),
+                )
+            {
+                return Err(bad_client());
+            }
+        }
+        (None, None) if client.is_public => {}
+        // A confidential client without credentials, or a public client sending a secret.
+        _ => return Err(bad_client()),
+    }
+    Ok(client)
+}

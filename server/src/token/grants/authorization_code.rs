@@ -1,0 +1,183 @@
+//! The authorization code grant (RFC 6749 §4.1.3, RFC 7636 §4.6).
+//!
+//! Every binding (client, redirect URI, PKCE verifier, expiry) is checked before the code
+//! is consumed, so a request with wrong parameters neither burns the code nor, for a code
+//! already used, revokes anything (OAuth 2.1 §7.5.2: no DoS lever). Consumption is one
+//! atomic statement inside the issuing transaction; the response is sent after commit.
+
+use actix_web::HttpRequest;
+use entity::{authorization_code, client};
+use serde_json::json;
+
+use super::super::Form;
+use super::super::issue::{self, Issued};
+use crate::authorize::pkce;
+use crate::clients::list;
+use crate::crypto;
+use crate::errors::OAuthError;
+use crate::middleware::ClientIp;
+use crate::state::AppState;
+use crate::store;
+
+fn invalid_grant() -> OAuthError {
+    OAuthError::invalid_grant(
+        "The authorization code is invalid, expired, already used, or was issued to another client",
+    )
+}
+
+/// RFC 6749 §4.1.3: "ensure that the redirect_uri parameter is present if [it] was included
+/// in the initial authorization request, and if included ensure that their values are identical".
+fn check_redirect(row: &authorization_code::Model, form: &Form) -> Result<(), OAuthError> {
+    match form.get("redirect_uri") {
+        Some(r) if r == row.redirect_uri => Ok(()),
+        Some(_) => Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        )),
+        None if row.redirect_uri_sent => Err(OAuthError::invalid_grant(
+            "redirect_uri is required because the authorization request included it",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// RFC 7636 §4.6; RFC 9700 §2.1.1 (a verifier for a code issued without a challenge is a
+/// downgrade attempt and is refused).
+fn check_pkce(row: &authorization_code::Model, form: &Form) -> Result<(), OAuthError> {
+    match (&row.code_challenge, form.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) if pkce::verify(verifier, challenge) => Ok(()),
+        (Some(_), Some(_)) => Err(OAuthError::invalid_grant(
+            "The code_verifier does not match the code_challenge",
+        )),
+        (Some(_), None) => Err(OAuthError::invalid_grant("The code_verifier is required")),
+        (None, Some(_)) => Err(OAuthError::invalid_grant(
+            "A code_verifier was sent for a code issued without a code_challenge",
+        )),
+        (None, None) => Ok(()),
+    }
+}
+
+/// RFC 6749 §4.1.2: a code used twice is refused and what it issued is revoked.
+async fn revoke_what_it_issued(
+    state: &AppState,
+    req: &HttpRequest,
+    row: &authorization_code::Model,
+) -> Result<(), OAuthError> {
+    let now = store::now();
+    if let (Some(jti), Some(exp)) = (&row.access_token_jti, row.access_token_expires_at) {
+        store::tokens::deny(&state.db, jti, exp, now).await?;
+    }
+    if let Some(family) = &row.family_id {
+        store::tokens::revoke_family(&state.db, family, now).await?;
+    }
+    store::audit::record(
+        &state.db,
+        store::audit::Event {
+            user_id: Some(&row.user_id),
+            actor: Some(&row.client_id),
+            kind: "authorization_code.reused",
+            warning: true,
+            ip: ClientIp::of(req).map(|i| i.to_string()),
+            user_agent: None,
+            detail: json!({"client_id": row.client_id}),
+        },
+    )
+    .await?;
+    tracing::warn!(client_id = %row.client_id, "authorization code replayed; revoked the tokens it issued");
+    Ok(())
+}
+
+pub async fn exchange(
+    state: &AppState,
+    req: &HttpRequest,
+    client: &client::Model,
+    form: &Form,
+) -> Result<Issued, OAuthError> {
+    let code = form
+        .get("code")
+        .ok_or_else(|| OAuthError::invalid_request("The code parameter is missing"))?;
+    if !crypto::check_secret(code, "ac_") {
+        return Err(invalid_grant());
+    }
+    let hash = crypto::sha256_hex(code);
+    let row = store::codes::by_hash(&state.db, &hash)
+        .await?
+        .ok_or_else(invalid_grant)?;
+    // RFC 6749 §4.1.3: the code must have been issued to the authenticated client.
+    if row.client_id != client.id {
+        return Err(invalid_grant());
+    }
+    check_redirect(&row, form)?;
+    check_pkce(&row, form)?;
+    if row.consumed_at.is_some() {
+        revoke_what_it_issued(state, req, &row).await?;
+        return Err(invalid_grant());
+    }
+    let now = store::now();
+    if row.expires_at <= now {
+        return Err(invalid_grant());
+    }
+    let user = store::users::by_id(&state.db, &row.user_id)
+        .await?
+        .ok_or_else(invalid_grant)?;
+    if user.disabled_at.is_some() {
+        return Err(invalid_grant());
+    }
+
+    // Sign before the transaction so the write lock is held as briefly as possible.
+    let access = issue::mint_access(
+        state,
+        client,
+        &user.id,
+        &row.scope,
+        Some(row.auth_time.timestamp()),
+    )?;
+    let refresh = list(&client.grant_types)
+        .any(|g| g == "refresh_token")
+        .then(|| {
+            let family = crypto::new_id("fam");
+            let ttl = chrono::Duration::from_std(state.settings.refresh_token_ttl)
+                .unwrap_or(chrono::Duration::days(30));
+            let (secret, rt) = issue::new_refresh(
+                client,
+                &user.id,
+                &row.scope,
+                &family,
+                None,
+                row.auth_time,
+                row.nonce.clone(),
+                now + ttl,
+                &access,
+            );
+            (secret, rt, family)
+        });
+
+    let txn = store::begin_write(&state.db).await?;
+    let Some(_) = store::codes::consume(&txn, &hash, &client.id, now).await? else {
+        // Lost a race with another redemption (it committed first): a replay.
+        txn.rollback().await.map_err(store::StoreError::from)?;
+        if let Some(row) = store::codes::by_hash(&state.db, &hash).await? {
+            revoke_what_it_issued(state, req, &row).await?;
+        }
+        return Err(invalid_grant());
+    };
+    if let Some((_, rt, _)) = &refresh {
+        store::tokens::insert(&txn, rt.clone()).await?;
+    }
+    store::codes::set_issued(
+        &txn,
+        &row.id,
+        refresh.as_ref().map(|(_, _, f)| f.as_str()),
+        &access.jti,
+        access.expires_at,
+    )
+    .await?;
+    txn.commit().await.map_err(store::StoreError::from)?;
+
+    Ok(Issued {
+        access_token: access.jwt,
+        expires_in: access.expires_in,
+        scope: row.scope,
+        refresh_token: refresh.map(|(s, _, _)| s),
+        id_token: None,
+    })
+}

@@ -1,0 +1,174 @@
+//! The refresh token grant (RFC 6749 §6) with rotation (RFC 9700 §4.14.2): every use
+//! returns a new refresh token; presenting a rotated one again revokes the whole family.
+//!
+//! `LATCH_REFRESH_TOKEN_GRACE` (default 0) lets a client that lost a response retry with
+//! the token it just rotated: within that window the family's live token is rotated again
+//! in its place, so a family still never has two live tokens.
+
+use actix_web::HttpRequest;
+use entity::{client, refresh_token};
+use serde_json::json;
+
+use super::super::Form;
+use super::super::issue::{self, Issued};
+use crate::clients::list;
+use crate::crypto;
+use crate::errors::OAuthError;
+use crate::middleware::ClientIp;
+use crate::state::AppState;
+use crate::store;
+
+fn invalid_grant() -> OAuthError {
+    OAuthError::invalid_grant(
+        "The refresh token is invalid, expired, revoked, or was issued to another client",
+    )
+}
+
+async fn revoke_family(
+    state: &AppState,
+    req: &HttpRequest,
+    row: &refresh_token::Model,
+    kind: &str,
+) -> Result<(), OAuthError> {
+    let n = store::tokens::revoke_family(&state.db, &row.family_id, store::now()).await?;
+    store::audit::record(
+        &state.db,
+        store::audit::Event {
+            user_id: Some(&row.user_id),
+            actor: Some(&row.client_id),
+            kind,
+            warning: true,
+            ip: ClientIp::of(req).map(|i| i.to_string()),
+            user_agent: None,
+            detail: json!({"client_id": row.client_id, "family": row.family_id, "revoked": n}),
+        },
+    )
+    .await?;
+    tracing::warn!(client_id = %row.client_id, kind, "refresh-token family revoked");
+    Ok(())
+}
+
+pub async fn exchange(
+    state: &AppState,
+    req: &HttpRequest,
+    client: &client::Model,
+    form: &Form,
+) -> Result<Issued, OAuthError> {
+    let presented = form
+        .get("refresh_token")
+        .ok_or_else(|| OAuthError::invalid_request("The refresh_token parameter is missing"))?;
+    if !crypto::check_secret(presented, "rt_") {
+        return Err(invalid_grant());
+    }
+    let row = store::tokens::by_hash(&state.db, &crypto::sha256_hex(presented))
+        .await?
+        .ok_or_else(invalid_grant)?;
+    // RFC 6749 §6: bound to the client it was issued to.
+    if row.client_id != client.id || row.revoked_at.is_some() {
+        return Err(invalid_grant());
+    }
+    let now = store::now();
+    let idle = chrono::Duration::from_std(state.settings.refresh_token_idle_ttl)
+        .unwrap_or(chrono::Duration::days(14));
+    if row.expires_at <= now || row.created_at + idle <= now {
+        return Err(invalid_grant());
+    }
+    // RFC 6749 §6: "MUST NOT include any scope not originally granted".
+    let scope = match form.get("scope") {
+        Some(s) => {
+            let mut out: Vec<&str> = Vec::new();
+            for part in s.split(' ').filter(|p| !p.is_empty()) {
+                if !list(&row.scope).any(|g| g == part) {
+                    return Err(OAuthError::invalid_scope(
+                        "The requested scope exceeds the scope originally granted",
+                    ));
+                }
+                if !out.contains(&part) {
+                    out.push(part);
+                }
+            }
+            if out.is_empty() {
+                row.scope.clone()
+            } else {
+                out.join(" ")
+            }
+        }
+        None => row.scope.clone(),
+    };
+
+    // Which token to rotate: this one, or (inside the grace window) its live successor.
+    let target = match row.rotated_at {
+        None => row.clone(),
+        Some(rotated_at) => {
+            let grace =
+                chrono::Duration::from_std(state.settings.refresh_token_grace).unwrap_or_default();
+            let live = if grace > chrono::Duration::zero() && now - rotated_at <= grace {
+                store::tokens::live_in_family(&state.db, &row.family_id).await?
+            } else {
+                None
+            };
+            match live {
+                Some(live) => live,
+                None => {
+                    // RFC 9700 §4.14.2: reuse of a rotated token revokes the family.
+                    revoke_family(state, req, &row, "refresh_token.reused").await?;
+                    return Err(invalid_grant());
+                }
+            }
+        }
+    };
+
+    let user = store::users::by_id(&state.db, &row.user_id)
+        .await?
+        .ok_or_else(invalid_grant)?;
+    if user.disabled_at.is_some()
+        || row.auth_time.timestamp() < user.sessions_valid_after.timestamp()
+    {
+        revoke_family(state, req, &row, "refresh_token.invalidated").await?;
+        return Err(invalid_grant());
+    }
+    if !client.first_party {
+        let consent = store::consents::find(&state.db, &row.user_id, &client.id).await?;
+        if consent.is_none_or(|c| c.revoked_at.is_some()) {
+            store::tokens::revoke_family(&state.db, &row.family_id, now).await?;
+            return Err(invalid_grant());
+        }
+    }
+
+    let access = issue::mint_access(
+        state,
+        client,
+        &user.id,
+        &scope,
+        Some(row.auth_time.timestamp()),
+    )?;
+    let (secret, new_row) = issue::new_refresh(
+        client,
+        &user.id,
+        &row.scope,
+        &row.family_id,
+        Some(&target.id),
+        row.auth_time,
+        row.nonce.clone(),
+        row.expires_at,
+        &access,
+    );
+
+    let txn = store::begin_write(&state.db).await?;
+    if !store::tokens::mark_rotated(&txn, &target.id, now).await? {
+        // Another request rotated it first: two uses of one token, so treat as reuse.
+        txn.rollback().await.map_err(store::StoreError::from)?;
+        revoke_family(state, req, &row, "refresh_token.reused").await?;
+        return Err(invalid_grant());
+    }
+    store::tokens::insert(&txn, new_row).await?;
+    txn.commit().await.map_err(store::StoreError::from)?;
+
+    Ok(Issued {
+        access_token: access.jwt,
+        expires_in: access.expires_in,
+        scope,
+        refresh_token: Some(secret),
+        id_token: None,
+    })
+}

@@ -1,0 +1,121 @@
+//! Minting access tokens (RFC 9068 JWTs) and refresh tokens, and the token response
+//! (RFC 6749 §5.1).
+
+use actix_web::HttpResponse;
+use actix_web::http::header;
+use chrono::{DateTime, Utc};
+use entity::{client, refresh_token};
+use serde_json::json;
+
+use crate::crypto;
+use crate::errors::OAuthError;
+use crate::signing::AccessClaims;
+use crate::state::AppState;
+
+pub struct Issued {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub scope: String,
+    pub refresh_token: Option<String>,
+    pub id_token: Option<String>,
+}
+
+pub struct Access {
+    pub jwt: String,
+    pub jti: String,
+    pub expires_at: DateTime<Utc>,
+    pub expires_in: i64,
+}
+
+/// Sign an access token for `sub` (a user id, or the client id for client_credentials:
+/// `user_…` and `cl_…` never collide, RFC 9068 §2.2 / RFC 9700 §4.15).
+pub fn mint_access(
+    state: &AppState,
+    client: &client::Model,
+    sub: &str,
+    scope: &str,
+    auth_time: Option<i64>,
+) -> Result<Access, OAuthError> {
+    let key = state
+        .signer
+        .current()
+        .ok_or_else(|| OAuthError::server(anyhow::anyhow!("no signing key is active")))?;
+    let now = Utc::now();
+    let ttl = state.settings.access_token_ttl.as_secs() as i64;
+    let jti = crypto::random_base62(22);
+    let claims = AccessClaims {
+        iss: state.settings.issuer.clone(),
+        sub: sub.to_owned(),
+        aud: state.settings.audience.clone(),
+        exp: now.timestamp() + ttl,
+        iat: now.timestamp(),
+        nbf: now.timestamp(),
+        jti: jti.clone(),
+        client_id: client.id.clone(),
+        scope: scope.to_owned(),
+        livemode: client.livemode,
+        auth_time,
+    };
+    let jwt = key.sign_access(&claims).map_err(OAuthError::server)?;
+    Ok(Access {
+        jwt,
+        jti,
+        expires_at: now + chrono::Duration::seconds(ttl),
+        expires_in: ttl,
+    })
+}
+
+/// A new refresh token row; the secret is returned once.
+#[allow(clippy::too_many_arguments)]
+pub fn new_refresh(
+    client: &client::Model,
+    user_id: &str,
+    scope: &str,
+    family_id: &str,
+    parent_id: Option<&str>,
+    auth_time: DateTime<Utc>,
+    nonce: Option<String>,
+    family_expires_at: DateTime<Utc>,
+    access: &Access,
+) -> (String, refresh_token::Model) {
+    let secret = crypto::mint_secret("rt_");
+    let row = refresh_token::Model {
+        id: crypto::new_id("rt"),
+        token_hash: crypto::sha256_hex(&secret),
+        family_id: family_id.to_owned(),
+        parent_id: parent_id.map(str::to_owned),
+        client_id: client.id.clone(),
+        user_id: user_id.to_owned(),
+        scope: scope.to_owned(),
+        auth_time,
+        nonce,
+        livemode: client.livemode,
+        access_token_jti: access.jti.clone(),
+        access_token_expires_at: access.expires_at,
+        created_at: crate::store::now(),
+        expires_at: family_expires_at,
+        rotated_at: None,
+        revoked_at: None,
+    };
+    (secret, row)
+}
+
+/// RFC 6749 §5.1, with `Cache-Control: no-store` and `Pragma: no-cache`.
+pub fn response(i: &Issued) -> HttpResponse {
+    let mut body = json!({
+        "access_token": i.access_token,
+        "token_type": "Bearer",
+        "expires_in": i.expires_in,
+        "scope": i.scope,
+    });
+    if let Some(rt) = &i.refresh_token {
+        body["refresh_token"] = json!(rt);
+    }
+    if let Some(id) = &i.id_token {
+        body["id_token"] = json!(id);
+    }
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(body)
+}

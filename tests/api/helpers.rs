@@ -1,0 +1,403 @@
+#![allow(dead_code)]
+//! The black-box harness: the real app on port 0 against a fresh database (a temp SQLite
+//! file, or a fresh PostgreSQL database when `DATABASE_URL` starts with `postgres`), with
+//! the real migrations, driven over HTTP.
+
+use std::sync::LazyLock;
+
+use latch::config::Settings;
+use latch::startup::Application;
+use reqwest::redirect::Policy;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+
+static TRACING: LazyLock<()> = LazyLock::new(|| {
+    if std::env::var("TEST_LOG").is_ok() {
+        latch::telemetry::init(
+            latch::config::LogFormat::Pretty,
+            "info,latch=debug,sqlx=warn",
+        );
+    }
+});
+
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn create() -> TestDb {
+        match std::env::var("DATABASE_URL") {
+            Ok(base) if base.starts_with("postgres") => {
+                let name = format!("latch_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(&base)
+                    .await
+                    .expect("DATABASE_URL is reachable");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                let mut url = url::Url::parse(&base).expect("DATABASE_URL is a URL");
+                url.set_path(&format!("/{name}"));
+                TestDb {
+                    url: url.to_string(),
+                    _dir: None,
+                }
+            }
+            _ => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}/latch.db?mode=rwc", dir.path().display());
+                TestDb {
+                    url,
+                    _dir: Some(dir),
+                }
+            }
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.url.starts_with("postgres")
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub http: reqwest::Client,
+    pub db: DatabaseConnection,
+    pub settings: Settings,
+    pub test_db: TestDb,
+    pub handle: actix_web::dev::ServerHandle,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Spawn with settings changed by `f` (token lifetimes, algorithms…).
+pub async fn spawn_app_with(f: impl FnOnce(&mut Settings)) -> TestApp {
+    LazyLock::force(&TRACING);
+    let test_db = TestDb::create().await;
+    let mut settings = Settings::for_tests(&test_db.url);
+    settings.rate_limit = false;
+    f(&mut settings);
+    spawn_on(test_db, settings).await
+}
+
+/// Spawn a second instance sharing the database and master key of `other`.
+pub async fn spawn_sibling(other: &TestApp) -> TestApp {
+    let test_db = TestDb {
+        url: other.test_db.url.clone(),
+        _dir: None,
+    };
+    let mut settings = other.settings.clone();
+    settings.bind = "127.0.0.1:0".into();
+    settings.issuer = "http://127.0.0.1:0".into();
+    let mut app = spawn_on(test_db, settings).await;
+    // Both instances present themselves as one issuer, as behind a load balancer.
+    app.settings.issuer = other.settings.issuer.clone();
+    app
+}
+
+async fn spawn_on(test_db: TestDb, mut settings: Settings) -> TestApp {
+    let app = Application::build_with(&mut settings, false)
+        .await
+        .expect("app builds");
+    let port = app.port();
+    let handle = app.handle();
+    let settings = app.state().settings.as_ref().clone();
+    let db = app.state().db.clone();
+    tokio::spawn(app.run_until_stopped());
+    let http = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .cookie_store(true)
+        .build()
+        .expect("client");
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        http,
+        db,
+        settings,
+        test_db,
+        handle,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// A fresh cookie-keeping client (another browser).
+    pub fn new_browser(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(Policy::none())
+            .cookie_store(true)
+            .build()
+            .expect("client")
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.expect("request")
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_token(&self, form: &[(&str, &str)]) -> reqwest::Response {
+        self.post_form("/oauth/token", form).await
+    }
+
+    pub async fn post_token_basic(
+        &self,
+        client_id: &str,
+        secret: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url("/oauth/token"))
+            .basic_auth(client_id, Some(secret))
+            .form(form)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Create a user directly (fixtures the public API cannot create).
+    pub async fn create_user(&self, email: &str, password: &str) -> entity::user::Model {
+        latch::users::create(&self.db, email, password, false)
+            .await
+            .expect("user created")
+    }
+
+    pub async fn create_client(&self, c: ClientSpec) -> TestClient {
+        let new = latch::clients::NewClient {
+            name: c.name.to_owned(),
+            redirect_uris: c.redirect_uris.iter().map(|s| s.to_string()).collect(),
+            public: c.public,
+            grant_types: c.grant_types.iter().map(|s| s.to_string()).collect(),
+            scopes: c.scopes.iter().map(|s| s.to_string()).collect(),
+            livemode: c.livemode,
+            first_party: c.first_party,
+            resource_server: c.resource_server,
+            owner_id: None,
+        };
+        let (m, secret) = latch::clients::create(&self.db, new)
+            .await
+            .expect("client created");
+        TestClient {
+            id: m.id,
+            secret,
+            redirect_uri: c
+                .redirect_uris
+                .first()
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+        }
+    }
+
+    pub async fn confidential_client(&self) -> TestClient {
+        self.create_client(ClientSpec::default()).await
+    }
+
+    pub async fn public_client(&self) -> TestClient {
+        self.create_client(ClientSpec {
+            public: true,
+            grant_types: vec!["authorization_code", "refresh_token"],
+            ..ClientSpec::default()
+        })
+        .await
+    }
+
+    pub async fn machine_client(&self) -> TestClient {
+        self.create_client(ClientSpec {
+            grant_types: vec!["client_credentials"],
+            redirect_uris: vec![],
+            ..ClientSpec::default()
+        })
+        .await
+    }
+}
+
+pub struct ClientSpec {
+    pub name: &'static str,
+    pub redirect_uris: Vec<&'static str>,
+    pub public: bool,
+    pub grant_types: Vec<&'static str>,
+    pub scopes: Vec<&'static str>,
+    pub livemode: bool,
+    pub first_party: bool,
+    pub resource_server: bool,
+}
+
+impl Default for ClientSpec {
+    fn default() -> Self {
+        ClientSpec {
+            name: "Test App",
+            redirect_uris: vec!["https://app.example.com/callback"],
+            public: false,
+            grant_types: vec!["authorization_code", "refresh_token", "client_credentials"],
+            scopes: vec!["read", "write", "openid", "profile", "email"],
+            livemode: true,
+            first_party: false,
+            resource_server: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct TestClient {
+    pub id: String,
+    pub secret: Option<String>,
+    pub redirect_uri: String,
+}
+
+impl TestClient {
+    pub fn secret(&self) -> &str {
+        self.secret.as_deref().expect("confidential client")
+    }
+}
+
+/// Parse a JSON response body.
+pub async fn json(res: reqwest::Response) -> serde_json::Value {
+    let text = res.text().await.expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
+
+/// Decode the entities askama's HTML escaping produces.
+pub fn html_unescape(s: &str) -> String {
+    s.replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// Every `<input … name="…" value="…">` in a page, in order (values unescaped).
+pub fn form_inputs(html: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for chunk in html.split("<input").skip(1) {
+        let tag = &chunk[..chunk.find('>').unwrap_or(chunk.len())];
+        let attr = |name: &str| {
+            let key = format!("{name}=\"");
+            tag.find(&key).map(|i| {
+                let rest = &tag[i + key.len()..];
+                html_unescape(&rest[..rest.find('"').unwrap_or(rest.len())])
+            })
+        };
+        if let (Some(n), Some(v)) = (attr("name"), attr("value")) {
+            out.push((n, v));
+        }
+    }
+    out
+}
+
+pub fn input_value(html: &str, name: &str) -> Option<String> {
+    form_inputs(html)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v)
+}
+
+pub fn location(res: &reqwest::Response) -> String {
+    res.headers()
+        .get("location")
+        .expect("Location header")
+        .to_str()
+        .expect("ascii")
+        .to_owned()
+}
+
+/// Query parameters of a URL (absolute or relative).
+pub fn query_of(u: &str) -> std::collections::HashMap<String, String> {
+    let q = u.split_once('?').map(|(_, q)| q).unwrap_or("");
+    url::form_urlencoded::parse(q.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+impl TestApp {
+    /// Sign in through the real login form with `browser`, following the authorize
+    /// redirect. Returns the response to the sign-in POST.
+    pub async fn sign_in(
+        &self,
+        browser: &reqwest::Client,
+        email: &str,
+        password: &str,
+        next: &str,
+    ) -> reqwest::Response {
+        let page = browser
+            .get(self.url(&format!("/login?next={}", urlencode(next))))
+            .send()
+            .await
+            .expect("login page");
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.expect("body");
+        let csrf = input_value(&html, "csrf").expect("csrf on login page");
+        browser
+            .post(self.url("/login"))
+            .form(&[
+                ("email", email),
+                ("password", password),
+                ("csrf", &csrf),
+                ("next", next),
+            ])
+            .send()
+            .await
+            .expect("login")
+    }
+
+    /// Drive `/oauth/authorize` in `browser` (already signed in or not) through sign-in and
+    /// consent, answering `decision`; returns the final redirect to the client.
+    pub async fn authorize_in_browser(
+        &self,
+        browser: &reqwest::Client,
+        authorize_url: &str,
+        email: &str,
+        decision: &str,
+    ) -> reqwest::Response {
+        let mut res = browser.get(authorize_url).send().await.expect("authorize");
+        if res.status() == 303 && location(&res).starts_with("/login") {
+            let next = query_of(&location(&res))
+                .get("next")
+                .cloned()
+                .expect("next");
+            let login = self.sign_in(browser, email, PASSWORD, &next).await;
+            assert_eq!(login.status(), 303, "sign-in failed");
+            res = browser
+                .get(self.url(&location(&login)))
+                .send()
+                .await
+                .expect("authorize after login");
+        }
+        if res.status() != 200 {
+            return res;
+        }
+        let html = res.text().await.expect("consent page");
+        let consent_form = &html[html
+            .find("action=\"/oauth/authorize\"")
+            .expect("consent form")..];
+        let mut form = form_inputs(consent_form);
+        form.push(("decision".into(), decision.into()));
+        browser
+            .post(self.url("/oauth/authorize"))
+            .form(&form)
+            .send()
+            .await
+            .expect("consent")
+    }
+}
+
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
