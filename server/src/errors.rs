@@ -522,10 +522,10 @@ impl ResponseError for HtmlError {
             log_server_error(self.status, self);
         }
         let mut res = crate::pages::error_page(self.status, &self.title, &self.message);
-        if let Some(s) = self.retry_after {
-            if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
-                res.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let Some(s) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&s.to_string())
+        {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
         }
         res
     }

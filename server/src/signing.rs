@@ -36,7 +36,7 @@ pub const LEEWAY_SECS: u64 = 30;
 enum SignKey {
     Es256(EcdsaKeyPair),
     Rs256(rsa::KeyPair),
-    EdDsa(Ed25519KeyPair),
+    EdDsa(Box<Ed25519KeyPair>),
     Hs256(hmac::Key),
 }
 
@@ -250,7 +250,9 @@ fn load_key(
             DecodingKey::from_rsa_components(&s("n"), &s("e"))?,
         ),
         SigningAlg::EdDSA => (
-            SignKey::EdDsa(Ed25519KeyPair::from_pkcs8(&der).map_err(rejected)?),
+            SignKey::EdDsa(Box::new(
+                Ed25519KeyPair::from_pkcs8(&der).map_err(rejected)?,
+            )),
             DecodingKey::from_ed_components(&s("x"))?,
         ),
         SigningAlg::HS256 => (

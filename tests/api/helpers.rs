@@ -68,6 +68,8 @@ pub struct TestApp {
     pub settings: Settings,
     pub test_db: TestDb,
     pub handle: actix_web::dev::ServerHandle,
+    /// The running app's shared state (e.g. to reload the signing-key ring after a rotation).
+    pub state: actix_web::web::Data<latch::state::AppState>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -107,6 +109,7 @@ async fn spawn_on(test_db: TestDb, mut settings: Settings) -> TestApp {
     let handle = app.handle();
     let settings = app.state().settings.as_ref().clone();
     let db = app.state().db.clone();
+    let state = app.state();
     tokio::spawn(app.run_until_stopped());
     let http = reqwest::Client::builder()
         .redirect(Policy::none())
@@ -121,6 +124,7 @@ async fn spawn_on(test_db: TestDb, mut settings: Settings) -> TestApp {
         settings,
         test_db,
         handle,
+        state,
     }
 }
 
@@ -400,4 +404,169 @@ impl TestApp {
 
 pub fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token-endpoint helpers (used by token_code, token_refresh, token_misc)
+
+/// A fresh PKCE pair `(verifier, S256 challenge)` (RFC 7636 §4.1–4.2), computed here rather
+/// than by the server's code so the test is independent of it.
+pub fn pkce_pair() -> (String, String) {
+    let verifier = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let challenge = s256(&verifier);
+    (verifier, challenge)
+}
+
+/// BASE64URL(SHA256(verifier)) without padding (RFC 7636 §4.2).
+pub fn s256(verifier: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier))
+}
+
+/// The claims of a JWT, read without verifying it (use `verify_with_jwks` to verify).
+pub fn jwt_claims(token: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT has a payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url payload");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+impl TestApp {
+    /// Sign in as `email` (password [`PASSWORD`]) in a fresh browser, authorize `client` and
+    /// consent; return the authorization code. The request carries `client_id`,
+    /// `response_type=code`, `redirect_uri` (the client's first), `scope=read write` and a
+    /// `state`; each pair in `extra` replaces the base parameter of that name or is added
+    /// (e.g. `code_challenge`), and an empty value removes the base parameter.
+    pub async fn obtain_code(
+        &self,
+        client: &TestClient,
+        email: &str,
+        extra: &[(&str, &str)],
+    ) -> String {
+        let mut params: Vec<(&str, &str)> = vec![
+            ("client_id", &client.id),
+            ("response_type", "code"),
+            ("redirect_uri", &client.redirect_uri),
+            ("scope", "read write"),
+            ("state", "st4te"),
+        ];
+        for (k, v) in extra {
+            params.retain(|(pk, _)| pk != k);
+            if !v.is_empty() {
+                params.push((k, v));
+            }
+        }
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&params)
+            .finish();
+        let browser = self.new_browser();
+        let res = self
+            .authorize_in_browser(
+                &browser,
+                &self.url(&format!("/oauth/authorize?{query}")),
+                email,
+                "allow",
+            )
+            .await;
+        assert_eq!(res.status(), 303, "authorization did not redirect");
+        let loc = location(&res);
+        query_of(&loc)
+            .remove("code")
+            .unwrap_or_else(|| panic!("no code in {loc}"))
+    }
+}
+
+/// RFC 6749 §5.1–5.2 (T7): every token-endpoint answer, success or error, is JSON and must
+/// not be cached.
+pub fn assert_token_headers(res: &reqwest::Response) {
+    let h = |name: &str| {
+        res.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    assert!(
+        h("content-type").starts_with("application/json"),
+        "Content-Type of a {} token response: {:?}",
+        res.status(),
+        h("content-type")
+    );
+    assert_eq!(h("cache-control"), "no-store", "status {}", res.status());
+    assert_eq!(h("pragma"), "no-cache", "status {}", res.status());
+}
+
+/// Assert an RFC 6749 §5.2 error with this status and `error` code; returns the body.
+pub async fn expect_oauth_error(
+    res: reqwest::Response,
+    status: u16,
+    error: &str,
+) -> serde_json::Value {
+    assert_token_headers(&res);
+    let got = res.status().as_u16();
+    let body = json(res).await;
+    assert_eq!(got, status, "status for {body}");
+    assert_eq!(body["error"], error, "error code in {body}");
+    body
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authorization-endpoint and browser-UI helpers (used by authorize, session_ui, discovery)
+
+impl TestApp {
+    /// `GET /oauth/authorize` URL with `params` form-encoded, in the order given.
+    pub fn authorize_url(&self, params: &[(&str, &str)]) -> String {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish();
+        self.url(&format!("/oauth/authorize?{query}"))
+    }
+
+    /// A fresh browser signed in as `email` (password [`PASSWORD`]) through the login form.
+    pub async fn signed_in_browser(&self, email: &str) -> reqwest::Client {
+        let browser = self.new_browser();
+        let res = self.sign_in(&browser, email, PASSWORD, "/").await;
+        assert_eq!(res.status(), 303, "sign-in as {email} failed");
+        browser
+    }
+
+    /// How many authorization codes exist in the database.
+    pub async fn codes_issued(&self) -> u64 {
+        use sea_orm::{EntityTrait, PaginatorTrait};
+        entity::authorization_code::Entity::find()
+            .count(&self.db)
+            .await
+            .expect("count codes")
+    }
+}
+
+/// SECURITY.md's "error page": an HTML 400 with no `Location` header.
+pub fn assert_error_page(res: &reqwest::Response, case: &str) {
+    assert_eq!(res.status(), 400, "status for {case}");
+    assert!(
+        res.headers().get("location").is_none(),
+        "error page must not redirect ({case}): {:?}",
+        res.headers().get("location")
+    );
+    let ct = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(ct.starts_with("text/html"), "content type {ct} for {case}");
+}
+
+/// The inputs of the consent form (the `/oauth/authorize` form) of a consent page.
+pub fn consent_form_of(html: &str) -> Vec<(String, String)> {
+    let start = html
+        .find("action=\"/oauth/authorize\"")
+        .unwrap_or_else(|| panic!("no consent form in:\n{html}"));
+    form_inputs(&html[start..])
 }

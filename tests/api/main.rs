@@ -6,3 +6,7 @@ mod helpers;
 mod cli;
 mod foundation;
 mod oauth_flow;
+mod tls;
+mod token_code;
+mod token_misc;
+mod token_refresh;

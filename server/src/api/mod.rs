@@ -1,15 +1,86 @@
-//! The `/v1` JSON API.
+//! The `/v1` JSON API: authenticated by API key or access token ([`auth`]), answering in
+//! the API error dialect, paginated Stripe-style (`limit`, `starting_after`, `has_more`).
+
+pub mod auth;
+pub mod users;
+
 use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
 
-use crate::errors::ApiError;
+use crate::errors::{ApiError, ApiErrorType};
 
-pub fn routes(_cfg: &mut web::ServiceConfig) {}
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    users::routes(cfg);
+}
 
 /// Unknown paths under `/v1` answer in the API dialect.
 pub async fn unknown_route() -> Result<HttpResponse, ApiError> {
     Err(ApiError::new(
-        crate::errors::ApiErrorType::NotFound,
+        ApiErrorType::NotFound,
         "unknown_route",
         "Unrecognized request URL",
     ))
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    pub limit: Option<String>,
+    pub starting_after: Option<String>,
+}
+
+/// A validated page request: `limit` 1–100 (default 10).
+pub struct Page {
+    pub limit: u64,
+    pub starting_after: Option<String>,
+}
+
+impl ListQuery {
+    pub fn page(&self) -> Result<Page, ApiError> {
+        let limit = match &self.limit {
+            None => 10,
+            Some(l) => l
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=100).contains(n))
+                .ok_or_else(|| {
+                    ApiError::invalid_request(
+                        "parameter_invalid",
+                        "limit must be an integer between 1 and 100",
+                    )
+                    .with_param("limit")
+                })?,
+        };
+        let starting_after = self.starting_after.clone().filter(|s| !s.is_empty());
+        if starting_after.as_ref().is_some_and(|s| {
+            s.len() > 64 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        }) {
+            return Err(ApiError::invalid_request(
+                "parameter_invalid",
+                "starting_after must be an object id",
+            )
+            .with_param("starting_after"));
+        }
+        Ok(Page {
+            limit,
+            starting_after,
+        })
+    }
+}
+
+/// `{"object":"list","data":[…],"has_more":…,"url":…}`; `rows` holds up to limit + 1 items.
+pub fn list_response<T>(
+    url: &str,
+    mut rows: Vec<T>,
+    limit: u64,
+    render: impl Fn(&T) -> serde_json::Value,
+) -> HttpResponse {
+    let has_more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    HttpResponse::Ok().json(json!({
+        "object": "list",
+        "url": url,
+        "has_more": has_more,
+        "data": rows.iter().map(render).collect::<Vec<_>>(),
+    }))
 }

@@ -37,9 +37,9 @@ pub async fn insert(db: &impl ConnectionTrait, u: NewUser<'_>) -> Result<user::M
         updated_at: Set(u.now),
     };
     Entity::insert(m.clone()).exec_without_returning(db).await?;
-    Ok(by_id(db, u.id)
+    by_id(db, u.id)
         .await?
-        .ok_or_else(|| StoreError::Other(sea_orm::DbErr::RecordNotFound(u.id.to_owned())))?)
+        .ok_or_else(|| StoreError::Other(sea_orm::DbErr::RecordNotFound(u.id.to_owned())))
 }
 
 pub async fn by_id(db: &impl ConnectionTrait, id: &str) -> Result<Option<user::Model>, StoreError> {

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Benchmark Latch's hot endpoints on loopback, the same way ../shared/peers/bench-peer.sh
+# measures node-oidc-provider: server pinned to CPU 1, wrk pinned to CPU 0, c=32 and c=1.
+#
+#   bash scripts/bench.sh                       # SQLite, 10 s per run
+#   DB=postgres bash scripts/bench.sh           # PostgreSQL (fresh database on 127.0.0.1:5432)
+#   DURATION=5 CONCS="32" bash scripts/bench.sh
+#
+# Endpoints:
+#   token      POST /oauth/token grant_type=client_credentials, Basic auth, ES256 JWT
+#   code       POST /oauth/token grant_type=authorization_code (each code redeemed once;
+#              codes pre-minted by examples/mint_codes.rs), issues AT + RT in one transaction
+#   discovery  GET  /.well-known/oauth-authorization-server
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION="${DURATION:-10}"; WARMUP="${WARMUP:-2}"; CONCS="${CONCS:-32 1}"; DB="${DB:-sqlite}"
+PORT="${PORT:-3200}"; BASE="http://127.0.0.1:$PORT"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+cargo build --release --bin latch --example mint_codes >/dev/null
+BIN="$CARGO_TARGET_DIR/release/latch"; MINT="$CARGO_TARGET_DIR/release/examples/mint_codes"
+TMP="$(mktemp -d)"; PID=""
+cleanup() { [[ -n "$PID" ]] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$TMP"; }
+trap cleanup EXIT INT TERM
+
+if [[ "$DB" == postgres ]]; then
+  name="latch_bench_$$"; psql -q postgres://postgres@127.0.0.1:5432/test -c "CREATE DATABASE $name" >/dev/null
+  export LATCH_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$name"
+  trap 'cleanup; psql -q postgres://postgres@127.0.0.1:5432/test -c "DROP DATABASE IF EXISTS $name" >/dev/null 2>&1' EXIT
+else
+  export LATCH_DATABASE_URL="sqlite://$TMP/latch.db?mode=rwc"
+fi
+export LATCH_SECRET_KEY="$("$BIN" secret generate)" LATCH_BIND="127.0.0.1:$PORT" LATCH_RATE_LIMIT=off
+export LATCH_WORKERS=1 LATCH_LOG=warn LATCH_CODE_TTL=600
+"$BIN" migrate >/dev/null
+CC="$("$BIN" client create --name bench --grant-type client_credentials --scope read --scope write --json)"
+CID="$(sed -n 's/.*"client_id":"\([^"]*\)".*/\1/p' <<<"$CC")"; CSEC="$(sed -n 's/.*"client_secret":"\([^"]*\)".*/\1/p' <<<"$CC")"
+echo "bench-pass-1234567" | "$BIN" user create --email bench@example.com --password-stdin >/dev/null
+AC="$("$BIN" client create --name bench-web --redirect-uri https://app.example.com/cb --scope read --scope write --json)"
+ACID="$(sed -n 's/.*"client_id":"\([^"]*\)".*/\1/p' <<<"$AC")"; ACSEC="$(sed -n 's/.*"client_secret":"\([^"]*\)".*/\1/p' <<<"$AC")"
+BASIC="$(printf '%s:%s' "$CID" "$CSEC" | base64 -w0)"; ABASIC="$(printf '%s:%s' "$ACID" "$ACSEC" | base64 -w0)"
+
+PIN_S=(); PIN_G=()
+if command -v taskset >/dev/null && (( $(nproc) >= 2 )); then PIN_S=(taskset -c 1); PIN_G=(taskset -c 0); fi
+"${PIN_S[@]}" "$BIN" serve >"$TMP/latch.log" 2>&1 &
+PID=$!
+for _ in $(seq 100); do curl -sf -o /dev/null "$BASE/healthz" && break; sleep 0.1; done
+curl -sf -u "$CID:$CSEC" -d grant_type=client_credentials "$BASE/oauth/token" | grep -q '"access_token":"eyJ' || { echo "sanity check failed" >&2; cat "$TMP/latch.log"; exit 1; }
+
+result_lua='done = function(s, lat, req)
+  io.write(string.format("RESULT %d %.1f %.3f %.3f %.3f %d %d\n", s.requests, s.requests / (s.duration / 1e6),
+    lat:percentile(50) / 1000, lat:percentile(90) / 1000, lat:percentile(99) / 1000,
+    s.errors.status, s.errors.connect + s.errors.read + s.errors.write + s.errors.timeout))
+end'
+cat >"$TMP/token.lua" <<LUA
+wrk.method = "POST"; wrk.body = "grant_type=client_credentials"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"; wrk.headers["Authorization"] = "Basic $BASIC"
+$result_lua
+LUA
+cat >"$TMP/get.lua" <<LUA
+$result_lua
+LUA
+# Each code is used once: thread-local cursor over a file of pre-minted codes.
+cat >"$TMP/code.lua" <<LUA
+local codes = {}; for l in io.lines("$TMP/codes.txt") do codes[#codes + 1] = l end
+local i = 0
+request = function()
+  i = i + 1
+  local body = "grant_type=authorization_code&code=" .. (codes[i] or "exhausted")
+  return wrk.format("POST", nil, {["Content-Type"] = "application/x-www-form-urlencoded", ["Authorization"] = "Basic $ABASIC"}, body)
+end
+$result_lua
+LUA
+
+cpu_ticks() { awk '{print $14+$15}' "/proc/$PID/stat"; }
+run() { # name path lua conc secs
+  timeout $(($5 + 30)) "${PIN_G[@]}" wrk -t1 -c"$4" -d"$5s" --timeout 10s -s "$3" "$BASE$2" | sed -n 's/^RESULT //p'
+}
+echo "latch $("$BIN" --version | cut -d' ' -f2), db=$DB, $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), pinning: ${PIN_S[*]:-none} (server) / ${PIN_G[*]:-none} (wrk)"
+echo "cpu: $(nproc) x $(lscpu | sed -n 's/^Model name: *//p'); ${DURATION}s per run"
+printf '%-10s %4s %10s %9s %9s %9s %7s %9s %10s\n' endpoint conc req/s p50_ms p90_ms p99_ms errors requests req/cpu-s
+for ep in token code discovery; do
+  case $ep in
+    token) path=/oauth/token; lua="$TMP/token.lua" ;;
+    code) path=/oauth/token; lua="$TMP/code.lua" ;;
+    discovery) path=/.well-known/oauth-authorization-server; lua="$TMP/get.lua" ;;
+  esac
+  for c in $CONCS; do
+    if [[ $ep == code ]]; then
+      # Enough fresh codes for the run (measured rate is far below this).
+      "$MINT" "$LATCH_DATABASE_URL" "$ACID" bench@example.com "${CODES:-60000}" >"$TMP/codes.txt"
+    else
+      run "$path" "$lua" 32 "$WARMUP" >/dev/null
+    fi
+    t0=$(cpu_ticks)
+    read -r reqs rps p50 p90 p99 non2xx sockerr <<<"$(run "$path" "$lua" "$c" "$DURATION")"
+    t1=$(cpu_ticks)
+    cpu=$(awk -v a="$t0" -v b="$t1" -v h="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", (b-a)/h}')
+    printf '%-10s %4s %10s %9s %9s %9s %7s %9s %10s\n' "$ep" "$c" "$rps" "$p50" "$p90" "$p99" "$((non2xx + sockerr))" "$reqs" \
+      "$(awk -v r="$reqs" -v c="$cpu" 'BEGIN{ if (c>0) printf "%.0f", r/c; else print "n/a"}')"
+  done
+done
+echo "latch RSS after load: $(awk '/VmRSS/{print $2, $3}' "/proc/$PID/status"), peak: $(awk '/VmHWM/{print $2, $3}' "/proc/$PID/status")"

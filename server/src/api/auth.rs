@@ -1,0 +1,204 @@
+//! Authentication for every `/v1` endpoint: `Authorization: Bearer` with an API key
+//! (`sk_live_…`/`sk_test_…`) or a Latch access token (RFC 6750 §2.1). Failures answer in the
+//! API dialect with `WWW-Authenticate: Bearer error=…` (RFC 6750 §3).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+
+use crate::errors::{ApiError, ApiErrorType};
+use crate::signing::VerifyError;
+use crate::state::AppState;
+use crate::{api_keys, crypto, store};
+
+/// How the caller authenticated.
+#[derive(Clone, Debug)]
+pub enum Via {
+    ApiKey { key_id: String },
+    AccessToken { client_id: String, jti: String },
+}
+
+/// The authenticated caller of a `/v1` request.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    /// The user the request acts for; `None` for a client-credentials token.
+    pub user_id: Option<String>,
+    pub livemode: bool,
+    pub scopes: Vec<String>,
+    pub via: Via,
+}
+
+impl Principal {
+    /// `resource:action` scopes narrow a key; plain `read`/`write` cover every resource.
+    pub fn has_scope(&self, action: &str, resource: &str) -> bool {
+        self.scopes
+            .iter()
+            .any(|s| s == action || *s == format!("{resource}:{action}"))
+    }
+
+    /// RFC 6750 §3.1 `insufficient_scope` (403).
+    pub fn require(&self, action: &'static str, resource: &str) -> Result<(), ApiError> {
+        if self.has_scope(action, resource) {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            ApiErrorType::Permission,
+            "insufficient_scope",
+            format!("This request requires the {action} scope"),
+        )
+        .with_bearer("insufficient_scope"))
+    }
+
+    pub fn user_id(&self) -> Result<&str, ApiError> {
+        self.user_id.as_deref().ok_or_else(|| {
+            ApiError::new(
+                ApiErrorType::Permission,
+                "user_required",
+                "This endpoint needs credentials that act for a user",
+            )
+        })
+    }
+}
+
+fn invalid_key() -> ApiError {
+    ApiError::new(
+        ApiErrorType::Authentication,
+        "invalid_api_key",
+        "The API key provided is invalid",
+    )
+    .with_bearer("invalid_token")
+}
+
+/// Names under which a credential might be smuggled into a URL.
+const QUERY_CREDENTIALS: &[&str] = &["access_token", "api_key", "key", "token", "bearer"];
+
+async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no app state")))?
+        .clone();
+    // RFC 6750 §5.3 / SECURITY.md K7: credentials in URLs leak into logs and histories.
+    let query = req.query_string();
+    if !query.is_empty()
+        && url::form_urlencoded::parse(query.as_bytes()).any(|(k, v)| {
+            QUERY_CREDENTIALS.contains(&k.as_ref())
+                || v.starts_with("sk_live_")
+                || v.starts_with("sk_test_")
+        })
+    {
+        return Err(ApiError::invalid_request(
+            "credential_in_query",
+            "Credentials must be sent in the Authorization header, never in the URL",
+        ));
+    }
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let token = match header.split_once(' ') {
+        Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => {
+            t.trim()
+        }
+        _ => {
+            return Err(ApiError::new(
+                ApiErrorType::Authentication,
+                "invalid_api_key",
+                "No API key provided. Send `Authorization: Bearer <key>`",
+            ));
+        }
+    };
+    if token.starts_with("sk_") {
+        // A bad checksum is refused without touching the database (SECURITY.md K3).
+        if !api_keys::looks_valid(token) {
+            return Err(invalid_key());
+        }
+        let key = store::api_keys::by_hash(&state.db, &crypto::sha256_hex(token))
+            .await?
+            .ok_or_else(invalid_key)?;
+        let now = store::now();
+        if key.revoked_at.is_some_and(|t| t <= now) || key.expires_at.is_some_and(|t| t <= now) {
+            return Err(invalid_key());
+        }
+        let user = store::users::by_id(&state.db, &key.user_id)
+            .await?
+            .ok_or_else(invalid_key)?;
+        if user.disabled_at.is_some() {
+            return Err(invalid_key());
+        }
+        return Ok(Principal {
+            user_id: Some(key.user_id),
+            livemode: key.livemode,
+            scopes: crate::clients::list(&key.scopes)
+                .map(str::to_owned)
+                .collect(),
+            via: Via::ApiKey { key_id: key.id },
+        });
+    }
+    let claims = state
+        .signer
+        .verify_access(token, &state.settings.issuer, &state.settings.audience)
+        .map_err(|e| match e {
+            VerifyError::Expired => ApiError::new(
+                ApiErrorType::Authentication,
+                "expired_token",
+                "The access token expired",
+            )
+            .with_bearer("invalid_token"),
+            VerifyError::Invalid => ApiError::new(
+                ApiErrorType::Authentication,
+                "invalid_token",
+                "The access token is invalid",
+            )
+            .with_bearer("invalid_token"),
+        })?;
+    if store::tokens::is_denied(&state.db, &claims.jti).await? {
+        return Err(ApiError::new(
+            ApiErrorType::Authentication,
+            "invalid_token",
+            "The access token was revoked",
+        )
+        .with_bearer("invalid_token"));
+    }
+    let user_id = if claims.sub == claims.client_id {
+        None
+    } else {
+        Some(claims.sub)
+    };
+    if let Some(uid) = &user_id {
+        let user = store::users::by_id(&state.db, uid).await?;
+        if user.is_none_or(|u| u.disabled_at.is_some()) {
+            return Err(ApiError::new(
+                ApiErrorType::Authentication,
+                "invalid_token",
+                "The access token is invalid",
+            )
+            .with_bearer("invalid_token"));
+        }
+    }
+    Ok(Principal {
+        user_id,
+        livemode: claims.livemode,
+        scopes: claims
+            .scope
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        via: Via::AccessToken {
+            client_id: claims.client_id,
+            jti: claims.jti,
+        },
+    })
+}
+
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        Box::pin(authenticate(req.clone()))
+    }
+}

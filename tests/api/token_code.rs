@@ -1,0 +1,485 @@
+//! `grant_type=authorization_code` at `POST /oauth/token`: SECURITY.md 1b rows T1–T6 and
+//! single use under concurrency (§5 items 2–3), black-box over HTTP.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+
+use crate::helpers::*;
+
+const EMAIL: &str = "ann@example.com";
+
+/// An app with a user and a confidential client.
+async fn setup() -> (TestApp, TestClient) {
+    let app = spawn_app().await;
+    app.create_user(EMAIL, PASSWORD).await;
+    let client = app.confidential_client().await;
+    (app, client)
+}
+
+/// A code for `c` bound to a fresh PKCE challenge; returns `(code, verifier)`.
+async fn code_with_pkce(app: &TestApp, c: &TestClient) -> (String, String) {
+    let (verifier, challenge) = pkce_pair();
+    let code = app
+        .obtain_code(
+            c,
+            EMAIL,
+            &[
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        )
+        .await;
+    (code, verifier)
+}
+
+/// Redeem with `client_secret_basic`, the registered redirect URI and `verifier` if any.
+async fn redeem(
+    app: &TestApp,
+    c: &TestClient,
+    code: &str,
+    verifier: Option<&str>,
+) -> reqwest::Response {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", c.redirect_uri.as_str()),
+    ];
+    if let Some(v) = verifier {
+        form.push(("code_verifier", v));
+    }
+    app.post_token_basic(&c.id, c.secret(), &form).await
+}
+
+/// The `jti` of the access token and the refresh token of a successful response.
+async fn tokens_of(res: reqwest::Response) -> (String, String) {
+    assert_eq!(res.status(), 200);
+    assert_token_headers(&res);
+    let body = json(res).await;
+    let at = body["access_token"].as_str().expect("access_token");
+    let jti = jwt_claims(at)["jti"].as_str().expect("jti").to_owned();
+    let rt = body["refresh_token"]
+        .as_str()
+        .expect("refresh_token")
+        .to_owned();
+    (jti, rt)
+}
+
+async fn refresh(app: &TestApp, c: &TestClient, rt: &str) -> reqwest::Response {
+    app.post_token_basic(
+        &c.id,
+        c.secret(),
+        &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+    )
+    .await
+}
+
+async fn is_denied(app: &TestApp, jti: &str) -> bool {
+    latch::store::tokens::is_denied(&app.db, jti)
+        .await
+        .expect("deny list readable")
+}
+
+/// T1 (after the replay): the first use's access token is deny-listed and its refresh
+/// token is refused.
+async fn assert_first_tokens_revoked(app: &TestApp, c: &TestClient, jti: &str, rt: &str) {
+    assert!(
+        is_denied(app, jti).await,
+        "the access token the code issued must be revoked"
+    );
+    expect_oauth_error(refresh(app, c, rt).await, 400, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn token_invalid_grant_and_first_tokens_revoked_when_code_is_redeemed_twice() {
+    // Arrange
+    let (app, c) = setup().await;
+    let (code, verifier) = code_with_pkce(&app, &c).await;
+    let (jti, rt) = tokens_of(redeem(&app, &c, &code, Some(&verifier)).await).await;
+    assert!(!is_denied(&app, &jti).await);
+
+    // Act
+    let replay = redeem(&app, &c, &code, Some(&verifier)).await;
+
+    // Assert
+    expect_oauth_error(replay, 400, "invalid_grant").await;
+    assert_first_tokens_revoked(&app, &c, &jti, &rt).await;
+}
+
+#[tokio::test]
+async fn token_invalid_grant_and_first_tokens_revoked_when_code_is_redeemed_again_after_a_delay() {
+    // Arrange
+    let (app, c) = setup().await;
+    let (code, verifier) = code_with_pkce(&app, &c).await;
+    let (jti, rt) = tokens_of(redeem(&app, &c, &code, Some(&verifier)).await).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // Act
+    let replay = redeem(&app, &c, &code, Some(&verifier)).await;
+
+    // Assert
+    expect_oauth_error(replay, 400, "invalid_grant").await;
+    assert_first_tokens_revoked(&app, &c, &jti, &rt).await;
+}
+
+#[tokio::test]
+async fn token_400_without_revoking_when_used_code_is_replayed_with_wrong_verifier() {
+    // Arrange
+    let (app, c) = setup().await;
+    let (code, verifier) = code_with_pkce(&app, &c).await;
+    let (jti, rt) = tokens_of(redeem(&app, &c, &code, Some(&verifier)).await).await;
+    let (wrong, _) = pkce_pair();
+
+    // Act
+    let replay = redeem(&app, &c, &code, Some(&wrong)).await;
+
+    // Assert: refused, but no DoS lever (OAuth 2.1 §7.5.2): earlier tokens still work.
+    expect_oauth_error(replay, 400, "invalid_grant").await;
+    assert!(!is_denied(&app, &jti).await, "access token was revoked");
+    assert_eq!(refresh(&app, &c, &rt).await.status(), 200);
+}
+
+#[tokio::test]
+async fn token_401_without_revoking_when_used_code_is_replayed_with_bad_client_auth() {
+    // Arrange
+    let (app, c) = setup().await;
+    let (code, verifier) = code_with_pkce(&app, &c).await;
+    let (jti, rt) = tokens_of(redeem(&app, &c, &code, Some(&verifier)).await).await;
+    let wrong_secret = latch::crypto::mint_secret("cs_");
+
+    // Act
+    let replay = app
+        .post_token_basic(
+            &c.id,
+            &wrong_secret,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &c.redirect_uri),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+
+    // Assert
+    expect_oauth_error(replay, 401, "invalid_client").await;
+    assert!(!is_denied(&app, &jti).await, "access token was revoked");
+    assert_eq!(refresh(&app, &c, &rt).await.status(), 200);
+}
+
+#[tokio::test]
+async fn token_invalid_grant_when_code_is_redeemed_by_another_client() {
+    // Arrange
+    let (app, a) = setup().await;
+    let b = app.confidential_client().await;
+    let (code, verifier) = code_with_pkce(&app, &a).await;
+
+    // Act: B authenticates correctly, with A's redirect URI and verifier.
+    let res = app
+        .post_token_basic(
+            &b.id,
+            b.secret(),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &a.redirect_uri),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+
+    // Assert
+    expect_oauth_error(res, 400, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn token_invalid_grant_when_redirect_uri_differs_from_authorization_request() {
+    // Arrange
+    let (app, c) = setup().await;
+    let (code, verifier) = code_with_pkce(&app, &c).await;
+
+    for other in [
+        "https://app.example.com/callback/",
+        "https://app.example.com/callback?x=1",
+        "https://APP.example.com/callback",
+        "https://evil.example.com/callback",
+    ] {
+        // Act
+        let res = app
+            .post_token_basic(
+                &c.id,
+                c.secret(),
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", other),
+                    ("code_verifier", &verifier),
+                ],
+            )
+            .await;
+
+        // Assert
+        expect_oauth_error(res, 400, "invalid_grant").await;
+    }
+}
+
+#[tokio::test]
+async fn token_invalid_grant_when_redirect_uri_is_omitted_although_sent_and_no_pkce() {
+    // Arrange: a confidential client without PKCE that sent redirect_uri at /authorize.
+    let (app, c) = setup().await;
+    let code = app.obtain_code(&c, EMAIL, &[]).await;
+
+    // Act
+    let res = app
+        .post_token_basic(
+            &c.id,
+            c.secret(),
+            &[("grant_type", "authorization_code"), ("code", &code)],
+        )
+        .await;
+
+    // Assert (RFC 6749 §4.1.3)
+    expect_oauth_error(res, 400, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn token_invalid_grant_when_code_verifier_is_wrong() {
+    // Arrange
+    let (app, c) = setup().await;
+    let (code, _) = code_with_pkce(&app, &c).await;
+    let (wrong, _) = pkce_pair();
+
+    // Act
+    let res = redeem(&app, &c, &code, Some(&wrong)).await;
+
+    // Assert
+    expect_oauth_error(res, 400, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn token_invalid_grant_when_code_verifier_is_missing_although_challenge_was_sent() {
+    // Arrange
+    let (app, c) = setup().await;
+    let (code, _) = code_with_pkce(&app, &c).await;
+
+    // Act
+    let res = redeem(&app, &c, &code, None).await;
+
+    // Assert
+    expect_oauth_error(res, 400, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn token_invalid_grant_when_code_verifier_is_malformed_even_if_it_matches_the_challenge() {
+    // Arrange: each challenge is S256 of a verifier RFC 7636 §4.1 forbids (42 chars,
+    // 129 chars, characters outside the unreserved set), so only the shape rule refuses it.
+    let (app, c) = setup().await;
+    let malformed = [
+        "a".repeat(42),
+        "a".repeat(129),
+        format!("{}+/=", "a".repeat(40)),
+        format!("{} {}", "a".repeat(30), "b".repeat(30)),
+    ];
+    for verifier in &malformed {
+        let challenge = s256(verifier);
+        let code = app
+            .obtain_code(
+                &c,
+                EMAIL,
+                &[
+                    ("code_challenge", &challenge),
+                    ("code_challenge_method", "S256"),
+                ],
+            )
+            .await;
+
+        // Act
+        let res = redeem(&app, &c, &code, Some(verifier)).await;
+
+        // Assert
+        expect_oauth_error(res, 400, "invalid_grant").await;
+    }
+}
+
+#[tokio::test]
+async fn token_rejected_when_code_verifier_is_sent_for_code_issued_without_challenge() {
+    // Arrange: PKCE downgrade (RFC 9700 §2.1.1, §4.8.2).
+    let (app, c) = setup().await;
+    let code = app.obtain_code(&c, EMAIL, &[]).await;
+    let (verifier, _) = pkce_pair();
+
+    // Act
+    let res = redeem(&app, &c, &code, Some(&verifier)).await;
+
+    // Assert: 400 with invalid_grant (fosite) or invalid_request (OAuth 2.1 wording).
+    assert_token_headers(&res);
+    assert_eq!(res.status(), 400);
+    let body = json(res).await;
+    assert!(
+        body["error"] == "invalid_grant" || body["error"] == "invalid_request",
+        "{body}"
+    );
+    assert!(body.get("access_token").is_none());
+}
+
+#[tokio::test]
+async fn token_invalid_grant_when_code_has_expired() {
+    // Arrange
+    let app = spawn_app_with(|s| s.code_ttl = Duration::from_secs(1)).await;
+    app.create_user(EMAIL, PASSWORD).await;
+    let c = app.confidential_client().await;
+    let (code, verifier) = code_with_pkce(&app, &c).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // Act
+    let res = redeem(&app, &c, &code, Some(&verifier)).await;
+
+    // Assert
+    expect_oauth_error(res, 400, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn token_invalid_grant_never_500_when_code_is_unknown_or_garbage() {
+    // Arrange
+    let (app, c) = setup().await;
+    let unknown_but_well_formed = latch::crypto::mint_secret("ac_");
+    let huge = "a".repeat(10 * 1024);
+    let garbage = [
+        "ac_xxx",
+        unknown_but_well_formed.as_str(),
+        huge.as_str(),
+        "\0",
+        "ac_\0\u{1b}",
+        "' OR 1=1 --",
+        "ac_ääää",
+    ];
+
+    for code in garbage {
+        // Act
+        let res = redeem(&app, &c, code, None).await;
+
+        // Assert
+        expect_oauth_error(res, 400, "invalid_grant").await;
+    }
+}
+
+#[tokio::test]
+async fn token_invalid_request_when_code_is_missing() {
+    // Arrange
+    let (app, c) = setup().await;
+
+    // Act
+    let res = app
+        .post_token_basic(
+            &c.id,
+            c.secret(),
+            &[
+                ("grant_type", "authorization_code"),
+                ("redirect_uri", &c.redirect_uri),
+            ],
+        )
+        .await;
+
+    // Assert
+    expect_oauth_error(res, 400, "invalid_request").await;
+}
+
+/// Fire `n` redemptions of one code at once, alternating over `apps`.
+async fn race(apps: &[&TestApp], c: &TestClient, code: &str, verifier: &str, n: usize) -> Vec<u16> {
+    let requests = (0..n).map(|i| {
+        let app = apps[i % apps.len()];
+        app.http
+            .post(app.url("/oauth/token"))
+            .basic_auth(&c.id, Some(c.secret()))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", &c.redirect_uri),
+                ("code_verifier", verifier),
+            ])
+            .send()
+    });
+    let mut statuses = Vec::new();
+    for res in join_all(requests).await {
+        let res = res.expect("request");
+        let status = res.status().as_u16();
+        if status != 200 {
+            expect_oauth_error(res, 400, "invalid_grant").await;
+        } else {
+            assert_token_headers(&res);
+        }
+        statuses.push(status);
+    }
+    statuses
+}
+
+#[tokio::test]
+async fn token_exactly_one_success_when_code_is_redeemed_20_times_concurrently() {
+    // Arrange
+    let (app, c) = setup().await;
+    let (code, verifier) = code_with_pkce(&app, &c).await;
+
+    // Act
+    let statuses = race(&[&app], &c, &code, &verifier, 20).await;
+
+    // Assert: one 200, nineteen 400 invalid_grant (checked in `race`).
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.iter().filter(|s| **s == 400).count(), 19);
+}
+
+#[tokio::test]
+async fn token_exactly_one_success_when_two_instances_race_on_one_code() {
+    // Arrange: two instances on one database, as behind a load balancer.
+    let (app, c) = setup().await;
+    let sibling = spawn_sibling(&app).await;
+    let (code, verifier) = code_with_pkce(&app, &c).await;
+
+    // Act
+    let statuses = race(&[&app, &sibling], &c, &code, &verifier, 20).await;
+
+    // Assert
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.iter().filter(|s| **s == 400).count(), 19);
+}
+
+#[tokio::test]
+async fn token_winner_tokens_revoked_when_code_is_raced_concurrently() {
+    // Arrange
+    let (app, c) = setup().await;
+    let sibling = spawn_sibling(&app).await;
+    let (code, verifier) = code_with_pkce(&app, &c).await;
+    let requests = (0..10).map(|i| {
+        let app = if i % 2 == 0 { &app } else { &sibling };
+        app.http
+            .post(app.url("/oauth/token"))
+            .basic_auth(&c.id, Some(c.secret()))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", c.redirect_uri.as_str()),
+                ("code_verifier", verifier.as_str()),
+            ])
+            .send()
+    });
+
+    // Act
+    let mut winner = None;
+    for res in join_all(requests).await {
+        let res = res.expect("request");
+        if res.status() == 200 {
+            winner = Some(tokens_of(res).await);
+        }
+    }
+
+    // Assert: the losers were replays, so what the code issued is revoked (T1, F4).
+    let (jti, rt) = winner.expect("one redemption succeeds");
+    assert_first_tokens_revoked(&app, &c, &jti, &rt).await;
+}
