@@ -9,15 +9,15 @@
 # Endpoints:
 #   token      POST /oauth/token grant_type=client_credentials, Basic auth, ES256 JWT
 #   code       POST /oauth/token grant_type=authorization_code (each code redeemed once;
-#              codes pre-minted by examples/mint_codes.rs), issues AT + RT in one transaction
+#              codes pre-minted by scripts/mint_codes.py), issues AT + RT in one transaction
 #   discovery  GET  /.well-known/oauth-authorization-server
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${DURATION:-10}"; WARMUP="${WARMUP:-2}"; CONCS="${CONCS:-32 1}"; DB="${DB:-sqlite}"
 PORT="${PORT:-3200}"; BASE="http://127.0.0.1:$PORT"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-cargo build --release --bin latch --example mint_codes >/dev/null
-BIN="$CARGO_TARGET_DIR/release/latch"; MINT="$CARGO_TARGET_DIR/release/examples/mint_codes"
+cargo build --release --bin latch >/dev/null
+BIN="$CARGO_TARGET_DIR/release/latch"; MINT=(python3 scripts/mint_codes.py)
 TMP="$(mktemp -d)"; PID=""
 cleanup() { [[ -n "$PID" ]] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$TMP"; }
 trap cleanup EXIT INT TERM
@@ -87,7 +87,7 @@ for ep in token code discovery; do
   for c in $CONCS; do
     if [[ $ep == code ]]; then
       # Enough fresh codes for the run (measured rate is far below this).
-      "$MINT" "$LATCH_DATABASE_URL" "$ACID" bench@example.com "${CODES:-60000}" >"$TMP/codes.txt"
+      "${MINT[@]}" "$LATCH_DATABASE_URL" "$ACID" bench@example.com "${CODES:-40000}" >"$TMP/codes.txt"
     else
       run "$path" "$lua" 32 "$WARMUP" >/dev/null
     fi

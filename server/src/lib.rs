@@ -23,10 +23,16 @@ pub mod discovery;
 pub mod errors;
 /// `/healthz`, `/readyz`, `/metrics`.
 pub mod health;
+/// `POST /oauth/introspect` (RFC 7662).
+pub mod introspect;
 /// Request ids, client IPs, metrics and security headers.
 pub mod middleware;
+/// OpenID Connect: ID tokens, userinfo, discovery.
+pub mod oidc;
 /// Server-rendered pages and static assets.
 pub mod pages;
+/// `POST /oauth/revoke` (RFC 7009).
+pub mod revoke;
 /// The URL map.
 pub mod routes;
 /// JWS signing keys, JWKS, access-token signing and verification.

@@ -13,6 +13,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     crate::account::routes(cfg);
     crate::authorize::routes(cfg);
     crate::token::routes(cfg);
+    crate::introspect::routes(cfg);
+    crate::revoke::routes(cfg);
+    crate::oidc::routes(cfg);
     cfg.service(
         web::scope("/v1")
             .configure(crate::api::routes)

@@ -115,6 +115,8 @@ pub struct Signer {
     ring: Arc<RwLock<Arc<Ring>>>,
     db: DatabaseConnection,
     sealer: Sealer,
+    /// The access-token algorithm (`LATCH_SIGNING_ALG`).
+    alg: SigningAlg,
 }
 
 /// The claims of a Latch access token (RFC 9068 §2.2).
@@ -287,18 +289,26 @@ impl Signer {
     ) -> Result<Self, anyhow::Error> {
         let now = Utc::now();
         let rows = store::signing_keys::usable(&db, now).await?;
-        let newest = rows
-            .iter()
-            .filter(|r| r.active_from <= now)
-            .max_by_key(|r| r.active_from);
-        if newest.is_none_or(|r| r.alg != alg.as_str()) {
-            rotate(&db, &sealer, alg, Duration::ZERO, keep_after).await?;
-            tracing::info!(alg = alg.as_str(), "generated a signing key");
+        // The access-token algorithm, and RS256 for ID tokens (OpenID Connect Core §15.1:
+        // RS256 is what relying parties can always verify).
+        let mut needed = vec![alg];
+        if alg != SigningAlg::RS256 {
+            needed.push(SigningAlg::RS256);
+        }
+        for a in needed {
+            if !rows
+                .iter()
+                .any(|r| r.active_from <= now && r.alg == a.as_str())
+            {
+                rotate(&db, &sealer, a, Duration::ZERO, keep_after).await?;
+                tracing::info!(alg = a.as_str(), "generated a signing key");
+            }
         }
         let signer = Signer {
             ring: Arc::new(RwLock::new(Arc::new(Ring::empty()))),
             db,
             sealer,
+            alg,
         };
         signer.reload().await?;
         Ok(signer)
@@ -351,14 +361,10 @@ impl Signer {
         self.ring.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// The key that signs now: the newest whose `active_from` has passed.
+    /// The key that signs access tokens now: the newest of the configured algorithm whose
+    /// `active_from` has passed.
     pub fn current(&self) -> Option<Arc<ActiveKey>> {
-        let now = Utc::now();
-        self.ring()
-            .signers
-            .iter()
-            .find(|k| k.active_from <= now)
-            .cloned()
+        self.current_of(self.alg)
     }
 
     /// The current key of a given algorithm (ID tokens may need RS256).
@@ -384,6 +390,22 @@ impl Signer {
         issuer: &str,
         audience: &str,
     ) -> Result<AccessClaims, VerifyError> {
+        self.verify_inner(token, issuer, Some(audience))
+    }
+
+    /// Our signature and issuer, whatever the expiry (revocation of an expired token is a
+    /// no-op, not an error).
+    pub fn decode_access_ignoring_expiry(&self, token: &str, issuer: &str) -> Option<AccessClaims> {
+        self.verify_inner(token, issuer, None).ok()
+    }
+
+    /// `audience: None` skips the audience and time checks.
+    fn verify_inner(
+        &self,
+        token: &str,
+        issuer: &str,
+        audience: Option<&str>,
+    ) -> Result<AccessClaims, VerifyError> {
         if token.len() > 8192 || token.split('.').count() != 3 {
             return Err(VerifyError::Invalid);
         }
@@ -405,12 +427,19 @@ impl Signer {
         validation.leeway = LEEWAY_SECS;
         validation.validate_nbf = true;
         validation.set_issuer(&[issuer]);
-        validation.set_audience(&[audience]);
+        match audience {
+            Some(aud) => validation.set_audience(&[aud]),
+            None => {
+                validation.validate_aud = false;
+                validation.validate_exp = false;
+                validation.validate_nbf = false;
+            }
+        }
         validation.set_required_spec_claims(&["exp", "iat", "nbf", "iss", "aud", "sub"]);
         match jsonwebtoken::decode::<AccessClaims>(token, &v.key, &validation) {
             Ok(data) => {
                 let now = Utc::now().timestamp();
-                if data.claims.iat > now + LEEWAY_SECS as i64 {
+                if audience.is_some() && data.claims.iat > now + LEEWAY_SECS as i64 {
                     return Err(VerifyError::Invalid);
                 }
                 Ok(data.claims)

@@ -142,6 +142,7 @@ impl Application {
             signer,
             metrics: crate::telemetry::metrics_handle(),
             trusted_proxies,
+            keys: crate::api_keys::KeyCache::default(),
         });
         let cookie_key = Key::derive_from(&derive_key(&master, "session-cookie"));
         let secure_cookies = settings.issuer_is_https();

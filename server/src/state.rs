@@ -16,4 +16,6 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Peers whose `X-Forwarded-For` is believed (only with `LATCH_BEHIND_PROXY`).
     pub trusted_proxies: Vec<IpAddr>,
+    /// API-key lookups, reused for at most `api_keys::CACHE_TTL`.
+    pub keys: crate::api_keys::KeyCache,
 }

@@ -3,10 +3,15 @@
 
 mod helpers;
 
+mod authorize;
 mod cli;
+mod discovery;
 mod foundation;
 mod oauth_flow;
+mod resource;
+mod session_ui;
 mod tls;
 mod token_code;
 mod token_misc;
 mod token_refresh;
+mod verify;

@@ -92,6 +92,9 @@ async fn get_login(
 struct LoginForm {
     email: String,
     password: String,
+    /// Defaulted so a missing token is refused like a wrong one: 403, not a 400 from the
+    /// form extractor (RFC 6749 §10.12; SECURITY.md U2).
+    #[serde(default)]
     csrf: String,
     next: Option<String>,
 }
@@ -179,6 +182,8 @@ async fn post_login(
 
 #[derive(Deserialize)]
 struct LogoutForm {
+    /// Missing → 403 like a wrong token (RFC 6749 §10.12).
+    #[serde(default)]
     csrf: String,
     next: Option<String>,
 }

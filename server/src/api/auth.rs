@@ -8,10 +8,10 @@ use std::pin::Pin;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 
+use crate::api_keys;
 use crate::errors::{ApiError, ApiErrorType};
 use crate::signing::VerifyError;
 use crate::state::AppState;
-use crate::{api_keys, crypto, store};
 
 /// How the caller authenticated.
 #[derive(Clone, Debug)]
@@ -49,6 +49,16 @@ impl Principal {
             format!("This request requires the {action} scope"),
         )
         .with_bearer("insufficient_scope"))
+    }
+
+    /// Who an `Idempotency-Key` belongs to: the API key, or the client acting for the user.
+    pub fn owner(&self) -> String {
+        match &self.via {
+            Via::ApiKey { key_id } => key_id.clone(),
+            Via::AccessToken { client_id, .. } => {
+                format!("{client_id}:{}", self.user_id.as_deref().unwrap_or(""))
+            }
+        }
     }
 
     pub fn user_id(&self) -> Result<&str, ApiError> {
@@ -112,34 +122,23 @@ async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
     };
     if token.starts_with("sk_") {
         // A bad checksum is refused without touching the database (SECURITY.md K3).
-        if !api_keys::looks_valid(token) {
-            return Err(invalid_key());
-        }
-        let key = store::api_keys::by_hash(&state.db, &crypto::sha256_hex(token))
+        let ip = crate::middleware::ClientIp::of(&req);
+        let v = api_keys::verify(&state.db, &state.keys, token, ip)
             .await?
-            .ok_or_else(invalid_key)?;
-        let now = store::now();
-        if key.revoked_at.is_some_and(|t| t <= now) || key.expires_at.is_some_and(|t| t <= now) {
-            return Err(invalid_key());
-        }
-        let user = store::users::by_id(&state.db, &key.user_id)
-            .await?
-            .ok_or_else(invalid_key)?;
-        if user.disabled_at.is_some() {
-            return Err(invalid_key());
-        }
+            .map_err(|_| invalid_key())?;
         return Ok(Principal {
-            user_id: Some(key.user_id),
-            livemode: key.livemode,
-            scopes: crate::clients::list(&key.scopes)
+            user_id: Some(v.key.user_id.clone()),
+            livemode: v.key.livemode,
+            scopes: crate::clients::list(&v.key.scopes)
                 .map(str::to_owned)
                 .collect(),
-            via: Via::ApiKey { key_id: key.id },
+            via: Via::ApiKey {
+                key_id: v.key.id.clone(),
+            },
         });
     }
-    let claims = state
-        .signer
-        .verify_access(token, &state.settings.issuer, &state.settings.audience)
+    let claims = crate::introspect::active_access_token(&state, token)
+        .await?
         .map_err(|e| match e {
             VerifyError::Expired => ApiError::new(
                 ApiErrorType::Authentication,
@@ -154,30 +153,11 @@ async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
             )
             .with_bearer("invalid_token"),
         })?;
-    if store::tokens::is_denied(&state.db, &claims.jti).await? {
-        return Err(ApiError::new(
-            ApiErrorType::Authentication,
-            "invalid_token",
-            "The access token was revoked",
-        )
-        .with_bearer("invalid_token"));
-    }
     let user_id = if claims.sub == claims.client_id {
         None
     } else {
         Some(claims.sub)
     };
-    if let Some(uid) = &user_id {
-        let user = store::users::by_id(&state.db, uid).await?;
-        if user.is_none_or(|u| u.disabled_at.is_some()) {
-            return Err(ApiError::new(
-                ApiErrorType::Authentication,
-                "invalid_token",
-                "The access token is invalid",
-            )
-            .with_bearer("invalid_token"));
-        }
-    }
     Ok(Principal {
         user_id,
         livemode: claims.livemode,

@@ -1,7 +1,12 @@
 //! The `/v1` JSON API: authenticated by API key or access token ([`auth`]), answering in
 //! the API error dialect, paginated Stripe-style (`limit`, `starting_after`, `has_more`).
 
+pub mod api_keys;
 pub mod auth;
+pub mod clients;
+pub mod events;
+pub mod idempotency;
+pub mod params;
 pub mod users;
 
 use actix_web::{HttpResponse, web};
@@ -12,6 +17,9 @@ use crate::errors::{ApiError, ApiErrorType};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     users::routes(cfg);
+    api_keys::routes(cfg);
+    clients::routes(cfg);
+    events::routes(cfg);
 }
 
 /// Unknown paths under `/v1` answer in the API dialect.

@@ -108,3 +108,218 @@ pub async fn create(
 pub fn redacted(m: &entity::api_key::Model) -> String {
     format!("{}…{}", m.prefix, m.last4)
 }
+
+/// What a verified key grants.
+#[derive(Clone, Debug)]
+pub struct VerifiedKey {
+    pub key: entity::api_key::Model,
+    pub user_disabled: bool,
+}
+
+/// How long a key lookup is reused on one instance. A revocation, roll expiry or account
+/// disablement is therefore seen by every instance within this delay (on the instance that
+/// made the change, at once).
+pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+/// `last_used_at` is written at most this often per key and instance.
+pub const TOUCH_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Per-instance cache of key lookups by digest, with bounded staleness ([`CACHE_TTL`]) and
+/// size; also remembers when each key's use was last written.
+#[derive(Clone)]
+pub struct KeyCache {
+    by_digest: moka::sync::Cache<String, Option<std::sync::Arc<VerifiedKey>>>,
+    touched: moka::sync::Cache<String, ()>,
+}
+
+impl Default for KeyCache {
+    fn default() -> Self {
+        Self {
+            by_digest: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(CACHE_TTL)
+                .build(),
+            touched: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(TOUCH_EVERY)
+                .build(),
+        }
+    }
+}
+
+impl KeyCache {
+    /// Forget everything about a key (after revoke/roll/rename on this instance).
+    pub fn forget(&self, key_hash: &str) {
+        self.by_digest.invalidate(key_hash);
+    }
+
+    pub fn clear(&self) {
+        self.by_digest.invalidate_all();
+    }
+}
+
+/// Why a presented key was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum KeyRejection {
+    /// Bad shape or checksum: refused without a database read.
+    Malformed,
+    Unknown,
+    Revoked,
+    Expired,
+    UserDisabled,
+}
+
+/// Verify a presented API key: checksum first (no I/O), then the digest, served from the
+/// cache when fresh. The digest lookup is by unique index, so the comparison is the
+/// database's equality on a SHA-256 digest of a 190-bit secret (no timing signal on the
+/// secret itself).
+pub async fn verify(
+    db: &sea_orm::DatabaseConnection,
+    cache: &KeyCache,
+    presented: &str,
+    ip: Option<std::net::IpAddr>,
+) -> Result<Result<std::sync::Arc<VerifiedKey>, KeyRejection>, StoreError> {
+    if !looks_valid(presented) {
+        return Ok(Err(KeyRejection::Malformed));
+    }
+    let digest = crypto::sha256_hex(presented);
+    let found = match cache.by_digest.get(&digest) {
+        Some(hit) => hit,
+        None => {
+            let row = store::api_keys::by_hash(db, &digest).await?;
+            let v = match row {
+                Some(key) => {
+                    let user = store::users::by_id(db, &key.user_id).await?;
+                    Some(std::sync::Arc::new(VerifiedKey {
+                        user_disabled: user.is_none_or(|u| u.disabled_at.is_some()),
+                        key,
+                    }))
+                }
+                None => None,
+            };
+            cache.by_digest.insert(digest, v.clone());
+            v
+        }
+    };
+    let Some(v) = found else {
+        return Ok(Err(KeyRejection::Unknown));
+    };
+    let now = chrono::Utc::now();
+    if v.key.revoked_at.is_some_and(|t| t <= now) {
+        return Ok(Err(KeyRejection::Revoked));
+    }
+    if v.key.expires_at.is_some_and(|t| t <= now) {
+        return Ok(Err(KeyRejection::Expired));
+    }
+    if v.user_disabled {
+        return Ok(Err(KeyRejection::UserDisabled));
+    }
+    if !cache.touched.contains_key(&v.key.id) {
+        cache.touched.insert(v.key.id.clone(), ());
+        let id = v.key.id.clone();
+        let ip = ip.map(|i| i.to_string());
+        let db = db.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store::api_keys::touch(&db, &id, store::now(), ip).await {
+                tracing::warn!(error = ?e, "recording API key use failed");
+            }
+        });
+    }
+    Ok(Ok(v))
+}
+
+/// How long the old key keeps working after a roll (Stripe's choices).
+pub fn parse_roll_expiry(s: &str) -> Option<i64> {
+    match s {
+        "now" | "0" => Some(0),
+        "1h" | "3600" => Some(3600),
+        "24h" | "86400" => Some(86_400),
+        "7d" | "604800" => Some(604_800),
+        other => other
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (0..=604_800).contains(n)),
+    }
+}
+
+/// Roll a key: a new key with the same name, mode and scopes now; the old one keeps
+/// working for `expires_in` seconds (0: stops at once). Returns the new key and its secret.
+pub async fn roll(
+    db: &impl ConnectionTrait,
+    cache: &KeyCache,
+    old: &entity::api_key::Model,
+    expires_in: i64,
+) -> Result<(entity::api_key::Model, String), KeyError> {
+    use sea_orm::{ActiveValue::Set, IntoActiveModel};
+    let (new, secret) = create(
+        db,
+        NewKey {
+            user_id: old.user_id.clone(),
+            livemode: old.livemode,
+            name: old.name.clone(),
+            scopes: crate::clients::list(&old.scopes)
+                .map(str::to_owned)
+                .collect(),
+            expires_at: None,
+        },
+    )
+    .await?;
+    let now = store::now();
+    let until = now + chrono::Duration::seconds(expires_in);
+    let mut m = old.clone().into_active_model();
+    m.rolled_to = Set(Some(new.id.clone()));
+    let earlier = old.expires_at.is_some_and(|e| e <= until);
+    if !earlier {
+        m.expires_at = Set(Some(until));
+    }
+    store::api_keys::update(db, m).await?;
+    cache.forget(&old.key_hash);
+    Ok((new, secret))
+}
+
+pub async fn revoke(
+    db: &impl ConnectionTrait,
+    cache: &KeyCache,
+    key: &entity::api_key::Model,
+) -> Result<entity::api_key::Model, KeyError> {
+    use sea_orm::{ActiveValue::Set, IntoActiveModel};
+    if key.revoked_at.is_some() {
+        return Ok(key.clone());
+    }
+    let mut m = key.clone().into_active_model();
+    m.revoked_at = Set(Some(store::now()));
+    let updated = store::api_keys::update(db, m).await?;
+    cache.forget(&key.key_hash);
+    Ok(updated)
+}
+
+pub async fn rename(
+    db: &impl ConnectionTrait,
+    key: &entity::api_key::Model,
+    name: &str,
+) -> Result<entity::api_key::Model, KeyError> {
+    use sea_orm::{ActiveValue::Set, IntoActiveModel};
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(KeyError::Invalid(
+            "name must be 1 to 100 characters".into(),
+            "name",
+        ));
+    }
+    let mut m = key.clone().into_active_model();
+    m.name = Set(name.to_owned());
+    Ok(store::api_keys::update(db, m).await?)
+}
+
+/// `active`, `expiring` (rolled, still working), `expired` or `revoked`.
+pub fn status(k: &entity::api_key::Model) -> &'static str {
+    let now = chrono::Utc::now();
+    if k.revoked_at.is_some_and(|t| t <= now) {
+        "revoked"
+    } else if k.expires_at.is_some_and(|t| t <= now) {
+        "expired"
+    } else if k.expires_at.is_some() {
+        "expiring"
+    } else {
+        "active"
+    }
+}

@@ -133,10 +133,7 @@ pub async fn create(
     db: &impl ConnectionTrait,
     c: NewClient,
 ) -> Result<(entity::client::Model, Option<String>), ClientError> {
-    let name = c.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(invalid("name must be 1 to 100 characters", "name"));
-    }
+    let name = check_name(&c.name)?;
     let grant_types = dedup(&c.grant_types);
     if grant_types.is_empty() {
         return Err(invalid(
@@ -161,28 +158,8 @@ pub async fn create(
             "grant_types",
         ));
     }
-    let scopes = dedup(&c.scopes);
-    for s in &scopes {
-        if !SCOPES.contains(&s.as_str()) {
-            return Err(invalid(
-                format!(
-                    "unknown scope {s:?}; known scopes are {}",
-                    SCOPES.join(", ")
-                ),
-                "scopes",
-            ));
-        }
-    }
-    let redirect_uris = dedup(&c.redirect_uris);
-    for r in &redirect_uris {
-        validate_redirect_uri(r).map_err(|m| invalid(m, "redirect_uris"))?;
-    }
-    if grant_types.iter().any(|g| g == "authorization_code") && redirect_uris.is_empty() {
-        return Err(invalid(
-            "the authorization_code grant needs at least one redirect URI",
-            "redirect_uris",
-        ));
-    }
+    let scopes = check_scopes(&c.scopes)?;
+    let redirect_uris = check_redirect_uris(&c.redirect_uris, &grant_types)?;
     if let Some(owner) = &c.owner_id
         && store::users::by_id(db, owner).await?.is_none()
     {
@@ -215,6 +192,98 @@ pub async fn create(
     };
     let row = store::clients::insert(db, model).await?;
     Ok((row, secret))
+}
+
+fn check_name(name: &str) -> Result<String, ClientError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(invalid("name must be 1 to 100 characters", "name"));
+    }
+    Ok(name.to_owned())
+}
+
+fn check_scopes(scopes: &[String]) -> Result<Vec<String>, ClientError> {
+    let scopes = dedup(scopes);
+    for s in &scopes {
+        if !SCOPES.contains(&s.as_str()) {
+            return Err(invalid(
+                format!(
+                    "unknown scope {s:?}; known scopes are {}",
+                    SCOPES.join(", ")
+                ),
+                "scopes",
+            ));
+        }
+    }
+    Ok(scopes)
+}
+
+fn check_redirect_uris(
+    uris: &[String],
+    grant_types: &[String],
+) -> Result<Vec<String>, ClientError> {
+    let uris = dedup(uris);
+    if uris.len() > 20 {
+        return Err(invalid("at most 20 redirect URIs", "redirect_uris"));
+    }
+    for r in &uris {
+        validate_redirect_uri(r).map_err(|m| invalid(m, "redirect_uris"))?;
+    }
+    if grant_types.iter().any(|g| g == "authorization_code") && uris.is_empty() {
+        return Err(invalid(
+            "the authorization_code grant needs at least one redirect URI",
+            "redirect_uris",
+        ));
+    }
+    Ok(uris)
+}
+
+/// Changes an owner may make to a registered client.
+#[derive(Default)]
+pub struct ClientUpdate {
+    pub name: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub scopes: Option<Vec<String>>,
+}
+
+pub async fn update(
+    db: &impl ConnectionTrait,
+    client: &entity::client::Model,
+    u: ClientUpdate,
+) -> Result<entity::client::Model, ClientError> {
+    use sea_orm::{ActiveValue::Set, IntoActiveModel};
+    let grant_types: Vec<String> = list(&client.grant_types).map(str::to_owned).collect();
+    let mut m = client.clone().into_active_model();
+    if let Some(n) = u.name {
+        m.name = Set(check_name(&n)?);
+    }
+    if let Some(r) = u.redirect_uris {
+        m.redirect_uris = Set(check_redirect_uris(&r, &grant_types)?.join(" "));
+    }
+    if let Some(s) = u.scopes {
+        m.scopes = Set(check_scopes(&s)?.join(" "));
+    }
+    m.updated_at = Set(store::now());
+    Ok(store::clients::update(db, m).await?)
+}
+
+/// A new secret for a confidential client; the old one stops working at once.
+pub async fn rotate_secret(
+    db: &impl ConnectionTrait,
+    client: &entity::client::Model,
+) -> Result<(entity::client::Model, String), ClientError> {
+    use sea_orm::{ActiveValue::Set, IntoActiveModel};
+    if client.is_public {
+        return Err(invalid("public clients have no secret", "id"));
+    }
+    let secret = crypto::mint_secret("cs_");
+    let now = store::now();
+    let mut m = client.clone().into_active_model();
+    m.secret_hash = Set(Some(crypto::sha256_hex(&secret)));
+    m.secret_last4 = Set(Some(secret[secret.len() - 4..].to_owned()));
+    m.secret_rotated_at = Set(Some(now));
+    m.updated_at = Set(now);
+    Ok((store::clients::update(db, m).await?, secret))
 }
 
 /// Split a space-separated column into its parts.

@@ -28,3 +28,61 @@ pub async fn by_hash(
         .one(db)
         .await?)
 }
+
+pub async fn by_id(
+    db: &impl ConnectionTrait,
+    id: &str,
+) -> Result<Option<api_key::Model>, StoreError> {
+    Ok(Entity::find_by_id(id.to_owned()).one(db).await?)
+}
+
+/// A user's keys, newest first; `livemode` filters by mode.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    livemode: Option<bool>,
+    include_revoked: bool,
+    limit: u64,
+    starting_after: Option<&str>,
+) -> Result<Vec<api_key::Model>, StoreError> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let mut q = Entity::find()
+        .filter(Column::UserId.eq(user_id))
+        .order_by_desc(Column::Id)
+        .limit(limit);
+    if let Some(l) = livemode {
+        q = q.filter(Column::Livemode.eq(l));
+    }
+    if !include_revoked {
+        q = q.filter(Column::RevokedAt.is_null());
+    }
+    if let Some(after) = starting_after {
+        q = q.filter(Column::Id.lt(after));
+    }
+    Ok(q.all(db).await?)
+}
+
+pub async fn update(
+    db: &impl ConnectionTrait,
+    m: api_key::ActiveModel,
+) -> Result<api_key::Model, StoreError> {
+    use sea_orm::ActiveModelTrait;
+    Ok(m.update(db).await?)
+}
+
+/// Record use; callers throttle this to once a minute per key.
+pub async fn touch(
+    db: &impl ConnectionTrait,
+    id: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    ip: Option<String>,
+) -> Result<(), StoreError> {
+    use sea_orm::sea_query::Expr;
+    Entity::update_many()
+        .col_expr(Column::LastUsedAt, Expr::value(at))
+        .col_expr(Column::LastUsedIp, Expr::value(ip))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -30,3 +30,36 @@ pub async fn record(db: &impl ConnectionTrait, e: Event<'_>) -> Result<(), Store
     Entity::insert(m).exec_without_returning(db).await?;
     Ok(())
 }
+
+/// Events newest first; `user_id: None` lists the whole server's.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    user_id: Option<&str>,
+    limit: u64,
+    starting_after: Option<&str>,
+) -> Result<Vec<audit_event::Model>, StoreError> {
+    use entity::audit_event::Column;
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+    let mut q = Entity::find().order_by_desc(Column::Id).limit(limit);
+    if let Some(u) = user_id {
+        q = q.filter(Column::UserId.eq(u));
+    }
+    if let Some(after) = starting_after {
+        q = q.filter(Column::Id.lt(after));
+    }
+    Ok(q.all(db).await?)
+}
+
+/// Delete events older than `before` (retention).
+pub async fn prune(
+    db: &impl ConnectionTrait,
+    before: chrono::DateTime<chrono::Utc>,
+) -> Result<u64, StoreError> {
+    use entity::audit_event::Column;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    Ok(Entity::delete_many()
+        .filter(Column::CreatedAt.lt(before))
+        .exec(db)
+        .await?
+        .rows_affected)
+}

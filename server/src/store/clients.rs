@@ -34,3 +34,48 @@ pub async fn update(
 ) -> Result<client::Model, StoreError> {
     Ok(m.update(db).await?)
 }
+
+/// Clients a user owns (or, with `owner: None`, all clients), newest first.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    owner: Option<&str>,
+    livemode: Option<bool>,
+    limit: u64,
+    starting_after: Option<&str>,
+) -> Result<Vec<client::Model>, StoreError> {
+    use entity::client::Column;
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+    let mut q = Entity::find()
+        .order_by_desc(Column::CreatedAt)
+        .order_by_desc(Column::Id)
+        .limit(limit);
+    if let Some(o) = owner {
+        q = q.filter(Column::OwnerId.eq(o));
+    }
+    if let Some(l) = livemode {
+        q = q.filter(Column::Livemode.eq(l));
+    }
+    if let Some(after) = starting_after
+        && let Some(a) = by_id(db, after).await?
+    {
+        q = q.filter(
+            sea_orm::Condition::any()
+                .add(Column::CreatedAt.lt(a.created_at))
+                .add(
+                    sea_orm::Condition::all()
+                        .add(Column::CreatedAt.eq(a.created_at))
+                        .add(Column::Id.lt(a.id)),
+                ),
+        );
+    }
+    Ok(q.all(db).await?)
+}
+
+/// Delete a client; its codes, tokens and consents go with it (foreign keys cascade).
+pub async fn delete(db: &impl ConnectionTrait, id: &str) -> Result<bool, StoreError> {
+    Ok(Entity::delete_by_id(id.to_owned())
+        .exec(db)
+        .await?
+        .rows_affected
+        == 1)
+}

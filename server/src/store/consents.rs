@@ -54,3 +54,37 @@ pub async fn grant(
     }
     Ok(())
 }
+
+/// A user's live consents with the client each one is for, newest first.
+pub async fn for_user(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+) -> Result<Vec<(consent::Model, Option<entity::client::Model>)>, StoreError> {
+    use sea_orm::QueryOrder;
+    Ok(Entity::find()
+        .find_also_related(entity::client::Entity)
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::RevokedAt.is_null())
+        .order_by_desc(Column::UpdatedAt)
+        .all(db)
+        .await?)
+}
+
+/// Withdraw a consent: mark it revoked and revoke every grant the client holds for the
+/// user (refresh-token families and the access tokens they and their codes issued).
+pub async fn revoke(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    client_id: &str,
+) -> Result<bool, StoreError> {
+    let now = super::now();
+    let r = Entity::update_many()
+        .col_expr(Column::RevokedAt, Expr::value(now))
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::ClientId.eq(client_id))
+        .filter(Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    super::tokens::revoke_user_grants(db, user_id, Some(client_id), now).await?;
+    Ok(r.rows_affected > 0)
+}

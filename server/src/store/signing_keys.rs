@@ -33,8 +33,8 @@ pub async fn all(db: &impl ConnectionTrait) -> Result<Vec<signing_key::Model>, S
         .await?)
 }
 
-/// Insert a new key active from `active_from`, and retire every key not yet retired that
-/// became active before it: they stop signing at `active_from` and expire at `expires`.
+/// Insert a new key active from `active_from`, and retire every key of the same algorithm
+/// not yet retired that became active before it: they stop signing at `active_from` and expire at `expires`.
 #[allow(clippy::too_many_arguments)]
 pub async fn insert_and_retire(
     db: &DatabaseConnection,
@@ -50,6 +50,7 @@ pub async fn insert_and_retire(
     Entity::update_many()
         .col_expr(Column::RetiredAt, Expr::value(active_from))
         .col_expr(Column::ExpiresAt, Expr::value(expires))
+        .filter(Column::Alg.eq(alg))
         .filter(Column::RetiredAt.is_null())
         .filter(Column::ActiveFrom.lte(active_from))
         .exec(&txn)

@@ -128,3 +128,58 @@ pub async fn sweep(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<(), 
         .await?;
     Ok(())
 }
+
+/// Revoke everything a user's authorizations issued (to one client, or to all): every
+/// refresh-token family, and the access tokens issued from codes and refreshes, through
+/// the deny list. Used when consent is withdrawn, the password changes, or the account is
+/// disabled.
+pub async fn revoke_user_grants(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    client_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    use entity::authorization_code as code;
+    let mut rq = Entity::find()
+        .select_only()
+        .column(Column::AccessTokenJti)
+        .column(Column::AccessTokenExpiresAt)
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::AccessTokenExpiresAt.gt(now));
+    let mut cq = code::Entity::find()
+        .select_only()
+        .column(code::Column::AccessTokenJti)
+        .column(code::Column::AccessTokenExpiresAt)
+        .filter(code::Column::UserId.eq(user_id))
+        .filter(code::Column::AccessTokenExpiresAt.gt(now));
+    if let Some(c) = client_id {
+        rq = rq.filter(Column::ClientId.eq(c));
+        cq = cq.filter(code::Column::ClientId.eq(c));
+    }
+    let mut jtis: Vec<(Option<String>, Option<DateTime<Utc>>)> = rq
+        .into_tuple::<(String, DateTime<Utc>)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|(j, e)| (Some(j), Some(e)))
+        .collect();
+    jtis.extend(
+        cq.into_tuple::<(Option<String>, Option<DateTime<Utc>>)>()
+            .all(db)
+            .await?,
+    );
+    for (jti, exp) in jtis {
+        if let (Some(jti), Some(exp)) = (jti, exp) {
+            deny(db, &jti, exp, now).await?;
+        }
+    }
+    let mut u = Entity::update_many()
+        .col_expr(Column::RevokedAt, Expr::value(now))
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::RevokedAt.is_null());
+    if let Some(c) = client_id {
+        u = u.filter(Column::ClientId.eq(c));
+    }
+    u.exec(db).await?;
+    Ok(())
+}

@@ -72,3 +72,11 @@ pub async fn page(
     }
     Ok(q.all(db).await?)
 }
+
+pub async fn update(
+    db: &impl ConnectionTrait,
+    m: user::ActiveModel,
+) -> Result<user::Model, StoreError> {
+    use sea_orm::ActiveModelTrait;
+    Ok(m.update(db).await?)
+}

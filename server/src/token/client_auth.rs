@@ -36,7 +36,10 @@ fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, OAut
         .map_err(|_| bad_client())?;
     let raw = String::from_utf8(raw).map_err(|_| bad_client())?;
     let (id, secret) = raw.split_once(':').ok_or_else(bad_client)?;
+    // Decode the whole value exactly once: a raw `&` is a literal character, not a
+    // parameter separator (else `secret&junk` would be read as `secret`).
     let decode = |s: &str| -> String {
+        let s = s.replace('&', "%26");
         url::form_urlencoded::parse(format!("x={s}").as_bytes())
             .next()
             .map(|(_, v)| v.into_owned())

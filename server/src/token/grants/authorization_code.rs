@@ -131,6 +131,22 @@ pub async fn exchange(
         &row.scope,
         Some(row.auth_time.timestamp()),
     )?;
+    // OpenID Connect Core §3.1.3.3: an ID token when `openid` was granted.
+    let id_token = if crate::oidc::has_openid(&row.scope) {
+        Some(crate::oidc::id_token(
+            state,
+            crate::oidc::IdTokenInput {
+                client,
+                user: &user,
+                scope: &row.scope,
+                auth_time: row.auth_time.timestamp(),
+                nonce: row.nonce.as_deref(),
+                access_token: &access.jwt,
+            },
+        )?)
+    } else {
+        None
+    };
     let refresh = list(&client.grant_types)
         .any(|g| g == "refresh_token")
         .then(|| {
@@ -178,6 +194,6 @@ pub async fn exchange(
         expires_in: access.expires_in,
         scope: row.scope,
         refresh_token: refresh.map(|(s, _, _)| s),
-        id_token: None,
+        id_token,
     })
 }

@@ -103,7 +103,12 @@ pub async fn exchange(
             let grace =
                 chrono::Duration::from_std(state.settings.refresh_token_grace).unwrap_or_default();
             let live = if grace > chrono::Duration::zero() && now - rotated_at <= grace {
-                store::tokens::live_in_family(&state.db, &row.family_id).await?
+                // Only a retry of the token that minted the live one is a lost response.
+                // A successor superseded by such a retry, or an older generation, is a
+                // rotated token presented again: reuse (RFC 9700 §4.14.2).
+                store::tokens::live_in_family(&state.db, &row.family_id)
+                    .await?
+                    .filter(|live| live.parent_id.as_deref() == Some(row.id.as_str()))
             } else {
                 None
             };
@@ -142,12 +147,30 @@ pub async fn exchange(
         &scope,
         Some(row.auth_time.timestamp()),
     )?;
+    // OpenID Connect Core §12.2: a new ID token on refresh, same sub and auth_time, no nonce.
+    let id_token = if crate::oidc::has_openid(&scope) {
+        Some(crate::oidc::id_token(
+            state,
+            crate::oidc::IdTokenInput {
+                client,
+                user: &user,
+                scope: &scope,
+                auth_time: row.auth_time.timestamp(),
+                nonce: None,
+                access_token: &access.jwt,
+            },
+        )?)
+    } else {
+        None
+    };
     let (secret, new_row) = issue::new_refresh(
         client,
         &user.id,
         &row.scope,
         &row.family_id,
-        Some(&target.id),
+        // The parent is the token presented (not the one rotated in its place by a grace
+        // retry), so only that token may retry again within the window.
+        Some(&row.id),
         row.auth_time,
         row.nonce.clone(),
         row.expires_at,
@@ -169,6 +192,6 @@ pub async fn exchange(
         expires_in: access.expires_in,
         scope,
         refresh_token: Some(secret),
-        id_token: None,
+        id_token,
     })
 }

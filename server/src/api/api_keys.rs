@@ -1,0 +1,242 @@
+//! `/v1/api_keys`: list, create, retrieve, rename, roll, delete (revoke). A key sees and
+//! changes only keys of its own mode (a `sk_test_` key never touches live keys). The secret
+//! appears only in the create and roll responses; elsewhere `redacted` (prefix + last 4).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+use super::auth::Principal;
+use super::params::Params;
+use super::{ListQuery, idempotency, list_response};
+use crate::api_keys;
+use crate::errors::ApiError;
+use crate::middleware::ClientIp;
+use crate::state::AppState;
+use crate::store;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api_keys", web::get().to(list))
+        .route("/api_keys", web::post().to(create))
+        .route("/api_keys/{id}", web::get().to(retrieve))
+        .route("/api_keys/{id}", web::post().to(update))
+        .route("/api_keys/{id}", web::delete().to(delete))
+        .route("/api_keys/{id}/roll", web::post().to(roll));
+}
+
+const RESOURCE: &str = "api_keys";
+
+fn ts(t: Option<chrono::DateTime<chrono::Utc>>) -> serde_json::Value {
+    t.map(|t| json!(t.timestamp()))
+        .unwrap_or(serde_json::Value::Null)
+}
+
+pub fn key_object(k: &entity::api_key::Model) -> serde_json::Value {
+    json!({
+        "id": k.id,
+        "object": "api_key",
+        "name": k.name,
+        "livemode": k.livemode,
+        "scopes": crate::clients::list(&k.scopes).collect::<Vec<_>>(),
+        "redacted": api_keys::redacted(k),
+        "status": api_keys::status(k),
+        "created": k.created_at.timestamp(),
+        "last_used": ts(k.last_used_at),
+        "expires_at": ts(k.expires_at),
+        "revoked_at": ts(k.revoked_at),
+        "rolled_to": k.rolled_to,
+    })
+}
+
+/// The caller's key `id` in the caller's mode, or 404 (never another user's or mode's).
+async fn owned(
+    state: &AppState,
+    p: &Principal,
+    id: &str,
+) -> Result<entity::api_key::Model, ApiError> {
+    let not_found = || {
+        ApiError::not_found(format!(
+            "No such api_key: '{}'",
+            id.chars().take(64).collect::<String>()
+        ))
+        .with_param("id")
+    };
+    let k = store::api_keys::by_id(&state.db, id)
+        .await?
+        .ok_or_else(not_found)?;
+    if Some(k.user_id.as_str()) != p.user_id.as_deref() || k.livemode != p.livemode {
+        return Err(not_found());
+    }
+    Ok(k)
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    p: Principal,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    p.require("read", RESOURCE)?;
+    let page = q.page()?;
+    let rows = store::api_keys::page(
+        &state.db,
+        p.user_id()?,
+        Some(p.livemode),
+        false,
+        page.limit + 1,
+        page.starting_after.as_deref(),
+    )
+    .await?;
+    Ok(list_response("/v1/api_keys", rows, page.limit, key_object))
+}
+
+async fn retrieve(
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    p.require("read", RESOURCE)?;
+    Ok(HttpResponse::Ok().json(key_object(&owned(&state, &p, &id).await?)))
+}
+
+async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    p: Principal,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    p.require("write", RESOURCE)?;
+    let user_id = p.user_id()?.to_owned();
+    let params = Params::parse(&req, &body)?;
+    params.only(&["name", "scopes", "expires_in"])?;
+    idempotency::run(&state, &p.owner(), &req, &body, || async {
+        let expires_at = match params.one("expires_in")? {
+            Some(s) => Some(
+                store::now()
+                    + chrono::Duration::seconds(
+                        s.parse::<i64>()
+                            .ok()
+                            .filter(|n| *n > 0 && *n <= 366 * 86_400)
+                            .ok_or_else(|| {
+                                ApiError::invalid_request(
+                                    "parameter_invalid",
+                                    "expires_in must be seconds, 1 to 31622400",
+                                )
+                                .with_param("expires_in")
+                            })?,
+                    ),
+            ),
+            None => None,
+        };
+        let new = api_keys::NewKey {
+            user_id: user_id.clone(),
+            livemode: p.livemode,
+            name: params.one("name")?.unwrap_or_default().to_owned(),
+            scopes: params.list("scopes").unwrap_or_default(),
+            expires_at,
+        };
+        let (key, secret) = api_keys::create(&state.db, new).await?;
+        audit(&state, &req, &user_id, "api_key.created", &key).await?;
+        let mut v = key_object(&key);
+        v["secret"] = json!(secret);
+        Ok((StatusCode::OK, v))
+    })
+    .await
+}
+
+async fn update(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    p.require("write", RESOURCE)?;
+    let key = owned(&state, &p, &id).await?;
+    let params = Params::parse(&req, &body)?;
+    params.only(&["name"])?;
+    idempotency::run(&state, &p.owner(), &req, &body, || async {
+        let updated = match params.one("name")? {
+            Some(name) => api_keys::rename(&state.db, &key, name).await?,
+            None => key.clone(),
+        };
+        Ok((StatusCode::OK, key_object(&updated)))
+    })
+    .await
+}
+
+async fn roll(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    p.require("write", RESOURCE)?;
+    let key = owned(&state, &p, &id).await?;
+    let params = Params::parse(&req, &body)?;
+    params.only(&["expires_in"])?;
+    let user_id = p.user_id()?.to_owned();
+    idempotency::run(&state, &p.owner(), &req, &body, || async {
+        if api_keys::status(&key) == "revoked" || api_keys::status(&key) == "expired" {
+            return Err(ApiError::invalid_request(
+                "api_key_inactive",
+                "A revoked or expired key cannot be rolled",
+            ));
+        }
+        let expires_in = match params.one("expires_in")? {
+            None => 0,
+            Some(s) => api_keys::parse_roll_expiry(s).ok_or_else(|| {
+                ApiError::invalid_request(
+                    "parameter_invalid",
+                    "expires_in must be 0 to 604800 seconds (or now, 1h, 24h, 7d)",
+                )
+                .with_param("expires_in")
+            })?,
+        };
+        let (new, secret) = api_keys::roll(&state.db, &state.keys, &key, expires_in).await?;
+        audit(&state, &req, &user_id, "api_key.rolled", &key).await?;
+        let mut v = key_object(&new);
+        v["secret"] = json!(secret);
+        v["rolled_from"] = json!(key.id);
+        Ok((StatusCode::OK, v))
+    })
+    .await
+}
+
+async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    p.require("write", RESOURCE)?;
+    let key = owned(&state, &p, &id).await?;
+    let revoked = api_keys::revoke(&state.db, &state.keys, &key).await?;
+    audit(&state, &req, p.user_id()?, "api_key.revoked", &key).await?;
+    let mut v = key_object(&revoked);
+    v["deleted"] = json!(true);
+    Ok(HttpResponse::Ok().json(v))
+}
+
+async fn audit(
+    state: &AppState,
+    req: &HttpRequest,
+    user_id: &str,
+    kind: &str,
+    key: &entity::api_key::Model,
+) -> Result<(), ApiError> {
+    store::audit::record(
+        &state.db,
+        store::audit::Event {
+            user_id: Some(user_id),
+            actor: None,
+            kind,
+            warning: kind != "api_key.created",
+            ip: ClientIp::of(req).map(|i| i.to_string()),
+            user_agent: req.headers().get("user-agent").and_then(|v| v.to_str().ok()),
+            detail: json!({"api_key": key.id, "name": key.name, "redacted": api_keys::redacted(key), "livemode": key.livemode}),
+        },
+    )
+    .await?;
+    Ok(())
+}

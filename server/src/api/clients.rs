@@ -1,0 +1,191 @@
+//! `/v1/clients`: the caller's OAuth apps: list, create, retrieve, update, rotate secret,
+//! delete. Mode follows the credential: test keys see and create test clients only.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+use super::auth::Principal;
+use super::params::Params;
+use super::{ListQuery, idempotency, list_response};
+use crate::clients::{self, ClientUpdate, NewClient, list};
+use crate::errors::ApiError;
+use crate::state::AppState;
+use crate::store;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/clients", web::get().to(list_clients))
+        .route("/clients", web::post().to(create))
+        .route("/clients/{id}", web::get().to(retrieve))
+        .route("/clients/{id}", web::post().to(update))
+        .route("/clients/{id}", web::delete().to(delete))
+        .route("/clients/{id}/rotate_secret", web::post().to(rotate_secret));
+}
+
+const RESOURCE: &str = "clients";
+
+pub fn client_object(c: &entity::client::Model) -> serde_json::Value {
+    json!({
+        "id": c.id,
+        "object": "client",
+        "name": c.name,
+        "redirect_uris": list(&c.redirect_uris).collect::<Vec<_>>(),
+        "grant_types": list(&c.grant_types).collect::<Vec<_>>(),
+        "scopes": list(&c.scopes).collect::<Vec<_>>(),
+        "public": c.is_public,
+        "token_endpoint_auth_method": c.token_endpoint_auth_method,
+        "livemode": c.livemode,
+        "secret_last4": c.secret_last4,
+        "created": c.created_at.timestamp(),
+        "updated": c.updated_at.timestamp(),
+    })
+}
+
+async fn owned(
+    state: &AppState,
+    p: &Principal,
+    id: &str,
+) -> Result<entity::client::Model, ApiError> {
+    let not_found = || {
+        ApiError::not_found(format!(
+            "No such client: '{}'",
+            id.chars().take(64).collect::<String>()
+        ))
+        .with_param("id")
+    };
+    let c = store::clients::by_id(&state.db, id)
+        .await?
+        .ok_or_else(not_found)?;
+    if c.owner_id.as_deref() != p.user_id.as_deref() || c.livemode != p.livemode {
+        return Err(not_found());
+    }
+    Ok(c)
+}
+
+async fn list_clients(
+    state: web::Data<AppState>,
+    p: Principal,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    p.require("read", RESOURCE)?;
+    let page = q.page()?;
+    let rows = store::clients::page(
+        &state.db,
+        Some(p.user_id()?),
+        Some(p.livemode),
+        page.limit + 1,
+        page.starting_after.as_deref(),
+    )
+    .await?;
+    Ok(list_response(
+        "/v1/clients",
+        rows,
+        page.limit,
+        client_object,
+    ))
+}
+
+async fn retrieve(
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    p.require("read", RESOURCE)?;
+    Ok(HttpResponse::Ok().json(client_object(&owned(&state, &p, &id).await?)))
+}
+
+async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    p: Principal,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    p.require("write", RESOURCE)?;
+    let owner = p.user_id()?.to_owned();
+    let params = Params::parse(&req, &body)?;
+    params.only(&["name", "redirect_uris", "public", "grant_types", "scopes"])?;
+    idempotency::run(&state, &p.owner(), &req, &body, || async {
+        let new = NewClient {
+            name: params
+                .one("name")?
+                .ok_or_else(|| {
+                    ApiError::invalid_request("parameter_missing", "name is required")
+                        .with_param("name")
+                })?
+                .to_owned(),
+            redirect_uris: params.list("redirect_uris").unwrap_or_default(),
+            public: params.bool("public")?.unwrap_or(false),
+            grant_types: params
+                .list("grant_types")
+                .unwrap_or_else(clients::default_grant_types),
+            scopes: params
+                .list("scopes")
+                .unwrap_or_else(clients::default_scopes),
+            livemode: p.livemode,
+            first_party: false,
+            resource_server: false,
+            owner_id: Some(owner.clone()),
+        };
+        let (c, secret) = clients::create(&state.db, new).await?;
+        let mut v = client_object(&c);
+        v["secret"] = json!(secret);
+        Ok((StatusCode::OK, v))
+    })
+    .await
+}
+
+async fn update(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    p.require("write", RESOURCE)?;
+    let c = owned(&state, &p, &id).await?;
+    let params = Params::parse(&req, &body)?;
+    params.only(&["name", "redirect_uris", "scopes"])?;
+    idempotency::run(&state, &p.owner(), &req, &body, || async {
+        let u = ClientUpdate {
+            name: params.one("name")?.map(str::to_owned),
+            redirect_uris: params.list("redirect_uris"),
+            scopes: params.list("scopes"),
+        };
+        Ok((
+            StatusCode::OK,
+            client_object(&clients::update(&state.db, &c, u).await?),
+        ))
+    })
+    .await
+}
+
+async fn rotate_secret(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    p.require("write", RESOURCE)?;
+    let c = owned(&state, &p, &id).await?;
+    idempotency::run(&state, &p.owner(), &req, &body, || async {
+        let (c, secret) = clients::rotate_secret(&state.db, &c).await?;
+        let mut v = client_object(&c);
+        v["secret"] = json!(secret);
+        Ok((StatusCode::OK, v))
+    })
+    .await
+}
+
+async fn delete(
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    p.require("write", RESOURCE)?;
+    let c = owned(&state, &p, &id).await?;
+    store::clients::delete(&state.db, &c.id).await?;
+    let mut v = client_object(&c);
+    v["deleted"] = json!(true);
+    Ok(HttpResponse::Ok().json(v))
+}

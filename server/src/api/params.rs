@@ -1,0 +1,124 @@
+//! `/v1` request bodies: form-encoded (Stripe's convention, arrays as `scopes[]=read`) or
+//! JSON, read into one shape so handlers do not care which.
+
+use std::collections::HashMap;
+
+use actix_web::HttpRequest;
+use actix_web::http::header;
+
+use crate::errors::ApiError;
+
+#[derive(Debug, Default)]
+pub struct Params(HashMap<String, Vec<String>>);
+
+impl Params {
+    pub fn parse(req: &HttpRequest, body: &[u8]) -> Result<Self, ApiError> {
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let mut map: HashMap<String, Vec<String>> = HashMap::new();
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(map));
+        }
+        if ct.starts_with("application/json") {
+            let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+                ApiError::invalid_request(
+                    "parameter_invalid",
+                    format!("The JSON body could not be read: {e}"),
+                )
+            })?;
+            let obj = v.as_object().ok_or_else(|| {
+                ApiError::invalid_request("parameter_invalid", "The JSON body must be an object")
+            })?;
+            for (k, v) in obj {
+                let vals = match v {
+                    serde_json::Value::Array(items) => {
+                        items.iter().map(json_scalar).collect::<Result<Vec<_>, _>>()
+                    }
+                    other => json_scalar(other).map(|s| vec![s]),
+                }
+                .map_err(|_| {
+                    ApiError::invalid_request(
+                        "parameter_invalid",
+                        format!("{k} has an unsupported type"),
+                    )
+                    .with_param(k.clone())
+                })?;
+                map.insert(k.clone(), vals);
+            }
+        } else if ct.starts_with("application/x-www-form-urlencoded") || ct.is_empty() {
+            for (k, v) in url::form_urlencoded::parse(body) {
+                let key = k.strip_suffix("[]").unwrap_or(&k).to_owned();
+                map.entry(key).or_default().push(v.into_owned());
+            }
+        } else {
+            return Err(ApiError::invalid_request(
+                "parameter_invalid",
+                "Send application/x-www-form-urlencoded or application/json",
+            ));
+        }
+        Ok(Self(map))
+    }
+
+    /// A single-valued parameter.
+    pub fn one(&self, k: &str) -> Result<Option<&str>, ApiError> {
+        match self.0.get(k).map(Vec::as_slice) {
+            None | Some([]) => Ok(None),
+            Some([v]) => Ok(Some(v.as_str())),
+            Some(_) => Err(ApiError::invalid_request(
+                "parameter_invalid",
+                format!("{k} must be given once"),
+            )
+            .with_param(k.to_owned())),
+        }
+    }
+
+    pub fn list(&self, k: &str) -> Option<Vec<String>> {
+        self.0.get(k).map(|v| {
+            v.iter()
+                .flat_map(|s| s.split([' ', ',']))
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+    }
+
+    pub fn bool(&self, k: &str) -> Result<Option<bool>, ApiError> {
+        match self.one(k)? {
+            None => Ok(None),
+            Some("true" | "1") => Ok(Some(true)),
+            Some("false" | "0") => Ok(Some(false)),
+            Some(_) => Err(ApiError::invalid_request(
+                "parameter_invalid",
+                format!("{k} must be true or false"),
+            )
+            .with_param(k.to_owned())),
+        }
+    }
+
+    /// Refuse parameters the endpoint does not know, naming the first.
+    pub fn only(&self, known: &[&str]) -> Result<(), ApiError> {
+        let mut keys: Vec<&String> = self.0.keys().collect();
+        keys.sort();
+        match keys.into_iter().find(|k| !known.contains(&k.as_str())) {
+            Some(k) => Err(ApiError::invalid_request(
+                "parameter_unknown",
+                format!("Received unknown parameter: {k}"),
+            )
+            .with_param(k.clone())),
+            None => Ok(()),
+        }
+    }
+}
+
+fn json_scalar(v: &serde_json::Value) -> Result<String, ()> {
+    match v {
+        serde_json::Value::String(s) => Ok(s.clone()),
+        serde_json::Value::Bool(b) => Ok(b.to_string()),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        _ => Err(()),
+    }
+}

@@ -1,0 +1,156 @@
+//! `POST /oauth/introspect` (RFC 7662) for access tokens, refresh tokens and API keys.
+//!
+//! The caller authenticates as a confidential client. A client may introspect the tokens
+//! issued to itself; a client registered as a resource server may introspect any token
+//! and API key. Anything revoked, expired, foreign or malformed is `{"active": false}` and
+//! nothing else (RFC 7662 §2.2).
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+use crate::errors::OAuthError;
+use crate::signing::AccessClaims;
+use crate::state::AppState;
+use crate::token::{client_auth, parse_form};
+use crate::{api_keys, crypto, store};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/oauth/introspect", web::post().to(post_introspect));
+}
+
+fn answer(body: serde_json::Value) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(body)
+}
+
+fn inactive() -> HttpResponse {
+    answer(json!({"active": false}))
+}
+
+/// Whether a Latch access token is still good: signature, claims, deny list, and its
+/// user still enabled. Shared by introspection, userinfo and `/v1`.
+pub async fn active_access_token(
+    state: &AppState,
+    token: &str,
+) -> Result<Result<AccessClaims, crate::signing::VerifyError>, store::StoreError> {
+    let claims =
+        match state
+            .signer
+            .verify_access(token, &state.settings.issuer, &state.settings.audience)
+        {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
+    if store::tokens::is_denied(&state.db, &claims.jti).await? {
+        return Ok(Err(crate::signing::VerifyError::Invalid));
+    }
+    if claims.sub != claims.client_id {
+        let user = store::users::by_id(&state.db, &claims.sub).await?;
+        if user.is_none_or(|u| u.disabled_at.is_some()) {
+            return Ok(Err(crate::signing::VerifyError::Invalid));
+        }
+    }
+    Ok(Ok(claims))
+}
+
+async fn post_introspect(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthError> {
+    let form = parse_form(&req, &body)?;
+    let caller = client_auth::authenticate(&state, &req, &form).await?;
+    // RFC 7662 §2.1: the endpoint MUST require authorization; public clients cannot.
+    if caller.is_public {
+        return Err(OAuthError::invalid_client(
+            "Public clients cannot use the introspection endpoint",
+        ));
+    }
+    let token = form
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("The token parameter is missing"))?;
+    let now = store::now();
+
+    if token.starts_with("sk_") {
+        if !caller.resource_server || !api_keys::looks_valid(token) {
+            return Ok(inactive());
+        }
+        let Ok(v) = api_keys::verify(&state.db, &state.keys, token, None).await? else {
+            return Ok(inactive());
+        };
+        let key = &v.key;
+        let mut body = json!({
+            "active": true,
+            "token_type": "api_key",
+            "scope": key.scopes,
+            "sub": key.user_id,
+            "iat": key.created_at.timestamp(),
+            "livemode": key.livemode,
+            "iss": state.settings.issuer,
+        });
+        if let Some(exp) = key.expires_at.or(key.revoked_at) {
+            body["exp"] = json!(exp.timestamp());
+        }
+        return Ok(answer(body));
+    }
+
+    if token.starts_with("rt_") {
+        if !crypto::check_secret(token, "rt_") {
+            return Ok(inactive());
+        }
+        let Some(rt) = store::tokens::by_hash(&state.db, &crypto::sha256_hex(token)).await? else {
+            return Ok(inactive());
+        };
+        let idle = chrono::Duration::from_std(state.settings.refresh_token_idle_ttl)
+            .unwrap_or(chrono::Duration::days(14));
+        let live = rt.revoked_at.is_none()
+            && rt.rotated_at.is_none()
+            && rt.expires_at > now
+            && rt.created_at + idle > now;
+        if !live || (rt.client_id != caller.id && !caller.resource_server) {
+            return Ok(inactive());
+        }
+        let user = store::users::by_id(&state.db, &rt.user_id).await?;
+        if user.is_none_or(|u| {
+            u.disabled_at.is_some() || rt.auth_time.timestamp() < u.sessions_valid_after.timestamp()
+        }) {
+            return Ok(inactive());
+        }
+        return Ok(answer(json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "scope": rt.scope,
+            "client_id": rt.client_id,
+            "sub": rt.user_id,
+            "exp": rt.expires_at.min(rt.created_at + idle).timestamp(),
+            "iat": rt.created_at.timestamp(),
+            "livemode": rt.livemode,
+            "iss": state.settings.issuer,
+        })));
+    }
+
+    let claims = match active_access_token(&state, token).await? {
+        Ok(c) => c,
+        Err(_) => return Ok(inactive()),
+    };
+    if claims.client_id != caller.id && !caller.resource_server {
+        return Ok(inactive());
+    }
+    Ok(answer(json!({
+        "active": true,
+        "token_type": "Bearer",
+        "scope": claims.scope,
+        "client_id": claims.client_id,
+        "sub": claims.sub,
+        "exp": claims.exp,
+        "iat": claims.iat,
+        "nbf": claims.nbf,
+        "aud": claims.aud,
+        "iss": claims.iss,
+        "jti": claims.jti,
+        "livemode": claims.livemode,
+    })))
+}

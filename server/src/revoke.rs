@@ -1,0 +1,59 @@
+//! `POST /oauth/revoke` (RFC 7009). A refresh token takes its whole family and the access
+//! tokens the family issued with it; an access token's `jti` goes on the deny list until it
+//! would have expired. A client can revoke only its own tokens. Unknown, invalid and
+//! foreign tokens all answer 200 (RFC 7009 §2.2), so the endpoint reveals nothing.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::errors::OAuthError;
+use crate::state::AppState;
+use crate::token::{client_auth, parse_form};
+use crate::{crypto, store};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/oauth/revoke", web::post().to(post_revoke));
+}
+
+fn ok() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+async fn post_revoke(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthError> {
+    let form = parse_form(&req, &body)?;
+    let client = client_auth::authenticate(&state, &req, &form).await?;
+    let token = form
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("The token parameter is missing"))?;
+    let now = store::now();
+    if token.starts_with("rt_") {
+        if crypto::check_secret(token, "rt_")
+            && let Some(rt) = store::tokens::by_hash(&state.db, &crypto::sha256_hex(token)).await?
+            && rt.client_id == client.id
+        {
+            store::tokens::revoke_family(&state.db, &rt.family_id, now).await?;
+        }
+        return Ok(ok());
+    }
+    if token.starts_with("sk_") {
+        // API keys are revoked by their owner (dashboard, /v1, CLI), not by OAuth clients.
+        return Ok(ok());
+    }
+    // An access token: its signature must be ours, even if it has expired since.
+    if let Some(claims) = state
+        .signer
+        .decode_access_ignoring_expiry(token, &state.settings.issuer)
+        && claims.client_id == client.id
+        && let Some(exp) = chrono::DateTime::from_timestamp(claims.exp, 0)
+        && exp > now
+    {
+        store::tokens::deny(&state.db, &claims.jti, exp, now).await?;
+    }
+    Ok(ok())
+}

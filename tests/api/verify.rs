@@ -1,0 +1,244 @@
+//! `latch-verify` against the real server: real tokens from `/oauth/token`, keys from the
+//! published JWKS, API keys through `/oauth/introspect`, and the actix extractor as the
+//! example resource server uses it.
+
+use std::time::Duration;
+
+use latch_verify::actix::Authenticated;
+use latch_verify::{InvalidToken, TokenKind, Verifier, VerifyError};
+
+use crate::helpers::*;
+
+async fn client_credentials_token(app: &TestApp, c: &TestClient, scope: &str) -> String {
+    let res = app
+        .post_token_basic(
+            &c.id,
+            c.secret(),
+            &[("grant_type", "client_credentials"), ("scope", scope)],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    json(res).await["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned()
+}
+
+async fn verifier(app: &TestApp) -> Verifier {
+    Verifier::builder(&app.settings.issuer)
+        .audience(&app.settings.audience)
+        .discover()
+        .await
+        .expect("discover the test app")
+}
+
+/// Change one character in the middle of the signature segment.
+fn tamper(token: &str) -> String {
+    let (input, sig) = token.rsplit_once('.').expect("a JWS");
+    let mut sig: Vec<char> = sig.chars().collect();
+    let i = sig.len() / 2;
+    sig[i] = if sig[i] == 'A' { 'B' } else { 'A' };
+    format!("{input}.{}", sig.into_iter().collect::<String>())
+}
+
+#[tokio::test]
+async fn latch_verify_accepts_a_real_client_credentials_token() {
+    // Arrange
+    let app = spawn_app().await;
+    let c = app.machine_client().await;
+    let token = client_credentials_token(&app, &c, "read").await;
+
+    // Act: discovery with exactly the issuer, as a resource server would.
+    let v = Verifier::discover(&app.settings.issuer)
+        .await
+        .expect("discover");
+    let claims = verifier(&app).await.verify(&token).await.expect("verifies");
+
+    // Assert
+    assert_eq!(v.issuer(), app.settings.issuer);
+    assert_eq!(claims.client_id.as_deref(), Some(c.id.as_str()));
+    assert_eq!(
+        claims.sub, c.id,
+        "client_credentials: the client is the subject"
+    );
+    assert_eq!(claims.scopes, ["read"]);
+    assert!(claims.livemode, "a live client's token says livemode");
+    assert_eq!(claims.kind, TokenKind::AccessToken);
+    assert!(claims.jti.is_some() && claims.exp > claims.iat);
+    assert!(claims.require_scopes(&["read"]).is_ok());
+    assert_eq!(claims.require_scopes(&["write"]).unwrap_err().status(), 403);
+}
+
+#[tokio::test]
+async fn latch_verify_refuses_a_tampered_real_token() {
+    let app = spawn_app().await;
+    let c = app.machine_client().await;
+    let token = client_credentials_token(&app, &c, "read write").await;
+    let v = verifier(&app).await;
+
+    let err = v.verify(&tamper(&token)).await.unwrap_err();
+
+    assert!(
+        matches!(
+            err,
+            VerifyError::InvalidToken(InvalidToken::BadSignature | InvalidToken::Malformed)
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.status(), 401);
+    assert!(
+        err.www_authenticate()
+            .starts_with(r#"Bearer error="invalid_token""#)
+    );
+    v.verify(&token).await.expect("the original verifies");
+}
+
+#[tokio::test]
+async fn latch_verify_refuses_a_token_from_another_latch() {
+    // Two instances with separate databases: separate keys and issuers (J5 on real tokens).
+    let app = spawn_app().await;
+    let other = spawn_app().await;
+    let c = other.machine_client().await;
+    let foreign = client_credentials_token(&other, &c, "read").await;
+
+    let err = verifier(&app).await.verify(&foreign).await.unwrap_err();
+
+    assert!(
+        matches!(
+            err,
+            VerifyError::InvalidToken(InvalidToken::UnknownKey | InvalidToken::WrongIssuer)
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_api_key_verifies_through_introspection_with_a_resource_server_client() {
+    // Arrange
+    let app = spawn_app().await;
+    let user = app.create_user("rs-owner@example.com", PASSWORD).await;
+    let (key, secret) = latch::api_keys::create(
+        &app.db,
+        latch::api_keys::NewKey {
+            user_id: user.id.clone(),
+            livemode: false,
+            name: "resource server test".into(),
+            scopes: vec!["read".into()],
+            expires_at: None,
+        },
+    )
+    .await
+    .expect("key created");
+    let rs = app
+        .create_client(ClientSpec {
+            resource_server: true,
+            grant_types: vec!["client_credentials"],
+            redirect_uris: vec![],
+            ..Default::default()
+        })
+        .await;
+    let v = Verifier::builder(&app.settings.issuer)
+        .introspection(&rs.id, rs.secret())
+        .introspection_cache_ttl(Duration::ZERO)
+        .discover()
+        .await
+        .expect("discover");
+
+    // Act
+    let claims = v.verify(&secret).await.expect("the API key verifies");
+
+    // Assert
+    assert_eq!(claims.sub, user.id);
+    assert_eq!(claims.scopes, ["read"]);
+    assert!(!claims.livemode, "sk_test_ keys are test mode");
+    assert_eq!(claims.kind, TokenKind::ApiKey);
+    assert!(claims.require_scopes(&["write"]).is_err());
+
+    // A revoked key is inactive.
+    latch::api_keys::revoke(&app.db, &app.state.keys, &key)
+        .await
+        .expect("revoked");
+    let err = v.verify(&secret).await.unwrap_err();
+    assert_eq!(err, VerifyError::InvalidToken(InvalidToken::Inactive));
+
+    // A client that is not a resource server learns nothing about API keys.
+    let (_, other_secret) = latch::api_keys::create(
+        &app.db,
+        latch::api_keys::NewKey {
+            user_id: user.id.clone(),
+            livemode: false,
+            name: "second".into(),
+            scopes: vec!["read".into()],
+            expires_at: None,
+        },
+    )
+    .await
+    .expect("key created");
+    let plain = app.machine_client().await;
+    let not_rs = Verifier::builder(&app.settings.issuer)
+        .introspection(&plain.id, plain.secret())
+        .discover()
+        .await
+        .expect("discover");
+    let err = not_rs.verify(&other_secret).await.unwrap_err();
+    assert_eq!(err, VerifyError::InvalidToken(InvalidToken::Inactive));
+}
+
+/// The example resource server's route (`verify/examples/resource_server.rs`).
+async fn hello(auth: Authenticated) -> actix_web::Result<actix_web::HttpResponse> {
+    auth.require_scopes(&["read"])?;
+    Ok(actix_web::HttpResponse::Ok()
+        .json(serde_json::json!({"hello": auth.sub, "scopes": auth.scopes})))
+}
+
+#[tokio::test]
+async fn the_example_resource_server_accepts_a_real_token_and_refuses_a_tampered_one() {
+    use actix_web::{App, test, web};
+
+    // Arrange
+    let app = spawn_app().await;
+    let c = app.machine_client().await;
+    let good = client_credentials_token(&app, &c, "read").await;
+    let write_only = client_credentials_token(&app, &c, "write").await;
+    let rs = test::init_service(
+        App::new()
+            .app_data(web::Data::new(verifier(&app).await))
+            .route("/hello", web::get().to(hello)),
+    )
+    .await;
+    let get = |token: &str| {
+        test::TestRequest::get()
+            .uri("/hello")
+            .insert_header(("Authorization", format!("Bearer {token}")))
+            .to_request()
+    };
+
+    // Act + Assert
+    let res = test::call_service(&rs, get(&good)).await;
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = test::read_body_json(res).await;
+    assert_eq!(body, serde_json::json!({"hello": c.id, "scopes": ["read"]}));
+
+    let res = test::call_service(&rs, get(&tamper(&good))).await;
+    assert_eq!(res.status(), 401);
+    let www = res
+        .headers()
+        .get("www-authenticate")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(www.starts_with(r#"Bearer error="invalid_token""#), "{www}");
+
+    let res = test::call_service(&rs, get(&write_only)).await;
+    assert_eq!(res.status(), 403);
+    let www = res
+        .headers()
+        .get("www-authenticate")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(
+        www.starts_with(r#"Bearer error="insufficient_scope""#),
+        "{www}"
+    );
+}

@@ -1,0 +1,389 @@
+//! `latch-verify`: check Latch access tokens and API keys in a resource server.
+//!
+//! A [`Verifier`] reads the issuer's metadata (RFC 8414) once, caches its JWKS, and then
+//! verifies JWT access tokens locally (RFC 9068, with the RFC 8725 checks: the algorithm is
+//! pinned per key, `typ` must be `at+jwt`, `iss`/`aud`/`exp`/`nbf`/`iat` are checked with
+//! a small leeway). API keys (`sk_live_…`/`sk_test_…`) are checked by introspection (RFC
+//! 7662) with a short cache, when the verifier has client credentials. Refusals carry
+//! RFC 6750 values: [`VerifyError::status`] and [`VerifyError::www_authenticate`].
+//!
+//! ```no_run
+//! use latch_verify::Verifier;
+//!
+//! # async fn run(authorization_header: &str) -> Result<(), Box<dyn std::error::Error>> {
+//! let verifier = Verifier::discover("https://auth.example.com").await?;
+//! let token = authorization_header.strip_prefix("Bearer ").unwrap_or_default();
+//! match verifier.verify(token).await.and_then(|c| c.require_scopes(&["read"]).map(|_| c)) {
+//!     Ok(claims) => println!("{} (client {:?}) may read", claims.sub, claims.client_id),
+//!     Err(e) => println!("{} WWW-Authenticate: {}", e.status(), e.www_authenticate()),
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! With the `actix` feature, [`actix::Authenticated`] does the same as an extractor.
+//!
+//! Cached state and its staleness: keys are refetched when a token names an unknown `kid`
+//! (at most once per [`jwks_refresh_min_interval`](VerifierBuilder::jwks_refresh_min_interval))
+//! and when the cached set is older than [`jwks_max_age`](VerifierBuilder::jwks_max_age);
+//! an introspection answer is reused for at most
+//! [`introspection_cache_ttl`](VerifierBuilder::introspection_cache_ttl), so a revoked API
+//! key may be accepted for that long.
+
+mod claims;
+mod error;
+mod introspect;
+mod jwks;
+mod jwt;
+
+#[cfg(feature = "actix")]
+pub mod actix;
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+pub use claims::{Claims, TokenKind};
+pub use error::{Error, InvalidToken, VerifyError};
+
+use introspect::Introspection;
+use jwks::{KeySet, PinnedKey};
+
+/// Default clock-skew leeway for `exp`, `nbf` and `iat`.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+/// The largest leeway the builder accepts (RFC 7519 §4.1.4: "usually no more than a few
+/// minutes"; we are stricter).
+pub const MAX_LEEWAY: Duration = Duration::from_secs(60);
+/// Default minimum time between two JWKS refetches caused by unknown `kid`s.
+pub const DEFAULT_JWKS_REFRESH_MIN_INTERVAL: Duration = Duration::from_secs(60);
+/// Default age after which the cached JWKS is refreshed (Latch serves it with
+/// `max-age=300`).
+pub const DEFAULT_JWKS_MAX_AGE: Duration = Duration::from_secs(300);
+/// Default lifetime of a cached introspection answer.
+pub const DEFAULT_INTROSPECTION_CACHE_TTL: Duration = Duration::from_secs(5);
+/// Default maximum number of cached introspection answers.
+pub const DEFAULT_INTROSPECTION_CACHE_CAPACITY: usize = 10_000;
+
+/// Verifies Latch access tokens and API keys for one issuer. Cheap to clone (the key
+/// cache is shared); share one per process, e.g. in `web::Data<Verifier>`.
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    issuer: String,
+    audience: String,
+    leeway: i64,
+    jwks_uri: String,
+    http: reqwest::Client,
+    keys: RwLock<Arc<KeySet>>,
+    /// Held while fetching the JWKS; holds when the last fetch by this verifier started
+    /// (`None`: none since `discover`).
+    refetch: tokio::sync::Mutex<Option<Instant>>,
+    min_interval: Duration,
+    max_age: Duration,
+    introspection: Option<Introspection>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("issuer", &self.inner.issuer)
+            .field("audience", &self.inner.audience)
+            .field("jwks_uri", &self.inner.jwks_uri)
+            .field(
+                "introspection_endpoint",
+                &self.inner.introspection.as_ref().map(|i| &i.endpoint),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Options for a [`Verifier`]; made by [`Verifier::builder`], finished by
+/// [`discover`](VerifierBuilder::discover).
+#[must_use]
+pub struct VerifierBuilder {
+    issuer: String,
+    audience: Option<String>,
+    leeway: Duration,
+    min_interval: Duration,
+    max_age: Duration,
+    credentials: Option<(String, String)>,
+    cache_ttl: Duration,
+    cache_capacity: usize,
+    http: Option<reqwest::Client>,
+}
+
+impl std::fmt::Debug for VerifierBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifierBuilder")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("leeway", &self.leeway)
+            .field(
+                "introspection_client_id",
+                &self.credentials.as_ref().map(|c| &c.0),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl VerifierBuilder {
+    /// The `aud` value tokens must contain. Default: the issuer (Latch's default
+    /// `LATCH_AUDIENCE`).
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// Clock-skew leeway for `exp`, `nbf` and `iat`: default 30 s, at most 60 s
+    /// ([`discover`](Self::discover) refuses more). Whole seconds count.
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Minimum time between two JWKS refetches triggered by unknown `kid`s (default 60 s).
+    /// The first unknown `kid` after [`discover`](Self::discover) always refetches.
+    pub fn jwks_refresh_min_interval(mut self, interval: Duration) -> Self {
+        self.min_interval = interval;
+        self
+    }
+
+    /// Refresh the cached JWKS when it is older than this (default 300 s), so keys the
+    /// issuer withdrew stop being trusted. If the refresh fails the old keys stay in use.
+    pub fn jwks_max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// Accept API keys by introspecting them as this client (registered at Latch with
+    /// `--resource-server`), authenticating with HTTP Basic (RFC 6749 §2.3.1). Without
+    /// this, API keys are refused (`invalid_token`, "API keys are not accepted here").
+    pub fn introspection(
+        mut self,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        self.credentials = Some((client_id.into(), client_secret.into()));
+        self
+    }
+
+    /// How long an introspection answer is reused (default 5 s; zero disables the cache).
+    /// A revoked API key can be accepted for up to this long.
+    pub fn introspection_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = ttl;
+        self
+    }
+
+    /// The most introspection answers kept (default 10 000; the oldest go first).
+    pub fn introspection_cache_capacity(mut self, capacity: usize) -> Self {
+        self.cache_capacity = capacity;
+        self
+    }
+
+    /// The HTTP client for metadata, JWKS and introspection (default: rustls, 10 s
+    /// timeout). Give one to set proxies, timeouts or extra root certificates.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// Fetch `{issuer}/.well-known/oauth-authorization-server`, check that its `issuer` is
+    /// exactly ours (RFC 8414 §3.3), fetch its `jwks_uri`, and return the verifier.
+    pub async fn discover(self) -> Result<Verifier, Error> {
+        if self.leeway > MAX_LEEWAY {
+            return Err(Error::Config(format!(
+                "leeway {:?} exceeds the maximum {MAX_LEEWAY:?}",
+                self.leeway
+            )));
+        }
+        if self.issuer.is_empty() {
+            return Err(Error::Config("the issuer is empty".into()));
+        }
+        let http = match self.http {
+            Some(c) => c,
+            None => reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .connect_timeout(Duration::from_secs(5))
+                .build()
+                .map_err(|e| Error::Config(format!("HTTP client: {e}")))?,
+        };
+        let url = format!(
+            "{}/.well-known/oauth-authorization-server",
+            self.issuer.trim_end_matches('/')
+        );
+        let body = fetch(&http, &url).await?;
+        let meta: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| Error::Metadata(e.to_string()))?;
+        let field = |k: &str| meta.get(k).and_then(serde_json::Value::as_str);
+        let found = field("issuer").ok_or_else(|| Error::Metadata("no issuer".into()))?;
+        if found != self.issuer {
+            return Err(Error::IssuerMismatch {
+                url,
+                expected: self.issuer,
+                found: found.to_owned(),
+            });
+        }
+        let jwks_uri = field("jwks_uri")
+            .ok_or_else(|| Error::Metadata("no jwks_uri".into()))?
+            .to_owned();
+        let introspection = match self.credentials {
+            None => None,
+            Some((id, secret)) => {
+                let endpoint = field("introspection_endpoint").ok_or_else(|| {
+                    Error::Metadata(
+                        "introspection credentials were given but the metadata has no introspection_endpoint"
+                            .into(),
+                    )
+                })?;
+                Some(Introspection::new(
+                    endpoint.to_owned(),
+                    &id,
+                    &secret,
+                    self.cache_ttl,
+                    self.cache_capacity,
+                ))
+            }
+        };
+        let keys = jwks::parse(&fetch(&http, &jwks_uri).await?)?;
+        Ok(Verifier {
+            inner: Arc::new(Inner {
+                audience: self.audience.unwrap_or_else(|| self.issuer.clone()),
+                issuer: self.issuer,
+                leeway: self.leeway.as_secs() as i64,
+                jwks_uri,
+                http,
+                keys: RwLock::new(Arc::new(keys)),
+                refetch: tokio::sync::Mutex::new(None),
+                min_interval: self.min_interval,
+                max_age: self.max_age,
+                introspection,
+            }),
+        })
+    }
+}
+
+async fn fetch(http: &reqwest::Client, url: &str) -> Result<Vec<u8>, Error> {
+    let err = |message: String| Error::Fetch {
+        url: url.to_owned(),
+        message,
+    };
+    let res = http
+        .get(url)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    if !res.status().is_success() {
+        return Err(err(format!("status {}", res.status())));
+    }
+    Ok(res.bytes().await.map_err(|e| err(e.to_string()))?.to_vec())
+}
+
+impl Verifier {
+    /// [`Verifier::builder`]`(issuer).discover()`: all defaults, no API keys.
+    pub async fn discover(issuer: &str) -> Result<Verifier, Error> {
+        Self::builder(issuer).discover().await
+    }
+
+    /// Options: audience, leeway, refetch interval, introspection credentials, HTTP client.
+    pub fn builder(issuer: impl Into<String>) -> VerifierBuilder {
+        VerifierBuilder {
+            issuer: issuer.into(),
+            audience: None,
+            leeway: DEFAULT_LEEWAY,
+            min_interval: DEFAULT_JWKS_REFRESH_MIN_INTERVAL,
+            max_age: DEFAULT_JWKS_MAX_AGE,
+            credentials: None,
+            cache_ttl: DEFAULT_INTROSPECTION_CACHE_TTL,
+            cache_capacity: DEFAULT_INTROSPECTION_CACHE_CAPACITY,
+            http: None,
+        }
+    }
+
+    /// The issuer this verifier trusts.
+    pub fn issuer(&self) -> &str {
+        &self.inner.issuer
+    }
+
+    /// The audience tokens must name.
+    pub fn audience(&self) -> &str {
+        &self.inner.audience
+    }
+
+    /// Verify a bearer credential: an API key (`sk_…`) by introspection, anything else as
+    /// a JWT access token.
+    pub async fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
+        if token.starts_with("sk_") {
+            self.verify_api_key(token).await
+        } else {
+            self.verify_jwt(token).await
+        }
+    }
+
+    /// Verify an API key at the introspection endpoint (cached briefly).
+    pub async fn verify_api_key(&self, key: &str) -> Result<Claims, VerifyError> {
+        let Some(i) = &self.inner.introspection else {
+            return Err(InvalidToken::ApiKeysNotAccepted.into());
+        };
+        i.check(&self.inner.http, &self.inner.issuer, key).await
+    }
+
+    /// Verify a JWT access token locally (RFC 9068 §4).
+    pub async fn verify_jwt(&self, token: &str) -> Result<Claims, VerifyError> {
+        let parts = jwt::split(token)?;
+        let key = self.key_for(&parts.kid).await?;
+        jwt::verify(&parts, &key, self)
+    }
+
+    fn keys(&self) -> Arc<KeySet> {
+        self.inner
+            .keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The key for `kid`, refetching the JWKS when it is stale or `kid` is unknown.
+    async fn key_for(&self, kid: &str) -> Result<Arc<PinnedKey>, VerifyError> {
+        let mut set = self.keys();
+        if set.fetched_at.elapsed() >= self.inner.max_age {
+            // Stale: one caller refreshes; the others carry on with the keys they have.
+            if let Ok(mut last) = self.inner.refetch.try_lock()
+                && last.is_none_or(|t| t.elapsed() >= self.inner.min_interval)
+            {
+                *last = Some(Instant::now());
+                let _ = self.refresh().await;
+            }
+            set = self.keys();
+        }
+        if let Some(k) = set.keys.get(kid) {
+            return Ok(k.clone());
+        }
+        // Unknown kid (a rotation, or garbage): at most one refetch per interval, and
+        // callers arriving meanwhile wait for it instead of fetching again.
+        let mut last = self.inner.refetch.lock().await;
+        if let Some(k) = self.keys().keys.get(kid) {
+            return Ok(k.clone());
+        }
+        if last.is_some_and(|t| t.elapsed() < self.inner.min_interval) {
+            return Err(InvalidToken::UnknownKey.into());
+        }
+        *last = Some(Instant::now());
+        self.refresh().await?;
+        self.keys()
+            .keys
+            .get(kid)
+            .cloned()
+            .ok_or(InvalidToken::UnknownKey.into())
+    }
+
+    async fn refresh(&self) -> Result<(), VerifyError> {
+        let body = fetch(&self.inner.http, &self.inner.jwks_uri)
+            .await
+            .map_err(|e| VerifyError::Unavailable(e.to_string()))?;
+        let set = jwks::parse(&body).map_err(|e| VerifyError::Unavailable(e.to_string()))?;
+        *self.inner.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
+        Ok(())
+    }
+}
