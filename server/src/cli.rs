@@ -147,6 +147,34 @@ enum KeyCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List a user's keys (never their secrets).
+    List {
+        #[arg(long, value_name = "EMAIL")]
+        user: String,
+        #[arg(long, value_enum)]
+        mode: Option<Mode>,
+        /// Include revoked keys.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a key with a new one; the old one keeps working until --expires-in passes.
+    Roll {
+        /// The key's id (key_…).
+        id: String,
+        /// When the old key stops: now, 1h, 24h, 7d, or seconds (≤ 604800).
+        #[arg(long, default_value = "now")]
+        expires_in: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key at once.
+    Revoke {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -408,6 +436,7 @@ async fn run(command: Command, mut settings: Settings) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Key { command } => key_command(command, settings).await,
         Command::SigningKey { command } => signing_key(command, settings).await,
     }
 }
@@ -477,6 +506,114 @@ async fn signing_key(command: SigningKeyCommand, mut settings: Settings) -> Resu
                         }
                     );
                 }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn key_json(k: &entity::api_key::Model) -> serde_json::Value {
+    crate::api::api_keys::key_object(k)
+}
+
+async fn key_command(command: KeyCommand, settings: Settings) -> Result<(), Failure> {
+    let db = connect_and_migrate(&settings, settings.migrate).await?;
+    let cache = crate::api_keys::KeyCache::default();
+    let store_err = |e: crate::errors::StoreError| Failure(1, e.to_string());
+    let find = |id: String| {
+        let db = db.clone();
+        async move {
+            crate::store::api_keys::by_id(&db, &id)
+                .await
+                .map_err(|e| Failure(1, e.to_string()))?
+                .ok_or_else(|| Failure(2, format!("no API key with id {id}")))
+        }
+    };
+    match command {
+        KeyCommand::Create { .. } => unreachable!("handled by run()"),
+        KeyCommand::List {
+            user,
+            mode,
+            all,
+            json,
+        } => {
+            let owner = crate::store::users::by_email(&db, &user)
+                .await
+                .map_err(store_err)?
+                .ok_or_else(|| Failure(2, format!("no user with email {user}")))?;
+            let livemode = mode.map(|m| matches!(m, Mode::Live));
+            let rows = crate::store::api_keys::page(&db, &owner.id, livemode, all, 10_000, None)
+                .await
+                .map_err(store_err)?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"object": "list", "data": rows.iter().map(key_json).collect::<Vec<_>>()})
+                );
+            } else {
+                for k in rows {
+                    println!(
+                        "{}  {:<22}  {:<9}  {:<10}  {}",
+                        k.id,
+                        crate::api_keys::redacted(&k),
+                        crate::api_keys::status(&k),
+                        k.scopes.replace(' ', ","),
+                        k.name
+                    );
+                }
+            }
+            Ok(())
+        }
+        KeyCommand::Roll {
+            id,
+            expires_in,
+            json,
+        } => {
+            let key = find(id).await?;
+            let secs = crate::api_keys::parse_roll_expiry(&expires_in)
+                .ok_or_else(|| Failure(2, format!("invalid --expires-in {expires_in:?}: use now, 1h, 24h, 7d or seconds up to 604800")))?;
+            if matches!(crate::api_keys::status(&key), "revoked" | "expired") {
+                return Err(Failure(
+                    2,
+                    "a revoked or expired key cannot be rolled".into(),
+                ));
+            }
+            let (new, secret) = crate::api_keys::roll(&db, &cache, &key, secs)
+                .await
+                .map_err(|e| Failure(1, e.to_string()))?;
+            if json {
+                let mut v = key_json(&new);
+                v["secret"] = json!(secret);
+                v["rolled_from"] = json!(key.id);
+                println!("{v}");
+            } else {
+                println!(
+                    "Rolled {} into {}; the old key stops working {}.",
+                    key.id,
+                    new.id,
+                    if secs == 0 {
+                        "now".to_owned()
+                    } else {
+                        format!("in {secs} s")
+                    }
+                );
+                println!("{secret}");
+            }
+            Ok(())
+        }
+        KeyCommand::Revoke { id, json } => {
+            let key = find(id).await?;
+            let revoked = crate::api_keys::revoke(&db, &cache, &key)
+                .await
+                .map_err(|e| Failure(1, e.to_string()))?;
+            if json {
+                println!("{}", key_json(&revoked));
+            } else {
+                println!(
+                    "Revoked {} ({}).",
+                    revoked.id,
+                    crate::api_keys::redacted(&revoked)
+                );
             }
             Ok(())
         }

@@ -1224,6 +1224,69 @@ async fn authorize_consent_returns_403_when_the_same_answer_is_replayed() {
     assert_eq!(app.codes_issued().await, 1, "a second code was issued");
 }
 
+/// The `latch_session` cookie (`name=value`) a response sets.
+fn session_cookie(res: &reqwest::Response) -> String {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("latch_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn authorize_consent_returns_403_when_replayed_with_the_cookie_from_before_the_answer() {
+    // Arrange: a browser that keeps a copy of its session cookie while the consent page is
+    // shown (the session lives in the cookie).
+    let app = spawn_app().await;
+    app.create_user(EMAIL, PASSWORD).await;
+    let c = app.confidential_client().await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = http.get(app.url("/login")).send().await.unwrap();
+    let cookie = session_cookie(&page);
+    let csrf = input_value(&page.text().await.unwrap(), "csrf").unwrap();
+    let login = http
+        .post(app.url("/login"))
+        .header("cookie", &cookie)
+        .form(&[
+            ("email", EMAIL),
+            ("password", PASSWORD),
+            ("csrf", &csrf),
+            ("next", "/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let cookie = session_cookie(&login);
+    let shown = http
+        .get(url_of(&app, &params(&c, &[])))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    let before_answer = session_cookie(&shown);
+    let mut form = consent_page(shown).await;
+    form.push(("decision".into(), "allow".into()));
+    let post = || {
+        http.post(app.url("/oauth/authorize"))
+            .header("cookie", &before_answer)
+            .form(&form)
+            .send()
+    };
+    assert_code(&app, &post().await.unwrap(), CB);
+    // Act
+    let replay = post().await.unwrap();
+    // Assert
+    assert_eq!(replay.status(), 403);
+    assert!(replay.headers().get("location").is_none());
+    assert_eq!(app.codes_issued().await, 1, "a second code was issued");
+}
+
 #[tokio::test]
 async fn authorize_consent_returns_403_when_hidden_fields_were_altered() {
     // Arrange

@@ -14,4 +14,5 @@ mod tls;
 mod token_code;
 mod token_misc;
 mod token_refresh;
+mod v1_keys;
 mod verify;

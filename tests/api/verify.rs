@@ -9,6 +9,14 @@ use latch_verify::{InvalidToken, TokenKind, Verifier, VerifyError};
 
 use crate::helpers::*;
 
+/// The app with an issuer that is its real address (`…:0` makes start-up substitute the
+/// port), so discovery at the issuer reaches it.
+async fn spawn_reachable_app() -> TestApp {
+    let app = spawn_app_with(|s| s.issuer = "http://127.0.0.1:0".into()).await;
+    assert_eq!(app.settings.issuer, app.address);
+    app
+}
+
 async fn client_credentials_token(app: &TestApp, c: &TestClient, scope: &str) -> String {
     let res = app
         .post_token_basic(
@@ -44,7 +52,7 @@ fn tamper(token: &str) -> String {
 #[tokio::test]
 async fn latch_verify_accepts_a_real_client_credentials_token() {
     // Arrange
-    let app = spawn_app().await;
+    let app = spawn_reachable_app().await;
     let c = app.machine_client().await;
     let token = client_credentials_token(&app, &c, "read").await;
 
@@ -71,7 +79,7 @@ async fn latch_verify_accepts_a_real_client_credentials_token() {
 
 #[tokio::test]
 async fn latch_verify_refuses_a_tampered_real_token() {
-    let app = spawn_app().await;
+    let app = spawn_reachable_app().await;
     let c = app.machine_client().await;
     let token = client_credentials_token(&app, &c, "read write").await;
     let v = verifier(&app).await;
@@ -96,8 +104,8 @@ async fn latch_verify_refuses_a_tampered_real_token() {
 #[tokio::test]
 async fn latch_verify_refuses_a_token_from_another_latch() {
     // Two instances with separate databases: separate keys and issuers (J5 on real tokens).
-    let app = spawn_app().await;
-    let other = spawn_app().await;
+    let app = spawn_reachable_app().await;
+    let other = spawn_reachable_app().await;
     let c = other.machine_client().await;
     let foreign = client_credentials_token(&other, &c, "read").await;
 
@@ -115,7 +123,7 @@ async fn latch_verify_refuses_a_token_from_another_latch() {
 #[tokio::test]
 async fn an_api_key_verifies_through_introspection_with_a_resource_server_client() {
     // Arrange
-    let app = spawn_app().await;
+    let app = spawn_reachable_app().await;
     let user = app.create_user("rs-owner@example.com", PASSWORD).await;
     let (key, secret) = latch::api_keys::create(
         &app.db,
@@ -196,7 +204,7 @@ async fn the_example_resource_server_accepts_a_real_token_and_refuses_a_tampered
     use actix_web::{App, test, web};
 
     // Arrange
-    let app = spawn_app().await;
+    let app = spawn_reachable_app().await;
     let c = app.machine_client().await;
     let good = client_credentials_token(&app, &c, "read").await;
     let write_only = client_credentials_token(&app, &c, "write").await;

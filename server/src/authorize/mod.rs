@@ -17,7 +17,7 @@ use url::Url;
 use crate::account::{self, CurrentUser};
 use crate::clients::{list, scope_description};
 use crate::crypto;
-use crate::errors::{HtmlError, OAuthCode};
+use crate::errors::{HtmlError, OAuthCode, StoreError};
 use crate::pages::{ConsentView, ScopeView, consent_page};
 use crate::state::AppState;
 use crate::store;
@@ -32,12 +32,30 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// was shown for and used once.
 const PENDING: &str = "pending_consent";
 const MAX_PENDING: usize = 5;
+/// A consent form can be answered for this long. The session lives in the cookie, so a
+/// copy of the cookie taken before the answer still holds the pending entry: single use is
+/// enforced in the database instead (the code row's id is derived from the consent token,
+/// see [`consent_code_id`]), and code rows are kept well beyond this age.
+const PENDING_MAX_AGE_SECS: i64 = 3600;
 
 #[derive(Serialize, Deserialize)]
 struct Pending {
     token: String,
     digest: String,
+    /// When the form was shown (unix seconds); 0 for entries written before this field.
+    #[serde(default)]
+    issued_at: i64,
 }
+
+/// The id of the one code a consent answer may produce: deterministic, so a replayed
+/// answer (e.g. with a copy of the pre-answer cookie) hits the primary key and is refused
+/// on every instance (RFC 6749 §10.12; the consent answer is single use).
+fn consent_code_id(token: &str) -> String {
+    let digest = crypto::sha256_hex(&format!("consent-answer:{token}"));
+    format!("code_{}", &digest[..32])
+}
+
+const ANSWERED: &str = "This consent form has expired or was already answered. Go back to the application and try again.";
 
 fn parse_pairs(raw: &[u8]) -> Params {
     url::form_urlencoded::parse(raw)
@@ -271,9 +289,12 @@ fn show_consent(
 ) -> Result<HttpResponse, HtmlError> {
     let token = crypto::random_base62(32);
     let mut pending: Vec<Pending> = session.get(PENDING).ok().flatten().unwrap_or_default();
+    let now = Utc::now().timestamp();
+    pending.retain(|p| now - p.issued_at <= PENDING_MAX_AGE_SECS);
     pending.push(Pending {
         token: token.clone(),
         digest: digest_params(&r.params),
+        issued_at: now,
     });
     if pending.len() > MAX_PENDING {
         pending.drain(..pending.len() - MAX_PENDING);
@@ -340,12 +361,13 @@ async fn decide(
         .collect();
     let mut pending: Vec<Pending> = session.get(PENDING).ok().flatten().unwrap_or_default();
     let digest = digest_params(&request_params);
+    let now = Utc::now().timestamp();
     let Some(pos) = pending.iter().position(|p| {
-        crypto::constant_time_eq(p.token.as_bytes(), token.as_bytes()) && p.digest == digest
+        crypto::constant_time_eq(p.token.as_bytes(), token.as_bytes())
+            && p.digest == digest
+            && now - p.issued_at <= PENDING_MAX_AGE_SECS
     }) else {
-        return Err(HtmlError::forbidden(
-            "This consent form has expired or was already answered. Go back to the application and try again.",
-        ));
+        return Err(HtmlError::forbidden(ANSWERED));
     };
     pending.remove(pos);
     session
@@ -361,18 +383,20 @@ async fn decide(
     };
     match decision.as_str() {
         "allow" => {
+            // The code row is written first: its id claims this answer, so a replay gets
+            // 403 and records nothing; the code is delivered only once consent is stored.
+            let code = match store_code(state, &r, &user, consent_code_id(&token)).await {
+                Ok(code) => code,
+                Err(StoreError::Conflict(_)) => return Err(HtmlError::forbidden(ANSWERED)),
+                Err(_) => return unavailable(state, &r),
+            };
             if store::consents::grant(&state.db, &user.user.id, &r.client.id, &r.scope())
                 .await
                 .is_err()
             {
-                return error_to_client(
-                    state,
-                    &r,
-                    OAuthCode::TemporarilyUnavailable,
-                    "The service is temporarily unavailable",
-                );
+                return unavailable(state, &r);
             }
-            issue_code(state, &r, &user).await
+            code_to_client(state, &r, &code)
         }
         // RFC 6749 §4.1.2.1: the resource owner denied the request.
         _ => error_to_client(
@@ -384,16 +408,53 @@ async fn decide(
     }
 }
 
+fn unavailable(state: &AppState, r: &AuthorizeRequest) -> Result<HttpResponse, HtmlError> {
+    error_to_client(
+        state,
+        r,
+        OAuthCode::TemporarilyUnavailable,
+        "The service is temporarily unavailable",
+    )
+}
+
+fn code_to_client(
+    state: &AppState,
+    r: &AuthorizeRequest,
+    code: &str,
+) -> Result<HttpResponse, HtmlError> {
+    redirect_to_client(
+        state,
+        &r.redirect_uri,
+        &[("code", code)],
+        r.state.as_deref(),
+    )
+}
+
 async fn issue_code(
     state: &AppState,
     r: &AuthorizeRequest,
     user: &CurrentUser,
 ) -> Result<HttpResponse, HtmlError> {
+    match store_code(state, r, user, crypto::new_id("code")).await {
+        Ok(code) => code_to_client(state, r, &code),
+        Err(_) => unavailable(state, r),
+    }
+}
+
+/// Store a new code for the request under the row id `id`; returns the code to deliver.
+async fn store_code(
+    state: &AppState,
+    r: &AuthorizeRequest,
+    user: &CurrentUser,
+    id: String,
+) -> Result<String, StoreError> {
     let code = crypto::mint_secret("ac_");
     let now = store::now();
-    let ttl = chrono::Duration::from_std(state.settings.code_ttl).map_err(HtmlError::internal)?;
+    // Settings cap the code lifetime far below chrono's range; 60 s is the documented default.
+    let ttl = chrono::Duration::from_std(state.settings.code_ttl)
+        .unwrap_or_else(|_| chrono::Duration::seconds(60));
     let row = entity::authorization_code::Model {
-        id: crypto::new_id("code"),
+        id,
         code_hash: crypto::sha256_hex(&code),
         client_id: r.client.id.clone(),
         user_id: user.user.id.clone(),
@@ -411,18 +472,6 @@ async fn issue_code(
         access_token_jti: None,
         access_token_expires_at: None,
     };
-    if store::codes::insert(&state.db, row).await.is_err() {
-        return error_to_client(
-            state,
-            r,
-            OAuthCode::TemporarilyUnavailable,
-            "The service is temporarily unavailable",
-        );
-    }
-    redirect_to_client(
-        state,
-        &r.redirect_uri,
-        &[("code", &code)],
-        r.state.as_deref(),
-    )
+    store::codes::insert(&state.db, row).await?;
+    Ok(code)
 }
