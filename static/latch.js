@@ -26,15 +26,18 @@
     return fallbackCopy(text);
   }
 
+  // The text that changes: a `.copy-label` inside the button (which may also hold an icon),
+  // or the whole button.
   function flash(button, label, copied) {
-    if (!button.hasAttribute("data-label")) {
-      button.setAttribute("data-label", button.textContent);
+    var target = button.querySelector(".copy-label") || button;
+    if (!target.hasAttribute("data-label")) {
+      target.setAttribute("data-label", target.textContent);
     }
-    button.textContent = label;
+    target.textContent = label;
     if (copied) button.setAttribute("data-copied", "");
     clearTimeout(button._latchTimer);
     button._latchTimer = setTimeout(function () {
-      button.textContent = button.getAttribute("data-label");
+      target.textContent = target.getAttribute("data-label");
       button.removeAttribute("data-copied");
     }, 2000);
   }

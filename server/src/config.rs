@@ -139,6 +139,15 @@ struct Raw {
     db_max_connections: Option<String>,
     db_acquire_timeout_ms: Option<String>,
     workers: Option<String>,
+    limit_api_key_live: Option<String>,
+    limit_api_key_test: Option<String>,
+    limit_token_ip: Option<String>,
+    limit_token_client: Option<String>,
+    limit_authorize_ip: Option<String>,
+    limit_login_ip: Option<String>,
+    limit_signup_ip: Option<String>,
+    login_lockout_threshold: Option<String>,
+    audit_retention_days: Option<String>,
 }
 
 /// Values given on the command line; they win over everything else.
@@ -180,6 +189,9 @@ pub struct Settings {
     pub db_max_connections: u32,
     pub db_acquire_timeout: Duration,
     pub workers: usize,
+    pub limits: crate::rate_limit::Limits,
+    /// Audit events older than this are pruned.
+    pub audit_retention: Duration,
 }
 
 fn parse_bool(key: &'static str, v: &str) -> Result<bool, ConfigError> {
@@ -414,7 +426,65 @@ impl Settings {
             None => true,
             Some(v) => parse_bool("LATCH_RATE_LIMIT", v)?,
         };
+        let mut limits = crate::rate_limit::Limits::default();
+        for (key, raw_value, slot) in [
+            (
+                "LATCH_LIMIT_API_KEY_LIVE",
+                &raw.limit_api_key_live,
+                &mut limits.api_key_live,
+            ),
+            (
+                "LATCH_LIMIT_API_KEY_TEST",
+                &raw.limit_api_key_test,
+                &mut limits.api_key_test,
+            ),
+            (
+                "LATCH_LIMIT_TOKEN_IP",
+                &raw.limit_token_ip,
+                &mut limits.token_ip,
+            ),
+            (
+                "LATCH_LIMIT_TOKEN_CLIENT",
+                &raw.limit_token_client,
+                &mut limits.token_client,
+            ),
+            (
+                "LATCH_LIMIT_AUTHORIZE_IP",
+                &raw.limit_authorize_ip,
+                &mut limits.authorize_ip,
+            ),
+            (
+                "LATCH_LIMIT_LOGIN_IP",
+                &raw.limit_login_ip,
+                &mut limits.login_ip,
+            ),
+            (
+                "LATCH_LIMIT_SIGNUP_IP",
+                &raw.limit_signup_ip,
+                &mut limits.signup_ip,
+            ),
+        ] {
+            if let Some(v) = raw_value {
+                *slot = crate::rate_limit::Rate::parse(v)
+                    .ok_or_else(|| invalid(key, format!("expected a rate such as 100/s, 10/m or 5/h (optionally :burst), got {v:?}")))?;
+            }
+        }
+        if let Some(v) = &raw.login_lockout_threshold {
+            limits.login_failures_per_account =
+                parse_num("LATCH_LOGIN_LOCKOUT_THRESHOLD", v, 1u32, 1000)?;
+        }
+        let audit_retention = Duration::from_secs(
+            86_400
+                * raw
+                    .audit_retention_days
+                    .as_deref()
+                    .map(|v| parse_num("LATCH_AUDIT_RETENTION_DAYS", v, 1u64, 3650))
+                    .transpose()?
+                    .unwrap_or(90),
+        );
         Ok(Settings {
+            limits,
+            audit_retention,
             bind,
             database_url,
             issuer,

@@ -143,6 +143,8 @@ pub struct OAuthError {
     /// Overrides the status derived from the code (e.g. 429).
     status: Option<StatusCode>,
     retry_after: Option<u64>,
+    /// Extra response headers (rate-limit state).
+    headers: Vec<(&'static str, String)>,
 }
 
 impl OAuthError {
@@ -153,7 +155,14 @@ impl OAuthError {
             cause: None,
             status: None,
             retry_after: None,
+            headers: Vec::new(),
         }
+    }
+
+    /// Attach extra headers (e.g. `RateLimit`).
+    pub fn with_headers(mut self, h: impl IntoIterator<Item = (&'static str, String)>) -> Self {
+        self.headers.extend(h);
+        self
     }
     pub fn invalid_request(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(OAuthCode::InvalidRequest, d)
@@ -189,11 +198,18 @@ impl OAuthError {
             )
         }
     }
+    pub fn rate_limited(d: &crate::rate_limit::Decision) -> Self {
+        Self::too_many_requests(d.retry_after_secs()).with_headers(d.headers())
+    }
+
     pub fn too_many_requests(retry_after: u64) -> Self {
         Self {
             status: Some(StatusCode::TOO_MANY_REQUESTS),
             retry_after: Some(retry_after.max(1)),
-            ..Self::new(OAuthCode::InvalidRequest, "Too many requests; retry later")
+            ..Self::new(
+                OAuthCode::TemporarilyUnavailable,
+                "Too many requests; retry after the time in Retry-After",
+            )
         }
     }
 }
@@ -245,6 +261,9 @@ impl ResponseError for OAuthError {
         }
         if let Some(s) = self.retry_after {
             res.insert_header((header::RETRY_AFTER, s.to_string()));
+        }
+        for (k, v) in &self.headers {
+            res.insert_header((*k, v.as_str()));
         }
         res.json(json!({ "error": self.code.as_str(), "error_description": self.description }))
     }
@@ -299,6 +318,8 @@ pub struct ApiError {
     pub bearer_error: Option<&'static str>,
     pub retry_after: Option<u64>,
     cause: Option<anyhow::Error>,
+    /// Extra response headers (rate-limit state).
+    headers: Vec<(&'static str, String)>,
 }
 
 impl ApiError {
@@ -315,7 +336,25 @@ impl ApiError {
             bearer_error: None,
             retry_after: None,
             cause: None,
+            headers: Vec::new(),
         }
+    }
+
+    /// Attach extra headers (e.g. `RateLimit`).
+    pub fn with_headers(mut self, h: impl IntoIterator<Item = (&'static str, String)>) -> Self {
+        self.headers.extend(h);
+        self
+    }
+
+    /// 429 `rate_limit_exceeded` with `Retry-After` and the rate-limit headers.
+    pub fn rate_limited(d: &crate::rate_limit::Decision) -> Self {
+        let mut e = Self::new(
+            ApiErrorType::RateLimit,
+            "rate_limit_exceeded",
+            "Too many requests made to the API too quickly",
+        );
+        e.retry_after = Some(d.retry_after_secs().max(1));
+        e.with_headers(d.headers())
     }
     pub fn invalid_request(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ApiErrorType::InvalidRequest, code, message)
@@ -421,6 +460,9 @@ impl ResponseError for ApiError {
         if let Some(s) = self.retry_after {
             res.insert_header((header::RETRY_AFTER, s.to_string()));
         }
+        for (k, v) in &self.headers {
+            res.insert_header((*k, v.as_str()));
+        }
         res.json(json!({ "error": body }))
     }
 }
@@ -435,6 +477,8 @@ pub struct HtmlError {
     pub message: Cow<'static, str>,
     cause: Option<anyhow::Error>,
     retry_after: Option<u64>,
+    /// Extra response headers (rate-limit state).
+    headers: Vec<(&'static str, String)>,
 }
 
 impl HtmlError {
@@ -449,6 +493,19 @@ impl HtmlError {
             message: message.into(),
             cause: None,
             retry_after: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// A friendly 429 page with `Retry-After`.
+    pub fn too_many_requests(retry_after: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after.max(1)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many attempts",
+                "You have made too many requests in a short time. Please wait a moment and try again.",
+            )
         }
     }
     pub fn bad_request(message: impl Into<Cow<'static, str>>) -> Self {
@@ -526,6 +583,13 @@ impl ResponseError for HtmlError {
             && let Ok(v) = HeaderValue::from_str(&s.to_string())
         {
             res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        for (k, v) in &self.headers {
+            if let Ok(v) = HeaderValue::from_str(v) {
+                if let Ok(name) = header::HeaderName::try_from(*k) {
+                    res.headers_mut().insert(name, v);
+                }
+            }
         }
         res
     }

@@ -27,10 +27,11 @@ async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
         tokio::time::timeout(Duration::from_secs(1), crate::store::ping(&state.db)).await,
         Ok(Ok(()))
     );
-    let rate_limit = if state.settings.rate_limit {
-        "on"
-    } else {
-        "off (LATCH_RATE_LIMIT=off)"
+    let rate_limit = match (state.limiter.enabled(), state.limiter.redis_up()) {
+        (false, _) => "off (LATCH_RATE_LIMIT=off)",
+        (true, None) => "on (in-process)",
+        (true, Some(true)) => "on (redis)",
+        (true, Some(false)) => "on (in-process fallback: redis unreachable)",
     };
     let body = json!({
         "status": if db_ok { "ready" } else { "unavailable" },

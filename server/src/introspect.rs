@@ -61,8 +61,10 @@ async fn post_introspect(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, OAuthError> {
+    client_auth::limit_ip(&state, &req).await?;
     let form = parse_form(&req, &body)?;
     let caller = client_auth::authenticate(&state, &req, &form).await?;
+    client_auth::limit_client(&state, &req, &caller).await?;
     // RFC 7662 §2.1: the endpoint MUST require authorization; public clients cannot.
     if caller.is_public {
         return Err(OAuthError::invalid_client(

@@ -17,6 +17,8 @@ pub mod clients;
 pub mod config;
 /// Randomness, digests, credential formats, encryption at rest.
 pub mod crypto;
+/// The developer dashboard: API keys, OAuth apps, authorized apps, activity, admin pages.
+pub mod dashboard;
 /// RFC 8414 metadata and the JWKS document.
 pub mod discovery;
 /// The OAuth, `/v1` and HTML error dialects.
@@ -31,6 +33,8 @@ pub mod middleware;
 pub mod oidc;
 /// Server-rendered pages and static assets.
 pub mod pages;
+/// Rate limits and brute-force tracking (in-process or Redis).
+pub mod rate_limit;
 /// `POST /oauth/revoke` (RFC 7009).
 pub mod revoke;
 /// The URL map.

@@ -52,7 +52,7 @@ pub async fn get_js() -> HttpResponse {
 
 /// Renders `t` as an HTML response. Pages may carry a CSRF token or personal data, so they are
 /// never stored by caches.
-fn render<T: Template>(status: StatusCode, t: &T) -> HttpResponse {
+pub(crate) fn render<T: Template>(status: StatusCode, t: &T) -> HttpResponse {
     match t.render() {
         Ok(body) => HttpResponse::build(status)
             .content_type(HTML)

@@ -26,8 +26,10 @@ async fn post_revoke(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, OAuthError> {
+    client_auth::limit_ip(&state, &req).await?;
     let form = parse_form(&req, &body)?;
     let client = client_auth::authenticate(&state, &req, &form).await?;
+    client_auth::limit_client(&state, &req, &client).await?;
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("The token parameter is missing"))?;

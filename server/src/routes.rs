@@ -11,6 +11,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/static/latch.css", web::get().to(crate::pages::get_css))
         .route("/static/latch.js", web::get().to(crate::pages::get_js));
     crate::account::routes(cfg);
+    crate::dashboard::routes(cfg);
     crate::authorize::routes(cfg);
     crate::token::routes(cfg);
     crate::introspect::routes(cfg);
@@ -18,6 +19,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     crate::oidc::routes(cfg);
     cfg.service(
         web::scope("/v1")
+            .wrap(actix_web::middleware::from_fn(
+                crate::rate_limit::v1_headers,
+            ))
             .configure(crate::api::routes)
             .default_service(web::to(crate::api::unknown_route)),
     );

@@ -113,7 +113,7 @@ impl Application {
             .await
             .map_err(|e| StartupError::Keys(format!("{e:#}")))?;
         signer.spawn_reloader();
-        crate::sweeper::spawn(db.clone());
+        crate::sweeper::spawn(db.clone(), settings.audit_retention);
 
         let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
             addr: settings.bind.clone(),
@@ -132,6 +132,14 @@ impl Application {
             settings.audience = settings.issuer.clone();
         }
 
+        let limiter = crate::rate_limit::Limiter::new(
+            settings.rate_limit,
+            settings.limits.clone(),
+            settings.redis_url.as_deref(),
+        )
+        .map_err(|e| StartupError::Config(crate::config::ConfigError::Source(e)))?;
+        limiter.spawn_probe();
+        crate::sweeper::spawn_limiter_pruning(limiter.clone());
         let trusted_proxies: Vec<IpAddr> = vec![
             "127.0.0.1".parse().expect("literal"),
             "::1".parse().expect("literal"),
@@ -143,6 +151,7 @@ impl Application {
             metrics: crate::telemetry::metrics_handle(),
             trusted_proxies,
             keys: crate::api_keys::KeyCache::default(),
+            limiter,
         });
         let cookie_key = Key::derive_from(&derive_key(&master, "session-cookie"));
         let secure_cookies = settings.issuer_is_https();

@@ -18,4 +18,6 @@ pub struct AppState {
     pub trusted_proxies: Vec<IpAddr>,
     /// API-key lookups, reused for at most `api_keys::CACHE_TTL`.
     pub keys: crate::api_keys::KeyCache,
+    /// Rate limits and brute-force tracking.
+    pub limiter: std::sync::Arc<crate::rate_limit::Limiter>,
 }

@@ -7,14 +7,41 @@ use sea_orm::DatabaseConnection;
 
 pub const EVERY: Duration = Duration::from_secs(600);
 
-pub fn spawn(db: DatabaseConnection) {
+pub fn spawn(db: DatabaseConnection, audit_retention: Duration) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(EVERY);
         loop {
             tick.tick().await;
-            if let Err(e) = crate::store::tokens::sweep(&db, crate::store::now()).await {
+            let now = crate::store::now();
+            if let Err(e) = sweep(&db, now, audit_retention).await {
                 tracing::warn!(error = ?e, "sweeping expired rows failed");
             }
+        }
+    });
+}
+
+/// One pass: expired deny-list rows, codes and families; idempotency records past 24 h;
+/// audit events past retention (`LATCH_AUDIT_RETENTION_DAYS`).
+pub async fn sweep(
+    db: &DatabaseConnection,
+    now: chrono::DateTime<chrono::Utc>,
+    audit_retention: Duration,
+) -> Result<(), crate::errors::StoreError> {
+    crate::store::tokens::sweep(db, now).await?;
+    crate::api::idempotency::sweep(db, now).await?;
+    let cutoff =
+        now - chrono::Duration::from_std(audit_retention).unwrap_or(chrono::Duration::days(90));
+    crate::store::audit::prune(db, cutoff).await?;
+    Ok(())
+}
+
+/// Let full in-process buckets go, so memory follows the active keys only.
+pub fn spawn_limiter_pruning(limiter: std::sync::Arc<crate::rate_limit::Limiter>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            limiter.prune();
         }
     });
 }

@@ -931,6 +931,81 @@ async fn client_registration_rejects_the_redirect_uri_when_it_is_http_off_loopba
     }
 }
 
+const BAD_REDIRECT_URIS: &[&str] = &[
+    "http://app.example.com/cb",
+    "http://localhost.evil.example/cb",
+    "https://app.example.com/cb#frag",
+    "https://*.example.com/cb",
+    "https://app.example.com/*",
+    "https://user:pw@app.example.com/cb",
+    "javascript:alert(1)",
+];
+
+#[tokio::test]
+async fn v1_clients_returns_400_when_a_redirect_uri_is_http_off_loopback_has_a_fragment_or_a_wildcard()
+ {
+    // Arrange: an owner with a live API key, and one good client to update.
+    let app = spawn_app().await;
+    let user = app.create_user(EMAIL, PASSWORD).await;
+    let (_, key) = latch::api_keys::create(
+        &app.db,
+        latch::api_keys::NewKey {
+            user_id: user.id.clone(),
+            livemode: true,
+            name: "admin".into(),
+            scopes: vec!["read".into(), "write".into()],
+            expires_at: None,
+        },
+    )
+    .await
+    .expect("key");
+    let send = |path: String, body: serde_json::Value| {
+        app.http
+            .post(app.url(&path))
+            .bearer_auth(&key)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let ok = send(
+        "/v1/clients".into(),
+        serde_json::json!({"name": "App", "redirect_uris": [CB, "http://127.0.0.1/cb"]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok.status(), 200);
+    let id = json(ok).await["id"].as_str().expect("id").to_owned();
+    for bad in BAD_REDIRECT_URIS {
+        // Act
+        let created = send(
+            "/v1/clients".into(),
+            serde_json::json!({"name": "App", "redirect_uris": [bad]}),
+        )
+        .await
+        .unwrap();
+        let updated = send(
+            format!("/v1/clients/{id}"),
+            serde_json::json!({"redirect_uris": [bad]}),
+        )
+        .await
+        .unwrap();
+        // Assert
+        for (what, res) in [("create", created), ("update", updated)] {
+            assert_eq!(res.status(), 400, "{what} {bad}");
+            assert_eq!(
+                json(res).await["error"]["param"],
+                "redirect_uris",
+                "{what} {bad}"
+            );
+        }
+    }
+    let client = latch::store::clients::by_id(&app.db, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(client.redirect_uris, format!("{CB} http://127.0.0.1/cb"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // A19: escaping
 

@@ -8,6 +8,7 @@ mod cli;
 mod discovery;
 mod foundation;
 mod oauth_flow;
+mod rate_limit;
 mod resource;
 mod session_ui;
 mod tls;

@@ -6,6 +6,8 @@
 //! disabled account is void, on every instance, at the next request.
 
 pub mod session;
+pub mod settings;
+pub mod signup;
 
 use actix_session::Session;
 use actix_web::http::{StatusCode, header};
@@ -16,6 +18,7 @@ use serde_json::json;
 use crate::errors::HtmlError;
 use crate::middleware::ClientIp;
 use crate::pages::{LoginView, login_page};
+use crate::rate_limit::FailureKind;
 use crate::state::AppState;
 use crate::store;
 use crate::users::password;
@@ -26,6 +29,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/login", web::get().to(get_login))
         .route("/login", web::post().to(post_login))
         .route("/logout", web::post().to(post_logout));
+    signup::routes(cfg);
+    settings::routes(cfg);
 }
 
 #[derive(Deserialize)]
@@ -82,7 +87,7 @@ async fn get_login(
             email: "",
             error: None,
             next: &next,
-            signup_enabled: false,
+            signup_enabled: state.settings.signup,
             client_name: client_name.as_deref(),
         },
     ))
@@ -115,6 +120,28 @@ async fn post_login(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
 
+    // Brute force (RFC 6819 §5.1.4.2.3; SECURITY.md §4): a per-IP rate, then per-IP and
+    // per-account failure locks that double with each failure. Unknown emails lock exactly
+    // like real ones, so a lock reveals nothing about which accounts exist.
+    let ip_key = ip.clone().unwrap_or_default();
+    let account_key = store::users::normalize_email(&form.email);
+    let d = state
+        .limiter
+        .check("login_ip", state.settings.limits.login_ip, &ip_key)
+        .await;
+    if !d.allowed {
+        crate::rate_limit::note_limited(&state, &req, "login_ip", &ip_key).await;
+        return Err(HtmlError::too_many_requests(d.retry_after_secs()));
+    }
+    for (kind, key) in [
+        (FailureKind::LoginIp, &ip_key),
+        (FailureKind::LoginAccount, &account_key),
+    ] {
+        if let Some(wait) = state.limiter.locked(kind, key).await {
+            return Err(HtmlError::too_many_requests(wait.as_secs().max(1)));
+        }
+    }
+
     let user = if crate::users::valid_email(&form.email) {
         store::users::by_email(&state.db, &form.email).await?
     } else {
@@ -130,6 +157,27 @@ async fn post_login(
     let user = match user {
         Some(u) if ok && u.disabled_at.is_none() => u,
         other => {
+            metrics::counter!("latch_signin_failed_total").increment(1);
+            state.limiter.fail(FailureKind::LoginIp, &ip_key).await;
+            let locked = state
+                .limiter
+                .fail(FailureKind::LoginAccount, &account_key)
+                .await;
+            if let (Some(u), Some(lock)) = (&other, locked) {
+                store::audit::record(
+                    &state.db,
+                    store::audit::Event {
+                        user_id: Some(&u.id),
+                        actor: None,
+                        kind: "signin.locked",
+                        warning: true,
+                        ip: ip.clone(),
+                        user_agent: ua.as_deref(),
+                        detail: json!({"reason": "repeated failed sign-ins", "locked_seconds": lock.as_secs().max(1)}),
+                    },
+                )
+                .await?;
+            }
             if let Some(u) = &other {
                 store::audit::record(
                     &state.db,
@@ -154,12 +202,16 @@ async fn post_login(
                     email: form.email.trim(),
                     error: Some("Incorrect email or password."),
                     next: &next,
-                    signup_enabled: false,
+                    signup_enabled: state.settings.signup,
                     client_name: client_name.as_deref(),
                 },
             ));
         }
     };
+    state
+        .limiter
+        .succeed(FailureKind::LoginAccount, &account_key)
+        .await;
     session::sign_in(&session, &user.id)?;
     store::audit::record(
         &state.db,

@@ -12,6 +12,11 @@ use crate::store;
 
 const UID: &str = "uid";
 const AUTH_TIME: &str = "auth_time";
+/// Sign-in time in milliseconds: `sessions_valid_after` is compared at this precision, so a
+/// password change voids every other session, even one started earlier in the same second,
+/// while the session that made the change (signed in again right after) stays valid.
+/// `auth_time` keeps whole seconds for OIDC (`auth_time` claim, `max_age`).
+const AUTH_MS: &str = "auth_ms";
 const CSRF: &str = "csrf";
 
 /// The signed-in user and when they signed in.
@@ -65,9 +70,13 @@ pub fn check_origin(req: &HttpRequest, state: &AppState) -> Result<(), HtmlError
 pub fn sign_in(session: &Session, user_id: &str) -> Result<(), HtmlError> {
     session.renew();
     session.clear();
+    let now = Utc::now();
     session.insert(UID, user_id).map_err(session_err)?;
     session
-        .insert(AUTH_TIME, Utc::now().timestamp())
+        .insert(AUTH_TIME, now.timestamp())
+        .map_err(session_err)?;
+    session
+        .insert(AUTH_MS, now.timestamp_millis())
         .map_err(session_err)?;
     session
         .insert(CSRF, crypto::random_base62(32))
@@ -89,7 +98,12 @@ pub async fn current_user(
         session.purge();
         return Ok(None);
     };
-    if user.disabled_at.is_some() || auth_time < user.sessions_valid_after.timestamp() {
+    // Sessions from before `auth_ms` existed compare in whole seconds, as they always did.
+    let void = match session.get::<i64>(AUTH_MS) {
+        Ok(Some(ms)) => ms < user.sessions_valid_after.timestamp_millis(),
+        _ => auth_time < user.sessions_valid_after.timestamp(),
+    };
+    if user.disabled_at.is_some() || void {
         session.purge();
         return Ok(None);
     }

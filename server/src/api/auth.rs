@@ -126,6 +126,13 @@ async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
         let v = api_keys::verify(&state.db, &state.keys, token, ip)
             .await?
             .map_err(|_| invalid_key())?;
+        // Per-key limit: the key's own override, else the mode's default.
+        let rate = match v.key.rate_limit {
+            Some(n) if n > 0 => crate::rate_limit::Rate::per_second(n as u32),
+            _ if v.key.livemode => state.settings.limits.api_key_live,
+            _ => state.settings.limits.api_key_test,
+        };
+        limit(&state, &req, "api_key", rate, &v.key.id).await?;
         return Ok(Principal {
             user_id: Some(v.key.user_id.clone()),
             livemode: v.key.livemode,
@@ -153,6 +160,19 @@ async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
             )
             .with_bearer("invalid_token"),
         })?;
+    let rate = if claims.livemode {
+        state.settings.limits.api_key_live
+    } else {
+        state.settings.limits.api_key_test
+    };
+    limit(
+        &state,
+        &req,
+        "api_token",
+        rate,
+        &format!("{}:{}", claims.client_id, claims.sub),
+    )
+    .await?;
     let user_id = if claims.sub == claims.client_id {
         None
     } else {
@@ -172,6 +192,25 @@ async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
             jti: claims.jti,
         },
     })
+}
+
+/// Take one request from the caller's bucket; the decision rides in the request's
+/// extensions so the `/v1` middleware can put `RateLimit` headers on the response.
+async fn limit(
+    state: &AppState,
+    req: &HttpRequest,
+    policy: &'static str,
+    rate: crate::rate_limit::Rate,
+    key: &str,
+) -> Result<(), ApiError> {
+    use actix_web::HttpMessage;
+    let d = state.limiter.check(policy, rate, key).await;
+    if !d.allowed {
+        crate::rate_limit::note_limited(state, req, policy, key).await;
+        return Err(ApiError::rate_limited(&d));
+    }
+    req.extensions_mut().insert(d);
+    Ok(())
 }
 
 impl FromRequest for Principal {

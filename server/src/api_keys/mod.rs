@@ -129,6 +129,8 @@ pub const TOUCH_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 pub struct KeyCache {
     by_digest: moka::sync::Cache<String, Option<std::sync::Arc<VerifiedKey>>>,
     touched: moka::sync::Cache<String, ()>,
+    /// (key, ip) pairs already reported as a new address (once a day per instance).
+    seen_ips: moka::sync::Cache<String, ()>,
 }
 
 impl Default for KeyCache {
@@ -141,6 +143,10 @@ impl Default for KeyCache {
             touched: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(TOUCH_EVERY)
+                .build(),
+            seen_ips: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(std::time::Duration::from_secs(86_400))
                 .build(),
         }
     }
@@ -212,6 +218,42 @@ pub async fn verify(
     }
     if v.user_disabled {
         return Ok(Err(KeyRejection::UserDisabled));
+    }
+    // A key used from another address than last time: worth a line in the owner's activity.
+    if let Some(ip) = ip {
+        let ip_s = ip.to_string();
+        let seen_key = format!("{}:{ip_s}", v.key.id);
+        if v.key
+            .last_used_ip
+            .as_deref()
+            .is_some_and(|prev| prev != ip_s)
+            && !cache.seen_ips.contains_key(&seen_key)
+        {
+            cache.seen_ips.insert(seen_key, ());
+            cache.touched.invalidate(&v.key.id);
+            let (db, key_id, user_id, prev) = (
+                db.clone(),
+                v.key.id.clone(),
+                v.key.user_id.clone(),
+                v.key.last_used_ip.clone(),
+            );
+            let ip_for_event = ip_s.clone();
+            tokio::spawn(async move {
+                let _ = store::audit::record(
+                    &db,
+                    store::audit::Event {
+                        user_id: Some(&user_id),
+                        actor: None,
+                        kind: "api_key.new_ip",
+                        warning: true,
+                        ip: Some(ip_for_event.clone()),
+                        user_agent: None,
+                        detail: serde_json::json!({"api_key": key_id, "previous_ip": prev, "ip": ip_for_event}),
+                    },
+                )
+                .await;
+            });
+        }
     }
     if !cache.touched.contains_key(&v.key.id) {
         cache.touched.insert(v.key.id.clone(), ());

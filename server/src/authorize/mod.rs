@@ -63,11 +63,32 @@ fn parse_pairs(raw: &[u8]) -> Params {
         .collect()
 }
 
+/// Per-IP limit on the authorization endpoint (a friendly 429 page).
+async fn limit_ip(state: &AppState, req: &HttpRequest) -> Result<(), HtmlError> {
+    let Some(ip) = crate::middleware::ClientIp::of(req) else {
+        return Ok(());
+    };
+    let d = state
+        .limiter
+        .check(
+            "authorize_ip",
+            state.settings.limits.authorize_ip,
+            &ip.to_string(),
+        )
+        .await;
+    if !d.allowed {
+        crate::rate_limit::note_limited(state, req, "authorize_ip", &ip.to_string()).await;
+        return Err(HtmlError::too_many_requests(d.retry_after_secs()));
+    }
+    Ok(())
+}
+
 async fn get_authorize(
     req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
 ) -> Result<HttpResponse, HtmlError> {
+    limit_ip(&state, &req).await?;
     authorize(&state, &session, parse_pairs(req.query_string().as_bytes())).await
 }
 
@@ -77,6 +98,7 @@ async fn post_authorize(
     session: Session,
     body: web::Bytes,
 ) -> Result<HttpResponse, HtmlError> {
+    limit_ip(&state, &req).await?;
     let is_form = req
         .headers()
         .get(header::CONTENT_TYPE)

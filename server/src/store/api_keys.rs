@@ -86,3 +86,24 @@ pub async fn touch(
         .await?;
     Ok(())
 }
+
+/// How many of a user's keys in one mode still work (neither revoked nor expired).
+pub async fn count_working(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    livemode: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<u64, StoreError> {
+    use sea_orm::{Condition, PaginatorTrait};
+    Ok(Entity::find()
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::Livemode.eq(livemode))
+        .filter(Column::RevokedAt.is_null())
+        .filter(
+            Condition::any()
+                .add(Column::ExpiresAt.is_null())
+                .add(Column::ExpiresAt.gt(now)),
+        )
+        .count(db)
+        .await?)
+}

@@ -79,3 +79,13 @@ pub async fn delete(db: &impl ConnectionTrait, id: &str) -> Result<bool, StoreEr
         .rows_affected
         == 1)
 }
+
+/// How many clients a user owns.
+pub async fn count_owned(db: &impl ConnectionTrait, owner: &str) -> Result<u64, StoreError> {
+    use entity::client::Column;
+    use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter};
+    Ok(Entity::find()
+        .filter(Column::OwnerId.eq(owner))
+        .count(db)
+        .await?)
+}

@@ -183,3 +183,49 @@ pub async fn revoke_user_grants(
     u.exec(db).await?;
     Ok(())
 }
+
+/// Revoke everything issued to a client for any user (before the client is deleted): the
+/// access tokens its codes and refresh tokens issued go on the deny list, and its refresh
+/// tokens are revoked. (Client-credentials tokens are not recorded; they end at expiry.)
+pub async fn revoke_client_grants(
+    db: &impl ConnectionTrait,
+    client_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    use entity::authorization_code as code;
+    let mut jtis: Vec<(Option<String>, Option<DateTime<Utc>>)> = Entity::find()
+        .select_only()
+        .column(Column::AccessTokenJti)
+        .column(Column::AccessTokenExpiresAt)
+        .filter(Column::ClientId.eq(client_id))
+        .filter(Column::AccessTokenExpiresAt.gt(now))
+        .into_tuple::<(String, DateTime<Utc>)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|(j, e)| (Some(j), Some(e)))
+        .collect();
+    jtis.extend(
+        code::Entity::find()
+            .select_only()
+            .column(code::Column::AccessTokenJti)
+            .column(code::Column::AccessTokenExpiresAt)
+            .filter(code::Column::ClientId.eq(client_id))
+            .filter(code::Column::AccessTokenExpiresAt.gt(now))
+            .into_tuple::<(Option<String>, Option<DateTime<Utc>>)>()
+            .all(db)
+            .await?,
+    );
+    for (jti, exp) in jtis {
+        if let (Some(jti), Some(exp)) = (jti, exp) {
+            deny(db, &jti, exp, now).await?;
+        }
+    }
+    Entity::update_many()
+        .col_expr(Column::RevokedAt, Expr::value(now))
+        .filter(Column::ClientId.eq(client_id))
+        .filter(Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}

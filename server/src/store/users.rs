@@ -80,3 +80,17 @@ pub async fn update(
     use sea_orm::ActiveModelTrait;
     Ok(m.update(db).await?)
 }
+
+/// The users with these ids (for labelling events); unknown ids are skipped.
+pub async fn by_ids(
+    db: &impl ConnectionTrait,
+    ids: &[String],
+) -> Result<Vec<user::Model>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(Entity::find()
+        .filter(Column::Id.is_in(ids.iter().cloned()))
+        .all(db)
+        .await?)
+}

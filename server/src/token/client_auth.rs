@@ -9,6 +9,7 @@ use entity::client;
 use super::Form;
 use crate::crypto;
 use crate::errors::OAuthError;
+use crate::rate_limit::FailureKind;
 use crate::state::AppState;
 use crate::store;
 
@@ -78,6 +79,15 @@ pub async fn authenticate(
     if !crate::authorize::request::plausible_client_id(&client_id) {
         return Err(bad_client());
     }
+    // RFC 6819 §5.1.4.2.3: guessing a client's secret is throttled; after repeated
+    // failures the client id is locked for an exponentially growing time.
+    if let Some(wait) = state
+        .limiter
+        .locked(FailureKind::ClientAuth, &client_id)
+        .await
+    {
+        return Err(OAuthError::too_many_requests(wait.as_secs().max(1)));
+    }
     let client = store::clients::by_id(&state.db, &client_id)
         .await?
         .ok_or_else(bad_client)?;
@@ -90,6 +100,14 @@ pub async fn authenticate(
                     hash.as_bytes(),
                 )
             {
+                if let Some(lock) = state
+                    .limiter
+                    .fail(FailureKind::ClientAuth, &client_id)
+                    .await
+                {
+                    tracing::warn!(client_id = %client_id, lock_secs = lock.as_secs(), "client authentication locked after repeated failures");
+                    metrics::counter!("latch_client_auth_locked_total").increment(1);
+                }
                 return Err(bad_client());
             }
         }
@@ -98,4 +116,41 @@ pub async fn authenticate(
         _ => return Err(bad_client()),
     }
     Ok(client)
+}
+
+/// Per-IP limit on the token, introspection and revocation endpoints (checked before any
+/// work), and per-client limit once the client is known.
+pub async fn limit_ip(state: &AppState, req: &HttpRequest) -> Result<(), OAuthError> {
+    let Some(ip) = crate::middleware::ClientIp::of(req) else {
+        return Ok(());
+    };
+    let d = state
+        .limiter
+        .check("token_ip", state.settings.limits.token_ip, &ip.to_string())
+        .await;
+    if !d.allowed {
+        crate::rate_limit::note_limited(state, req, "token_ip", &ip.to_string()).await;
+        return Err(OAuthError::rate_limited(&d));
+    }
+    Ok(())
+}
+
+pub async fn limit_client(
+    state: &AppState,
+    req: &HttpRequest,
+    client: &client::Model,
+) -> Result<(), OAuthError> {
+    let d = state
+        .limiter
+        .check(
+            "token_client",
+            state.settings.limits.token_client,
+            &client.id,
+        )
+        .await;
+    if !d.allowed {
+        crate::rate_limit::note_limited(state, req, "token_client", &client.id).await;
+        return Err(OAuthError::rate_limited(&d));
+    }
+    Ok(())
 }

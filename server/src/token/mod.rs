@@ -102,6 +102,7 @@ async fn post_token(
     payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
     let body = read_body(&req, payload).await?;
+    client_auth::limit_ip(&state, &req).await?;
     let form = parse_form(&req, &body)?;
     let grant_type = form
         .get("grant_type")
@@ -118,6 +119,7 @@ async fn post_token(
         ));
     }
     let client = client_auth::authenticate(&state, &req, &form).await?;
+    client_auth::limit_client(&state, &req, &client).await?;
     if !crate::clients::list(&client.grant_types).any(|g| g == grant_type) {
         return Err(OAuthError::unauthorized_client(format!(
             "This client is not allowed to use the {grant_type} grant"

@@ -19,6 +19,10 @@ pub enum UserError {
     WeakPassword,
     #[error("an account with this email already exists")]
     EmailTaken,
+    #[error("the current password is not correct")]
+    WrongPassword,
+    #[error("admins cannot disable or demote their own account")]
+    SelfLockout,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -40,6 +44,15 @@ impl From<UserError> for ApiError {
                 e.to_string(),
             )
             .with_param("email"),
+            UserError::WrongPassword => {
+                ApiError::invalid_request("invalid_password", e.to_string())
+                    .with_param("current_password")
+            }
+            UserError::SelfLockout => ApiError::new(
+                crate::errors::ApiErrorType::Permission,
+                "self_lockout",
+                e.to_string(),
+            ),
             UserError::Store(s) => s.into(),
             UserError::Unexpected(u) => ApiError::internal(u),
         }
@@ -103,6 +116,95 @@ pub async fn create(
         Err(StoreError::Conflict(_)) => Err(UserError::EmailTaken),
         other => Ok(other?),
     }
+}
+
+/// Change a password after checking the current one (argon2id, off the executor). Every
+/// session and grant from before the change ends: `sessions_valid_after` moves to now
+/// (sessions, compared in milliseconds) and every refresh token of the account is revoked
+/// with the access tokens it issued (on the deny list). The caller signs its own session in
+/// again afterwards. Returns the updated user.
+pub async fn change_password(
+    db: &sea_orm::DatabaseConnection,
+    user: &entity::user::Model,
+    current: &str,
+    new: &str,
+) -> Result<entity::user::Model, UserError> {
+    use sea_orm::{ActiveValue::Set, IntoActiveModel};
+    let ok = password::verify(Some(user.password_hash.clone()), current.to_owned()).await?;
+    if !ok {
+        return Err(UserError::WrongPassword);
+    }
+    if !valid_password(new) {
+        return Err(UserError::WeakPassword);
+    }
+    let hash = password::hash(new.to_owned()).await?;
+    let now = store::now();
+    let tx = store::begin_write(db).await?;
+    let mut m = user.clone().into_active_model();
+    m.password_hash = Set(hash);
+    m.sessions_valid_after = Set(now);
+    m.updated_at = Set(now);
+    let updated = store::users::update(&tx, m).await?;
+    store::tokens::revoke_user_grants(&tx, &user.id, None, now).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(updated)
+}
+
+/// Disable or re-enable an account. Disabling ends its sessions (also for good: they stay
+/// void after re-enabling), revokes its grants and, through the API-key cache, its keys: at
+/// once on this instance (`keys.clear()`), on others within `api_keys::CACHE_TTL`.
+pub async fn set_disabled(
+    db: &sea_orm::DatabaseConnection,
+    keys: &crate::api_keys::KeyCache,
+    acting: &entity::user::Model,
+    target: &entity::user::Model,
+    disabled: bool,
+) -> Result<entity::user::Model, UserError> {
+    use sea_orm::{ActiveValue::Set, IntoActiveModel};
+    if acting.id == target.id && disabled {
+        return Err(UserError::SelfLockout);
+    }
+    if target.disabled_at.is_some() == disabled {
+        return Ok(target.clone());
+    }
+    let now = store::now();
+    let tx = store::begin_write(db).await?;
+    let mut m = target.clone().into_active_model();
+    m.updated_at = Set(now);
+    if disabled {
+        m.disabled_at = Set(Some(now));
+        m.sessions_valid_after = Set(now);
+    } else {
+        m.disabled_at = Set(None);
+    }
+    let updated = store::users::update(&tx, m).await?;
+    if disabled {
+        store::tokens::revoke_user_grants(&tx, &target.id, None, now).await?;
+    }
+    tx.commit().await.map_err(StoreError::from)?;
+    keys.clear();
+    Ok(updated)
+}
+
+/// Grant or withdraw admin rights; an admin cannot demote themselves (so a server always
+/// keeps the admin who is acting).
+pub async fn set_admin(
+    db: &impl ConnectionTrait,
+    acting: &entity::user::Model,
+    target: &entity::user::Model,
+    admin: bool,
+) -> Result<entity::user::Model, UserError> {
+    use sea_orm::{ActiveValue::Set, IntoActiveModel};
+    if acting.id == target.id && !admin {
+        return Err(UserError::SelfLockout);
+    }
+    if target.is_admin == admin {
+        return Ok(target.clone());
+    }
+    let mut m = target.clone().into_active_model();
+    m.is_admin = Set(admin);
+    m.updated_at = Set(store::now());
+    Ok(store::users::update(db, m).await?)
 }
 
 #[cfg(test)]

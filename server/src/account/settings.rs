@@ -1,0 +1,103 @@
+//! `GET/POST /dashboard/settings/password`: change the account's password. The current
+//! password is checked first; afterwards every other session and every app's refresh token
+//! (with the access tokens it issued) ends (`users::change_password`), and this browser is
+//! signed in again with a fresh session (OWASP Session Management CS: renew on privilege
+//! change).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::session;
+use crate::dashboard::views::{self, When};
+use crate::dashboard::{Dash, see_other};
+use crate::errors::HtmlError;
+use crate::state::AppState;
+use crate::users::{self, UserError};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/dashboard/settings", web::get().to(get_settings))
+        .route("/dashboard/settings/password", web::get().to(get_password))
+        .route(
+            "/dashboard/settings/password",
+            web::post().to(post_password),
+        );
+}
+
+async fn get_settings() -> HttpResponse {
+    see_other("/dashboard/settings/password")
+}
+
+fn page(dash: &Dash, status: StatusCode, error: Option<&str>) -> HttpResponse {
+    views::password(
+        status,
+        views::PasswordPage {
+            c: dash.chrome("settings"),
+            email: dash.user.email.clone(),
+            member_since: When::date(dash.user.created_at),
+            admin: dash.user.is_admin,
+            error: error.map(str::to_owned),
+        },
+    )
+}
+
+async fn get_password(dash: Dash) -> HttpResponse {
+    page(&dash, StatusCode::OK, None)
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+    #[serde(default)]
+    confirm_password: String,
+}
+
+async fn post_password(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    dash: Dash,
+    form: web::Form<PasswordForm>,
+) -> Result<HttpResponse, HtmlError> {
+    dash.check(&req, &state, &form.csrf)?;
+    let refuse = |msg: &str| Ok(page(&dash, StatusCode::UNPROCESSABLE_ENTITY, Some(msg)));
+    if form.new_password != form.confirm_password {
+        return refuse("The new passwords do not match.");
+    }
+    if !users::valid_password(&form.new_password) {
+        return refuse("Choose a new password of at least 10 characters.");
+    }
+    if form.new_password == form.current_password {
+        return refuse("Choose a new password that differs from the current one.");
+    }
+    match users::change_password(
+        &state.db,
+        &dash.user,
+        &form.current_password,
+        &form.new_password,
+    )
+    .await
+    {
+        Ok(_) => {}
+        Err(UserError::WrongPassword) => {
+            dash.audit(&state, &req, "password.change_failed", true, json!({}))
+                .await?;
+            return refuse("Your current password is not correct.");
+        }
+        Err(UserError::WeakPassword) => {
+            return refuse("Choose a new password of at least 10 characters.");
+        }
+        Err(UserError::Store(e)) => return Err(e.into()),
+        Err(e) => return Err(HtmlError::internal(anyhow::anyhow!("password change: {e}"))),
+    }
+    session::sign_in(&dash.session, &dash.user.id)?;
+    dash.audit(&state, &req, "password.changed", true, json!({}))
+        .await?;
+    dash.flash("Password changed. You were signed out everywhere else.");
+    Ok(see_other("/dashboard/settings/password"))
+}

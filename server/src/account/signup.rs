@@ -1,0 +1,212 @@
+//! `GET/POST /signup`: create an account (when `LATCH_SIGNUP` allows it). The first account
+//! on a fresh server becomes its admin.
+//!
+//! Sign-up must not tell anyone whether an email already has an account (OWASP
+//! Authentication CS, "account enumeration"). Latch sends no email, so it cannot answer "check
+//! your inbox"; instead a new email and a taken one end exactly alike: the same work (one
+//! argon2 hash), the same `303` to `/signup/done`, the same page there ("Your account is
+//! ready — sign in"), and in neither case a signed-in session (signing a new account in at
+//! once would be the difference an attacker looks for). The real owner of a taken email gets
+//! a `signup.duplicate` warning in their activity instead. What remains is inherent to
+//! sign-up without email verification: trying to sign in with the password just chosen
+//! tells whether the account was new; that attempt is an ordinary, rate-limited and
+//! audited sign-in, no cheaper than guessing at `/login`.
+
+use actix_session::Session;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{check_origin, csrf_token, safe_next, verify_csrf};
+use crate::errors::HtmlError;
+use crate::middleware::ClientIp;
+use crate::pages::{SignupView, message_page, signup_page};
+use crate::state::AppState;
+use crate::store;
+use crate::users::{self, UserError, password};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/signup", web::get().to(get_signup))
+        .route("/signup", web::post().to(post_signup))
+        .route("/signup/done", web::get().to(get_done));
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+/// `next` as carried in links: empty when it is the default.
+fn next_param(next: Option<&str>) -> String {
+    match safe_next(next) {
+        n if n == "/" => String::new(),
+        n => n,
+    }
+}
+
+fn enabled(state: &AppState) -> Result<(), HtmlError> {
+    if state.settings.signup {
+        Ok(())
+    } else {
+        Err(HtmlError::not_found())
+    }
+}
+
+async fn get_signup(
+    state: web::Data<AppState>,
+    session: Session,
+    q: web::Query<NextQuery>,
+) -> Result<HttpResponse, HtmlError> {
+    enabled(&state)?;
+    let csrf = csrf_token(&session)?;
+    let next = next_param(q.next.as_deref());
+    Ok(signup_page(
+        StatusCode::OK,
+        &SignupView {
+            csrf: &csrf,
+            email: "",
+            error: None,
+            next: &next,
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+struct SignupForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    /// Missing → 403 like a wrong token (RFC 6749 §10.12).
+    #[serde(default)]
+    csrf: String,
+    next: Option<String>,
+}
+
+async fn post_signup(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    form: web::Form<SignupForm>,
+) -> Result<HttpResponse, HtmlError> {
+    enabled(&state)?;
+    check_origin(&req, &state)?;
+    verify_csrf(&session, &form.csrf)?;
+    let next = next_param(form.next.as_deref());
+    let email = form.email.trim();
+
+    // Input errors depend only on what was typed, never on whether the email is taken.
+    let invalid = if !users::valid_email(email) {
+        Some("Enter a valid email address, such as ann@example.com.")
+    } else if !users::valid_password(&form.password) {
+        Some("Choose a password of at least 10 characters.")
+    } else {
+        None
+    };
+    if let Some(error) = invalid {
+        let csrf = csrf_token(&session)?;
+        return Ok(signup_page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &SignupView {
+                csrf: &csrf,
+                email,
+                error: Some(error),
+                next: &next,
+            },
+        ));
+    }
+
+    let ip = ClientIp::of(&req).map(|i| i.to_string());
+    let ua = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    let existing = store::users::by_email(&state.db, email).await?;
+    let owner = match existing {
+        Some(owner) => {
+            // The same argon2 work a new account costs, so timing does not tell either.
+            password::hash(form.password.clone())
+                .await
+                .map_err(HtmlError::internal)?;
+            Some(owner)
+        }
+        None => {
+            // The first account on a fresh server administers it. (Two sign-ups racing for
+            // "first" on an empty server could both become admins; both were eligible.)
+            let first = store::users::count(&state.db).await? == 0;
+            match users::create(&state.db, email, &form.password, first).await {
+                Ok(user) => {
+                    store::audit::record(
+                        &state.db,
+                        store::audit::Event {
+                            user_id: Some(&user.id),
+                            actor: None,
+                            kind: "account.created",
+                            warning: false,
+                            ip: ip.clone(),
+                            user_agent: ua,
+                            detail: json!({"admin": user.is_admin}),
+                        },
+                    )
+                    .await?;
+                    None
+                }
+                // Lost a race with another sign-up for the same email.
+                Err(UserError::EmailTaken) => store::users::by_email(&state.db, email).await?,
+                Err(UserError::Store(e)) => return Err(e.into()),
+                Err(e) => return Err(HtmlError::internal(anyhow::anyhow!("sign-up: {e}"))),
+            }
+        }
+    };
+    if let Some(owner) = owner {
+        store::audit::record(
+            &state.db,
+            store::audit::Event {
+                user_id: Some(&owner.id),
+                actor: None,
+                kind: "signup.duplicate",
+                warning: true,
+                ip,
+                user_agent: ua,
+                detail: json!({}),
+            },
+        )
+        .await?;
+    }
+    let target = if next.is_empty() {
+        "/signup/done".to_owned()
+    } else {
+        format!(
+            "/signup/done?next={}",
+            url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+        )
+    };
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, target))
+        .finish())
+}
+
+/// The one page both a new and a taken email lead to.
+async fn get_done(
+    state: web::Data<AppState>,
+    q: web::Query<NextQuery>,
+) -> Result<HttpResponse, HtmlError> {
+    enabled(&state)?;
+    let next = next_param(q.next.as_deref());
+    let href = if next.is_empty() {
+        "/login?next=/dashboard".to_owned()
+    } else {
+        format!(
+            "/login?next={}",
+            url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+        )
+    };
+    Ok(message_page(
+        StatusCode::OK,
+        "Your account is ready",
+        "Sign in with your email and the password you just chose. If this email already had a \
+         Latch account, sign in with that account's password instead.",
+        Some((&href, "Continue to sign in")),
+    ))
+}

@@ -1,0 +1,393 @@
+//! OAuth apps the signed-in person registered: list, register, edit, rotate the secret,
+//! delete. The same rules as `/v1/clients` (`crate::clients`); the secret is shown once.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::keys::capitalize;
+use super::views::{self, AppForm, AppRow, SecretItem};
+use super::{Dash, PageQuery, paginate, see_other};
+use crate::clients::{self, ClientError, ClientUpdate, NewClient};
+use crate::errors::HtmlError;
+use crate::state::AppState;
+use crate::store;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/dashboard/apps", web::get().to(list))
+        .route("/dashboard/apps", web::post().to(create))
+        .route("/dashboard/apps/new", web::get().to(new_form))
+        .route("/dashboard/apps/{id}", web::get().to(show))
+        .route("/dashboard/apps/{id}", web::post().to(update))
+        .route(
+            "/dashboard/apps/{id}/rotate_secret",
+            web::post().to(rotate_secret),
+        )
+        .route("/dashboard/apps/{id}/delete", web::get().to(confirm_delete))
+        .route("/dashboard/apps/{id}/delete", web::post().to(delete));
+}
+
+const PAGE: usize = 50;
+
+/// The signed-in person's app `id`, or 404.
+async fn owned(
+    state: &AppState,
+    dash: &Dash,
+    id: &str,
+) -> Result<entity::client::Model, HtmlError> {
+    match store::clients::by_id(&state.db, id).await? {
+        Some(c) if c.owner_id.as_deref() == Some(dash.user.id.as_str()) => Ok(c),
+        _ => Err(HtmlError::not_found()),
+    }
+}
+
+fn detail(c: &entity::client::Model) -> serde_json::Value {
+    json!({"client_id": c.id, "name": c.name, "livemode": c.livemode})
+}
+
+/// Redirect URIs as typed in the textarea: one per line (spaces also separate).
+fn split_uris(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_owned).collect()
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    dash: Dash,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, HtmlError> {
+    let mut rows = store::clients::page(
+        &state.db,
+        Some(&dash.user.id),
+        None,
+        PAGE as u64 + 1,
+        q.after(),
+    )
+    .await?;
+    let next = paginate(&mut rows, PAGE, |c| &c.id).map(|id| format!("starting_after={id}"));
+    Ok(views::apps(views::AppsPage {
+        c: dash.chrome("apps"),
+        rows: rows.iter().map(AppRow::new).collect(),
+        next_page: next,
+    }))
+}
+
+async fn new_form(dash: Dash) -> HttpResponse {
+    views::app_new(
+        StatusCode::OK,
+        views::AppNewPage {
+            c: dash.chrome("apps"),
+            f: AppForm {
+                name: String::new(),
+                redirect_uris: String::new(),
+                public: false,
+                livemode: false,
+                grant_code: true,
+                grant_refresh: true,
+                grant_client_credentials: false,
+            },
+            error: None,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct CreateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    redirect_uris: String,
+    kind: Option<String>,
+    mode: Option<String>,
+    grant_authorization_code: Option<String>,
+    grant_refresh_token: Option<String>,
+    grant_client_credentials: Option<String>,
+}
+
+async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    dash: Dash,
+    form: web::Form<CreateForm>,
+) -> Result<HttpResponse, HtmlError> {
+    dash.check(&req, &state, &form.csrf)?;
+    let f = AppForm {
+        name: form.name.clone(),
+        redirect_uris: form.redirect_uris.clone(),
+        public: form.kind.as_deref() == Some("public"),
+        livemode: form.mode.as_deref() == Some("live"),
+        grant_code: form.grant_authorization_code.is_some(),
+        grant_refresh: form.grant_refresh_token.is_some(),
+        grant_client_credentials: form.grant_client_credentials.is_some(),
+    };
+    let mut grant_types = Vec::new();
+    for (on, g) in [
+        (f.grant_code, "authorization_code"),
+        (f.grant_refresh, "refresh_token"),
+        (f.grant_client_credentials, "client_credentials"),
+    ] {
+        if on {
+            grant_types.push(g.to_owned());
+        }
+    }
+    let new = NewClient {
+        name: f.name.clone(),
+        redirect_uris: split_uris(&f.redirect_uris),
+        public: f.public,
+        grant_types,
+        scopes: clients::default_scopes(),
+        livemode: f.livemode,
+        first_party: false,
+        resource_server: false,
+        owner_id: Some(dash.user.id.clone()),
+    };
+    let (c, secret) = match clients::create(&state.db, new).await {
+        Ok(r) => r,
+        Err(ClientError::Store(e)) => return Err(e.into()),
+        Err(e) => {
+            return Ok(views::app_new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                views::AppNewPage {
+                    c: dash.chrome("apps"),
+                    f,
+                    error: Some(capitalize(&e.to_string())),
+                },
+            ));
+        }
+    };
+    dash.audit(&state, &req, "client.created", false, detail(&c))
+        .await?;
+    let mut items = vec![SecretItem {
+        id: "client-id",
+        label: "Client ID",
+        value: c.id.clone(),
+        secret: false,
+    }];
+    if let Some(s) = secret {
+        items.push(SecretItem {
+            id: "client-secret",
+            label: "Client secret",
+            value: s,
+            secret: true,
+        });
+    }
+    let lede = if c.is_public {
+        "Your app is registered. Public apps have no secret: they prove who they are with PKCE \
+         on every authorization."
+    } else {
+        "Your app is registered. Copy the client secret now and keep it on your server only."
+    };
+    Ok(views::secret(views::SecretPage {
+        c: dash.chrome("apps"),
+        title: format!("{} is registered", c.name),
+        lede: lede.into(),
+        livemode: c.livemode,
+        items,
+        details: app_details(&c),
+        note: None,
+        done_href: format!("/dashboard/apps/{}", c.id),
+        done_label: if c.is_public {
+            "Go to the app"
+        } else {
+            "Done, I've saved it"
+        },
+    }))
+}
+
+fn app_details(c: &entity::client::Model) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "Type",
+            if c.is_public {
+                "Public (PKCE, no secret)"
+            } else {
+                "Confidential"
+            }
+            .into(),
+        ),
+        ("Mode", if c.livemode { "Live" } else { "Test" }.into()),
+        (
+            "Grant types",
+            clients::list(&c.grant_types).collect::<Vec<_>>().join(", "),
+        ),
+    ]
+}
+
+fn app_page(
+    dash: &Dash,
+    c: &entity::client::Model,
+    values: Option<(String, String)>,
+    error: Option<String>,
+) -> HttpResponse {
+    let (name_value, redirect_value) = values.unwrap_or_else(|| {
+        (
+            c.name.clone(),
+            clients::list(&c.redirect_uris)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    });
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    views::app(
+        status,
+        views::AppPage {
+            c: dash.chrome("apps"),
+            app: AppRow::new(c),
+            name_value,
+            redirect_value,
+            error,
+            needs_redirect: clients::list(&c.grant_types).any(|g| g == "authorization_code"),
+        },
+    )
+}
+
+async fn show(
+    state: web::Data<AppState>,
+    dash: Dash,
+    id: web::Path<String>,
+) -> Result<HttpResponse, HtmlError> {
+    let c = owned(&state, &dash, &id).await?;
+    Ok(app_page(&dash, &c, None, None))
+}
+
+#[derive(Deserialize)]
+struct UpdateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    redirect_uris: String,
+}
+
+async fn update(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    dash: Dash,
+    id: web::Path<String>,
+    form: web::Form<UpdateForm>,
+) -> Result<HttpResponse, HtmlError> {
+    dash.check(&req, &state, &form.csrf)?;
+    let c = owned(&state, &dash, &id).await?;
+    let u = ClientUpdate {
+        name: Some(form.name.clone()),
+        redirect_uris: Some(split_uris(&form.redirect_uris)),
+        scopes: None,
+    };
+    let updated = match clients::update(&state.db, &c, u).await {
+        Ok(u) => u,
+        Err(ClientError::Store(e)) => return Err(e.into()),
+        Err(e) => {
+            return Ok(app_page(
+                &dash,
+                &c,
+                Some((form.name.clone(), form.redirect_uris.clone())),
+                Some(capitalize(&e.to_string())),
+            ));
+        }
+    };
+    dash.audit(&state, &req, "client.updated", false, detail(&updated))
+        .await?;
+    dash.flash("Changes saved.");
+    Ok(see_other(&format!("/dashboard/apps/{}", c.id)))
+}
+
+async fn rotate_secret(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    dash: Dash,
+    id: web::Path<String>,
+    form: web::Form<super::CsrfForm>,
+) -> Result<HttpResponse, HtmlError> {
+    dash.check(&req, &state, &form.csrf)?;
+    let c = owned(&state, &dash, &id).await?;
+    if c.is_public {
+        return Ok(app_page(
+            &dash,
+            &c,
+            None,
+            Some("Public apps have no secret to rotate.".into()),
+        ));
+    }
+    let (c, secret) = clients::rotate_secret(&state.db, &c)
+        .await
+        .map_err(|e| match e {
+            ClientError::Store(s) => s.into(),
+            other => HtmlError::bad_request(capitalize(&other.to_string())),
+        })?;
+    dash.audit(&state, &req, "client.secret_rotated", true, detail(&c))
+        .await?;
+    Ok(views::secret(views::SecretPage {
+        c: dash.chrome("apps"),
+        title: "New client secret".into(),
+        lede: format!(
+            "The previous secret of {} has stopped working. Update your server with this one.",
+            c.name
+        ),
+        livemode: c.livemode,
+        items: vec![
+            SecretItem {
+                id: "client-id",
+                label: "Client ID",
+                value: c.id.clone(),
+                secret: false,
+            },
+            SecretItem {
+                id: "client-secret",
+                label: "Client secret",
+                value: secret,
+                secret: true,
+            },
+        ],
+        details: app_details(&c),
+        note: None,
+        done_href: format!("/dashboard/apps/{}", c.id),
+        done_label: "Done, I've saved it",
+    }))
+}
+
+async fn confirm_delete(
+    state: web::Data<AppState>,
+    dash: Dash,
+    id: web::Path<String>,
+) -> Result<HttpResponse, HtmlError> {
+    let c = owned(&state, &dash, &id).await?;
+    Ok(views::confirm(views::ConfirmPage {
+        c: dash.chrome("apps"),
+        title: format!("Delete {}?", c.name),
+        message: "The app's client ID and secret stop working at once, the tokens it holds for \
+                  people are revoked, and everyone who authorized it loses the connection. This \
+                  cannot be undone."
+            .into(),
+        subject: vec![
+            ("Name", c.name.clone()),
+            ("Client ID", c.id.clone()),
+            ("Mode", if c.livemode { "Live" } else { "Test" }.into()),
+        ],
+        action: format!("/dashboard/apps/{}/delete", c.id),
+        button: "Delete app",
+        cancel_href: format!("/dashboard/apps/{}", c.id),
+    }))
+}
+
+async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    dash: Dash,
+    id: web::Path<String>,
+    form: web::Form<super::CsrfForm>,
+) -> Result<HttpResponse, HtmlError> {
+    dash.check(&req, &state, &form.csrf)?;
+    let c = owned(&state, &dash, &id).await?;
+    clients::delete(&state.db, &c).await?;
+    dash.audit(&state, &req, "client.deleted", true, detail(&c))
+        .await?;
+    dash.flash(format!("Deleted {}.", c.name));
+    Ok(see_other("/dashboard/apps"))
+}

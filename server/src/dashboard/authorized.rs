@@ -1,0 +1,70 @@
+//! Apps the signed-in person authorized (their live consents), and revoking one: the consent
+//! ends and so do the refresh tokens and access tokens the app holds for them
+//! (`store::consents::revoke`).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+use super::views::{self, ConsentRow, When, initial, scope_rows};
+use super::{CsrfForm, Dash, see_other};
+use crate::errors::HtmlError;
+use crate::state::AppState;
+use crate::store;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/dashboard/authorized", web::get().to(list))
+        .route(
+            "/dashboard/authorized/{client_id}/revoke",
+            web::post().to(revoke),
+        );
+}
+
+async fn list(state: web::Data<AppState>, dash: Dash) -> Result<HttpResponse, HtmlError> {
+    let rows = store::consents::for_user(&state.db, &dash.user.id)
+        .await?
+        .into_iter()
+        .map(|(consent, client)| {
+            let name = client
+                .as_ref()
+                .map_or_else(|| "Deleted app".to_owned(), |c| c.name.clone());
+            ConsentRow {
+                initial: initial(&name),
+                name,
+                client_id: consent.client_id.clone(),
+                livemode: client.as_ref().is_none_or(|c| c.livemode),
+                scopes: scope_rows(&consent.scope),
+                granted: When::date(consent.updated_at),
+            }
+        })
+        .collect();
+    Ok(views::authorized(views::AuthorizedPage {
+        c: dash.chrome("authorized"),
+        rows,
+    }))
+}
+
+async fn revoke(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    dash: Dash,
+    client_id: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, HtmlError> {
+    dash.check(&req, &state, &form.csrf)?;
+    let client = store::clients::by_id(&state.db, &client_id).await?;
+    let name = client
+        .as_ref()
+        .map_or_else(|| "the app".to_owned(), |c| c.name.clone());
+    if store::consents::revoke(&state.db, &dash.user.id, &client_id).await? {
+        dash.audit(
+            &state,
+            &req,
+            "consent.revoked",
+            false,
+            json!({"client_id": client_id.as_str(), "client": name}),
+        )
+        .await?;
+        dash.flash(format!("Access for {name} was revoked."));
+    }
+    Ok(see_other("/dashboard/authorized"))
+}

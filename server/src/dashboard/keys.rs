@@ -1,0 +1,412 @@
+//! API keys: list (by mode), create, roll, rename, revoke: the same operations as
+//! `/v1/api_keys`, on the same domain functions (`crate::api_keys`). A secret is shown once,
+//! on the page that answers the create or roll POST.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::views::{self, KeyRow, SecretItem};
+use super::{Dash, PageQuery, paginate, see_other};
+use crate::api_keys::{self, KeyError};
+use crate::errors::HtmlError;
+use crate::state::AppState;
+use crate::store;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/dashboard/keys", web::get().to(list))
+        .route("/dashboard/keys", web::post().to(create))
+        .route("/dashboard/keys/new", web::get().to(new_form))
+        .route("/dashboard/keys/{id}", web::get().to(show))
+        .route("/dashboard/keys/{id}/rename", web::post().to(rename))
+        .route("/dashboard/keys/{id}/roll", web::post().to(roll))
+        .route("/dashboard/keys/{id}/revoke", web::get().to(confirm_revoke))
+        .route("/dashboard/keys/{id}/revoke", web::post().to(revoke));
+}
+
+const PAGE: usize = 50;
+
+#[derive(Deserialize)]
+struct ListQuery {
+    mode: Option<String>,
+    all: Option<String>,
+    starting_after: Option<String>,
+}
+
+fn is_live(mode: Option<&str>) -> bool {
+    mode == Some("live")
+}
+
+fn mode_name(livemode: bool) -> &'static str {
+    if livemode { "live" } else { "test" }
+}
+
+fn list_href(livemode: bool) -> String {
+    format!("/dashboard/keys?mode={}", mode_name(livemode))
+}
+
+/// The signed-in person's key `id`, or 404 (never someone else's).
+async fn owned(
+    state: &AppState,
+    dash: &Dash,
+    id: &str,
+) -> Result<entity::api_key::Model, HtmlError> {
+    match store::api_keys::by_id(&state.db, id).await? {
+        Some(k) if k.user_id == dash.user.id => Ok(k),
+        _ => Err(HtmlError::not_found()),
+    }
+}
+
+fn key_error(e: KeyError) -> HtmlError {
+    match e {
+        KeyError::Invalid(m, _) => HtmlError::bad_request(m),
+        KeyError::Store(s) => s.into(),
+    }
+}
+
+fn detail(k: &entity::api_key::Model) -> serde_json::Value {
+    json!({"api_key": k.id, "name": k.name, "redacted": api_keys::redacted(k), "livemode": k.livemode})
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    dash: Dash,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, HtmlError> {
+    let livemode = is_live(q.mode.as_deref());
+    let all = q.all.as_deref() == Some("1");
+    let after = PageQuery {
+        starting_after: q.starting_after.clone(),
+    };
+    let mut rows = store::api_keys::page(
+        &state.db,
+        &dash.user.id,
+        Some(livemode),
+        all,
+        PAGE as u64 + 1,
+        after.after(),
+    )
+    .await?;
+    let next = paginate(&mut rows, PAGE, |k| &k.id).map(|id| {
+        format!(
+            "mode={}{}&starting_after={id}",
+            mode_name(livemode),
+            if all { "&all=1" } else { "" }
+        )
+    });
+    let now = chrono::Utc::now();
+    let rows = rows
+        .iter()
+        .map(|k| KeyRow::new(k, now))
+        .filter(|r| all || r.status != "expired")
+        .collect();
+    Ok(views::keys(views::KeysPage {
+        c: dash.chrome("keys"),
+        livemode,
+        rows,
+        all,
+        next_page: next,
+    }))
+}
+
+#[derive(Deserialize)]
+struct ModeQuery {
+    mode: Option<String>,
+}
+
+async fn new_form(dash: Dash, q: web::Query<ModeQuery>) -> HttpResponse {
+    views::key_new(
+        StatusCode::OK,
+        views::KeyNewPage {
+            c: dash.chrome("keys"),
+            livemode: is_live(q.mode.as_deref()),
+            name: String::new(),
+            read: true,
+            write: true,
+            error: None,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct CreateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    mode: Option<String>,
+    scope_read: Option<String>,
+    scope_write: Option<String>,
+}
+
+async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    dash: Dash,
+    form: web::Form<CreateForm>,
+) -> Result<HttpResponse, HtmlError> {
+    dash.check(&req, &state, &form.csrf)?;
+    let livemode = is_live(form.mode.as_deref());
+    let (read, write) = (form.scope_read.is_some(), form.scope_write.is_some());
+    let mut scopes = Vec::new();
+    if read {
+        scopes.push("read".to_owned());
+    }
+    if write {
+        scopes.push("write".to_owned());
+    }
+    let again = |error: String| {
+        views::key_new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            views::KeyNewPage {
+                c: dash.chrome("keys"),
+                livemode,
+                name: form.name.clone(),
+                read,
+                write,
+                error: Some(error),
+            },
+        )
+    };
+    if scopes.is_empty() {
+        return Ok(again("Choose at least one permission.".into()));
+    }
+    let created = api_keys::create(
+        &state.db,
+        api_keys::NewKey {
+            user_id: dash.user.id.clone(),
+            livemode,
+            name: form.name.clone(),
+            scopes,
+            expires_at: None,
+        },
+    )
+    .await;
+    let (key, secret) = match created {
+        Ok(k) => k,
+        Err(KeyError::Invalid(m, _)) => return Ok(again(capitalize(&m))),
+        Err(e) => return Err(key_error(e)),
+    };
+    dash.audit(&state, &req, "api_key.created", false, detail(&key))
+        .await?;
+    let row = KeyRow::new(&key, chrono::Utc::now());
+    Ok(views::secret(views::SecretPage {
+        c: dash.chrome("keys"),
+        title: "Your new secret key".into(),
+        lede: "Copy this key and store it somewhere safe, such as a secrets manager or an \
+               environment variable."
+            .into(),
+        livemode,
+        items: vec![SecretItem {
+            id: "secret-key",
+            label: "Secret key",
+            value: secret,
+            secret: true,
+        }],
+        details: vec![
+            ("Name", row.name),
+            ("Mode", if livemode { "Live" } else { "Test" }.into()),
+            ("Permissions", row.scopes.join(", ")),
+        ],
+        note: None,
+        done_href: list_href(livemode),
+        done_label: "Done, I've saved it",
+    }))
+}
+
+async fn show(
+    state: web::Data<AppState>,
+    dash: Dash,
+    id: web::Path<String>,
+) -> Result<HttpResponse, HtmlError> {
+    let k = owned(&state, &dash, &id).await?;
+    Ok(key_page(&dash, &k, None))
+}
+
+fn key_page(dash: &Dash, k: &entity::api_key::Model, error: Option<String>) -> HttpResponse {
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    views::key(
+        status,
+        views::KeyPage {
+            c: dash.chrome("keys"),
+            key: KeyRow::new(k, chrono::Utc::now()),
+            rolled_to: k.rolled_to.clone(),
+            name_value: k.name.clone(),
+            error,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct RenameForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+}
+
+async fn rename(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    dash: Dash,
+    id: web::Path<String>,
+    form: web::Form<RenameForm>,
+) -> Result<HttpResponse, HtmlError> {
+    dash.check(&req, &state, &form.csrf)?;
+    let k = owned(&state, &dash, &id).await?;
+    let renamed = match api_keys::rename(&state.db, &k, &form.name).await {
+        Ok(r) => r,
+        Err(KeyError::Invalid(m, _)) => return Ok(key_page(&dash, &k, Some(capitalize(&m)))),
+        Err(e) => return Err(key_error(e)),
+    };
+    state.keys.forget(&k.key_hash);
+    let mut d = detail(&renamed);
+    d["previous_name"] = json!(k.name);
+    dash.audit(&state, &req, "api_key.renamed", false, d)
+        .await?;
+    dash.flash("Key renamed.");
+    Ok(see_other(&format!("/dashboard/keys/{}", k.id)))
+}
+
+#[derive(Deserialize)]
+struct RollForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    expires_in: String,
+}
+
+async fn roll(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    dash: Dash,
+    id: web::Path<String>,
+    form: web::Form<RollForm>,
+) -> Result<HttpResponse, HtmlError> {
+    dash.check(&req, &state, &form.csrf)?;
+    let k = owned(&state, &dash, &id).await?;
+    if matches!(api_keys::status(&k), "revoked" | "expired") {
+        return Ok(key_page(
+            &dash,
+            &k,
+            Some("A revoked or expired key cannot be rolled. Create a new key instead.".into()),
+        ));
+    }
+    let Some(expires_in) = api_keys::parse_roll_expiry(&form.expires_in) else {
+        return Ok(key_page(
+            &dash,
+            &k,
+            Some("Choose when the current key should stop working.".into()),
+        ));
+    };
+    let (new, secret) = api_keys::roll(&state.db, &state.keys, &k, expires_in)
+        .await
+        .map_err(key_error)?;
+    let mut d = detail(&k);
+    d["new_api_key"] = json!(new.id);
+    d["expires_in"] = json!(expires_in);
+    dash.audit(&state, &req, "api_key.rolled", true, d).await?;
+    let old = api_keys::redacted(&k);
+    let note = if expires_in == 0 {
+        format!("The old key {old} has stopped working.")
+    } else {
+        format!(
+            "The old key {old} keeps working for {}, until {}. Deploy the new key before then.",
+            views::span(expires_in),
+            views::full(chrono::Utc::now() + chrono::Duration::seconds(expires_in))
+        )
+    };
+    Ok(views::secret(views::SecretPage {
+        c: dash.chrome("keys"),
+        title: "Key rolled".into(),
+        lede: "Here is the replacement key. Copy it and update wherever the old key is used."
+            .into(),
+        livemode: new.livemode,
+        items: vec![SecretItem {
+            id: "secret-key",
+            label: "New secret key",
+            value: secret,
+            secret: true,
+        }],
+        details: vec![
+            ("Name", new.name.clone()),
+            ("Mode", if new.livemode { "Live" } else { "Test" }.into()),
+            (
+                "Permissions",
+                crate::clients::list(&new.scopes)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+        ],
+        note: Some(note),
+        done_href: list_href(new.livemode),
+        done_label: "Done, I've saved it",
+    }))
+}
+
+async fn confirm_revoke(
+    state: web::Data<AppState>,
+    dash: Dash,
+    id: web::Path<String>,
+) -> Result<HttpResponse, HtmlError> {
+    let k = owned(&state, &dash, &id).await?;
+    if k.revoked_at.is_some() {
+        return Ok(see_other(&format!("/dashboard/keys/{}", k.id)));
+    }
+    Ok(views::confirm(views::ConfirmPage {
+        c: dash.chrome("keys"),
+        title: "Revoke this API key?".into(),
+        message: "Requests made with this key will be refused right away (within a few seconds \
+                  on every server). This cannot be undone."
+            .into(),
+        subject: vec![
+            ("Name", k.name.clone()),
+            ("Key", api_keys::redacted(&k)),
+            ("Mode", if k.livemode { "Live" } else { "Test" }.into()),
+        ],
+        action: format!("/dashboard/keys/{}/revoke", k.id),
+        button: "Revoke key",
+        cancel_href: format!("/dashboard/keys/{}", k.id),
+    }))
+}
+
+async fn revoke(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    dash: Dash,
+    id: web::Path<String>,
+    form: web::Form<super::CsrfForm>,
+) -> Result<HttpResponse, HtmlError> {
+    dash.check(&req, &state, &form.csrf)?;
+    let k = owned(&state, &dash, &id).await?;
+    if k.revoked_at.is_none() {
+        api_keys::revoke(&state.db, &state.keys, &k)
+            .await
+            .map_err(key_error)?;
+        dash.audit(&state, &req, "api_key.revoked", true, detail(&k))
+            .await?;
+    }
+    dash.flash(format!("Revoked {} ({}).", k.name, api_keys::redacted(&k)));
+    Ok(see_other(&list_href(k.livemode)))
+}
+
+/// Domain messages start in lower case ("name must be…"); pages show sentences.
+pub fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => {
+            let mut out: String = f.to_uppercase().collect();
+            out.push_str(c.as_str());
+            if !out.ends_with('.') {
+                out.push('.');
+            }
+            out
+        }
+        None => String::new(),
+    }
+}

@@ -1,0 +1,259 @@
+//! The developer dashboard (`/dashboard/...`): server-rendered pages for a signed-in person's
+//! API keys, OAuth apps, authorized apps and activity, and for admins the users and the whole
+//! server's activity.
+//!
+//! Every page needs a valid session ([`Dash`]: otherwise a 303 to `/login?next=…`). Every
+//! POST checks the `Origin` and the session's CSRF token (RFC 6749 §10.12) before anything
+//! else, and answers 303 (post/redirect/get) — except the pages that show a new secret, which
+//! render directly, once, with `Cache-Control: no-store`. Handlers stay thin: they call the
+//! same domain functions as `/v1` and the CLI (`api_keys`, `clients`, `users`, `store`).
+
+pub mod activity;
+pub mod admin;
+pub mod apps;
+pub mod authorized;
+pub mod keys;
+pub mod views;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_session::{Session, SessionExt};
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use crate::account::{check_origin, csrf_token, current_user, verify_csrf};
+use crate::errors::HtmlError;
+use crate::middleware::ClientIp;
+use crate::state::AppState;
+use crate::store;
+use views::{Chrome, Flash};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(get_root))
+        .route("/dashboard", web::get().to(get_overview))
+        .route("/dashboard/", web::get().to(get_root));
+    keys::routes(cfg);
+    apps::routes(cfg);
+    authorized::routes(cfg);
+    activity::routes(cfg);
+    admin::routes(cfg);
+}
+
+/// `/` has nothing of its own: a person lands on their dashboard (or its sign-in).
+async fn get_root() -> HttpResponse {
+    see_other("/dashboard")
+}
+
+/// A 303 to a path on this site.
+pub fn see_other(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to.to_owned()))
+        .finish()
+}
+
+const FLASH: &str = "flash";
+
+/// A signed-in person on a dashboard page, with the session's CSRF token.
+pub struct Dash {
+    pub user: entity::user::Model,
+    pub csrf: String,
+    pub session: Session,
+}
+
+impl Dash {
+    /// For every state-changing POST: a cross-site `Origin` or a missing or foreign CSRF
+    /// token is refused with 403 before anything changes.
+    pub fn check(&self, req: &HttpRequest, state: &AppState, csrf: &str) -> Result<(), HtmlError> {
+        check_origin(req, state)?;
+        verify_csrf(&self.session, csrf)
+    }
+
+    /// The layout's data for a page under the nav item `nav`; takes the pending flash.
+    pub fn chrome(&self, nav: &'static str) -> Chrome {
+        let flash = self.session.remove_as::<Flash>(FLASH).and_then(Result::ok);
+        Chrome::new(&self.user, &self.csrf, nav, flash)
+    }
+
+    /// A message for the next page (after a redirect).
+    pub fn flash(&self, message: impl Into<String>) {
+        self.set_flash(false, message.into());
+    }
+
+    pub fn flash_error(&self, message: impl Into<String>) {
+        self.set_flash(true, message.into());
+    }
+
+    fn set_flash(&self, error: bool, message: String) {
+        if let Err(e) = self.session.insert(FLASH, Flash { error, message }) {
+            tracing::warn!(error = %e, "could not store a flash message");
+        }
+    }
+
+    /// Record an event in this account's activity.
+    pub async fn audit(
+        &self,
+        state: &AppState,
+        req: &HttpRequest,
+        kind: &str,
+        warning: bool,
+        detail: serde_json::Value,
+    ) -> Result<(), HtmlError> {
+        audit(state, req, &self.user.id, None, kind, warning, detail).await
+    }
+}
+
+/// Record an audit event for `user_id` (done by `actor`, when that is someone else).
+pub async fn audit(
+    state: &AppState,
+    req: &HttpRequest,
+    user_id: &str,
+    actor: Option<&str>,
+    kind: &str,
+    warning: bool,
+    detail: serde_json::Value,
+) -> Result<(), HtmlError> {
+    store::audit::record(
+        &state.db,
+        store::audit::Event {
+            user_id: Some(user_id),
+            actor,
+            kind,
+            warning,
+            ip: ClientIp::of(req).map(|i| i.to_string()),
+            user_agent: req
+                .headers()
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok()),
+            detail,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Where to send someone who is not signed in: the sign-in page, coming back to this page
+/// (for a GET; a POST's target cannot be re-opened, so back to the dashboard).
+fn login_redirect(req: &HttpRequest) -> HttpResponse {
+    let back = if req.method() == actix_web::http::Method::GET {
+        match req.uri().path_and_query() {
+            Some(pq) => pq.as_str().to_owned(),
+            None => "/dashboard".to_owned(),
+        }
+    } else {
+        "/dashboard".to_owned()
+    };
+    see_other(&format!(
+        "/login?next={}",
+        url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
+    ))
+}
+
+async fn extract_dash(req: HttpRequest) -> Result<Dash, actix_web::Error> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| HtmlError::internal(anyhow::anyhow!("no app state")))?
+        .clone();
+    let session = req.get_session();
+    match current_user(&state, &session).await? {
+        Some(cu) => {
+            let csrf = csrf_token(&session)?;
+            Ok(Dash {
+                user: cu.user,
+                csrf,
+                session,
+            })
+        }
+        None => Err(actix_web::error::InternalError::from_response(
+            "sign-in required",
+            login_redirect(&req),
+        )
+        .into()),
+    }
+}
+
+impl FromRequest for Dash {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        Box::pin(extract_dash(req.clone()))
+    }
+}
+
+/// A signed-in admin; anyone else signed in gets a 403 page.
+pub struct AdminDash(pub Dash);
+
+impl FromRequest for AdminDash {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let dash = extract_dash(req).await?;
+            if !dash.user.is_admin {
+                return Err(HtmlError::forbidden(
+                    "This page is for administrators of this Latch server.",
+                )
+                .into());
+            }
+            Ok(AdminDash(dash))
+        })
+    }
+}
+
+/// A form that carries only the CSRF token.
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    /// Missing → 403 like a wrong token.
+    #[serde(default)]
+    pub csrf: String,
+}
+
+/// `?starting_after=` for the paginated pages: an object id, or nothing.
+#[derive(Deserialize)]
+pub struct PageQuery {
+    pub starting_after: Option<String>,
+}
+
+impl PageQuery {
+    pub fn after(&self) -> Option<&str> {
+        self.starting_after
+            .as_deref()
+            .filter(|s| !s.is_empty() && s.len() <= 64)
+            .filter(|s| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    }
+}
+
+/// Rows `limit + 1` were asked for: trim to `limit` and give the id to continue after.
+pub fn paginate<T>(rows: &mut Vec<T>, limit: usize, id: impl Fn(&T) -> &str) -> Option<String> {
+    if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|r| id(r).to_owned())
+    } else {
+        None
+    }
+}
+
+/// The overview: counts and the latest activity.
+async fn get_overview(state: web::Data<AppState>, dash: Dash) -> Result<HttpResponse, HtmlError> {
+    let uid = &dash.user.id;
+    let now = store::now();
+    let live_keys = store::api_keys::count_working(&state.db, uid, true, now).await?;
+    let test_keys = store::api_keys::count_working(&state.db, uid, false, now).await?;
+    let apps = store::clients::count_owned(&state.db, uid).await?;
+    let authorized = store::consents::for_user(&state.db, uid).await?.len() as u64;
+    let events = store::audit::page(&state.db, Some(uid), 6, None).await?;
+    Ok(views::overview(views::OverviewPage {
+        c: dash.chrome("overview"),
+        live_keys,
+        test_keys,
+        apps,
+        authorized,
+        events: views::event_rows(&events, None),
+        server_wide: false,
+        issuer: state.settings.issuer.clone(),
+    }))
+}
