@@ -19,7 +19,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 cargo build --release --bin latch >/dev/null
 BIN="$CARGO_TARGET_DIR/release/latch"; MINT=(python3 scripts/mint_codes.py)
 TMP="$(mktemp -d)"; PID=""
-cleanup() { [[ -n "$PID" ]] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$TMP"; }
+cleanup() { if [[ -n "$PID" ]]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi; rm -rf "$TMP"; }
 trap cleanup EXIT INT TERM
 
 if [[ "$DB" == postgres ]]; then
@@ -72,8 +72,8 @@ $result_lua
 LUA
 
 cpu_ticks() { awk '{print $14+$15}' "/proc/$PID/stat"; }
-run() { # name path lua conc secs
-  timeout $(($5 + 30)) "${PIN_G[@]}" wrk -t1 -c"$4" -d"$5s" --timeout 10s -s "$3" "$BASE$2" | sed -n 's/^RESULT //p'
+run() { # path lua conc secs
+  timeout $(($4 + 30)) "${PIN_G[@]}" wrk -t1 -c"$3" -d"$4s" --timeout 10s -s "$2" "$BASE$1" | sed -n 's/^RESULT //p'
 }
 echo "latch $("$BIN" --version | cut -d' ' -f2), db=$DB, $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), pinning: ${PIN_S[*]:-none} (server) / ${PIN_G[*]:-none} (wrk)"
 echo "cpu: $(nproc) x $(lscpu | sed -n 's/^Model name: *//p'); ${DURATION}s per run"

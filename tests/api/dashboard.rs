@@ -371,7 +371,10 @@ async fn changing_the_password_ends_other_sessions_and_refresh_tokens() {
     let (status, html) = get_html(&app, &here, "/dashboard/settings/password").await;
     assert_eq!(status, 200, "this browser stays signed in");
     assert!(html.contains("Password changed"));
-    assert!(!is_signed_in(&app, &other).await, "the other browser is out");
+    assert!(
+        !is_signed_in(&app, &other).await,
+        "the other browser is out"
+    );
     expect_oauth_error(refresh(&app, &client, &rt).await, 400, "invalid_grant").await;
     assert_eq!(me_status(&app, &at).await, 401, "its access token too");
     let b = app.new_browser();
@@ -464,7 +467,11 @@ async fn dashboard_pages_send_signed_out_visitors_to_sign_in() {
         let res = app.get(path).await;
         assert_eq!(res.status(), 303, "{path}");
         let to = location(&res);
-        assert_eq!(query_of(&to).get("next").map(String::as_str), Some(path), "{to}");
+        assert_eq!(
+            query_of(&to).get("next").map(String::as_str),
+            Some(path),
+            "{to}"
+        );
         assert!(to.starts_with("/login?"), "{to}");
     }
     let res = post(&app, &app.http, "/dashboard/keys", &[("name", "x")]).await;
@@ -646,7 +653,11 @@ async fn rolling_a_key_keeps_the_old_one_for_the_chosen_time() {
     // Assert
     assert_eq!(me_status(&app, &second).await, 401, "stopped at once");
     assert_eq!(me_status(&app, &third).await, 200);
-    assert_eq!(me_status(&app, &first).await, 200, "the 1-hour overlap holds");
+    assert_eq!(
+        me_status(&app, &first).await,
+        200,
+        "the 1-hour overlap holds"
+    );
 }
 
 #[tokio::test]
@@ -663,7 +674,11 @@ async fn revoking_a_key_asks_for_confirmation_then_refuses_it() {
     let (status, confirm) = get_html(&app, &b, &format!("/dashboard/keys/{}/revoke", row.id)).await;
     assert_eq!(status, 200);
     assert!(confirm.contains("Revoke this API key?"));
-    assert_eq!(me_status(&app, &secret).await, 200, "asking changes nothing");
+    assert_eq!(
+        me_status(&app, &secret).await,
+        200,
+        "asking changes nothing"
+    );
     let token = input_value(&confirm, "csrf").unwrap();
     let res = post(
         &app,
@@ -801,16 +816,30 @@ async fn a_registered_app_gets_its_secret_once_and_rotating_it_ends_the_old_one(
         .await
         .unwrap()
         .expect("registered");
-    assert_eq!(c.owner_id.as_deref(), Some(user(&app, ANN).await.id.as_str()));
+    assert_eq!(
+        c.owner_id.as_deref(),
+        Some(user(&app, ANN).await.id.as_str())
+    );
     assert_eq!(
         c.redirect_uris,
         "https://billing.example.com/cb http://localhost:8080/cb"
     );
     assert!(!c.livemode);
-    assert_eq!(c.secret_hash.as_deref(), Some(latch::crypto::sha256_hex(&secret).as_str()));
+    assert_eq!(
+        c.secret_hash.as_deref(),
+        Some(latch::crypto::sha256_hex(&secret).as_str())
+    );
     let cc = [("grant_type", "client_credentials")];
-    assert_eq!(app.post_token_basic(&client_id, &secret, &cc).await.status(), 200);
-    for path in ["/dashboard/apps".to_owned(), format!("/dashboard/apps/{client_id}")] {
+    assert_eq!(
+        app.post_token_basic(&client_id, &secret, &cc)
+            .await
+            .status(),
+        200
+    );
+    for path in [
+        "/dashboard/apps".to_owned(),
+        format!("/dashboard/apps/{client_id}"),
+    ] {
         let (status, page) = get_html(&app, &b, &path).await;
         assert_eq!(status, 200);
         assert!(page.contains("Billing worker") && page.contains(&client_id));
@@ -830,13 +859,23 @@ async fn a_registered_app_gets_its_secret_once_and_rotating_it_ends_the_old_one(
     )
     .await;
     assert_eq!(res.status(), 303);
-    let c = latch::store::clients::by_id(&app.db, &client_id).await.unwrap().unwrap();
-    assert_eq!((c.name.as_str(), c.redirect_uris.as_str()), ("Billing", "https://billing.example.com/cb"));
+    let c = latch::store::clients::by_id(&app.db, &client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (c.name.as_str(), c.redirect_uris.as_str()),
+        ("Billing", "https://billing.example.com/cb")
+    );
     let bad = post(
         &app,
         &b,
         &format!("/dashboard/apps/{client_id}"),
-        &[("csrf", &token), ("name", "Billing"), ("redirect_uris", "javascript:alert(1)")],
+        &[
+            ("csrf", &token),
+            ("name", "Billing"),
+            ("redirect_uris", "javascript:alert(1)"),
+        ],
     )
     .await;
     assert_eq!(bad.status(), 422);
@@ -858,10 +897,16 @@ async fn a_registered_app_gets_its_secret_once_and_rotating_it_ends_the_old_one(
         "invalid_client",
     )
     .await;
-    assert_eq!(app.post_token_basic(&client_id, &rotated, &cc).await.status(), 200);
+    assert_eq!(
+        app.post_token_basic(&client_id, &rotated, &cc)
+            .await
+            .status(),
+        200
+    );
 
     // Act: delete, with a confirmation step.
-    let (status, confirm) = get_html(&app, &b, &format!("/dashboard/apps/{client_id}/delete")).await;
+    let (status, confirm) =
+        get_html(&app, &b, &format!("/dashboard/apps/{client_id}/delete")).await;
     assert_eq!(status, 200);
     assert!(confirm.contains("Delete Billing?"));
     let res = post(
@@ -873,7 +918,12 @@ async fn a_registered_app_gets_its_secret_once_and_rotating_it_ends_the_old_one(
     .await;
     assert_eq!(res.status(), 303);
     assert_eq!(location(&res), "/dashboard/apps");
-    assert!(latch::store::clients::by_id(&app.db, &client_id).await.unwrap().is_none());
+    assert!(
+        latch::store::clients::by_id(&app.db, &client_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
     expect_oauth_error(
         app.post_token_basic(&client_id, &rotated, &cc).await,
         401,
@@ -907,7 +957,14 @@ async fn registering_an_app_explains_invalid_input_and_keeps_it() {
     assert!(html.contains("must use https"), "{html}");
     assert!(html.contains("value=\"Browser app\""));
     assert!(html.contains("http://app.example.com/cb</textarea>"));
-    assert_eq!(entity::client::Entity::find().all(&app.db).await.unwrap().len(), 0);
+    assert_eq!(
+        entity::client::Entity::find()
+            .all(&app.db)
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
 
     // A public app has no secret: only the client id is shown.
     let res = post(
@@ -965,7 +1022,11 @@ async fn revoking_an_authorization_ends_the_apps_tokens() {
     assert!(page.contains("Access for Test App was revoked."));
     assert!(page.contains("No authorized apps"));
     expect_oauth_error(refresh(&app, &client, &rt).await, 400, "invalid_grant").await;
-    assert_eq!(me_status(&app, &at).await, 401, "its access token is inactive");
+    assert_eq!(
+        me_status(&app, &at).await,
+        401,
+        "its access token is inactive"
+    );
     assert!(
         events_of(&app, &ann.id)
             .await
@@ -982,7 +1043,9 @@ async fn hostile_names_are_escaped_on_every_page() {
     // Arrange: an account whose email, key and app names are markup.
     let app = spawn_app().await;
     let email = "<script>alert(1)</script>@evil.example";
-    app.create_user(ANN, PASSWORD).await; // the admin, who lists everyone
+    latch::users::create(&app.db, ANN, PASSWORD, true)
+        .await
+        .expect("the admin, who lists everyone");
     latch::users::create(&app.db, email, PASSWORD, false)
         .await
         .expect("a syntactically valid email");
@@ -1030,7 +1093,10 @@ async fn hostile_names_are_escaped_on_every_page() {
         pages.push((path.to_owned(), html));
     }
     for (path, html) in &pages {
-        assert!(!html.contains("<script>alert"), "unescaped markup on {path}");
+        assert!(
+            !html.contains("<script>alert"),
+            "unescaped markup on {path}"
+        );
         assert!(
             html.contains("&#60;script&#62;alert(1)&#60;/script&#62;")
                 || html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
@@ -1051,7 +1117,12 @@ async fn activity_shows_this_accounts_events_marks_warnings_and_pages() {
     let ann = app.create_user(ANN, PASSWORD).await;
     let bob = app.create_user(BOB, PASSWORD).await;
     let stranger = app.new_browser();
-    assert_eq!(app.sign_in(&stranger, ANN, "wrong password!", "/").await.status(), 401);
+    assert_eq!(
+        app.sign_in(&stranger, ANN, "wrong password!", "/")
+            .await
+            .status(),
+        401
+    );
     for i in 0..55 {
         latch::store::audit::record(
             &app.db,
@@ -1107,7 +1178,10 @@ async fn activity_shows_this_accounts_events_marks_warnings_and_pages() {
     // 55 + the failed and the successful sign-in = 57 events: 7 on page two.
     assert_eq!(second.matches("<li class=\"event").count(), 7);
     assert!(!second.contains("starting_after="), "no further page");
-    assert!(second.contains("href=\"/dashboard/activity\""), "back to newest");
+    assert!(
+        second.contains("href=\"/dashboard/activity\""),
+        "back to newest"
+    );
     // The failed sign-in is a warning: marked by class, icon and the word, not colour alone.
     let warning = second
         .split("<li class=\"event event-warning\">")
@@ -1126,7 +1200,11 @@ async fn admin_pages_are_403_for_members() {
     signup(&app, &app.new_browser(), ANN, PASSWORD).await;
     signup(&app, &app.new_browser(), BOB, PASSWORD).await;
     let bob = app.signed_in_browser(BOB).await;
-    for path in ["/dashboard/admin/users", "/dashboard/admin/activity", "/dashboard/admin"] {
+    for path in [
+        "/dashboard/admin/users",
+        "/dashboard/admin/activity",
+        "/dashboard/admin",
+    ] {
         let (status, html) = get_html(&app, &bob, path).await;
         assert_eq!(status, 403, "{path}");
         assert!(html.contains("administrators"));
@@ -1145,7 +1223,10 @@ async fn admin_pages_are_403_for_members() {
     let res = post(
         &app,
         &bob,
-        &format!("/dashboard/admin/users/{}/make_admin", user(&app, BOB).await.id),
+        &format!(
+            "/dashboard/admin/users/{}/make_admin",
+            user(&app, BOB).await.id
+        ),
         &[("csrf", &token)],
     )
     .await;
@@ -1192,13 +1273,22 @@ async fn an_admin_disabling_a_user_ends_their_keys_and_session() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(!is_signed_in(&app, &bob_browser).await, "Bob's session ended");
-    assert_eq!(app.sign_in(&app.new_browser(), BOB, PASSWORD, "/").await.status(), 401);
+    assert!(
+        !is_signed_in(&app, &bob_browser).await,
+        "Bob's session ended"
+    );
+    assert_eq!(
+        app.sign_in(&app.new_browser(), BOB, PASSWORD, "/")
+            .await
+            .status(),
+        401
+    );
+    let ann_id = user(&app, ANN).await.id;
     assert!(
         events_of(&app, &bob.id)
             .await
             .iter()
-            .any(|e| e.kind == "user.disabled" && e.actor.as_deref() == Some(user(&app, ANN).await.id.as_str()))
+            .any(|e| e.kind == "user.disabled" && e.actor.as_deref() == Some(ann_id.as_str()))
     );
 
     // An admin cannot lock themselves out.
@@ -1230,7 +1320,12 @@ async fn an_admin_disabling_a_user_ends_their_keys_and_session() {
     assert!(!is_signed_in(&app, &bob_browser).await);
     let bob = user(&app, BOB).await;
     assert!(bob.is_admin && bob.disabled_at.is_none());
-    assert_eq!(app.sign_in(&app.new_browser(), BOB, PASSWORD, "/").await.status(), 303);
+    assert_eq!(
+        app.sign_in(&app.new_browser(), BOB, PASSWORD, "/")
+            .await
+            .status(),
+        303
+    );
     let (_, activity) = get_html(&app, &admin, "/dashboard/admin/activity").await;
     assert!(activity.contains("Account disabled by an admin"));
     assert!(activity.contains(BOB));
@@ -1264,4 +1359,130 @@ async fn entity_rows_hold_no_plaintext_client_secret() {
         .unwrap();
     assert_eq!(rows.len(), 1);
     assert!(!format!("{:?}", rows[0]).contains(&secret[3..]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Screenshots (README): `cargo test --test api dashboard::render_pages_for_screenshots -- --ignored`
+// writes real pages (CSS and JS beside them) to `$LATCH_SHOTS_DIR` (default /tmp/latch-shots),
+// for headless Chromium to photograph from file:// URLs.
+
+#[tokio::test]
+#[ignore = "writes HTML files for the README screenshots"]
+async fn render_pages_for_screenshots() {
+    let dir = std::path::PathBuf::from(
+        std::env::var("LATCH_SHOTS_DIR").unwrap_or_else(|_| "/tmp/latch-shots".into()),
+    );
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("latch.css"), latch::pages::CSS).unwrap();
+    std::fs::write(dir.join("latch.js"), latch::pages::JS).unwrap();
+    let v = latch::pages::asset_version();
+    let save = |name: &str, html: &str| {
+        let html = html
+            .replace(&format!("/static/latch.css?v={v}"), "latch.css")
+            .replace(&format!("/static/latch.js?v={v}"), "latch.js");
+        std::fs::write(dir.join(format!("{name}.html")), html).unwrap();
+    };
+
+    let app = spawn_app().await;
+    signup(&app, &app.new_browser(), "ann@acme.dev", PASSWORD).await;
+    signup(&app, &app.new_browser(), "bob@acme.dev", PASSWORD).await;
+    let b = app.signed_in_browser("ann@acme.dev").await;
+    let ci = create_key(&app, &b, "CI deploys", "test", &["read"]).await;
+    let billing = create_key(&app, &b, "Billing worker", "test", &["read", "write"]).await;
+    me_status(&app, &billing).await;
+    me_status(&app, &ci).await;
+    let staging = create_key(&app, &b, "Staging server", "test", &["read", "write"]).await;
+    let token = csrf(&app, &b).await;
+    let row = key_row(&app, &staging).await;
+    let res = post(
+        &app,
+        &b,
+        &format!("/dashboard/keys/{}/roll", row.id),
+        &[("csrf", &token), ("expires_in", "24h")],
+    )
+    .await;
+    save("key-rolled", &res.text().await.unwrap());
+    create_key(&app, &b, "Production API", "live", &["read", "write"]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let csrf_now = csrf(&app, &b).await;
+    let res = post(
+        &app,
+        &b,
+        "/dashboard/keys",
+        &[
+            ("csrf", &csrf_now),
+            ("name", "Analytics export"),
+            ("mode", "test"),
+            ("scope_read", "on"),
+        ],
+    )
+    .await;
+    save("key-created", &res.text().await.unwrap());
+    let res = post(
+        &app,
+        &b,
+        "/dashboard/apps",
+        &[
+            ("csrf", &csrf_now),
+            ("name", "Acme Analytics"),
+            ("kind", "confidential"),
+            ("mode", "test"),
+            ("grant_authorization_code", "on"),
+            ("grant_refresh_token", "on"),
+            ("redirect_uris", "https://analytics.acme.dev/oauth/callback"),
+        ],
+    )
+    .await;
+    let created = res.text().await.unwrap();
+    save("app-created", &created);
+    let client_id = code_by_id(&created, "client-id").unwrap();
+    // A third-party app asks Ann for access: the consent screen.
+    let third = app
+        .create_client(ClientSpec {
+            name: "Photo Printer Pro",
+            redirect_uris: vec!["https://photoprinter.example/oauth/callback"],
+            livemode: true,
+            ..ClientSpec::default()
+        })
+        .await;
+    let (_, challenge) = pkce_pair();
+    let url = app.authorize_url(&[
+        ("client_id", &third.id),
+        ("redirect_uri", &third.redirect_uri),
+        ("response_type", "code"),
+        ("scope", "openid profile email read"),
+        ("state", "xyz"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    let res = b.get(url).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    save("consent", &res.text().await.unwrap());
+    code_flow_tokens(&app, &app.confidential_client().await, "ann@acme.dev").await;
+    app.sign_in(&app.new_browser(), "ann@acme.dev", "wrong password", "/")
+        .await;
+    for (name, path) in [
+        ("overview", "/dashboard".to_owned()),
+        ("api-keys", "/dashboard/keys?mode=test".to_owned()),
+        ("api-keys-live", "/dashboard/keys?mode=live".to_owned()),
+        ("key-new", "/dashboard/keys/new?mode=test".to_owned()),
+        ("key", format!("/dashboard/keys/{}", row.id)),
+        ("key-revoke", format!("/dashboard/keys/{}/revoke", row.id)),
+        ("apps", "/dashboard/apps".to_owned()),
+        ("app-new", "/dashboard/apps/new".to_owned()),
+        ("app", format!("/dashboard/apps/{client_id}")),
+        ("authorized", "/dashboard/authorized".to_owned()),
+        ("activity", "/dashboard/activity".to_owned()),
+        ("settings", "/dashboard/settings/password".to_owned()),
+        ("users", "/dashboard/admin/users".to_owned()),
+        ("server-activity", "/dashboard/admin/activity".to_owned()),
+    ] {
+        let (status, html) = get_html(&app, &b, &path).await;
+        assert_eq!(status, 200, "{path}");
+        save(name, &html);
+    }
+    let (_, signup_page) = get_html(&app, &app.new_browser(), "/signup").await;
+    save("signup", &signup_page);
+    let (_, done) = get_html(&app, &app.new_browser(), "/signup/done").await;
+    save("signup-done", &done);
 }

@@ -5,6 +5,7 @@ mod helpers;
 
 mod authorize;
 mod cli;
+mod dashboard;
 mod discovery;
 mod foundation;
 mod oauth_flow;

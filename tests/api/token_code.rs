@@ -51,8 +51,8 @@ async fn redeem(
     app.post_token_basic(&c.id, c.secret(), &form).await
 }
 
-/// The `jti` of the access token and the refresh token of a successful response.
-async fn tokens_of(res: reqwest::Response) -> (String, String) {
+/// The access token, its `jti` and the refresh token of a successful response.
+async fn tokens_of(res: reqwest::Response) -> (String, String, String) {
     assert_eq!(res.status(), 200);
     assert_token_headers(&res);
     let body = json(res).await;
@@ -62,7 +62,7 @@ async fn tokens_of(res: reqwest::Response) -> (String, String) {
         .as_str()
         .expect("refresh_token")
         .to_owned();
-    (jti, rt)
+    (at.to_owned(), jti, rt)
 }
 
 async fn refresh(app: &TestApp, c: &TestClient, rt: &str) -> reqwest::Response {
@@ -80,14 +80,50 @@ async fn is_denied(app: &TestApp, jti: &str) -> bool {
         .expect("deny list readable")
 }
 
-/// T1 (after the replay): the first use's access token is deny-listed and its refresh
-/// token is refused.
-async fn assert_first_tokens_revoked(app: &TestApp, c: &TestClient, jti: &str, rt: &str) {
+/// Whether introspection (RFC 7662) by the client itself calls `token` active.
+async fn is_active(app: &TestApp, c: &TestClient, token: &str) -> bool {
+    let res = app
+        .http
+        .post(app.url("/oauth/introspect"))
+        .basic_auth(&c.id, Some(c.secret()))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), 200);
+    json(res).await["active"] == true
+}
+
+/// The status a resource server (`/v1`) answers for this access token.
+async fn resource_status(app: &TestApp, at: &str) -> u16 {
+    app.http
+        .get(app.url("/v1/users/me"))
+        .bearer_auth(at)
+        .send()
+        .await
+        .expect("request")
+        .status()
+        .as_u16()
+}
+
+/// T1 (after the replay): the first use's access token is revoked (deny list,
+/// introspection, resource server) and its refresh token is refused.
+async fn assert_first_tokens_revoked(app: &TestApp, c: &TestClient, at: &str, jti: &str, rt: &str) {
     assert!(
         is_denied(app, jti).await,
         "the access token the code issued must be revoked"
     );
+    assert!(!is_active(app, c, at).await, "introspection: still active");
+    assert_eq!(resource_status(app, at).await, 401);
     expect_oauth_error(refresh(app, c, rt).await, 400, "invalid_grant").await;
+}
+
+/// T1b: nothing the code issued was revoked.
+async fn assert_first_tokens_live(app: &TestApp, c: &TestClient, at: &str, jti: &str, rt: &str) {
+    assert!(!is_denied(app, jti).await, "access token was revoked");
+    assert!(is_active(app, c, at).await);
+    assert_eq!(resource_status(app, at).await, 200);
+    assert_eq!(refresh(app, c, rt).await.status(), 200);
 }
 
 #[tokio::test]
@@ -95,15 +131,15 @@ async fn token_invalid_grant_and_first_tokens_revoked_when_code_is_redeemed_twic
     // Arrange
     let (app, c) = setup().await;
     let (code, verifier) = code_with_pkce(&app, &c).await;
-    let (jti, rt) = tokens_of(redeem(&app, &c, &code, Some(&verifier)).await).await;
-    assert!(!is_denied(&app, &jti).await);
+    let (at, jti, rt) = tokens_of(redeem(&app, &c, &code, Some(&verifier)).await).await;
+    assert!(is_active(&app, &c, &at).await && !is_denied(&app, &jti).await);
 
     // Act
     let replay = redeem(&app, &c, &code, Some(&verifier)).await;
 
     // Assert
     expect_oauth_error(replay, 400, "invalid_grant").await;
-    assert_first_tokens_revoked(&app, &c, &jti, &rt).await;
+    assert_first_tokens_revoked(&app, &c, &at, &jti, &rt).await;
 }
 
 #[tokio::test]
@@ -111,7 +147,7 @@ async fn token_invalid_grant_and_first_tokens_revoked_when_code_is_redeemed_agai
     // Arrange
     let (app, c) = setup().await;
     let (code, verifier) = code_with_pkce(&app, &c).await;
-    let (jti, rt) = tokens_of(redeem(&app, &c, &code, Some(&verifier)).await).await;
+    let (at, jti, rt) = tokens_of(redeem(&app, &c, &code, Some(&verifier)).await).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // Act
@@ -119,7 +155,7 @@ async fn token_invalid_grant_and_first_tokens_revoked_when_code_is_redeemed_agai
 
     // Assert
     expect_oauth_error(replay, 400, "invalid_grant").await;
-    assert_first_tokens_revoked(&app, &c, &jti, &rt).await;
+    assert_first_tokens_revoked(&app, &c, &at, &jti, &rt).await;
 }
 
 #[tokio::test]
@@ -127,7 +163,7 @@ async fn token_400_without_revoking_when_used_code_is_replayed_with_wrong_verifi
     // Arrange
     let (app, c) = setup().await;
     let (code, verifier) = code_with_pkce(&app, &c).await;
-    let (jti, rt) = tokens_of(redeem(&app, &c, &code, Some(&verifier)).await).await;
+    let (at, jti, rt) = tokens_of(redeem(&app, &c, &code, Some(&verifier)).await).await;
     let (wrong, _) = pkce_pair();
 
     // Act
@@ -135,8 +171,7 @@ async fn token_400_without_revoking_when_used_code_is_replayed_with_wrong_verifi
 
     // Assert: refused, but no DoS lever (OAuth 2.1 §7.5.2): earlier tokens still work.
     expect_oauth_error(replay, 400, "invalid_grant").await;
-    assert!(!is_denied(&app, &jti).await, "access token was revoked");
-    assert_eq!(refresh(&app, &c, &rt).await.status(), 200);
+    assert_first_tokens_live(&app, &c, &at, &jti, &rt).await;
 }
 
 #[tokio::test]
@@ -144,7 +179,7 @@ async fn token_401_without_revoking_when_used_code_is_replayed_with_bad_client_a
     // Arrange
     let (app, c) = setup().await;
     let (code, verifier) = code_with_pkce(&app, &c).await;
-    let (jti, rt) = tokens_of(redeem(&app, &c, &code, Some(&verifier)).await).await;
+    let (at, jti, rt) = tokens_of(redeem(&app, &c, &code, Some(&verifier)).await).await;
     let wrong_secret = latch::crypto::mint_secret("cs_");
 
     // Act
@@ -163,8 +198,7 @@ async fn token_401_without_revoking_when_used_code_is_replayed_with_bad_client_a
 
     // Assert
     expect_oauth_error(replay, 401, "invalid_client").await;
-    assert!(!is_denied(&app, &jti).await, "access token was revoked");
-    assert_eq!(refresh(&app, &c, &rt).await.status(), 200);
+    assert_first_tokens_live(&app, &c, &at, &jti, &rt).await;
 }
 
 #[tokio::test]
@@ -480,6 +514,6 @@ async fn token_winner_tokens_revoked_when_code_is_raced_concurrently() {
     }
 
     // Assert: the losers were replays, so what the code issued is revoked (T1, F4).
-    let (jti, rt) = winner.expect("one redemption succeeds");
-    assert_first_tokens_revoked(&app, &c, &jti, &rt).await;
+    let (at, jti, rt) = winner.expect("one redemption succeeds");
+    assert_first_tokens_revoked(&app, &c, &at, &jti, &rt).await;
 }

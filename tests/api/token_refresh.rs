@@ -13,6 +13,7 @@ const EMAIL: &str = "ann@example.com";
 
 /// Tokens from one successful token response.
 struct Tokens {
+    at: String,
     jti: String,
     rt: String,
 }
@@ -23,6 +24,7 @@ async fn tokens_of(res: reqwest::Response) -> Tokens {
     let body = json(res).await;
     let at = body["access_token"].as_str().expect("access_token");
     Tokens {
+        at: at.to_owned(),
         jti: jwt_claims(at)["jti"].as_str().expect("jti").to_owned(),
         rt: body["refresh_token"]
             .as_str()
@@ -100,6 +102,18 @@ async fn live_in_family(app: &TestApp, family: &str) -> Vec<refresh_token::Model
         .expect("readable")
 }
 
+/// The status a resource server (`/v1`) answers for this access token.
+async fn resource_status(app: &TestApp, at: &str) -> u16 {
+    app.http
+        .get(app.url("/v1/users/me"))
+        .bearer_auth(at)
+        .send()
+        .await
+        .expect("request")
+        .status()
+        .as_u16()
+}
+
 async fn is_denied(app: &TestApp, jti: &str) -> bool {
     latch::store::tokens::is_denied(&app.db, jti)
         .await
@@ -120,8 +134,10 @@ async fn token_invalid_grant_and_family_revoked_when_rotated_refresh_token_is_re
     // Assert: refused, and the successor plus every access token of the family revoked.
     expect_oauth_error(reuse, 400, "invalid_grant").await;
     expect_oauth_error(refresh(&app, &c, &second.rt).await, 400, "invalid_grant").await;
-    assert!(is_denied(&app, &first.jti).await);
-    assert!(is_denied(&app, &second.jti).await);
+    for t in [&first, &second] {
+        assert!(is_denied(&app, &t.jti).await);
+        assert_eq!(resource_status(&app, &t.at).await, 401);
+    }
     let family = row_of(&app, &first.rt).await.family_id;
     assert!(live_in_family(&app, &family).await.is_empty());
 }

@@ -294,8 +294,8 @@ pub async fn delete(
     client: &entity::client::Model,
 ) -> Result<(), StoreError> {
     let tx = store::begin_write(db).await?;
-    store::tokens::revoke_client_grants(&tx, &client.id, store::now()).await?;
-    store::clients::delete(&tx, &client.id).await?;
+    store::tokens::revoke_client_grants(&*tx, &client.id, store::now()).await?;
+    store::clients::delete(&*tx, &client.id).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -181,6 +181,8 @@ async fn create(
     };
     Ok(views::secret(views::SecretPage {
         c: dash.chrome("apps"),
+        crumb: "OAuth apps",
+        crumb_href: "/dashboard/apps".into(),
         title: format!("{} is registered", c.name),
         lede: lede.into(),
         livemode: c.livemode,
@@ -325,6 +327,8 @@ async fn rotate_secret(
         .await?;
     Ok(views::secret(views::SecretPage {
         c: dash.chrome("apps"),
+        crumb: "OAuth apps",
+        crumb_href: "/dashboard/apps".into(),
         title: "New client secret".into(),
         lede: format!(
             "The previous secret of {} has stopped working. Update your server with this one.",

@@ -193,6 +193,8 @@ async fn create(
     let row = KeyRow::new(&key, chrono::Utc::now());
     Ok(views::secret(views::SecretPage {
         c: dash.chrome("keys"),
+        crumb: "API keys",
+        crumb_href: list_href(livemode),
         title: "Your new secret key".into(),
         lede: "Copy this key and store it somewhere safe, such as a secrets manager or an \
                environment variable."
@@ -323,6 +325,8 @@ async fn roll(
     };
     Ok(views::secret(views::SecretPage {
         c: dash.chrome("keys"),
+        crumb: "API keys",
+        crumb_href: list_href(new.livemode),
         title: "Key rolled".into(),
         lede: "Here is the replacement key. Copy it and update wherever the old key is used."
             .into(),

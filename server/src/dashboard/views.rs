@@ -219,9 +219,9 @@ pub struct AppRow {
 
 pub fn grant_label(g: &str) -> &'static str {
     match g {
-        "authorization_code" => "Authorization code (people sign in)",
+        "authorization_code" => "Authorization code",
         "refresh_token" => "Refresh tokens",
-        "client_credentials" => "Client credentials (server to server)",
+        "client_credentials" => "Client credentials",
         _ => "Other",
     }
 }
@@ -302,6 +302,19 @@ pub fn event_title(kind: &str) -> &'static str {
     }
 }
 
+/// Event details shown first, in this order; then any others except [`HIDDEN_DETAILS`].
+const DETAIL_ORDER: &[&str] = &[
+    "name",
+    "client",
+    "redacted",
+    "livemode",
+    "expires_in",
+    "by",
+    "client_id",
+];
+/// Internal ids that mean nothing to a person reading their activity.
+const HIDDEN_DETAILS: &[&str] = &["api_key", "new_api_key", "family"];
+
 fn detail_label(key: &str) -> String {
     match key {
         "name" => "Name".to_owned(),
@@ -358,10 +371,24 @@ pub fn event_rows(
         .iter()
         .map(|e| {
             let details = match serde_json::from_str::<serde_json::Value>(&e.detail) {
-                Ok(serde_json::Value::Object(map)) => map
-                    .iter()
-                    .filter_map(|(k, v)| detail_value(k, v).map(|v| (detail_label(k), v)))
-                    .collect(),
+                Ok(serde_json::Value::Object(map)) => {
+                    // Object ids are noise next to a name; an id alone is still worth showing.
+                    let named = map.contains_key("name") || map.contains_key("client");
+                    DETAIL_ORDER
+                        .iter()
+                        .filter(|k| !(named && **k == "client_id"))
+                        .filter_map(|k| map.get(*k).map(|v| (*k, v)))
+                        .chain(
+                            map.iter()
+                                .filter(|(k, _)| {
+                                    !DETAIL_ORDER.contains(&k.as_str())
+                                        && !HIDDEN_DETAILS.contains(&k.as_str())
+                                })
+                                .map(|(k, v)| (k.as_str(), v)),
+                        )
+                        .filter_map(|(k, v)| detail_value(k, v).map(|v| (detail_label(k), v)))
+                        .collect()
+                }
                 _ => Vec::new(),
             };
             let title = match event_title(&e.kind) {
@@ -481,6 +508,9 @@ pub struct SecretItem {
 #[template(path = "dashboard/secret.html")]
 pub struct SecretPage {
     pub c: Chrome,
+    /// The breadcrumb back to the section ("API keys" → its list).
+    pub crumb: &'static str,
+    pub crumb_href: String,
     pub title: String,
     pub lede: String,
     pub livemode: bool,

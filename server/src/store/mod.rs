@@ -53,17 +53,65 @@ pub async fn ping(db: &DatabaseConnection) -> Result<(), StoreError> {
     db.ping().await.map_err(StoreError::from)
 }
 
+/// A write transaction. On SQLite it also holds this process's writer lock for the
+/// database file, so concurrent writers queue in an async mutex instead of spinning in
+/// SQLite's busy handler (which sleeps up to 100 ms per try and made tail latency explode
+/// under load). PostgreSQL needs no such lock.
+pub struct WriteTxn {
+    txn: sea_orm::DatabaseTransaction,
+    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl std::ops::Deref for WriteTxn {
+    type Target = sea_orm::DatabaseTransaction;
+    fn deref(&self) -> &Self::Target {
+        &self.txn
+    }
+}
+
+impl WriteTxn {
+    pub async fn commit(self) -> Result<(), sea_orm::DbErr> {
+        self.txn.commit().await
+    }
+    pub async fn rollback(self) -> Result<(), sea_orm::DbErr> {
+        self.txn.rollback().await
+    }
+}
+
+fn sqlite_writer(db: &DatabaseConnection) -> Option<std::sync::Arc<tokio::sync::Mutex<()>>> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, LazyLock, Mutex};
+    static WRITERS: LazyLock<Mutex<HashMap<std::path::PathBuf, Arc<tokio::sync::Mutex<()>>>>> =
+        LazyLock::new(Default::default);
+    if db.get_database_backend() != sea_orm::DbBackend::Sqlite {
+        return None;
+    }
+    let file = db
+        .get_sqlite_connection_pool()
+        .connect_options()
+        .get_filename()
+        .to_path_buf();
+    let mut map = WRITERS.lock().unwrap_or_else(|e| e.into_inner());
+    Some(map.entry(file).or_default().clone())
+}
+
 /// Begin a transaction that will write. On SQLite it takes the write lock at `BEGIN`
-/// (`IMMEDIATE`), so concurrent writers queue on the busy timeout instead of failing with
-/// `SQLITE_BUSY_SNAPSHOT` when a read snapshot would have to be upgraded.
-pub async fn begin_write(
-    db: &DatabaseConnection,
-) -> Result<sea_orm::DatabaseTransaction, StoreError> {
+/// (`IMMEDIATE`) after the in-process writer lock, so concurrent writers neither spin nor
+/// fail with `SQLITE_BUSY_SNAPSHOT` when a read snapshot would have to be upgraded.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTxn, StoreError> {
     use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
-    Ok(db
+    let writer = match sqlite_writer(db) {
+        Some(m) => Some(m.lock_owned().await),
+        None => None,
+    };
+    let txn = db
         .begin_with_options(TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..Default::default()
         })
-        .await?)
+        .await?;
+    Ok(WriteTxn {
+        txn,
+        _writer: writer,
+    })
 }

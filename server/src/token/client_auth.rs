@@ -53,7 +53,7 @@ pub async fn authenticate(
     state: &AppState,
     req: &HttpRequest,
     form: &Form,
-) -> Result<client::Model, OAuthError> {
+) -> Result<std::sync::Arc<client::Model>, OAuthError> {
     let basic = basic_credentials(req)?;
     let post_secret = form.get("client_secret");
     let form_id = form.get("client_id");
@@ -88,7 +88,7 @@ pub async fn authenticate(
     {
         return Err(OAuthError::too_many_requests(wait.as_secs().max(1)));
     }
-    let client = store::clients::by_id(&state.db, &client_id)
+    let client = store::clients::by_id_cached(&state.db, &client_id)
         .await?
         .ok_or_else(bad_client)?;
     match (&client.secret_hash, secret) {

@@ -73,7 +73,11 @@ pub fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<Form, OAuthError> {
 /// `no-store`, like every token-endpoint answer, §5.1) instead of actix's plain-text 413.
 const MAX_BODY: usize = 64 * 1024;
 
-async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u8>, OAuthError> {
+/// Read an OAuth endpoint's body up to [`MAX_BODY`] (also usable by /introspect, /revoke).
+pub async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+) -> Result<Vec<u8>, OAuthError> {
     use futures_util::StreamExt;
     let too_large = || OAuthError::invalid_request("The request body is too large");
     let declared = req

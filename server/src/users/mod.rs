@@ -144,8 +144,8 @@ pub async fn change_password(
     m.password_hash = Set(hash);
     m.sessions_valid_after = Set(now);
     m.updated_at = Set(now);
-    let updated = store::users::update(&tx, m).await?;
-    store::tokens::revoke_user_grants(&tx, &user.id, None, now).await?;
+    let updated = store::users::update(&*tx, m).await?;
+    store::tokens::revoke_user_grants(&*tx, &user.id, None, now).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(updated)
 }
@@ -177,9 +177,9 @@ pub async fn set_disabled(
     } else {
         m.disabled_at = Set(None);
     }
-    let updated = store::users::update(&tx, m).await?;
+    let updated = store::users::update(&*tx, m).await?;
     if disabled {
-        store::tokens::revoke_user_grants(&tx, &target.id, None, now).await?;
+        store::tokens::revoke_user_grants(&*tx, &target.id, None, now).await?;
     }
     tx.commit().await.map_err(StoreError::from)?;
     keys.clear();

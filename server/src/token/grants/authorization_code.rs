@@ -168,7 +168,7 @@ pub async fn exchange(
         });
 
     let txn = store::begin_write(&state.db).await?;
-    let Some(_) = store::codes::consume(&txn, &hash, &client.id, now).await? else {
+    let Some(_) = store::codes::consume(&*txn, &hash, &client.id, now).await? else {
         // Lost a race with another redemption (it committed first): a replay.
         txn.rollback().await.map_err(store::StoreError::from)?;
         if let Some(row) = store::codes::by_hash(&state.db, &hash).await? {
@@ -177,10 +177,10 @@ pub async fn exchange(
         return Err(invalid_grant());
     };
     if let Some((_, rt, _)) = &refresh {
-        store::tokens::insert(&txn, rt.clone()).await?;
+        store::tokens::insert(&*txn, rt.clone()).await?;
     }
     store::codes::set_issued(
-        &txn,
+        &*txn,
         &row.id,
         refresh.as_ref().map(|(_, _, f)| f.as_str()),
         &access.jti,

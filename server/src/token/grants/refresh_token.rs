@@ -178,13 +178,13 @@ pub async fn exchange(
     );
 
     let txn = store::begin_write(&state.db).await?;
-    if !store::tokens::mark_rotated(&txn, &target.id, now).await? {
+    if !store::tokens::mark_rotated(&*txn, &target.id, now).await? {
         // Another request rotated it first: two uses of one token, so treat as reuse.
         txn.rollback().await.map_err(store::StoreError::from)?;
         revoke_family(state, req, &row, "refresh_token.reused").await?;
         return Err(invalid_grant());
     }
-    store::tokens::insert(&txn, new_row).await?;
+    store::tokens::insert(&*txn, new_row).await?;
     txn.commit().await.map_err(store::StoreError::from)?;
 
     Ok(Issued {
