@@ -70,6 +70,14 @@
     sel.addRange(range);
   }
 
+  // On a phone the dashboard nav is one scrollable row: bring the current page's link into view.
+  var nav = document.querySelector(".dash-nav");
+  var current = nav && nav.querySelector("[aria-current='page']");
+  if (current && nav.scrollWidth > nav.clientWidth) {
+    var offset = current.getBoundingClientRect().left - nav.getBoundingClientRect().left;
+    nav.scrollLeft += offset - 16;
+  }
+
   // Buttons are announced politely when their label changes to "Copied".
   document.querySelectorAll("button[data-copy]").forEach(function (b) {
     b.setAttribute("aria-live", "polite");

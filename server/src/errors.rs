@@ -585,10 +585,9 @@ impl ResponseError for HtmlError {
             res.headers_mut().insert(header::RETRY_AFTER, v);
         }
         for (k, v) in &self.headers {
-            if let Ok(v) = HeaderValue::from_str(v) {
-                if let Ok(name) = header::HeaderName::try_from(*k) {
-                    res.headers_mut().insert(name, v);
-                }
+            if let (Ok(v), Ok(name)) = (HeaderValue::from_str(v), header::HeaderName::try_from(*k))
+            {
+                res.headers_mut().insert(name, v);
             }
         }
         res

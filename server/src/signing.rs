@@ -36,8 +36,9 @@ pub const LEEWAY_SECS: u64 = 30;
 enum SignKey {
     Es256(EcdsaKeyPair),
     Rs256(rsa::KeyPair),
-    EdDsa(Box<Ed25519KeyPair>),
-    Hs256(hmac::Key),
+    EdDsa(Ed25519KeyPair),
+    // Boxed: an HMAC key context is ~1.2 KB, the others are pointers.
+    Hs256(Box<hmac::Key>),
 }
 
 /// A key that can sign, with its JWS header pre-encoded.
@@ -252,13 +253,11 @@ fn load_key(
             DecodingKey::from_rsa_components(&s("n"), &s("e"))?,
         ),
         SigningAlg::EdDSA => (
-            SignKey::EdDsa(Box::new(
-                Ed25519KeyPair::from_pkcs8(&der).map_err(rejected)?,
-            )),
+            SignKey::EdDsa(Ed25519KeyPair::from_pkcs8(&der).map_err(rejected)?),
             DecodingKey::from_ed_components(&s("x"))?,
         ),
         SigningAlg::HS256 => (
-            SignKey::Hs256(hmac::Key::new(hmac::HMAC_SHA256, &der)),
+            SignKey::Hs256(Box::new(hmac::Key::new(hmac::HMAC_SHA256, &der))),
             DecodingKey::from_secret(&der),
         ),
     };
