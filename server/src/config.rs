@@ -148,6 +148,7 @@ struct Raw {
     limit_signup_ip: Option<String>,
     login_lockout_threshold: Option<String>,
     audit_retention_days: Option<String>,
+    session_ttl: Option<String>,
 }
 
 /// Values given on the command line; they win over everything else.
@@ -192,6 +193,8 @@ pub struct Settings {
     pub limits: crate::rate_limit::Limits,
     /// Audit events older than this are pruned.
     pub audit_retention: Duration,
+    /// A browser session ends this long after sign-in.
+    pub session_ttl: Duration,
 }
 
 fn parse_bool(key: &'static str, v: &str) -> Result<bool, ConfigError> {
@@ -482,7 +485,15 @@ impl Settings {
                     .transpose()?
                     .unwrap_or(90),
         );
+        let session_ttl = secs(
+            "LATCH_SESSION_TTL",
+            raw.session_ttl.clone(),
+            12 * 3600,
+            60,
+            30 * 24 * 3600,
+        )?;
         Ok(Settings {
+            session_ttl,
             limits,
             audit_retention,
             bind,

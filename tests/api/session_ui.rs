@@ -651,3 +651,139 @@ async fn login_redirects_home_when_next_points_to_another_site() {
         assert_eq!(location(&res), "/", "{next}");
     }
 }
+
+#[tokio::test]
+async fn logout_ends_the_session_for_every_copy_of_the_cookie_and_revokes_its_grants() {
+    // Arrange: sign in with a cookie jar we can read, authorize an app, copy the cookie.
+    let app = spawn_app().await;
+    app.create_user("leave@example.com", PASSWORD).await;
+    let c = app.confidential_client().await;
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_provider(jar.clone())
+        .build()
+        .unwrap();
+    let url = app.authorize_url(&[
+        ("client_id", &c.id),
+        ("response_type", "code"),
+        ("redirect_uri", &c.redirect_uri),
+        ("scope", "read"),
+    ]);
+    let res = app
+        .authorize_in_browser(&browser, &url, "leave@example.com", "allow")
+        .await;
+    let code = query_of(&location(&res)).remove("code").unwrap();
+    let tokens = json(
+        app.post_token_basic(
+            &c.id,
+            c.secret(),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &c.redirect_uri),
+            ],
+        )
+        .await,
+    )
+    .await;
+    let rt = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let base: url::Url = app.address.parse().unwrap();
+    use reqwest::cookie::CookieStore;
+    let stolen = jar
+        .cookies(&base)
+        .expect("session cookie")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let with_copy = || {
+        plain
+            .get(app.url("/dashboard"))
+            .header("cookie", stolen.as_str())
+            .send()
+    };
+    assert_eq!(
+        with_copy().await.unwrap().status(),
+        200,
+        "the copy works while signed in"
+    );
+    let page = browser
+        .get(app.url("/dashboard"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = input_value(&page, "csrf").expect("sign-out form");
+    // Act
+    let out = browser
+        .post(app.url("/logout"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    // Assert
+    assert_eq!(out.status(), 303);
+    assert_eq!(
+        browser
+            .get(app.url("/dashboard"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        303,
+        "signed out"
+    );
+    let copy = with_copy().await.unwrap();
+    assert_eq!(copy.status(), 303, "a copy of the cookie is signed out too");
+    assert!(location(&copy).starts_with("/login"));
+    let refreshed = app
+        .post_token_basic(
+            &c.id,
+            c.secret(),
+            &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
+        )
+        .await;
+    assert_eq!(
+        refreshed.status(),
+        400,
+        "R5: the session's refresh token ends with it"
+    );
+}
+
+#[tokio::test]
+async fn session_ends_when_it_is_older_than_the_session_ttl() {
+    let app = spawn_app_with(|s| s.session_ttl = std::time::Duration::from_secs(1)).await;
+    app.create_user("brief@example.com", PASSWORD).await;
+    let browser = app.new_browser();
+    assert_eq!(
+        app.sign_in(&browser, "brief@example.com", PASSWORD, "/dashboard")
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(
+        browser
+            .get(app.url("/dashboard"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1_300)).await;
+    assert_eq!(
+        browser
+            .get(app.url("/dashboard"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        303
+    );
+}

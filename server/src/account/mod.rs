@@ -248,7 +248,12 @@ async fn post_logout(
 ) -> Result<HttpResponse, HtmlError> {
     check_origin(&req, &state)?;
     verify_csrf(&session, &form.csrf)?;
-    session.purge();
+    // SECURITY.md R5: signing out ends the session on every instance and revokes what the
+    // apps authorized in this session received (their refresh-token families and access
+    // tokens). Grants made in other sessions are left alone.
+    if let Some((uid, auth_time)) = session::end_session(&state, &session).await? {
+        store::tokens::revoke_session_grants(&state.db, &uid, auth_time, store::now()).await?;
+    }
     let next = safe_next(form.next.as_deref());
     let target = if next == "/" {
         "/login".to_owned()

@@ -18,6 +18,7 @@ const AUTH_TIME: &str = "auth_time";
 /// `auth_time` keeps whole seconds for OIDC (`auth_time` claim, `max_age`).
 const AUTH_MS: &str = "auth_ms";
 const CSRF: &str = "csrf";
+const SID: &str = "sid";
 
 /// The signed-in user and when they signed in.
 pub struct CurrentUser {
@@ -81,7 +82,39 @@ pub fn sign_in(session: &Session, user_id: &str) -> Result<(), HtmlError> {
     session
         .insert(CSRF, crypto::random_base62(32))
         .map_err(session_err)?;
+    session
+        .insert(SID, crypto::random_base62(22))
+        .map_err(session_err)?;
     Ok(())
+}
+
+/// The deny-list entry that ends one session (sessions live in the cookie, so ending one
+/// on every instance needs a server-side record until it would have expired anyway).
+fn ended_key(sid: &str) -> String {
+    format!("sess:{sid}")
+}
+
+/// End this session everywhere: a copy of the cookie stops working too. Returns the
+/// session's user and sign-in time (seconds), if it was signed in.
+pub async fn end_session(
+    state: &AppState,
+    session: &Session,
+) -> Result<Option<(String, i64)>, HtmlError> {
+    let uid = session.get::<String>(UID).ok().flatten();
+    let auth_ms = session.get::<i64>(AUTH_MS).ok().flatten();
+    let sid = session.get::<String>(SID).ok().flatten();
+    session.purge();
+    let (Some(uid), Some(auth_ms), Some(sid)) = (uid, auth_ms, sid) else {
+        return Ok(None);
+    };
+    let now = store::now();
+    let ttl = chrono::Duration::from_std(state.settings.session_ttl)
+        .unwrap_or(chrono::Duration::hours(12));
+    let expires = chrono::DateTime::from_timestamp_millis(auth_ms).unwrap_or(now) + ttl;
+    if expires > now {
+        store::tokens::deny(&state.db, &ended_key(&sid), expires, now).await?;
+    }
+    Ok(Some((uid, auth_ms.div_euclid(1000))))
 }
 
 /// The user of this session, if the session is still valid.
@@ -98,11 +131,18 @@ pub async fn current_user(
         session.purge();
         return Ok(None);
     };
-    // Sessions from before `auth_ms` existed compare in whole seconds, as they always did.
-    let void = match session.get::<i64>(AUTH_MS) {
-        Ok(Some(ms)) => ms < user.sessions_valid_after.timestamp_millis(),
-        _ => auth_time < user.sessions_valid_after.timestamp(),
+    // A session is void when the account's sessions were ended after it began (password
+    // change, disablement), when it is older than LATCH_SESSION_TTL, or when it was signed
+    // out (its id is on the deny list, so copies of the cookie die with it).
+    let (Ok(Some(ms)), Ok(Some(sid))) = (session.get::<i64>(AUTH_MS), session.get::<String>(SID))
+    else {
+        session.purge();
+        return Ok(None);
     };
+    let age_ms = Utc::now().timestamp_millis() - ms;
+    let void = ms < user.sessions_valid_after.timestamp_millis()
+        || age_ms > state.settings.session_ttl.as_millis() as i64
+        || store::tokens::is_denied(&state.db, &ended_key(&sid)).await?;
     if user.disabled_at.is_some() || void {
         session.purge();
         return Ok(None);

@@ -79,7 +79,7 @@ impl Params {
     pub fn list(&self, k: &str) -> Option<Vec<String>> {
         self.0.get(k).map(|v| {
             v.iter()
-                .flat_map(|s| s.split([' ', ',']))
+                .flat_map(|s| s.split(' '))
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
                 .collect()

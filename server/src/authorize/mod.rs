@@ -418,6 +418,19 @@ async fn decide(
             {
                 return unavailable(state, &r);
             }
+            let _ = store::audit::record(
+                &state.db,
+                store::audit::Event {
+                    user_id: Some(&user.user.id),
+                    actor: Some(&r.client.id),
+                    kind: "consent.granted",
+                    warning: false,
+                    ip: None,
+                    user_agent: None,
+                    detail: serde_json::json!({"client_id": r.client.id, "client_name": r.client.name, "scope": r.scope()}),
+                },
+            )
+            .await;
             code_to_client(state, &r, &code)
         }
         // RFC 6749 §4.1.2.1: the resource owner denied the request.

@@ -229,3 +229,29 @@ pub async fn revoke_client_grants(
         .await?;
     Ok(())
 }
+
+/// Revoke the grants made while one browser session was signed in (its `auth_time`).
+pub async fn revoke_session_grants(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    auth_time: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let Some(at) = DateTime::from_timestamp(auth_time, 0) else {
+        return Ok(());
+    };
+    let families: Vec<String> = Entity::find()
+        .select_only()
+        .column(Column::FamilyId)
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::AuthTime.eq(at))
+        .filter(Column::RevokedAt.is_null())
+        .distinct()
+        .into_tuple()
+        .all(db)
+        .await?;
+    for f in families {
+        revoke_family(db, &f, now).await?;
+    }
+    Ok(())
+}
