@@ -18,22 +18,41 @@ pub async fn insert(
     Ok(())
 }
 
-/// Mark the code consumed and return it, or `None` when it does not exist or was already
-/// consumed (then [`by_hash`] tells which).
+/// What a code's redemption issued, recorded so a replay can revoke it (RFC 6749 §4.1.2).
+pub struct Issued<'a> {
+    pub family_id: Option<&'a str>,
+    pub jti: &'a str,
+    pub access_expires: DateTime<Utc>,
+}
+
+/// Consume the code and record what it issued, in one atomic statement
+/// (`UPDATE … WHERE consumed_at IS NULL AND expires_at > now`, SECURITY.md §5.3).
+/// `false` when it was already consumed (or expired) — then [`by_hash`] tells which.
 pub async fn consume(
     db: &impl ConnectionTrait,
     code_hash: &str,
     client_id: &str,
     now: DateTime<Utc>,
-) -> Result<Option<authorization_code::Model>, StoreError> {
-    let rows = Entity::update_many()
+    issued: Issued<'_>,
+) -> Result<bool, StoreError> {
+    let r = Entity::update_many()
         .col_expr(Column::ConsumedAt, Expr::value(now))
+        .col_expr(
+            Column::FamilyId,
+            Expr::value(issued.family_id.map(str::to_owned)),
+        )
+        .col_expr(Column::AccessTokenJti, Expr::value(issued.jti.to_owned()))
+        .col_expr(
+            Column::AccessTokenExpiresAt,
+            Expr::value(issued.access_expires),
+        )
         .filter(Column::CodeHash.eq(code_hash))
         .filter(Column::ClientId.eq(client_id))
         .filter(Column::ConsumedAt.is_null())
-        .exec_with_returning(db)
+        .filter(Column::ExpiresAt.gt(now))
+        .exec(db)
         .await?;
-    Ok(rows.into_iter().next())
+    Ok(r.rows_affected == 1)
 }
 
 pub async fn by_hash(
@@ -44,22 +63,4 @@ pub async fn by_hash(
         .filter(Column::CodeHash.eq(code_hash))
         .one(db)
         .await?)
-}
-
-/// Record what the code issued, so a replay can revoke it (RFC 6749 §4.1.2).
-pub async fn set_issued(
-    db: &impl ConnectionTrait,
-    id: &str,
-    family_id: Option<&str>,
-    jti: &str,
-    access_expires: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    Entity::update_many()
-        .col_expr(Column::FamilyId, Expr::value(family_id.map(str::to_owned)))
-        .col_expr(Column::AccessTokenJti, Expr::value(jti.to_owned()))
-        .col_expr(Column::AccessTokenExpiresAt, Expr::value(access_expires))
-        .filter(Column::Id.eq(id))
-        .exec(db)
-        .await?;
-    Ok(())
 }

@@ -168,25 +168,24 @@ pub async fn exchange(
         });
 
     let txn = store::begin_write(&state.db).await?;
-    let Some(_) = store::codes::consume(&*txn, &hash, &client.id, now).await? else {
+    let issued = store::codes::Issued {
+        family_id: refresh.as_ref().map(|(_, _, f)| f.as_str()),
+        jti: &access.jti,
+        access_expires: access.expires_at,
+    };
+    if !store::codes::consume(&*txn, &hash, &client.id, now, issued).await? {
         // Lost a race with another redemption (it committed first): a replay.
         txn.rollback().await.map_err(store::StoreError::from)?;
-        if let Some(row) = store::codes::by_hash(&state.db, &hash).await? {
+        if let Some(row) = store::codes::by_hash(&state.db, &hash).await?
+            && row.consumed_at.is_some()
+        {
             revoke_what_it_issued(state, req, &row).await?;
         }
         return Err(invalid_grant());
-    };
+    }
     if let Some((_, rt, _)) = &refresh {
         store::tokens::insert(&*txn, rt.clone()).await?;
     }
-    store::codes::set_issued(
-        &*txn,
-        &row.id,
-        refresh.as_ref().map(|(_, _, f)| f.as_str()),
-        &access.jti,
-        access.expires_at,
-    )
-    .await?;
     txn.commit().await.map_err(store::StoreError::from)?;
 
     Ok(Issued {
