@@ -10,6 +10,8 @@
 #   token      POST /oauth/token grant_type=client_credentials, Basic auth, ES256 JWT
 #   code       POST /oauth/token grant_type=authorization_code (each code redeemed once;
 #              codes pre-minted by scripts/mint_codes.py), issues AT + RT in one transaction
+#   introspect POST /oauth/introspect token=<ES256 JWT access token>, Basic auth (its own client)
+#   apikey     GET  /v1/users/me with Authorization: Bearer sk_test_… (API-key check + user read)
 #   discovery  GET  /.well-known/oauth-authorization-server
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,7 +46,13 @@ if command -v taskset >/dev/null && (( $(nproc) >= 2 )); then PIN_S=(taskset -c 
 "${PIN_S[@]}" "$BIN" serve >"$TMP/latch.log" 2>&1 &
 PID=$!
 for _ in $(seq 100); do curl -sf -o /dev/null "$BASE/healthz" && break; sleep 0.1; done
+sleep 1; IDLE_RSS="$(awk '/VmRSS/{print $2, $3}' "/proc/$PID/status")"
 curl -sf -u "$CID:$CSEC" -d grant_type=client_credentials "$BASE/oauth/token" | grep -q '"access_token":"eyJ' || { echo "sanity check failed" >&2; cat "$TMP/latch.log"; exit 1; }
+
+AT="$(curl -sf -u "$CID:$CSEC" -d grant_type=client_credentials "$BASE/oauth/token" | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')"
+curl -sf -u "$CID:$CSEC" -d "token=$AT" "$BASE/oauth/introspect" | grep -q '"active":true' || { echo "introspection sanity check failed" >&2; exit 1; }
+KEY="$("$BIN" key create --user bench@example.com --mode test --json | sed -n 's/.*"key":"\([^"]*\)".*/\1/p')"
+curl -sf -H "Authorization: Bearer $KEY" "$BASE/v1/users/me" | grep -q '"object":"user"' || { echo "API key sanity check failed" >&2; exit 1; }
 
 result_lua='done = function(s, lat, req)
   io.write(string.format("RESULT %d %.1f %.3f %.3f %.3f %d %d\n", s.requests, s.requests / (s.duration / 1e6),
@@ -57,6 +65,15 @@ wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"; wrk.headers["
 $result_lua
 LUA
 cat >"$TMP/get.lua" <<LUA
+$result_lua
+LUA
+cat >"$TMP/introspect.lua" <<LUA
+wrk.method = "POST"; wrk.body = "token=$AT"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"; wrk.headers["Authorization"] = "Basic $BASIC"
+$result_lua
+LUA
+cat >"$TMP/apikey.lua" <<LUA
+wrk.headers["Authorization"] = "Bearer $KEY"
 $result_lua
 LUA
 # Each code is used once: thread-local cursor over a file of pre-minted codes.
@@ -78,10 +95,12 @@ run() { # path lua conc secs
 echo "latch $("$BIN" --version | cut -d' ' -f2), db=$DB, $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), pinning: ${PIN_S[*]:-none} (server) / ${PIN_G[*]:-none} (wrk)"
 echo "cpu: $(nproc) x $(lscpu | sed -n 's/^Model name: *//p'); ${DURATION}s per run"
 printf '%-10s %4s %10s %9s %9s %9s %7s %9s %10s\n' endpoint conc req/s p50_ms p90_ms p99_ms errors requests req/cpu-s
-for ep in token code discovery; do
+for ep in ${ENDPOINTS:-token code introspect apikey discovery}; do
   case $ep in
     token) path=/oauth/token; lua="$TMP/token.lua" ;;
     code) path=/oauth/token; lua="$TMP/code.lua" ;;
+    introspect) path=/oauth/introspect; lua="$TMP/introspect.lua" ;;
+    apikey) path=/v1/users/me; lua="$TMP/apikey.lua" ;;
     discovery) path=/.well-known/oauth-authorization-server; lua="$TMP/get.lua" ;;
   esac
   for c in $CONCS; do
@@ -99,4 +118,5 @@ for ep in token code discovery; do
       "$(awk -v r="$reqs" -v c="$cpu" 'BEGIN{ if (c>0) printf "%.0f", r/c; else print "n/a"}')"
   done
 done
+echo "latch idle RSS (after start-up, before any request): $IDLE_RSS"
 echo "latch RSS after load: $(awk '/VmRSS/{print $2, $3}' "/proc/$PID/status"), peak: $(awk '/VmHWM/{print $2, $3}' "/proc/$PID/status")"

@@ -23,6 +23,7 @@ def main():
     now = datetime.now(timezone.utc).replace(microsecond=0)
     exp = now + timedelta(hours=1)
     codes = [mint() for _ in range(n)]
+    run = secrets.token_hex(6)
     if url.startswith("sqlite:"):
         import sqlite3
         path = url.split("://", 1)[-1].split("?", 1)[0]
@@ -33,12 +34,12 @@ def main():
         db.executemany(
             "INSERT INTO authorization_code (id, code_hash, client_id, user_id, redirect_uri, redirect_uri_sent, scope,"
             " auth_time, created_at, expires_at) VALUES (?, ?, ?, ?, ?, 0, 'read write', ?, ?, ?)",
-            [(f"code_bench{i}", hashlib.sha256(c.encode()).hexdigest(), client_id, uid, redirect.split(" ")[0], ts, ts, es)
+            [(f"code_b{run}{i}", hashlib.sha256(c.encode()).hexdigest(), client_id, uid, redirect.split(" ")[0], ts, ts, es)
              for i, c in enumerate(codes)])
         db.commit()
     else:
         rows = "\n".join(
-            f"code_bench{i}\t{hashlib.sha256(c.encode()).hexdigest()}\t{now.isoformat()}\t{exp.isoformat()}" for i, c in enumerate(codes))
+            f"code_b{run}{i}\t{hashlib.sha256(c.encode()).hexdigest()}\t{now.isoformat()}\t{exp.isoformat()}" for i, c in enumerate(codes))
         sql = f"""
 CREATE TEMP TABLE bench_codes (id text, code_hash text, ts timestamptz, exp timestamptz);
 COPY bench_codes FROM STDIN;

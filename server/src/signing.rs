@@ -30,6 +30,16 @@ use crate::errors::StoreError;
 use crate::store;
 
 pub const RELOAD_EVERY: Duration = Duration::from_secs(30);
+/// How long a successfully verified access token is remembered (see `verify_access`).
+pub const VERIFIED_TTL: Duration = Duration::from_secs(60);
+
+static VERIFIED: std::sync::LazyLock<moka::sync::Cache<String, Arc<AccessClaims>>> =
+    std::sync::LazyLock::new(|| {
+        moka::sync::Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(VERIFIED_TTL)
+            .build()
+    });
 /// Clock-skew leeway when verifying `exp`/`nbf`/`iat` (RFC 7519 §4.1.4).
 pub const LEEWAY_SECS: u64 = 30;
 
@@ -313,6 +323,41 @@ impl Signer {
         Ok(signer)
     }
 
+    /// A signer with one freshly generated in-memory key and no database, for benchmarks
+    /// and tests of the signing and verification paths.
+    pub fn ephemeral(alg: SigningAlg) -> Result<Self, anyhow::Error> {
+        let key = generate(alg)?;
+        let sealer = Sealer::new(&crate::crypto::random_bytes(32));
+        let now = Utc::now() - chrono::Duration::seconds(1);
+        let row = entity::signing_key::Model {
+            kid: key.kid.clone(),
+            alg: alg.as_str().to_owned(),
+            private_key_enc: sealer.seal(&key.private_der, &key.kid),
+            public_jwk: key.public_jwk.clone(),
+            created_at: now,
+            active_from: now,
+            retired_at: None,
+            expires_at: None,
+        };
+        let (active, verifier) = load_key(&row, &sealer)?;
+        let jwks = if key.public_jwk.is_empty() {
+            json!({"keys": []})
+        } else {
+            json!({"keys": [serde_json::from_str::<serde_json::Value>(&key.public_jwk)?]})
+        };
+        let ring = Ring {
+            signers: vec![Arc::new(active)],
+            verifiers: HashMap::from([(key.kid, Arc::new(verifier))]),
+            jwks: Arc::new(jwks),
+        };
+        Ok(Signer {
+            ring: Arc::new(RwLock::new(Arc::new(ring))),
+            db: DatabaseConnection::default(),
+            sealer,
+            alg,
+        })
+    }
+
     pub async fn reload(&self) -> Result<(), anyhow::Error> {
         let now = Utc::now();
         let rows = store::signing_keys::usable(&self.db, now).await?;
@@ -389,7 +434,22 @@ impl Signer {
         issuer: &str,
         audience: &str,
     ) -> Result<AccessClaims, VerifyError> {
-        self.verify_inner(token, issuer, Some(audience))
+        // A token verified once is remembered (until it expires, at most VERIFIED_TTL), so
+        // a resource server asking about the same token again costs no signature check.
+        // Time-based claims are checked again on every use; revocation is the deny list's job.
+        let now = Utc::now().timestamp();
+        if let Some(c) = VERIFIED.get(token) {
+            let leeway = LEEWAY_SECS as i64;
+            if c.exp + leeway < now {
+                return Err(VerifyError::Expired);
+            }
+            if c.iss == issuer && c.aud == audience && c.nbf <= now + leeway {
+                return Ok(c.as_ref().clone());
+            }
+        }
+        let claims = self.verify_inner(token, issuer, Some(audience))?;
+        VERIFIED.insert(token.to_owned(), Arc::new(claims.clone()));
+        Ok(claims)
     }
 
     /// Our signature and issuer, whatever the expiry (revocation of an expired token is a

@@ -114,6 +114,9 @@ impl Application {
             .map_err(|e| StartupError::Keys(format!("{e:#}")))?;
         signer.spawn_reloader();
         crate::sweeper::spawn(db.clone(), settings.audit_retention);
+        crate::sweeper::start_deny_sync(db.clone())
+            .await
+            .map_err(|e| StartupError::Database(e.to_string()))?;
 
         let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
             addr: settings.bind.clone(),

@@ -92,13 +92,10 @@ pub async fn spawn_sibling(other: &TestApp) -> TestApp {
         url: other.test_db.url.clone(),
         _dir: None,
     };
+    // Same issuer and audience: the two instances stand behind one load balancer.
     let mut settings = other.settings.clone();
     settings.bind = "127.0.0.1:0".into();
-    settings.issuer = "http://127.0.0.1:0".into();
-    let mut app = spawn_on(test_db, settings).await;
-    // Both instances present themselves as one issuer, as behind a load balancer.
-    app.settings.issuer = other.settings.issuer.clone();
-    app
+    spawn_on(test_db, settings).await
 }
 
 async fn spawn_on(test_db: TestDb, mut settings: Settings) -> TestApp {

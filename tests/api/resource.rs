@@ -469,10 +469,13 @@ fn sign_with(app: &TestApp, header: serde_json::Value, claims: serde_json::Value
     parts.join(".")
 }
 
-fn claims_for(app: &TestApp, sub: &str, exp_offset: i64) -> serde_json::Value {
+/// Claims of a token for `sub`, issued to a real (machine) client of `app`: a token naming
+/// a client that does not exist is inactive.
+async fn claims_for(app: &TestApp, sub: &str, exp_offset: i64) -> serde_json::Value {
+    let client = app.machine_client().await;
     let now = chrono::Utc::now().timestamp();
     json!({"iss": app.settings.issuer, "sub": sub, "aud": app.settings.audience, "exp": now + exp_offset, "iat": now - 10,
-           "nbf": now - 10, "jti": format!("j{now}{exp_offset}"), "client_id": "cl_x", "scope": "read", "livemode": true})
+           "nbf": now - 10, "jti": format!("j{now}{exp_offset}"), "client_id": client.id, "scope": "read", "livemode": true})
 }
 
 async fn v1_error(app: &TestApp, token: &str) -> (u16, String, serde_json::Value) {
@@ -493,7 +496,7 @@ async fn v1_refuses_tampered_unsigned_and_malformed_tokens_with_invalid_token() 
     let good = sign_with(
         &app,
         serde_json::Value::Null,
-        claims_for(&app, &user.id, 600),
+        claims_for(&app, &user.id, 600).await,
     );
     assert_eq!(
         v1_me(&app, &good).await.status(),
@@ -527,20 +530,20 @@ async fn v1_refuses_tampered_unsigned_and_malformed_tokens_with_invalid_token() 
     let wrong_typ = sign_with(
         &app,
         json!({"alg":"ES256","kid":kid,"typ":"JWT"}),
-        claims_for(&app, &user.id, 600),
+        claims_for(&app, &user.id, 600).await,
     );
     let unknown_kid = sign_with(
         &app,
         json!({"alg":"ES256","kid":"nope","typ":"at+jwt"}),
-        claims_for(&app, &user.id, 600),
+        claims_for(&app, &user.id, 600).await,
     );
-    let mut wrong_iss = claims_for(&app, &user.id, 600);
+    let mut wrong_iss = claims_for(&app, &user.id, 600).await;
     wrong_iss["iss"] = json!("https://evil.example");
     let wrong_iss = sign_with(&app, serde_json::Value::Null, wrong_iss);
-    let mut wrong_aud = claims_for(&app, &user.id, 600);
+    let mut wrong_aud = claims_for(&app, &user.id, 600).await;
     wrong_aud["aud"] = json!("https://other.example");
     let wrong_aud = sign_with(&app, serde_json::Value::Null, wrong_aud);
-    let mut future = claims_for(&app, &user.id, 600);
+    let mut future = claims_for(&app, &user.id, 600).await;
     future["nbf"] = json!(chrono::Utc::now().timestamp() + 31 + 5);
     let future = sign_with(&app, serde_json::Value::Null, future);
 
@@ -571,7 +574,7 @@ async fn v1_answers_expired_token_beyond_the_leeway_and_accepts_within_it() {
     let expired = sign_with(
         &app,
         serde_json::Value::Null,
-        claims_for(&app, &user.id, -(leeway + 1)),
+        claims_for(&app, &user.id, -(leeway + 1)).await,
     );
     let (status, www, body) = v1_error(&app, &expired).await;
     assert_eq!(status, 401);
@@ -580,7 +583,7 @@ async fn v1_answers_expired_token_beyond_the_leeway_and_accepts_within_it() {
     let within = sign_with(
         &app,
         serde_json::Value::Null,
-        claims_for(&app, &user.id, -(leeway - 5)),
+        claims_for(&app, &user.id, -(leeway - 5)).await,
     );
     assert_eq!(v1_me(&app, &within).await.status(), 200);
 }
@@ -598,7 +601,7 @@ async fn v1_refuses_hs256_confusion_with_the_public_key() {
     header.typ = Some("at+jwt".into());
     let forged = jsonwebtoken::encode(
         &header,
-        &claims_for(&app, &user.id, 600),
+        &claims_for(&app, &user.id, 600).await,
         &jsonwebtoken::EncodingKey::from_secret(jwk.to_string().as_bytes()),
     )
     .unwrap();
@@ -611,7 +614,7 @@ async fn v1_refuses_hs256_confusion_with_the_public_key() {
 async fn v1_returns_403_insufficient_scope_and_refuses_credentials_in_the_query() {
     let app = spawn_app().await;
     let user = app.create_user("sc@example.com", PASSWORD).await;
-    let mut claims = claims_for(&app, &user.id, 600);
+    let mut claims = claims_for(&app, &user.id, 600).await;
     claims["scope"] = json!("write");
     let t = sign_with(&app, serde_json::Value::Null, claims);
     let res = v1_me(&app, &t).await;
@@ -633,5 +636,42 @@ async fn v1_returns_403_insufficient_scope_and_refuses_credentials_in_the_query(
     assert!(
         !body.to_string().contains(&t),
         "the credential is never echoed"
+    );
+}
+
+#[tokio::test]
+async fn revocation_on_one_instance_is_seen_by_another_within_the_deny_list_sync() {
+    // Arrange: two instances on one database; B has already verified (and cached) the token.
+    let a = spawn_app().await;
+    let b = spawn_sibling(&a).await;
+    let c = a.machine_client().await;
+    let token = cc_token(&a, &c).await;
+    assert_eq!(introspect(&b, &c, &token).await["active"], true);
+    // Act
+    assert_eq!(revoke(&a, &c, &token).await.status(), 200);
+    // Assert: at once on A; on B within the documented sync delay (1 s).
+    assert_eq!(introspect(&a, &c, &token).await, json!({"active": false}));
+    let started = std::time::Instant::now();
+    while introspect(&b, &c, &token).await["active"] == true {
+        assert!(
+            started.elapsed()
+                < latch::store::tokens::DENY_SYNC + std::time::Duration::from_millis(1500),
+            "B still accepts it"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn tokens_of_a_deleted_client_are_inactive() {
+    let app = spawn_app().await;
+    let rs = resource_server(&app).await;
+    let c = app.machine_client().await;
+    let token = cc_token(&app, &c).await;
+    assert_eq!(introspect(&app, &rs, &token).await["active"], true);
+    latch::store::clients::delete(&app.db, &c.id).await.unwrap();
+    assert_eq!(
+        introspect(&app, &rs, &token).await,
+        json!({"active": false})
     );
 }

@@ -75,7 +75,7 @@ async fn refresh(app: &TestApp, c: &TestClient, rt: &str) -> reqwest::Response {
 }
 
 async fn is_denied(app: &TestApp, jti: &str) -> bool {
-    latch::store::tokens::is_denied(&app.db, jti)
+    latch::store::tokens::is_denied_in_db(&app.db, jti)
         .await
         .expect("deny list readable")
 }

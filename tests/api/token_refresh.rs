@@ -115,7 +115,7 @@ async fn resource_status(app: &TestApp, at: &str) -> u16 {
 }
 
 async fn is_denied(app: &TestApp, jti: &str) -> bool {
-    latch::store::tokens::is_denied(&app.db, jti)
+    latch::store::tokens::is_denied_in_db(&app.db, jti)
         .await
         .expect("readable")
 }

@@ -142,7 +142,7 @@ pub async fn current_user(
     let age_ms = Utc::now().timestamp_millis() - ms;
     let void = ms < user.sessions_valid_after.timestamp_millis()
         || age_ms > state.settings.session_ttl.as_millis() as i64
-        || store::tokens::is_denied(&state.db, &ended_key(&sid)).await?;
+        || store::tokens::is_denied(&ended_key(&sid));
     if user.disabled_at.is_some() || void {
         session.purge();
         return Ok(None);

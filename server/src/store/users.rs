@@ -78,7 +78,33 @@ pub async fn update(
     m: user::ActiveModel,
 ) -> Result<user::Model, StoreError> {
     use sea_orm::ActiveModelTrait;
-    Ok(m.update(db).await?)
+    let updated = m.update(db).await?;
+    CACHE.invalidate(&updated.id);
+    Ok(updated)
+}
+
+/// User rows for the hot read paths (introspection, `/v1`, userinfo), reused for at most
+/// [`CACHE_TTL`]; [`update`] drops the entry at once in this process, so a disabled
+/// account is refused here at once and on other instances within the TTL.
+static CACHE: std::sync::LazyLock<moka::sync::Cache<String, Option<std::sync::Arc<user::Model>>>> =
+    std::sync::LazyLock::new(|| {
+        moka::sync::Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(CACHE_TTL)
+            .build()
+    });
+pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+pub async fn by_id_cached(
+    db: &impl ConnectionTrait,
+    id: &str,
+) -> Result<Option<std::sync::Arc<user::Model>>, StoreError> {
+    if let Some(hit) = CACHE.get(id) {
+        return Ok(hit);
+    }
+    let row = by_id(db, id).await?.map(std::sync::Arc::new);
+    CACHE.insert(id.to_owned(), row.clone());
+    Ok(row)
 }
 
 /// The users with these ids (for labelling events); unknown ids are skipped.
