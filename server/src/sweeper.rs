@@ -67,7 +67,7 @@ pub async fn start_deny_sync(db: DatabaseConnection) -> Result<(), crate::errors
                 tracing::warn!(error = ?e, "deny-list sync failed; retrying");
             }
             n += 1;
-            if n % 60 == 0 {
+            if n.is_multiple_of(60) {
                 crate::store::tokens::prune_denied(now);
             }
         }
