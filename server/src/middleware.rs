@@ -53,6 +53,56 @@ fn client_ip_of(req: &ServiceRequest, state: &AppState) -> Option<IpAddr> {
         .or(Some(peer))
 }
 
+type Handles = (
+    actix_web::http::Method,
+    u16,
+    metrics::Counter,
+    metrics::Histogram,
+);
+
+thread_local! {
+    /// Metric handles per path, method and status, so the hot path neither re-runs route
+    /// matching for the `route` label nor hashes label strings into the registry. Bounded:
+    /// paths with ids make many entries, so the map is dropped when it grows past 4096.
+    static HANDLES: std::cell::RefCell<std::collections::HashMap<String, Vec<Handles>>> = Default::default();
+}
+
+/// `http_requests_total` and `http_request_duration_seconds` by method, route pattern and status.
+fn record_metrics(req: &HttpRequest, method: &actix_web::http::Method, status: u16, secs: f64) {
+    HANDLES.with(|cell| {
+        let mut map = cell.borrow_mut();
+        if let Some(hit) = map
+            .get(req.path())
+            .and_then(|v| v.iter().find(|h| h.0 == *method && h.1 == status))
+        {
+            hit.2.increment(1);
+            hit.3.record(secs);
+            return;
+        }
+        let route = req
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        let labels = [
+            ("method", method.as_str().to_owned()),
+            ("route", route),
+            ("status", status.to_string()),
+        ];
+        let counter = metrics::counter!("http_requests_total", &labels);
+        let histogram = metrics::histogram!("http_request_duration_seconds", &labels);
+        counter.increment(1);
+        histogram.record(secs);
+        if map.len() >= 4096 {
+            map.clear();
+        }
+        map.entry(req.path().to_owned()).or_default().push((
+            method.clone(),
+            status,
+            counter,
+            histogram,
+        ));
+    });
+}
+
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; \
                    connect-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 
@@ -78,17 +128,12 @@ pub async fn observe(
         .map_into_boxed_body();
     let status = res.status();
     let elapsed = started.elapsed();
-    let route = res
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let labels = [
-        ("method", method.as_str().to_owned()),
-        ("route", route),
-        ("status", status.as_u16().to_string()),
-    ];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
+    record_metrics(
+        res.request(),
+        &method,
+        status.as_u16(),
+        elapsed.as_secs_f64(),
+    );
     span.in_scope(|| {
         if status.is_server_error() {
             tracing::warn!(

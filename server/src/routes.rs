@@ -6,17 +6,11 @@ use actix_web::{Error, HttpRequest, HttpResponse, web};
 use crate::errors::{ApiError, HtmlError, OAuthError};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    crate::health::routes(cfg);
-    crate::discovery::routes(cfg);
-    cfg.route("/static/latch.css", web::get().to(crate::pages::get_css))
-        .route("/static/latch.js", web::get().to(crate::pages::get_js));
-    crate::account::routes(cfg);
-    crate::dashboard::routes(cfg);
-    crate::authorize::routes(cfg);
+    // Hot machine-to-machine endpoints first: actix tries resources in order, and the
+    // dashboard's many `{id}` patterns cost a regex each.
     crate::token::routes(cfg);
     crate::introspect::routes(cfg);
     crate::revoke::routes(cfg);
-    crate::oidc::routes(cfg);
     cfg.service(
         web::scope("/v1")
             .wrap(actix_web::middleware::from_fn(
@@ -25,6 +19,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(crate::api::routes)
             .default_service(web::to(crate::api::unknown_route)),
     );
+    crate::oidc::routes(cfg);
+    crate::discovery::routes(cfg);
+    crate::health::routes(cfg);
+    cfg.route("/static/latch.css", web::get().to(crate::pages::get_css))
+        .route("/static/latch.js", web::get().to(crate::pages::get_js));
+    crate::authorize::routes(cfg);
+    crate::account::routes(cfg);
+    crate::dashboard::routes(cfg);
     cfg.default_service(web::to(not_found));
 }
 
