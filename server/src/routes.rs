@@ -5,9 +5,9 @@ use actix_web::{Error, HttpRequest, HttpResponse, web};
 
 use crate::errors::{ApiError, HtmlError, OAuthError};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    // Hot machine-to-machine endpoints first: actix tries resources in order, and the
-    // dashboard's many `{id}` patterns cost a regex each.
+/// Endpoints for programs: no session cookie. Hot ones first: actix tries resources in
+/// order, and the dashboard's many `{id}` patterns cost a regex each.
+pub fn machine_routes(cfg: &mut web::ServiceConfig) {
     crate::token::routes(cfg);
     crate::introspect::routes(cfg);
     crate::revoke::routes(cfg);
@@ -24,6 +24,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     crate::health::routes(cfg);
     cfg.route("/static/latch.css", web::get().to(crate::pages::get_css))
         .route("/static/latch.js", web::get().to(crate::pages::get_js));
+}
+
+/// Pages for people: behind the session middleware.
+pub fn browser_routes(cfg: &mut web::ServiceConfig) {
     crate::authorize::routes(cfg);
     crate::account::routes(cfg);
     crate::dashboard::routes(cfg);

@@ -174,9 +174,15 @@ impl Application {
                 .app_data(crate::routes::form_config())
                 .app_data(crate::routes::query_config())
                 .app_data(crate::routes::json_config())
-                .wrap(session)
                 .wrap(from_fn(crate::middleware::observe))
-                .configure(crate::routes::routes)
+                .configure(crate::routes::machine_routes)
+                // Browser pages get the session cookie; the machine endpoints above do not
+                // pay for it. An empty-prefix scope registered last catches every other path.
+                .service(
+                    web::scope("")
+                        .wrap(session)
+                        .configure(crate::routes::browser_routes),
+                )
         })
         .workers(settings.workers)
         .shutdown_timeout(20);

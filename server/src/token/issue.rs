@@ -5,11 +5,9 @@ use actix_web::HttpResponse;
 use actix_web::http::header;
 use chrono::{DateTime, Utc};
 use entity::{client, refresh_token};
-use serde_json::json;
 
 use crate::crypto;
 use crate::errors::OAuthError;
-use crate::signing::AccessClaims;
 use crate::state::AppState;
 
 pub struct Issued {
@@ -18,6 +16,23 @@ pub struct Issued {
     pub scope: String,
     pub refresh_token: Option<String>,
     pub id_token: Option<String>,
+}
+
+/// The claims of [`crate::signing::AccessClaims`], borrowed for signing.
+#[derive(serde::Serialize)]
+struct AccessClaimsRef<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    exp: i64,
+    iat: i64,
+    nbf: i64,
+    jti: &'a str,
+    client_id: &'a str,
+    scope: &'a str,
+    livemode: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_time: Option<i64>,
 }
 
 pub struct Access {
@@ -43,16 +58,17 @@ pub fn mint_access(
     let now = Utc::now();
     let ttl = state.settings.access_token_ttl.as_secs() as i64;
     let jti = crypto::random_base62(22);
-    let claims = AccessClaims {
-        iss: state.settings.issuer.clone(),
-        sub: sub.to_owned(),
-        aud: state.settings.audience.clone(),
+    // Serialized in the field order of `AccessClaims`, borrowing instead of cloning.
+    let claims = AccessClaimsRef {
+        iss: &state.settings.issuer,
+        sub,
+        aud: &state.settings.audience,
         exp: now.timestamp() + ttl,
         iat: now.timestamp(),
         nbf: now.timestamp(),
-        jti: jti.clone(),
-        client_id: client.id.clone(),
-        scope: scope.to_owned(),
+        jti: &jti,
+        client_id: &client.id,
+        scope,
         livemode: client.livemode,
         auth_time,
     };
@@ -102,20 +118,26 @@ pub fn new_refresh(
 
 /// RFC 6749 §5.1, with `Cache-Control: no-store` and `Pragma: no-cache`.
 pub fn response(i: &Issued) -> HttpResponse {
-    let mut body = json!({
-        "access_token": i.access_token,
-        "token_type": "Bearer",
-        "expires_in": i.expires_in,
-        "scope": i.scope,
-    });
-    if let Some(rt) = &i.refresh_token {
-        body["refresh_token"] = json!(rt);
-    }
-    if let Some(id) = &i.id_token {
-        body["id_token"] = json!(id);
+    #[derive(serde::Serialize)]
+    struct Body<'a> {
+        access_token: &'a str,
+        token_type: &'static str,
+        expires_in: i64,
+        scope: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        refresh_token: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id_token: Option<&'a str>,
     }
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
-        .json(body)
+        .json(Body {
+            access_token: &i.access_token,
+            token_type: "Bearer",
+            expires_in: i.expires_in,
+            scope: &i.scope,
+            refresh_token: i.refresh_token.as_deref(),
+            id_token: i.id_token.as_deref(),
+        })
 }
