@@ -31,7 +31,11 @@ if [[ "$DB" == postgres ]]; then
 else
   export LATCH_DATABASE_URL="sqlite://$TMP/latch.db?mode=rwc"
 fi
-export LATCH_SECRET_KEY="$("$BIN" secret generate)" LATCH_BIND="127.0.0.1:$PORT" LATCH_RATE_LIMIT=off
+# RATE_LIMIT=on measures the limiter's cost (limits raised so nothing is refused);
+# REDIS=redis://127.0.0.1:6379 puts the buckets in Redis.
+export LATCH_SECRET_KEY="$("$BIN" secret generate)" LATCH_BIND="127.0.0.1:$PORT" LATCH_RATE_LIMIT="${RATE_LIMIT:-off}"
+export LATCH_LIMIT_API_KEY_TEST=10000000/s LATCH_LIMIT_TOKEN_IP=10000000/s LATCH_LIMIT_TOKEN_CLIENT=10000000/s
+if [[ -n "${REDIS:-}" ]]; then export LATCH_REDIS_URL="$REDIS"; fi
 export LATCH_WORKERS=1 LATCH_LOG=warn LATCH_CODE_TTL=600
 "$BIN" migrate >/dev/null
 CC="$("$BIN" client create --name bench --grant-type client_credentials --scope read --scope write --json)"
@@ -92,7 +96,7 @@ cpu_ticks() { awk '{print $14+$15}' "/proc/$PID/stat"; }
 run() { # path lua conc secs
   timeout $(($4 + 30)) "${PIN_G[@]}" wrk -t1 -c"$3" -d"$4s" --timeout 10s -s "$2" "$BASE$1" | sed -n 's/^RESULT //p'
 }
-echo "latch $("$BIN" --version | cut -d' ' -f2), db=$DB, $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), pinning: ${PIN_S[*]:-none} (server) / ${PIN_G[*]:-none} (wrk)"
+echo "latch $("$BIN" --version | cut -d' ' -f2), db=$DB, rate limits=${RATE_LIMIT:-off}${REDIS:+ (redis)}, $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), pinning: ${PIN_S[*]:-none} (server) / ${PIN_G[*]:-none} (wrk)"
 echo "cpu: $(nproc) x $(lscpu | sed -n 's/^Model name: *//p'); ${DURATION}s per run"
 printf '%-10s %4s %10s %9s %9s %9s %7s %9s %10s\n' endpoint conc req/s p50_ms p90_ms p99_ms errors requests req/cpu-s
 for ep in ${ENDPOINTS:-token code introspect apikey discovery}; do
