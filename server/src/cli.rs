@@ -144,6 +144,9 @@ enum KeyCommand {
         /// Scope (repeatable): read, write, or resource:read / resource:write.
         #[arg(long = "scope", value_name = "SCOPE")]
         scopes: Vec<String>,
+        /// This key's own limit in requests per second (default: the mode's limit).
+        #[arg(long, value_name = "PER_SECOND", value_parser = clap::value_parser!(i32).range(1..=100_000))]
+        rate_limit: Option<i32>,
         #[arg(long)]
         json: bool,
     },
@@ -395,6 +398,7 @@ async fn run(command: Command, mut settings: Settings) -> Result<(), Failure> {
                     mode,
                     name,
                     scopes,
+                    rate_limit,
                     json,
                 },
         } => {
@@ -410,12 +414,19 @@ async fn run(command: Command, mut settings: Settings) -> Result<(), Failure> {
                 scopes,
                 expires_at: None,
             };
-            let (key, secret) = crate::api_keys::create(&db, new)
+            let key_failure = |e: crate::api_keys::KeyError| match e {
+                crate::api_keys::KeyError::Store(s) => Failure(1, s.to_string()),
+                other => Failure(2, other.to_string()),
+            };
+            let (mut key, secret) = crate::api_keys::create(&db, new)
                 .await
-                .map_err(|e| match e {
-                    crate::api_keys::KeyError::Store(s) => Failure(1, s.to_string()),
-                    other => Failure(2, other.to_string()),
-                })?;
+                .map_err(key_failure)?;
+            if rate_limit.is_some() {
+                let cache = crate::api_keys::KeyCache::default();
+                key = crate::api_keys::set_rate_limit(&db, &cache, &key, rate_limit)
+                    .await
+                    .map_err(key_failure)?;
+            }
             let scopes: Vec<&str> = crate::clients::list(&key.scopes).collect();
             if json {
                 println!(

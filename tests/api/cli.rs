@@ -1002,3 +1002,95 @@ async fn serve_exits_2_naming_the_secret_key_when_it_is_unset_on_postgres() {
     assert_usage_error(&out, "LATCH_SECRET_KEY");
     assert!(!cli.cwd.path().join("latch-secret.key").exists());
 }
+
+#[tokio::test]
+async fn key_list_roll_and_revoke_work_on_the_same_code_paths_and_never_print_secrets() {
+    // Arrange
+    let cli = Cli::new().await;
+    cli.json(&["user", "create", "--email", "kim@example.com", "--json"]);
+    let created = cli.json(&[
+        "key",
+        "create",
+        "--user",
+        "kim@example.com",
+        "--mode",
+        "test",
+        "--name",
+        "deploy",
+        "--rate-limit",
+        "7",
+        "--json",
+    ]);
+    let id = created["id"].as_str().unwrap().to_owned();
+    let secret = created["key"].as_str().unwrap().to_owned();
+
+    // Act + Assert: list shows the key, redacted, with its own rate, never the secret.
+    let list = cli.run(&["key", "list", "--user", "kim@example.com", "--json"]);
+    assert!(list.status.success(), "{}", stderr(&list));
+    let out = stdout(&list);
+    assert!(!out.contains(&secret), "list never prints a secret");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["data"][0]["id"], id.as_str());
+    assert_eq!(v["data"][0]["rate_limit"], 7);
+    assert!(
+        v["data"][0]["redacted"]
+            .as_str()
+            .unwrap()
+            .ends_with(&secret[secret.len() - 4..])
+    );
+
+    // Roll with an overlap: a new secret, the old key expiring.
+    let rolled = cli.json(&["key", "roll", &id, "--expires-in", "1h", "--json"]);
+    assert_eq!(rolled["rolled_from"], id.as_str());
+    assert!(rolled["secret"].as_str().unwrap().starts_with("sk_test_"));
+    assert_ne!(rolled["secret"].as_str().unwrap(), secret);
+    let list = cli.json(&["key", "list", "--user", "kim@example.com", "--json"]);
+    let old = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(old["status"], "expiring");
+
+    // Revoke: gone from the default list, present with --all as revoked.
+    let revoked = cli.json(&["key", "revoke", &id, "--json"]);
+    assert_eq!(revoked["status"], "revoked");
+    let list = cli.json(&["key", "list", "--user", "kim@example.com", "--json"]);
+    assert!(
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["id"] != id.as_str())
+    );
+    let all = cli.json(&[
+        "key",
+        "list",
+        "--user",
+        "kim@example.com",
+        "--all",
+        "--json",
+    ]);
+    assert!(
+        all["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["id"] == id.as_str() && k["status"] == "revoked")
+    );
+
+    // Bad input: unknown id and a bad expiry exit 2.
+    assert_eq!(
+        cli.run(&["key", "revoke", "key_nope"]).status.code(),
+        Some(2)
+    );
+    let new_id = rolled["id"].as_str().unwrap();
+    assert_eq!(
+        cli.run(&["key", "roll", new_id, "--expires-in", "forever"])
+            .status
+            .code(),
+        Some(2)
+    );
+}

@@ -488,3 +488,135 @@ async fn rate_limit_hits_and_new_ips_show_in_the_owners_activity() {
     .await;
     assert!(ok, "rate_limit.exceeded and api_key.new_ip recorded");
 }
+
+#[tokio::test]
+async fn a_keys_own_rate_limit_overrides_its_modes_default() {
+    let app = spawn_app_with(|s| {
+        s.rate_limit = true;
+        s.limits.api_key_test = Rate {
+            count: 100,
+            period: Duration::from_secs(1),
+            burst: 100,
+        };
+    })
+    .await;
+    let (k, key) = test_key(&app, "own@example.com").await;
+    // Give the key 1 request per second (burst 1) through the API, using the key itself.
+    let user = latch::store::users::by_id(&app.db, &k.user_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let (_, writer) = latch::api_keys::create(
+        &app.db,
+        latch::api_keys::NewKey {
+            user_id: user.id,
+            livemode: false,
+            name: "w".into(),
+            scopes: vec!["read".into(), "write".into()],
+            expires_at: None,
+        },
+    )
+    .await
+    .unwrap();
+    let res = app
+        .http
+        .post(app.url(&format!("/v1/api_keys/{}", k.id)))
+        .bearer_auth(&writer)
+        .form(&[("rate_limit", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(json(res).await["rate_limit"], 1);
+    let first = app
+        .http
+        .get(app.url("/v1/users/me"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 200);
+    assert_eq!(header(&first, "ratelimit-policy"), "\"api_key\";q=1;w=1");
+    assert_eq!(
+        app.http
+            .get(app.url("/v1/users/me"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+    let bad = app
+        .http
+        .post(app.url(&format!("/v1/api_keys/{}", k.id)))
+        .bearer_auth(&writer)
+        .form(&[("rate_limit", "0")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    assert_eq!(json(bad).await["error"]["param"], "rate_limit");
+}
+
+#[tokio::test]
+async fn refresh_token_reuse_is_a_warning_in_the_activity_and_old_events_are_pruned() {
+    let app = spawn_app().await;
+    let user = app.create_user("reuse@example.com", PASSWORD).await;
+    let c = app.confidential_client().await;
+    let code = app.obtain_code(&c, "reuse@example.com", &[]).await;
+    let t = json(
+        app.post_token_basic(
+            &c.id,
+            c.secret(),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &c.redirect_uri),
+            ],
+        )
+        .await,
+    )
+    .await;
+    let rt = t["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        app.post_token_basic(
+            &c.id,
+            c.secret(),
+            &[("grant_type", "refresh_token"), ("refresh_token", rt)]
+        )
+        .await
+        .status(),
+        200
+    );
+    assert_eq!(
+        app.post_token_basic(
+            &c.id,
+            c.secret(),
+            &[("grant_type", "refresh_token"), ("refresh_token", rt)]
+        )
+        .await
+        .status(),
+        400
+    );
+    let events = latch::store::audit::page(&app.db, Some(&user.id), 50, None)
+        .await
+        .unwrap();
+    let reuse = events
+        .iter()
+        .find(|e| e.kind == "refresh_token.reused")
+        .expect("refresh_token.reused recorded");
+    assert_eq!(reuse.severity, "warning");
+    assert!(events.iter().any(|e| e.kind == "consent.granted"));
+    // Retention: a sweep with a retention shorter than the events' age removes them.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    latch::sweeper::sweep(&app.db, latch::store::now(), Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert!(
+        latch::store::audit::page(&app.db, Some(&user.id), 50, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

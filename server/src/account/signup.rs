@@ -93,6 +93,21 @@ async fn post_signup(
     enabled(&state)?;
     check_origin(&req, &state)?;
     verify_csrf(&session, &form.csrf)?;
+    // Per-IP limit on account creation (LATCH_LIMIT_SIGNUP_IP), a friendly 429 page.
+    if let Some(ip) = crate::middleware::ClientIp::of(&req) {
+        let d = state
+            .limiter
+            .check(
+                "signup_ip",
+                state.settings.limits.signup_ip,
+                &ip.to_string(),
+            )
+            .await;
+        if !d.allowed {
+            crate::rate_limit::note_limited(&state, &req, "signup_ip", &ip.to_string()).await;
+            return Err(HtmlError::too_many_requests(d.retry_after_secs()));
+        }
+    }
     let next = next_param(form.next.as_deref());
     let email = form.email.trim();
 

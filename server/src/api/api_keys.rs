@@ -45,7 +45,26 @@ pub fn key_object(k: &entity::api_key::Model) -> serde_json::Value {
         "expires_at": ts(k.expires_at),
         "revoked_at": ts(k.revoked_at),
         "rolled_to": k.rolled_to,
+        "rate_limit": k.rate_limit,
     })
+}
+
+/// `rate_limit`: requests per second for this key (1–100000), or empty for the mode default.
+fn parse_rate_limit(s: &str) -> Result<Option<i32>, ApiError> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    s.parse::<i32>()
+        .ok()
+        .filter(|n| (1..=100_000).contains(n))
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::invalid_request(
+                "parameter_invalid",
+                "rate_limit must be 1 to 100000 requests per second",
+            )
+            .with_param("rate_limit")
+        })
 }
 
 /// The caller's key `id` in the caller's mode, or 404 (never another user's or mode's).
@@ -107,7 +126,7 @@ async fn create(
     p.require("write", RESOURCE)?;
     let user_id = p.user_id()?.to_owned();
     let params = Params::parse(&req, &body)?;
-    params.only(&["name", "scopes", "expires_in"])?;
+    params.only(&["name", "scopes", "expires_in", "rate_limit"])?;
     idempotency::run(&state, &p.owner(), &req, &body, || async {
         let expires_at = match params.one("expires_in")? {
             Some(s) => Some(
@@ -134,7 +153,11 @@ async fn create(
             scopes: params.list("scopes").unwrap_or_default(),
             expires_at,
         };
-        let (key, secret) = api_keys::create(&state.db, new).await?;
+        let (mut key, secret) = api_keys::create(&state.db, new).await?;
+        if let Some(r) = params.one("rate_limit")? {
+            key = api_keys::set_rate_limit(&state.db, &state.keys, &key, parse_rate_limit(r)?)
+                .await?;
+        }
         audit(&state, &req, &user_id, "api_key.created", &key).await?;
         let mut v = key_object(&key);
         v["secret"] = json!(secret);
@@ -153,12 +176,17 @@ async fn update(
     p.require("write", RESOURCE)?;
     let key = owned(&state, &p, &id).await?;
     let params = Params::parse(&req, &body)?;
-    params.only(&["name"])?;
+    params.only(&["name", "rate_limit"])?;
     idempotency::run(&state, &p.owner(), &req, &body, || async {
-        let updated = match params.one("name")? {
+        let mut updated = match params.one("name")? {
             Some(name) => api_keys::rename(&state.db, &key, name).await?,
             None => key.clone(),
         };
+        if let Some(r) = params.one("rate_limit")? {
+            updated =
+                api_keys::set_rate_limit(&state.db, &state.keys, &updated, parse_rate_limit(r)?)
+                    .await?;
+        }
         Ok((StatusCode::OK, key_object(&updated)))
     })
     .await

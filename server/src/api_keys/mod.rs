@@ -334,6 +334,21 @@ pub async fn revoke(
     Ok(updated)
 }
 
+/// Give a key its own rate (requests per second), or `None` for its mode's default.
+pub async fn set_rate_limit(
+    db: &impl ConnectionTrait,
+    cache: &KeyCache,
+    key: &entity::api_key::Model,
+    rate: Option<i32>,
+) -> Result<entity::api_key::Model, KeyError> {
+    use sea_orm::{ActiveValue::Set, IntoActiveModel};
+    let mut m = key.clone().into_active_model();
+    m.rate_limit = Set(rate);
+    let updated = store::api_keys::update(db, m).await?;
+    cache.forget(&key.key_hash);
+    Ok(updated)
+}
+
 pub async fn rename(
     db: &impl ConnectionTrait,
     key: &entity::api_key::Model,
