@@ -1139,6 +1139,32 @@ async fn authorize_shows_sign_in_again_when_prompt_is_login_and_a_session_exists
 }
 
 #[tokio::test]
+async fn authorize_still_demands_sign_in_when_prompt_is_login_and_a_forged_login_after_is_sent() {
+    // Arrange: a live session; the request adds its own login_after to skip the sign-in.
+    let app = spawn_app().await;
+    let browser = signed_in(&app).await;
+    let c = first_party(&app).await;
+    for forged in [
+        "0",
+        "9999999999",
+        "0.AAAA",
+        "1700000000.bm90LWEtc2lnbmF0dXJl",
+    ] {
+        // Act
+        let res = get(
+            &browser,
+            &url_of(
+                &app,
+                &params(&c, &[("prompt", "login"), ("login_after", forged)]),
+            ),
+        )
+        .await;
+        // Assert: still the sign-in page, never a code.
+        assert_login_redirect(&res);
+    }
+}
+
+#[tokio::test]
 async fn authorize_redirects_login_required_when_prompt_is_none_and_a_fresh_login_is_demanded() {
     // Arrange: signed in more than a second ago.
     let app = spawn_app().await;

@@ -118,7 +118,7 @@ async fn post_authorize(
 }
 
 /// Where the browser goes to sign in, and comes back to afterwards.
-fn login_redirect(params: &Params, login_after: Option<i64>) -> HttpResponse {
+fn login_redirect(state: &AppState, params: &Params, login_after: Option<i64>) -> HttpResponse {
     let mut back = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in params {
         if k == "prompt" || k == "login_after" {
@@ -127,7 +127,7 @@ fn login_redirect(params: &Params, login_after: Option<i64>) -> HttpResponse {
         back.append_pair(k, v);
     }
     if let Some(t) = login_after {
-        back.append_pair("login_after", &t.to_string());
+        back.append_pair("login_after", &request::sign_login_after(state, t));
     }
     let next = format!("/oauth/authorize?{}", back.finish());
     let location = format!(
@@ -243,11 +243,15 @@ async fn authorize(
                 "The user is not signed in",
             );
         }
-        return Ok(login_redirect(&r.params, None));
+        return Ok(login_redirect(state, &r.params, None));
     };
     if r.prompt.iter().any(|p| p == "login") && r.login_after.is_none() {
         // Ask for the password again, and accept only a sign-in made after this moment.
-        return Ok(login_redirect(&r.params, Some(Utc::now().timestamp())));
+        return Ok(login_redirect(
+            state,
+            &r.params,
+            Some(Utc::now().timestamp()),
+        ));
     }
     if needs_fresh_login(&r, &user) {
         if prompt_none {
@@ -258,7 +262,11 @@ async fn authorize(
                 "A fresh sign-in is required",
             );
         }
-        return Ok(login_redirect(&r.params, Some(Utc::now().timestamp())));
+        return Ok(login_redirect(
+            state,
+            &r.params,
+            Some(Utc::now().timestamp()),
+        ));
     }
 
     let consented = match store::consents::find(&state.db, &user.user.id, &r.client.id).await {
@@ -401,7 +409,7 @@ async fn decide(
         Err(rej) => return rejected(state, rej),
     };
     let Some(user) = account::current_user(state, session).await? else {
-        return Ok(login_redirect(&r.params, None));
+        return Ok(login_redirect(state, &r.params, None));
     };
     match decision.as_str() {
         "allow" => {
