@@ -46,16 +46,44 @@ fn bad_input(req: &HttpRequest, message: String) -> Error {
     let path = req.path();
     if path.starts_with("/v1") {
         ApiError::invalid_request("parameter_invalid", message).into()
-    } else if path.starts_with("/oauth/") {
+    } else if path.starts_with("/oauth/") && path != "/oauth/authorize" {
+        // The authorization endpoint is a browser page: until the client is verified its
+        // errors are an HTML page (RFC 6749 §4.1.2.1), never JSON.
         OAuthError::invalid_request(message).into()
     } else {
         HtmlError::bad_request(message).into()
     }
 }
 
+/// Largest request body any endpoint reads (forms, JSON and raw bodies alike).
+pub const MAX_BODY: usize = 64 * 1024;
+
+pub fn payload_config() -> web::PayloadConfig {
+    web::PayloadConfig::new(MAX_BODY)
+}
+
+/// A body over [`MAX_BODY`] makes actix answer a bare 413; answer it in the request's
+/// dialect instead (RFC 6749 §5.2 JSON with `no-store` on `/oauth`, the API format on `/v1`).
+pub fn payload_too_large<B>(
+    res: actix_web::dev::ServiceResponse<B>,
+) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
+    let (req, _) = res.into_parts();
+    let err = bad_input(
+        &req,
+        format!(
+            "The request body is too large (at most {} KiB)",
+            MAX_BODY / 1024
+        ),
+    );
+    let new = err.as_response_error().error_response();
+    Ok(actix_web::middleware::ErrorHandlerResponse::Response(
+        actix_web::dev::ServiceResponse::new(req, new).map_into_right_body(),
+    ))
+}
+
 pub fn form_config() -> web::FormConfig {
     web::FormConfig::default()
-        .limit(64 * 1024)
+        .limit(MAX_BODY)
         .error_handler(|err, req| {
             bad_input(req, format!("The request body could not be read: {err}"))
         })
@@ -69,6 +97,6 @@ pub fn query_config() -> web::QueryConfig {
 
 pub fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
-        .limit(64 * 1024)
+        .limit(MAX_BODY)
         .error_handler(|err, req| bad_input(req, format!("The JSON body could not be read: {err}")))
 }

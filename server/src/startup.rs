@@ -109,7 +109,7 @@ impl Application {
         let master = settings.secret().expose().to_vec();
         let sealer = Sealer::new(&master);
         let keep_after = settings.access_token_ttl + Duration::from_secs(LEEWAY_SECS);
-        let signer = Signer::init(db.clone(), sealer, settings.signing_alg, keep_after)
+        let signer = Signer::init(db.clone(), sealer.clone(), settings.signing_alg, keep_after)
             .await
             .map_err(|e| StartupError::Keys(format!("{e:#}")))?;
         signer.spawn_reloader();
@@ -155,6 +155,7 @@ impl Application {
             trusted_proxies,
             keys: crate::api_keys::KeyCache::default(),
             limiter,
+            sealer,
         });
         let cookie_key = Key::derive_from(&derive_key(&master, "session-cookie"));
         let secure_cookies = settings.issuer_is_https();
@@ -174,6 +175,11 @@ impl Application {
                 .app_data(crate::routes::form_config())
                 .app_data(crate::routes::query_config())
                 .app_data(crate::routes::json_config())
+                .app_data(crate::routes::payload_config())
+                .wrap(actix_web::middleware::ErrorHandlers::new().handler(
+                    actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    crate::routes::payload_too_large,
+                ))
                 .wrap(from_fn(crate::middleware::observe))
                 .configure(crate::routes::machine_routes)
                 // Browser pages get the session cookie; the machine endpoints above do not

@@ -20,4 +20,6 @@ pub struct AppState {
     pub keys: crate::api_keys::KeyCache,
     /// Rate limits and brute-force tracking.
     pub limiter: std::sync::Arc<crate::rate_limit::Limiter>,
+    /// AES-GCM under the master key (keys derived once at start-up).
+    pub sealer: crate::crypto::Sealer,
 }

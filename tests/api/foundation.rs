@@ -472,3 +472,76 @@ async fn html_pages_carry_security_headers_when_a_page_is_not_found() {
     );
     assert!(h.contains_key("x-request-id"));
 }
+
+#[tokio::test]
+async fn oversized_bodies_get_a_400_in_each_endpoints_dialect() {
+    // Arrange: a body one byte over the 64 KiB limit.
+    let app = spawn_app().await;
+    let big = format!("token={}", "a".repeat(64 * 1024));
+    let form = "application/x-www-form-urlencoded";
+    // Act + Assert: /oauth endpoints answer RFC 6749 §5.2 JSON with no-store…
+    for path in ["/oauth/token", "/oauth/introspect", "/oauth/revoke"] {
+        let res = app
+            .http
+            .post(app.url(path))
+            .header("content-type", form)
+            .body(big.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400, "{path}");
+        assert_eq!(
+            res.headers().get("cache-control").unwrap(),
+            "no-store",
+            "{path}"
+        );
+        assert_eq!(json(res).await["error"], "invalid_request", "{path}");
+    }
+    // …/v1 answers in the API format with a request id (once the caller is authenticated)…
+    let user = app
+        .create_user("big@example.com", "correct horse battery")
+        .await;
+    let (_, key) = latch::api_keys::create(
+        &app.db,
+        latch::api_keys::NewKey {
+            user_id: user.id,
+            livemode: false,
+            name: "k".into(),
+            scopes: vec!["write".into()],
+            expires_at: None,
+        },
+    )
+    .await
+    .unwrap();
+    let res = app
+        .http
+        .post(app.url("/v1/api_keys"))
+        .bearer_auth(&key)
+        .header("content-type", form)
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let v = json(res).await;
+    assert_eq!(v["error"]["type"], "invalid_request_error");
+    assert!(v["error"]["request_id"].is_string());
+    // …and pages with an HTML error page.
+    let res = app
+        .http
+        .post(app.url("/oauth/authorize"))
+        .header("content-type", form)
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(
+        res.headers()
+            .get("content-type")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+}

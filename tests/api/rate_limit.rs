@@ -620,3 +620,38 @@ async fn refresh_token_reuse_is_a_warning_in_the_activity_and_old_events_are_pru
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn x_forwarded_for_is_ignored_unless_latch_is_behind_a_proxy() {
+    // Arrange: two requests per IP on /oauth/authorize; requests claim ever-new addresses.
+    let limited = |behind_proxy: bool| {
+        spawn_app_with(move |s| {
+            s.rate_limit = true;
+            s.behind_proxy = behind_proxy;
+            s.limits.authorize_ip = Rate {
+                count: 2,
+                period: Duration::from_secs(60),
+                burst: 2,
+            };
+        })
+    };
+    for (behind_proxy, expected) in [
+        (false, vec![400, 400, 429, 429]),
+        (true, vec![400, 400, 400, 400]),
+    ] {
+        let app = limited(behind_proxy).await;
+        let mut statuses = Vec::new();
+        for i in 0..4 {
+            let res = app
+                .http
+                .get(app.url("/oauth/authorize"))
+                .header("x-forwarded-for", format!("198.51.100.{i}"))
+                .send()
+                .await
+                .unwrap();
+            statuses.push(res.status().as_u16());
+        }
+        // Assert: a forged header never buys a fresh bucket; from a trusted proxy it names the client.
+        assert_eq!(statuses, expected, "behind_proxy = {behind_proxy}");
+    }
+}

@@ -59,7 +59,7 @@ where
     h.extend_from_slice(body);
     let request_hash = crypto::b64url(&crypto::sha256(&h));
     let aad = format!("{owner}\0{key}");
-    let sealer = crypto::Sealer::new(state.settings.secret().expose());
+    let sealer = &state.sealer;
     let now = crate::store::now();
 
     let existing = Entity::find()

@@ -71,41 +71,11 @@ pub fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<Form, OAuthError> {
 
 /// Token requests are small. A larger body is refused as an RFC 6749 §5.2 error (JSON,
 /// `no-store`, like every token-endpoint answer, §5.1) instead of actix's plain-text 413.
-const MAX_BODY: usize = 64 * 1024;
-
-/// Read an OAuth endpoint's body up to [`MAX_BODY`] (also usable by /introspect, /revoke).
-pub async fn read_body(
-    req: &HttpRequest,
-    mut payload: web::Payload,
-) -> Result<Vec<u8>, OAuthError> {
-    use futures_util::StreamExt;
-    let too_large = || OAuthError::invalid_request("The request body is too large");
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY) {
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|_| OAuthError::invalid_request("The request body could not be read"))?;
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
 async fn post_token(
     req: HttpRequest,
     state: web::Data<AppState>,
-    payload: web::Payload,
+    body: web::Bytes,
 ) -> Result<HttpResponse, OAuthError> {
-    let body = read_body(&req, payload).await?;
     client_auth::limit_ip(&state, &req).await?;
     let form = parse_form(&req, &body)?;
     let grant_type = form
