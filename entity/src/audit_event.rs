@@ -18,6 +18,8 @@ pub struct Model {
     pub user_agent: Option<String>,
     /// JSON object with event details (never a secret).
     pub detail: String,
+    /// The mode of the object the event is about; `None` for account events (live-mode reading).
+    pub livemode: Option<bool>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

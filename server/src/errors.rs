@@ -356,6 +356,17 @@ impl ApiError {
         e.retry_after = Some(d.retry_after_secs().max(1));
         e.with_headers(d.headers())
     }
+
+    /// 429 `rate_limit_exceeded` with `Retry-After`, for a lock rather than a bucket.
+    pub fn too_many_requests(retry_after: u64) -> Self {
+        let mut e = Self::new(
+            ApiErrorType::RateLimit,
+            "rate_limit_exceeded",
+            "Too many failed requests from this address; try again later",
+        );
+        e.retry_after = Some(retry_after.max(1));
+        e
+    }
     pub fn invalid_request(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ApiErrorType::InvalidRequest, code, message)
     }

@@ -48,10 +48,11 @@ pub async fn active_access_token(
         return Ok(Err(crate::signing::VerifyError::Invalid));
     }
     // A deleted client's tokens die with it (cached lookup: at once here, within 2 s elsewhere).
-    if store::clients::by_id_cached(&state.db, &claims.client_id)
-        .await?
-        .is_none()
-    {
+    // So do the tokens of a client whose owner was disabled.
+    let Some(client) = store::clients::by_id_cached(&state.db, &claims.client_id).await? else {
+        return Ok(Err(crate::signing::VerifyError::Invalid));
+    };
+    if !crate::clients::owner_enabled(&state.db, &client).await? {
         return Ok(Err(crate::signing::VerifyError::Invalid));
     }
     if claims.sub != claims.client_id {

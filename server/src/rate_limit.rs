@@ -84,6 +84,9 @@ pub struct Limits {
     pub login_failures_per_ip: u32,
     /// Failed client authentications per client id before it is blocked.
     pub client_auth_failures: u32,
+    /// Well-formed API keys that are unknown, revoked or expired, per IP, before that IP's
+    /// uncached key lookups are refused for a while (each one costs a database query).
+    pub api_key_failures_per_ip: u32,
     /// Base lock after the threshold; doubles with each further failure, up to `max_lock`.
     pub base_lock: Duration,
     pub max_lock: Duration,
@@ -122,6 +125,7 @@ impl Default for Limits {
             login_failures_per_account: 5,
             login_failures_per_ip: 20,
             client_auth_failures: 10,
+            api_key_failures_per_ip: 100,
             base_lock: Duration::from_secs(1),
             max_lock: Duration::from_secs(900),
         }
@@ -250,6 +254,7 @@ pub enum FailureKind {
     LoginIp,
     LoginAccount,
     ClientAuth,
+    ApiKeyIp,
 }
 
 impl FailureKind {
@@ -258,11 +263,14 @@ impl FailureKind {
             FailureKind::LoginIp => "login_ip",
             FailureKind::LoginAccount => "login_account",
             FailureKind::ClientAuth => "client_auth",
+            FailureKind::ApiKeyIp => "api_key_ip",
         }
     }
 }
 
 const FAILURE_WINDOW: Duration = Duration::from_secs(900);
+/// At most this many in-process limiters (one per policy and rate).
+const MAX_LOCAL_LIMITERS: usize = 256;
 
 impl Limiter {
     pub fn new(
@@ -398,6 +406,22 @@ impl Limiter {
     fn check_local(&self, policy: &'static str, rate: Rate, key: &str) -> Decision {
         let limiter = {
             let mut map = self.local.lock().unwrap_or_else(|e| e.into_inner());
+            // One limiter per (policy, rate): per-key rates make more of them, so the map is
+            // bounded. Past the bound the custom-rate limiters start afresh (their buckets
+            // refill), which costs a caller at most one burst; /v1 caps a key's rate at the
+            // mode's limit, so only the operator's CLI can add many distinct rates.
+            if map.len() >= MAX_LOCAL_LIMITERS && !map.contains_key(&(policy, rate)) {
+                let defaults = [
+                    self.limits.api_key_live,
+                    self.limits.api_key_test,
+                    self.limits.token_ip,
+                    self.limits.token_client,
+                    self.limits.authorize_ip,
+                    self.limits.login_ip,
+                    self.limits.signup_ip,
+                ];
+                map.retain(|(_, r), _| defaults.contains(r));
+            }
             map.entry((policy, rate))
                 .or_insert_with(|| {
                     let quota = Quota::with_period(rate.interval())
@@ -444,6 +468,7 @@ impl Limiter {
             FailureKind::LoginIp => self.limits.login_failures_per_ip,
             FailureKind::LoginAccount => self.limits.login_failures_per_account,
             FailureKind::ClientAuth => self.limits.client_auth_failures,
+            FailureKind::ApiKeyIp => self.limits.api_key_failures_per_ip,
         }
     }
 

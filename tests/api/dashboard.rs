@@ -151,9 +151,15 @@ async fn me_status(app: &TestApp, bearer: &str) -> u16 {
 }
 
 async fn events_of(app: &TestApp, user_id: &str) -> Vec<entity::audit_event::Model> {
-    latch::store::audit::page(&app.db, Some(user_id), 1000, None)
-        .await
-        .expect("readable")
+    latch::store::audit::page(
+        &app.db,
+        Some(user_id),
+        latch::store::audit::ModeFilter::All,
+        1000,
+        None,
+    )
+    .await
+    .expect("readable")
 }
 
 /// Tokens from the code flow for `client` as `email` (password [`PASSWORD`]).

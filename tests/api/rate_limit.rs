@@ -236,9 +236,15 @@ async fn failed_sign_ins_from_rotating_ips_lock_the_account_then_the_owner_gets_
         .await
     );
     // The lock is in the owner's activity, as a warning.
-    let events = latch::store::audit::page(&app.db, Some(&user.id), 50, None)
-        .await
-        .unwrap();
+    let events = latch::store::audit::page(
+        &app.db,
+        Some(&user.id),
+        latch::store::audit::ModeFilter::All,
+        50,
+        None,
+    )
+    .await
+    .unwrap();
     let locked = events
         .iter()
         .find(|e| e.kind == "signin.locked")
@@ -476,9 +482,15 @@ async fn rate_limit_hits_and_new_ips_show_in_the_owners_activity() {
     let _ = call("192.0.2.99").await; // 429 or 200, either way a new address.
     let ok = wait_until(
         async || {
-            let ev = latch::store::audit::page(&app.db, Some(&k.user_id), 50, None)
-                .await
-                .unwrap();
+            let ev = latch::store::audit::page(
+                &app.db,
+                Some(&k.user_id),
+                latch::store::audit::ModeFilter::All,
+                50,
+                None,
+            )
+            .await
+            .unwrap();
             ev.iter()
                 .any(|e| e.kind == "rate_limit.exceeded" && e.severity == "warning")
                 && ev.iter().any(|e| e.kind == "api_key.new_ip")
@@ -599,9 +611,15 @@ async fn refresh_token_reuse_is_a_warning_in_the_activity_and_old_events_are_pru
         .status(),
         400
     );
-    let events = latch::store::audit::page(&app.db, Some(&user.id), 50, None)
-        .await
-        .unwrap();
+    let events = latch::store::audit::page(
+        &app.db,
+        Some(&user.id),
+        latch::store::audit::ModeFilter::All,
+        50,
+        None,
+    )
+    .await
+    .unwrap();
     let reuse = events
         .iter()
         .find(|e| e.kind == "refresh_token.reused")
@@ -614,10 +632,16 @@ async fn refresh_token_reuse_is_a_warning_in_the_activity_and_old_events_are_pru
         .await
         .unwrap();
     assert!(
-        latch::store::audit::page(&app.db, Some(&user.id), 50, None)
-            .await
-            .unwrap()
-            .is_empty()
+        latch::store::audit::page(
+            &app.db,
+            Some(&user.id),
+            latch::store::audit::ModeFilter::All,
+            50,
+            None
+        )
+        .await
+        .unwrap()
+        .is_empty()
     );
 }
 

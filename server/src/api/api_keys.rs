@@ -6,12 +6,11 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use super::auth::Principal;
+use super::auth::{Action, Principal};
 use super::params::Params;
 use super::{ListQuery, idempotency, list_response};
 use crate::api_keys;
 use crate::errors::ApiError;
-use crate::middleware::ClientIp;
 use crate::state::AppState;
 use crate::store;
 
@@ -49,19 +48,31 @@ pub fn key_object(k: &entity::api_key::Model) -> serde_json::Value {
     })
 }
 
-/// `rate_limit`: requests per second for this key (1–100000), or empty for the mode default.
-fn parse_rate_limit(s: &str) -> Result<Option<i32>, ApiError> {
+/// `rate_limit`: requests per second for this key, or empty for the mode default. A user
+/// may lower their key's rate but never raise it above the operator's limit for the mode
+/// (`LATCH_LIMIT_API_KEY_LIVE` / `_TEST`); only the operator's CLI sets more.
+fn parse_rate_limit(state: &AppState, livemode: bool, s: &str) -> Result<Option<i32>, ApiError> {
     if s.is_empty() {
         return Ok(None);
     }
+    let limits = &state.settings.limits;
+    let mode = if livemode {
+        limits.api_key_live
+    } else {
+        limits.api_key_test
+    };
+    // Per second, whatever period the operator's rate is written in.
+    let max = (f64::from(mode.count) / mode.period.as_secs_f64())
+        .floor()
+        .max(1.0) as i32;
     s.parse::<i32>()
         .ok()
-        .filter(|n| (1..=100_000).contains(n))
+        .filter(|n| (1..=max).contains(n))
         .map(Some)
         .ok_or_else(|| {
             ApiError::invalid_request(
                 "parameter_invalid",
-                "rate_limit must be 1 to 100000 requests per second",
+                format!("rate_limit must be 1 to {max} requests per second (this mode's limit)"),
             )
             .with_param("rate_limit")
         })
@@ -80,10 +91,15 @@ async fn owned(
         ))
         .with_param("id")
     };
+    // Ids are `key_` + base62: anything else (a NUL byte, say) is nobody's, without a query.
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return Err(not_found());
+    }
     let k = store::api_keys::by_id(&state.db, id)
         .await?
         .ok_or_else(not_found)?;
-    if Some(k.user_id.as_str()) != p.user_id.as_deref() || k.livemode != p.livemode {
+    if !p.owns(Some(&k.user_id), k.livemode) {
         return Err(not_found());
     }
     Ok(k)
@@ -94,11 +110,11 @@ async fn list(
     p: Principal,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    p.require("read", RESOURCE)?;
+    let user_id = p.allow(RESOURCE, Action::Read)?;
     let page = q.page()?;
     let rows = store::api_keys::page(
         &state.db,
-        p.user_id()?,
+        user_id,
         Some(p.livemode),
         false,
         page.limit + 1,
@@ -113,7 +129,7 @@ async fn retrieve(
     p: Principal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    p.require("read", RESOURCE)?;
+    p.allow(RESOURCE, Action::Read)?;
     Ok(HttpResponse::Ok().json(key_object(&owned(&state, &p, &id).await?)))
 }
 
@@ -123,10 +139,20 @@ async fn create(
     p: Principal,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    p.require("write", RESOURCE)?;
-    let user_id = p.user_id()?.to_owned();
+    let user_id = p.allow(RESOURCE, Action::Manage)?.to_owned();
     let params = Params::parse(&req, &body)?;
     params.only(&["name", "scopes", "expires_in", "rate_limit"])?;
+    // A key mints only keys no broader than itself; without `scopes`, the new key gets
+    // exactly the caller's scopes.
+    let scopes = match params.list("scopes") {
+        Some(s) if !s.is_empty() => api_keys::check_scopes(&s)?,
+        _ => p.scopes.clone(),
+    };
+    p.covers(scopes.iter().map(String::as_str))?;
+    let rate_limit = params
+        .one("rate_limit")?
+        .map(|r| parse_rate_limit(&state, p.livemode, r))
+        .transpose()?;
     idempotency::run(&state, &p.owner(), &req, &body, || async {
         let expires_at = match params.one("expires_in")? {
             Some(s) => Some(
@@ -150,13 +176,12 @@ async fn create(
             user_id: user_id.clone(),
             livemode: p.livemode,
             name: params.one("name")?.unwrap_or_default().to_owned(),
-            scopes: params.list("scopes").unwrap_or_default(),
+            scopes: scopes.clone(),
             expires_at,
         };
         let (mut key, secret) = api_keys::create(&state.db, new).await?;
-        if let Some(r) = params.one("rate_limit")? {
-            key = api_keys::set_rate_limit(&state.db, &state.keys, &key, parse_rate_limit(r)?)
-                .await?;
+        if let Some(r) = rate_limit {
+            key = api_keys::set_rate_limit(&state.db, &state.keys, &key, r).await?;
         }
         audit(&state, &req, &user_id, "api_key.created", &key).await?;
         let mut v = key_object(&key);
@@ -173,19 +198,31 @@ async fn update(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    p.require("write", RESOURCE)?;
+    let user_id = p.allow(RESOURCE, Action::Manage)?;
     let key = owned(&state, &p, &id).await?;
     let params = Params::parse(&req, &body)?;
     params.only(&["name", "rate_limit"])?;
+    let rate_limit = params
+        .one("rate_limit")?
+        .map(|r| parse_rate_limit(&state, key.livemode, r))
+        .transpose()?;
     idempotency::run(&state, &p.owner(), &req, &body, || async {
         let mut updated = match params.one("name")? {
             Some(name) => api_keys::rename(&state.db, &key, name).await?,
             None => key.clone(),
         };
-        if let Some(r) = params.one("rate_limit")? {
-            updated =
-                api_keys::set_rate_limit(&state.db, &state.keys, &updated, parse_rate_limit(r)?)
-                    .await?;
+        if let Some(r) = rate_limit {
+            updated = api_keys::set_rate_limit(&state.db, &state.keys, &updated, r).await?;
+        }
+        if updated != key {
+            let mut d = key_detail(&updated);
+            if updated.name != key.name {
+                d["previous_name"] = json!(key.name);
+            }
+            if updated.rate_limit != key.rate_limit {
+                d["rate_limit"] = json!(updated.rate_limit);
+            }
+            super::audit(&state, &req, user_id, "api_key.updated", false, d).await?;
         }
         Ok((StatusCode::OK, key_object(&updated)))
     })
@@ -199,11 +236,12 @@ async fn roll(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    p.require("write", RESOURCE)?;
+    let user_id = p.allow(RESOURCE, Action::Manage)?.to_owned();
     let key = owned(&state, &p, &id).await?;
+    // Rolling hands out a new secret with the old key's scopes: only a key that holds them.
+    p.covers(crate::clients::list(&key.scopes))?;
     let params = Params::parse(&req, &body)?;
     params.only(&["expires_in"])?;
-    let user_id = p.user_id()?.to_owned();
     idempotency::run(&state, &p.owner(), &req, &body, || async {
         if api_keys::status(&key) == "revoked" || api_keys::status(&key) == "expired" {
             return Err(ApiError::invalid_request(
@@ -237,13 +275,17 @@ async fn delete(
     p: Principal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    p.require("write", RESOURCE)?;
+    let user_id = p.allow(RESOURCE, Action::Manage)?;
     let key = owned(&state, &p, &id).await?;
     let revoked = api_keys::revoke(&state.db, &state.keys, &key).await?;
-    audit(&state, &req, p.user_id()?, "api_key.revoked", &key).await?;
+    audit(&state, &req, user_id, "api_key.revoked", &key).await?;
     let mut v = key_object(&revoked);
     v["deleted"] = json!(true);
     Ok(HttpResponse::Ok().json(v))
+}
+
+fn key_detail(key: &entity::api_key::Model) -> serde_json::Value {
+    json!({"api_key": key.id, "name": key.name, "redacted": api_keys::redacted(key), "livemode": key.livemode, "via": "api"})
 }
 
 async fn audit(
@@ -253,18 +295,13 @@ async fn audit(
     kind: &str,
     key: &entity::api_key::Model,
 ) -> Result<(), ApiError> {
-    store::audit::record(
-        &state.db,
-        store::audit::Event {
-            user_id: Some(user_id),
-            actor: None,
-            kind,
-            warning: kind != "api_key.created",
-            ip: ClientIp::of(req).map(|i| i.to_string()),
-            user_agent: req.headers().get("user-agent").and_then(|v| v.to_str().ok()),
-            detail: json!({"api_key": key.id, "name": key.name, "redacted": api_keys::redacted(key), "livemode": key.livemode}),
-        },
+    super::audit(
+        state,
+        req,
+        user_id,
+        kind,
+        kind != "api_key.created",
+        key_detail(key),
     )
-    .await?;
-    Ok(())
+    .await
 }

@@ -10,6 +10,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 
 use crate::api_keys;
 use crate::errors::{ApiError, ApiErrorType};
+use crate::rate_limit::FailureKind;
 use crate::signing::VerifyError;
 use crate::state::AppState;
 
@@ -21,6 +22,19 @@ pub enum Via {
 }
 
 /// The authenticated caller of a `/v1` request.
+///
+/// # Who may do what on `/v1` (the one place the rule lives; the README has the table)
+///
+/// - A caller is a **user** (an API key, or an access token issued for a person) or a
+///   **client** (a `client_credentials` token, `user_id: None`). A client principal manages
+///   nothing on `/v1`: every resource answers 403 `user_required` ([`Principal::allow`]).
+/// - A user principal reaches only its own objects in its own mode ([`Principal::owns`]):
+///   an object without an owner (an operator client made by the CLI) belongs to nobody here,
+///   so `None` never matches `None`. Admin powers go through admin endpoints only.
+/// - API keys and OAuth apps are changed only with an API key ([`Principal::allow`] with
+///   [`Action::Manage`]): an access token a third-party app received may read them, never
+///   create, roll, update or delete them.
+/// - A key creates or rolls only keys whose scopes it covers itself ([`Principal::covers`]).
 #[derive(Clone, Debug)]
 pub struct Principal {
     /// The user the request acts for; `None` for a client-credentials token.
@@ -28,6 +42,35 @@ pub struct Principal {
     pub livemode: bool,
     pub scopes: Vec<String>,
     pub via: Via,
+}
+
+/// What a `/v1` endpoint does to its resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Read objects (`read` or `resource:read`).
+    Read,
+    /// Change objects that are not credentials (`write` or `resource:write`).
+    Write,
+    /// Create or change credentials (API keys, OAuth apps): `write`, and an API key.
+    Manage,
+}
+
+impl Action {
+    fn scope(self) -> &'static str {
+        match self {
+            Action::Read => "read",
+            Action::Write | Action::Manage => "write",
+        }
+    }
+}
+
+/// Whether `held` (a caller's scopes) covers the scope `wanted`: the same scope, or a plain
+/// `read`/`write` covering `resource:read`/`resource:write`.
+pub fn scope_covers(held: &[String], wanted: &str) -> bool {
+    held.iter().any(|h| h == wanted)
+        || wanted
+            .split_once(':')
+            .is_some_and(|(_, action)| held.iter().any(|h| h == action))
 }
 
 impl Principal {
@@ -49,6 +92,44 @@ impl Principal {
             format!("This request requires the {action} scope"),
         )
         .with_bearer("insufficient_scope"))
+    }
+
+    /// The `/v1` rule in one call: a user principal, holding the action's scope for
+    /// `resource`, and (for [`Action::Manage`]) authenticated by an API key. Returns the
+    /// user the request acts for.
+    pub fn allow(&self, resource: &str, action: Action) -> Result<&str, ApiError> {
+        let user = self.user_id()?;
+        self.require(action.scope(), resource)?;
+        if action == Action::Manage && !matches!(self.via, Via::ApiKey { .. }) {
+            return Err(ApiError::new(
+                ApiErrorType::Permission,
+                "api_key_required",
+                "API keys and OAuth apps are managed with an API key or in the dashboard, \
+                 not with an OAuth access token",
+            ));
+        }
+        Ok(user)
+    }
+
+    /// Whether an object owned by `owner` in `livemode` is this caller's: its own user, its
+    /// own mode. An object without an owner is nobody's here (operator objects).
+    pub fn owns(&self, owner: Option<&str>, livemode: bool) -> bool {
+        matches!((owner, self.user_id.as_deref()), (Some(o), Some(me)) if o == me)
+            && livemode == self.livemode
+    }
+
+    /// Whether the caller holds every scope in `wanted` (a key may mint or roll only keys
+    /// no broader than itself).
+    pub fn covers<'a>(&self, wanted: impl IntoIterator<Item = &'a str>) -> Result<(), ApiError> {
+        match wanted.into_iter().find(|w| !scope_covers(&self.scopes, w)) {
+            None => Ok(()),
+            Some(w) => Err(ApiError::new(
+                ApiErrorType::Permission,
+                "insufficient_scope",
+                format!("The key used for this request does not hold the {w} scope itself"),
+            )
+            .with_param("scopes")),
+        }
     }
 
     /// Who an `Idempotency-Key` belongs to: the API key, or the client acting for the user.
@@ -123,9 +204,27 @@ async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
     if token.starts_with("sk_") {
         // A bad checksum is refused without touching the database (SECURITY.md K3).
         let ip = crate::middleware::ClientIp::of(&req);
-        let v = api_keys::verify(&state.db, &state.keys, token, ip)
-            .await?
-            .map_err(|_| invalid_key())?;
+        // Each well-formed key that is not cached costs a query: an address that keeps
+        // presenting unknown, revoked or expired keys is refused before the lookup for a
+        // while (doubling locks). Cached keys skip the check, so the hot path pays nothing.
+        let fail_key = ip.map(|i| i.to_string());
+        if let Some(k) = &fail_key
+            && api_keys::looks_valid(token)
+            && !state.keys.is_cached(token)
+            && let Some(wait) = state.limiter.locked(FailureKind::ApiKeyIp, k).await
+        {
+            return Err(ApiError::too_many_requests(wait.as_secs().max(1)));
+        }
+        let v = match api_keys::verify(&state.db, &state.keys, token, ip).await? {
+            Ok(v) => v,
+            Err(api_keys::KeyRejection::Malformed) => return Err(invalid_key()),
+            Err(_) => {
+                if let Some(k) = &fail_key {
+                    state.limiter.fail(FailureKind::ApiKeyIp, k).await;
+                }
+                return Err(invalid_key());
+            }
+        };
         // Per-key limit: the key's own override, else the mode's default.
         let rate = match v.key.rate_limit {
             Some(n) if n > 0 => crate::rate_limit::Rate::per_second(n as u32),

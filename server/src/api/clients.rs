@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use super::auth::Principal;
+use super::auth::{Action, Principal};
 use super::params::Params;
 use super::{ListQuery, idempotency, list_response};
 use crate::clients::{self, ClientUpdate, NewClient, list};
@@ -41,6 +41,11 @@ pub fn client_object(c: &entity::client::Model) -> serde_json::Value {
     })
 }
 
+/// What an audit event says about a client (never its secret).
+fn detail(c: &entity::client::Model) -> serde_json::Value {
+    json!({"client_id": c.id, "name": c.name, "livemode": c.livemode, "via": "api"})
+}
+
 async fn owned(
     state: &AppState,
     p: &Principal,
@@ -53,10 +58,14 @@ async fn owned(
         ))
         .with_param("id")
     };
+    // Ids are `cl_` + base62: anything else (a NUL byte, say) is nobody's, without a query.
+    if !crate::authorize::request::plausible_client_id(id) {
+        return Err(not_found());
+    }
     let c = store::clients::by_id(&state.db, id)
         .await?
         .ok_or_else(not_found)?;
-    if c.owner_id.as_deref() != p.user_id.as_deref() || c.livemode != p.livemode {
+    if !p.owns(c.owner_id.as_deref(), c.livemode) {
         return Err(not_found());
     }
     Ok(c)
@@ -67,11 +76,11 @@ async fn list_clients(
     p: Principal,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    p.require("read", RESOURCE)?;
+    let user_id = p.allow(RESOURCE, Action::Read)?;
     let page = q.page()?;
     let rows = store::clients::page(
         &state.db,
-        Some(p.user_id()?),
+        store::clients::Owner::User(user_id),
         Some(p.livemode),
         page.limit + 1,
         page.starting_after.as_deref(),
@@ -90,7 +99,7 @@ async fn retrieve(
     p: Principal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    p.require("read", RESOURCE)?;
+    p.allow(RESOURCE, Action::Read)?;
     Ok(HttpResponse::Ok().json(client_object(&owned(&state, &p, &id).await?)))
 }
 
@@ -100,8 +109,7 @@ async fn create(
     p: Principal,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    p.require("write", RESOURCE)?;
-    let owner = p.user_id()?.to_owned();
+    let owner = p.allow(RESOURCE, Action::Manage)?.to_owned();
     let params = Params::parse(&req, &body)?;
     params.only(&["name", "redirect_uris", "public", "grant_types", "scopes"])?;
     idempotency::run(&state, &p.owner(), &req, &body, || async {
@@ -127,6 +135,7 @@ async fn create(
             owner_id: Some(owner.clone()),
         };
         let (c, secret) = clients::create(&state.db, new).await?;
+        super::audit(&state, &req, &owner, "client.created", false, detail(&c)).await?;
         let mut v = client_object(&c);
         v["secret"] = json!(secret);
         Ok((StatusCode::OK, v))
@@ -141,7 +150,7 @@ async fn update(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    p.require("write", RESOURCE)?;
+    let user_id = p.allow(RESOURCE, Action::Manage)?;
     let c = owned(&state, &p, &id).await?;
     let params = Params::parse(&req, &body)?;
     params.only(&["name", "redirect_uris", "scopes"])?;
@@ -151,10 +160,17 @@ async fn update(
             redirect_uris: params.list("redirect_uris"),
             scopes: params.list("scopes"),
         };
-        Ok((
-            StatusCode::OK,
-            client_object(&clients::update(&state.db, &c, u).await?),
-        ))
+        let updated = clients::update(&state.db, &c, u).await?;
+        super::audit(
+            &state,
+            &req,
+            user_id,
+            "client.updated",
+            false,
+            detail(&updated),
+        )
+        .await?;
+        Ok((StatusCode::OK, client_object(&updated)))
     })
     .await
 }
@@ -166,10 +182,19 @@ async fn rotate_secret(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    p.require("write", RESOURCE)?;
+    let user_id = p.allow(RESOURCE, Action::Manage)?;
     let c = owned(&state, &p, &id).await?;
     idempotency::run(&state, &p.owner(), &req, &body, || async {
         let (c, secret) = clients::rotate_secret(&state.db, &c).await?;
+        super::audit(
+            &state,
+            &req,
+            user_id,
+            "client.secret_rotated",
+            true,
+            detail(&c),
+        )
+        .await?;
         let mut v = client_object(&c);
         v["secret"] = json!(secret);
         Ok((StatusCode::OK, v))
@@ -178,13 +203,16 @@ async fn rotate_secret(
 }
 
 async fn delete(
+    req: HttpRequest,
     state: web::Data<AppState>,
     p: Principal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    p.require("write", RESOURCE)?;
+    let user_id = p.allow(RESOURCE, Action::Manage)?;
     let c = owned(&state, &p, &id).await?;
-    store::clients::delete(&state.db, &c.id).await?;
+    // The access tokens it obtained go on the deny list with it (`clients::delete`).
+    clients::delete(&state.db, &c).await?;
+    super::audit(&state, &req, user_id, "client.deleted", true, detail(&c)).await?;
     let mut v = client_object(&c);
     v["deleted"] = json!(true);
     Ok(HttpResponse::Ok().json(v))

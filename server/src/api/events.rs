@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use super::auth::Principal;
+use super::auth::{Action, Principal};
 use super::{ListQuery, list_response};
 use crate::errors::ApiError;
 use crate::state::AppState;
@@ -23,7 +23,7 @@ pub fn event_object(e: &entity::audit_event::Model, livemode: bool) -> serde_jso
         "ip": e.ip,
         "actor": e.actor,
         "data": serde_json::from_str::<serde_json::Value>(&e.detail).unwrap_or(serde_json::Value::Null),
-        "livemode": livemode,
+        "livemode": e.livemode.unwrap_or(livemode),
     })
 }
 
@@ -32,11 +32,13 @@ async fn list(
     p: Principal,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    p.require("read", "events")?;
+    let user_id = p.allow("events", Action::Read)?;
     let page = q.page()?;
+    // A test-mode credential reads test-mode events only; live reads live and account events.
     let rows = store::audit::page(
         &state.db,
-        Some(p.user_id()?),
+        Some(user_id),
+        store::audit::ModeFilter::of(p.livemode),
         page.limit + 1,
         page.starting_after.as_deref(),
     )

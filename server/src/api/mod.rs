@@ -92,3 +92,32 @@ pub fn list_response<T>(
         "data": rows.iter().map(render).collect::<Vec<_>>(),
     }))
 }
+
+/// Record a change made through `/v1` in the account's activity: every change to a
+/// credential, through any door, is an event (the dashboard records the same kinds).
+pub async fn audit(
+    state: &crate::state::AppState,
+    req: &actix_web::HttpRequest,
+    user_id: &str,
+    kind: &str,
+    warning: bool,
+    detail: serde_json::Value,
+) -> Result<(), ApiError> {
+    crate::store::audit::record(
+        &state.db,
+        crate::store::audit::Event {
+            user_id: Some(user_id),
+            actor: None,
+            kind,
+            warning,
+            ip: crate::middleware::ClientIp::of(req).map(|i| i.to_string()),
+            user_agent: req
+                .headers()
+                .get(actix_web::http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok()),
+            detail,
+        },
+    )
+    .await?;
+    Ok(())
+}

@@ -60,6 +60,22 @@ impl Params {
                 "Send application/x-www-form-urlencoded or application/json",
             ));
         }
+        // No parameter of the API carries control characters: a NUL byte would reach the
+        // database (PostgreSQL refuses it in text), the others only make names lie.
+        let mut names: Vec<&String> = map.keys().collect();
+        names.sort();
+        for k in names {
+            if k.chars().any(char::is_control)
+                || map[k].iter().any(|v| v.chars().any(char::is_control))
+            {
+                let shown: String = k.chars().filter(|c| !c.is_control()).take(64).collect();
+                return Err(ApiError::invalid_request(
+                    "parameter_invalid",
+                    format!("{shown} must not contain control characters"),
+                )
+                .with_param(shown));
+            }
+        }
         Ok(Self(map))
     }
 

@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use super::auth::Principal;
+use super::auth::{Action, Principal};
 use super::{ListQuery, list_response};
 use crate::errors::{ApiError, ApiErrorType};
 use crate::state::AppState;
@@ -28,8 +28,8 @@ pub fn user_object(u: &entity::user::Model, livemode: bool) -> serde_json::Value
 }
 
 async fn get_me(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, ApiError> {
-    p.require("read", "users")?;
-    let user = store::users::by_id_cached(&state.db, p.user_id()?)
+    let user_id = p.allow("users", Action::Read)?;
+    let user = store::users::by_id_cached(&state.db, user_id)
         .await?
         .ok_or_else(|| ApiError::not_found("No such user"))?;
     Ok(HttpResponse::Ok().json(user_object(&user, p.livemode)))
@@ -40,8 +40,9 @@ async fn list_users(
     p: Principal,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    p.require("read", "users")?;
-    let me = store::users::by_id(&state.db, p.user_id()?)
+    let user_id = p.allow("users", Action::Read)?;
+    // An admin endpoint: the caller's own account must be an admin's.
+    let me = store::users::by_id(&state.db, user_id)
         .await?
         .ok_or_else(|| ApiError::not_found("No such user"))?;
     if !me.is_admin {

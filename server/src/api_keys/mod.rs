@@ -44,29 +44,24 @@ pub struct NewKey {
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// Create a key; the secret is returned here and never again.
-pub async fn create(
-    db: &impl ConnectionTrait,
-    k: NewKey,
-) -> Result<(entity::api_key::Model, String), KeyError> {
-    let name = k.name.trim().to_owned();
-    if name.chars().count() > 100 {
-        return Err(KeyError::Invalid(
-            "name must be at most 100 characters".into(),
-            "name",
-        ));
-    }
+/// Validate and dedupe a key's scopes: `read`, `write`, or `resource:read|write`. None
+/// means a full key (`read write`).
+pub fn check_scopes(requested: &[String]) -> Result<Vec<String>, KeyError> {
     let mut scopes: Vec<String> = Vec::new();
-    for s in &k.scopes {
+    for s in requested {
         let ok = KEY_SCOPES.contains(&s.as_str())
             || s.split_once(':').is_some_and(|(res, act)| {
                 !res.is_empty()
+                    && res.len() <= 64
                     && res.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
                     && (act == "read" || act == "write")
             });
         if !ok {
             return Err(KeyError::Invalid(
-                format!("unknown scope {s:?}; use read, write or resource:read|write"),
+                format!(
+                    "unknown scope {:?}; use read, write or resource:read|write",
+                    s.chars().take(64).collect::<String>()
+                ),
                 "scopes",
             ));
         }
@@ -77,6 +72,22 @@ pub async fn create(
     if scopes.is_empty() {
         scopes = vec!["read".into(), "write".into()];
     }
+    Ok(scopes)
+}
+
+/// Create a key; the secret is returned here and never again.
+pub async fn create(
+    db: &impl ConnectionTrait,
+    k: NewKey,
+) -> Result<(entity::api_key::Model, String), KeyError> {
+    let name = k.name.trim().to_owned();
+    if name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(KeyError::Invalid(
+            "name must be at most 100 characters, without control characters".into(),
+            "name",
+        ));
+    }
+    let scopes = check_scopes(&k.scopes)?;
     let prefix = if k.livemode { LIVE_PREFIX } else { TEST_PREFIX };
     let secret = crypto::mint_secret(prefix);
     let model = entity::api_key::Model {
@@ -160,6 +171,11 @@ impl KeyCache {
 
     pub fn clear(&self) {
         self.by_digest.invalidate_all();
+    }
+
+    /// Whether a lookup of this presented key would be served without a query.
+    pub fn is_cached(&self, presented: &str) -> bool {
+        self.by_digest.contains_key(&crypto::sha256_hex(presented))
     }
 }
 
@@ -356,9 +372,9 @@ pub async fn rename(
 ) -> Result<entity::api_key::Model, KeyError> {
     use sea_orm::{ActiveValue::Set, IntoActiveModel};
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(KeyError::Invalid(
-            "name must be 1 to 100 characters".into(),
+            "name must be 1 to 100 characters, without control characters".into(),
             "name",
         ));
     }

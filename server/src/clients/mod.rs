@@ -300,6 +300,22 @@ pub async fn delete(
     Ok(())
 }
 
+/// Whether a client may act at all: a client registered by a person works only while that
+/// person's account is enabled (issue #9, finding 12), so disabling an account stops its
+/// apps' client authentication and the tokens they hold. Operator clients have no owner.
+/// Served from the user cache: at once on this instance, within its TTL elsewhere.
+pub async fn owner_enabled(
+    db: &impl ConnectionTrait,
+    client: &entity::client::Model,
+) -> Result<bool, StoreError> {
+    match &client.owner_id {
+        None => Ok(true),
+        Some(owner) => Ok(store::users::by_id_cached(db, owner)
+            .await?
+            .is_some_and(|u| u.disabled_at.is_none())),
+    }
+}
+
 /// Split a space-separated column into its parts.
 pub fn list(s: &str) -> impl Iterator<Item = &str> {
     s.split(' ').filter(|p| !p.is_empty())

@@ -19,8 +19,14 @@ async fn list(
     dash: Dash,
     q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, HtmlError> {
-    let mut events =
-        store::audit::page(&state.db, Some(&dash.user.id), PAGE as u64 + 1, q.after()).await?;
+    let mut events = store::audit::page(
+        &state.db,
+        Some(&dash.user.id),
+        store::audit::ModeFilter::All,
+        PAGE as u64 + 1,
+        q.after(),
+    )
+    .await?;
     let next = paginate(&mut events, PAGE, |e| &e.id).map(|id| format!("starting_after={id}"));
     Ok(views::activity(views::ActivityPage {
         c: dash.chrome("activity"),

@@ -20,6 +20,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/dashboard/admin/users/{id}/{action}",
             web::post().to(change_user),
         )
+        .route("/dashboard/admin/apps", web::get().to(operator_apps))
         .route("/dashboard/admin/activity", web::get().to(activity));
 }
 
@@ -52,6 +53,29 @@ async fn list_users(
         c: dash.chrome("admin_users"),
         rows,
         first_page: q.after().is_none(),
+        next_page: next,
+    }))
+}
+
+/// The operator's OAuth apps (made by the CLI without `--owner`): no `/v1` caller reaches
+/// them, so this is where admins see them.
+async fn operator_apps(
+    state: web::Data<AppState>,
+    AdminDash(dash): AdminDash,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, HtmlError> {
+    let mut rows = store::clients::page(
+        &state.db,
+        store::clients::Owner::Operator,
+        None,
+        PAGE as u64 + 1,
+        q.after(),
+    )
+    .await?;
+    let next = paginate(&mut rows, PAGE, |c| &c.id).map(|id| format!("starting_after={id}"));
+    Ok(views::operator_apps(views::AppsPage {
+        c: dash.chrome("admin_apps"),
+        rows: rows.iter().map(views::AppRow::new).collect(),
         next_page: next,
     }))
 }
@@ -114,7 +138,14 @@ async fn activity(
     AdminDash(dash): AdminDash,
     q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, HtmlError> {
-    let mut events = store::audit::page(&state.db, None, PAGE as u64 + 1, q.after()).await?;
+    let mut events = store::audit::page(
+        &state.db,
+        None,
+        store::audit::ModeFilter::All,
+        PAGE as u64 + 1,
+        q.after(),
+    )
+    .await?;
     let next = paginate(&mut events, PAGE, |e| &e.id).map(|id| format!("starting_after={id}"));
     let mut ids: Vec<String> = events.iter().filter_map(|e| e.user_id.clone()).collect();
     ids.sort();

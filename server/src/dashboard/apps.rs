@@ -58,7 +58,7 @@ async fn list(
 ) -> Result<HttpResponse, HtmlError> {
     let mut rows = store::clients::page(
         &state.db,
-        Some(&dash.user.id),
+        store::clients::Owner::User(&dash.user.id),
         None,
         PAGE as u64 + 1,
         q.after(),

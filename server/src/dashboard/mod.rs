@@ -245,7 +245,8 @@ async fn get_overview(state: web::Data<AppState>, dash: Dash) -> Result<HttpResp
     let test_keys = store::api_keys::count_working(&state.db, uid, false, now).await?;
     let apps = store::clients::count_owned(&state.db, uid).await?;
     let authorized = store::consents::for_user(&state.db, uid).await?.len() as u64;
-    let events = store::audit::page(&state.db, Some(uid), 6, None).await?;
+    let events =
+        store::audit::page(&state.db, Some(uid), store::audit::ModeFilter::All, 6, None).await?;
     Ok(views::overview(views::OverviewPage {
         c: dash.chrome("overview"),
         live_keys,

@@ -568,6 +568,22 @@ pub fn apps(p: AppsPage) -> HttpResponse {
     page(&p)
 }
 
+#[derive(Template)]
+#[template(path = "dashboard/admin_apps.html")]
+pub struct OperatorAppsPage {
+    pub c: Chrome,
+    pub rows: Vec<AppRow>,
+    pub next_page: Option<String>,
+}
+
+pub fn operator_apps(p: AppsPage) -> HttpResponse {
+    page(&OperatorAppsPage {
+        c: p.c,
+        rows: p.rows,
+        next_page: p.next_page,
+    })
+}
+
 /// The registration form's values (kept when it is shown again with an error).
 pub struct AppForm {
     pub name: String,

@@ -25,16 +25,40 @@ pub async fn record(db: &impl ConnectionTrait, e: Event<'_>) -> Result<(), Store
         severity: Set(if e.warning { "warning" } else { "info" }.to_owned()),
         ip: Set(e.ip),
         user_agent: Set(e.user_agent.map(|s| s.chars().take(512).collect())),
+        // The mode of the object the event is about, when its detail names one (keys and
+        // clients do): a test-mode credential must never read live-mode events.
+        livemode: Set(e
+            .detail
+            .get("livemode")
+            .and_then(serde_json::Value::as_bool)),
         detail: Set(e.detail.to_string()),
     };
     Entity::insert(m).exec_without_returning(db).await?;
     Ok(())
 }
 
+/// Which events a reader may see by mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModeFilter {
+    /// Every event (the dashboard, which shows both modes).
+    All,
+    /// Live-mode readers: live events and account events without a mode.
+    Live,
+    /// Test-mode readers: test-mode events only.
+    Test,
+}
+
+impl ModeFilter {
+    pub fn of(livemode: bool) -> Self {
+        if livemode { Self::Live } else { Self::Test }
+    }
+}
+
 /// Events newest first; `user_id: None` lists the whole server's.
 pub async fn page(
     db: &impl ConnectionTrait,
     user_id: Option<&str>,
+    mode: ModeFilter,
     limit: u64,
     starting_after: Option<&str>,
 ) -> Result<Vec<audit_event::Model>, StoreError> {
@@ -43,6 +67,17 @@ pub async fn page(
     let mut q = Entity::find().order_by_desc(Column::Id).limit(limit);
     if let Some(u) = user_id {
         q = q.filter(Column::UserId.eq(u));
+    }
+    match mode {
+        ModeFilter::All => {}
+        ModeFilter::Live => {
+            q = q.filter(
+                sea_orm::Condition::any()
+                    .add(Column::Livemode.is_null())
+                    .add(Column::Livemode.eq(true)),
+            )
+        }
+        ModeFilter::Test => q = q.filter(Column::Livemode.eq(false)),
     }
     if let Some(after) = starting_after {
         q = q.filter(Column::Id.lt(after));

@@ -64,10 +64,19 @@ pub async fn by_id_cached(
     Ok(row)
 }
 
-/// Clients a user owns (or, with `owner: None`, all clients), newest first.
+/// Whose clients a listing shows.
+#[derive(Clone, Copy, Debug)]
+pub enum Owner<'a> {
+    /// One user's.
+    User(&'a str),
+    /// The operator's: clients made by the CLI without `--owner` (admins only).
+    Operator,
+}
+
+/// Clients of `owner`, newest first.
 pub async fn page(
     db: &impl ConnectionTrait,
-    owner: Option<&str>,
+    owner: Owner<'_>,
     livemode: Option<bool>,
     limit: u64,
     starting_after: Option<&str>,
@@ -78,9 +87,10 @@ pub async fn page(
         .order_by_desc(Column::CreatedAt)
         .order_by_desc(Column::Id)
         .limit(limit);
-    if let Some(o) = owner {
-        q = q.filter(Column::OwnerId.eq(o));
-    }
+    q = match owner {
+        Owner::User(o) => q.filter(Column::OwnerId.eq(o)),
+        Owner::Operator => q.filter(Column::OwnerId.is_null()),
+    };
     if let Some(l) = livemode {
         q = q.filter(Column::Livemode.eq(l));
     }

@@ -91,6 +91,9 @@ pub async fn authenticate(
     let client = store::clients::by_id_cached(&state.db, &client_id)
         .await?
         .ok_or_else(bad_client)?;
+    if !crate::clients::owner_enabled(&state.db, &client).await? {
+        return Err(bad_client());
+    }
     match (&client.secret_hash, secret) {
         (Some(hash), Some(secret)) => {
             // Garbage is refused by checksum before hashing; the digest compare is constant time.

@@ -73,12 +73,24 @@ pub async fn exchange(
     if row.expires_at <= now || row.created_at + idle <= now {
         return Err(invalid_grant());
     }
+    // A client's registered scopes bound everything issued to it, now and later: scopes
+    // removed from the client since the grant drop out here, and the successor refresh
+    // token carries the narrowed grant (issue #9, finding 11).
+    let granted: Vec<&str> = list(&row.scope)
+        .filter(|g| list(&client.scopes).any(|c| c == *g))
+        .collect();
+    if granted.is_empty() {
+        return Err(OAuthError::invalid_scope(
+            "The client may no longer use any scope of this grant",
+        ));
+    }
+    let granted_scope = granted.join(" ");
     // RFC 6749 §6: "MUST NOT include any scope not originally granted".
     let scope = match form.get("scope") {
         Some(s) => {
             let mut out: Vec<&str> = Vec::new();
             for part in s.split(' ').filter(|p| !p.is_empty()) {
-                if !list(&row.scope).any(|g| g == part) {
+                if !granted.contains(&part) {
                     return Err(OAuthError::invalid_scope(
                         "The requested scope exceeds the scope originally granted",
                     ));
@@ -88,12 +100,12 @@ pub async fn exchange(
                 }
             }
             if out.is_empty() {
-                row.scope.clone()
+                granted_scope.clone()
             } else {
                 out.join(" ")
             }
         }
-        None => row.scope.clone(),
+        None => granted_scope.clone(),
     };
 
     // Which token to rotate: this one, or (inside the grace window) its live successor.
@@ -166,7 +178,7 @@ pub async fn exchange(
     let (secret, new_row) = issue::new_refresh(
         client,
         &user.id,
-        &row.scope,
+        &granted_scope,
         &row.family_id,
         // The parent is the token presented (not the one rotated in its place by a grace
         // retry), so only that token may retry again within the window.
