@@ -1,0 +1,201 @@
+//! Findings of the security review (issue #9) on the authorization endpoint, sign-in,
+//! sign-out, consent withdrawal and sign-up, each driven over HTTP like a browser or app.
+
+use crate::helpers::*;
+
+const ANN: &str = "ann@example.com";
+
+/// Whether introspection (RFC 7662) by the client itself calls `token` active.
+async fn is_active(app: &TestApp, c: &TestClient, token: &str) -> bool {
+    let res = app
+        .http
+        .post(app.url("/oauth/introspect"))
+        .basic_auth(&c.id, Some(c.secret()))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .expect("introspect");
+    assert_eq!(res.status(), 200);
+    json(res).await["active"] == true
+}
+
+/// The status `/v1/users/me` answers for this access token.
+async fn me_status(app: &TestApp, bearer: &str) -> u16 {
+    app.http
+        .get(app.url("/v1/users/me"))
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .expect("GET /v1/users/me")
+        .status()
+        .as_u16()
+}
+
+/// Exchange `code` (issued for `c`'s first redirect URI) for tokens.
+async fn exchange(app: &TestApp, c: &TestClient, code: &str) -> reqwest::Response {
+    app.post_token_basic(
+        &c.id,
+        c.secret(),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", &c.redirect_uri),
+        ],
+    )
+    .await
+}
+
+/// Authorize `c` for `scope` in `browser` (signing in as `email` if needed), allow, and
+/// return the code.
+async fn code_in(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    c: &TestClient,
+    email: &str,
+    scope: &str,
+) -> String {
+    let url = app.authorize_url(&[
+        ("client_id", &c.id),
+        ("response_type", "code"),
+        ("redirect_uri", &c.redirect_uri),
+        ("scope", scope),
+        ("state", "s1"),
+    ]);
+    let res = app
+        .authorize_in_browser(browser, &url, email, "allow")
+        .await;
+    assert_eq!(res.status(), 303, "authorization did not redirect");
+    query_of(&location(&res))
+        .remove("code")
+        .expect("a code in the redirect")
+}
+
+/// The session's CSRF token, read from the dashboard.
+async fn dashboard_csrf(app: &TestApp, browser: &reqwest::Client) -> String {
+    let res = browser
+        .get(app.url("/dashboard"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(res.status(), 200, "not signed in");
+    input_value(&res.text().await.expect("body"), "csrf").expect("csrf on the dashboard")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding 9: signing out revokes access tokens of clients without a refresh grant
+
+#[tokio::test]
+async fn sign_out_revokes_the_access_token_of_a_client_without_a_refresh_grant() {
+    // Arrange: a client whose only grant is authorization_code gets an access token in
+    // this browser session (and so no refresh-token family exists for it).
+    let app = spawn_app().await;
+    app.create_user(ANN, PASSWORD).await;
+    let c = app
+        .create_client(ClientSpec {
+            grant_types: vec!["authorization_code"],
+            ..ClientSpec::default()
+        })
+        .await;
+    let browser = app.new_browser();
+    let code = code_in(&app, &browser, &c, ANN, "read").await;
+    let res = exchange(&app, &c, &code).await;
+    assert_eq!(res.status(), 200);
+    let body = json(res).await;
+    assert!(body.get("refresh_token").is_none(), "no refresh grant");
+    let at = body["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_owned();
+    assert!(is_active(&app, &c, &at).await);
+    assert_eq!(me_status(&app, &at).await, 200);
+    let csrf = dashboard_csrf(&app, &browser).await;
+
+    // Act
+    let out = browser
+        .post(app.url("/logout"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("logout");
+
+    // Assert
+    assert_eq!(out.status(), 303);
+    assert!(
+        !is_active(&app, &c, &at).await,
+        "introspection after sign-out"
+    );
+    assert_eq!(me_status(&app, &at).await, 401, "/v1 after sign-out");
+}
+
+#[tokio::test]
+async fn sign_out_voids_a_code_of_the_session_that_was_not_yet_redeemed() {
+    // Arrange
+    let app = spawn_app().await;
+    app.create_user(ANN, PASSWORD).await;
+    let c = app
+        .create_client(ClientSpec {
+            grant_types: vec!["authorization_code"],
+            ..ClientSpec::default()
+        })
+        .await;
+    let browser = app.new_browser();
+    let code = code_in(&app, &browser, &c, ANN, "read").await;
+    let csrf = dashboard_csrf(&app, &browser).await;
+
+    // Act
+    let out = browser
+        .post(app.url("/logout"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(out.status(), 303);
+    let res = exchange(&app, &c, &code).await;
+
+    // Assert
+    expect_oauth_error(res, 400, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn sign_out_leaves_tokens_of_another_session_alone() {
+    // Arrange: two sessions of the same person, a token obtained in each (1 s apart, as
+    // sessions are told apart by their sign-in second).
+    let app = spawn_app().await;
+    app.create_user(ANN, PASSWORD).await;
+    let c = app
+        .create_client(ClientSpec {
+            grant_types: vec!["authorization_code"],
+            ..ClientSpec::default()
+        })
+        .await;
+    let other = app.new_browser();
+    let code = code_in(&app, &other, &c, ANN, "read").await;
+    let kept = json(exchange(&app, &c, &code).await).await["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let browser = app.new_browser();
+    let code = code_in(&app, &browser, &c, ANN, "read").await;
+    let ended = json(exchange(&app, &c, &code).await).await["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_owned();
+    let csrf = dashboard_csrf(&app, &browser).await;
+
+    // Act
+    let out = browser
+        .post(app.url("/logout"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("logout");
+
+    // Assert
+    assert_eq!(out.status(), 303);
+    assert!(!is_active(&app, &c, &ended).await);
+    assert!(
+        is_active(&app, &c, &kept).await,
+        "the other session's token"
+    );
+}
