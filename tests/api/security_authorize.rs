@@ -199,3 +199,69 @@ async fn sign_out_leaves_tokens_of_another_session_alone() {
         "the other session's token"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Finding 10: withdrawing consent voids the codes not yet redeemed
+
+/// Withdraw `c`'s authorization from the dashboard of `browser`.
+async fn withdraw_consent(app: &TestApp, browser: &reqwest::Client, c: &TestClient) {
+    let csrf = dashboard_csrf(app, browser).await;
+    let res = browser
+        .post(app.url(&format!("/dashboard/authorized/{}/revoke", c.id)))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(res.status(), 303);
+}
+
+#[tokio::test]
+async fn withdrawing_consent_voids_a_code_issued_before_it() {
+    // Arrange: a code issued with consent, not yet redeemed.
+    let app = spawn_app().await;
+    app.create_user(ANN, PASSWORD).await;
+    let c = app.confidential_client().await;
+    let browser = app.new_browser();
+    let code = code_in(&app, &browser, &c, ANN, "read").await;
+
+    // Act
+    withdraw_consent(&app, &browser, &c).await;
+    let res = exchange(&app, &c, &code).await;
+
+    // Assert
+    expect_oauth_error(res, 400, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn withdrawing_consent_revokes_the_access_tokens_from_codes_and_refreshes() {
+    // Arrange: one token straight from a code, one from a refresh.
+    let app = spawn_app().await;
+    app.create_user(ANN, PASSWORD).await;
+    let c = app.confidential_client().await;
+    let browser = app.new_browser();
+    let code = code_in(&app, &browser, &c, ANN, "read").await;
+    let first = json(exchange(&app, &c, &code).await).await;
+    let from_code = first["access_token"].as_str().expect("at").to_owned();
+    let rt = first["refresh_token"].as_str().expect("rt").to_owned();
+    let refreshed = json(
+        app.post_token_basic(
+            &c.id,
+            c.secret(),
+            &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
+        )
+        .await,
+    )
+    .await;
+    let from_refresh = refreshed["access_token"].as_str().expect("at").to_owned();
+    assert!(is_active(&app, &c, &from_code).await);
+    assert!(is_active(&app, &c, &from_refresh).await);
+
+    // Act
+    withdraw_consent(&app, &browser, &c).await;
+
+    // Assert
+    for at in [&from_code, &from_refresh] {
+        assert!(!is_active(&app, &c, at).await);
+        assert_eq!(me_status(&app, at).await, 401);
+    }
+}
