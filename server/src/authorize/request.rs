@@ -70,8 +70,10 @@ impl AuthorizeRequest {
 pub enum Rejection {
     /// Client or redirect URI not verified: show a page, never redirect.
     Page(HtmlError),
-    /// Verified: send the error to the client's redirect URI.
+    /// Verified: send the error to the client's redirect URI, if the client's redirect
+    /// URIs are trusted for that (RFC 9700 §4.11.2; see `authorize::owner_trusted`).
     Redirect {
+        client: Box<client::Model>,
         redirect_uri: String,
         state: Option<String>,
         code: OAuthCode,
@@ -182,6 +184,7 @@ pub async fn parse(state: &AppState, params: Params) -> Result<AuthorizeRequest,
     // From here on, errors are redirected to the client with `state` and `iss`.
     let state_param = first(&params, "state").map(str::to_owned);
     let redirect = |code: OAuthCode, description: &str| Rejection::Redirect {
+        client: Box::new(client.clone()),
         redirect_uri: redirect_uri.clone(),
         state: state_param.clone(),
         code,
