@@ -4,6 +4,7 @@
 //! A POST carrying `decision` is the consent form's answer; any other POST is an
 //! authorization request sent as a form (OIDC Core §3.1.2.1).
 
+pub mod fresh_login;
 pub mod pkce;
 pub mod request;
 
@@ -117,27 +118,36 @@ async fn post_authorize(
     authorize(&state, &session, params).await
 }
 
-/// Where the browser goes to sign in, and comes back to afterwards.
-fn login_redirect(state: &AppState, params: &Params, login_after: Option<i64>) -> HttpResponse {
-    let mut back = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in params {
-        if k == "prompt" || k == "login_after" {
-            continue;
-        }
-        back.append_pair(k, v);
+/// Where the browser goes to sign in, and comes back to afterwards. Every parameter of the
+/// request comes back (`prompt` too, so `prompt=login` cannot be dropped on the way). With
+/// `fresh_after`, the session records that this request needs a sign-in made at or after
+/// that time, and the way back names the record (`login_after`, see [`fresh_login`]).
+fn login_redirect(
+    session: &Session,
+    params: &Params,
+    fresh_after: Option<i64>,
+) -> Result<HttpResponse, HtmlError> {
+    let mut kept: Params = params
+        .iter()
+        .filter(|(k, _)| k != fresh_login::PARAM)
+        .cloned()
+        .collect();
+    if let Some(t) = fresh_after {
+        let handle = fresh_login::demand(session, &kept, t)?;
+        kept.push((fresh_login::PARAM.to_owned(), handle));
     }
-    if let Some(t) = login_after {
-        back.append_pair("login_after", &request::sign_login_after(state, t));
-    }
-    let next = format!("/oauth/authorize?{}", back.finish());
+    let back = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&kept)
+        .finish();
+    let next = format!("/oauth/authorize?{back}");
     let location = format!(
         "/login?next={}",
         url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
     );
-    HttpResponse::SeeOther()
+    Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location))
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish()
+        .finish())
 }
 
 /// The authorization response URL: the redirect URI with response parameters, `state` and
@@ -300,11 +310,12 @@ async fn rejected(
     }
 }
 
-/// Whether this session's sign-in is recent enough for the request (`prompt=login`,
-/// `max_age`, OIDC Core §3.1.2.1).
-fn needs_fresh_login(r: &AuthorizeRequest, user: &CurrentUser) -> bool {
+/// Whether this session's sign-in is too old for the request: older than the sign-in Latch
+/// asked for (`fresh_after`, from [`fresh_login::take`]), or than `max_age` allows (OIDC
+/// Core §3.1.2.1).
+fn needs_fresh_login(r: &AuthorizeRequest, user: &CurrentUser, fresh_after: Option<i64>) -> bool {
     let now = Utc::now().timestamp();
-    r.login_after.is_some_and(|t| user.auth_time < t)
+    fresh_after.is_some_and(|t| user.auth_time < t)
         || r.max_age.is_some_and(|m| now - user.auth_time > m)
 }
 
@@ -318,6 +329,8 @@ async fn authorize(
         Err(rej) => return rejected(state, session, rej).await,
     };
     let prompt_none = r.prompt.iter().any(|p| p == "none");
+    let prompt_login = r.prompt.iter().any(|p| p == "login");
+    let now = Utc::now().timestamp();
     let user = match account::current_user(state, session).await {
         Ok(u) => u,
         Err(e) if e.status.is_server_error() => {
@@ -346,17 +359,17 @@ async fn authorize(
             )
             .await;
         }
-        return Ok(login_redirect(state, &r.params, None));
+        // The sign-in about to happen is the fresh one `prompt=login` asks for.
+        return login_redirect(session, &r.params, prompt_login.then_some(now));
     };
-    if r.prompt.iter().any(|p| p == "login") && r.login_after.is_none() {
+    // Only a record this session holds for this very request, used once, says the person
+    // signed in again for it (see `fresh_login`).
+    let fresh_after = fresh_login::take(session, &r.params)?;
+    if prompt_login && fresh_after.is_none() {
         // Ask for the password again, and accept only a sign-in made after this moment.
-        return Ok(login_redirect(
-            state,
-            &r.params,
-            Some(Utc::now().timestamp()),
-        ));
+        return login_redirect(session, &r.params, Some(now));
     }
-    if needs_fresh_login(&r, &user) {
+    if needs_fresh_login(&r, &user, fresh_after) {
         if prompt_none {
             return error_to_client(
                 state,
@@ -365,11 +378,7 @@ async fn authorize(
                 "A fresh sign-in is required",
             );
         }
-        return Ok(login_redirect(
-            state,
-            &r.params,
-            Some(Utc::now().timestamp()),
-        ));
+        return login_redirect(session, &r.params, Some(now));
     }
 
     let consented = match store::consents::find(&state.db, &user.user.id, &r.client.id).await {
@@ -512,7 +521,12 @@ async fn decide(
         Err(rej) => return rejected(state, session, rej).await,
     };
     let Some(user) = account::current_user(state, session).await? else {
-        return Ok(login_redirect(state, &r.params, None));
+        let prompt_login = r.prompt.iter().any(|p| p == "login");
+        return login_redirect(
+            session,
+            &r.params,
+            prompt_login.then(|| Utc::now().timestamp()),
+        );
     };
     match decision.as_str() {
         "allow" => {
