@@ -4,6 +4,7 @@
 //! A POST carrying `decision` is the consent form's answer; any other POST is an
 //! authorization request sent as a form (OIDC Core §3.1.2.1).
 
+pub mod csp;
 pub mod fresh_login;
 pub mod pkce;
 pub mod request;
@@ -477,6 +478,10 @@ fn show_consent(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("no-store"),
     );
+    // The form's answer is a redirect to the client: `form-action` must allow its origin.
+    if let Ok(v) = header::HeaderValue::from_str(&csp::with_redirect(&r.redirect_uri)) {
+        res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
     Ok(res)
 }
 
