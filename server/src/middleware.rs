@@ -103,7 +103,9 @@ fn record_metrics(req: &HttpRequest, method: &actix_web::http::Method, status: u
     });
 }
 
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; \
+/// The page policy. Pages whose form ends in a redirect to an OAuth client set their own,
+/// built from this one (`authorize::csp`).
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; \
                    connect-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 pub async fn observe(
@@ -167,10 +169,12 @@ pub async fn observe(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
     if is_html {
-        h.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CSP),
-        );
+        if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+            h.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(CSP),
+            );
+        }
         h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
         if !h.contains_key(header::CACHE_CONTROL) {
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

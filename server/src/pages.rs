@@ -131,6 +131,50 @@ pub fn message_page(
     )
 }
 
+/// The error page for an authorization request whose error Latch does not redirect on its
+/// own (RFC 9700 §4.11.2: the client's redirect URI is not trusted before sign-in): says what
+/// went wrong and offers the redirect as a link the person may follow. `href` is the
+/// client's verified, registered redirect URI with the error response added; it is shown
+/// only when it is http(s) or an app's private-use scheme (RFC 8252 §7.1), never
+/// `javascript:` or the like.
+pub fn untrusted_redirect_page(
+    status: StatusCode,
+    client_name: &str,
+    destination: &str,
+    description: &str,
+    href: &str,
+) -> HttpResponse {
+    let message = format!(
+        "{client_name} sent a request that could not be completed: {description}. Latch did \
+         not send you back to the app automatically, because the app was registered by one of \
+         its users rather than by this service. Go back only if you trust {destination}."
+    );
+    let label = format!("Return to {destination}");
+    let link = (is_safe_href(href) || is_app_scheme_href(href)).then_some((href, label.as_str()));
+    render(
+        status,
+        &MessageTemplate {
+            version: asset_version(),
+            is_error: true,
+            title: "This request could not be completed",
+            message: &message,
+            link,
+        },
+    )
+}
+
+/// A native app's private-use URI scheme in reverse-domain form (`com.example.app:/cb`, RFC
+/// 8252 §7.1), which is what client registration accepts besides http(s).
+fn is_app_scheme_href(href: &str) -> bool {
+    href.split_once(':').is_some_and(|(scheme, _)| {
+        scheme.contains('.')
+            && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '-'))
+    })
+}
+
 /// Escaping keeps an attribute well-formed, not a URL harmless: only allow a path on this site
 /// (not `//host` or `/\host`, which browsers treat as another host) or an http(s) URL.
 fn is_safe_href(href: &str) -> bool {

@@ -55,21 +55,58 @@ pub fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-/// The client name to show on the sign-in page when signing in for an OAuth app.
-async fn client_name_for(state: &AppState, next: &str) -> Option<String> {
+/// The OAuth app a sign-in is for (when `next` is an authorization request): its name, to
+/// show on the sign-in page, and its redirect URI when the request names one that is
+/// registered (exact match, RFC 9700 §4.1.3), for the page's `form-action`.
+struct SignInFor {
+    client_name: String,
+    redirect_uri: Option<String>,
+}
+
+async fn client_for(state: &AppState, next: &str) -> Option<SignInFor> {
     let rest = next.strip_prefix("/oauth/authorize?")?;
-    let client_id = url::form_urlencoded::parse(rest.as_bytes())
-        .find(|(k, _)| k == "client_id")?
-        .1
-        .into_owned();
-    if !crate::authorize::request::plausible_client_id(&client_id) {
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(rest.as_bytes())
+        .into_owned()
+        .collect();
+    let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+    let client_id = param("client_id")?;
+    if !crate::authorize::request::plausible_client_id(client_id) {
         return None;
     }
-    store::clients::by_id(&state.db, &client_id)
+    let client = store::clients::by_id(&state.db, client_id)
         .await
         .ok()
-        .flatten()
-        .map(|c| c.name)
+        .flatten()?;
+    let registered: Vec<&str> = crate::clients::list(&client.redirect_uris).collect();
+    let redirect_uri = match param("redirect_uri") {
+        Some(p)
+            if registered
+                .iter()
+                .any(|r| crate::authorize::request::redirect_uri_matches(r, p)) =>
+        {
+            Some(p.clone())
+        }
+        Some(_) => None,
+        None if registered.len() == 1 => Some(registered[0].to_owned()),
+        None => None,
+    };
+    Some(SignInFor {
+        client_name: client.name,
+        redirect_uri,
+    })
+}
+
+/// The sign-in page, for an OAuth app when `next` is its authorization request: then the
+/// form's submission may end in a redirect to the app, which `form-action` must allow
+/// (`authorize::csp`).
+fn login_response(status: StatusCode, view: &LoginView, app: Option<&SignInFor>) -> HttpResponse {
+    let mut res = login_page(status, view);
+    if let Some(uri) = app.and_then(|a| a.redirect_uri.as_deref())
+        && let Ok(v) = header::HeaderValue::from_str(&crate::authorize::csp::with_redirect(uri))
+    {
+        res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    res
 }
 
 async fn get_login(
@@ -79,8 +116,8 @@ async fn get_login(
 ) -> Result<HttpResponse, HtmlError> {
     let next = safe_next(q.next.as_deref());
     let csrf = csrf_token(&session)?;
-    let client_name = client_name_for(&state, &next).await;
-    Ok(login_page(
+    let app = client_for(&state, &next).await;
+    Ok(login_response(
         StatusCode::OK,
         &LoginView {
             csrf: &csrf,
@@ -88,8 +125,9 @@ async fn get_login(
             error: None,
             next: &next,
             signup_enabled: state.settings.signup,
-            client_name: client_name.as_deref(),
+            client_name: app.as_ref().map(|a| a.client_name.as_str()),
         },
+        app.as_ref(),
     ))
 }
 
@@ -194,8 +232,8 @@ async fn post_login(
                 .await?;
             }
             let csrf = csrf_token(&session)?;
-            let client_name = client_name_for(&state, &next).await;
-            return Ok(login_page(
+            let app = client_for(&state, &next).await;
+            return Ok(login_response(
                 StatusCode::UNAUTHORIZED,
                 &LoginView {
                     csrf: &csrf,
@@ -203,8 +241,9 @@ async fn post_login(
                     error: Some("Incorrect email or password."),
                     next: &next,
                     signup_enabled: state.settings.signup,
-                    client_name: client_name.as_deref(),
+                    client_name: app.as_ref().map(|a| a.client_name.as_str()),
                 },
+                app.as_ref(),
             ));
         }
     };

@@ -67,10 +67,22 @@ pub fn check_origin(req: &HttpRequest, state: &AppState) -> Result<(), HtmlError
 }
 
 /// Start a fresh session for `user_id`: a new session id (renewal prevents fixation) and
-/// a new CSRF token.
+/// a new CSRF token. Nothing else survives but the `prompt=login` records
+/// (`authorize::fresh_login`): this sign-in is what they wait for, and they can only ever
+/// be satisfied by a sign-in made after they were written, which this one is.
 pub fn sign_in(session: &Session, user_id: &str) -> Result<(), HtmlError> {
+    use crate::authorize::fresh_login;
+    let fresh = session
+        .get::<serde_json::Value>(fresh_login::SESSION_KEY)
+        .ok()
+        .flatten();
     session.renew();
     session.clear();
+    if let Some(v) = fresh {
+        session
+            .insert(fresh_login::SESSION_KEY, v)
+            .map_err(session_err)?;
+    }
     let now = Utc::now();
     session.insert(UID, user_id).map_err(session_err)?;
     session

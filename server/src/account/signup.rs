@@ -109,28 +109,35 @@ async fn post_signup(
         }
     }
     let next = next_param(form.next.as_deref());
-    let email = form.email.trim();
+    let typed = form.email.trim();
 
     // Input errors depend only on what was typed, never on whether the email is taken.
-    let invalid = if !users::valid_email(email) {
-        Some("Enter a valid email address, such as ann@example.com.")
-    } else if !users::valid_password(&form.password) {
-        Some("Choose a password of at least 10 characters.")
-    } else {
-        None
+    // The address is kept NFKC-normalised, and refused when it could pass for another one
+    // (invisible or bidi characters, mixed scripts; `users::email`).
+    let checked = users::email::check_new(typed);
+    let invalid = match &checked {
+        Err(problem) => Some(problem.message()),
+        Ok(_) if !users::valid_password(&form.password) => {
+            Some("Choose a password of at least 10 characters.")
+        }
+        Ok(_) => None,
     };
-    if let Some(error) = invalid {
-        let csrf = csrf_token(&session)?;
-        return Ok(signup_page(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &SignupView {
-                csrf: &csrf,
-                email,
-                error: Some(error),
-                next: &next,
-            },
-        ));
-    }
+    let email = match (checked, invalid) {
+        (Ok(email), None) => email,
+        (_, error) => {
+            let csrf = csrf_token(&session)?;
+            return Ok(signup_page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &SignupView {
+                    csrf: &csrf,
+                    email: typed,
+                    error,
+                    next: &next,
+                },
+            ));
+        }
+    };
+    let email = email.as_str();
 
     let ip = ClientIp::of(&req).map(|i| i.to_string());
     let ua = req

@@ -4,6 +4,8 @@
 //! A POST carrying `decision` is the consent form's answer; any other POST is an
 //! authorization request sent as a form (OIDC Core §3.1.2.1).
 
+pub mod csp;
+pub mod fresh_login;
 pub mod pkce;
 pub mod request;
 
@@ -18,7 +20,7 @@ use crate::account::{self, CurrentUser};
 use crate::clients::{list, scope_description};
 use crate::crypto;
 use crate::errors::{HtmlError, OAuthCode, StoreError};
-use crate::pages::{ConsentView, ScopeView, consent_page};
+use crate::pages::{ConsentView, ScopeView, consent_page, untrusted_redirect_page};
 use crate::state::AppState;
 use crate::store;
 use request::{AuthorizeRequest, Params, Rejection};
@@ -117,36 +119,46 @@ async fn post_authorize(
     authorize(&state, &session, params).await
 }
 
-/// Where the browser goes to sign in, and comes back to afterwards.
-fn login_redirect(state: &AppState, params: &Params, login_after: Option<i64>) -> HttpResponse {
-    let mut back = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in params {
-        if k == "prompt" || k == "login_after" {
-            continue;
-        }
-        back.append_pair(k, v);
+/// Where the browser goes to sign in, and comes back to afterwards. Every parameter of the
+/// request comes back (`prompt` too, so `prompt=login` cannot be dropped on the way). With
+/// `fresh_after`, the session records that this request needs a sign-in made at or after
+/// that time, and the way back names the record (`login_after`, see [`fresh_login`]).
+fn login_redirect(
+    session: &Session,
+    params: &Params,
+    fresh_after: Option<i64>,
+) -> Result<HttpResponse, HtmlError> {
+    let mut kept: Params = params
+        .iter()
+        .filter(|(k, _)| k != fresh_login::PARAM)
+        .cloned()
+        .collect();
+    if let Some(t) = fresh_after {
+        let handle = fresh_login::demand(session, &kept, t)?;
+        kept.push((fresh_login::PARAM.to_owned(), handle));
     }
-    if let Some(t) = login_after {
-        back.append_pair("login_after", &request::sign_login_after(state, t));
-    }
-    let next = format!("/oauth/authorize?{}", back.finish());
+    let back = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&kept)
+        .finish();
+    let next = format!("/oauth/authorize?{back}");
     let location = format!(
         "/login?next={}",
         url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
     );
-    HttpResponse::SeeOther()
+    Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location))
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish()
+        .finish())
 }
 
-/// A redirect back to the client with response parameters, `state` and `iss` (RFC 9207 §2).
-fn redirect_to_client(
+/// The authorization response URL: the redirect URI with response parameters, `state` and
+/// `iss` (RFC 9207 §2) added to its query (RFC 6749 §4.1.2: query, keeping the registered one).
+fn client_response_url(
     state: &AppState,
     redirect_uri: &str,
     params: &[(&str, &str)],
     client_state: Option<&str>,
-) -> Result<HttpResponse, HtmlError> {
+) -> Result<Url, HtmlError> {
     let mut url = Url::parse(redirect_uri).map_err(|e| {
         HtmlError::internal(anyhow::anyhow!(
             "registered redirect URI does not parse: {e}"
@@ -162,6 +174,17 @@ fn redirect_to_client(
         }
         q.append_pair("iss", &state.settings.issuer);
     }
+    Ok(url)
+}
+
+/// A redirect back to the client with response parameters, `state` and `iss` (RFC 9207 §2).
+fn redirect_to_client(
+    state: &AppState,
+    redirect_uri: &str,
+    params: &[(&str, &str)],
+    client_state: Option<&str>,
+) -> Result<HttpResponse, HtmlError> {
+    let url = client_response_url(state, redirect_uri, params, client_state)?;
     // RFC 9700 §4.12: 303 after a POST; `no-store` because the URL may carry a code.
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, url.as_str()))
@@ -184,31 +207,116 @@ fn error_to_client(
     )
 }
 
-fn rejected(state: &AppState, rejection: Rejection) -> Result<HttpResponse, HtmlError> {
+/// RFC 9700 §4.11.2: the AS "MUST only automatically redirect the user agent if it trusts
+/// the redirection URI". Redirect URIs of clients with no owner were registered by the
+/// operator (CLI, admin API) and of clients owned by an admin by someone the operator
+/// trusts; a client any user registered for themselves could otherwise turn
+/// `/oauth/authorize` into an open redirector (a link with a bad `response_type` sends
+/// whoever follows it to the client's URI). Those are trusted only for a person signed in
+/// here, who is in the flow by choice; before that, errors are shown as a page with a link
+/// the person may follow. An owner that cannot be read counts as untrusted (fail closed).
+async fn owner_trusted(state: &AppState, client: &entity::client::Model) -> bool {
+    let Some(owner) = client.owner_id.as_deref() else {
+        return true;
+    };
+    matches!(store::users::by_id(&state.db, owner).await, Ok(Some(u)) if u.is_admin)
+}
+
+/// Where an error response goes: the verified client and redirect URI, and `state`.
+struct ErrorTo<'a> {
+    client: &'a entity::client::Model,
+    redirect_uri: &'a str,
+    state: Option<&'a str>,
+}
+
+impl<'a> ErrorTo<'a> {
+    fn of(r: &'a AuthorizeRequest) -> Self {
+        ErrorTo {
+            client: &r.client,
+            redirect_uri: &r.redirect_uri,
+            state: r.state.as_deref(),
+        }
+    }
+}
+
+/// An error response for the client when the person may not be signed in (`signed_out`:
+/// known not to be): a redirect to a trusted redirect URI, else the error page described
+/// at [`owner_trusted`].
+async fn error_before_sign_in(
+    state: &AppState,
+    session: &Session,
+    to: ErrorTo<'_>,
+    code: OAuthCode,
+    description: &str,
+    signed_out: bool,
+) -> Result<HttpResponse, HtmlError> {
+    let ErrorTo {
+        client,
+        redirect_uri,
+        state: client_state,
+    } = to;
+    let params = [("error", code.as_str()), ("error_description", description)];
+    if owner_trusted(state, client).await
+        || (!signed_out && matches!(account::current_user(state, session).await, Ok(Some(_))))
+    {
+        return redirect_to_client(state, redirect_uri, &params, client_state);
+    }
+    let url = client_response_url(state, redirect_uri, &params, client_state)?;
+    let status = match code {
+        OAuthCode::TemporarilyUnavailable => actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+        _ => actix_web::http::StatusCode::BAD_REQUEST,
+    };
+    Ok(untrusted_redirect_page(
+        status,
+        &client.name,
+        &redirect_label(url.as_str()),
+        description,
+        url.as_str(),
+    ))
+}
+
+/// How a redirect URI is named to the person: its host, or its scheme for an app's own
+/// scheme (RFC 8252 §7.1).
+fn redirect_label(redirect_uri: &str) -> String {
+    match Url::parse(redirect_uri) {
+        Ok(u) => u
+            .host_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("{}:", u.scheme())),
+        Err(_) => redirect_uri.to_owned(),
+    }
+}
+
+async fn rejected(
+    state: &AppState,
+    session: &Session,
+    rejection: Rejection,
+) -> Result<HttpResponse, HtmlError> {
     match rejection {
         Rejection::Page(e) => Err(e),
         Rejection::Redirect {
+            client,
             redirect_uri,
             state: s,
             code,
             description,
-        } => redirect_to_client(
-            state,
-            &redirect_uri,
-            &[
-                ("error", code.as_str()),
-                ("error_description", &description),
-            ],
-            s.as_deref(),
-        ),
+        } => {
+            let to = ErrorTo {
+                client: &client,
+                redirect_uri: &redirect_uri,
+                state: s.as_deref(),
+            };
+            error_before_sign_in(state, session, to, code, &description, false).await
+        }
     }
 }
 
-/// Whether this session's sign-in is recent enough for the request (`prompt=login`,
-/// `max_age`, OIDC Core §3.1.2.1).
-fn needs_fresh_login(r: &AuthorizeRequest, user: &CurrentUser) -> bool {
+/// Whether this session's sign-in is too old for the request: older than the sign-in Latch
+/// asked for (`fresh_after`, from [`fresh_login::take`]), or than `max_age` allows (OIDC
+/// Core §3.1.2.1).
+fn needs_fresh_login(r: &AuthorizeRequest, user: &CurrentUser, fresh_after: Option<i64>) -> bool {
     let now = Utc::now().timestamp();
-    r.login_after.is_some_and(|t| user.auth_time < t)
+    fresh_after.is_some_and(|t| user.auth_time < t)
         || r.max_age.is_some_and(|m| now - user.auth_time > m)
 }
 
@@ -219,41 +327,50 @@ async fn authorize(
 ) -> Result<HttpResponse, HtmlError> {
     let r = match request::parse(state, params).await {
         Ok(r) => r,
-        Err(rej) => return rejected(state, rej),
+        Err(rej) => return rejected(state, session, rej).await,
     };
     let prompt_none = r.prompt.iter().any(|p| p == "none");
+    let prompt_login = r.prompt.iter().any(|p| p == "login");
+    let now = Utc::now().timestamp();
     let user = match account::current_user(state, session).await {
         Ok(u) => u,
         Err(e) if e.status.is_server_error() => {
-            return error_to_client(
+            // Whether the person is signed in cannot be told: only a trusted redirect URI.
+            return error_before_sign_in(
                 state,
-                &r,
+                session,
+                ErrorTo::of(&r),
                 OAuthCode::TemporarilyUnavailable,
                 "The service is temporarily unavailable",
-            );
+                true,
+            )
+            .await;
         }
         Err(e) => return Err(e),
     };
     let Some(user) = user else {
         if prompt_none {
-            return error_to_client(
+            return error_before_sign_in(
                 state,
-                &r,
+                session,
+                ErrorTo::of(&r),
                 OAuthCode::LoginRequired,
                 "The user is not signed in",
-            );
+                true,
+            )
+            .await;
         }
-        return Ok(login_redirect(state, &r.params, None));
+        // The sign-in about to happen is the fresh one `prompt=login` asks for.
+        return login_redirect(session, &r.params, prompt_login.then_some(now));
     };
-    if r.prompt.iter().any(|p| p == "login") && r.login_after.is_none() {
+    // Only a record this session holds for this very request, used once, says the person
+    // signed in again for it (see `fresh_login`).
+    let fresh_after = fresh_login::take(session, &r.params)?;
+    if prompt_login && fresh_after.is_none() {
         // Ask for the password again, and accept only a sign-in made after this moment.
-        return Ok(login_redirect(
-            state,
-            &r.params,
-            Some(Utc::now().timestamp()),
-        ));
+        return login_redirect(session, &r.params, Some(now));
     }
-    if needs_fresh_login(&r, &user) {
+    if needs_fresh_login(&r, &user, fresh_after) {
         if prompt_none {
             return error_to_client(
                 state,
@@ -262,11 +379,7 @@ async fn authorize(
                 "A fresh sign-in is required",
             );
         }
-        return Ok(login_redirect(
-            state,
-            &r.params,
-            Some(Utc::now().timestamp()),
-        ));
+        return login_redirect(session, &r.params, Some(now));
     }
 
     let consented = match store::consents::find(&state.db, &user.user.id, &r.client.id).await {
@@ -365,6 +478,10 @@ fn show_consent(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("no-store"),
     );
+    // The form's answer is a redirect to the client: `form-action` must allow its origin.
+    if let Ok(v) = header::HeaderValue::from_str(&csp::with_redirect(&r.redirect_uri)) {
+        res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
     Ok(res)
 }
 
@@ -406,10 +523,15 @@ async fn decide(
 
     let r = match request::parse(state, request_params).await {
         Ok(r) => r,
-        Err(rej) => return rejected(state, rej),
+        Err(rej) => return rejected(state, session, rej).await,
     };
     let Some(user) = account::current_user(state, session).await? else {
-        return Ok(login_redirect(state, &r.params, None));
+        let prompt_login = r.prompt.iter().any(|p| p == "login");
+        return login_redirect(
+            session,
+            &r.params,
+            prompt_login.then(|| Utc::now().timestamp()),
+        );
     };
     match decision.as_str() {
         "allow" => {

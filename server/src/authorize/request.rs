@@ -53,9 +53,6 @@ pub struct AuthorizeRequest {
     pub nonce: Option<String>,
     pub prompt: Vec<String>,
     pub max_age: Option<i64>,
-    /// Internal: the session must have signed in at or after this time (set when Latch
-    /// sends the person to sign in again for `prompt=login` or `max_age`).
-    pub login_after: Option<i64>,
     /// The validated parameters, to carry through sign-in and consent.
     pub params: Params,
 }
@@ -70,8 +67,10 @@ impl AuthorizeRequest {
 pub enum Rejection {
     /// Client or redirect URI not verified: show a page, never redirect.
     Page(HtmlError),
-    /// Verified: send the error to the client's redirect URI.
+    /// Verified: send the error to the client's redirect URI, if the client's redirect
+    /// URIs are trusted for that (RFC 9700 §4.11.2; see `authorize::owner_trusted`).
     Redirect {
+        client: Box<client::Model>,
         redirect_uri: String,
         state: Option<String>,
         code: OAuthCode,
@@ -182,6 +181,7 @@ pub async fn parse(state: &AppState, params: Params) -> Result<AuthorizeRequest,
     // From here on, errors are redirected to the client with `state` and `iss`.
     let state_param = first(&params, "state").map(str::to_owned);
     let redirect = |code: OAuthCode, description: &str| Rejection::Redirect {
+        client: Box::new(client.clone()),
         redirect_uri: redirect_uri.clone(),
         state: state_param.clone(),
         code,
@@ -328,9 +328,8 @@ pub async fn parse(state: &AppState, params: Params) -> Result<AuthorizeRequest,
             .transpose()
     };
     let max_age = int("max_age")?;
-    // Only Latch's own, signed value counts: a client or user adding `login_after` cannot
-    // skip the fresh sign-in that `prompt=login` or `max_age` demands.
-    let login_after = first(&params, "login_after").and_then(|v| verify_login_after(state, v));
+    // `login_after` is carried along in `params` and resolved against the session by
+    // `authorize::fresh_login`: only an entry this session holds for this request counts.
     let nonce = first(&params, "nonce").map(str::to_owned);
     if nonce.as_ref().is_some_and(|n| n.len() > 512)
         || state_param.as_ref().is_some_and(|s| s.len() > 4096)
@@ -351,33 +350,12 @@ pub async fn parse(state: &AppState, params: Params) -> Result<AuthorizeRequest,
         nonce,
         prompt,
         max_age,
-        login_after,
         client,
         params: params
             .into_iter()
             .filter(|(k, _)| SINGLE.contains(&k.as_str()))
             .collect(),
     })
-}
-
-fn login_after_key(state: &AppState) -> aws_lc_rs::hmac::Key {
-    aws_lc_rs::hmac::Key::new(
-        aws_lc_rs::hmac::HMAC_SHA256,
-        &crate::crypto::derive_key(state.settings.secret().expose(), "login-after"),
-    )
-}
-
-/// `<unix time>.<base64url HMAC>`: the moment after which the session must have signed in.
-pub fn sign_login_after(state: &AppState, t: i64) -> String {
-    let tag = aws_lc_rs::hmac::sign(&login_after_key(state), t.to_string().as_bytes());
-    format!("{t}.{}", crate::crypto::b64url(tag.as_ref()))
-}
-
-fn verify_login_after(state: &AppState, v: &str) -> Option<i64> {
-    let (t, sig) = v.split_once('.')?;
-    let tag = crate::crypto::b64url_decode(sig)?;
-    aws_lc_rs::hmac::verify(&login_after_key(state), t.as_bytes(), &tag).ok()?;
-    t.parse().ok()
 }
 
 #[cfg(test)]

@@ -64,3 +64,34 @@ pub async fn by_hash(
         .one(db)
         .await?)
 }
+
+/// Void the codes of `user_id` that were issued but not yet redeemed, so none of them can
+/// still be exchanged for a token: for one client when consent is withdrawn, or those of one
+/// browser session (`auth_time`) when it signs out. They are expired rather than marked
+/// consumed, so a later redemption is an ordinary `invalid_grant` and not taken for a replay
+/// (which would revoke, and audit, what the code "issued"). Call it before collecting the
+/// access tokens codes issued: a redemption racing with it either loses (the code is
+/// void) or has committed its `jti` by the time the caller reads them. Returns how many
+/// were voided.
+pub async fn void_unredeemed(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    client_id: Option<&str>,
+    auth_time: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let mut q = Entity::update_many()
+        // Expired as of its own creation: no redemption clock can still find it live, and
+        // the row stays (for reuse diagnosis) until `sweep` removes it like any other.
+        .col_expr(Column::ExpiresAt, Expr::col(Column::CreatedAt))
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::ConsumedAt.is_null())
+        .filter(Column::ExpiresAt.gt(now));
+    if let Some(c) = client_id {
+        q = q.filter(Column::ClientId.eq(c));
+    }
+    if let Some(t) = auth_time {
+        q = q.filter(Column::AuthTime.eq(t));
+    }
+    Ok(q.exec(db).await?.rows_affected)
+}

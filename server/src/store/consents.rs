@@ -71,7 +71,9 @@ pub async fn for_user(
 }
 
 /// Withdraw a consent: mark it revoked and revoke every grant the client holds for the
-/// user (refresh-token families and the access tokens they and their codes issued).
+/// user (refresh-token families and the access tokens they and their codes issued), and
+/// void the codes not yet redeemed, which would otherwise still buy a working token after
+/// the withdrawal (RFC 6749 §4.1.2: a code is bound to the authorization it stands for).
 pub async fn revoke(
     db: &impl ConnectionTrait,
     user_id: &str,
@@ -85,6 +87,7 @@ pub async fn revoke(
         .filter(Column::RevokedAt.is_null())
         .exec(db)
         .await?;
+    super::codes::void_unredeemed(db, user_id, Some(client_id), None, now).await?;
     super::tokens::revoke_user_grants(db, user_id, Some(client_id), now).await?;
     Ok(r.rows_affected > 0)
 }

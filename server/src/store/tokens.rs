@@ -285,16 +285,36 @@ pub async fn revoke_client_grants(
     Ok(())
 }
 
-/// Revoke the grants made while one browser session was signed in (its `auth_time`).
+/// Revoke the grants made while one browser session was signed in (its `auth_time`): the
+/// refresh-token families, the access tokens minted by code exchanges (recorded on the
+/// code row, which carries the session's `auth_time`; clients without a refresh grant hold
+/// nothing else), and the codes not yet redeemed. RFC 9700 §4.14.2 / SECURITY.md R5.
 pub async fn revoke_session_grants(
     db: &impl ConnectionTrait,
     user_id: &str,
     auth_time: i64,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    use entity::authorization_code as code;
     let Some(at) = DateTime::from_timestamp(auth_time, 0) else {
         return Ok(());
     };
+    super::codes::void_unredeemed(db, user_id, None, Some(at), now).await?;
+    let code_jtis: Vec<(Option<String>, Option<DateTime<Utc>>)> = code::Entity::find()
+        .select_only()
+        .column(code::Column::AccessTokenJti)
+        .column(code::Column::AccessTokenExpiresAt)
+        .filter(code::Column::UserId.eq(user_id))
+        .filter(code::Column::AuthTime.eq(at))
+        .filter(code::Column::AccessTokenExpiresAt.gt(now))
+        .into_tuple()
+        .all(db)
+        .await?;
+    for (jti, exp) in code_jtis {
+        if let (Some(jti), Some(exp)) = (jti, exp) {
+            deny(db, &jti, exp, now).await?;
+        }
+    }
     let families: Vec<String> = Entity::find()
         .select_only()
         .column(Column::FamilyId)

@@ -1,5 +1,6 @@
 //! Accounts: creation and lookup rules shared by the CLI, sign-up and the admin API.
 
+pub mod email;
 pub mod password;
 
 use sea_orm::ConnectionTrait;
@@ -11,6 +12,9 @@ use crate::store;
 pub enum UserError {
     #[error("the email address is not valid")]
     InvalidEmail,
+    /// Well formed, but could pass for another address (see [`email::check_new`]).
+    #[error("{0}")]
+    LookalikeEmail(email::EmailProblem),
     #[error(
         "the password must be between {} and {} characters",
         password::MIN_LEN,
@@ -32,7 +36,7 @@ pub enum UserError {
 impl From<UserError> for ApiError {
     fn from(e: UserError) -> Self {
         match e {
-            UserError::InvalidEmail => {
+            UserError::InvalidEmail | UserError::LookalikeEmail(_) => {
                 ApiError::invalid_request("invalid_email", e.to_string()).with_param("email")
             }
             UserError::WeakPassword => {
@@ -59,23 +63,12 @@ impl From<UserError> for ApiError {
     }
 }
 
-/// A plausible email address: one `@`, something on each side, a dot in the domain, no
-/// spaces or control characters, at most 254 characters (RFC 5321 §4.5.3.1.3).
+/// A plausible email address once normalised (NFKC, trimmed): one `@`, something on each
+/// side, a dot in the domain, no spaces or control characters, at most 254 characters (RFC
+/// 5321 §4.5.3.1.3). Enough to look an account up; a new account needs
+/// [`email::check_new`] too.
 pub fn valid_email(email: &str) -> bool {
-    let e = email.trim();
-    if e.is_empty() || e.len() > 254 || e.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return false;
-    }
-    match e.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && !domain.contains('@')
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-        }
-        None => false,
-    }
+    email::well_formed(email)
 }
 
 pub fn valid_password(pw: &str) -> bool {
@@ -89,9 +82,13 @@ pub async fn create(
     password: &str,
     is_admin: bool,
 ) -> Result<entity::user::Model, UserError> {
-    if !valid_email(email) {
-        return Err(UserError::InvalidEmail);
-    }
+    // Stored NFKC-normalised, and refused when it could pass for another address.
+    let email = match email::check_new(email) {
+        Ok(e) => e,
+        Err(email::EmailProblem::Invalid) => return Err(UserError::InvalidEmail),
+        Err(p) => return Err(UserError::LookalikeEmail(p)),
+    };
+    let email = email.as_str();
     if !valid_password(password) {
         return Err(UserError::WeakPassword);
     }
