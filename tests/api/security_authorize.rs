@@ -846,9 +846,15 @@ async fn signup_with_a_fullwidth_form_of_a_taken_email_creates_no_second_account
     // Assert: the same answer as for any taken email, and still one account.
     assert_eq!(res.status(), 303);
     assert_eq!(user_count(&app).await, 1);
-    let events = latch::store::audit::page(&app.db, Some(&alice.id), 100, None)
-        .await
-        .expect("events");
+    let events = latch::store::audit::page(
+        &app.db,
+        Some(&alice.id),
+        latch::store::audit::ModeFilter::All,
+        100,
+        None,
+    )
+    .await
+    .expect("events");
     assert!(events.iter().any(|e| e.kind == "signup.duplicate"));
 }
 
