@@ -383,6 +383,20 @@ async fn disabling_a_user_stops_the_clients_they_registered_and_their_tokens() {
         secret: made["secret"].as_str().map(str::to_owned),
         redirect_uri: String::new(),
     };
+    let web = json(
+        post(
+            &app,
+            &key,
+            "/v1/clients",
+            &[
+                ("name", "Web"),
+                ("redirect_uris[]", "https://dev.example.com/cb"),
+            ],
+        )
+        .await,
+    )
+    .await;
+    let web_id = web["id"].as_str().expect("id").to_owned();
     let token = client_credentials_token(&app, &worker, "read").await;
     let rs = app
         .create_client(ClientSpec {
@@ -425,6 +439,16 @@ async fn disabling_a_user_stops_the_clients_they_registered_and_their_tokens() {
         .await;
     assert_eq!(res.status(), 401);
     assert_eq!(json(res).await["error"], "invalid_client");
+    // Its web app no longer starts sign-ins: an error page, never a redirect to it.
+    let (_, challenge) = pkce_pair();
+    let res = app
+        .get(&format!(
+            "/oauth/authorize?client_id={web_id}&response_type=code&redirect_uri={}&code_challenge={challenge}&code_challenge_method=S256",
+            urlencode("https://dev.example.com/cb")
+        ))
+        .await;
+    assert_eq!(res.status(), 400);
+    assert!(res.headers().get("location").is_none());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -149,6 +149,13 @@ pub async fn parse(state: &AppState, params: Params) -> Result<AuthorizeRequest,
             "The application that sent you here is not registered (unknown client_id).",
         ));
     };
+    // An app whose owner's account was disabled stops with it (issue #9, finding 12); its
+    // redirect URI is not trusted for an error, so this is a page.
+    if !crate::clients::owner_enabled(&state.db, &client).await? {
+        return Err(page(
+            "The application that sent you here is disabled. Contact the application's developer.",
+        ));
+    }
 
     // 2. The redirect URI.
     if count(&params, "redirect_uri") > 1 {
