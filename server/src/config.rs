@@ -149,6 +149,7 @@ struct Raw {
     login_lockout_threshold: Option<String>,
     audit_retention_days: Option<String>,
     session_ttl: Option<String>,
+    ipv6_prefix: Option<String>,
 }
 
 /// Values given on the command line; they win over everything else.
@@ -195,6 +196,8 @@ pub struct Settings {
     pub audit_retention: Duration,
     /// A browser session ends this long after sign-in.
     pub session_ttl: Duration,
+    /// Per-IP limits key an IPv6 address by its first this-many bits (one /64 is one host).
+    pub ipv6_prefix: u8,
 }
 
 fn parse_bool(key: &'static str, v: &str) -> Result<bool, ConfigError> {
@@ -492,8 +495,18 @@ impl Settings {
             60,
             30 * 24 * 3600,
         )?;
+        // RFC 6177 / RFC 7421: a /64 is the usual assignment to one subscriber, so a shorter
+        // key than the full address is needed to stop rotation inside it; below /32 one key
+        // would span whole providers.
+        let ipv6_prefix = raw
+            .ipv6_prefix
+            .as_deref()
+            .map(|v| parse_num("LATCH_IPV6_PREFIX", v, 32u8, 128))
+            .transpose()?
+            .unwrap_or(64);
         Ok(Settings {
             session_ttl,
+            ipv6_prefix,
             limits,
             audit_retention,
             bind,
@@ -796,6 +809,19 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("LATCH_CONFIG"), "{e}");
+    }
+
+    #[test]
+    fn ipv6_prefix_defaults_to_64_within_32_to_128() {
+        assert_eq!(load(&[]).unwrap().ipv6_prefix, 64);
+        assert_eq!(
+            load(&[("LATCH_IPV6_PREFIX", "56")]).unwrap().ipv6_prefix,
+            56
+        );
+        for bad in ["16", "129", "x"] {
+            let e = load(&[("LATCH_IPV6_PREFIX", bad)]).unwrap_err().to_string();
+            assert!(e.contains("LATCH_IPV6_PREFIX"), "{e}");
+        }
     }
 
     #[test]

@@ -23,13 +23,25 @@ pub fn current_request_id() -> Option<Arc<str>> {
     REQUEST_ID.try_with(|id| id.clone()).ok()
 }
 
-/// The address the request came from, by the rule in [`client_ip_of`].
+/// The address the request came from, by the rule in [`client_ip_of`], and the IPv6 prefix
+/// length per-IP limits key it by (`LATCH_IPV6_PREFIX`).
 #[derive(Clone, Copy, Debug)]
-pub struct ClientIp(pub IpAddr);
+pub struct ClientIp {
+    pub ip: IpAddr,
+    v6_prefix: u8,
+}
 
 impl ClientIp {
     pub fn of(req: &HttpRequest) -> Option<IpAddr> {
-        req.extensions().get::<ClientIp>().map(|c| c.0)
+        req.extensions().get::<ClientIp>().map(|c| c.ip)
+    }
+
+    /// The key every per-IP rate limit and per-IP failure count uses: the address, or its
+    /// /64 (by default) for IPv6 (see [`crate::rate_limit::ip_key`]).
+    pub fn limit_key(req: &HttpRequest) -> Option<String> {
+        req.extensions()
+            .get::<ClientIp>()
+            .map(|c| crate::rate_limit::ip_key(c.ip, c.v6_prefix))
     }
 }
 
@@ -115,7 +127,8 @@ pub async fn observe(
     if let Some(state) = req.app_data::<web::Data<AppState>>()
         && let Some(ip) = client_ip_of(&req, state)
     {
-        req.extensions_mut().insert(ClientIp(ip));
+        let v6_prefix = state.settings.ipv6_prefix;
+        req.extensions_mut().insert(ClientIp { ip, v6_prefix });
     }
     let method = req.method().clone();
     let span =

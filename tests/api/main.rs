@@ -11,6 +11,7 @@ mod foundation;
 mod oauth_flow;
 mod rate_limit;
 mod resource;
+mod security_infra;
 mod session_ui;
 mod tls;
 mod token_code;

@@ -121,15 +121,15 @@ pub async fn authenticate(
 /// Per-IP limit on the token, introspection and revocation endpoints (checked before any
 /// work), and per-client limit once the client is known.
 pub async fn limit_ip(state: &AppState, req: &HttpRequest) -> Result<(), OAuthError> {
-    let Some(ip) = crate::middleware::ClientIp::of(req) else {
+    let Some(ip) = crate::middleware::ClientIp::limit_key(req) else {
         return Ok(());
     };
     let d = state
         .limiter
-        .check("token_ip", state.settings.limits.token_ip, &ip.to_string())
+        .check("token_ip", state.settings.limits.token_ip, &ip)
         .await;
     if !d.allowed {
-        crate::rate_limit::note_limited(state, req, "token_ip", &ip.to_string()).await;
+        crate::rate_limit::note_limited(state, req, "token_ip", &ip).await;
         return Err(OAuthError::rate_limited(&d));
     }
     Ok(())
