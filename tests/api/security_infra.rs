@@ -1,8 +1,66 @@
 //! Security review #9, infrastructure findings.
 
+use std::time::Duration;
+
 use latch::rate_limit::Rate;
 
 use crate::helpers::*;
+
+fn header(res: &reqwest::Response, name: &str) -> String {
+    res.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------------------
+// Finding 6: client-authentication locks are per (client, source address).
+
+#[tokio::test]
+async fn wrong_secrets_from_one_address_do_not_lock_out_the_client_elsewhere() {
+    // Arrange: trust X-Forwarded-For from loopback to act from two addresses.
+    let app = spawn_app_with(|s| {
+        s.rate_limit = true;
+        s.behind_proxy = true;
+        s.limits.client_auth_failures = 3;
+        s.limits.base_lock = Duration::from_secs(60);
+    })
+    .await;
+    let c = app.machine_client().await;
+    let wrong = latch::crypto::mint_secret("cs_");
+    let token = async |secret: &str, ip: &str| {
+        app.http
+            .post(app.url("/oauth/token"))
+            .basic_auth(&c.id, Some(secret))
+            .header("x-forwarded-for", ip)
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+    };
+    for _ in 0..3 {
+        assert_eq!(token(&wrong, "203.0.113.5").await.status(), 401);
+    }
+
+    // Act
+    let at_attacker = token(c.secret(), "203.0.113.5").await;
+    let elsewhere = token(c.secret(), "198.51.100.7").await;
+    let introspect_elsewhere = app
+        .http
+        .post(app.url("/oauth/introspect"))
+        .basic_auth(&c.id, Some(c.secret()))
+        .header("x-forwarded-for", "198.51.100.7")
+        .form(&[("token", "nothing")])
+        .send()
+        .await
+        .unwrap();
+
+    // Assert: the guessing address is locked; the well-behaved caller is not.
+    assert_eq!(at_attacker.status(), 429);
+    assert!(!header(&at_attacker, "retry-after").is_empty());
+    assert_eq!(elsewhere.status(), 200);
+    assert_eq!(introspect_elsewhere.status(), 200);
+}
 
 // ---------------------------------------------------------------------------------------
 // Finding 15: IPv6 per-IP limits are per prefix.
