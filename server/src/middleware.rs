@@ -65,53 +65,91 @@ fn client_ip_of(req: &ServiceRequest, state: &AppState) -> Option<IpAddr> {
         .or(Some(peer))
 }
 
-type Handles = (
-    actix_web::http::Method,
-    u16,
-    metrics::Counter,
-    metrics::Histogram,
-);
+/// A cached pair of metric handles for one (method label, status) on one path.
+type Handles = (&'static str, u16, metrics::Counter, metrics::Histogram);
+
+/// Paths remembered per worker thread; past this the cache starts over.
+const HANDLE_PATHS: usize = 1024;
+/// Longer paths are never cached (ids in paths are short; anything longer is noise).
+const HANDLE_PATH_LEN: usize = 128;
+/// (method, status) pairs remembered per path.
+const HANDLES_PER_PATH: usize = 16;
 
 thread_local! {
     /// Metric handles per path, method and status, so the hot path neither re-runs route
-    /// matching for the `route` label nor hashes label strings into the registry. Bounded:
-    /// paths with ids make many entries, so the map is dropped when it grows past 4096.
+    /// matching for the `route` label nor hashes label strings into the registry. Bounded
+    /// in paths, path length and entries per path: only matched routes are cached, so
+    /// made-up paths and methods cannot grow it.
     static HANDLES: std::cell::RefCell<std::collections::HashMap<String, Vec<Handles>>> = Default::default();
 }
 
-/// `http_requests_total` and `http_request_duration_seconds` by method, route pattern and status.
+/// The `method` label: the methods of RFC 9110 §9 and PATCH (RFC 5789) as they are, every
+/// extension method as `other`. Methods are client-chosen tokens (RFC 9110 §9.1); as labels
+/// each new one would be a new series kept for the life of the process.
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "CONNECT" => "CONNECT",
+        "OPTIONS" => "OPTIONS",
+        "TRACE" => "TRACE",
+        "PATCH" => "PATCH",
+        _ => "other",
+    }
+}
+
+/// The `status` label: a valid HTTP status code (100..=599), else `other`.
+fn status_label(status: u16) -> std::borrow::Cow<'static, str> {
+    if (100..=599).contains(&status) {
+        status.to_string().into()
+    } else {
+        "other".into()
+    }
+}
+
+/// `http_requests_total` and `http_request_duration_seconds` by method, route pattern and
+/// status. Every label has a bounded set of values: the known methods or `other`, the
+/// registered route patterns or `unmatched`, and the status codes.
 fn record_metrics(req: &HttpRequest, method: &actix_web::http::Method, status: u16, secs: f64) {
+    let method = method_label(method);
     HANDLES.with(|cell| {
         let mut map = cell.borrow_mut();
         if let Some(hit) = map
             .get(req.path())
-            .and_then(|v| v.iter().find(|h| h.0 == *method && h.1 == status))
+            .and_then(|v| v.iter().find(|h| h.0 == method && h.1 == status))
         {
             hit.2.increment(1);
             hit.3.record(secs);
             return;
         }
-        let route = req
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_owned());
+        // Only a fully matched resource has a pattern; default services (404s) do not.
+        let route = req.match_pattern().filter(|p| !p.is_empty());
+        let cacheable = route.is_some() && req.path().len() <= HANDLE_PATH_LEN;
         let labels = [
-            ("method", method.as_str().to_owned()),
-            ("route", route),
-            ("status", status.to_string()),
+            ("method", std::borrow::Cow::Borrowed(method)),
+            (
+                "route",
+                route.map_or(std::borrow::Cow::Borrowed("unmatched"), Into::into),
+            ),
+            ("status", status_label(status)),
         ];
         let counter = metrics::counter!("http_requests_total", &labels);
         let histogram = metrics::histogram!("http_request_duration_seconds", &labels);
         counter.increment(1);
         histogram.record(secs);
-        if map.len() >= 4096 {
+        if !cacheable {
+            return;
+        }
+        if map.len() >= HANDLE_PATHS && !map.contains_key(req.path()) {
             map.clear();
         }
-        map.entry(req.path().to_owned()).or_default().push((
-            method.clone(),
-            status,
-            counter,
-            histogram,
-        ));
+        let entry = map.entry(req.path().to_owned()).or_default();
+        if entry.len() < HANDLES_PER_PATH {
+            entry.push((method, status, counter, histogram));
+        }
     });
 }
 
@@ -190,4 +228,18 @@ pub async fn observe(
         }
     }
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_known_methods_become_labels() {
+        let m = |s: &str| actix_web::http::Method::from_bytes(s.as_bytes()).unwrap();
+        assert_eq!(super::method_label(&m("GET")), "GET");
+        assert_eq!(super::method_label(&m("PATCH")), "PATCH");
+        assert_eq!(super::method_label(&m("get")), "other");
+        assert_eq!(super::method_label(&m("PROPFIND")), "other");
+        assert_eq!(super::status_label(200), "200");
+        assert_eq!(super::status_label(999), "other");
+    }
 }
