@@ -1,8 +1,13 @@
 //! Cross-cutting HTTP concerns, in one pass per request: the request id (header, log span and
 //! `/v1` error bodies), the client IP rule, Prometheus metrics, and security headers.
 
+use std::cell::Cell;
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -156,27 +161,100 @@ fn record_metrics(req: &HttpRequest, method: &actix_web::http::Method, status: u
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; \
                    connect-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 
+/// A request body that must arrive whole before its deadline (`LATCH_BODY_TIMEOUT`): a body
+/// trickled a byte at a time would otherwise hold its connection forever. When the deadline
+/// passes, the stream ends with a `TimedOut` error and `fired` tells [`observe`] to answer 408.
+struct BodyDeadline {
+    inner: actix_web::dev::Payload,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    fired: Rc<Cell<bool>>,
+}
+
+impl futures_util::Stream for BodyDeadline {
+    type Item = Result<web::Bytes, actix_web::error::PayloadError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.fired.get() {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(item) = Pin::new(&mut this.inner).poll_next(cx) {
+            return Poll::Ready(item);
+        }
+        if this.deadline.as_mut().poll(cx).is_ready() {
+            this.fired.set(true);
+            return Poll::Ready(Some(Err(actix_web::error::PayloadError::Io(
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "request body timed out"),
+            ))));
+        }
+        Poll::Pending
+    }
+}
+
 pub async fn observe(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<actix_web::body::BoxBody>, Error> {
     let started = Instant::now();
     let id: Arc<str> = uuid::Uuid::now_v7().simple().to_string().into();
-    if let Some(state) = req.app_data::<web::Data<AppState>>()
-        && let Some(ip) = client_ip_of(&req, state)
-    {
-        let v6_prefix = state.settings.ipv6_prefix;
-        req.extensions_mut().insert(ClientIp { ip, v6_prefix });
+    let mut body_timeout = None;
+    if let Some(state) = req.app_data::<web::Data<AppState>>() {
+        let settings = &state.settings;
+        body_timeout = Some(settings.body_timeout);
+        if let Some(ip) = client_ip_of(&req, state) {
+            let v6_prefix = settings.ipv6_prefix;
+            req.extensions_mut().insert(ClientIp { ip, v6_prefix });
+        }
     }
+    // Only requests that have a body pay for the deadline (GETs carry `Payload::None`).
+    let body_timed_out = match (body_timeout, req.take_payload()) {
+        (_, actix_web::dev::Payload::None) => None,
+        (None, payload) => {
+            req.set_payload(payload);
+            None
+        }
+        (Some(timeout), payload) => {
+            let fired = Rc::new(Cell::new(false));
+            req.set_payload(actix_web::dev::Payload::Stream {
+                payload: Box::pin(BodyDeadline {
+                    inner: payload,
+                    deadline: Box::pin(tokio::time::sleep(timeout)),
+                    fired: fired.clone(),
+                }),
+            });
+            Some(fired)
+        }
+    };
+    let over_connection_cap = req
+        .conn_data::<crate::connections::ConnectionGuard>()
+        .is_some_and(|g| g.over_limit());
     let method = req.method().clone();
     let span =
         tracing::info_span!("request", request_id = %id, method = %method, path = %req.path());
-    // Note: the HttpRequest must not be cloned before routing (actix needs it unique).
-    let mut res = REQUEST_ID
-        .scope(id.clone(), next.call(req))
-        .instrument(span.clone())
-        .await?
-        .map_into_boxed_body();
+    let mut res = if over_connection_cap {
+        let answer = crate::routes::too_many_connections(req.request());
+        req.into_response(answer)
+    } else {
+        // Note: the HttpRequest must not be cloned before routing (actix needs it unique).
+        REQUEST_ID
+            .scope(id.clone(), next.call(req))
+            .instrument(span.clone())
+            .await?
+            .map_into_boxed_body()
+    };
+    let timed_out = body_timed_out.is_some_and(|f| f.get());
+    if timed_out {
+        // RFC 9110 §15.5.9: 408, and the connection is closed since the rest of the body may
+        // still be on its way.
+        let (req, _) = res.into_parts();
+        let answer = crate::routes::request_timeout(&req);
+        res = ServiceResponse::new(req, answer);
+    }
+    if over_connection_cap || timed_out {
+        res.response_mut()
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+    }
     let status = res.status();
     let elapsed = started.elapsed();
     record_metrics(

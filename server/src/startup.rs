@@ -159,6 +159,16 @@ impl Application {
         });
         let cookie_key = Key::derive_from(&derive_key(&master, "session-cookie"));
         let secure_cookies = settings.issuer_is_https();
+        // Connections from the trusted proxies carry many clients: only direct peers count.
+        let connections = crate::connections::ConnectionLimiter::new(
+            settings.max_connections_per_ip,
+            settings.ipv6_prefix,
+            if settings.behind_proxy {
+                state.trusted_proxies.clone()
+            } else {
+                Vec::new()
+            },
+        );
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             let session =
@@ -190,6 +200,7 @@ impl Application {
                         .configure(crate::routes::browser_routes),
                 )
         })
+        .on_connect(move |conn, ext| connections.on_connect(conn, ext))
         .workers(settings.workers)
         .shutdown_timeout(20);
         let server = if handle_signals {

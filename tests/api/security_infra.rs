@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use latch::rate_limit::Rate;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use crate::helpers::*;
 
@@ -11,6 +13,77 @@ fn header(res: &reqwest::Response, name: &str) -> String {
         .get(name)
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default()
+}
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(name)
+}
+
+/// A client that trusts the TLS test certificate.
+fn tls_client() -> reqwest::Client {
+    let pem = std::fs::read(fixture("tls-cert.pem")).unwrap();
+    reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn spawn_tls_app(f: impl FnOnce(&mut latch::config::Settings)) -> TestApp {
+    spawn_app_with(|s| {
+        s.tls = Some((fixture("tls-cert.pem"), fixture("tls-key.pem")));
+        s.issuer = "https://127.0.0.1:0".into();
+        f(s);
+    })
+    .await
+}
+
+/// Read one HTTP/1.1 response (head and a `Content-Length` body) from `stream`; whatever
+/// arrived when the peer closes or `within` passes. Lower-cased.
+async fn read_response(stream: &mut TcpStream, within: Duration) -> String {
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(within, async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let len = text[..end]
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + len {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    String::from_utf8_lossy(&buf).to_ascii_lowercase()
+}
+
+/// Whether the peer closed `stream` within `within`.
+async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(
+        tokio::time::timeout(within, stream.read(&mut byte)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+async fn get_on(stream: &mut TcpStream, path: &str) -> String {
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: latch\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    read_response(stream, Duration::from_secs(5)).await
 }
 
 // ---------------------------------------------------------------------------------------
@@ -54,6 +127,160 @@ async fn metrics_do_not_grow_with_made_up_methods_or_paths() {
         "/metrics grew from {size_before} to {} bytes",
         text.len()
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Finding 4: slow bodies, the per-IP limit before the body, connections per IP.
+
+#[tokio::test]
+async fn a_body_that_stalls_is_answered_408_in_the_request_dialect_and_closed() {
+    // Arrange
+    let app = spawn_app_with(|s| s.body_timeout = Duration::from_secs(1)).await;
+    for (path, dialect) in [
+        ("/oauth/token", "\"error\":\"invalid_request\""),
+        ("/login", "text/html"),
+    ] {
+        let mut stream = TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+
+        // Act: headers promise 100 bytes, one arrives, then nothing.
+        stream
+            .write_all(
+                format!(
+                    "POST {path} HTTP/1.1\r\nHost: latch\r\n\
+                     Content-Type: application/x-www-form-urlencoded\r\n\
+                     Content-Length: 100\r\n\r\ng"
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let res = read_response(&mut stream, Duration::from_secs(5)).await;
+
+        // Assert
+        assert!(res.starts_with("http/1.1 408"), "{path}: {res:?}");
+        assert!(res.contains(dialect), "{path}: {res}");
+        assert!(started.elapsed() < Duration::from_secs(4), "{path}");
+        assert!(
+            closed_within(&mut stream, Duration::from_secs(2)).await,
+            "{path}: the connection is closed after the 408"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_per_ip_token_limit_answers_before_the_body_is_read() {
+    // Arrange: one token request per hour per address; a long body timeout, so only the
+    // limit can answer quickly.
+    let app = spawn_app_with(|s| {
+        s.rate_limit = true;
+        s.body_timeout = Duration::from_secs(60);
+        s.limits.token_ip = Rate::parse("1/h").unwrap();
+    })
+    .await;
+    assert_ne!(
+        app.post_token(&[("grant_type", "client_credentials")])
+            .await
+            .status(),
+        429
+    );
+    for path in ["/oauth/token", "/oauth/introspect", "/oauth/revoke"] {
+        let mut stream = TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+
+        // Act: headers only; the promised body never comes.
+        stream
+            .write_all(
+                format!(
+                    "POST {path} HTTP/1.1\r\nHost: latch\r\n\
+                     Content-Type: application/x-www-form-urlencoded\r\n\
+                     Content-Length: 100\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+        let res = read_response(&mut stream, Duration::from_secs(3)).await;
+
+        // Assert
+        assert!(res.starts_with("http/1.1 429"), "{path}: {res:?}");
+        assert!(res.contains("retry-after"), "{path}: {res}");
+    }
+}
+
+#[tokio::test]
+async fn connections_over_the_per_ip_cap_are_refused_and_healthz_answers_after_they_close() {
+    // Arrange: three connections per address.
+    let app = spawn_app_with(|s| s.max_connections_per_ip = 3).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut stream = TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+        assert!(
+            get_on(&mut stream, "/healthz")
+                .await
+                .starts_with("http/1.1 200")
+        );
+        held.push(stream);
+    }
+
+    // Act
+    let mut extra = TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+    let refused = get_on(&mut extra, "/healthz").await;
+    let mut extra_oauth = TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+    let refused_oauth = get_on(&mut extra_oauth, "/oauth/token").await;
+
+    // Assert: refused in the request's dialect, and closed.
+    assert!(refused.starts_with("http/1.1 429"), "{refused:?}");
+    assert!(refused.contains("connection: close"), "{refused}");
+    assert!(refused.contains("retry-after"), "{refused}");
+    assert!(closed_within(&mut extra, Duration::from_secs(2)).await);
+    assert!(
+        refused_oauth.starts_with("http/1.1 429"),
+        "{refused_oauth:?}"
+    );
+    assert!(
+        refused_oauth.contains("\"error\":\"temporarily_unavailable\""),
+        "{refused_oauth}"
+    );
+    // The held connections still work.
+    assert!(
+        get_on(&mut held[0], "/healthz")
+            .await
+            .starts_with("http/1.1 200")
+    );
+
+    // Once they close, a fresh connection is served again.
+    drop(held);
+    drop(extra_oauth);
+    let mut served = false;
+    for _ in 0..30 {
+        let mut fresh = TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+        if get_on(&mut fresh, "/healthz")
+            .await
+            .starts_with("http/1.1 200")
+        {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(served, "/healthz answers once the other connections closed");
+}
+
+#[tokio::test]
+async fn the_connection_cap_also_counts_tls_connections() {
+    // Arrange: one connection per address; two clients each keep their own connection.
+    let app = spawn_tls_app(|s| s.max_connections_per_ip = 1).await;
+    let url = format!("https://127.0.0.1:{}/healthz", app.port);
+    let first = tls_client();
+    let second = tls_client();
+
+    // Act
+    let a = first.get(&url).send().await.unwrap();
+    let b = second.get(&url).send().await.unwrap();
+
+    // Assert
+    assert_eq!(a.status(), 200);
+    assert_eq!(b.status(), 429);
 }
 
 // ---------------------------------------------------------------------------------------

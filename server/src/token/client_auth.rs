@@ -125,7 +125,7 @@ fn client_lock_key(req: &HttpRequest, client_id: &str) -> String {
 }
 
 /// Per-IP limit on the token, introspection and revocation endpoints (checked before any
-/// work), and per-client limit once the client is known.
+/// work, the body included), and per-client limit once the client is known.
 pub async fn limit_ip(state: &AppState, req: &HttpRequest) -> Result<(), OAuthError> {
     let Some(ip) = crate::middleware::ClientIp::limit_key(req) else {
         return Ok(());
