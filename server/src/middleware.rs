@@ -158,8 +158,15 @@ fn record_metrics(req: &HttpRequest, method: &actix_web::http::Method, status: u
     });
 }
 
+/// The default policy of every HTML page. `form-action 'self'` keeps an injected form from
+/// posting elsewhere (CSP3 §6.3.1); a handler that must allow more (the consent page posts
+/// and redirects to the client) sets its own header, which is kept.
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; \
-                   connect-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+                   connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// RFC 6797 §6.1: one year; no `includeSubDomains`, since other hosts under the issuer's
+/// domain are not ours to commit.
+const HSTS: &str = "max-age=31536000";
 
 /// A request body that must arrive whole before its deadline (`LATCH_BODY_TIMEOUT`): a body
 /// trickled a byte at a time would otherwise hold its connection forever. When the deadline
@@ -197,9 +204,11 @@ pub async fn observe(
 ) -> Result<ServiceResponse<actix_web::body::BoxBody>, Error> {
     let started = Instant::now();
     let id: Arc<str> = uuid::Uuid::now_v7().simple().to_string().into();
+    let mut hsts = false;
     let mut body_timeout = None;
     if let Some(state) = req.app_data::<web::Data<AppState>>() {
         let settings = &state.settings;
+        hsts = settings.tls.is_some() || settings.issuer_is_https();
         body_timeout = Some(settings.body_timeout);
         if let Some(ip) = client_ip_of(&req, state) {
             let v6_prefix = settings.ipv6_prefix;
@@ -295,11 +304,19 @@ pub async fn observe(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
-    if is_html {
+    if hsts && !h.contains_key(header::STRICT_TRANSPORT_SECURITY) {
         h.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CSP),
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
         );
+    }
+    if is_html {
+        if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+            h.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(CSP),
+            );
+        }
         h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
         if !h.contains_key(header::CACHE_CONTROL) {
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -310,6 +327,11 @@ pub async fn observe(
 
 #[cfg(test)]
 mod tests {
+    use actix_web::http::header;
+    use actix_web::middleware::from_fn;
+    use actix_web::test as atest;
+    use actix_web::{App, HttpResponse, web};
+
     #[test]
     fn only_known_methods_become_labels() {
         let m = |s: &str| actix_web::http::Method::from_bytes(s.as_bytes()).unwrap();
@@ -319,5 +341,49 @@ mod tests {
         assert_eq!(super::method_label(&m("PROPFIND")), "other");
         assert_eq!(super::status_label(200), "200");
         assert_eq!(super::status_label(999), "other");
+    }
+
+    #[actix_web::test]
+    async fn html_gets_the_default_csp_unless_the_handler_set_its_own() {
+        let app = atest::init_service(
+            App::new()
+                .wrap(from_fn(super::observe))
+                .route(
+                    "/plain",
+                    web::get()
+                        .to(|| async { HttpResponse::Ok().content_type("text/html").finish() }),
+                )
+                .route(
+                    "/own",
+                    web::get().to(|| async {
+                        HttpResponse::Ok()
+                            .content_type("text/html")
+                            .insert_header((
+                                header::CONTENT_SECURITY_POLICY,
+                                "form-action 'self' https://client.example",
+                            ))
+                            .finish()
+                    }),
+                ),
+        )
+        .await;
+        let csp = |res: &actix_web::dev::ServiceResponse| {
+            res.headers()
+                .get(header::CONTENT_SECURITY_POLICY)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let plain =
+            atest::call_service(&app, atest::TestRequest::get().uri("/plain").to_request()).await;
+        assert!(
+            csp(&plain).contains("form-action 'self';"),
+            "{}",
+            csp(&plain)
+        );
+        let own =
+            atest::call_service(&app, atest::TestRequest::get().uri("/own").to_request()).await;
+        assert_eq!(csp(&own), "form-action 'self' https://client.example");
+        assert_eq!(own.headers().get(header::X_FRAME_OPTIONS).unwrap(), "DENY");
     }
 }

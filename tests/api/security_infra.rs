@@ -1,4 +1,6 @@
-//! Security review #9, infrastructure findings.
+//! Security review #9, infrastructure findings: bounded metrics labels (3), slow bodies and
+//! connection floods (4), client-authentication locks per source address (6), IPv6 limits
+//! per prefix (15), and transport headers and cookies (19).
 
 use std::time::Duration;
 
@@ -376,4 +378,90 @@ async fn ipv6_addresses_in_one_64_share_a_limit_and_other_64s_do_not() {
     assert_ne!(authorize("2001:db8:9:9::1").await, 429);
     assert_eq!(authorize("2001:db8:9:9:abcd::7").await, 429, "same /64");
     assert_ne!(authorize("2001:db8:9:a::1").await, 429, "another /64");
+}
+
+// ---------------------------------------------------------------------------------------
+// Finding 19: HSTS, CSP form-action, `__Host-` session cookie.
+
+#[tokio::test]
+async fn hsts_is_sent_over_tls_and_not_on_plain_http_loopback() {
+    // Arrange
+    let tls = spawn_tls_app(|_| {}).await;
+    let plain = spawn_app().await;
+
+    // Act
+    let secure = tls_client()
+        .get(format!("https://127.0.0.1:{}/healthz", tls.port))
+        .send()
+        .await
+        .unwrap();
+    let insecure = plain.get("/healthz").await;
+
+    // Assert
+    assert_eq!(
+        header(&secure, "strict-transport-security"),
+        "max-age=31536000"
+    );
+    assert!(
+        insecure
+            .headers()
+            .get("strict-transport-security")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn html_pages_restrict_form_targets_with_csp() {
+    let app = spawn_app().await;
+    let res = app.get("/login").await;
+    let csp = header(&res, "content-security-policy");
+    assert!(csp.contains("form-action 'self'"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_host_prefixed_over_tls() {
+    // Arrange
+    let app = spawn_tls_app(|_| {}).await;
+
+    // Act
+    let res = tls_client()
+        .get(format!("https://127.0.0.1:{}/login", app.port))
+        .send()
+        .await
+        .unwrap();
+
+    // Assert: RFC 6265bis §4.1.3.2 — Secure, Path=/, no Domain.
+    let cookie = header(&res, "set-cookie");
+    assert!(cookie.starts_with("__Host-latch_session="), "{cookie}");
+    assert!(cookie.contains("Secure"), "{cookie}");
+    assert!(cookie.contains("Path=/"), "{cookie}");
+    assert!(!cookie.to_ascii_lowercase().contains("domain="), "{cookie}");
+}
+
+#[tokio::test]
+async fn an_https_issuer_behind_a_proxy_gets_hsts_and_the_host_prefixed_cookie() {
+    // Arrange: a proxy terminates TLS; Latch itself speaks plain http on loopback.
+    let app = spawn_app_with(|s| {
+        s.behind_proxy = true;
+        s.issuer = "https://auth.example.com".into();
+        s.audience = s.issuer.clone();
+    })
+    .await;
+
+    // Act
+    let res = app.get("/login").await;
+
+    // Assert
+    assert_eq!(
+        header(&res, "strict-transport-security"),
+        "max-age=31536000"
+    );
+    let cookie = header(&res, "set-cookie");
+    assert!(cookie.starts_with("__Host-latch_session="), "{cookie}");
+    assert!(cookie.contains("Secure"), "{cookie}");
+    // Plain http on loopback keeps the unprefixed name (a `__Host-` cookie needs Secure).
+    let plain = spawn_app().await;
+    let cookie = header(&plain.get("/login").await, "set-cookie");
+    assert!(cookie.starts_with("latch_session="), "{cookie}");
 }
