@@ -1,5 +1,6 @@
 //! Cross-cutting HTTP concerns, in one pass per request: the request id (header, log span and
-//! `/v1` error bodies), the client IP rule, Prometheus metrics, and security headers.
+//! `/v1` error bodies), the client IP rule, the request-body deadline, the per-address
+//! connection cap's answer, Prometheus metrics, and security headers.
 
 use std::cell::Cell;
 use std::future::Future;
