@@ -172,9 +172,12 @@ const HSTS: &str = "max-age=31536000";
 /// A request body that must arrive whole before its deadline (`LATCH_BODY_TIMEOUT`): a body
 /// trickled a byte at a time would otherwise hold its connection forever. When the deadline
 /// passes, the stream ends with a `TimedOut` error and `fired` tells [`observe`] to answer 408.
+/// The timer is armed only when the body is not already buffered (small form bodies usually
+/// arrive with the headers), so the common case registers no timer at all.
 struct BodyDeadline {
     inner: actix_web::dev::Payload,
-    deadline: Pin<Box<tokio::time::Sleep>>,
+    deadline: tokio::time::Instant,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
     fired: Rc<Cell<bool>>,
 }
 
@@ -189,7 +192,11 @@ impl futures_util::Stream for BodyDeadline {
         if let Poll::Ready(item) = Pin::new(&mut this.inner).poll_next(cx) {
             return Poll::Ready(item);
         }
-        if this.deadline.as_mut().poll(cx).is_ready() {
+        let deadline = this.deadline;
+        let timer = this
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if timer.as_mut().poll(cx).is_ready() {
             this.fired.set(true);
             return Poll::Ready(Some(Err(actix_web::error::PayloadError::Io(
                 std::io::Error::new(std::io::ErrorKind::TimedOut, "request body timed out"),
@@ -228,7 +235,8 @@ pub async fn observe(
             req.set_payload(actix_web::dev::Payload::Stream {
                 payload: Box::pin(BodyDeadline {
                     inner: payload,
-                    deadline: Box::pin(tokio::time::sleep(timeout)),
+                    deadline: tokio::time::Instant::now() + timeout,
+                    timer: None,
                     fired: fired.clone(),
                 }),
             });
