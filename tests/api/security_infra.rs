@@ -124,8 +124,10 @@ async fn metrics_do_not_grow_with_made_up_methods_or_paths() {
     assert!(!text.contains("/no/such/"), "a made-up path became a label");
     assert!(text.contains(r#"method="other""#), "{text}");
     assert!(text.contains(r#"route="unmatched""#), "{text}");
+    // Each new series costs ~1.5 KiB (a counter and a 12-bucket histogram): 3000 made-up
+    // methods would add megabytes. The slack allows for other tests' routes meanwhile.
     assert!(
-        text.len() < size_before + 64 * 1024,
+        text.len() < size_before + 512 * 1024,
         "/metrics grew from {size_before} to {} bytes",
         text.len()
     );
