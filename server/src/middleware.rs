@@ -160,7 +160,7 @@ fn record_metrics(req: &HttpRequest, method: &actix_web::http::Method, status: u
 }
 
 /// The default policy of every HTML page. `form-action 'self'` keeps an injected form from
-/// posting elsewhere (CSP3 §6.3.1); a handler that must allow more (the consent page posts
+/// posting elsewhere (CSP3 §6.4.1); a handler that must allow more (the consent page posts
 /// and redirects to the client) sets its own header, which is kept.
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; \
                    connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
