@@ -35,6 +35,8 @@ fi
 # REDIS=redis://127.0.0.1:6379 puts the buckets in Redis.
 export LATCH_SECRET_KEY="$("$BIN" secret generate)" LATCH_BIND="127.0.0.1:$PORT" LATCH_RATE_LIMIT="${RATE_LIMIT:-off}"
 export LATCH_LIMIT_API_KEY_TEST=10000000/s LATCH_LIMIT_TOKEN_IP=10000000/s LATCH_LIMIT_TOKEN_CLIENT=10000000/s
+# wrk opens every connection from loopback: lift the per-address connection cap (default 256).
+export LATCH_MAX_CONNECTIONS_PER_IP=1000000
 if [[ -n "${REDIS:-}" ]]; then export LATCH_REDIS_URL="$REDIS"; fi
 export LATCH_WORKERS=1 LATCH_LOG=warn LATCH_CODE_TTL=600
 "$BIN" migrate >/dev/null

@@ -149,6 +149,9 @@ struct Raw {
     login_lockout_threshold: Option<String>,
     audit_retention_days: Option<String>,
     session_ttl: Option<String>,
+    body_timeout: Option<String>,
+    max_connections_per_ip: Option<String>,
+    ipv6_prefix: Option<String>,
 }
 
 /// Values given on the command line; they win over everything else.
@@ -195,6 +198,12 @@ pub struct Settings {
     pub audit_retention: Duration,
     /// A browser session ends this long after sign-in.
     pub session_ttl: Duration,
+    /// A request body must arrive completely within this time (slow-body clients).
+    pub body_timeout: Duration,
+    /// Open connections one address (see [`Self::ipv6_prefix`]) may hold at once.
+    pub max_connections_per_ip: u32,
+    /// Per-IP limits key an IPv6 address by its first this-many bits (one /64 is one host).
+    pub ipv6_prefix: u8,
 }
 
 fn parse_bool(key: &'static str, v: &str) -> Result<bool, ConfigError> {
@@ -492,8 +501,29 @@ impl Settings {
             60,
             30 * 24 * 3600,
         )?;
+        // A body sent a byte at a time holds a connection and a file descriptor for as long
+        // as the server waits; 1 s is the least that still serves slow mobile links.
+        let body_timeout = secs("LATCH_BODY_TIMEOUT", raw.body_timeout.clone(), 10, 1, 300)?;
+        let max_connections_per_ip = raw
+            .max_connections_per_ip
+            .as_deref()
+            .map(|v| parse_num("LATCH_MAX_CONNECTIONS_PER_IP", v, 1u32, 1_000_000))
+            .transpose()?
+            .unwrap_or(256);
+        // RFC 6177 / RFC 7421: a /64 is the usual assignment to one subscriber, so a shorter
+        // key than the full address is needed to stop rotation inside it; below /32 one key
+        // would span whole providers.
+        let ipv6_prefix = raw
+            .ipv6_prefix
+            .as_deref()
+            .map(|v| parse_num("LATCH_IPV6_PREFIX", v, 32u8, 128))
+            .transpose()?
+            .unwrap_or(64);
         Ok(Settings {
             session_ttl,
+            body_timeout,
+            max_connections_per_ip,
+            ipv6_prefix,
             limits,
             audit_retention,
             bind,
@@ -796,6 +826,41 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("LATCH_CONFIG"), "{e}");
+    }
+
+    #[test]
+    fn connection_settings_have_safe_defaults_and_minimums() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.body_timeout, Duration::from_secs(10));
+        assert_eq!(s.max_connections_per_ip, 256);
+        for (key, bad) in [
+            ("LATCH_BODY_TIMEOUT", "0"),
+            ("LATCH_BODY_TIMEOUT", "301"),
+            ("LATCH_MAX_CONNECTIONS_PER_IP", "0"),
+        ] {
+            let e = load(&[(key, bad)]).unwrap_err().to_string();
+            assert!(e.contains(key), "{e}");
+        }
+        let s = load(&[
+            ("LATCH_BODY_TIMEOUT", "3"),
+            ("LATCH_MAX_CONNECTIONS_PER_IP", "8"),
+        ])
+        .unwrap();
+        assert_eq!(s.body_timeout, Duration::from_secs(3));
+        assert_eq!(s.max_connections_per_ip, 8);
+    }
+
+    #[test]
+    fn ipv6_prefix_defaults_to_64_within_32_to_128() {
+        assert_eq!(load(&[]).unwrap().ipv6_prefix, 64);
+        assert_eq!(
+            load(&[("LATCH_IPV6_PREFIX", "56")]).unwrap().ipv6_prefix,
+            56
+        );
+        for bad in ["16", "129", "x"] {
+            let e = load(&[("LATCH_IPV6_PREFIX", bad)]).unwrap_err().to_string();
+            assert!(e.contains("LATCH_IPV6_PREFIX"), "{e}");
+        }
     }
 
     #[test]

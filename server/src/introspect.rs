@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::errors::OAuthError;
 use crate::signing::AccessClaims;
 use crate::state::AppState;
-use crate::token::{client_auth, parse_form};
+use crate::token::{client_auth, parse_form, read_body};
 use crate::{api_keys, crypto, store};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -67,9 +67,10 @@ pub async fn active_access_token(
 async fn post_introspect(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
     client_auth::limit_ip(&state, &req).await?;
+    let body = read_body(&req, payload).await?;
     let form = parse_form(&req, &body)?;
     let caller = client_auth::authenticate(&state, &req, &form).await?;
     client_auth::limit_client(&state, &req, &caller).await?;

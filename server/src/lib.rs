@@ -18,6 +18,8 @@ pub mod cli;
 pub mod clients;
 /// Settings from defaults, `latch.toml`, `LATCH_*` and flags.
 pub mod config;
+/// The per-address cap on open connections.
+pub mod connections;
 /// Randomness, digests, credential formats, encryption at rest.
 pub mod crypto;
 /// The developer dashboard: API keys, OAuth apps, authorized apps, activity, admin pages.

@@ -1,8 +1,14 @@
 //! Cross-cutting HTTP concerns, in one pass per request: the request id (header, log span and
-//! `/v1` error bodies), the client IP rule, Prometheus metrics, and security headers.
+//! `/v1` error bodies), the client IP rule, the request-body deadline, the per-address
+//! connection cap's answer, Prometheus metrics, and security headers.
 
+use std::cell::Cell;
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -23,13 +29,25 @@ pub fn current_request_id() -> Option<Arc<str>> {
     REQUEST_ID.try_with(|id| id.clone()).ok()
 }
 
-/// The address the request came from, by the rule in [`client_ip_of`].
+/// The address the request came from, by the rule in [`client_ip_of`], and the IPv6 prefix
+/// length per-IP limits key it by (`LATCH_IPV6_PREFIX`).
 #[derive(Clone, Copy, Debug)]
-pub struct ClientIp(pub IpAddr);
+pub struct ClientIp {
+    pub ip: IpAddr,
+    v6_prefix: u8,
+}
 
 impl ClientIp {
     pub fn of(req: &HttpRequest) -> Option<IpAddr> {
-        req.extensions().get::<ClientIp>().map(|c| c.0)
+        req.extensions().get::<ClientIp>().map(|c| c.ip)
+    }
+
+    /// The key every per-IP rate limit and per-IP failure count uses: the address, or its
+    /// /64 (by default) for IPv6 (see [`crate::rate_limit::ip_key`]).
+    pub fn limit_key(req: &HttpRequest) -> Option<String> {
+        req.extensions()
+            .get::<ClientIp>()
+            .map(|c| crate::rate_limit::ip_key(c.ip, c.v6_prefix))
     }
 }
 
@@ -53,81 +71,209 @@ fn client_ip_of(req: &ServiceRequest, state: &AppState) -> Option<IpAddr> {
         .or(Some(peer))
 }
 
-type Handles = (
-    actix_web::http::Method,
-    u16,
-    metrics::Counter,
-    metrics::Histogram,
-);
+/// A cached pair of metric handles for one (method label, status) on one path.
+type Handles = (&'static str, u16, metrics::Counter, metrics::Histogram);
+
+/// Paths remembered per worker thread; past this the cache starts over.
+const HANDLE_PATHS: usize = 1024;
+/// Longer paths are never cached (ids in paths are short; anything longer is noise).
+const HANDLE_PATH_LEN: usize = 128;
+/// (method, status) pairs remembered per path.
+const HANDLES_PER_PATH: usize = 16;
 
 thread_local! {
     /// Metric handles per path, method and status, so the hot path neither re-runs route
-    /// matching for the `route` label nor hashes label strings into the registry. Bounded:
-    /// paths with ids make many entries, so the map is dropped when it grows past 4096.
+    /// matching for the `route` label nor hashes label strings into the registry. Bounded
+    /// in paths, path length and entries per path: only matched routes are cached, so
+    /// made-up paths and methods cannot grow it.
     static HANDLES: std::cell::RefCell<std::collections::HashMap<String, Vec<Handles>>> = Default::default();
 }
 
-/// `http_requests_total` and `http_request_duration_seconds` by method, route pattern and status.
+/// The `method` label: the methods of RFC 9110 §9 and PATCH (RFC 5789) as they are, every
+/// extension method as `other`. Methods are client-chosen tokens (RFC 9110 §9.1); as labels
+/// each new one would be a new series kept for the life of the process.
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "CONNECT" => "CONNECT",
+        "OPTIONS" => "OPTIONS",
+        "TRACE" => "TRACE",
+        "PATCH" => "PATCH",
+        _ => "other",
+    }
+}
+
+/// The `status` label: a valid HTTP status code (100..=599), else `other`.
+fn status_label(status: u16) -> std::borrow::Cow<'static, str> {
+    if (100..=599).contains(&status) {
+        status.to_string().into()
+    } else {
+        "other".into()
+    }
+}
+
+/// `http_requests_total` and `http_request_duration_seconds` by method, route pattern and
+/// status. Every label has a bounded set of values: the known methods or `other`, the
+/// registered route patterns or `unmatched`, and the status codes.
 fn record_metrics(req: &HttpRequest, method: &actix_web::http::Method, status: u16, secs: f64) {
+    let method = method_label(method);
     HANDLES.with(|cell| {
         let mut map = cell.borrow_mut();
         if let Some(hit) = map
             .get(req.path())
-            .and_then(|v| v.iter().find(|h| h.0 == *method && h.1 == status))
+            .and_then(|v| v.iter().find(|h| h.0 == method && h.1 == status))
         {
             hit.2.increment(1);
             hit.3.record(secs);
             return;
         }
-        let route = req
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_owned());
+        // Only a fully matched resource has a pattern; default services (404s) do not.
+        let route = req.match_pattern().filter(|p| !p.is_empty());
+        let cacheable = route.is_some() && req.path().len() <= HANDLE_PATH_LEN;
         let labels = [
-            ("method", method.as_str().to_owned()),
-            ("route", route),
-            ("status", status.to_string()),
+            ("method", std::borrow::Cow::Borrowed(method)),
+            (
+                "route",
+                route.map_or(std::borrow::Cow::Borrowed("unmatched"), Into::into),
+            ),
+            ("status", status_label(status)),
         ];
         let counter = metrics::counter!("http_requests_total", &labels);
         let histogram = metrics::histogram!("http_request_duration_seconds", &labels);
         counter.increment(1);
         histogram.record(secs);
-        if map.len() >= 4096 {
+        if !cacheable {
+            return;
+        }
+        if map.len() >= HANDLE_PATHS && !map.contains_key(req.path()) {
             map.clear();
         }
-        map.entry(req.path().to_owned()).or_default().push((
-            method.clone(),
-            status,
-            counter,
-            histogram,
-        ));
+        let entry = map.entry(req.path().to_owned()).or_default();
+        if entry.len() < HANDLES_PER_PATH {
+            entry.push((method, status, counter, histogram));
+        }
     });
 }
 
-/// The page policy. Pages whose form ends in a redirect to an OAuth client set their own,
-/// built from this one (`authorize::csp`).
+/// The default policy of every HTML page. `form-action 'self'` keeps an injected form from
+/// posting elsewhere (CSP3 §6.4.1); a handler that must allow more (the consent page posts
+/// and redirects to the client) sets its own header, built from this one by
+/// `authorize::csp`, which is kept.
 pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; \
-                   connect-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+                   connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// RFC 6797 §6.1: one year; no `includeSubDomains`, since other hosts under the issuer's
+/// domain are not ours to commit.
+const HSTS: &str = "max-age=31536000";
+
+/// A request body that must arrive whole before its deadline (`LATCH_BODY_TIMEOUT`): a body
+/// trickled a byte at a time would otherwise hold its connection forever. When the deadline
+/// passes, the stream ends with a `TimedOut` error and `fired` tells [`observe`] to answer 408.
+/// The timer is armed only when the body is not already buffered (small form bodies usually
+/// arrive with the headers), so the common case registers no timer at all.
+struct BodyDeadline {
+    inner: actix_web::dev::Payload,
+    deadline: tokio::time::Instant,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    fired: Rc<Cell<bool>>,
+}
+
+impl futures_util::Stream for BodyDeadline {
+    type Item = Result<web::Bytes, actix_web::error::PayloadError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.fired.get() {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(item) = Pin::new(&mut this.inner).poll_next(cx) {
+            return Poll::Ready(item);
+        }
+        let deadline = this.deadline;
+        let timer = this
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if timer.as_mut().poll(cx).is_ready() {
+            this.fired.set(true);
+            return Poll::Ready(Some(Err(actix_web::error::PayloadError::Io(
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "request body timed out"),
+            ))));
+        }
+        Poll::Pending
+    }
+}
 
 pub async fn observe(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<actix_web::body::BoxBody>, Error> {
     let started = Instant::now();
     let id: Arc<str> = uuid::Uuid::now_v7().simple().to_string().into();
-    if let Some(state) = req.app_data::<web::Data<AppState>>()
-        && let Some(ip) = client_ip_of(&req, state)
-    {
-        req.extensions_mut().insert(ClientIp(ip));
+    let mut hsts = false;
+    let mut body_timeout = None;
+    if let Some(state) = req.app_data::<web::Data<AppState>>() {
+        let settings = &state.settings;
+        hsts = settings.tls.is_some() || settings.issuer_is_https();
+        body_timeout = Some(settings.body_timeout);
+        if let Some(ip) = client_ip_of(&req, state) {
+            let v6_prefix = settings.ipv6_prefix;
+            req.extensions_mut().insert(ClientIp { ip, v6_prefix });
+        }
     }
+    // Only requests that have a body pay for the deadline (GETs carry `Payload::None`).
+    let body_timed_out = match (body_timeout, req.take_payload()) {
+        (_, actix_web::dev::Payload::None) => None,
+        (None, payload) => {
+            req.set_payload(payload);
+            None
+        }
+        (Some(timeout), payload) => {
+            let fired = Rc::new(Cell::new(false));
+            req.set_payload(actix_web::dev::Payload::Stream {
+                payload: Box::pin(BodyDeadline {
+                    inner: payload,
+                    deadline: tokio::time::Instant::now() + timeout,
+                    timer: None,
+                    fired: fired.clone(),
+                }),
+            });
+            Some(fired)
+        }
+    };
+    let over_connection_cap = req
+        .conn_data::<crate::connections::ConnectionGuard>()
+        .is_some_and(|g| g.over_limit());
     let method = req.method().clone();
     let span =
         tracing::info_span!("request", request_id = %id, method = %method, path = %req.path());
-    // Note: the HttpRequest must not be cloned before routing (actix needs it unique).
-    let mut res = REQUEST_ID
-        .scope(id.clone(), next.call(req))
-        .instrument(span.clone())
-        .await?
-        .map_into_boxed_body();
+    let mut res = if over_connection_cap {
+        let answer = crate::routes::too_many_connections(req.request());
+        req.into_response(answer)
+    } else {
+        // Note: the HttpRequest must not be cloned before routing (actix needs it unique).
+        REQUEST_ID
+            .scope(id.clone(), next.call(req))
+            .instrument(span.clone())
+            .await?
+            .map_into_boxed_body()
+    };
+    let timed_out = body_timed_out.is_some_and(|f| f.get());
+    if timed_out {
+        // RFC 9110 §15.5.9: 408, and the connection is closed since the rest of the body may
+        // still be on its way.
+        let (req, _) = res.into_parts();
+        let answer = crate::routes::request_timeout(&req);
+        res = ServiceResponse::new(req, answer);
+    }
+    if over_connection_cap || timed_out {
+        res.response_mut()
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+    }
     let status = res.status();
     let elapsed = started.elapsed();
     record_metrics(
@@ -168,6 +314,12 @@ pub async fn observe(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
+    if hsts && !h.contains_key(header::STRICT_TRANSPORT_SECURITY) {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
+    }
     if is_html {
         if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
             h.insert(
@@ -181,4 +333,67 @@ pub async fn observe(
         }
     }
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::header;
+    use actix_web::middleware::from_fn;
+    use actix_web::test as atest;
+    use actix_web::{App, HttpResponse, web};
+
+    #[test]
+    fn only_known_methods_become_labels() {
+        let m = |s: &str| actix_web::http::Method::from_bytes(s.as_bytes()).unwrap();
+        assert_eq!(super::method_label(&m("GET")), "GET");
+        assert_eq!(super::method_label(&m("PATCH")), "PATCH");
+        assert_eq!(super::method_label(&m("get")), "other");
+        assert_eq!(super::method_label(&m("PROPFIND")), "other");
+        assert_eq!(super::status_label(200), "200");
+        assert_eq!(super::status_label(999), "other");
+    }
+
+    #[actix_web::test]
+    async fn html_gets_the_default_csp_unless_the_handler_set_its_own() {
+        let app = atest::init_service(
+            App::new()
+                .wrap(from_fn(super::observe))
+                .route(
+                    "/plain",
+                    web::get()
+                        .to(|| async { HttpResponse::Ok().content_type("text/html").finish() }),
+                )
+                .route(
+                    "/own",
+                    web::get().to(|| async {
+                        HttpResponse::Ok()
+                            .content_type("text/html")
+                            .insert_header((
+                                header::CONTENT_SECURITY_POLICY,
+                                "form-action 'self' https://client.example",
+                            ))
+                            .finish()
+                    }),
+                ),
+        )
+        .await;
+        let csp = |res: &actix_web::dev::ServiceResponse| {
+            res.headers()
+                .get(header::CONTENT_SECURITY_POLICY)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let plain =
+            atest::call_service(&app, atest::TestRequest::get().uri("/plain").to_request()).await;
+        assert!(
+            csp(&plain).contains("form-action 'self';"),
+            "{}",
+            csp(&plain)
+        );
+        let own =
+            atest::call_service(&app, atest::TestRequest::get().uri("/own").to_request()).await;
+        assert_eq!(csp(&own), "form-action 'self' https://client.example");
+        assert_eq!(own.headers().get(header::X_FRAME_OPTIONS).unwrap(), "DENY");
+    }
 }

@@ -614,6 +614,24 @@ pub async fn v1_headers(
     Ok(res)
 }
 
+/// The key a per-IP limit or failure count uses for `ip`: an IPv4 address as it is, an IPv6
+/// address cut to its first `v6_prefix` bits and written as a prefix (`2001:db8::/64`).
+/// One subscriber is usually given a whole /64 (RFC 6177, RFC 7421), so keying on the full
+/// address would let one host rotate through 2^64 fresh buckets. IPv4-mapped IPv6 addresses
+/// (`::ffff:192.0.2.1`) are the IPv4 address they carry.
+pub fn ip_key(ip: std::net::IpAddr, v6_prefix: u8) -> String {
+    use std::net::{IpAddr, Ipv6Addr};
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let bits = u32::from(v6_prefix.min(128));
+            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+            let net = Ipv6Addr::from(u128::from(v6) & mask);
+            format!("{net}/{bits}")
+        }
+    }
+}
+
 /// `base × 2^n`, at most `max`.
 pub fn lock_for(n: u32, base: Duration, max: Duration) -> Duration {
     base.checked_mul(1u32.checked_shl(n.min(30)).unwrap_or(u32::MAX))
@@ -648,6 +666,30 @@ mod tests {
         assert_eq!(lock_for(0, b, m), b);
         assert_eq!(lock_for(3, b, m), Duration::from_secs(8));
         assert_eq!(lock_for(40, b, m), m);
+    }
+
+    #[test]
+    fn ipv6_addresses_are_keyed_by_prefix_and_ipv4_as_is() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert_eq!(ip_key(ip("192.0.2.7"), 64), "192.0.2.7");
+        assert_eq!(ip_key(ip("::ffff:192.0.2.7"), 64), "192.0.2.7");
+        assert_eq!(ip_key(ip("2001:db8:1:2:aaaa::1"), 64), "2001:db8:1:2::/64");
+        assert_eq!(
+            ip_key(ip("2001:db8:1:2:aaaa::1"), 64),
+            ip_key(ip("2001:db8:1:2:ffff:ffff:ffff:ffff"), 64)
+        );
+        assert_ne!(
+            ip_key(ip("2001:db8:1:2::1"), 64),
+            ip_key(ip("2001:db8:1:3::1"), 64)
+        );
+        assert_eq!(ip_key(ip("2001:db8:1:2::1"), 48), "2001:db8:1::/48");
+        assert_eq!(ip_key(ip("2001:db8::1"), 128), "2001:db8::1/128");
+        assert_eq!(ip_key(ip("2001:db8:ffff::1"), 32), "2001:db8::/32");
+        assert_eq!(
+            ip_key(ip("::1"), 0),
+            "::/0",
+            "out-of-range prefixes never panic"
+        );
     }
 
     #[tokio::test]

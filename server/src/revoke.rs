@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::errors::OAuthError;
 use crate::state::AppState;
-use crate::token::{client_auth, parse_form};
+use crate::token::{client_auth, parse_form, read_body};
 use crate::{crypto, store};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -24,9 +24,10 @@ fn ok() -> HttpResponse {
 async fn post_revoke(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
     client_auth::limit_ip(&state, &req).await?;
+    let body = read_body(&req, payload).await?;
     let form = parse_form(&req, &body)?;
     let client = client_auth::authenticate(&state, &req, &form).await?;
     client_auth::limit_client(&state, &req, &client).await?;

@@ -41,18 +41,73 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, Error> {
     Err(HtmlError::not_found().into())
 }
 
-/// The dialect a request's errors should be in, by path.
-fn bad_input(req: &HttpRequest, message: String) -> Error {
+/// The error dialect of a request (DESIGN.md), by path.
+enum Dialect {
+    Api,
+    OAuth,
+    Html,
+}
+
+fn dialect(req: &HttpRequest) -> Dialect {
     let path = req.path();
     if path.starts_with("/v1") {
-        ApiError::invalid_request("parameter_invalid", message).into()
+        Dialect::Api
     } else if path.starts_with("/oauth/") && path != "/oauth/authorize" {
         // The authorization endpoint is a browser page: until the client is verified its
         // errors are an HTML page (RFC 6749 §4.1.2.1), never JSON.
-        OAuthError::invalid_request(message).into()
+        Dialect::OAuth
     } else {
-        HtmlError::bad_request(message).into()
+        Dialect::Html
     }
+}
+
+/// A malformed request, in the request's dialect.
+fn bad_input(req: &HttpRequest, message: String) -> Error {
+    match dialect(req) {
+        Dialect::Api => ApiError::invalid_request("parameter_invalid", message).into(),
+        Dialect::OAuth => OAuthError::invalid_request(message).into(),
+        Dialect::Html => HtmlError::bad_request(message).into(),
+    }
+}
+
+/// 408 (RFC 9110 §15.5.9) in the request's dialect: the body did not arrive within
+/// `LATCH_BODY_TIMEOUT`.
+pub fn request_timeout(req: &HttpRequest) -> HttpResponse {
+    let mut res = bad_input(
+        req,
+        "The request body did not arrive in time; send it at once".to_owned(),
+    )
+    .error_response();
+    *res.status_mut() = actix_web::http::StatusCode::REQUEST_TIMEOUT;
+    res
+}
+
+/// 429 (RFC 6585 §4) in the request's dialect: the caller's address holds more connections
+/// than `LATCH_MAX_CONNECTIONS_PER_IP`.
+pub fn too_many_connections(req: &HttpRequest) -> HttpResponse {
+    const MESSAGE: &str = "Too many open connections from your address; close some and retry";
+    let err: Error = match dialect(req) {
+        Dialect::Api => {
+            let mut e = ApiError::new(
+                crate::errors::ApiErrorType::RateLimit,
+                "rate_limit_exceeded",
+                MESSAGE,
+            );
+            e.retry_after = Some(1);
+            e.into()
+        }
+        Dialect::OAuth => {
+            let mut e = OAuthError::too_many_requests(1);
+            e.description = MESSAGE.into();
+            e.into()
+        }
+        Dialect::Html => {
+            let mut e = HtmlError::too_many_requests(1);
+            e.message = MESSAGE.into();
+            e.into()
+        }
+    };
+    err.error_response()
 }
 
 /// Largest request body any endpoint reads (forms, JSON and raw bodies alike).

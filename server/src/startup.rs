@@ -37,7 +37,26 @@ pub enum StartupError {
     Tls(String),
 }
 
+/// The session cookie's name on plain-http loopback (development and tests).
 pub const SESSION_COOKIE: &str = "latch_session";
+/// Its name over https. The `__Host-` prefix (RFC 6265bis §4.1.3.2) makes browsers accept the
+/// cookie only when it is `Secure`, has `Path=/` and no `Domain`, so a sibling subdomain or a
+/// plain-http page cannot plant or shadow it.
+pub const SESSION_COOKIE_HTTPS: &str = "__Host-latch_session";
+
+/// The session cookie's name for these settings: prefixed whenever Latch is reached over https.
+pub fn session_cookie_name(settings: &Settings) -> &'static str {
+    if secure_transport(settings) {
+        SESSION_COOKIE_HTTPS
+    } else {
+        SESSION_COOKIE
+    }
+}
+
+/// Whether browsers reach Latch over https (it serves TLS, or its issuer is https).
+fn secure_transport(settings: &Settings) -> bool {
+    settings.tls.is_some() || settings.issuer_is_https()
+}
 
 pub struct Application {
     port: u16,
@@ -158,12 +177,26 @@ impl Application {
             sealer,
         });
         let cookie_key = Key::derive_from(&derive_key(&master, "session-cookie"));
-        let secure_cookies = settings.issuer_is_https();
+        let secure_cookies = secure_transport(settings);
+        let cookie_name = session_cookie_name(settings);
+        // Connections from the trusted proxies carry many clients: only direct peers count.
+        let connections = crate::connections::ConnectionLimiter::new(
+            settings.max_connections_per_ip,
+            settings.ipv6_prefix,
+            if settings.behind_proxy {
+                state.trusted_proxies.clone()
+            } else {
+                Vec::new()
+            },
+        );
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             let session =
                 SessionMiddleware::builder(CookieSessionStore::default(), cookie_key.clone())
-                    .cookie_name(SESSION_COOKIE.to_owned())
+                    .cookie_name(cookie_name.to_owned())
+                    // `__Host-` requires exactly this: Path=/ and no Domain attribute.
+                    .cookie_path("/".to_owned())
+                    .cookie_domain(None)
                     .cookie_secure(secure_cookies)
                     .cookie_http_only(true)
                     .cookie_same_site(SameSite::Lax)
@@ -190,6 +223,7 @@ impl Application {
                         .configure(crate::routes::browser_routes),
                 )
         })
+        .on_connect(move |conn, ext| connections.on_connect(conn, ext))
         .workers(settings.workers)
         .shutdown_timeout(20);
         let server = if handle_signals {

@@ -9,11 +9,10 @@ use crate::config::LogFormat;
 
 /// Install the global subscriber once. `LATCH_LOG` (or `RUST_LOG`) sets the filter.
 pub fn init(format: LogFormat, default_filter: &str) {
-    let filter = std::env::var("LATCH_LOG")
+    let user = std::env::var("LATCH_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
-        .ok()
-        .and_then(|f| EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| EnvFilter::new(default_filter));
+        .ok();
+    let filter = filter(user.as_deref(), default_filter);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -25,6 +24,26 @@ pub fn init(format: LogFormat, default_filter: &str) {
             .try_init(),
         LogFormat::Pretty => builder.compact().try_init(),
     };
+}
+
+/// actix-http logs every malformed or abandoned connection (bad request line or header,
+/// slow headers, a client reset mid-body) as an ERROR "stream error", after it has already
+/// answered 400/408 or the client is gone. Those are the client's mistakes, not ours, and
+/// must not page anyone, so they are off unless a filter names `actix_http` explicitly.
+const CLIENT_NOISE: &str = "actix_http::h1::dispatcher=off";
+
+fn filter(user: Option<&str>, default_filter: &str) -> EnvFilter {
+    let text = user
+        .filter(|f| EnvFilter::try_new(f).is_ok())
+        .unwrap_or(default_filter);
+    let filter = EnvFilter::new(text);
+    if text.contains("actix_http") {
+        return filter;
+    }
+    match CLIENT_NOISE.parse() {
+        Ok(d) => filter.add_directive(d),
+        Err(_) => filter,
+    }
 }
 
 /// The process-wide Prometheus recorder (one per process, shared by every app in tests).
@@ -45,4 +64,17 @@ pub fn metrics_handle() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn client_protocol_errors_are_not_logged_as_errors_unless_asked_for() {
+        let f = super::filter(None, "info").to_string();
+        assert!(f.contains("actix_http::h1::dispatcher=off"), "{f}");
+        let f = super::filter(Some("debug,actix_http=trace"), "info").to_string();
+        assert!(!f.contains("=off"), "{f}");
+        let f = super::filter(Some("not a [valid filter"), "warn").to_string();
+        assert!(f.contains("warn") && f.contains("=off"), "{f}");
+    }
 }

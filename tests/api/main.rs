@@ -12,6 +12,7 @@ mod oauth_flow;
 mod rate_limit;
 mod resource;
 mod security_authorize;
+mod security_infra;
 mod security_v1;
 mod session_ui;
 mod tls;

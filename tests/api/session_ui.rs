@@ -424,13 +424,18 @@ fn cookieless() -> reqwest::Client {
         .expect("client")
 }
 
-/// The `latch_session` Set-Cookie header of `res`, if any.
+/// The session Set-Cookie header of `res` (`latch_session`, or `__Host-latch_session` over
+/// https), if any.
 fn session_set_cookie(res: &reqwest::Response) -> Option<String> {
+    use latch::startup::{SESSION_COOKIE, SESSION_COOKIE_HTTPS};
     res.headers()
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("latch_session="))
+        .find(|v| {
+            v.starts_with(&format!("{SESSION_COOKIE}="))
+                || v.starts_with(&format!("{SESSION_COOKIE_HTTPS}="))
+        })
         .map(str::to_owned)
 }
 
@@ -518,6 +523,7 @@ async fn login_page_sets_a_secure_cookie_when_the_issuer_is_https() {
     let cookie = session_set_cookie(&res)
         .expect("session cookie")
         .to_ascii_lowercase();
+    assert!(cookie.starts_with("__host-latch_session="), "{cookie}");
     assert!(cookie.contains("; secure"), "{cookie}");
     assert!(cookie.contains("; httponly"), "{cookie}");
     assert!(cookie.contains("; samesite=lax"), "{cookie}");

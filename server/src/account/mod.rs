@@ -161,7 +161,9 @@ async fn post_login(
     // Brute force (RFC 6819 §5.1.4.2.3; SECURITY.md §4): a per-IP rate, then per-IP and
     // per-account failure locks that double with each failure. Unknown emails lock exactly
     // like real ones, so a lock reveals nothing about which accounts exist.
-    let ip_key = ip.clone().unwrap_or_default();
+    // Limits and failure counts key IPv6 by prefix (LATCH_IPV6_PREFIX); the audit log
+    // keeps the full address.
+    let ip_key = ClientIp::limit_key(&req).unwrap_or_default();
     let account_key = store::users::normalize_email(&form.email);
     let d = state
         .limiter

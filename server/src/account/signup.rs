@@ -94,17 +94,13 @@ async fn post_signup(
     check_origin(&req, &state)?;
     verify_csrf(&session, &form.csrf)?;
     // Per-IP limit on account creation (LATCH_LIMIT_SIGNUP_IP), a friendly 429 page.
-    if let Some(ip) = crate::middleware::ClientIp::of(&req) {
+    if let Some(ip) = crate::middleware::ClientIp::limit_key(&req) {
         let d = state
             .limiter
-            .check(
-                "signup_ip",
-                state.settings.limits.signup_ip,
-                &ip.to_string(),
-            )
+            .check("signup_ip", state.settings.limits.signup_ip, &ip)
             .await;
         if !d.allowed {
-            crate::rate_limit::note_limited(&state, &req, "signup_ip", &ip.to_string()).await;
+            crate::rate_limit::note_limited(&state, &req, "signup_ip", &ip).await;
             return Err(HtmlError::too_many_requests(d.retry_after_secs()));
         }
     }

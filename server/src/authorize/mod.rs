@@ -67,19 +67,15 @@ fn parse_pairs(raw: &[u8]) -> Params {
 
 /// Per-IP limit on the authorization endpoint (a friendly 429 page).
 async fn limit_ip(state: &AppState, req: &HttpRequest) -> Result<(), HtmlError> {
-    let Some(ip) = crate::middleware::ClientIp::of(req) else {
+    let Some(ip) = crate::middleware::ClientIp::limit_key(req) else {
         return Ok(());
     };
     let d = state
         .limiter
-        .check(
-            "authorize_ip",
-            state.settings.limits.authorize_ip,
-            &ip.to_string(),
-        )
+        .check("authorize_ip", state.settings.limits.authorize_ip, &ip)
         .await;
     if !d.allowed {
-        crate::rate_limit::note_limited(state, req, "authorize_ip", &ip.to_string()).await;
+        crate::rate_limit::note_limited(state, req, "authorize_ip", &ip).await;
         return Err(HtmlError::too_many_requests(d.retry_after_secs()));
     }
     Ok(())

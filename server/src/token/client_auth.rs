@@ -80,10 +80,14 @@ pub async fn authenticate(
         return Err(bad_client());
     }
     // RFC 6819 §5.1.4.2.3: guessing a client's secret is throttled; after repeated
-    // failures the client id is locked for an exponentially growing time.
+    // failures the client is locked for an exponentially growing time. Client ids are
+    // public, so the lock is per (client, source address): wrong secrets sent from one
+    // address never lock the client out for callers elsewhere (secrets are 256-bit random,
+    // so spreading guesses over many addresses gains an attacker nothing).
+    let lock_key = client_lock_key(req, &client_id);
     if let Some(wait) = state
         .limiter
-        .locked(FailureKind::ClientAuth, &client_id)
+        .locked(FailureKind::ClientAuth, &lock_key)
         .await
     {
         return Err(OAuthError::too_many_requests(wait.as_secs().max(1)));
@@ -103,11 +107,7 @@ pub async fn authenticate(
                     hash.as_bytes(),
                 )
             {
-                if let Some(lock) = state
-                    .limiter
-                    .fail(FailureKind::ClientAuth, &client_id)
-                    .await
-                {
+                if let Some(lock) = state.limiter.fail(FailureKind::ClientAuth, &lock_key).await {
                     tracing::warn!(client_id = %client_id, lock_secs = lock.as_secs(), "client authentication locked after repeated failures");
                     metrics::counter!("latch_client_auth_locked_total").increment(1);
                 }
@@ -121,18 +121,24 @@ pub async fn authenticate(
     Ok(client)
 }
 
+/// The failure-count key of `client_id` as used from this request's address.
+fn client_lock_key(req: &HttpRequest, client_id: &str) -> String {
+    let ip = crate::middleware::ClientIp::limit_key(req).unwrap_or_default();
+    format!("{client_id}|{ip}")
+}
+
 /// Per-IP limit on the token, introspection and revocation endpoints (checked before any
-/// work), and per-client limit once the client is known.
+/// work, the body included), and per-client limit once the client is known.
 pub async fn limit_ip(state: &AppState, req: &HttpRequest) -> Result<(), OAuthError> {
-    let Some(ip) = crate::middleware::ClientIp::of(req) else {
+    let Some(ip) = crate::middleware::ClientIp::limit_key(req) else {
         return Ok(());
     };
     let d = state
         .limiter
-        .check("token_ip", state.settings.limits.token_ip, &ip.to_string())
+        .check("token_ip", state.settings.limits.token_ip, &ip)
         .await;
     if !d.allowed {
-        crate::rate_limit::note_limited(state, req, "token_ip", &ip.to_string()).await;
+        crate::rate_limit::note_limited(state, req, "token_ip", &ip).await;
         return Err(OAuthError::rate_limited(&d));
     }
     Ok(())

@@ -69,14 +69,47 @@ pub fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<Form, OAuthError> {
     Ok(Form(map))
 }
 
-/// Token requests are small. A larger body is refused as an RFC 6749 §5.2 error (JSON,
-/// `no-store`, like every token-endpoint answer, §5.1) instead of actix's plain-text 413.
+/// Read the body of a token, introspection or revocation request, at most
+/// [`crate::routes::MAX_BODY`]. Handlers call it only after [`client_auth::limit_ip`], so an
+/// address over its limit is refused before a single body byte is read. A larger body is
+/// refused as an RFC 6749 §5.2 error (JSON, `no-store`, §5.1) instead of a plain-text 413.
+pub async fn read_body(req: &HttpRequest, payload: web::Payload) -> Result<web::Bytes, OAuthError> {
+    let max = crate::routes::MAX_BODY;
+    let too_large = || {
+        OAuthError::invalid_request(format!(
+            "The request body is too large (at most {} KiB)",
+            max / 1024
+        ))
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    match payload.to_bytes_limited(max).await {
+        Ok(Ok(body)) => Ok(body),
+        // A client that disconnects or trickles past LATCH_BODY_TIMEOUT (the latter is
+        // answered 408 by the middleware).
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "request body could not be read");
+            Err(OAuthError::invalid_request(
+                "The request body could not be read",
+            ))
+        }
+        Err(_) => Err(too_large()),
+    }
+}
+
 async fn post_token(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
     client_auth::limit_ip(&state, &req).await?;
+    let body = read_body(&req, payload).await?;
     let form = parse_form(&req, &body)?;
     let grant_type = form
         .get("grant_type")
