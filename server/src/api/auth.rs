@@ -207,7 +207,7 @@ async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
         // Each well-formed key that is not cached costs a query: an address that keeps
         // presenting unknown, revoked or expired keys is refused before the lookup for a
         // while (doubling locks). Cached keys skip the check, so the hot path pays nothing.
-        let fail_key = ip.map(|i| i.to_string());
+        let fail_key = crate::middleware::ClientIp::limit_key(&req);
         if let Some(k) = &fail_key
             && api_keys::looks_valid(token)
             && !state.keys.is_cached(token)
