@@ -1,4 +1,5 @@
-//! Authorization server metadata (RFC 8414), OpenID discovery, and the JWKS (RFC 7517).
+//! Authorization server metadata (RFC 8414) and the JWKS document (RFC 7517). OpenID
+//! discovery (`openid-configuration`) is built in `oidc`, from the same metadata.
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
