@@ -8,18 +8,15 @@
 
 use std::future::Future;
 
-use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse};
-use entity::idempotency_key::{self, Column, Entity};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
-
 use crate::crypto;
 use crate::errors::{ApiError, ApiErrorType, StoreError};
 use crate::state::AppState;
+use crate::store;
+use crate::store::idempotency::IN_PROGRESS;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
 
 pub const RETENTION: chrono::Duration = chrono::Duration::hours(24);
-const IN_PROGRESS: i32 = 0;
 
 fn conflict(msg: &'static str) -> ApiError {
     ApiError::new(ApiErrorType::Conflict, "idempotency_key_in_use", msg)
@@ -62,12 +59,7 @@ where
     let sealer = &state.sealer;
     let now = crate::store::now();
 
-    let existing = Entity::find()
-        .filter(Column::Owner.eq(owner))
-        .filter(Column::Key.eq(key))
-        .one(&state.db)
-        .await
-        .map_err(StoreError::from)?;
+    let existing = store::idempotency::find(&state.db, owner, key).await?;
     if let Some(row) = existing {
         if row.created_at + RETENTION > now {
             if row.request_hash != request_hash {
@@ -89,27 +81,11 @@ where
                 .content_type("application/json")
                 .body(body));
         }
-        Entity::delete_by_id(row.id)
-            .exec(&state.db)
-            .await
-            .map_err(StoreError::from)?;
+        store::idempotency::delete(&state.db, &row.id).await?;
     }
     // Claim the key first, so a concurrent duplicate cannot run the operation too.
     let id = crypto::new_id("idem");
-    let claim = idempotency_key::ActiveModel {
-        id: Set(id.clone()),
-        owner: Set(owner.to_owned()),
-        key: Set(key.to_owned()),
-        request_hash: Set(request_hash),
-        status: Set(IN_PROGRESS),
-        body: Set(String::new()),
-        created_at: Set(now),
-    };
-    match Entity::insert(claim)
-        .exec_without_returning(&state.db)
-        .await
-        .map_err(StoreError::from)
-    {
+    match store::idempotency::claim(&state.db, &id, owner, key, request_hash, now).await {
         Ok(_) => {}
         Err(StoreError::Conflict(_)) => {
             return Err(conflict(
@@ -123,21 +99,18 @@ where
         Ok(ok) => ok,
         Err(e) => {
             // Only completed answers are kept; a failure frees the key for a retry.
-            let _ = Entity::delete_by_id(id).exec(&state.db).await;
+            let _ = store::idempotency::delete(&state.db, &id).await;
             return Err(e);
         }
     };
     let text = v.to_string();
-    Entity::update_many()
-        .col_expr(Column::Status, Expr::value(status.as_u16() as i32))
-        .col_expr(
-            Column::Body,
-            Expr::value(sealer.seal(text.as_bytes(), &aad)),
-        )
-        .filter(Column::Id.eq(id))
-        .exec(&state.db)
-        .await
-        .map_err(StoreError::from)?;
+    store::idempotency::complete(
+        &state.db,
+        &id,
+        status.as_u16(),
+        sealer.seal(text.as_bytes(), &aad),
+    )
+    .await?;
     Ok(HttpResponse::build(status)
         .content_type("application/json")
         .body(text))
@@ -145,12 +118,8 @@ where
 
 /// Delete records past retention.
 pub async fn sweep(
-    db: &sea_orm::DatabaseConnection,
+    db: &impl sea_orm::ConnectionTrait,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), StoreError> {
-    Entity::delete_many()
-        .filter(Column::CreatedAt.lt(now - RETENTION))
-        .exec(db)
-        .await?;
-    Ok(())
+    store::idempotency::sweep(db, now - RETENTION).await
 }

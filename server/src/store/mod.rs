@@ -7,6 +7,7 @@ pub mod audit;
 pub mod clients;
 pub mod codes;
 pub mod consents;
+pub mod idempotency;
 pub mod signing_keys;
 pub mod tokens;
 pub mod users;
