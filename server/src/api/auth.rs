@@ -207,20 +207,20 @@ async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
         // Each well-formed key that is not cached costs a query: an address that keeps
         // presenting unknown, revoked or expired keys is refused before the lookup for a
         // while (doubling locks). Cached keys skip the check, so the hot path pays nothing.
-        let fail_key = crate::middleware::ClientIp::limit_key(&req);
-        if let Some(k) = &fail_key
-            && api_keys::looks_valid(token)
-            && !state.keys.is_cached(token)
-            && let Some(wait) = state.limiter.locked(FailureKind::ApiKeyIp, k).await
-        {
-            return Err(ApiError::too_many_requests(wait.as_secs().max(1)));
-        }
-        let v = match api_keys::verify(&state.db, &state.keys, token, ip).await? {
+        let fail_key = || crate::middleware::ClientIp::limit_key(&req);
+        let gate = async || match fail_key() {
+            Some(k) => state.limiter.locked(FailureKind::ApiKeyIp, &k).await,
+            None => None,
+        };
+        let v = match api_keys::verify_gated(&state.db, &state.keys, token, ip, gate).await? {
             Ok(v) => v,
             Err(api_keys::KeyRejection::Malformed) => return Err(invalid_key()),
+            Err(api_keys::KeyRejection::Locked(wait)) => {
+                return Err(ApiError::too_many_requests(wait.as_secs().max(1)));
+            }
             Err(_) => {
-                if let Some(k) = &fail_key {
-                    state.limiter.fail(FailureKind::ApiKeyIp, k).await;
+                if let Some(k) = fail_key() {
+                    state.limiter.fail(FailureKind::ApiKeyIp, &k).await;
                 }
                 return Err(invalid_key());
             }

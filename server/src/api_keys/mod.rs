@@ -172,11 +172,6 @@ impl KeyCache {
     pub fn clear(&self) {
         self.by_digest.invalidate_all();
     }
-
-    /// Whether a lookup of this presented key would be served without a query.
-    pub fn is_cached(&self, presented: &str) -> bool {
-        self.by_digest.contains_key(&crypto::sha256_hex(presented))
-    }
 }
 
 /// Why a presented key was refused.
@@ -188,6 +183,8 @@ pub enum KeyRejection {
     Revoked,
     Expired,
     UserDisabled,
+    /// The caller's address is locked out of uncached lookups for this long.
+    Locked(std::time::Duration),
 }
 
 /// Verify a presented API key: checksum first (no I/O), then the digest, served from the
@@ -200,6 +197,19 @@ pub async fn verify(
     presented: &str,
     ip: Option<std::net::IpAddr>,
 ) -> Result<Result<std::sync::Arc<VerifiedKey>, KeyRejection>, StoreError> {
+    verify_gated(db, cache, presented, ip, async || None).await
+}
+
+/// [`verify`], asking `gate` before a lookup that the cache cannot answer (the only case
+/// that costs a query): `Some(wait)` refuses it as [`KeyRejection::Locked`]. Cached keys
+/// never call the gate, so the hot path pays nothing for it.
+pub async fn verify_gated(
+    db: &sea_orm::DatabaseConnection,
+    cache: &KeyCache,
+    presented: &str,
+    ip: Option<std::net::IpAddr>,
+    gate: impl AsyncFnOnce() -> Option<std::time::Duration>,
+) -> Result<Result<std::sync::Arc<VerifiedKey>, KeyRejection>, StoreError> {
     if !looks_valid(presented) {
         return Ok(Err(KeyRejection::Malformed));
     }
@@ -207,6 +217,9 @@ pub async fn verify(
     let found = match cache.by_digest.get(&digest) {
         Some(hit) => hit,
         None => {
+            if let Some(wait) = gate().await {
+                return Ok(Err(KeyRejection::Locked(wait)));
+            }
             let row = store::api_keys::by_hash(db, &digest).await?;
             let v = match row {
                 Some(key) => {
