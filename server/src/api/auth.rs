@@ -243,7 +243,7 @@ async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
             },
         });
     }
-    let claims = crate::introspect::active_access_token(&state, token)
+    let claims = crate::oauth::active_access_token(&state, token)
         .await?
         .map_err(|e| match e {
             VerifyError::Expired => ApiError::new(
