@@ -8,7 +8,7 @@
 use std::fmt;
 
 /// Scopes Latch knows. `read`/`write` gate the `/v1` API; the others are OpenID Connect's.
-/// (Also reachable as `crate::clients::SCOPES`.)
+/// (Re-exported as `clients::SCOPES`.)
 pub const SUPPORTED: &[&str] = &["read", "write", "openid", "profile", "email"];
 
 /// Scopes that make sense without a user (client_credentials), and that a request naming

@@ -9,6 +9,10 @@ use actix_web::{HttpRequest, web};
 
 use crate::errors::OAuthError;
 
+/// Largest request body any endpoint reads (forms, JSON and raw bodies alike): `routes`
+/// applies it to the extractors, [`read_body`] to the `/oauth` forms.
+pub const MAX_BODY: usize = 64 * 1024;
+
 /// A parsed form body with every parameter present at most once.
 pub struct Form(pub HashMap<String, String>);
 
@@ -55,11 +59,11 @@ pub fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<Form, OAuthError> {
 }
 
 /// Read the body of a token, introspection or revocation request, at most
-/// [`crate::routes::MAX_BODY`]. [`super::open`] calls it only after the per-IP limit, so an
+/// [`MAX_BODY`]. [`super::ClientRequest::open`] calls it only after the per-IP limit, so an
 /// address over its limit is refused before a single body byte is read. A larger body is
 /// refused as an RFC 6749 §5.2 error (JSON, `no-store`, §5.1) instead of a plain-text 413.
 pub async fn read_body(req: &HttpRequest, payload: web::Payload) -> Result<web::Bytes, OAuthError> {
-    let max = crate::routes::MAX_BODY;
+    let max = MAX_BODY;
     let too_large = || {
         OAuthError::invalid_request(format!(
             "The request body is too large (at most {} KiB)",
