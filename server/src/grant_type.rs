@@ -42,6 +42,15 @@ grant_types! {
 }
 
 impl GrantType {
+    /// How the dashboard names the grant (one arm per grant, so a new one needs a label).
+    pub const fn label(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "Authorization code",
+            GrantType::RefreshToken => "Refresh tokens",
+            GrantType::ClientCredentials => "Client credentials",
+        }
+    }
+
     /// The wire names joined with `sep`, the last with `last` ("a, b or c").
     pub fn names(sep: &str, last: &str) -> String {
         let mut out = String::new();
