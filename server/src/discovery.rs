@@ -5,6 +5,7 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
+use crate::grant_type::GrantType;
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -25,11 +26,11 @@ pub fn metadata(state: &AppState) -> serde_json::Value {
         "jwks_uri": format!("{iss}/.well-known/jwks.json"),
         "introspection_endpoint": format!("{iss}/oauth/introspect"),
         "revocation_endpoint": format!("{iss}/oauth/revoke"),
-        "scopes_supported": crate::clients::SCOPES,
+        "scopes_supported": crate::scope::SUPPORTED,
         // RFC 9700 §2.1.2: no implicit grant; only the code flow.
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": crate::clients::GRANT_TYPES,
+        "grant_types_supported": GrantType::ALL,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],

@@ -457,16 +457,11 @@ impl ResponseError for ApiError {
         }
         let mut res = HttpResponse::build(status);
         res.insert_header((header::CACHE_CONTROL, "no-store"));
-        if let Some(e) = self.bearer_error {
-            let v = format!(
-                "Bearer realm=\"latch\", error=\"{e}\", error_description=\"{}\"",
-                self.message.replace('"', "'")
-            );
-            if let Ok(v) = HeaderValue::from_str(&v) {
-                res.insert_header((header::WWW_AUTHENTICATE, v));
-            }
-        } else if status == StatusCode::UNAUTHORIZED {
-            res.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"latch\""));
+        if self.bearer_error.is_some() || status == StatusCode::UNAUTHORIZED {
+            res.insert_header((
+                header::WWW_AUTHENTICATE,
+                crate::oauth::bearer::challenge(self.bearer_error, &self.message),
+            ));
         }
         if let Some(s) = self.retry_after {
             res.insert_header((header::RETRY_AFTER, s.to_string()));

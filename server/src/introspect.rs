@@ -10,9 +10,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use crate::errors::OAuthError;
-use crate::signing::AccessClaims;
+use crate::oauth::{ClientRequest, active_access_token};
 use crate::state::AppState;
-use crate::token::{client_auth, parse_form, read_body};
 use crate::{api_keys, crypto, store};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -30,50 +29,15 @@ fn inactive() -> HttpResponse {
     answer(json!({"active": false}))
 }
 
-/// Whether a Latch access token is still good: signature, claims, deny list, and its
-/// user still enabled. Shared by introspection, userinfo and `/v1`.
-pub async fn active_access_token(
-    state: &AppState,
-    token: &str,
-) -> Result<Result<AccessClaims, crate::signing::VerifyError>, store::StoreError> {
-    let claims =
-        match state
-            .signer
-            .verify_access(token, &state.settings.issuer, &state.settings.audience)
-        {
-            Ok(c) => c,
-            Err(e) => return Ok(Err(e)),
-        };
-    if store::tokens::is_denied(&claims.jti) {
-        return Ok(Err(crate::signing::VerifyError::Invalid));
-    }
-    // A deleted client's tokens die with it (cached lookup: at once here, within 2 s elsewhere).
-    // So do the tokens of a client whose owner was disabled.
-    let Some(client) = store::clients::by_id_cached(&state.db, &claims.client_id).await? else {
-        return Ok(Err(crate::signing::VerifyError::Invalid));
-    };
-    if !crate::clients::owner_enabled(&state.db, &client).await? {
-        return Ok(Err(crate::signing::VerifyError::Invalid));
-    }
-    if claims.sub != claims.client_id {
-        let user = store::users::by_id_cached(&state.db, &claims.sub).await?;
-        if user.is_none_or(|u| u.disabled_at.is_some()) {
-            return Ok(Err(crate::signing::VerifyError::Invalid));
-        }
-    }
-    Ok(Ok(claims))
-}
-
 async fn post_introspect(
     req: HttpRequest,
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
-    client_auth::limit_ip(&state, &req).await?;
-    let body = read_body(&req, payload).await?;
-    let form = parse_form(&req, &body)?;
-    let caller = client_auth::authenticate(&state, &req, &form).await?;
-    client_auth::limit_client(&state, &req, &caller).await?;
+    let ClientRequest {
+        form,
+        client: caller,
+    } = ClientRequest::open(&state, &req, payload).await?;
     // RFC 7662 §2.1: the endpoint MUST require authorization; public clients cannot.
     if caller.is_public {
         return Err(OAuthError::invalid_client(

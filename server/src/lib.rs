@@ -28,13 +28,18 @@ pub mod dashboard;
 pub mod discovery;
 /// The OAuth, `/v1` and HTML error dialects.
 pub mod errors;
+/// The grant types Latch supports: the one list (RFC 6749 §4, §6).
+pub mod grant_type;
 /// `/healthz`, `/readyz`, `/metrics`.
 pub mod health;
 /// `POST /oauth/introspect` (RFC 7662).
 pub mod introspect;
 /// Request ids, client IPs, metrics and security headers.
 pub mod middleware;
-/// OpenID Connect: ID tokens, userinfo, discovery.
+/// The shared layer of the `/oauth` endpoints: form, client authentication, bearer tokens,
+/// active access tokens, ID tokens.
+pub mod oauth;
+/// OpenID Connect: userinfo and discovery.
 pub mod oidc;
 /// Server-rendered pages and static assets.
 pub mod pages;
@@ -44,6 +49,8 @@ pub mod rate_limit;
 pub mod revoke;
 /// The URL map.
 pub mod routes;
+/// Scopes (RFC 6749 §3.3): the supported list and `ScopeSet`.
+pub mod scope;
 /// JWS signing keys, JWKS, access-token signing and verification.
 pub mod signing;
 /// Building and running the server.

@@ -7,8 +7,8 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::errors::OAuthError;
+use crate::oauth::ClientRequest;
 use crate::state::AppState;
-use crate::token::{client_auth, parse_form, read_body};
 use crate::{crypto, store};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -26,11 +26,7 @@ async fn post_revoke(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
-    client_auth::limit_ip(&state, &req).await?;
-    let body = read_body(&req, payload).await?;
-    let form = parse_form(&req, &body)?;
-    let client = client_auth::authenticate(&state, &req, &form).await?;
-    client_auth::limit_client(&state, &req, &client).await?;
+    let ClientRequest { form, client } = ClientRequest::open(&state, &req, payload).await?;
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("The token parameter is missing"))?;

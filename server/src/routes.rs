@@ -110,8 +110,9 @@ pub fn too_many_connections(req: &HttpRequest) -> HttpResponse {
     err.error_response()
 }
 
-/// Largest request body any endpoint reads (forms, JSON and raw bodies alike).
-pub const MAX_BODY: usize = 64 * 1024;
+/// Largest request body any endpoint reads (forms, JSON and raw bodies alike); defined
+/// beside the `/oauth` form reader so that `oauth/` does not import the URL map.
+pub use crate::oauth::form::MAX_BODY;
 
 pub fn payload_config() -> web::PayloadConfig {
     web::PayloadConfig::new(MAX_BODY)

@@ -5,7 +5,6 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 
 use crate::api_keys;
@@ -184,15 +183,8 @@ async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
             "Credentials must be sent in the Authorization header, never in the URL",
         ));
     }
-    let header = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    let token = match header.split_once(' ') {
-        Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => {
-            t.trim()
-        }
+    let token = match crate::oauth::bearer::from_header(&req) {
+        Some(t) if !t.is_empty() => t,
         _ => {
             return Err(ApiError::new(
                 ApiErrorType::Authentication,
@@ -243,7 +235,7 @@ async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
             },
         });
     }
-    let claims = crate::introspect::active_access_token(&state, token)
+    let claims = crate::oauth::active_access_token(&state, token)
         .await?
         .map_err(|e| match e {
             VerifyError::Expired => ApiError::new(

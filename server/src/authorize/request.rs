@@ -2,14 +2,14 @@
 //! §4.3; RFC 9700 §2.1). Until the client and redirect URI are verified every error is an
 //! error page; after that, errors go back to the client (§4.1.2.1).
 
-use std::collections::HashSet;
-
 use entity::client;
 use url::Url;
 
 use super::pkce;
-use crate::clients::{self, list};
+use crate::clients::list;
 use crate::errors::{HtmlError, OAuthCode, StoreError};
+use crate::grant_type::GrantType;
+use crate::scope::{self, ScopeSet};
 use crate::state::AppState;
 use crate::store;
 
@@ -224,38 +224,31 @@ pub async fn parse(state: &AppState, params: Params) -> Result<AuthorizeRequest,
             "Only response_mode=query is supported",
         ));
     }
-    if !list(&client.grant_types).any(|g| g == "authorization_code") {
+    if !GrantType::stored(&client.grant_types).any(|g| g == GrantType::AuthorizationCode) {
         return Err(redirect(
             OAuthCode::UnauthorizedClient,
             "This client may not use the authorization code grant",
         ));
     }
 
-    // Scope (RFC 6749 §3.3): every value must be one the client may ask for. Omitted →
-    // the client's API scopes.
-    let allowed: HashSet<&str> = list(&client.scopes).collect();
-    let mut scopes: Vec<String> = Vec::new();
-    match first(&params, "scope") {
+    // Scope (RFC 6749 §3.3): every value must be one Latch knows and the client may ask
+    // for. Omitted → the client's API scopes.
+    let allowed = ScopeSet::stored(&client.scopes);
+    let scopes = match first(&params, "scope") {
         Some(s) => {
-            for part in s.split(' ').filter(|p| !p.is_empty()) {
-                if !allowed.contains(part) || !clients::SCOPES.contains(&part) {
-                    return Err(redirect(
-                        OAuthCode::InvalidScope,
-                        "The requested scope is invalid, unknown, or not allowed for this client",
-                    ));
-                }
-                if !scopes.iter().any(|x| x == part) {
-                    scopes.push(part.to_owned());
-                }
-            }
+            let invalid = |_| {
+                redirect(
+                    OAuthCode::InvalidScope,
+                    "The requested scope is invalid, unknown, or not allowed for this client",
+                )
+            };
+            let requested = ScopeSet::parse(s).map_err(invalid)?;
+            requested.within(&allowed).map_err(invalid)?;
+            requested.supported().map_err(invalid)?;
+            requested.to_vec()
         }
-        None => {
-            scopes = list(&client.scopes)
-                .filter(|s| *s == "read" || *s == "write")
-                .map(str::to_owned)
-                .collect()
-        }
-    }
+        None => allowed.only(scope::MACHINE).to_vec(),
+    };
     if scopes.is_empty() {
         return Err(redirect(
             OAuthCode::InvalidScope,

@@ -5,11 +5,13 @@ use url::Url;
 
 use crate::crypto;
 use crate::errors::{ApiError, StoreError};
+use crate::grant_type::GrantType;
+use crate::scope::ScopeSet;
 use crate::store;
 
-pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
-/// Scopes Latch knows. `read`/`write` gate the `/v1` API; the others are OpenID Connect's.
-pub const SCOPES: &[&str] = &["read", "write", "openid", "profile", "email"];
+/// Scopes Latch knows; defined beside [`ScopeSet`] (which validates against it) so that
+/// `scope` imports nothing of ours.
+pub use crate::scope::SUPPORTED as SCOPES;
 
 pub fn scope_description(s: &str) -> &'static str {
     match s {
@@ -114,7 +116,9 @@ pub fn default_scopes() -> Vec<String> {
 }
 
 pub fn default_grant_types() -> Vec<String> {
-    vec!["authorization_code".into(), "refresh_token".into()]
+    [GrantType::AuthorizationCode, GrantType::RefreshToken]
+        .map(|g| g.as_str().to_owned())
+        .to_vec()
 }
 
 fn dedup(v: &[String]) -> Vec<String> {
@@ -141,22 +145,22 @@ pub async fn create(
             "grant_types",
         ));
     }
-    for g in &grant_types {
-        if !GRANT_TYPES.contains(&g.as_str()) {
-            return Err(invalid(
-                format!(
-                    "unsupported grant type {g:?}; use authorization_code, refresh_token or client_credentials"
-                ),
-                "grant_types",
-            ));
-        }
-    }
-    if c.public && grant_types.iter().any(|g| g == "client_credentials") {
-        // OAuth 2.1 §4.2: the client credentials grant is for confidential clients only.
-        return Err(invalid(
-            "public clients cannot use client_credentials",
-            "grant_types",
-        ));
+    let grants = grant_types
+        .iter()
+        .map(|g| {
+            GrantType::parse(g).ok_or_else(|| {
+                invalid(
+                    format!(
+                        "unsupported grant type {g:?}; use {}",
+                        GrantType::names(", ", " or ")
+                    ),
+                    "grant_types",
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for g in grants {
+        check_grant(g, c.public)?;
     }
     let scopes = check_scopes(&c.scopes)?;
     let redirect_uris = check_redirect_uris(&c.redirect_uris, &grant_types)?;
@@ -202,20 +206,33 @@ fn check_name(name: &str) -> Result<String, ClientError> {
     Ok(name.to_owned())
 }
 
-fn check_scopes(scopes: &[String]) -> Result<Vec<String>, ClientError> {
-    let scopes = dedup(scopes);
-    for s in &scopes {
-        if !SCOPES.contains(&s.as_str()) {
-            return Err(invalid(
-                format!(
-                    "unknown scope {s:?}; known scopes are {}",
-                    SCOPES.join(", ")
-                ),
-                "scopes",
-            ));
-        }
+/// What each grant asks of the client registering it (one arm per grant; the redirect URIs
+/// the code grant needs are checked in [`check_redirect_uris`]).
+fn check_grant(grant: GrantType, public: bool) -> Result<(), ClientError> {
+    match grant {
+        GrantType::AuthorizationCode | GrantType::RefreshToken => Ok(()),
+        // OAuth 2.1 §4.2: the client credentials grant is for confidential clients only.
+        GrantType::ClientCredentials if public => Err(invalid(
+            "public clients cannot use client_credentials",
+            "grant_types",
+        )),
+        GrantType::ClientCredentials => Ok(()),
     }
-    Ok(scopes)
+}
+
+fn check_scopes(scopes: &[String]) -> Result<Vec<String>, ClientError> {
+    let unknown = |s: &str| {
+        invalid(
+            format!(
+                "unknown scope {s:?}; known scopes are {}",
+                SCOPES.join(", ")
+            ),
+            "scopes",
+        )
+    };
+    let set = ScopeSet::from_tokens(scopes.iter().map(String::as_str)).map_err(unknown)?;
+    set.supported().map_err(unknown)?;
+    Ok(set.to_vec())
 }
 
 fn check_redirect_uris(
@@ -229,7 +246,11 @@ fn check_redirect_uris(
     for r in &uris {
         validate_redirect_uri(r).map_err(|m| invalid(m, "redirect_uris"))?;
     }
-    if grant_types.iter().any(|g| g == "authorization_code") && uris.is_empty() {
+    if grant_types
+        .iter()
+        .any(|g| g == GrantType::AuthorizationCode.as_str())
+        && uris.is_empty()
+    {
         return Err(invalid(
             "the authorization_code grant needs at least one redirect URI",
             "redirect_uris",

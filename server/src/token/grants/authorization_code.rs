@@ -9,13 +9,14 @@ use actix_web::HttpRequest;
 use entity::{authorization_code, client};
 use serde_json::json;
 
-use super::super::Form;
 use super::super::issue::{self, Issued};
+use super::super::request::CodeRequest;
 use crate::authorize::pkce;
-use crate::clients::list;
 use crate::crypto;
 use crate::errors::OAuthError;
+use crate::grant_type::GrantType;
 use crate::middleware::ClientIp;
+use crate::oauth::id_token::{self, IdTokenInput, has_openid};
 use crate::state::AppState;
 use crate::store;
 
@@ -27,8 +28,11 @@ fn invalid_grant() -> OAuthError {
 
 /// RFC 6749 §4.1.3: "ensure that the redirect_uri parameter is present if [it] was included
 /// in the initial authorization request, and if included ensure that their values are identical".
-fn check_redirect(row: &authorization_code::Model, form: &Form) -> Result<(), OAuthError> {
-    match form.get("redirect_uri") {
+fn check_redirect(
+    row: &authorization_code::Model,
+    redirect_uri: Option<&str>,
+) -> Result<(), OAuthError> {
+    match redirect_uri {
         Some(r) if r == row.redirect_uri => Ok(()),
         Some(_) => Err(OAuthError::invalid_grant(
             "redirect_uri does not match the authorization request",
@@ -42,8 +46,11 @@ fn check_redirect(row: &authorization_code::Model, form: &Form) -> Result<(), OA
 
 /// RFC 7636 §4.6; RFC 9700 §2.1.1 (a verifier for a code issued without a challenge is a
 /// downgrade attempt and is refused).
-fn check_pkce(row: &authorization_code::Model, form: &Form) -> Result<(), OAuthError> {
-    match (&row.code_challenge, form.get("code_verifier")) {
+fn check_pkce(
+    row: &authorization_code::Model,
+    code_verifier: Option<&str>,
+) -> Result<(), OAuthError> {
+    match (&row.code_challenge, code_verifier) {
         (Some(challenge), Some(verifier)) if pkce::verify(verifier, challenge) => Ok(()),
         (Some(_), Some(_)) => Err(OAuthError::invalid_grant(
             "The code_verifier does not match the code_challenge",
@@ -90,11 +97,9 @@ pub async fn exchange(
     state: &AppState,
     req: &HttpRequest,
     client: &client::Model,
-    form: &Form,
+    r: CodeRequest<'_>,
 ) -> Result<Issued, OAuthError> {
-    let code = form
-        .get("code")
-        .ok_or_else(|| OAuthError::invalid_request("The code parameter is missing"))?;
+    let code = r.code;
     if !crypto::check_secret(code, "ac_") {
         return Err(invalid_grant());
     }
@@ -106,8 +111,8 @@ pub async fn exchange(
     if row.client_id != client.id {
         return Err(invalid_grant());
     }
-    check_redirect(&row, form)?;
-    check_pkce(&row, form)?;
+    check_redirect(&row, r.redirect_uri)?;
+    check_pkce(&row, r.code_verifier)?;
     if row.consumed_at.is_some() {
         revoke_what_it_issued(state, req, &row).await?;
         return Err(invalid_grant());
@@ -132,10 +137,10 @@ pub async fn exchange(
         Some(row.auth_time.timestamp()),
     )?;
     // OpenID Connect Core §3.1.3.3: an ID token when `openid` was granted.
-    let id_token = if crate::oidc::has_openid(&row.scope) {
-        Some(crate::oidc::id_token(
+    let id_token = if has_openid(&row.scope) {
+        Some(id_token::id_token(
             state,
-            crate::oidc::IdTokenInput {
+            IdTokenInput {
                 client,
                 user: &user,
                 scope: &row.scope,
@@ -147,8 +152,8 @@ pub async fn exchange(
     } else {
         None
     };
-    let refresh = list(&client.grant_types)
-        .any(|g| g == "refresh_token")
+    let refresh = GrantType::stored(&client.grant_types)
+        .any(|g| g == GrantType::RefreshToken)
         .then(|| {
             let family = crypto::new_id("fam");
             let ttl = chrono::Duration::from_std(state.settings.refresh_token_ttl)

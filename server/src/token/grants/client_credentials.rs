@@ -3,50 +3,41 @@
 
 use entity::client;
 
-use super::super::Form;
 use super::super::issue::{self, Issued};
-use crate::clients::list;
+use super::super::request::ClientCredentialsRequest;
 use crate::errors::OAuthError;
+use crate::scope::{self, ScopeSet};
 use crate::state::AppState;
-
-/// Scopes that make sense without a user; OpenID Connect scopes do not.
-const MACHINE_SCOPES: &[&str] = &["read", "write"];
 
 pub async fn exchange(
     state: &AppState,
     client: &client::Model,
-    form: &Form,
+    r: ClientCredentialsRequest<'_>,
 ) -> Result<Issued, OAuthError> {
     if client.is_public {
         return Err(OAuthError::unauthorized_client(
             "Public clients cannot use client_credentials",
         ));
     }
-    let allowed: Vec<&str> = list(&client.scopes)
-        .filter(|s| MACHINE_SCOPES.contains(s))
-        .collect();
-    let mut scopes: Vec<&str> = Vec::new();
-    match form.get("scope") {
-        Some(s) => {
-            for part in s.split(' ').filter(|p| !p.is_empty()) {
-                if !allowed.contains(&part) {
-                    return Err(OAuthError::invalid_scope(format!(
-                        "The scope {part:?} is not allowed for this client"
-                    )));
-                }
-                if !scopes.contains(&part) {
-                    scopes.push(part);
-                }
-            }
+    // Scopes that make sense without a user; OpenID Connect scopes do not.
+    let allowed = ScopeSet::stored(&client.scopes).only(scope::MACHINE);
+    let not_allowed = |part: &str| {
+        OAuthError::invalid_scope(format!("The scope {part:?} is not allowed for this client"))
+    };
+    let scopes = match r.scope {
+        Some(requested) => {
+            let requested = requested.map_err(not_allowed)?;
+            requested.within(&allowed).map_err(not_allowed)?;
+            requested
         }
-        None => scopes = allowed.clone(),
-    }
+        None => allowed,
+    };
     if scopes.is_empty() {
         return Err(OAuthError::invalid_scope(
             "No scope was requested and the client has no default scope",
         ));
     }
-    let scope = scopes.join(" ");
+    let scope = scopes.to_string();
     let access = issue::mint_access(state, client, &client.id, &scope, None)?;
     Ok(Issued {
         access_token: access.jwt,

@@ -9,12 +9,13 @@ use actix_web::HttpRequest;
 use entity::{client, refresh_token};
 use serde_json::json;
 
-use super::super::Form;
 use super::super::issue::{self, Issued};
-use crate::clients::list;
+use super::super::request::RefreshRequest;
 use crate::crypto;
 use crate::errors::OAuthError;
 use crate::middleware::ClientIp;
+use crate::oauth::id_token::{self, IdTokenInput, has_openid};
+use crate::scope::ScopeSet;
 use crate::state::AppState;
 use crate::store;
 
@@ -52,11 +53,9 @@ pub async fn exchange(
     state: &AppState,
     req: &HttpRequest,
     client: &client::Model,
-    form: &Form,
+    r: RefreshRequest<'_>,
 ) -> Result<Issued, OAuthError> {
-    let presented = form
-        .get("refresh_token")
-        .ok_or_else(|| OAuthError::invalid_request("The refresh_token parameter is missing"))?;
+    let presented = r.refresh_token;
     if !crypto::check_secret(presented, "rt_") {
         return Err(invalid_grant());
     }
@@ -76,33 +75,24 @@ pub async fn exchange(
     // A client's registered scopes bound everything issued to it, now and later: scopes
     // removed from the client since the grant drop out here, and the successor refresh
     // token carries the narrowed grant (issue #9, finding 11).
-    let granted: Vec<&str> = list(&row.scope)
-        .filter(|g| list(&client.scopes).any(|c| c == *g))
-        .collect();
+    let granted = ScopeSet::stored(&row.scope).narrow(&ScopeSet::stored(&client.scopes));
     if granted.is_empty() {
         return Err(OAuthError::invalid_scope(
             "The client may no longer use any scope of this grant",
         ));
     }
-    let granted_scope = granted.join(" ");
+    let granted_scope = granted.to_string();
     // RFC 6749 §6: "MUST NOT include any scope not originally granted".
-    let scope = match form.get("scope") {
-        Some(s) => {
-            let mut out: Vec<&str> = Vec::new();
-            for part in s.split(' ').filter(|p| !p.is_empty()) {
-                if !granted.contains(&part) {
-                    return Err(OAuthError::invalid_scope(
-                        "The requested scope exceeds the scope originally granted",
-                    ));
-                }
-                if !out.contains(&part) {
-                    out.push(part);
-                }
-            }
-            if out.is_empty() {
+    let exceeds =
+        |_| OAuthError::invalid_scope("The requested scope exceeds the scope originally granted");
+    let scope = match r.scope {
+        Some(requested) => {
+            let requested = requested.map_err(exceeds)?;
+            requested.within(&granted).map_err(exceeds)?;
+            if requested.is_empty() {
                 granted_scope.clone()
             } else {
-                out.join(" ")
+                requested.to_string()
             }
         }
         None => granted_scope.clone(),
@@ -160,10 +150,10 @@ pub async fn exchange(
         Some(row.auth_time.timestamp()),
     )?;
     // OpenID Connect Core §12.2: a new ID token on refresh, same sub and auth_time, no nonce.
-    let id_token = if crate::oidc::has_openid(&scope) {
-        Some(crate::oidc::id_token(
+    let id_token = if has_openid(&scope) {
+        Some(id_token::id_token(
             state,
-            crate::oidc::IdTokenInput {
+            IdTokenInput {
                 client,
                 user: &user,
                 scope: &scope,

@@ -6,7 +6,7 @@ use actix_web::http::header;
 use base64::Engine;
 use entity::client;
 
-use super::Form;
+use super::form::Form;
 use crate::crypto;
 use crate::errors::OAuthError;
 use crate::rate_limit::FailureKind;

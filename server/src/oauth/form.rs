@@ -1,0 +1,93 @@
+//! The body of the `/oauth` endpoints that take a form (RFC 6749 §3.2): read with a size
+//! limit, `application/x-www-form-urlencoded` only, every parameter at most once, and no
+//! credentials in the query string.
+
+use std::collections::HashMap;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, web};
+
+use crate::errors::OAuthError;
+
+/// Largest request body any endpoint reads (forms, JSON and raw bodies alike): `routes`
+/// applies it to the extractors, [`read_body`] to the `/oauth` forms.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// A parsed form body with every parameter present at most once.
+pub struct Form(pub HashMap<String, String>);
+
+impl Form {
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(String::as_str).filter(|v| !v.is_empty())
+    }
+}
+
+/// Parse an `application/x-www-form-urlencoded` body, refusing repeated parameters
+/// (RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once").
+pub fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<Form, OAuthError> {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct
+        .to_ascii_lowercase()
+        .starts_with("application/x-www-form-urlencoded")
+    {
+        return Err(OAuthError::invalid_request(
+            "The request body must be application/x-www-form-urlencoded",
+        ));
+    }
+    if !req.query_string().is_empty()
+        && url::form_urlencoded::parse(req.query_string().as_bytes()).any(|(k, _)| {
+            k == "client_secret" || k == "code" || k == "refresh_token" || k == "token"
+        })
+    {
+        return Err(OAuthError::invalid_request(
+            "Credentials must not be sent in the query string",
+        ));
+    }
+    let mut map = HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(body) {
+        if map.insert(k.clone().into_owned(), v.into_owned()).is_some() {
+            return Err(OAuthError::invalid_request(format!(
+                "The {k} parameter was sent more than once"
+            )));
+        }
+    }
+    Ok(Form(map))
+}
+
+/// Read the body of a token, introspection or revocation request, at most
+/// [`MAX_BODY`]. [`super::ClientRequest::open`] calls it only after the per-IP limit, so an
+/// address over its limit is refused before a single body byte is read. A larger body is
+/// refused as an RFC 6749 §5.2 error (JSON, `no-store`, §5.1) instead of a plain-text 413.
+pub async fn read_body(req: &HttpRequest, payload: web::Payload) -> Result<web::Bytes, OAuthError> {
+    let max = MAX_BODY;
+    let too_large = || {
+        OAuthError::invalid_request(format!(
+            "The request body is too large (at most {} KiB)",
+            max / 1024
+        ))
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    match payload.to_bytes_limited(max).await {
+        Ok(Ok(body)) => Ok(body),
+        // A client that disconnects or trickles past LATCH_BODY_TIMEOUT (the latter is
+        // answered 408 by the middleware).
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "request body could not be read");
+            Err(OAuthError::invalid_request(
+                "The request body could not be read",
+            ))
+        }
+        Err(_) => Err(too_large()),
+    }
+}

@@ -1,0 +1,183 @@
+//! Scopes (RFC 6749 §3.3): the catalog Latch knows ([`SUPPORTED`]) and [`ScopeSet`], the one
+//! type that parses, checks, narrows and prints a scope list.
+//!
+//! The authorize request, the token grants and client registration all go through
+//! `ScopeSet`, and every check against "what Latch knows" reads [`SUPPORTED`]: a scope
+//! catalog replaces that one source. Imports nothing of ours.
+
+use std::fmt;
+
+/// Scopes Latch knows. `read`/`write` gate the `/v1` API; the others are OpenID Connect's.
+/// (Re-exported as `clients::SCOPES`.)
+pub const SUPPORTED: &[&str] = &["read", "write", "openid", "profile", "email"];
+
+/// Scopes that make sense without a user (client_credentials), and that a request naming
+/// no scope gets by default; OpenID Connect scopes do not.
+pub const MACHINE: &[&str] = &["read", "write"];
+
+/// An ordered list of distinct scope tokens, borrowed from the string it was parsed from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScopeSet<'a>(Vec<&'a str>);
+
+/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
+fn is_scope_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
+impl<'a> ScopeSet<'a> {
+    /// Parse a request's `scope` parameter: space-separated tokens (runs of spaces are
+    /// tolerated), duplicates dropped keeping the first. `Err` names the first token that
+    /// breaks the §3.3 syntax.
+    pub fn parse(s: &'a str) -> Result<Self, &'a str> {
+        Self::from_tokens(s.split(' ').filter(|p| !p.is_empty()))
+    }
+
+    /// A list of tokens given one by one (the `/v1` and dashboard forms). `Err` names the
+    /// first token that breaks the §3.3 syntax (a token containing a space among them).
+    pub fn from_tokens(tokens: impl IntoIterator<Item = &'a str>) -> Result<Self, &'a str> {
+        let mut out = Vec::new();
+        for t in tokens {
+            if !is_scope_token(t) {
+                return Err(t);
+            }
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+        Ok(Self(out))
+    }
+
+    /// A stored, space-separated column (validated when it was written).
+    pub fn stored(s: &'a str) -> Self {
+        let mut out = Vec::new();
+        for t in s.split(' ').filter(|p| !p.is_empty()) {
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+        Self(out)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn contains(&self, scope: &str) -> bool {
+        self.0.contains(&scope)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.0.iter().copied()
+    }
+
+    /// `Err` names the first scope not in `allowed`.
+    pub fn within(&self, allowed: &ScopeSet<'_>) -> Result<(), &'a str> {
+        match self.iter().find(|s| !allowed.contains(s)) {
+            Some(s) => Err(s),
+            None => Ok(()),
+        }
+    }
+
+    /// `Err` names the first scope Latch does not know ([`SUPPORTED`]).
+    pub fn supported(&self) -> Result<(), &'a str> {
+        match self.iter().find(|s| !SUPPORTED.contains(s)) {
+            Some(s) => Err(s),
+            None => Ok(()),
+        }
+    }
+
+    /// The scopes of `self` that are also in `other`, in `self`'s order (in place).
+    pub fn narrow(mut self, other: &ScopeSet<'_>) -> Self {
+        self.0.retain(|s| other.contains(s));
+        self
+    }
+
+    /// The scopes of `self` that are also in `names`, in `self`'s order (in place).
+    pub fn only(mut self, names: &[&str]) -> Self {
+        self.0.retain(|s| names.contains(s));
+        self
+    }
+
+    pub fn to_vec(&self) -> Vec<String> {
+        self.iter().map(str::to_owned).collect()
+    }
+}
+
+/// Space-separated, the wire and column form.
+impl fmt::Display for ScopeSet<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, s) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            f.write_str(s)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_splits_dedupes_and_keeps_order() {
+        let s = ScopeSet::parse("  write read  write openid ").unwrap();
+        assert_eq!(s.iter().collect::<Vec<_>>(), ["write", "read", "openid"]);
+        assert_eq!(s.to_string(), "write read openid");
+        assert!(ScopeSet::parse("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn parse_refuses_what_rfc6749_section_3_3_forbids() {
+        assert_eq!(ScopeSet::parse("read wr\"ite"), Err("wr\"ite"));
+        assert_eq!(ScopeSet::parse("a\\b"), Err("a\\b"));
+        assert_eq!(ScopeSet::parse("caf\u{e9}"), Err("caf\u{e9}"));
+        assert_eq!(ScopeSet::parse("tab\there"), Err("tab\there"));
+        assert!(ScopeSet::parse("urn:x:y!#[]~").is_ok());
+        assert_eq!(
+            ScopeSet::from_tokens(["read", "read write"]),
+            Err("read write")
+        );
+    }
+
+    #[test]
+    fn within_names_the_first_scope_outside() {
+        let allowed = ScopeSet::stored("read write");
+        assert_eq!(ScopeSet::parse("read").unwrap().within(&allowed), Ok(()));
+        assert_eq!(
+            ScopeSet::parse("read email openid")
+                .unwrap()
+                .within(&allowed),
+            Err("email")
+        );
+    }
+
+    #[test]
+    fn supported_checks_the_catalog() {
+        assert_eq!(ScopeSet::parse("openid email").unwrap().supported(), Ok(()));
+        assert_eq!(
+            ScopeSet::parse("read admin").unwrap().supported(),
+            Err("admin")
+        );
+    }
+
+    #[test]
+    fn narrow_and_only_keep_self_order() {
+        let granted = ScopeSet::stored("openid write read");
+        let client = ScopeSet::stored("read openid");
+        assert_eq!(granted.clone().narrow(&client).to_string(), "openid read");
+        assert_eq!(granted.clone().only(MACHINE).to_string(), "write read");
+        assert!(granted.narrow(&ScopeSet::default()).is_empty());
+    }
+
+    #[test]
+    fn stored_tolerates_duplicates_and_spaces() {
+        assert_eq!(
+            ScopeSet::stored(" read  read write").to_string(),
+            "read write"
+        );
+    }
+}
