@@ -229,7 +229,10 @@ async fn login_returns_403_when_the_csrf_token_is_empty_or_wrong() {
     app.create_user(EMAIL, PASSWORD).await;
     let browser = app.new_browser();
     let csrf = login_csrf(&app, &browser).await;
-    let flipped = format!("{}x", &csrf[..csrf.len() - 1]);
+    // Change the last character to a different one (a fixed `x` would be no change when
+    // the token happens to end in `x`).
+    let last = if csrf.ends_with('x') { 'y' } else { 'x' };
+    let flipped = format!("{}{last}", &csrf[..csrf.len() - 1]);
     for token in ["", flipped.as_str()] {
         // Act
         let res = post_login(
