@@ -4,7 +4,7 @@
 // on the error path, so their size is not worth boxing.
 #![allow(clippy::result_large_err)]
 
-/// `/oauth/authorize` sign-in, sign-up and sign-out pages and the browser session.
+/// Sign-in, sign-up and sign-out pages.
 pub mod account;
 /// The `/v1` JSON API and its authentication.
 pub mod api;
@@ -22,7 +22,7 @@ pub mod config;
 pub mod connections;
 /// Randomness, digests, credential formats, encryption at rest.
 pub mod crypto;
-/// The developer dashboard: API keys, OAuth apps, authorized apps, activity, admin pages.
+/// The developer dashboard: API keys, OAuth apps, authorized apps, activity, settings, admin pages.
 pub mod dashboard;
 /// RFC 8414 metadata and the JWKS document.
 pub mod discovery;
@@ -44,6 +44,8 @@ pub mod rate_limit;
 pub mod revoke;
 /// The URL map.
 pub mod routes;
+/// The browser session: CSRF tokens, the signed-in user, origin check, validity.
+pub mod session;
 /// JWS signing keys, JWKS, access-token signing and verification.
 pub mod signing;
 /// Building and running the server.

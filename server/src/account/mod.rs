@@ -1,12 +1,7 @@
-//! Browser sign-in: the session (an encrypted actix-session cookie: `HttpOnly`,
-//! `SameSite=Lax`, `Secure` on https), CSRF tokens, `GET/POST /login` and `POST /logout`.
-//!
-//! The session holds the user id and the time of sign-in. A session older than the
-//! account's `sessions_valid_after` (password change, forced sign-out) or belonging to a
-//! disabled account is void, on every instance, at the next request.
+//! Browser sign-in: `GET/POST /login`, `POST /logout` and sign-up. The session itself
+//! (CSRF, the current user, validity) is [`crate::session`]; account settings pages are
+//! the dashboard's (`dashboard::settings`).
 
-pub mod session;
-pub mod settings;
 pub mod signup;
 
 use actix_session::Session;
@@ -23,14 +18,13 @@ use crate::state::AppState;
 use crate::store;
 use crate::users::password;
 
-pub use session::{CurrentUser, check_origin, csrf_token, current_user, verify_csrf};
+use crate::session::{self, check_origin, csrf_token, verify_csrf};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/login", web::get().to(get_login))
         .route("/login", web::post().to(post_login))
         .route("/logout", web::post().to(post_logout));
     signup::routes(cfg);
-    settings::routes(cfg);
 }
 
 #[derive(Deserialize)]

@@ -18,10 +18,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{check_origin, csrf_token, safe_next, verify_csrf};
+use super::safe_next;
 use crate::errors::HtmlError;
 use crate::middleware::ClientIp;
 use crate::pages::{SignupView, message_page, signup_page};
+use crate::session::{check_origin, csrf_token, verify_csrf};
 use crate::state::AppState;
 use crate::store;
 use crate::users::{self, UserError, password};

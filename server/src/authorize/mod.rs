@@ -16,11 +16,11 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::account::{self, CurrentUser};
 use crate::clients::{list, scope_description};
 use crate::crypto;
 use crate::errors::{HtmlError, OAuthCode, StoreError};
 use crate::pages::{ConsentView, ScopeView, consent_page, untrusted_redirect_page};
+use crate::session::{self, CurrentUser};
 use crate::state::AppState;
 use crate::store;
 use request::{AuthorizeRequest, Params, Rejection};
@@ -109,7 +109,7 @@ async fn post_authorize(
     }
     let params = parse_pairs(&body);
     if params.iter().any(|(k, _)| k == "decision") {
-        account::check_origin(&req, &state)?;
+        session::check_origin(&req, &state)?;
         return decide(&state, &session, params).await;
     }
     authorize(&state, &session, params).await
@@ -253,7 +253,7 @@ async fn error_before_sign_in(
     } = to;
     let params = [("error", code.as_str()), ("error_description", description)];
     if owner_trusted(state, client).await
-        || (!signed_out && matches!(account::current_user(state, session).await, Ok(Some(_))))
+        || (!signed_out && matches!(session::current_user(state, session).await, Ok(Some(_))))
     {
         return redirect_to_client(state, redirect_uri, &params, client_state);
     }
@@ -328,7 +328,7 @@ async fn authorize(
     let prompt_none = r.prompt.iter().any(|p| p == "none");
     let prompt_login = r.prompt.iter().any(|p| p == "login");
     let now = Utc::now().timestamp();
-    let user = match account::current_user(state, session).await {
+    let user = match session::current_user(state, session).await {
         Ok(u) => u,
         Err(e) if e.status.is_server_error() => {
             // Whether the person is signed in cannot be told: only a trusted redirect URI.
@@ -441,7 +441,7 @@ fn show_consent(
     session
         .insert(PENDING, &pending)
         .map_err(|e| HtmlError::internal(anyhow::anyhow!("session: {e}")))?;
-    let logout_csrf = account::csrf_token(session)?;
+    let logout_csrf = session::csrf_token(session)?;
     let host = Url::parse(&r.redirect_uri)
         .ok()
         .and_then(|u| u.host_str().map(str::to_owned))
@@ -521,7 +521,7 @@ async fn decide(
         Ok(r) => r,
         Err(rej) => return rejected(state, session, rej).await,
     };
-    let Some(user) = account::current_user(state, session).await? else {
+    let Some(user) = session::current_user(state, session).await? else {
         let prompt_login = r.prompt.iter().any(|p| p == "login");
         return login_redirect(
             session,

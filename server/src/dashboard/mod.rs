@@ -1,6 +1,6 @@
 //! The developer dashboard (`/dashboard/...`): server-rendered pages for a signed-in person's
 //! API keys, OAuth apps, authorized apps and activity, and for admins the users and the whole
-//! server's activity.
+//! server's activity, and the account's settings (password change).
 //!
 //! Every page needs a valid session ([`Dash`]: otherwise a 303 to `/login?next=…`). Every
 //! POST checks the `Origin` and the session's CSRF token (RFC 6749 §10.12) before anything
@@ -13,6 +13,7 @@ pub mod admin;
 pub mod apps;
 pub mod authorized;
 pub mod keys;
+pub mod settings;
 pub mod views;
 
 use std::future::Future;
@@ -23,9 +24,9 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use crate::account::{check_origin, csrf_token, current_user, verify_csrf};
 use crate::errors::HtmlError;
 use crate::middleware::ClientIp;
+use crate::session::{check_origin, csrf_token, current_user, verify_csrf};
 use crate::state::AppState;
 use crate::store;
 use views::{Chrome, Flash};
@@ -39,6 +40,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     authorized::routes(cfg);
     activity::routes(cfg);
     admin::routes(cfg);
+    settings::routes(cfg);
 }
 
 /// `/` has nothing of its own: a person lands on their dashboard (or its sign-in).

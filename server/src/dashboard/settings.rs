@@ -9,10 +9,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::session;
-use crate::dashboard::views::{self, When};
-use crate::dashboard::{Dash, see_other};
+use super::views::{self, When};
+use super::{Dash, see_other};
 use crate::errors::HtmlError;
+use crate::session;
 use crate::state::AppState;
 use crate::users::{self, UserError};
 
