@@ -10,6 +10,8 @@ pub mod account;
 pub mod api;
 /// API keys: format, creation, verification.
 pub mod api_keys;
+/// The audit trail: event kinds, severities, recording.
+pub mod audit;
 /// `GET/POST /oauth/authorize` (RFC 6749 §4.1, RFC 7636, RFC 9207).
 pub mod authorize;
 /// The `latch` command line.

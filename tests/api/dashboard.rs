@@ -7,6 +7,7 @@
 
 use std::time::{Duration, Instant};
 
+use latch::audit::{AuditKind, Event};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::helpers::*;
@@ -1130,35 +1131,19 @@ async fn activity_shows_this_accounts_events_marks_warnings_and_pages() {
         401
     );
     for i in 0..55 {
-        latch::store::audit::record(
-            &app.db,
-            latch::store::audit::Event {
-                user_id: Some(&ann.id),
-                actor: None,
-                kind: "api_key.created",
-                warning: false,
-                ip: None,
-                user_agent: None,
-                detail: serde_json::json!({"name": format!("key {i}")}),
-            },
-        )
+        Event::new(AuditKind::ApiKeyCreated)
+            .user(&ann.id)
+            .detail(serde_json::json!({"name": format!("key {i}")}))
+            .record(&app.db)
+            .await
+            .unwrap();
+    }
+    Event::new(AuditKind::ApiKeyCreated)
+        .user(&bob.id)
+        .detail(serde_json::json!({"name": "bob's secret project"}))
+        .record(&app.db)
         .await
         .unwrap();
-    }
-    latch::store::audit::record(
-        &app.db,
-        latch::store::audit::Event {
-            user_id: Some(&bob.id),
-            actor: None,
-            kind: "api_key.created",
-            warning: false,
-            ip: None,
-            user_agent: None,
-            detail: serde_json::json!({"name": "bob's secret project"}),
-        },
-    )
-    .await
-    .unwrap();
     let b = app.signed_in_browser(ANN).await;
 
     // Act

@@ -10,6 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::audit::{AuditKind, Event};
 use crate::errors::HtmlError;
 use crate::middleware::ClientIp;
 use crate::pages::{LoginView, login_page};
@@ -198,34 +199,21 @@ async fn post_login(
                 .fail(FailureKind::LoginAccount, &account_key)
                 .await;
             if let (Some(u), Some(lock)) = (&other, locked) {
-                store::audit::record(
-                    &state.db,
-                    store::audit::Event {
-                        user_id: Some(&u.id),
-                        actor: None,
-                        kind: "signin.locked",
-                        warning: true,
-                        ip: ip.clone(),
-                        user_agent: ua.as_deref(),
-                        detail: json!({"reason": "repeated failed sign-ins", "locked_seconds": lock.as_secs().max(1)}),
-                    },
-                )
-                .await?;
+                Event::new(AuditKind::SigninLocked)
+                    .user(&u.id)
+                    .ip(ip.clone())
+                    .user_agent(ua.as_deref())
+                    .detail(json!({"reason": "repeated failed sign-ins", "locked_seconds": lock.as_secs().max(1)}))
+                    .record(&state.db)
+                    .await?;
             }
             if let Some(u) = &other {
-                store::audit::record(
-                    &state.db,
-                    store::audit::Event {
-                        user_id: Some(&u.id),
-                        actor: None,
-                        kind: "signin.failed",
-                        warning: true,
-                        ip,
-                        user_agent: ua.as_deref(),
-                        detail: json!({}),
-                    },
-                )
-                .await?;
+                Event::new(AuditKind::SigninFailed)
+                    .user(&u.id)
+                    .ip(ip)
+                    .user_agent(ua.as_deref())
+                    .record(&state.db)
+                    .await?;
             }
             let csrf = csrf_token(&session)?;
             let app = client_for(&state, &next).await;
@@ -248,19 +236,12 @@ async fn post_login(
         .succeed(FailureKind::LoginAccount, &account_key)
         .await;
     session::sign_in(&session, &user.id)?;
-    store::audit::record(
-        &state.db,
-        store::audit::Event {
-            user_id: Some(&user.id),
-            actor: None,
-            kind: "signin.succeeded",
-            warning: false,
-            ip,
-            user_agent: ua.as_deref(),
-            detail: json!({}),
-        },
-    )
-    .await?;
+    Event::new(AuditKind::SigninSucceeded)
+        .user(&user.id)
+        .ip(ip)
+        .user_agent(ua.as_deref())
+        .record(&state.db)
+        .await?;
     // RFC 9700 §4.12: 303 so the browser does not re-POST the credentials.
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, next))

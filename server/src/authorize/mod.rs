@@ -16,6 +16,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::audit::{AuditKind, Event};
 use crate::clients::{list, scope_description};
 use crate::crypto;
 use crate::errors::{HtmlError, OAuthCode, StoreError};
@@ -544,19 +545,12 @@ async fn decide(
             {
                 return unavailable(state, &r);
             }
-            let _ = store::audit::record(
-                &state.db,
-                store::audit::Event {
-                    user_id: Some(&user.user.id),
-                    actor: Some(&r.client.id),
-                    kind: "consent.granted",
-                    warning: false,
-                    ip: None,
-                    user_agent: None,
-                    detail: serde_json::json!({"client_id": r.client.id, "client_name": r.client.name, "scope": r.scope()}),
-                },
-            )
-            .await;
+            let _ = Event::new(AuditKind::ConsentGranted)
+                .user(&user.user.id)
+                .actor(Some(&r.client.id))
+                .detail(serde_json::json!({"client_id": r.client.id, "client_name": r.client.name, "scope": r.scope()}))
+                .record(&state.db)
+                .await;
             code_to_client(state, &r, &code)
         }
         // RFC 6749 §4.1.2.1: the resource owner denied the request.

@@ -7,7 +7,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use super::views::{self, UserRow, When, initial};
-use super::{AdminDash, CsrfForm, PageQuery, audit, paginate, see_other};
+use super::{AdminDash, CsrfForm, PageQuery, paginate, see_other};
+use crate::audit::{AuditKind, Event};
 use crate::errors::HtmlError;
 use crate::state::AppState;
 use crate::store;
@@ -110,22 +111,19 @@ async fn change_user(
         Err(UserError::Store(e)) => return Err(e.into()),
         Err(e) => return Err(HtmlError::internal(anyhow::anyhow!("admin action: {e}"))),
     }
-    let (kind, warning, done) = match action.as_str() {
-        "disable" => ("user.disabled", true, "disabled"),
-        "enable" => ("user.enabled", false, "enabled"),
-        "make_admin" => ("user.admin_granted", true, "is now an admin"),
-        _ => ("user.admin_revoked", false, "is no longer an admin"),
+    let (kind, done) = match action.as_str() {
+        "disable" => (AuditKind::UserDisabled, "disabled"),
+        "enable" => (AuditKind::UserEnabled, "enabled"),
+        "make_admin" => (AuditKind::UserAdminGranted, "is now an admin"),
+        _ => (AuditKind::UserAdminRevoked, "is no longer an admin"),
     };
-    audit(
-        &state,
-        &req,
-        &target.id,
-        Some(&dash.user.id),
-        kind,
-        warning,
-        json!({"by": dash.user.email}),
-    )
-    .await?;
+    Event::new(kind)
+        .user(&target.id)
+        .actor(Some(&dash.user.id))
+        .request(&req)
+        .detail(json!({"by": dash.user.email}))
+        .record(&state.db)
+        .await?;
     dash.flash(match action.as_str() {
         "disable" | "enable" => format!("{} was {done}.", target.email),
         _ => format!("{} {done}.", target.email),

@@ -9,6 +9,7 @@ use serde_json::json;
 use super::keys::capitalize;
 use super::views::{self, AppForm, AppRow, SecretItem};
 use super::{Dash, PageQuery, paginate, see_other};
+use crate::audit::AuditKind;
 use crate::clients::{self, ClientError, ClientUpdate, NewClient};
 use crate::errors::HtmlError;
 use crate::state::AppState;
@@ -157,7 +158,7 @@ async fn create(
             ));
         }
     };
-    dash.audit(&state, &req, "client.created", false, detail(&c))
+    dash.audit(&state, &req, AuditKind::ClientCreated, detail(&c))
         .await?;
     let mut items = vec![SecretItem {
         id: "client-id",
@@ -294,7 +295,7 @@ async fn update(
             ));
         }
     };
-    dash.audit(&state, &req, "client.updated", false, detail(&updated))
+    dash.audit(&state, &req, AuditKind::ClientUpdated, detail(&updated))
         .await?;
     dash.flash("Changes saved.");
     Ok(see_other(&format!("/dashboard/apps/{}", c.id)))
@@ -323,7 +324,7 @@ async fn rotate_secret(
             ClientError::Store(s) => s.into(),
             other => HtmlError::bad_request(capitalize(&other.to_string())),
         })?;
-    dash.audit(&state, &req, "client.secret_rotated", true, detail(&c))
+    dash.audit(&state, &req, AuditKind::ClientSecretRotated, detail(&c))
         .await?;
     Ok(views::secret(views::SecretPage {
         c: dash.chrome("apps"),
@@ -390,7 +391,7 @@ async fn delete(
     dash.check(&req, &state, &form.csrf)?;
     let c = owned(&state, &dash, &id).await?;
     clients::delete(&state.db, &c).await?;
-    dash.audit(&state, &req, "client.deleted", true, detail(&c))
+    dash.audit(&state, &req, AuditKind::ClientDeleted, detail(&c))
         .await?;
     dash.flash(format!("Deleted {}.", c.name));
     Ok(see_other("/dashboard/apps"))

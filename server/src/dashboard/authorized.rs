@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::views::{self, ConsentRow, When, initial, scope_rows};
 use super::{CsrfForm, Dash, see_other};
+use crate::audit::AuditKind;
 use crate::errors::HtmlError;
 use crate::state::AppState;
 use crate::store;
@@ -59,8 +60,7 @@ async fn revoke(
         dash.audit(
             &state,
             &req,
-            "consent.revoked",
-            false,
+            AuditKind::ConsentRevoked,
             json!({"client_id": client_id.as_str(), "client": name}),
         )
         .await?;

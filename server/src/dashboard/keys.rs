@@ -10,6 +10,7 @@ use serde_json::json;
 use super::views::{self, KeyRow, SecretItem};
 use super::{Dash, PageQuery, paginate, see_other};
 use crate::api_keys::{self, KeyError};
+use crate::audit::AuditKind;
 use crate::errors::HtmlError;
 use crate::state::AppState;
 use crate::store;
@@ -188,7 +189,7 @@ async fn create(
         Err(KeyError::Invalid(m, _)) => return Ok(again(capitalize(&m))),
         Err(e) => return Err(key_error(e)),
     };
-    dash.audit(&state, &req, "api_key.created", false, detail(&key))
+    dash.audit(&state, &req, AuditKind::ApiKeyCreated, detail(&key))
         .await?;
     let row = KeyRow::new(&key, chrono::Utc::now());
     Ok(views::secret(views::SecretPage {
@@ -269,7 +270,7 @@ async fn rename(
     state.keys.forget(&k.key_hash);
     let mut d = detail(&renamed);
     d["previous_name"] = json!(k.name);
-    dash.audit(&state, &req, "api_key.renamed", false, d)
+    dash.audit(&state, &req, AuditKind::ApiKeyRenamed, d)
         .await?;
     dash.flash("Key renamed.");
     Ok(see_other(&format!("/dashboard/keys/{}", k.id)))
@@ -312,7 +313,7 @@ async fn roll(
     let mut d = detail(&k);
     d["new_api_key"] = json!(new.id);
     d["expires_in"] = json!(expires_in);
-    dash.audit(&state, &req, "api_key.rolled", true, d).await?;
+    dash.audit(&state, &req, AuditKind::ApiKeyRolled, d).await?;
     let old = api_keys::redacted(&k);
     let note = if expires_in == 0 {
         format!("The old key {old} has stopped working.")
@@ -392,7 +393,7 @@ async fn revoke(
         api_keys::revoke(&state.db, &state.keys, &k)
             .await
             .map_err(key_error)?;
-        dash.audit(&state, &req, "api_key.revoked", true, detail(&k))
+        dash.audit(&state, &req, AuditKind::ApiKeyRevoked, detail(&k))
             .await?;
     }
     dash.flash(format!("Revoked {} ({}).", k.name, api_keys::redacted(&k)));

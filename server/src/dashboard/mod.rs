@@ -24,8 +24,8 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
+use crate::audit::{AuditKind, Event};
 use crate::errors::HtmlError;
-use crate::middleware::ClientIp;
 use crate::session::{check_origin, csrf_token, current_user, verify_csrf};
 use crate::state::AppState;
 use crate::store;
@@ -93,46 +93,22 @@ impl Dash {
         }
     }
 
-    /// Record an event in this account's activity.
+    /// Record an event in this account's activity, done by this person from this browser.
     pub async fn audit(
         &self,
         state: &AppState,
         req: &HttpRequest,
-        kind: &str,
-        warning: bool,
+        kind: AuditKind,
         detail: serde_json::Value,
     ) -> Result<(), HtmlError> {
-        audit(state, req, &self.user.id, None, kind, warning, detail).await
+        Event::new(kind)
+            .user(&self.user.id)
+            .request(req)
+            .detail(detail)
+            .record(&state.db)
+            .await?;
+        Ok(())
     }
-}
-
-/// Record an audit event for `user_id` (done by `actor`, when that is someone else).
-pub async fn audit(
-    state: &AppState,
-    req: &HttpRequest,
-    user_id: &str,
-    actor: Option<&str>,
-    kind: &str,
-    warning: bool,
-    detail: serde_json::Value,
-) -> Result<(), HtmlError> {
-    store::audit::record(
-        &state.db,
-        store::audit::Event {
-            user_id: Some(user_id),
-            actor,
-            kind,
-            warning,
-            ip: ClientIp::of(req).map(|i| i.to_string()),
-            user_agent: req
-                .headers()
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok()),
-            detail,
-        },
-    )
-    .await?;
-    Ok(())
 }
 
 /// Where to send someone who is not signed in: the sign-in page, coming back to this page

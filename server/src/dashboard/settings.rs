@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::views::{self, When};
 use super::{Dash, see_other};
+use crate::audit::AuditKind;
 use crate::errors::HtmlError;
 use crate::session;
 use crate::state::AppState;
@@ -85,7 +86,7 @@ async fn post_password(
     {
         Ok(_) => {}
         Err(UserError::WrongPassword) => {
-            dash.audit(&state, &req, "password.change_failed", true, json!({}))
+            dash.audit(&state, &req, AuditKind::PasswordChangeFailed, json!({}))
                 .await?;
             return refuse("Your current password is not correct.");
         }
@@ -96,7 +97,7 @@ async fn post_password(
         Err(e) => return Err(HtmlError::internal(anyhow::anyhow!("password change: {e}"))),
     }
     session::sign_in(&dash.session, &dash.user.id)?;
-    dash.audit(&state, &req, "password.changed", true, json!({}))
+    dash.audit(&state, &req, AuditKind::PasswordChanged, json!({}))
         .await?;
     dash.flash("Password changed. You were signed out everywhere else.");
     Ok(see_other("/dashboard/settings/password"))

@@ -8,6 +8,7 @@ use askama::Template;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::audit::AuditKind;
 use crate::pages::{asset_version, render};
 
 // ---------------------------------------------------------------------------------------------
@@ -271,35 +272,42 @@ pub struct EventRow {
     pub user: Option<String>,
 }
 
-/// What an event kind means, in words.
-pub fn event_title(kind: &str) -> &'static str {
-    match kind {
-        "signin.succeeded" => "Signed in",
-        "signin.failed" => "Failed sign-in attempt",
-        "signin.locked" => "Sign-in locked after repeated failures",
-        "account.created" => "Account created",
-        "signup.duplicate" => "Someone tried to sign up with this email",
-        "password.changed" => "Password changed",
-        "password.change_failed" => "Wrong current password when changing the password",
-        "api_key.created" => "API key created",
-        "api_key.rolled" => "API key rolled",
-        "api_key.revoked" => "API key revoked",
-        "api_key.renamed" => "API key renamed",
-        "client.created" => "OAuth app registered",
-        "client.updated" => "OAuth app updated",
-        "client.secret_rotated" => "OAuth app secret rotated",
-        "client.deleted" => "OAuth app deleted",
-        "consent.granted" => "App authorized",
-        "consent.revoked" => "App access revoked",
-        "authorization_code.reused" => "Authorization code used twice: its tokens were revoked",
-        "refresh_token.reused" => "Refresh token reuse detected: the app's session was revoked",
-        "refresh_token.invalidated" => "An app's session ended after a sign-out everywhere",
-        "user.disabled" => "Account disabled by an admin",
-        "user.enabled" => "Account enabled by an admin",
-        "user.admin_granted" => "Made an admin",
-        "user.admin_revoked" => "Admin rights removed",
-        _ => "Event",
+/// What an event kind means, in words. Kinds without a sentence of their own are shown by
+/// their stored name, as are kinds this build does not know.
+pub fn event_title(kind: &str) -> std::borrow::Cow<'_, str> {
+    use AuditKind::*;
+    let Ok(k) = kind.parse::<AuditKind>() else {
+        return kind.into();
+    };
+    match k {
+        SigninSucceeded => "Signed in",
+        SigninFailed => "Failed sign-in attempt",
+        SigninLocked => "Sign-in locked after repeated failures",
+        AccountCreated => "Account created",
+        SignupDuplicate => "Someone tried to sign up with this email",
+        PasswordChanged => "Password changed",
+        PasswordChangeFailed => "Wrong current password when changing the password",
+        ApiKeyCreated => "API key created",
+        ApiKeyRolled => "API key rolled",
+        ApiKeyRevoked => "API key revoked",
+        ApiKeyRenamed => "API key renamed",
+        ClientCreated => "OAuth app registered",
+        ClientUpdated => "OAuth app updated",
+        ClientSecretRotated => "OAuth app secret rotated",
+        ClientDeleted => "OAuth app deleted",
+        ConsentGranted => "App authorized",
+        ConsentRevoked => "App access revoked",
+        AuthorizationCodeReused => "Authorization code used twice: its tokens were revoked",
+        RefreshTokenReused => "Refresh token reuse detected: the app's session was revoked",
+        RefreshTokenInvalidated => "An app's session ended after a sign-out everywhere",
+        UserDisabled => "Account disabled by an admin",
+        UserEnabled => "Account enabled by an admin",
+        UserAdminGranted => "Made an admin",
+        UserAdminRevoked => "Admin rights removed",
+        // Shown by name until they get a sentence (as before AuditKind existed).
+        ApiKeyUpdated | ApiKeyNewIp | RateLimitExceeded => k.as_str(),
     }
+    .into()
 }
 
 /// Event details shown first, in this order; then any others except [`HIDDEN_DETAILS`].
@@ -391,10 +399,7 @@ pub fn event_rows(
                 }
                 _ => Vec::new(),
             };
-            let title = match event_title(&e.kind) {
-                "Event" => e.kind.clone(),
-                t => t.to_owned(),
-            };
+            let title = event_title(&e.kind).into_owned();
             EventRow {
                 id: e.id.clone(),
                 kind: e.kind.clone(),
