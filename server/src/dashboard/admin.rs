@@ -6,7 +6,12 @@ use std::collections::HashMap;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use super::views::{self, UserRow, When, initial};
+use askama::Template;
+
+use super::activity::ActivityPage;
+use super::apps::AppRow;
+use super::format::{When, initial};
+use super::views::{self, Chrome};
 use super::{AdminDash, CsrfForm, PageQuery, paginate, see_other};
 use crate::audit::{AuditKind, Event};
 use crate::errors::HtmlError;
@@ -50,7 +55,7 @@ async fn list_users(
             is_self: u.id == dash.user.id,
         })
         .collect();
-    Ok(views::users(views::UsersPage {
+    Ok(views::page(&UsersPage {
         c: dash.chrome("admin_users"),
         rows,
         first_page: q.after().is_none(),
@@ -74,9 +79,9 @@ async fn operator_apps(
     )
     .await?;
     let next = paginate(&mut rows, PAGE, |c| &c.id).map(|id| format!("starting_after={id}"));
-    Ok(views::operator_apps(views::AppsPage {
+    Ok(views::page(&OperatorAppsPage {
         c: dash.chrome("admin_apps"),
-        rows: rows.iter().map(views::AppRow::new).collect(),
+        rows: rows.iter().map(super::apps::AppRow::new).collect(),
         next_page: next,
     }))
 }
@@ -153,14 +158,45 @@ async fn activity(
         .into_iter()
         .map(|u| (u.id, u.email))
         .collect();
-    Ok(views::activity(views::ActivityPage {
+    Ok(views::page(&ActivityPage {
         c: dash.chrome("admin_activity"),
         title: "Server activity",
         lede: "Every account's events on this server, newest first.",
         base: "/dashboard/admin/activity",
-        events: views::event_rows(&events, Some(&emails)),
+        events: super::activity::event_rows(&events, Some(&emails)),
         server_wide: true,
         first_page: q.after().is_none(),
         next_page: next,
     }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views
+
+/// A user, for admins.
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub initial: String,
+    pub admin: bool,
+    pub disabled: bool,
+    pub created: When,
+    pub is_self: bool,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/admin_apps.html")]
+pub struct OperatorAppsPage {
+    pub c: Chrome,
+    pub rows: Vec<AppRow>,
+    pub next_page: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/users.html")]
+pub struct UsersPage {
+    pub c: Chrome,
+    pub rows: Vec<UserRow>,
+    pub first_page: bool,
+    pub next_page: Option<String>,
 }

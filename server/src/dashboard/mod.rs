@@ -12,6 +12,7 @@ pub mod activity;
 pub mod admin;
 pub mod apps;
 pub mod authorized;
+pub mod format;
 pub mod keys;
 pub mod settings;
 pub mod views;
@@ -29,6 +30,8 @@ use crate::errors::HtmlError;
 use crate::session::{check_origin, csrf_token, current_user, verify_csrf};
 use crate::state::AppState;
 use crate::store;
+use activity::EventRow;
+use askama::Template;
 use views::{Chrome, Flash};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -225,14 +228,31 @@ async fn get_overview(state: web::Data<AppState>, dash: Dash) -> Result<HttpResp
     let authorized = store::consents::for_user(&state.db, uid).await?.len() as u64;
     let events =
         store::audit::page(&state.db, Some(uid), store::audit::ModeFilter::All, 6, None).await?;
-    Ok(views::overview(views::OverviewPage {
+    Ok(views::page(&OverviewPage {
         c: dash.chrome("overview"),
         live_keys,
         test_keys,
         apps,
         authorized,
-        events: views::event_rows(&events, None),
+        events: activity::event_rows(&events, None),
         server_wide: false,
         issuer: state.settings.issuer.clone(),
     }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views
+
+#[derive(Template)]
+#[template(path = "dashboard/overview.html")]
+pub struct OverviewPage {
+    pub c: Chrome,
+    pub live_keys: u64,
+    pub test_keys: u64,
+    pub apps: u64,
+    pub authorized: u64,
+    pub events: Vec<EventRow>,
+    /// For the events partial: this account's events only.
+    pub server_wide: bool,
+    pub issuer: String,
 }

@@ -9,7 +9,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::views::{self, When};
+use askama::Template;
+
+use super::format::When;
+use super::views::{self, Chrome};
 use super::{Dash, see_other};
 use crate::audit::AuditKind;
 use crate::errors::HtmlError;
@@ -31,9 +34,9 @@ async fn get_settings() -> HttpResponse {
 }
 
 fn page(dash: &Dash, status: StatusCode, error: Option<&str>) -> HttpResponse {
-    views::password(
+    views::render(
         status,
-        views::PasswordPage {
+        &PasswordPage {
             c: dash.chrome("settings"),
             email: dash.user.email.clone(),
             member_since: When::date(dash.user.created_at),
@@ -101,4 +104,17 @@ async fn post_password(
         .await?;
     dash.flash("Password changed. You were signed out everywhere else.");
     Ok(see_other("/dashboard/settings/password"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views
+
+#[derive(Template)]
+#[template(path = "dashboard/password.html")]
+pub struct PasswordPage {
+    pub c: Chrome,
+    pub email: String,
+    pub member_since: When,
+    pub admin: bool,
+    pub error: Option<String>,
 }
