@@ -8,13 +8,13 @@
 //! `store::audit` only persists them.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::str::FromStr;
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
 use sea_orm::ConnectionTrait;
 
-use crate::middleware::ClientIp;
 use crate::store::{self, StoreError};
 
 /// Declares [`AuditKind`] with its stored names, in one list.
@@ -144,8 +144,9 @@ impl AuditKind {
     }
 }
 
-/// One event to record: `Event::new(kind).user(id).request(&req).detail(json!(…))`, then
-/// [`Event::record`].
+/// One event to record: `Event::new(kind).user(id).client_ip(ip).detail(json!(…))`, then
+/// [`Event::record`]. This module takes the request's facts as values (it imports no
+/// middleware), so the rate limiter can record events without a circle.
 pub struct Event<'a> {
     kind: AuditKind,
     user_id: Option<&'a str>,
@@ -185,23 +186,14 @@ impl<'a> Event<'a> {
         self
     }
 
-    /// The client IP and user agent of a browser or `/v1` request.
-    pub fn request(self, req: &'a HttpRequest) -> Self {
-        let ua = req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok());
-        self.ip_of(req).user_agent(ua)
-    }
-
-    /// The client IP of a request, without its user agent (OAuth clients' back-channel).
-    pub fn ip_of(mut self, req: &HttpRequest) -> Self {
-        self.ip = ClientIp::of(req).map(|i| i.to_string());
+    /// The client's IP (`middleware::ClientIp::of`): the full address (limits key IPv6 by
+    /// prefix, the audit log does not).
+    pub fn client_ip(mut self, ip: Option<IpAddr>) -> Self {
+        self.ip = ip.map(|i| i.to_string());
         self
     }
 
-    /// The client IP, when it was taken from the request earlier (the full address: limits
-    /// key IPv6 by prefix, the audit log does not).
+    /// The client's IP, already formatted.
     pub fn ip(mut self, ip: Option<String>) -> Self {
         self.ip = ip;
         self
@@ -210,6 +202,16 @@ impl<'a> Event<'a> {
     pub fn user_agent(mut self, ua: Option<&'a str>) -> Self {
         self.user_agent = ua;
         self
+    }
+
+    /// The user agent of a browser or `/v1` request (OAuth clients' back-channel calls
+    /// record none).
+    pub fn user_agent_of(self, req: &'a HttpRequest) -> Self {
+        let ua = req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok());
+        self.user_agent(ua)
     }
 
     /// What the event concerns, as shown on the activity page and returned by `/v1/events`

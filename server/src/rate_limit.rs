@@ -580,7 +580,7 @@ pub async fn note_limited(
     };
     let _ = crate::audit::Event::new(crate::audit::AuditKind::RateLimitExceeded)
         .user_opt(user_id.as_deref())
-        .ip_of(req)
+        .client_ip(crate::middleware::ClientIp::of(req))
         .detail(serde_json::json!({"policy": policy}))
         .record(&state.db)
         .await;

@@ -104,7 +104,8 @@ pub async fn audit(
 ) -> Result<(), ApiError> {
     crate::audit::Event::new(kind)
         .user(user_id)
-        .request(req)
+        .client_ip(crate::middleware::ClientIp::of(req))
+        .user_agent_of(req)
         .detail(detail)
         .record(&state.db)
         .await?;

@@ -15,6 +15,7 @@ use super::views::{self, Chrome};
 use super::{AdminDash, CsrfForm, PageQuery, paginate, see_other};
 use crate::audit::{AuditKind, Event};
 use crate::errors::HtmlError;
+use crate::middleware::ClientIp;
 use crate::state::AppState;
 use crate::store;
 use crate::users::{self, UserError};
@@ -125,7 +126,8 @@ async fn change_user(
     Event::new(kind)
         .user(&target.id)
         .actor(Some(&dash.user.id))
-        .request(&req)
+        .client_ip(ClientIp::of(&req))
+        .user_agent_of(&req)
         .detail(json!({"by": dash.user.email}))
         .record(&state.db)
         .await?;

@@ -27,6 +27,7 @@ use serde::Deserialize;
 
 use crate::audit::{AuditKind, Event};
 use crate::errors::HtmlError;
+use crate::middleware::ClientIp;
 use crate::session::{check_origin, csrf_token, current_user, verify_csrf};
 use crate::state::AppState;
 use crate::store;
@@ -106,7 +107,8 @@ impl Dash {
     ) -> Result<(), HtmlError> {
         Event::new(kind)
             .user(&self.user.id)
-            .request(req)
+            .client_ip(ClientIp::of(req))
+            .user_agent_of(req)
             .detail(detail)
             .record(&state.db)
             .await?;

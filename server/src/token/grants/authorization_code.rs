@@ -16,6 +16,7 @@ use crate::authorize::pkce;
 use crate::clients::list;
 use crate::crypto;
 use crate::errors::OAuthError;
+use crate::middleware::ClientIp;
 use crate::state::AppState;
 use crate::store;
 
@@ -72,7 +73,7 @@ async fn revoke_what_it_issued(
     Event::new(AuditKind::AuthorizationCodeReused)
         .user(&row.user_id)
         .actor(Some(&row.client_id))
-        .ip_of(req)
+        .client_ip(ClientIp::of(req))
         .detail(json!({"client_id": row.client_id}))
         .record(&state.db)
         .await?;

@@ -15,6 +15,7 @@ use crate::audit::{AuditKind, Event};
 use crate::clients::list;
 use crate::crypto;
 use crate::errors::OAuthError;
+use crate::middleware::ClientIp;
 use crate::state::AppState;
 use crate::store;
 
@@ -34,7 +35,7 @@ async fn revoke_family(
     Event::new(kind)
         .user(&row.user_id)
         .actor(Some(&row.client_id))
-        .ip_of(req)
+        .client_ip(ClientIp::of(req))
         .detail(json!({"client_id": row.client_id, "family": row.family_id, "revoked": n}))
         .record(&state.db)
         .await?;
