@@ -4,12 +4,14 @@
 // on the error path, so their size is not worth boxing.
 #![allow(clippy::result_large_err)]
 
-/// `/oauth/authorize` sign-in, sign-up and sign-out pages and the browser session.
+/// Sign-in, sign-up and sign-out pages.
 pub mod account;
 /// The `/v1` JSON API and its authentication.
 pub mod api;
 /// API keys: format, creation, verification.
 pub mod api_keys;
+/// The audit trail: event kinds, severities, recording.
+pub mod audit;
 /// `GET/POST /oauth/authorize` (RFC 6749 §4.1, RFC 7636, RFC 9207).
 pub mod authorize;
 /// The `latch` command line.
@@ -22,7 +24,7 @@ pub mod config;
 pub mod connections;
 /// Randomness, digests, credential formats, encryption at rest.
 pub mod crypto;
-/// The developer dashboard: API keys, OAuth apps, authorized apps, activity, admin pages.
+/// The developer dashboard: API keys, OAuth apps, authorized apps, activity, settings, admin pages.
 pub mod dashboard;
 /// RFC 8414 metadata and the JWKS document.
 pub mod discovery;
@@ -51,6 +53,8 @@ pub mod revoke;
 pub mod routes;
 /// Scopes (RFC 6749 §3.3): the supported list and `ScopeSet`.
 pub mod scope;
+/// The browser session: CSRF tokens, the signed-in user, origin check, validity.
+pub mod session;
 /// JWS signing keys, JWKS, access-token signing and verification.
 pub mod signing;
 /// Building and running the server.

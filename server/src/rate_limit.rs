@@ -578,19 +578,12 @@ pub async fn note_limited(
             .map(|k| k.user_id),
         _ => None,
     };
-    let _ = crate::store::audit::record(
-        &state.db,
-        crate::store::audit::Event {
-            user_id: user_id.as_deref(),
-            actor: None,
-            kind: "rate_limit.exceeded",
-            warning: true,
-            ip: crate::middleware::ClientIp::of(req).map(|i| i.to_string()),
-            user_agent: None,
-            detail: serde_json::json!({"policy": policy}),
-        },
-    )
-    .await;
+    let _ = crate::audit::Event::new(crate::audit::AuditKind::RateLimitExceeded)
+        .user_opt(user_id.as_deref())
+        .client_ip(crate::middleware::ClientIp::of(req))
+        .detail(serde_json::json!({"policy": policy}))
+        .record(&state.db)
+        .await;
 }
 
 /// Put the `RateLimit` headers of the request's decision on a `/v1` response.

@@ -1,12 +1,7 @@
-//! Browser sign-in: the session (an encrypted actix-session cookie: `HttpOnly`,
-//! `SameSite=Lax`, `Secure` on https), CSRF tokens, `GET/POST /login` and `POST /logout`.
-//!
-//! The session holds the user id and the time of sign-in. A session older than the
-//! account's `sessions_valid_after` (password change, forced sign-out) or belonging to a
-//! disabled account is void, on every instance, at the next request.
+//! Browser sign-in: `GET/POST /login`, `POST /logout` and sign-up. The session itself
+//! (CSRF, the current user, validity) is [`crate::session`]; account settings pages are
+//! the dashboard's (`dashboard::settings`).
 
-pub mod session;
-pub mod settings;
 pub mod signup;
 
 use actix_session::Session;
@@ -15,6 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::audit::{AuditKind, Event};
 use crate::errors::HtmlError;
 use crate::middleware::ClientIp;
 use crate::pages::{LoginView, login_page};
@@ -23,14 +19,13 @@ use crate::state::AppState;
 use crate::store;
 use crate::users::password;
 
-pub use session::{CurrentUser, check_origin, csrf_token, current_user, verify_csrf};
+use crate::session::{self, check_origin, csrf_token, verify_csrf};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/login", web::get().to(get_login))
         .route("/login", web::post().to(post_login))
         .route("/logout", web::post().to(post_logout));
     signup::routes(cfg);
-    settings::routes(cfg);
 }
 
 #[derive(Deserialize)]
@@ -204,34 +199,21 @@ async fn post_login(
                 .fail(FailureKind::LoginAccount, &account_key)
                 .await;
             if let (Some(u), Some(lock)) = (&other, locked) {
-                store::audit::record(
-                    &state.db,
-                    store::audit::Event {
-                        user_id: Some(&u.id),
-                        actor: None,
-                        kind: "signin.locked",
-                        warning: true,
-                        ip: ip.clone(),
-                        user_agent: ua.as_deref(),
-                        detail: json!({"reason": "repeated failed sign-ins", "locked_seconds": lock.as_secs().max(1)}),
-                    },
-                )
-                .await?;
+                Event::new(AuditKind::SigninLocked)
+                    .user(&u.id)
+                    .ip(ip.clone())
+                    .user_agent(ua.as_deref())
+                    .detail(json!({"reason": "repeated failed sign-ins", "locked_seconds": lock.as_secs().max(1)}))
+                    .record(&state.db)
+                    .await?;
             }
             if let Some(u) = &other {
-                store::audit::record(
-                    &state.db,
-                    store::audit::Event {
-                        user_id: Some(&u.id),
-                        actor: None,
-                        kind: "signin.failed",
-                        warning: true,
-                        ip,
-                        user_agent: ua.as_deref(),
-                        detail: json!({}),
-                    },
-                )
-                .await?;
+                Event::new(AuditKind::SigninFailed)
+                    .user(&u.id)
+                    .ip(ip)
+                    .user_agent(ua.as_deref())
+                    .record(&state.db)
+                    .await?;
             }
             let csrf = csrf_token(&session)?;
             let app = client_for(&state, &next).await;
@@ -254,19 +236,12 @@ async fn post_login(
         .succeed(FailureKind::LoginAccount, &account_key)
         .await;
     session::sign_in(&session, &user.id)?;
-    store::audit::record(
-        &state.db,
-        store::audit::Event {
-            user_id: Some(&user.id),
-            actor: None,
-            kind: "signin.succeeded",
-            warning: false,
-            ip,
-            user_agent: ua.as_deref(),
-            detail: json!({}),
-        },
-    )
-    .await?;
+    Event::new(AuditKind::SigninSucceeded)
+        .user(&user.id)
+        .ip(ip)
+        .user_agent(ua.as_deref())
+        .record(&state.db)
+        .await?;
     // RFC 9700 §4.12: 303 so the browser does not re-POST the credentials.
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, next))

@@ -18,10 +18,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{check_origin, csrf_token, safe_next, verify_csrf};
+use super::safe_next;
+use crate::audit::{AuditKind, Event};
 use crate::errors::HtmlError;
 use crate::middleware::ClientIp;
 use crate::pages::{SignupView, message_page, signup_page};
+use crate::session::{check_origin, csrf_token, verify_csrf};
 use crate::state::AppState;
 use crate::store;
 use crate::users::{self, UserError, password};
@@ -155,19 +157,13 @@ async fn post_signup(
             let first = store::users::count(&state.db).await? == 0;
             match users::create(&state.db, email, &form.password, first).await {
                 Ok(user) => {
-                    store::audit::record(
-                        &state.db,
-                        store::audit::Event {
-                            user_id: Some(&user.id),
-                            actor: None,
-                            kind: "account.created",
-                            warning: false,
-                            ip: ip.clone(),
-                            user_agent: ua,
-                            detail: json!({"admin": user.is_admin}),
-                        },
-                    )
-                    .await?;
+                    Event::new(AuditKind::AccountCreated)
+                        .user(&user.id)
+                        .ip(ip.clone())
+                        .user_agent(ua)
+                        .detail(json!({"admin": user.is_admin}))
+                        .record(&state.db)
+                        .await?;
                     None
                 }
                 // Lost a race with another sign-up for the same email.
@@ -178,19 +174,12 @@ async fn post_signup(
         }
     };
     if let Some(owner) = owner {
-        store::audit::record(
-            &state.db,
-            store::audit::Event {
-                user_id: Some(&owner.id),
-                actor: None,
-                kind: "signup.duplicate",
-                warning: true,
-                ip,
-                user_agent: ua,
-                detail: json!({}),
-            },
-        )
-        .await?;
+        Event::new(AuditKind::SignupDuplicate)
+            .user(&owner.id)
+            .ip(ip)
+            .user_agent(ua)
+            .record(&state.db)
+            .await?;
     }
     let target = if next.is_empty() {
         "/signup/done".to_owned()

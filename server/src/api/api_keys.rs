@@ -10,6 +10,7 @@ use super::auth::{Action, Principal};
 use super::params::Params;
 use super::{ListQuery, idempotency, list_response};
 use crate::api_keys;
+use crate::audit::AuditKind;
 use crate::errors::ApiError;
 use crate::state::AppState;
 use crate::store;
@@ -183,7 +184,7 @@ async fn create(
         if let Some(r) = rate_limit {
             key = api_keys::set_rate_limit(&state.db, &state.keys, &key, r).await?;
         }
-        audit(&state, &req, &user_id, "api_key.created", &key).await?;
+        audit(&state, &req, &user_id, AuditKind::ApiKeyCreated, &key).await?;
         let mut v = key_object(&key);
         v["secret"] = json!(secret);
         Ok((StatusCode::OK, v))
@@ -222,7 +223,7 @@ async fn update(
             if updated.rate_limit != key.rate_limit {
                 d["rate_limit"] = json!(updated.rate_limit);
             }
-            super::audit(&state, &req, user_id, "api_key.updated", false, d).await?;
+            super::audit(&state, &req, user_id, AuditKind::ApiKeyUpdated, d).await?;
         }
         Ok((StatusCode::OK, key_object(&updated)))
     })
@@ -260,7 +261,7 @@ async fn roll(
             })?,
         };
         let (new, secret) = api_keys::roll(&state.db, &state.keys, &key, expires_in).await?;
-        audit(&state, &req, &user_id, "api_key.rolled", &key).await?;
+        audit(&state, &req, &user_id, AuditKind::ApiKeyRolled, &key).await?;
         let mut v = key_object(&new);
         v["secret"] = json!(secret);
         v["rolled_from"] = json!(key.id);
@@ -278,7 +279,7 @@ async fn delete(
     let user_id = p.allow(RESOURCE, Action::Manage)?;
     let key = owned(&state, &p, &id).await?;
     let revoked = api_keys::revoke(&state.db, &state.keys, &key).await?;
-    audit(&state, &req, user_id, "api_key.revoked", &key).await?;
+    audit(&state, &req, user_id, AuditKind::ApiKeyRevoked, &key).await?;
     let mut v = key_object(&revoked);
     v["deleted"] = json!(true);
     Ok(HttpResponse::Ok().json(v))
@@ -292,16 +293,8 @@ async fn audit(
     state: &AppState,
     req: &HttpRequest,
     user_id: &str,
-    kind: &str,
+    kind: AuditKind,
     key: &entity::api_key::Model,
 ) -> Result<(), ApiError> {
-    super::audit(
-        state,
-        req,
-        user_id,
-        kind,
-        kind != "api_key.created",
-        key_detail(key),
-    )
-    .await
+    super::audit(state, req, user_id, kind, key_detail(key)).await
 }

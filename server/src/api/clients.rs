@@ -8,6 +8,7 @@ use serde_json::json;
 use super::auth::{Action, Principal};
 use super::params::Params;
 use super::{ListQuery, idempotency, list_response};
+use crate::audit::AuditKind;
 use crate::clients::{self, ClientUpdate, NewClient, list};
 use crate::errors::ApiError;
 use crate::state::AppState;
@@ -135,7 +136,7 @@ async fn create(
             owner_id: Some(owner.clone()),
         };
         let (c, secret) = clients::create(&state.db, new).await?;
-        super::audit(&state, &req, &owner, "client.created", false, detail(&c)).await?;
+        super::audit(&state, &req, &owner, AuditKind::ClientCreated, detail(&c)).await?;
         let mut v = client_object(&c);
         v["secret"] = json!(secret);
         Ok((StatusCode::OK, v))
@@ -165,8 +166,7 @@ async fn update(
             &state,
             &req,
             user_id,
-            "client.updated",
-            false,
+            AuditKind::ClientUpdated,
             detail(&updated),
         )
         .await?;
@@ -190,8 +190,7 @@ async fn rotate_secret(
             &state,
             &req,
             user_id,
-            "client.secret_rotated",
-            true,
+            AuditKind::ClientSecretRotated,
             detail(&c),
         )
         .await?;
@@ -212,7 +211,7 @@ async fn delete(
     let c = owned(&state, &p, &id).await?;
     // The access tokens it obtained go on the deny list with it (`clients::delete`).
     clients::delete(&state.db, &c).await?;
-    super::audit(&state, &req, user_id, "client.deleted", true, detail(&c)).await?;
+    super::audit(&state, &req, user_id, AuditKind::ClientDeleted, detail(&c)).await?;
     let mut v = client_object(&c);
     v["deleted"] = json!(true);
     Ok(HttpResponse::Ok().json(v))

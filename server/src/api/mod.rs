@@ -99,25 +99,15 @@ pub async fn audit(
     state: &crate::state::AppState,
     req: &actix_web::HttpRequest,
     user_id: &str,
-    kind: &str,
-    warning: bool,
+    kind: crate::audit::AuditKind,
     detail: serde_json::Value,
 ) -> Result<(), ApiError> {
-    crate::store::audit::record(
-        &state.db,
-        crate::store::audit::Event {
-            user_id: Some(user_id),
-            actor: None,
-            kind,
-            warning,
-            ip: crate::middleware::ClientIp::of(req).map(|i| i.to_string()),
-            user_agent: req
-                .headers()
-                .get(actix_web::http::header::USER_AGENT)
-                .and_then(|v| v.to_str().ok()),
-            detail,
-        },
-    )
-    .await?;
+    crate::audit::Event::new(kind)
+        .user(user_id)
+        .client_ip(crate::middleware::ClientIp::of(req))
+        .user_agent_of(req)
+        .detail(detail)
+        .record(&state.db)
+        .await?;
     Ok(())
 }

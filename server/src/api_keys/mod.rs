@@ -3,6 +3,7 @@
 
 use sea_orm::ConnectionTrait;
 
+use crate::audit::{AuditKind, Event};
 use crate::crypto;
 use crate::errors::{ApiError, StoreError};
 use crate::store;
@@ -268,19 +269,12 @@ pub async fn verify_gated(
             );
             let ip_for_event = ip_s.clone();
             tokio::spawn(async move {
-                let _ = store::audit::record(
-                    &db,
-                    store::audit::Event {
-                        user_id: Some(&user_id),
-                        actor: None,
-                        kind: "api_key.new_ip",
-                        warning: true,
-                        ip: Some(ip_for_event.clone()),
-                        user_agent: None,
-                        detail: serde_json::json!({"api_key": key_id, "previous_ip": prev, "ip": ip_for_event}),
-                    },
-                )
-                .await;
+                let _ = Event::new(AuditKind::ApiKeyNewIp)
+                    .user(&user_id)
+                    .ip(Some(ip_for_event.clone()))
+                    .detail(serde_json::json!({"api_key": key_id, "previous_ip": prev, "ip": ip_for_event}))
+                    .record(&db)
+                    .await;
             });
         }
     }

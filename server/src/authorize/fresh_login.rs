@@ -16,8 +16,8 @@ use crate::crypto;
 use crate::errors::HtmlError;
 
 /// Session key of the records. Sign-in keeps it across the session renewal (see
-/// `account::session::sign_in`): that sign-in is what the records wait for.
-pub const SESSION_KEY: &str = "fresh_login";
+/// `session::sign_in`): that sign-in is what the records wait for.
+pub const SESSION_KEY: &str = crate::session::FRESH_LOGIN;
 /// The parameter naming a record.
 pub const PARAM: &str = "login_after";
 /// Records per session (older ones are dropped) and how long one stays usable.

@@ -1,9 +1,10 @@
 //! `GET/POST /oauth/authorize`: RFC 6749 §4.1 with PKCE (RFC 7636), the `iss` response
-//! parameter (RFC 9207), sign-in and consent.
+//! parameter (RFC 9207) and sign-in; the consent page and its answer are [`consent`].
 //!
 //! A POST carrying `decision` is the consent form's answer; any other POST is an
 //! authorization request sent as a form (OIDC Core §3.1.2.1).
 
+pub mod consent;
 pub mod csp;
 pub mod fresh_login;
 pub mod pkce;
@@ -13,14 +14,12 @@ use actix_session::Session;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::account::{self, CurrentUser};
-use crate::clients::{list, scope_description};
 use crate::crypto;
 use crate::errors::{HtmlError, OAuthCode, StoreError};
-use crate::pages::{ConsentView, ScopeView, consent_page, untrusted_redirect_page};
+use crate::pages::untrusted_redirect_page;
+use crate::session::{self, CurrentUser};
 use crate::state::AppState;
 use crate::store;
 use request::{AuthorizeRequest, Params, Rejection};
@@ -29,35 +28,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/oauth/authorize", web::get().to(get_authorize))
         .route("/oauth/authorize", web::post().to(post_authorize));
 }
-
-/// Pending consents kept in the session, so a consent answer is bound to the request it
-/// was shown for and used once.
-const PENDING: &str = "pending_consent";
-const MAX_PENDING: usize = 5;
-/// A consent form can be answered for this long. The session lives in the cookie, so a
-/// copy of the cookie taken before the answer still holds the pending entry: single use is
-/// enforced in the database instead (the code row's id is derived from the consent token,
-/// see [`consent_code_id`]), and code rows are kept well beyond this age.
-const PENDING_MAX_AGE_SECS: i64 = 3600;
-
-#[derive(Serialize, Deserialize)]
-struct Pending {
-    token: String,
-    digest: String,
-    /// When the form was shown (unix seconds); 0 for entries written before this field.
-    #[serde(default)]
-    issued_at: i64,
-}
-
-/// The id of the one code a consent answer may produce: deterministic, so a replayed
-/// answer (e.g. with a copy of the pre-answer cookie) hits the primary key and is refused
-/// on every instance (RFC 6749 §10.12; the consent answer is single use).
-fn consent_code_id(token: &str) -> String {
-    let digest = crypto::sha256_hex(&format!("consent-answer:{token}"));
-    format!("code_{}", &digest[..32])
-}
-
-const ANSWERED: &str = "This consent form has expired or was already answered. Go back to the application and try again.";
 
 fn parse_pairs(raw: &[u8]) -> Params {
     url::form_urlencoded::parse(raw)
@@ -109,8 +79,8 @@ async fn post_authorize(
     }
     let params = parse_pairs(&body);
     if params.iter().any(|(k, _)| k == "decision") {
-        account::check_origin(&req, &state)?;
-        return decide(&state, &session, params).await;
+        session::check_origin(&req, &state)?;
+        return consent::decide(&state, &session, params).await;
     }
     authorize(&state, &session, params).await
 }
@@ -253,7 +223,7 @@ async fn error_before_sign_in(
     } = to;
     let params = [("error", code.as_str()), ("error_description", description)];
     if owner_trusted(state, client).await
-        || (!signed_out && matches!(account::current_user(state, session).await, Ok(Some(_))))
+        || (!signed_out && matches!(session::current_user(state, session).await, Ok(Some(_))))
     {
         return redirect_to_client(state, redirect_uri, &params, client_state);
     }
@@ -328,7 +298,7 @@ async fn authorize(
     let prompt_none = r.prompt.iter().any(|p| p == "none");
     let prompt_login = r.prompt.iter().any(|p| p == "login");
     let now = Utc::now().timestamp();
-    let user = match account::current_user(state, session).await {
+    let user = match session::current_user(state, session).await {
         Ok(u) => u,
         Err(e) if e.status.is_server_error() => {
             // Whether the person is signed in cannot be told: only a trusted redirect URI.
@@ -378,11 +348,8 @@ async fn authorize(
         return login_redirect(session, &r.params, Some(now));
     }
 
-    let consented = match store::consents::find(&state.db, &user.user.id, &r.client.id).await {
-        Ok(Some(c)) if c.revoked_at.is_none() => {
-            r.scopes.iter().all(|s| list(&c.scope).any(|g| g == s))
-        }
-        Ok(_) => false,
+    let consented = match consent::remembered(state, &r, &user).await {
+        Ok(c) => c,
         Err(_) => {
             return error_to_client(
                 state,
@@ -404,9 +371,11 @@ async fn authorize(
             "The user has not consented to this application",
         );
     }
-    show_consent(session, &r, &user)
+    consent::show(session, &r, &user)
 }
 
+/// A digest of a request's parameters (not the consent form's own), binding a consent
+/// answer or a `prompt=login` record to the request it was made for.
 fn digest_params(params: &Params) -> String {
     let mut sorted: Vec<_> = params
         .iter()
@@ -419,154 +388,6 @@ fn digest_params(params: &Params) -> String {
         s.push_str(&format!("{}={}&", v.len(), v));
     }
     crypto::sha256_hex(&s)
-}
-
-fn show_consent(
-    session: &Session,
-    r: &AuthorizeRequest,
-    user: &CurrentUser,
-) -> Result<HttpResponse, HtmlError> {
-    let token = crypto::random_base62(32);
-    let mut pending: Vec<Pending> = session.get(PENDING).ok().flatten().unwrap_or_default();
-    let now = Utc::now().timestamp();
-    pending.retain(|p| now - p.issued_at <= PENDING_MAX_AGE_SECS);
-    pending.push(Pending {
-        token: token.clone(),
-        digest: digest_params(&r.params),
-        issued_at: now,
-    });
-    if pending.len() > MAX_PENDING {
-        pending.drain(..pending.len() - MAX_PENDING);
-    }
-    session
-        .insert(PENDING, &pending)
-        .map_err(|e| HtmlError::internal(anyhow::anyhow!("session: {e}")))?;
-    let logout_csrf = account::csrf_token(session)?;
-    let host = Url::parse(&r.redirect_uri)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_else(|| r.redirect_uri.clone());
-    let hidden: Vec<(&str, &str)> = r
-        .params
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let scopes = r
-        .scopes
-        .iter()
-        .map(|s| ScopeView {
-            name: s,
-            description: scope_description(s),
-        })
-        .collect();
-    let mut res = consent_page(&ConsentView {
-        csrf: &token,
-        logout_csrf: &logout_csrf,
-        client_name: &r.client.name,
-        client_id: &r.client.id,
-        user_email: &user.user.email,
-        scopes,
-        redirect_host: &host,
-        livemode: r.client.livemode,
-        hidden,
-    });
-    res.headers_mut().insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
-    // The form's answer is a redirect to the client: `form-action` must allow its origin.
-    if let Ok(v) = header::HeaderValue::from_str(&csp::with_redirect(&r.redirect_uri)) {
-        res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
-    }
-    Ok(res)
-}
-
-/// The consent form's answer: the pending request must be the one shown, in this session,
-/// answered once (RFC 6749 §10.12).
-async fn decide(
-    state: &AppState,
-    session: &Session,
-    params: Params,
-) -> Result<HttpResponse, HtmlError> {
-    let token = params
-        .iter()
-        .find(|(k, _)| k == "csrf")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
-    let decision = params
-        .iter()
-        .find(|(k, _)| k == "decision")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
-    let request_params: Params = params
-        .into_iter()
-        .filter(|(k, _)| k != "csrf" && k != "decision")
-        .collect();
-    let mut pending: Vec<Pending> = session.get(PENDING).ok().flatten().unwrap_or_default();
-    let digest = digest_params(&request_params);
-    let now = Utc::now().timestamp();
-    let Some(pos) = pending.iter().position(|p| {
-        crypto::constant_time_eq(p.token.as_bytes(), token.as_bytes())
-            && p.digest == digest
-            && now - p.issued_at <= PENDING_MAX_AGE_SECS
-    }) else {
-        return Err(HtmlError::forbidden(ANSWERED));
-    };
-    pending.remove(pos);
-    session
-        .insert(PENDING, &pending)
-        .map_err(|e| HtmlError::internal(anyhow::anyhow!("session: {e}")))?;
-
-    let r = match request::parse(state, request_params).await {
-        Ok(r) => r,
-        Err(rej) => return rejected(state, session, rej).await,
-    };
-    let Some(user) = account::current_user(state, session).await? else {
-        let prompt_login = r.prompt.iter().any(|p| p == "login");
-        return login_redirect(
-            session,
-            &r.params,
-            prompt_login.then(|| Utc::now().timestamp()),
-        );
-    };
-    match decision.as_str() {
-        "allow" => {
-            // The code row is written first: its id claims this answer, so a replay gets
-            // 403 and records nothing; the code is delivered only once consent is stored.
-            let code = match store_code(state, &r, &user, consent_code_id(&token)).await {
-                Ok(code) => code,
-                Err(StoreError::Conflict(_)) => return Err(HtmlError::forbidden(ANSWERED)),
-                Err(_) => return unavailable(state, &r),
-            };
-            if store::consents::grant(&state.db, &user.user.id, &r.client.id, &r.scope())
-                .await
-                .is_err()
-            {
-                return unavailable(state, &r);
-            }
-            let _ = store::audit::record(
-                &state.db,
-                store::audit::Event {
-                    user_id: Some(&user.user.id),
-                    actor: Some(&r.client.id),
-                    kind: "consent.granted",
-                    warning: false,
-                    ip: None,
-                    user_agent: None,
-                    detail: serde_json::json!({"client_id": r.client.id, "client_name": r.client.name, "scope": r.scope()}),
-                },
-            )
-            .await;
-            code_to_client(state, &r, &code)
-        }
-        // RFC 6749 §4.1.2.1: the resource owner denied the request.
-        _ => error_to_client(
-            state,
-            &r,
-            OAuthCode::AccessDenied,
-            "The user denied the request",
-        ),
-    }
 }
 
 fn unavailable(state: &AppState, r: &AuthorizeRequest) -> Result<HttpResponse, HtmlError> {

@@ -2,8 +2,13 @@
 
 use actix_web::{HttpResponse, web};
 
-use super::views;
+use askama::Template;
+use chrono::Utc;
+
+use super::format::{When, span};
+use super::views::{self, Chrome};
 use super::{Dash, PageQuery, paginate};
+use crate::audit::AuditKind;
 use crate::errors::HtmlError;
 use crate::state::AppState;
 use crate::store;
@@ -28,14 +33,188 @@ async fn list(
     )
     .await?;
     let next = paginate(&mut events, PAGE, |e| &e.id).map(|id| format!("starting_after={id}"));
-    Ok(views::activity(views::ActivityPage {
+    Ok(views::page(&ActivityPage {
         c: dash.chrome("activity"),
         title: "Activity",
         lede: "Sign-ins, changes to your keys and apps, and anything suspicious on your account.",
         base: "/dashboard/activity",
-        events: views::event_rows(&events, None),
+        events: event_rows(&events, None),
         server_wide: false,
         first_page: q.after().is_none(),
         next_page: next,
     }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views
+
+/// One audit event.
+pub struct EventRow {
+    pub id: String,
+    pub kind: String,
+    pub title: String,
+    pub warning: bool,
+    pub when: When,
+    pub ip: Option<String>,
+    pub details: Vec<(String, String)>,
+    /// The account's email (server-wide activity only).
+    pub user: Option<String>,
+}
+
+/// What an event kind means, in words. Kinds without a sentence of their own are shown by
+/// their stored name, as are kinds this build does not know.
+pub fn event_title(kind: &str) -> std::borrow::Cow<'_, str> {
+    use AuditKind::*;
+    let Ok(k) = kind.parse::<AuditKind>() else {
+        return kind.into();
+    };
+    match k {
+        SigninSucceeded => "Signed in",
+        SigninFailed => "Failed sign-in attempt",
+        SigninLocked => "Sign-in locked after repeated failures",
+        AccountCreated => "Account created",
+        SignupDuplicate => "Someone tried to sign up with this email",
+        PasswordChanged => "Password changed",
+        PasswordChangeFailed => "Wrong current password when changing the password",
+        ApiKeyCreated => "API key created",
+        ApiKeyRolled => "API key rolled",
+        ApiKeyRevoked => "API key revoked",
+        ApiKeyRenamed => "API key renamed",
+        ClientCreated => "OAuth app registered",
+        ClientUpdated => "OAuth app updated",
+        ClientSecretRotated => "OAuth app secret rotated",
+        ClientDeleted => "OAuth app deleted",
+        ConsentGranted => "App authorized",
+        ConsentRevoked => "App access revoked",
+        AuthorizationCodeReused => "Authorization code used twice: its tokens were revoked",
+        RefreshTokenReused => "Refresh token reuse detected: the app's session was revoked",
+        RefreshTokenInvalidated => "An app's session ended after a sign-out everywhere",
+        UserDisabled => "Account disabled by an admin",
+        UserEnabled => "Account enabled by an admin",
+        UserAdminGranted => "Made an admin",
+        UserAdminRevoked => "Admin rights removed",
+        // Shown by name until they get a sentence (as before AuditKind existed).
+        ApiKeyUpdated | ApiKeyNewIp | RateLimitExceeded => k.as_str(),
+    }
+    .into()
+}
+
+/// Event details shown first, in this order; then any others except [`HIDDEN_DETAILS`].
+const DETAIL_ORDER: &[&str] = &[
+    "name",
+    "client",
+    "redacted",
+    "livemode",
+    "expires_in",
+    "by",
+    "client_id",
+];
+/// Internal ids that mean nothing to a person reading their activity.
+const HIDDEN_DETAILS: &[&str] = &["api_key", "new_api_key", "family"];
+
+fn detail_label(key: &str) -> String {
+    match key {
+        "name" => "Name".to_owned(),
+        "redacted" => "Key".to_owned(),
+        "api_key" => "Key ID".to_owned(),
+        "new_api_key" => "New key ID".to_owned(),
+        "client_id" => "App ID".to_owned(),
+        "client" => "App".to_owned(),
+        "livemode" => "Mode".to_owned(),
+        "expires_in" => "Old key works for".to_owned(),
+        "by" => "By".to_owned(),
+        "admin" => "Admin".to_owned(),
+        "family" => "Token family".to_owned(),
+        "revoked" => "Tokens revoked".to_owned(),
+        other => other.replace('_', " "),
+    }
+}
+
+fn detail_value(key: &str, v: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    match (key, v) {
+        ("livemode", Value::Bool(b)) => Some(if *b { "Live" } else { "Test" }.to_owned()),
+        ("expires_in", Value::Number(n)) => n.as_i64().map(|s| {
+            if s == 0 {
+                "no longer (stopped at once)".to_owned()
+            } else {
+                span(s)
+            }
+        }),
+        (_, Value::Bool(b)) => Some(if *b { "yes" } else { "no" }.to_owned()),
+        (_, Value::String(s)) => Some(s.chars().take(200).collect()),
+        (_, Value::Number(n)) => Some(n.to_string()),
+        (_, Value::Array(a)) => Some(
+            a.iter()
+                .filter_map(|x| {
+                    x.as_str()
+                        .map(str::to_owned)
+                        .or_else(|| Some(x.to_string()))
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        _ => None,
+    }
+}
+
+/// Event rows; `emails` maps user ids to emails for the server-wide view.
+pub fn event_rows(
+    events: &[entity::audit_event::Model],
+    emails: Option<&std::collections::HashMap<String, String>>,
+) -> Vec<EventRow> {
+    let now = Utc::now();
+    events
+        .iter()
+        .map(|e| {
+            let details = match serde_json::from_str::<serde_json::Value>(&e.detail) {
+                Ok(serde_json::Value::Object(map)) => {
+                    // Object ids are noise next to a name; an id alone is still worth showing.
+                    let named = map.contains_key("name") || map.contains_key("client");
+                    DETAIL_ORDER
+                        .iter()
+                        .filter(|k| !(named && **k == "client_id"))
+                        .filter_map(|k| map.get(*k).map(|v| (*k, v)))
+                        .chain(
+                            map.iter()
+                                .filter(|(k, _)| {
+                                    !DETAIL_ORDER.contains(&k.as_str())
+                                        && !HIDDEN_DETAILS.contains(&k.as_str())
+                                })
+                                .map(|(k, v)| (k.as_str(), v)),
+                        )
+                        .filter_map(|(k, v)| detail_value(k, v).map(|v| (detail_label(k), v)))
+                        .collect()
+                }
+                _ => Vec::new(),
+            };
+            let title = event_title(&e.kind).into_owned();
+            EventRow {
+                id: e.id.clone(),
+                kind: e.kind.clone(),
+                title,
+                warning: e.severity == "warning",
+                when: When::ago(e.created_at, now),
+                ip: e.ip.clone(),
+                details,
+                user: emails.map(|m| match &e.user_id {
+                    Some(id) => m.get(id).cloned().unwrap_or_else(|| id.clone()),
+                    None => "—".to_owned(),
+                }),
+            }
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/activity.html")]
+pub struct ActivityPage {
+    pub c: Chrome,
+    pub title: &'static str,
+    pub lede: &'static str,
+    pub base: &'static str,
+    pub events: Vec<EventRow>,
+    pub server_wide: bool,
+    pub first_page: bool,
+    pub next_page: Option<String>,
 }

@@ -6,9 +6,16 @@ use std::collections::HashMap;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use super::views::{self, UserRow, When, initial};
-use super::{AdminDash, CsrfForm, PageQuery, audit, paginate, see_other};
+use askama::Template;
+
+use super::activity::ActivityPage;
+use super::apps::AppRow;
+use super::format::{When, initial};
+use super::views::{self, Chrome};
+use super::{AdminDash, CsrfForm, PageQuery, paginate, see_other};
+use crate::audit::{AuditKind, Event};
 use crate::errors::HtmlError;
+use crate::middleware::ClientIp;
 use crate::state::AppState;
 use crate::store;
 use crate::users::{self, UserError};
@@ -49,7 +56,7 @@ async fn list_users(
             is_self: u.id == dash.user.id,
         })
         .collect();
-    Ok(views::users(views::UsersPage {
+    Ok(views::page(&UsersPage {
         c: dash.chrome("admin_users"),
         rows,
         first_page: q.after().is_none(),
@@ -73,9 +80,9 @@ async fn operator_apps(
     )
     .await?;
     let next = paginate(&mut rows, PAGE, |c| &c.id).map(|id| format!("starting_after={id}"));
-    Ok(views::operator_apps(views::AppsPage {
+    Ok(views::page(&OperatorAppsPage {
         c: dash.chrome("admin_apps"),
-        rows: rows.iter().map(views::AppRow::new).collect(),
+        rows: rows.iter().map(super::apps::AppRow::new).collect(),
         next_page: next,
     }))
 }
@@ -110,22 +117,20 @@ async fn change_user(
         Err(UserError::Store(e)) => return Err(e.into()),
         Err(e) => return Err(HtmlError::internal(anyhow::anyhow!("admin action: {e}"))),
     }
-    let (kind, warning, done) = match action.as_str() {
-        "disable" => ("user.disabled", true, "disabled"),
-        "enable" => ("user.enabled", false, "enabled"),
-        "make_admin" => ("user.admin_granted", true, "is now an admin"),
-        _ => ("user.admin_revoked", false, "is no longer an admin"),
+    let (kind, done) = match action.as_str() {
+        "disable" => (AuditKind::UserDisabled, "disabled"),
+        "enable" => (AuditKind::UserEnabled, "enabled"),
+        "make_admin" => (AuditKind::UserAdminGranted, "is now an admin"),
+        _ => (AuditKind::UserAdminRevoked, "is no longer an admin"),
     };
-    audit(
-        &state,
-        &req,
-        &target.id,
-        Some(&dash.user.id),
-        kind,
-        warning,
-        json!({"by": dash.user.email}),
-    )
-    .await?;
+    Event::new(kind)
+        .user(&target.id)
+        .actor(Some(&dash.user.id))
+        .client_ip(ClientIp::of(&req))
+        .user_agent_of(&req)
+        .detail(json!({"by": dash.user.email}))
+        .record(&state.db)
+        .await?;
     dash.flash(match action.as_str() {
         "disable" | "enable" => format!("{} was {done}.", target.email),
         _ => format!("{} {done}.", target.email),
@@ -155,14 +160,45 @@ async fn activity(
         .into_iter()
         .map(|u| (u.id, u.email))
         .collect();
-    Ok(views::activity(views::ActivityPage {
+    Ok(views::page(&ActivityPage {
         c: dash.chrome("admin_activity"),
         title: "Server activity",
         lede: "Every account's events on this server, newest first.",
         base: "/dashboard/admin/activity",
-        events: views::event_rows(&events, Some(&emails)),
+        events: super::activity::event_rows(&events, Some(&emails)),
         server_wide: true,
         first_page: q.after().is_none(),
         next_page: next,
     }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views
+
+/// A user, for admins.
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub initial: String,
+    pub admin: bool,
+    pub disabled: bool,
+    pub created: When,
+    pub is_self: bool,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/admin_apps.html")]
+pub struct OperatorAppsPage {
+    pub c: Chrome,
+    pub rows: Vec<AppRow>,
+    pub next_page: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/users.html")]
+pub struct UsersPage {
+    pub c: Chrome,
+    pub rows: Vec<UserRow>,
+    pub first_page: bool,
+    pub next_page: Option<String>,
 }

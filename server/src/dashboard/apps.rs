@@ -3,12 +3,15 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::format::{ScopeRow, When, initial, scope_rows};
 use super::keys::capitalize;
-use super::views::{self, AppForm, AppRow, SecretItem};
+use super::views::{self, Chrome, SecretItem};
 use super::{Dash, PageQuery, paginate, see_other};
+use crate::audit::AuditKind;
 use crate::clients::{self, ClientError, ClientUpdate, NewClient};
 use crate::errors::HtmlError;
 use crate::state::AppState;
@@ -65,7 +68,7 @@ async fn list(
     )
     .await?;
     let next = paginate(&mut rows, PAGE, |c| &c.id).map(|id| format!("starting_after={id}"));
-    Ok(views::apps(views::AppsPage {
+    Ok(views::page(&AppsPage {
         c: dash.chrome("apps"),
         rows: rows.iter().map(AppRow::new).collect(),
         next_page: next,
@@ -73,9 +76,9 @@ async fn list(
 }
 
 async fn new_form(dash: Dash) -> HttpResponse {
-    views::app_new(
+    views::render(
         StatusCode::OK,
-        views::AppNewPage {
+        &AppNewPage {
             c: dash.chrome("apps"),
             f: AppForm {
                 name: String::new(),
@@ -147,9 +150,9 @@ async fn create(
         Ok(r) => r,
         Err(ClientError::Store(e)) => return Err(e.into()),
         Err(e) => {
-            return Ok(views::app_new(
+            return Ok(views::render(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                views::AppNewPage {
+                &AppNewPage {
                     c: dash.chrome("apps"),
                     f,
                     error: Some(capitalize(&e.to_string())),
@@ -157,7 +160,7 @@ async fn create(
             ));
         }
     };
-    dash.audit(&state, &req, "client.created", false, detail(&c))
+    dash.audit(&state, &req, AuditKind::ClientCreated, detail(&c))
         .await?;
     let mut items = vec![SecretItem {
         id: "client-id",
@@ -236,9 +239,9 @@ fn app_page(
     } else {
         StatusCode::OK
     };
-    views::app(
+    views::render(
         status,
-        views::AppPage {
+        &AppPage {
             c: dash.chrome("apps"),
             app: AppRow::new(c),
             name_value,
@@ -294,7 +297,7 @@ async fn update(
             ));
         }
     };
-    dash.audit(&state, &req, "client.updated", false, detail(&updated))
+    dash.audit(&state, &req, AuditKind::ClientUpdated, detail(&updated))
         .await?;
     dash.flash("Changes saved.");
     Ok(see_other(&format!("/dashboard/apps/{}", c.id)))
@@ -323,7 +326,7 @@ async fn rotate_secret(
             ClientError::Store(s) => s.into(),
             other => HtmlError::bad_request(capitalize(&other.to_string())),
         })?;
-    dash.audit(&state, &req, "client.secret_rotated", true, detail(&c))
+    dash.audit(&state, &req, AuditKind::ClientSecretRotated, detail(&c))
         .await?;
     Ok(views::secret(views::SecretPage {
         c: dash.chrome("apps"),
@@ -362,7 +365,7 @@ async fn confirm_delete(
     id: web::Path<String>,
 ) -> Result<HttpResponse, HtmlError> {
     let c = owned(&state, &dash, &id).await?;
-    Ok(views::confirm(views::ConfirmPage {
+    Ok(views::page(&views::ConfirmPage {
         c: dash.chrome("apps"),
         title: format!("Delete {}?", c.name),
         message: "The app's client ID and secret stop working at once, the tokens it holds for \
@@ -390,8 +393,95 @@ async fn delete(
     dash.check(&req, &state, &form.csrf)?;
     let c = owned(&state, &dash, &id).await?;
     clients::delete(&state.db, &c).await?;
-    dash.audit(&state, &req, "client.deleted", true, detail(&c))
+    dash.audit(&state, &req, AuditKind::ClientDeleted, detail(&c))
         .await?;
     dash.flash(format!("Deleted {}.", c.name));
     Ok(see_other("/dashboard/apps"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views
+
+/// An OAuth app the person registered.
+pub struct AppRow {
+    pub id: String,
+    pub name: String,
+    pub initial: String,
+    pub livemode: bool,
+    pub public: bool,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<(String, &'static str)>,
+    pub scopes: Vec<ScopeRow>,
+    pub secret_last4: Option<String>,
+    pub created: When,
+    pub secret_rotated: Option<When>,
+}
+
+pub fn grant_label(g: &str) -> &'static str {
+    match g {
+        "authorization_code" => "Authorization code",
+        "refresh_token" => "Refresh tokens",
+        "client_credentials" => "Client credentials",
+        _ => "Other",
+    }
+}
+
+impl AppRow {
+    pub fn new(c: &entity::client::Model) -> Self {
+        AppRow {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            initial: initial(&c.name),
+            livemode: c.livemode,
+            public: c.is_public,
+            redirect_uris: crate::clients::list(&c.redirect_uris)
+                .map(str::to_owned)
+                .collect(),
+            grant_types: crate::clients::list(&c.grant_types)
+                .map(|g| (g.to_owned(), grant_label(g)))
+                .collect(),
+            scopes: scope_rows(&c.scopes),
+            secret_last4: c.secret_last4.clone(),
+            created: When::date(c.created_at),
+            secret_rotated: c.secret_rotated_at.map(When::date),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/apps.html")]
+pub struct AppsPage {
+    pub c: Chrome,
+    pub rows: Vec<AppRow>,
+    pub next_page: Option<String>,
+}
+
+/// The registration form's values (kept when it is shown again with an error).
+pub struct AppForm {
+    pub name: String,
+    pub redirect_uris: String,
+    pub public: bool,
+    pub livemode: bool,
+    pub grant_code: bool,
+    pub grant_refresh: bool,
+    pub grant_client_credentials: bool,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/app_new.html")]
+pub struct AppNewPage {
+    pub c: Chrome,
+    pub f: AppForm,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/app.html")]
+pub struct AppPage {
+    pub c: Chrome,
+    pub app: AppRow,
+    pub name_value: String,
+    pub redirect_value: String,
+    pub error: Option<String>,
+    pub needs_redirect: bool,
 }

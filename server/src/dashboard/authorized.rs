@@ -5,8 +5,12 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use super::views::{self, ConsentRow, When, initial, scope_rows};
+use askama::Template;
+
+use super::format::{ScopeRow, When, initial, scope_rows};
+use super::views::{self, Chrome};
 use super::{CsrfForm, Dash, see_other};
+use crate::audit::AuditKind;
 use crate::errors::HtmlError;
 use crate::state::AppState;
 use crate::store;
@@ -37,7 +41,7 @@ async fn list(state: web::Data<AppState>, dash: Dash) -> Result<HttpResponse, Ht
             }
         })
         .collect();
-    Ok(views::authorized(views::AuthorizedPage {
+    Ok(views::page(&AuthorizedPage {
         c: dash.chrome("authorized"),
         rows,
     }))
@@ -59,12 +63,31 @@ async fn revoke(
         dash.audit(
             &state,
             &req,
-            "consent.revoked",
-            false,
+            AuditKind::ConsentRevoked,
             json!({"client_id": client_id.as_str(), "client": name}),
         )
         .await?;
         dash.flash(format!("Access for {name} was revoked."));
     }
     Ok(see_other("/dashboard/authorized"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views
+
+/// An app the person authorized (a live consent).
+pub struct ConsentRow {
+    pub client_id: String,
+    pub name: String,
+    pub initial: String,
+    pub livemode: bool,
+    pub scopes: Vec<ScopeRow>,
+    pub granted: When,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/authorized.html")]
+pub struct AuthorizedPage {
+    pub c: Chrome,
+    pub rows: Vec<ConsentRow>,
 }

@@ -4,12 +4,16 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::views::{self, KeyRow, SecretItem};
+use super::format::{self, When, full, span};
+use super::views::{self, Chrome, SecretItem};
 use super::{Dash, PageQuery, paginate, see_other};
 use crate::api_keys::{self, KeyError};
+use crate::audit::AuditKind;
 use crate::errors::HtmlError;
 use crate::state::AppState;
 use crate::store;
@@ -101,7 +105,7 @@ async fn list(
         .map(|k| KeyRow::new(k, now))
         .filter(|r| all || r.status != "expired")
         .collect();
-    Ok(views::keys(views::KeysPage {
+    Ok(views::page(&KeysPage {
         c: dash.chrome("keys"),
         livemode,
         rows,
@@ -116,9 +120,9 @@ struct ModeQuery {
 }
 
 async fn new_form(dash: Dash, q: web::Query<ModeQuery>) -> HttpResponse {
-    views::key_new(
+    views::render(
         StatusCode::OK,
-        views::KeyNewPage {
+        &KeyNewPage {
             c: dash.chrome("keys"),
             livemode: is_live(q.mode.as_deref()),
             name: String::new(),
@@ -157,9 +161,9 @@ async fn create(
         scopes.push("write".to_owned());
     }
     let again = |error: String| {
-        views::key_new(
+        views::render(
             StatusCode::UNPROCESSABLE_ENTITY,
-            views::KeyNewPage {
+            &KeyNewPage {
                 c: dash.chrome("keys"),
                 livemode,
                 name: form.name.clone(),
@@ -188,7 +192,7 @@ async fn create(
         Err(KeyError::Invalid(m, _)) => return Ok(again(capitalize(&m))),
         Err(e) => return Err(key_error(e)),
     };
-    dash.audit(&state, &req, "api_key.created", false, detail(&key))
+    dash.audit(&state, &req, AuditKind::ApiKeyCreated, detail(&key))
         .await?;
     let row = KeyRow::new(&key, chrono::Utc::now());
     Ok(views::secret(views::SecretPage {
@@ -232,9 +236,9 @@ fn key_page(dash: &Dash, k: &entity::api_key::Model, error: Option<String>) -> H
     } else {
         StatusCode::OK
     };
-    views::key(
+    views::render(
         status,
-        views::KeyPage {
+        &KeyPage {
             c: dash.chrome("keys"),
             key: KeyRow::new(k, chrono::Utc::now()),
             rolled_to: k.rolled_to.clone(),
@@ -269,7 +273,7 @@ async fn rename(
     state.keys.forget(&k.key_hash);
     let mut d = detail(&renamed);
     d["previous_name"] = json!(k.name);
-    dash.audit(&state, &req, "api_key.renamed", false, d)
+    dash.audit(&state, &req, AuditKind::ApiKeyRenamed, d)
         .await?;
     dash.flash("Key renamed.");
     Ok(see_other(&format!("/dashboard/keys/{}", k.id)))
@@ -312,15 +316,15 @@ async fn roll(
     let mut d = detail(&k);
     d["new_api_key"] = json!(new.id);
     d["expires_in"] = json!(expires_in);
-    dash.audit(&state, &req, "api_key.rolled", true, d).await?;
+    dash.audit(&state, &req, AuditKind::ApiKeyRolled, d).await?;
     let old = api_keys::redacted(&k);
     let note = if expires_in == 0 {
         format!("The old key {old} has stopped working.")
     } else {
         format!(
             "The old key {old} keeps working for {}, until {}. Deploy the new key before then.",
-            views::span(expires_in),
-            views::full(chrono::Utc::now() + chrono::Duration::seconds(expires_in))
+            format::span(expires_in),
+            format::full(chrono::Utc::now() + chrono::Duration::seconds(expires_in))
         )
     };
     Ok(views::secret(views::SecretPage {
@@ -362,7 +366,7 @@ async fn confirm_revoke(
     if k.revoked_at.is_some() {
         return Ok(see_other(&format!("/dashboard/keys/{}", k.id)));
     }
-    Ok(views::confirm(views::ConfirmPage {
+    Ok(views::page(&views::ConfirmPage {
         c: dash.chrome("keys"),
         title: "Revoke this API key?".into(),
         message: "Requests made with this key will be refused right away (within a few seconds \
@@ -392,7 +396,7 @@ async fn revoke(
         api_keys::revoke(&state.db, &state.keys, &k)
             .await
             .map_err(key_error)?;
-        dash.audit(&state, &req, "api_key.revoked", true, detail(&k))
+        dash.audit(&state, &req, AuditKind::ApiKeyRevoked, detail(&k))
             .await?;
     }
     dash.flash(format!("Revoked {} ({}).", k.name, api_keys::redacted(&k)));
@@ -413,4 +417,90 @@ pub fn capitalize(s: &str) -> String {
         }
         None => String::new(),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views
+
+/// An API key in a list or on its page.
+pub struct KeyRow {
+    pub id: String,
+    pub name: String,
+    pub redacted: String,
+    pub livemode: bool,
+    pub scopes: Vec<String>,
+    pub created: When,
+    pub last_used: Option<When>,
+    /// `active`, `expiring`, `expired` or `revoked` (also the badge's class).
+    pub status: &'static str,
+    pub status_label: String,
+    /// For a rolled key still working: "Stops working in 59 minutes".
+    pub note: Option<String>,
+}
+
+impl KeyRow {
+    pub fn new(k: &entity::api_key::Model, now: DateTime<Utc>) -> Self {
+        let status = crate::api_keys::status(k);
+        let (status_label, note) = match (status, k.expires_at) {
+            ("expiring", Some(t)) => {
+                let left = (t - now).num_seconds();
+                (
+                    format!("Expires in {}", span(left)),
+                    Some(format!("Stops working {}", full(t))),
+                )
+            }
+            ("expired", Some(t)) => ("Expired".to_owned(), Some(format!("Expired {}", full(t)))),
+            ("revoked", _) => (
+                "Revoked".to_owned(),
+                k.revoked_at.map(|t| format!("Revoked {}", full(t))),
+            ),
+            _ => ("Active".to_owned(), None),
+        };
+        KeyRow {
+            id: k.id.clone(),
+            name: k.name.clone(),
+            redacted: crate::api_keys::redacted(k),
+            livemode: k.livemode,
+            scopes: crate::clients::list(&k.scopes).map(str::to_owned).collect(),
+            created: When::date(k.created_at),
+            last_used: k.last_used_at.map(|t| When::ago(t, now)),
+            status,
+            status_label,
+            note,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/keys.html")]
+pub struct KeysPage {
+    pub c: Chrome,
+    pub livemode: bool,
+    pub rows: Vec<KeyRow>,
+    /// Revoked and expired keys are listed too.
+    pub all: bool,
+    /// The query string of the next page, if there is one.
+    pub next_page: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/key_new.html")]
+pub struct KeyNewPage {
+    pub c: Chrome,
+    pub livemode: bool,
+    pub name: String,
+    pub read: bool,
+    pub write: bool,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/key.html")]
+pub struct KeyPage {
+    pub c: Chrome,
+    pub key: KeyRow,
+    /// The key that replaced this one, when it was rolled.
+    pub rolled_to: Option<String>,
+    pub name_value: String,
+    pub error: Option<String>,
 }

@@ -1,6 +1,6 @@
 //! The developer dashboard (`/dashboard/...`): server-rendered pages for a signed-in person's
 //! API keys, OAuth apps, authorized apps and activity, and for admins the users and the whole
-//! server's activity.
+//! server's activity, and the account's settings (password change).
 //!
 //! Every page needs a valid session ([`Dash`]: otherwise a 303 to `/login?next=…`). Every
 //! POST checks the `Origin` and the session's CSRF token (RFC 6749 §10.12) before anything
@@ -12,7 +12,9 @@ pub mod activity;
 pub mod admin;
 pub mod apps;
 pub mod authorized;
+pub mod format;
 pub mod keys;
+pub mod settings;
 pub mod views;
 
 use std::future::Future;
@@ -23,11 +25,14 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use crate::account::{check_origin, csrf_token, current_user, verify_csrf};
+use crate::audit::{AuditKind, Event};
 use crate::errors::HtmlError;
 use crate::middleware::ClientIp;
+use crate::session::{check_origin, csrf_token, current_user, verify_csrf};
 use crate::state::AppState;
 use crate::store;
+use activity::EventRow;
+use askama::Template;
 use views::{Chrome, Flash};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -39,6 +44,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     authorized::routes(cfg);
     activity::routes(cfg);
     admin::routes(cfg);
+    settings::routes(cfg);
 }
 
 /// `/` has nothing of its own: a person lands on their dashboard (or its sign-in).
@@ -91,46 +97,23 @@ impl Dash {
         }
     }
 
-    /// Record an event in this account's activity.
+    /// Record an event in this account's activity, done by this person from this browser.
     pub async fn audit(
         &self,
         state: &AppState,
         req: &HttpRequest,
-        kind: &str,
-        warning: bool,
+        kind: AuditKind,
         detail: serde_json::Value,
     ) -> Result<(), HtmlError> {
-        audit(state, req, &self.user.id, None, kind, warning, detail).await
+        Event::new(kind)
+            .user(&self.user.id)
+            .client_ip(ClientIp::of(req))
+            .user_agent_of(req)
+            .detail(detail)
+            .record(&state.db)
+            .await?;
+        Ok(())
     }
-}
-
-/// Record an audit event for `user_id` (done by `actor`, when that is someone else).
-pub async fn audit(
-    state: &AppState,
-    req: &HttpRequest,
-    user_id: &str,
-    actor: Option<&str>,
-    kind: &str,
-    warning: bool,
-    detail: serde_json::Value,
-) -> Result<(), HtmlError> {
-    store::audit::record(
-        &state.db,
-        store::audit::Event {
-            user_id: Some(user_id),
-            actor,
-            kind,
-            warning,
-            ip: ClientIp::of(req).map(|i| i.to_string()),
-            user_agent: req
-                .headers()
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok()),
-            detail,
-        },
-    )
-    .await?;
-    Ok(())
 }
 
 /// Where to send someone who is not signed in: the sign-in page, coming back to this page
@@ -247,14 +230,31 @@ async fn get_overview(state: web::Data<AppState>, dash: Dash) -> Result<HttpResp
     let authorized = store::consents::for_user(&state.db, uid).await?.len() as u64;
     let events =
         store::audit::page(&state.db, Some(uid), store::audit::ModeFilter::All, 6, None).await?;
-    Ok(views::overview(views::OverviewPage {
+    Ok(views::page(&OverviewPage {
         c: dash.chrome("overview"),
         live_keys,
         test_keys,
         apps,
         authorized,
-        events: views::event_rows(&events, None),
+        events: activity::event_rows(&events, None),
         server_wide: false,
         issuer: state.settings.issuer.clone(),
     }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views
+
+#[derive(Template)]
+#[template(path = "dashboard/overview.html")]
+pub struct OverviewPage {
+    pub c: Chrome,
+    pub live_keys: u64,
+    pub test_keys: u64,
+    pub apps: u64,
+    pub authorized: u64,
+    pub events: Vec<EventRow>,
+    /// For the events partial: this account's events only.
+    pub server_wide: bool,
+    pub issuer: String,
 }

@@ -1,37 +1,35 @@
-//! The audit trail.
+//! Persistence of the audit trail (kinds, severities and building events: `crate::audit`).
 
 use entity::audit_event::{self, Entity};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
 
 use super::StoreError;
 
-pub struct Event<'a> {
+/// An event as stored; built by `crate::audit::Event`, which owns kinds and severities.
+pub struct NewEvent<'a> {
     pub user_id: Option<&'a str>,
     pub actor: Option<&'a str>,
     pub kind: &'a str,
-    pub warning: bool,
+    pub severity: &'a str,
     pub ip: Option<String>,
     pub user_agent: Option<&'a str>,
-    pub detail: serde_json::Value,
+    /// The mode of the object the event is about, when it has one (keys and clients do).
+    pub livemode: Option<bool>,
+    pub detail: String,
 }
 
-pub async fn record(db: &impl ConnectionTrait, e: Event<'_>) -> Result<(), StoreError> {
+pub async fn insert(db: &impl ConnectionTrait, e: NewEvent<'_>) -> Result<(), StoreError> {
     let m = audit_event::ActiveModel {
         id: Set(crate::crypto::new_id("evt")),
         created_at: Set(super::now()),
         user_id: Set(e.user_id.map(str::to_owned)),
         actor: Set(e.actor.map(str::to_owned)),
         kind: Set(e.kind.to_owned()),
-        severity: Set(if e.warning { "warning" } else { "info" }.to_owned()),
+        severity: Set(e.severity.to_owned()),
         ip: Set(e.ip),
         user_agent: Set(e.user_agent.map(|s| s.chars().take(512).collect())),
-        // The mode of the object the event is about, when its detail names one (keys and
-        // clients do): a test-mode credential must never read live-mode events.
-        livemode: Set(e
-            .detail
-            .get("livemode")
-            .and_then(serde_json::Value::as_bool)),
-        detail: Set(e.detail.to_string()),
+        livemode: Set(e.livemode),
+        detail: Set(e.detail),
     };
     Entity::insert(m).exec_without_returning(db).await?;
     Ok(())

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::super::issue::{self, Issued};
 use super::super::request::CodeRequest;
+use crate::audit::{AuditKind, Event};
 use crate::authorize::pkce;
 use crate::crypto;
 use crate::errors::OAuthError;
@@ -76,19 +77,13 @@ async fn revoke_what_it_issued(
     if let Some(family) = &row.family_id {
         store::tokens::revoke_family(&state.db, family, now).await?;
     }
-    store::audit::record(
-        &state.db,
-        store::audit::Event {
-            user_id: Some(&row.user_id),
-            actor: Some(&row.client_id),
-            kind: "authorization_code.reused",
-            warning: true,
-            ip: ClientIp::of(req).map(|i| i.to_string()),
-            user_agent: None,
-            detail: json!({"client_id": row.client_id}),
-        },
-    )
-    .await?;
+    Event::new(AuditKind::AuthorizationCodeReused)
+        .user(&row.user_id)
+        .actor(Some(&row.client_id))
+        .client_ip(ClientIp::of(req))
+        .detail(json!({"client_id": row.client_id}))
+        .record(&state.db)
+        .await?;
     tracing::warn!(client_id = %row.client_id, "authorization code replayed; revoked the tokens it issued");
     Ok(())
 }

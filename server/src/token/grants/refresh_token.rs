@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::super::issue::{self, Issued};
 use super::super::request::RefreshRequest;
+use crate::audit::{AuditKind, Event};
 use crate::crypto;
 use crate::errors::OAuthError;
 use crate::middleware::ClientIp;
@@ -29,23 +30,17 @@ async fn revoke_family(
     state: &AppState,
     req: &HttpRequest,
     row: &refresh_token::Model,
-    kind: &str,
+    kind: AuditKind,
 ) -> Result<(), OAuthError> {
     let n = store::tokens::revoke_family(&state.db, &row.family_id, store::now()).await?;
-    store::audit::record(
-        &state.db,
-        store::audit::Event {
-            user_id: Some(&row.user_id),
-            actor: Some(&row.client_id),
-            kind,
-            warning: true,
-            ip: ClientIp::of(req).map(|i| i.to_string()),
-            user_agent: None,
-            detail: json!({"client_id": row.client_id, "family": row.family_id, "revoked": n}),
-        },
-    )
-    .await?;
-    tracing::warn!(client_id = %row.client_id, kind, "refresh-token family revoked");
+    Event::new(kind)
+        .user(&row.user_id)
+        .actor(Some(&row.client_id))
+        .client_ip(ClientIp::of(req))
+        .detail(json!({"client_id": row.client_id, "family": row.family_id, "revoked": n}))
+        .record(&state.db)
+        .await?;
+    tracing::warn!(client_id = %row.client_id, kind = kind.as_str(), "refresh-token family revoked");
     Ok(())
 }
 
@@ -118,7 +113,7 @@ pub async fn exchange(
                 Some(live) => live,
                 None => {
                     // RFC 9700 §4.14.2: reuse of a rotated token revokes the family.
-                    revoke_family(state, req, &row, "refresh_token.reused").await?;
+                    revoke_family(state, req, &row, AuditKind::RefreshTokenReused).await?;
                     return Err(invalid_grant());
                 }
             }
@@ -131,7 +126,7 @@ pub async fn exchange(
     if user.disabled_at.is_some()
         || row.auth_time.timestamp() < user.sessions_valid_after.timestamp()
     {
-        revoke_family(state, req, &row, "refresh_token.invalidated").await?;
+        revoke_family(state, req, &row, AuditKind::RefreshTokenInvalidated).await?;
         return Err(invalid_grant());
     }
     if !client.first_party {
@@ -183,7 +178,7 @@ pub async fn exchange(
     if !store::tokens::mark_rotated(&*txn, &target.id, now).await? {
         // Another request rotated it first: two uses of one token, so treat as reuse.
         txn.rollback().await.map_err(store::StoreError::from)?;
-        revoke_family(state, req, &row, "refresh_token.reused").await?;
+        revoke_family(state, req, &row, AuditKind::RefreshTokenReused).await?;
         return Err(invalid_grant());
     }
     store::tokens::insert(&*txn, new_row).await?;

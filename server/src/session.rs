@@ -1,4 +1,13 @@
-//! Session contents and CSRF protection.
+//! The browser session: who is signed in and since when, CSRF tokens (synchronizer-token
+//! pattern, RFC 6749 §10.12), the same-origin check for form posts, and session validity
+//! (OWASP Session Management CS: renew on sign-in, end on sign-out everywhere).
+//!
+//! The session is an encrypted actix-session cookie (`HttpOnly`, `SameSite=Lax`, `Secure`
+//! on https). A session older than the account's `sessions_valid_after` (password change,
+//! forced sign-out), older than `LATCH_SESSION_TTL`, signed out, or belonging to a disabled
+//! account is void, on every instance, at the next request. Used by `account` (sign-in and
+//! sign-out), `authorize` (who is consenting) and `dashboard` (every page). A new value
+//! kept in the session gets its key here.
 
 use actix_session::Session;
 use actix_web::HttpRequest;
@@ -19,6 +28,9 @@ const AUTH_TIME: &str = "auth_time";
 const AUTH_MS: &str = "auth_ms";
 const CSRF: &str = "csrf";
 const SID: &str = "sid";
+/// The `prompt=login` records (`authorize::fresh_login`). Sign-in keeps them across the
+/// session renewal: that sign-in is what the records wait for.
+pub const FRESH_LOGIN: &str = "fresh_login";
 
 /// The signed-in user and when they signed in.
 pub struct CurrentUser {
@@ -71,17 +83,11 @@ pub fn check_origin(req: &HttpRequest, state: &AppState) -> Result<(), HtmlError
 /// (`authorize::fresh_login`): this sign-in is what they wait for, and they can only ever
 /// be satisfied by a sign-in made after they were written, which this one is.
 pub fn sign_in(session: &Session, user_id: &str) -> Result<(), HtmlError> {
-    use crate::authorize::fresh_login;
-    let fresh = session
-        .get::<serde_json::Value>(fresh_login::SESSION_KEY)
-        .ok()
-        .flatten();
+    let fresh = session.get::<serde_json::Value>(FRESH_LOGIN).ok().flatten();
     session.renew();
     session.clear();
     if let Some(v) = fresh {
-        session
-            .insert(fresh_login::SESSION_KEY, v)
-            .map_err(session_err)?;
+        session.insert(FRESH_LOGIN, v).map_err(session_err)?;
     }
     let now = Utc::now();
     session.insert(UID, user_id).map_err(session_err)?;

@@ -9,10 +9,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::session;
-use crate::dashboard::views::{self, When};
-use crate::dashboard::{Dash, see_other};
+use askama::Template;
+
+use super::format::When;
+use super::views::{self, Chrome};
+use super::{Dash, see_other};
+use crate::audit::AuditKind;
 use crate::errors::HtmlError;
+use crate::session;
 use crate::state::AppState;
 use crate::users::{self, UserError};
 
@@ -30,9 +34,9 @@ async fn get_settings() -> HttpResponse {
 }
 
 fn page(dash: &Dash, status: StatusCode, error: Option<&str>) -> HttpResponse {
-    views::password(
+    views::render(
         status,
-        views::PasswordPage {
+        &PasswordPage {
             c: dash.chrome("settings"),
             email: dash.user.email.clone(),
             member_since: When::date(dash.user.created_at),
@@ -85,7 +89,7 @@ async fn post_password(
     {
         Ok(_) => {}
         Err(UserError::WrongPassword) => {
-            dash.audit(&state, &req, "password.change_failed", true, json!({}))
+            dash.audit(&state, &req, AuditKind::PasswordChangeFailed, json!({}))
                 .await?;
             return refuse("Your current password is not correct.");
         }
@@ -96,8 +100,21 @@ async fn post_password(
         Err(e) => return Err(HtmlError::internal(anyhow::anyhow!("password change: {e}"))),
     }
     session::sign_in(&dash.session, &dash.user.id)?;
-    dash.audit(&state, &req, "password.changed", true, json!({}))
+    dash.audit(&state, &req, AuditKind::PasswordChanged, json!({}))
         .await?;
     dash.flash("Password changed. You were signed out everywhere else.");
     Ok(see_other("/dashboard/settings/password"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views
+
+#[derive(Template)]
+#[template(path = "dashboard/password.html")]
+pub struct PasswordPage {
+    pub c: Chrome,
+    pub email: String,
+    pub member_since: When,
+    pub admin: bool,
+    pub error: Option<String>,
 }

@@ -1,0 +1,218 @@
+//! Consent (RFC 6749 §4.1.1, "the authorization server authenticates the resource owner
+//! and obtains an authorization decision"): the consent page, its answer (`POST
+//! /oauth/authorize` with `decision`) and remembered consent, so a person is asked once per
+//! app and set of scopes (unless the request says `prompt=consent`).
+//!
+//! An answer is bound to the request it was shown for, in this session, and used once
+//! (RFC 6749 §10.12): the form carries a token naming a pending entry in the session, and
+//! the code it produces has a row id derived from that token.
+
+use actix_session::Session;
+use actix_web::HttpResponse;
+use actix_web::http::header;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::request::{self, AuthorizeRequest, Params};
+use super::{
+    code_to_client, csp, digest_params, error_to_client, login_redirect, rejected, store_code,
+    unavailable,
+};
+use crate::audit::{AuditKind, Event};
+use crate::clients::{list, scope_description};
+use crate::crypto;
+use crate::errors::{HtmlError, OAuthCode, StoreError};
+use crate::pages::{ConsentView, ScopeView, consent_page};
+use crate::session::{self, CurrentUser};
+use crate::state::AppState;
+use crate::store;
+
+/// Pending consents kept in the session, so a consent answer is bound to the request it
+/// was shown for and used once.
+const PENDING: &str = "pending_consent";
+const MAX_PENDING: usize = 5;
+/// A consent form can be answered for this long. The session lives in the cookie, so a
+/// copy of the cookie taken before the answer still holds the pending entry: single use is
+/// enforced in the database instead (the code row's id is derived from the consent token,
+/// see [`consent_code_id`]), and code rows are kept well beyond this age.
+const PENDING_MAX_AGE_SECS: i64 = 3600;
+
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    token: String,
+    digest: String,
+    /// When the form was shown (unix seconds); 0 for entries written before this field.
+    #[serde(default)]
+    issued_at: i64,
+}
+
+/// The id of the one code a consent answer may produce: deterministic, so a replayed
+/// answer (e.g. with a copy of the pre-answer cookie) hits the primary key and is refused
+/// on every instance (RFC 6749 §10.12; the consent answer is single use).
+fn consent_code_id(token: &str) -> String {
+    let digest = crypto::sha256_hex(&format!("consent-answer:{token}"));
+    format!("code_{}", &digest[..32])
+}
+
+const ANSWERED: &str = "This consent form has expired or was already answered. Go back to the application and try again.";
+
+/// Whether the person already consented to everything `r` asks of this app (a consent
+/// revoked on the dashboard counts as none).
+pub(super) async fn remembered(
+    state: &AppState,
+    r: &AuthorizeRequest,
+    user: &CurrentUser,
+) -> Result<bool, StoreError> {
+    Ok(
+        match store::consents::find(&state.db, &user.user.id, &r.client.id).await? {
+            Some(c) if c.revoked_at.is_none() => {
+                r.scopes.iter().all(|s| list(&c.scope).any(|g| g == s))
+            }
+            _ => false,
+        },
+    )
+}
+
+/// The consent page for `r`: a pending entry in the session binds its answer to this
+/// request.
+pub(super) fn show(
+    session: &Session,
+    r: &AuthorizeRequest,
+    user: &CurrentUser,
+) -> Result<HttpResponse, HtmlError> {
+    let token = crypto::random_base62(32);
+    let mut pending: Vec<Pending> = session.get(PENDING).ok().flatten().unwrap_or_default();
+    let now = Utc::now().timestamp();
+    pending.retain(|p| now - p.issued_at <= PENDING_MAX_AGE_SECS);
+    pending.push(Pending {
+        token: token.clone(),
+        digest: digest_params(&r.params),
+        issued_at: now,
+    });
+    if pending.len() > MAX_PENDING {
+        pending.drain(..pending.len() - MAX_PENDING);
+    }
+    session
+        .insert(PENDING, &pending)
+        .map_err(|e| HtmlError::internal(anyhow::anyhow!("session: {e}")))?;
+    let logout_csrf = session::csrf_token(session)?;
+    let host = Url::parse(&r.redirect_uri)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| r.redirect_uri.clone());
+    let hidden: Vec<(&str, &str)> = r
+        .params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let scopes = r
+        .scopes
+        .iter()
+        .map(|s| ScopeView {
+            name: s,
+            description: scope_description(s),
+        })
+        .collect();
+    let mut res = consent_page(&ConsentView {
+        csrf: &token,
+        logout_csrf: &logout_csrf,
+        client_name: &r.client.name,
+        client_id: &r.client.id,
+        user_email: &user.user.email,
+        scopes,
+        redirect_host: &host,
+        livemode: r.client.livemode,
+        hidden,
+    });
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    // The form's answer is a redirect to the client: `form-action` must allow its origin.
+    if let Ok(v) = header::HeaderValue::from_str(&csp::with_redirect(&r.redirect_uri)) {
+        res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    Ok(res)
+}
+
+/// The consent form's answer: the pending request must be the one shown, in this session,
+/// answered once (RFC 6749 §10.12).
+pub(super) async fn decide(
+    state: &AppState,
+    session: &Session,
+    params: Params,
+) -> Result<HttpResponse, HtmlError> {
+    let token = params
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let decision = params
+        .iter()
+        .find(|(k, _)| k == "decision")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let request_params: Params = params
+        .into_iter()
+        .filter(|(k, _)| k != "csrf" && k != "decision")
+        .collect();
+    let mut pending: Vec<Pending> = session.get(PENDING).ok().flatten().unwrap_or_default();
+    let digest = digest_params(&request_params);
+    let now = Utc::now().timestamp();
+    let Some(pos) = pending.iter().position(|p| {
+        crypto::constant_time_eq(p.token.as_bytes(), token.as_bytes())
+            && p.digest == digest
+            && now - p.issued_at <= PENDING_MAX_AGE_SECS
+    }) else {
+        return Err(HtmlError::forbidden(ANSWERED));
+    };
+    pending.remove(pos);
+    session
+        .insert(PENDING, &pending)
+        .map_err(|e| HtmlError::internal(anyhow::anyhow!("session: {e}")))?;
+
+    let r = match request::parse(state, request_params).await {
+        Ok(r) => r,
+        Err(rej) => return rejected(state, session, rej).await,
+    };
+    let Some(user) = session::current_user(state, session).await? else {
+        let prompt_login = r.prompt.iter().any(|p| p == "login");
+        return login_redirect(
+            session,
+            &r.params,
+            prompt_login.then(|| Utc::now().timestamp()),
+        );
+    };
+    match decision.as_str() {
+        "allow" => {
+            // The code row is written first: its id claims this answer, so a replay gets
+            // 403 and records nothing; the code is delivered only once consent is stored.
+            let code = match store_code(state, &r, &user, consent_code_id(&token)).await {
+                Ok(code) => code,
+                Err(StoreError::Conflict(_)) => return Err(HtmlError::forbidden(ANSWERED)),
+                Err(_) => return unavailable(state, &r),
+            };
+            if store::consents::grant(&state.db, &user.user.id, &r.client.id, &r.scope())
+                .await
+                .is_err()
+            {
+                return unavailable(state, &r);
+            }
+            let _ = Event::new(AuditKind::ConsentGranted)
+                .user(&user.user.id)
+                .actor(Some(&r.client.id))
+                .detail(serde_json::json!({"client_id": r.client.id, "client_name": r.client.name, "scope": r.scope()}))
+                .record(&state.db)
+                .await;
+            code_to_client(state, &r, &code)
+        }
+        // RFC 6749 §4.1.2.1: the resource owner denied the request.
+        _ => error_to_client(
+            state,
+            &r,
+            OAuthCode::AccessDenied,
+            "The user denied the request",
+        ),
+    }
+}

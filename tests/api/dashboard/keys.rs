@@ -1,0 +1,212 @@
+//! API keys on the dashboard: shown once, stored as a digest, roll, revoke, rename, mode filter.
+
+use super::*;
+
+// ---------------------------------------------------------------------------------------------
+// API keys
+
+#[tokio::test]
+async fn a_created_key_is_shown_once_and_only_its_digest_is_stored() {
+    // Arrange
+    let app = spawn_app().await;
+    app.create_user(ANN, PASSWORD).await;
+    let b = app.signed_in_browser(ANN).await;
+
+    // Act
+    let secret = create_key(&app, &b, "CI deploys", "test", &["read", "write"]).await;
+
+    // Assert: it works, and no later page shows it.
+    assert_eq!(me_status(&app, &secret).await, 200);
+    let row = key_row(&app, &secret).await;
+    let redacted = format!("sk_test_…{}", &secret[secret.len() - 4..]);
+    for path in [
+        "/dashboard/keys".to_owned(),
+        "/dashboard/keys?mode=test".to_owned(),
+        format!("/dashboard/keys/{}", row.id),
+        "/dashboard".to_owned(),
+        "/dashboard/activity".to_owned(),
+    ] {
+        let (status, html) = get_html(&app, &b, &path).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(!html.contains(&secret), "{path} shows the secret");
+    }
+    let (_, list) = get_html(&app, &b, "/dashboard/keys").await;
+    assert!(list.contains(&redacted), "the list shows {redacted}");
+    assert!(list.contains("CI deploys"));
+    // The database holds its SHA-256 digest and display parts, never the secret.
+    let rows = entity::api_key::Entity::find().all(&app.db).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].key_hash, latch::crypto::sha256_hex(&secret));
+    assert_eq!(rows[0].last4, &secret[secret.len() - 4..]);
+    assert!(!format!("{:?}", rows[0]).contains(&secret[8..]));
+    assert_eq!(rows[0].scopes, "read write");
+    assert!(!rows[0].livemode);
+}
+
+#[tokio::test]
+async fn rolling_a_key_keeps_the_old_one_for_the_chosen_time() {
+    // Arrange
+    let app = spawn_app().await;
+    app.create_user(ANN, PASSWORD).await;
+    let b = app.signed_in_browser(ANN).await;
+    let first = create_key(&app, &b, "Server", "test", &["read"]).await;
+    assert_eq!(me_status(&app, &first).await, 200);
+    let first_row = key_row(&app, &first).await;
+    let token = csrf(&app, &b).await;
+
+    // Act: roll with a one-hour overlap.
+    let res = post(
+        &app,
+        &b,
+        &format!("/dashboard/keys/{}/roll", first_row.id),
+        &[("csrf", &token), ("expires_in", "1h")],
+    )
+    .await;
+
+    // Assert
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers().get("cache-control").unwrap(), "no-store");
+    let html = res.text().await.unwrap();
+    let second = code_by_id(&html, "secret-key").expect("new secret");
+    assert!(html.contains("keeps working for 1 hour"));
+    assert_eq!(me_status(&app, &first).await, 200, "old key still works");
+    assert_eq!(me_status(&app, &second).await, 200, "new key works");
+    let second_row = key_row(&app, &second).await;
+    assert_eq!(second_row.name, "Server");
+    assert_eq!(second_row.scopes, "read");
+    let (_, list) = get_html(&app, &b, "/dashboard/keys?mode=test").await;
+    assert!(list.contains("Expires in 59 minutes"), "{list}");
+
+    // Act: roll the new key with "now".
+    let res = post(
+        &app,
+        &b,
+        &format!("/dashboard/keys/{}/roll", second_row.id),
+        &[("csrf", &token), ("expires_in", "now")],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let third = code_by_id(&res.text().await.unwrap(), "secret-key").unwrap();
+
+    // Assert
+    assert_eq!(me_status(&app, &second).await, 401, "stopped at once");
+    assert_eq!(me_status(&app, &third).await, 200);
+    assert_eq!(
+        me_status(&app, &first).await,
+        200,
+        "the 1-hour overlap holds"
+    );
+}
+
+#[tokio::test]
+async fn revoking_a_key_asks_for_confirmation_then_refuses_it() {
+    // Arrange
+    let app = spawn_app().await;
+    app.create_user(ANN, PASSWORD).await;
+    let b = app.signed_in_browser(ANN).await;
+    let secret = create_key(&app, &b, "Doomed", "live", &["read"]).await;
+    let row = key_row(&app, &secret).await;
+    assert_eq!(me_status(&app, &secret).await, 200);
+
+    // Act
+    let (status, confirm) = get_html(&app, &b, &format!("/dashboard/keys/{}/revoke", row.id)).await;
+    assert_eq!(status, 200);
+    assert!(confirm.contains("Revoke this API key?"));
+    assert_eq!(
+        me_status(&app, &secret).await,
+        200,
+        "asking changes nothing"
+    );
+    let token = input_value(&confirm, "csrf").unwrap();
+    let res = post(
+        &app,
+        &b,
+        &format!("/dashboard/keys/{}/revoke", row.id),
+        &[("csrf", &token)],
+    )
+    .await;
+
+    // Assert
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/dashboard/keys?mode=live");
+    assert_eq!(me_status(&app, &secret).await, 401);
+    let (_, list) = get_html(&app, &b, "/dashboard/keys?mode=live").await;
+    assert!(list.contains("Revoked Doomed"), "flash message");
+    assert!(!list.contains("/dashboard/keys/key_"), "no longer listed");
+    let (_, all) = get_html(&app, &b, "/dashboard/keys?mode=live&all=1").await;
+    assert!(all.contains("status-revoked"));
+    let (_, again) = get_html(&app, &b, "/dashboard/keys?mode=live").await;
+    assert!(!again.contains("Revoked Doomed"), "a flash shows once");
+    let ann = user(&app, ANN).await;
+    assert!(
+        events_of(&app, &ann.id)
+            .await
+            .iter()
+            .any(|e| e.kind == "api_key.revoked" && e.severity == "warning")
+    );
+}
+
+#[tokio::test]
+async fn renaming_a_key_keeps_it_working() {
+    let app = spawn_app().await;
+    app.create_user(ANN, PASSWORD).await;
+    let b = app.signed_in_browser(ANN).await;
+    let secret = create_key(&app, &b, "Old name", "test", &["read"]).await;
+    let row = key_row(&app, &secret).await;
+    let token = csrf(&app, &b).await;
+    let path = format!("/dashboard/keys/{}/rename", row.id);
+
+    let res = post(&app, &b, &path, &[("csrf", &token), ("name", "New name")]).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), format!("/dashboard/keys/{}", row.id));
+    assert_eq!(key_row(&app, &secret).await.name, "New name");
+    let (_, html) = get_html(&app, &b, &location(&res)).await;
+    assert!(html.contains("<h1>New name</h1>"));
+    assert_eq!(me_status(&app, &secret).await, 200);
+
+    let res = post(&app, &b, &path, &[("csrf", &token), ("name", "   ")]).await;
+    assert_eq!(res.status(), 422);
+    assert_eq!(key_row(&app, &secret).await.name, "New name");
+}
+
+#[tokio::test]
+async fn the_key_list_shows_only_the_chosen_mode_and_others_keys_are_404() {
+    // Arrange
+    let app = spawn_app().await;
+    app.create_user(ANN, PASSWORD).await;
+    app.create_user(BOB, PASSWORD).await;
+    let b = app.signed_in_browser(ANN).await;
+    let test = create_key(&app, &b, "Test one", "test", &["read"]).await;
+    let live = create_key(&app, &b, "Live one", "live", &["read"]).await;
+    let last4 = |s: &str| format!("…{}", &s[s.len() - 4..]);
+
+    // Act
+    let (_, default) = get_html(&app, &b, "/dashboard/keys").await;
+    let (_, test_page) = get_html(&app, &b, "/dashboard/keys?mode=test").await;
+    let (_, live_page) = get_html(&app, &b, "/dashboard/keys?mode=live").await;
+
+    // Assert
+    for page in [&default, &test_page] {
+        assert!(page.contains(&last4(&test)) && page.contains("Test one"));
+        assert!(!page.contains(&last4(&live)) && !page.contains("Live one"));
+    }
+    assert!(live_page.contains(&last4(&live)) && live_page.contains("Live one"));
+    assert!(!live_page.contains(&last4(&test)) && !live_page.contains("Test one"));
+    let (_, overview) = get_html(&app, &b, "/dashboard").await;
+    assert!(overview.contains("Live API keys"));
+    // Someone else's key is not found, and cannot be revoked.
+    let bob = app.signed_in_browser(BOB).await;
+    let id = key_row(&app, &live).await.id;
+    let (status, _) = get_html(&app, &bob, &format!("/dashboard/keys/{id}")).await;
+    assert_eq!(status, 404);
+    let token = csrf(&app, &bob).await;
+    let res = post(
+        &app,
+        &bob,
+        &format!("/dashboard/keys/{id}/revoke"),
+        &[("csrf", &token)],
+    )
+    .await;
+    assert_eq!(res.status(), 404);
+    assert_eq!(me_status(&app, &live).await, 200);
+}
