@@ -12,6 +12,8 @@ use base64::Engine;
 use serde::Deserialize;
 use url::Url;
 
+pub use crate::signing::SigningAlg;
+
 /// A configuration problem, always naming the offending key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -80,35 +82,6 @@ impl fmt::Debug for SecretKey {
 pub enum LogFormat {
     Pretty,
     Json,
-}
-
-/// JWS algorithms Latch can sign access tokens with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SigningAlg {
-    ES256,
-    RS256,
-    EdDSA,
-    HS256,
-}
-
-impl SigningAlg {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "ES256" => Some(Self::ES256),
-            "RS256" => Some(Self::RS256),
-            "EdDSA" => Some(Self::EdDSA),
-            "HS256" => Some(Self::HS256),
-            _ => None,
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ES256 => "ES256",
-            Self::RS256 => "RS256",
-            Self::EdDSA => "EdDSA",
-            Self::HS256 => "HS256",
-        }
-    }
 }
 
 /// Raw values as read from file and environment, before validation.
@@ -602,6 +575,16 @@ impl Settings {
 
     pub fn is_sqlite(&self) -> bool {
         self.database_url.starts_with("sqlite:")
+    }
+
+    /// The part of the settings [`crate::store::connect`] needs.
+    pub fn db_config(&self) -> crate::store::DbConfig {
+        crate::store::DbConfig {
+            url: self.database_url.clone(),
+            max_connections: self.db_max_connections,
+            acquire_timeout: self.db_acquire_timeout,
+            is_sqlite: self.is_sqlite(),
+        }
     }
 
     pub fn issuer_is_https(&self) -> bool {

@@ -26,13 +26,15 @@ pub mod crypto;
 pub mod dashboard;
 /// RFC 8414 metadata and the JWKS document.
 pub mod discovery;
+/// Email addresses: the stored form, lookups, look-alikes (UTS #39).
+pub mod email;
 /// The OAuth, `/v1` and HTML error dialects.
 pub mod errors;
 /// `/healthz`, `/readyz`, `/metrics`.
 pub mod health;
 /// `POST /oauth/introspect` (RFC 7662).
 pub mod introspect;
-/// Request ids, client IPs, metrics and security headers.
+/// Client IPs, body deadlines, metrics and security headers.
 pub mod middleware;
 /// OpenID Connect: ID tokens, userinfo, discovery.
 pub mod oidc;
@@ -40,6 +42,8 @@ pub mod oidc;
 pub mod pages;
 /// Rate limits and brute-force tracking (in-process or Redis).
 pub mod rate_limit;
+/// The id of the request being handled (a task-local); imports nothing of ours.
+pub mod request_id;
 /// `POST /oauth/revoke` (RFC 7009).
 pub mod revoke;
 /// The URL map.

@@ -18,16 +18,9 @@ use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpRequest, web};
 use tracing::Instrument;
 
+use crate::request_id::REQUEST_ID;
+pub use crate::request_id::current_request_id;
 use crate::state::AppState;
-
-tokio::task_local! {
-    static REQUEST_ID: Arc<str>;
-}
-
-/// The id of the request being handled on this task, if any.
-pub fn current_request_id() -> Option<Arc<str>> {
-    REQUEST_ID.try_with(|id| id.clone()).ok()
-}
 
 /// The address the request came from, by the rule in [`client_ip_of`], and the IPv6 prefix
 /// length per-IP limits key it by (`LATCH_IPV6_PREFIX`).

@@ -69,7 +69,7 @@ pub async fn connect_and_migrate(
     settings: &Settings,
     migrate: bool,
 ) -> Result<sea_orm::DatabaseConnection, StartupError> {
-    let db = crate::store::connect(settings)
+    let db = crate::store::connect(&settings.db_config())
         .await
         .map_err(|e| StartupError::Database(redact_url(&e.to_string())))?;
     if migrate {
