@@ -1,5 +1,5 @@
-//! Cross-cutting HTTP concerns, in one pass per request: the request id (header, log span and
-//! `/v1` error bodies), the client IP rule, the request-body deadline, the per-address
+//! Cross-cutting HTTP concerns, in one pass per request: the request id (`request_id`: header,
+//! log span and `/v1` error bodies), the client IP rule, the request-body deadline, the per-address
 //! connection cap's answer, Prometheus metrics, and security headers.
 
 use std::cell::Cell;
@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -20,9 +20,8 @@ use tracing::Instrument;
 
 use crate::request_id::REQUEST_ID;
 pub use crate::request_id::current_request_id;
-use crate::state::AppState;
 
-/// The address the request came from, by the rule in [`client_ip_of`], and the IPv6 prefix
+/// The address the request came from, by the rule in [`ProxyTrust::client_ip_of`], and the IPv6 prefix
 /// length per-IP limits key it by (`LATCH_IPV6_PREFIX`).
 #[derive(Clone, Copy, Debug)]
 pub struct ClientIp {
@@ -44,24 +43,49 @@ impl ClientIp {
     }
 }
 
-/// The peer address, unless Latch runs behind a proxy (`LATCH_BEHIND_PROXY`) and the peer
-/// is one of the trusted proxies: then the right-most `X-Forwarded-For` entry that is not
-/// itself a trusted proxy. Headers from anyone else are ignored.
-fn client_ip_of(req: &ServiceRequest, state: &AppState) -> Option<IpAddr> {
-    let peer = req.peer_addr()?.ip();
-    if !state.settings.behind_proxy || !state.trusted_proxies.contains(&peer) {
-        return Some(peer);
+/// Whose `X-Forwarded-For` is believed, and how per-IP limits key an address. Built once at
+/// start-up from the settings.
+#[derive(Clone, Debug, Default)]
+pub struct ProxyTrust {
+    /// `LATCH_BEHIND_PROXY`: believe `X-Forwarded-For` from [`Self::trusted_proxies`].
+    pub behind_proxy: bool,
+    pub trusted_proxies: Vec<IpAddr>,
+    /// `LATCH_IPV6_PREFIX`: per-IP limits key an IPv6 address by this prefix.
+    pub v6_prefix: u8,
+}
+
+impl ProxyTrust {
+    /// The peer address, unless Latch runs behind a proxy (`LATCH_BEHIND_PROXY`) and the
+    /// peer is one of the trusted proxies: then the right-most `X-Forwarded-For` entry that
+    /// is not itself a trusted proxy. Headers from anyone else are ignored.
+    fn client_ip_of(&self, req: &ServiceRequest) -> Option<IpAddr> {
+        let peer = req.peer_addr()?.ip();
+        if !self.behind_proxy || !self.trusted_proxies.contains(&peer) {
+            return Some(peer);
+        }
+        let xff = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(",");
+        xff.rsplit(',')
+            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+            .find(|ip| !self.trusted_proxies.contains(ip))
+            .or(Some(peer))
     }
-    let xff = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .filter_map(|v| v.to_str().ok())
-        .collect::<Vec<_>>()
-        .join(",");
-    xff.rsplit(',')
-        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-        .find(|ip| !state.trusted_proxies.contains(ip))
-        .or(Some(peer))
+}
+
+/// What [`observe`] needs from the settings, given to the app as its own
+/// `web::Data<Edge>` (built at start-up), so the middleware never reads `AppState`. Without
+/// it (unit tests) no client IP is recorded, no body deadline is armed and no HSTS is sent.
+#[derive(Clone, Debug)]
+pub struct Edge {
+    pub proxy: ProxyTrust,
+    /// `LATCH_BODY_TIMEOUT`: see [`BodyDeadline`].
+    pub body_timeout: Duration,
+    /// Send `Strict-Transport-Security` (served over TLS, or the issuer is `https`).
+    pub hsts: bool,
 }
 
 /// A cached pair of metric handles for one (method label, status) on one path.
@@ -208,12 +232,11 @@ pub async fn observe(
     let id: Arc<str> = uuid::Uuid::now_v7().simple().to_string().into();
     let mut hsts = false;
     let mut body_timeout = None;
-    if let Some(state) = req.app_data::<web::Data<AppState>>() {
-        let settings = &state.settings;
-        hsts = settings.tls.is_some() || settings.issuer_is_https();
-        body_timeout = Some(settings.body_timeout);
-        if let Some(ip) = client_ip_of(&req, state) {
-            let v6_prefix = settings.ipv6_prefix;
+    if let Some(edge) = req.app_data::<web::Data<Edge>>() {
+        hsts = edge.hsts;
+        body_timeout = Some(edge.body_timeout);
+        if let Some(ip) = edge.proxy.client_ip_of(&req) {
+            let v6_prefix = edge.proxy.v6_prefix;
             req.extensions_mut().insert(ClientIp { ip, v6_prefix });
         }
     }
@@ -244,7 +267,7 @@ pub async fn observe(
     let span =
         tracing::info_span!("request", request_id = %id, method = %method, path = %req.path());
     let mut res = if over_connection_cap {
-        let answer = crate::routes::too_many_connections(req.request());
+        let answer = crate::errors::by_path::too_many_connections(req.request());
         req.into_response(answer)
     } else {
         // Note: the HttpRequest must not be cloned before routing (actix needs it unique).
@@ -259,7 +282,7 @@ pub async fn observe(
         // RFC 9110 §15.5.9: 408, and the connection is closed since the rest of the body may
         // still be on its way.
         let (req, _) = res.into_parts();
-        let answer = crate::routes::request_timeout(&req);
+        let answer = crate::errors::by_path::request_timeout(&req);
         res = ServiceResponse::new(req, answer);
     }
     if over_connection_cap || timed_out {

@@ -70,11 +70,11 @@ pub fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<Form, OAuthError> {
 }
 
 /// Read the body of a token, introspection or revocation request, at most
-/// [`crate::routes::MAX_BODY`]. Handlers call it only after [`client_auth::limit_ip`], so an
+/// [`crate::errors::by_path::MAX_BODY`]. Handlers call it only after [`client_auth::limit_ip`], so an
 /// address over its limit is refused before a single body byte is read. A larger body is
 /// refused as an RFC 6749 §5.2 error (JSON, `no-store`, §5.1) instead of a plain-text 413.
 pub async fn read_body(req: &HttpRequest, payload: web::Payload) -> Result<web::Bytes, OAuthError> {
-    let max = crate::routes::MAX_BODY;
+    let max = crate::errors::by_path::MAX_BODY;
     let too_large = || {
         OAuthError::invalid_request(format!(
             "The request body is too large (at most {} KiB)",

@@ -16,6 +16,8 @@ use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
 use crate::request_id::current_request_id;
+
+pub mod by_path;
 pub use crate::store::StoreError;
 
 fn log_server_error(status: StatusCode, cause: &dyn fmt::Debug) {
