@@ -14,6 +14,8 @@ pub mod api_keys;
 pub mod authorize;
 /// The `latch` command line.
 pub mod cli;
+/// The client's address (a request extension) and the per-IP limit key.
+pub mod client_ip;
 /// OAuth client registration rules.
 pub mod clients;
 /// Settings from defaults, `latch.toml`, `LATCH_*` and flags.

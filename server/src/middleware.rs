@@ -18,30 +18,9 @@ use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpRequest, web};
 use tracing::Instrument;
 
+pub use crate::client_ip::ClientIp;
 use crate::request_id::REQUEST_ID;
 pub use crate::request_id::current_request_id;
-
-/// The address the request came from, by the rule in [`ProxyTrust::client_ip_of`], and the IPv6 prefix
-/// length per-IP limits key it by (`LATCH_IPV6_PREFIX`).
-#[derive(Clone, Copy, Debug)]
-pub struct ClientIp {
-    pub ip: IpAddr,
-    v6_prefix: u8,
-}
-
-impl ClientIp {
-    pub fn of(req: &HttpRequest) -> Option<IpAddr> {
-        req.extensions().get::<ClientIp>().map(|c| c.ip)
-    }
-
-    /// The key every per-IP rate limit and per-IP failure count uses: the address, or its
-    /// /64 (by default) for IPv6 (see [`crate::rate_limit::ip_key`]).
-    pub fn limit_key(req: &HttpRequest) -> Option<String> {
-        req.extensions()
-            .get::<ClientIp>()
-            .map(|c| crate::rate_limit::ip_key(c.ip, c.v6_prefix))
-    }
-}
 
 /// Whose `X-Forwarded-For` is believed, and how per-IP limits key an address. Built once at
 /// start-up from the settings.
@@ -237,7 +216,7 @@ pub async fn observe(
         body_timeout = Some(edge.body_timeout);
         if let Some(ip) = edge.proxy.client_ip_of(&req) {
             let v6_prefix = edge.proxy.v6_prefix;
-            req.extensions_mut().insert(ClientIp { ip, v6_prefix });
+            req.extensions_mut().insert(ClientIp::new(ip, v6_prefix));
         }
     }
     // Only requests that have a body pay for the deadline (GETs carry `Payload::None`).

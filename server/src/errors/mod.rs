@@ -551,6 +551,27 @@ impl ResponseError for HtmlError {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// A rate-limit refusal, in each dialect: `rate_limit::enforce(..).await?`.
+
+impl From<crate::rate_limit::Refused> for OAuthError {
+    fn from(r: crate::rate_limit::Refused) -> Self {
+        Self::rate_limited(&r.0)
+    }
+}
+
+impl From<crate::rate_limit::Refused> for ApiError {
+    fn from(r: crate::rate_limit::Refused) -> Self {
+        Self::rate_limited(&r.0)
+    }
+}
+
+impl From<crate::rate_limit::Refused> for HtmlError {
+    fn from(r: crate::rate_limit::Refused) -> Self {
+        Self::too_many_requests(r.0.retry_after_secs())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

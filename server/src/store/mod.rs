@@ -18,6 +18,9 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
 pub use error::StoreError;
 
+/// The database handle the rest of the code passes around without naming sea-orm.
+pub type Db = DatabaseConnection;
+
 /// Timestamps are kept at microsecond precision, PostgreSQL's, so a value reads back equal.
 pub fn now() -> chrono::DateTime<chrono::Utc> {
     use chrono::{SubsecRound, Utc};
