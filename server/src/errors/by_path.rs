@@ -52,15 +52,13 @@ pub fn request_timeout(req: &HttpRequest) -> HttpResponse {
 pub fn too_many_connections(req: &HttpRequest) -> HttpResponse {
     const MESSAGE: &str = "Too many open connections from your address; close some and retry";
     let err: Error = match dialect(req) {
-        Dialect::Api => {
-            let mut e = ApiError::new(
-                super::ApiErrorType::RateLimit,
-                "rate_limit_exceeded",
-                MESSAGE,
-            );
-            e.retry_after = Some(1);
-            e.into()
-        }
+        Dialect::Api => ApiError::new(
+            super::ApiErrorType::RateLimit,
+            "rate_limit_exceeded",
+            MESSAGE,
+        )
+        .with_retry_after(1)
+        .into(),
         Dialect::OAuth => {
             let mut e = OAuthError::too_many_requests(1);
             e.description = MESSAGE.into();
