@@ -20,7 +20,6 @@ use tracing::Instrument;
 
 pub use crate::client_ip::ClientIp;
 use crate::request_id::REQUEST_ID;
-pub use crate::request_id::current_request_id;
 
 /// Whose `X-Forwarded-For` is believed, and how per-IP limits key an address. Built once at
 /// start-up from the settings.
@@ -61,7 +60,7 @@ impl ProxyTrust {
 #[derive(Clone, Debug)]
 pub struct Edge {
     pub proxy: ProxyTrust,
-    /// `LATCH_BODY_TIMEOUT`: see [`BodyDeadline`].
+    /// `LATCH_BODY_TIMEOUT`: see `BodyDeadline`.
     pub body_timeout: Duration,
     /// Send `Strict-Transport-Security` (served over TLS, or the issuer is `https`).
     pub hsts: bool,

@@ -1,7 +1,7 @@
 //! Settings: defaults → optional `latch.toml` → `LATCH_*` environment → CLI flags.
 //!
 //! `raw` layers the sources into strings; `validate` turns them, once, into typed
-//! [`Settings`]; an invalid value is a [`ConfigError`] naming the key, which the CLI turns
+//! `Settings`; an invalid value is a `ConfigError` naming the key, which the CLI turns
 //! into exit code 2. A new setting is a `Raw` field, a `Settings` field and one line in
 //! `validate::settings`.
 

@@ -1,9 +1,9 @@
 //! The three error dialects (DESIGN.md), as types, so an endpoint cannot answer in the wrong one:
-//! - [`OAuthError`] (`oauth.rs`): RFC 6749 §5.2 JSON for `/oauth/*`;
-//! - [`ApiError`] (`api.rs`): the `/v1` API format with a `request_id`;
-//! - [`HtmlError`] (`html.rs`): an HTML error page for browser routes.
+//! - `OAuthError` (`oauth.rs`): RFC 6749 §5.2 JSON for `/oauth/*`;
+//! - `ApiError` (`api.rs`): the `/v1` API format with a `request_id`;
+//! - `HtmlError` (`html.rs`): an HTML error page for browser routes.
 //!
-//! All three carry the same [`Extras`] (cause, `Retry-After`, extra headers). Every 5xx is
+//! All three carry the same `Extras` (cause, `Retry-After`, extra headers). Every 5xx is
 //! logged with its cause and answered with a fixed message: no driver, SQL or stack text ever
 //! reaches a body. A database that cannot be reached is a 503 with `Retry-After`, never a
 //! 500. Answers made outside any handler pick their dialect by path (`by_path`).

@@ -13,7 +13,7 @@ use super::policy::{Decision, Policy};
 pub struct Refused(pub Decision);
 
 /// Take one request from `policy`'s bucket for `key`. A refusal is recorded as an audit
-/// event (see [`note_limited`]) and returned as [`Refused`]; an allowed request gets its
+/// event (`note_limited`) and returned as [`Refused`]; an allowed request gets its
 /// [`Decision`] back, for the `RateLimit` headers.
 pub async fn enforce(
     limiter: &Limiter,
@@ -33,7 +33,7 @@ pub async fn enforce(
 }
 
 /// Record a limit hit as an audit event, at most once a minute per policy and key.
-pub async fn note_limited(
+async fn note_limited(
     limiter: &Limiter,
     db: &crate::store::Db,
     req: &HttpRequest,

@@ -9,15 +9,14 @@
 //! - Answers carry `RateLimit-Policy` / `RateLimit` (draft-ietf-httpapi-ratelimit-headers)
 //!   and, on 429, `Retry-After` (RFC 9110 §10.2.3).
 //!
-//! `policy` (the limits, [`Policy`], [`Decision`]) imports nothing of ours; `limiter` holds
-//! the buckets and failure locks; `http` is what endpoints call ([`enforce`]) and the `/v1`
-//! headers middleware. A new limit is a [`Policy`] variant and a `LATCH_LIMIT_*` setting.
+//! `policy` (the limits, `Policy`, `Decision`) imports nothing of ours; `limiter` holds
+//! the buckets and failure locks; `http` is what endpoints call (`enforce`) and the `/v1`
+//! headers middleware. A new limit is a `Policy` variant and a `LATCH_LIMIT_*` setting.
 
 mod http;
 mod limiter;
 mod policy;
 
-pub use crate::client_ip::ip_key;
-pub use http::{Refused, enforce, note_limited, v1_headers};
+pub use http::{Refused, enforce, v1_headers};
 pub use limiter::{FailureKind, Limiter};
 pub use policy::{Decision, Limits, Policy, Rate, lock_for};
