@@ -65,7 +65,7 @@ impl ConnectionLimiter {
         if self.exempt.contains(&peer) {
             return None;
         }
-        let key = crate::rate_limit::ip_key(peer, self.v6_prefix);
+        let key = crate::client_ip::ip_key(peer, self.v6_prefix);
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let n = open.entry(key.clone()).or_insert(0);
         *n = n.saturating_add(1);

@@ -14,8 +14,12 @@ pub mod api_keys;
 pub mod audit;
 /// `GET/POST /oauth/authorize` (RFC 6749 §4.1, RFC 7636, RFC 9207).
 pub mod authorize;
+/// Bearer tokens (RFC 6750): reading `Authorization` and the one challenge builder.
+pub mod bearer;
 /// The `latch` command line.
 pub mod cli;
+/// The client's address (a request extension) and the per-IP limit key.
+pub mod client_ip;
 /// OAuth client registration rules.
 pub mod clients;
 /// Settings from defaults, `latch.toml`, `LATCH_*` and flags.
@@ -28,6 +32,8 @@ pub mod crypto;
 pub mod dashboard;
 /// RFC 8414 metadata and the JWKS document.
 pub mod discovery;
+/// Email addresses: the stored form, lookups, look-alikes (UTS #39).
+pub mod email;
 /// The OAuth, `/v1` and HTML error dialects.
 pub mod errors;
 /// The grant types Latch supports: the one list (RFC 6749 §4, §6).
@@ -36,7 +42,7 @@ pub mod grant_type;
 pub mod health;
 /// `POST /oauth/introspect` (RFC 7662).
 pub mod introspect;
-/// Request ids, client IPs, metrics and security headers.
+/// Client IPs, body deadlines, metrics and security headers.
 pub mod middleware;
 /// The shared layer of the `/oauth` endpoints: form, client authentication, bearer tokens,
 /// active access tokens, ID tokens.
@@ -47,6 +53,8 @@ pub mod oidc;
 pub mod pages;
 /// Rate limits and brute-force tracking (in-process or Redis).
 pub mod rate_limit;
+/// The id of the request being handled (a task-local); imports nothing of ours.
+pub mod request_id;
 /// `POST /oauth/revoke` (RFC 7009).
 pub mod revoke;
 /// The URL map.

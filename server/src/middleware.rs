@@ -1,5 +1,5 @@
-//! Cross-cutting HTTP concerns, in one pass per request: the request id (header, log span and
-//! `/v1` error bodies), the client IP rule, the request-body deadline, the per-address
+//! Cross-cutting HTTP concerns, in one pass per request: the request id (`request_id`: header,
+//! log span and `/v1` error bodies), the client IP rule, the request-body deadline, the per-address
 //! connection cap's answer, Prometheus metrics, and security headers.
 
 use std::cell::Cell;
@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -18,57 +18,52 @@ use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpRequest, web};
 use tracing::Instrument;
 
-use crate::state::AppState;
+pub use crate::client_ip::ClientIp;
+use crate::request_id::REQUEST_ID;
 
-tokio::task_local! {
-    static REQUEST_ID: Arc<str>;
+/// Whose `X-Forwarded-For` is believed, and how per-IP limits key an address. Built once at
+/// start-up from the settings.
+#[derive(Clone, Debug, Default)]
+pub struct ProxyTrust {
+    /// `LATCH_BEHIND_PROXY`: believe `X-Forwarded-For` from [`Self::trusted_proxies`].
+    pub behind_proxy: bool,
+    pub trusted_proxies: Vec<IpAddr>,
+    /// `LATCH_IPV6_PREFIX`: per-IP limits key an IPv6 address by this prefix.
+    pub v6_prefix: u8,
 }
 
-/// The id of the request being handled on this task, if any.
-pub fn current_request_id() -> Option<Arc<str>> {
-    REQUEST_ID.try_with(|id| id.clone()).ok()
-}
-
-/// The address the request came from, by the rule in [`client_ip_of`], and the IPv6 prefix
-/// length per-IP limits key it by (`LATCH_IPV6_PREFIX`).
-#[derive(Clone, Copy, Debug)]
-pub struct ClientIp {
-    pub ip: IpAddr,
-    v6_prefix: u8,
-}
-
-impl ClientIp {
-    pub fn of(req: &HttpRequest) -> Option<IpAddr> {
-        req.extensions().get::<ClientIp>().map(|c| c.ip)
+impl ProxyTrust {
+    /// The peer address, unless Latch runs behind a proxy (`LATCH_BEHIND_PROXY`) and the
+    /// peer is one of the trusted proxies: then the right-most `X-Forwarded-For` entry that
+    /// is not itself a trusted proxy. Headers from anyone else are ignored.
+    fn client_ip_of(&self, req: &ServiceRequest) -> Option<IpAddr> {
+        let peer = req.peer_addr()?.ip();
+        if !self.behind_proxy || !self.trusted_proxies.contains(&peer) {
+            return Some(peer);
+        }
+        let xff = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(",");
+        xff.rsplit(',')
+            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+            .find(|ip| !self.trusted_proxies.contains(ip))
+            .or(Some(peer))
     }
-
-    /// The key every per-IP rate limit and per-IP failure count uses: the address, or its
-    /// /64 (by default) for IPv6 (see [`crate::rate_limit::ip_key`]).
-    pub fn limit_key(req: &HttpRequest) -> Option<String> {
-        req.extensions()
-            .get::<ClientIp>()
-            .map(|c| crate::rate_limit::ip_key(c.ip, c.v6_prefix))
-    }
 }
 
-/// The peer address, unless Latch runs behind a proxy (`LATCH_BEHIND_PROXY`) and the peer
-/// is one of the trusted proxies: then the right-most `X-Forwarded-For` entry that is not
-/// itself a trusted proxy. Headers from anyone else are ignored.
-fn client_ip_of(req: &ServiceRequest, state: &AppState) -> Option<IpAddr> {
-    let peer = req.peer_addr()?.ip();
-    if !state.settings.behind_proxy || !state.trusted_proxies.contains(&peer) {
-        return Some(peer);
-    }
-    let xff = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .filter_map(|v| v.to_str().ok())
-        .collect::<Vec<_>>()
-        .join(",");
-    xff.rsplit(',')
-        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-        .find(|ip| !state.trusted_proxies.contains(ip))
-        .or(Some(peer))
+/// What [`observe`] needs from the settings, given to the app as its own
+/// `web::Data<Edge>` (built at start-up), so the middleware never reads `AppState`. Without
+/// it (unit tests) no client IP is recorded, no body deadline is armed and no HSTS is sent.
+#[derive(Clone, Debug)]
+pub struct Edge {
+    pub proxy: ProxyTrust,
+    /// `LATCH_BODY_TIMEOUT`: see `BodyDeadline`.
+    pub body_timeout: Duration,
+    /// Send `Strict-Transport-Security` (served over TLS, or the issuer is `https`).
+    pub hsts: bool,
 }
 
 /// A cached pair of metric handles for one (method label, status) on one path.
@@ -215,13 +210,12 @@ pub async fn observe(
     let id: Arc<str> = uuid::Uuid::now_v7().simple().to_string().into();
     let mut hsts = false;
     let mut body_timeout = None;
-    if let Some(state) = req.app_data::<web::Data<AppState>>() {
-        let settings = &state.settings;
-        hsts = settings.tls.is_some() || settings.issuer_is_https();
-        body_timeout = Some(settings.body_timeout);
-        if let Some(ip) = client_ip_of(&req, state) {
-            let v6_prefix = settings.ipv6_prefix;
-            req.extensions_mut().insert(ClientIp { ip, v6_prefix });
+    if let Some(edge) = req.app_data::<web::Data<Edge>>() {
+        hsts = edge.hsts;
+        body_timeout = Some(edge.body_timeout);
+        if let Some(ip) = edge.proxy.client_ip_of(&req) {
+            let v6_prefix = edge.proxy.v6_prefix;
+            req.extensions_mut().insert(ClientIp::new(ip, v6_prefix));
         }
     }
     // Only requests that have a body pay for the deadline (GETs carry `Payload::None`).
@@ -251,7 +245,7 @@ pub async fn observe(
     let span =
         tracing::info_span!("request", request_id = %id, method = %method, path = %req.path());
     let mut res = if over_connection_cap {
-        let answer = crate::routes::too_many_connections(req.request());
+        let answer = crate::errors::by_path::too_many_connections(req.request());
         req.into_response(answer)
     } else {
         // Note: the HttpRequest must not be cloned before routing (actix needs it unique).
@@ -266,7 +260,7 @@ pub async fn observe(
         // RFC 9110 §15.5.9: 408, and the connection is closed since the rest of the body may
         // still be on its way.
         let (req, _) = res.into_parts();
-        let answer = crate::routes::request_timeout(&req);
+        let answer = crate::errors::by_path::request_timeout(&req);
         res = ServiceResponse::new(req, answer);
     }
     if over_connection_cap || timed_out {

@@ -6,9 +6,10 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
+use crate::bearer;
 use crate::errors::{OAuthCode, OAuthError};
+use crate::oauth::active_access_token;
 use crate::oauth::id_token::{has_openid, user_claims};
-use crate::oauth::{active_access_token, bearer};
 use crate::state::AppState;
 use crate::store;
 

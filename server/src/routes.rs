@@ -1,9 +1,12 @@
-//! The URL map: each family owns its routes; this only composes them, and chooses the
-//! error dialect for malformed bodies and query strings by path.
+//! The URL map: each family owns its routes; this only composes them. The answers to
+//! malformed bodies and query strings, in the dialect of the path, are `errors::by_path`.
 
 use actix_web::{Error, HttpRequest, HttpResponse, web};
 
-use crate::errors::{ApiError, HtmlError, OAuthError};
+pub use crate::errors::by_path::{
+    MAX_BODY, form_config, json_config, payload_config, payload_too_large, query_config,
+};
+use crate::errors::{HtmlError, OAuthError};
 
 /// Endpoints for programs: no session cookie. Hot ones first: actix tries resources in
 /// order, and the dashboard's many `{id}` patterns cost a regex each.
@@ -39,120 +42,4 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, Error> {
         return Err(OAuthError::invalid_request("Unknown endpoint").into());
     }
     Err(HtmlError::not_found().into())
-}
-
-/// The error dialect of a request (DESIGN.md), by path.
-enum Dialect {
-    Api,
-    OAuth,
-    Html,
-}
-
-fn dialect(req: &HttpRequest) -> Dialect {
-    let path = req.path();
-    if path.starts_with("/v1") {
-        Dialect::Api
-    } else if path.starts_with("/oauth/") && path != "/oauth/authorize" {
-        // The authorization endpoint is a browser page: until the client is verified its
-        // errors are an HTML page (RFC 6749 §4.1.2.1), never JSON.
-        Dialect::OAuth
-    } else {
-        Dialect::Html
-    }
-}
-
-/// A malformed request, in the request's dialect.
-fn bad_input(req: &HttpRequest, message: String) -> Error {
-    match dialect(req) {
-        Dialect::Api => ApiError::invalid_request("parameter_invalid", message).into(),
-        Dialect::OAuth => OAuthError::invalid_request(message).into(),
-        Dialect::Html => HtmlError::bad_request(message).into(),
-    }
-}
-
-/// 408 (RFC 9110 §15.5.9) in the request's dialect: the body did not arrive within
-/// `LATCH_BODY_TIMEOUT`.
-pub fn request_timeout(req: &HttpRequest) -> HttpResponse {
-    let mut res = bad_input(
-        req,
-        "The request body did not arrive in time; send it at once".to_owned(),
-    )
-    .error_response();
-    *res.status_mut() = actix_web::http::StatusCode::REQUEST_TIMEOUT;
-    res
-}
-
-/// 429 (RFC 6585 §4) in the request's dialect: the caller's address holds more connections
-/// than `LATCH_MAX_CONNECTIONS_PER_IP`.
-pub fn too_many_connections(req: &HttpRequest) -> HttpResponse {
-    const MESSAGE: &str = "Too many open connections from your address; close some and retry";
-    let err: Error = match dialect(req) {
-        Dialect::Api => {
-            let mut e = ApiError::new(
-                crate::errors::ApiErrorType::RateLimit,
-                "rate_limit_exceeded",
-                MESSAGE,
-            );
-            e.retry_after = Some(1);
-            e.into()
-        }
-        Dialect::OAuth => {
-            let mut e = OAuthError::too_many_requests(1);
-            e.description = MESSAGE.into();
-            e.into()
-        }
-        Dialect::Html => {
-            let mut e = HtmlError::too_many_requests(1);
-            e.message = MESSAGE.into();
-            e.into()
-        }
-    };
-    err.error_response()
-}
-
-/// Largest request body any endpoint reads (forms, JSON and raw bodies alike); defined
-/// beside the `/oauth` form reader so that `oauth/` does not import the URL map.
-pub use crate::oauth::form::MAX_BODY;
-
-pub fn payload_config() -> web::PayloadConfig {
-    web::PayloadConfig::new(MAX_BODY)
-}
-
-/// A body over [`MAX_BODY`] makes actix answer a bare 413; answer it in the request's
-/// dialect instead (RFC 6749 §5.2 JSON with `no-store` on `/oauth`, the API format on `/v1`).
-pub fn payload_too_large<B>(
-    res: actix_web::dev::ServiceResponse<B>,
-) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
-    let (req, _) = res.into_parts();
-    let err = bad_input(
-        &req,
-        format!(
-            "The request body is too large (at most {} KiB)",
-            MAX_BODY / 1024
-        ),
-    );
-    let new = err.as_response_error().error_response();
-    Ok(actix_web::middleware::ErrorHandlerResponse::Response(
-        actix_web::dev::ServiceResponse::new(req, new).map_into_right_body(),
-    ))
-}
-
-pub fn form_config() -> web::FormConfig {
-    web::FormConfig::default()
-        .limit(MAX_BODY)
-        .error_handler(|err, req| {
-            bad_input(req, format!("The request body could not be read: {err}"))
-        })
-}
-
-pub fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default().error_handler(|err, req| {
-        bad_input(req, format!("The query string could not be read: {err}"))
-    })
-}
-
-pub fn json_config() -> web::JsonConfig {
-    web::JsonConfig::default()
-        .limit(MAX_BODY)
-        .error_handler(|err, req| bad_input(req, format!("The JSON body could not be read: {err}")))
 }

@@ -24,10 +24,38 @@ use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::config::SigningAlg;
 use crate::crypto::{Sealer, b64url};
-use crate::errors::StoreError;
 use crate::store;
+use crate::store::StoreError;
+
+/// JWS algorithms Latch can sign access tokens with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SigningAlg {
+    ES256,
+    RS256,
+    EdDSA,
+    HS256,
+}
+
+impl SigningAlg {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ES256" => Some(Self::ES256),
+            "RS256" => Some(Self::RS256),
+            "EdDSA" => Some(Self::EdDSA),
+            "HS256" => Some(Self::HS256),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ES256 => "ES256",
+            Self::RS256 => "RS256",
+            Self::EdDSA => "EdDSA",
+            Self::HS256 => "HS256",
+        }
+    }
+}
 
 pub const RELOAD_EVERY: Duration = Duration::from_secs(30);
 /// How long a successfully verified access token is remembered (see `verify_access`).

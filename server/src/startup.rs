@@ -69,7 +69,7 @@ pub async fn connect_and_migrate(
     settings: &Settings,
     migrate: bool,
 ) -> Result<sea_orm::DatabaseConnection, StartupError> {
-    let db = crate::store::connect(settings)
+    let db = crate::store::connect(&settings.db_config())
         .await
         .map_err(|e| StartupError::Database(redact_url(&e.to_string())))?;
     if migrate {
@@ -166,12 +166,20 @@ impl Application {
             "127.0.0.1".parse().expect("literal"),
             "::1".parse().expect("literal"),
         ];
+        let edge = web::Data::new(crate::middleware::Edge {
+            proxy: crate::middleware::ProxyTrust {
+                behind_proxy: settings.behind_proxy,
+                trusted_proxies: trusted_proxies.clone(),
+                v6_prefix: settings.ipv6_prefix,
+            },
+            body_timeout: settings.body_timeout,
+            hsts: settings.tls.is_some() || settings.issuer_is_https(),
+        });
         let state = web::Data::new(AppState {
             db,
             settings: Arc::new(settings.clone()),
             signer,
             metrics: crate::telemetry::metrics_handle(),
-            trusted_proxies,
             keys: crate::api_keys::KeyCache::default(),
             limiter,
             sealer,
@@ -184,7 +192,7 @@ impl Application {
             settings.max_connections_per_ip,
             settings.ipv6_prefix,
             if settings.behind_proxy {
-                state.trusted_proxies.clone()
+                trusted_proxies
             } else {
                 Vec::new()
             },
@@ -205,6 +213,7 @@ impl Application {
                     .build();
             App::new()
                 .app_data(app_state.clone())
+                .app_data(edge.clone())
                 .app_data(crate::routes::form_config())
                 .app_data(crate::routes::query_config())
                 .app_data(crate::routes::json_config())

@@ -1,6 +1,5 @@
 //! Shared application state, handed to handlers as `web::Data<AppState>`.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -14,8 +13,6 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub signer: Signer,
     pub metrics: PrometheusHandle,
-    /// Peers whose `X-Forwarded-For` is believed (only with `LATCH_BEHIND_PROXY`).
-    pub trusted_proxies: Vec<IpAddr>,
     /// API-key lookups, reused for at most `api_keys::CACHE_TTL`.
     pub keys: crate::api_keys::KeyCache,
     /// Rate limits and brute-force tracking.

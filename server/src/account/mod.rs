@@ -160,14 +160,8 @@ async fn post_login(
     // keeps the full address.
     let ip_key = ClientIp::limit_key(&req).unwrap_or_default();
     let account_key = store::users::normalize_email(&form.email);
-    let d = state
-        .limiter
-        .check("login_ip", state.settings.limits.login_ip, &ip_key)
-        .await;
-    if !d.allowed {
-        crate::rate_limit::note_limited(&state, &req, "login_ip", &ip_key).await;
-        return Err(HtmlError::too_many_requests(d.retry_after_secs()));
-    }
+    let policy = crate::rate_limit::Policy::LoginIp;
+    crate::rate_limit::enforce(&state.limiter, &state.db, &req, policy, &ip_key).await?;
     for (kind, key) in [
         (FailureKind::LoginIp, &ip_key),
         (FailureKind::LoginAccount, &account_key),

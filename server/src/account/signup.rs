@@ -97,14 +97,8 @@ async fn post_signup(
     verify_csrf(&session, &form.csrf)?;
     // Per-IP limit on account creation (LATCH_LIMIT_SIGNUP_IP), a friendly 429 page.
     if let Some(ip) = crate::middleware::ClientIp::limit_key(&req) {
-        let d = state
-            .limiter
-            .check("signup_ip", state.settings.limits.signup_ip, &ip)
-            .await;
-        if !d.allowed {
-            crate::rate_limit::note_limited(&state, &req, "signup_ip", &ip).await;
-            return Err(HtmlError::too_many_requests(d.retry_after_secs()));
-        }
+        let policy = crate::rate_limit::Policy::SignupIp;
+        crate::rate_limit::enforce(&state.limiter, &state.db, &req, policy, &ip).await?;
     }
     let next = next_param(form.next.as_deref());
     let typed = form.email.trim();

@@ -9,7 +9,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 
 use crate::api_keys;
 use crate::errors::{ApiError, ApiErrorType};
-use crate::rate_limit::FailureKind;
+use crate::rate_limit::{FailureKind, Policy};
 use crate::signing::VerifyError;
 use crate::state::AppState;
 
@@ -183,7 +183,7 @@ async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
             "Credentials must be sent in the Authorization header, never in the URL",
         ));
     }
-    let token = match crate::oauth::bearer::from_header(&req) {
+    let token = match crate::bearer::from_header(&req) {
         Some(t) if !t.is_empty() => t,
         _ => {
             return Err(ApiError::new(
@@ -218,12 +218,15 @@ async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
             }
         };
         // Per-key limit: the key's own override, else the mode's default.
-        let rate = match v.key.rate_limit {
-            Some(n) if n > 0 => crate::rate_limit::Rate::per_second(n as u32),
-            _ if v.key.livemode => state.settings.limits.api_key_live,
-            _ => state.settings.limits.api_key_test,
+        let policy = Policy::ApiKey {
+            livemode: v.key.livemode,
+            own: v
+                .key
+                .rate_limit
+                .filter(|n| *n > 0)
+                .map(|n| crate::rate_limit::Rate::per_second(n as u32)),
         };
-        limit(&state, &req, "api_key", rate, &v.key.id).await?;
+        limit(&state, &req, policy, &v.key.id).await?;
         return Ok(Principal {
             user_id: Some(v.key.user_id.clone()),
             livemode: v.key.livemode,
@@ -251,19 +254,11 @@ async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
             )
             .with_bearer("invalid_token"),
         })?;
-    let rate = if claims.livemode {
-        state.settings.limits.api_key_live
-    } else {
-        state.settings.limits.api_key_test
+    let policy = Policy::ApiToken {
+        livemode: claims.livemode,
     };
-    limit(
-        &state,
-        &req,
-        "api_token",
-        rate,
-        &format!("{}:{}", claims.client_id, claims.sub),
-    )
-    .await?;
+    let key = format!("{}:{}", claims.client_id, claims.sub);
+    limit(&state, &req, policy, &key).await?;
     let user_id = if claims.sub == claims.client_id {
         None
     } else {
@@ -290,16 +285,11 @@ async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
 async fn limit(
     state: &AppState,
     req: &HttpRequest,
-    policy: &'static str,
-    rate: crate::rate_limit::Rate,
+    policy: Policy,
     key: &str,
 ) -> Result<(), ApiError> {
     use actix_web::HttpMessage;
-    let d = state.limiter.check(policy, rate, key).await;
-    if !d.allowed {
-        crate::rate_limit::note_limited(state, req, policy, key).await;
-        return Err(ApiError::rate_limited(&d));
-    }
+    let d = crate::rate_limit::enforce(&state.limiter, &state.db, req, policy, key).await?;
     req.extensions_mut().insert(d);
     Ok(())
 }

@@ -40,14 +40,8 @@ async fn limit_ip(state: &AppState, req: &HttpRequest) -> Result<(), HtmlError> 
     let Some(ip) = crate::middleware::ClientIp::limit_key(req) else {
         return Ok(());
     };
-    let d = state
-        .limiter
-        .check("authorize_ip", state.settings.limits.authorize_ip, &ip)
-        .await;
-    if !d.allowed {
-        crate::rate_limit::note_limited(state, req, "authorize_ip", &ip).await;
-        return Err(HtmlError::too_many_requests(d.retry_after_secs()));
-    }
+    let policy = crate::rate_limit::Policy::AuthorizeIp;
+    crate::rate_limit::enforce(&state.limiter, &state.db, req, policy, &ip).await?;
     Ok(())
 }
 

@@ -133,14 +133,8 @@ pub async fn limit_ip(state: &AppState, req: &HttpRequest) -> Result<(), OAuthEr
     let Some(ip) = crate::middleware::ClientIp::limit_key(req) else {
         return Ok(());
     };
-    let d = state
-        .limiter
-        .check("token_ip", state.settings.limits.token_ip, &ip)
-        .await;
-    if !d.allowed {
-        crate::rate_limit::note_limited(state, req, "token_ip", &ip).await;
-        return Err(OAuthError::rate_limited(&d));
-    }
+    let policy = crate::rate_limit::Policy::TokenIp;
+    crate::rate_limit::enforce(&state.limiter, &state.db, req, policy, &ip).await?;
     Ok(())
 }
 
@@ -149,17 +143,7 @@ pub async fn limit_client(
     req: &HttpRequest,
     client: &client::Model,
 ) -> Result<(), OAuthError> {
-    let d = state
-        .limiter
-        .check(
-            "token_client",
-            state.settings.limits.token_client,
-            &client.id,
-        )
-        .await;
-    if !d.allowed {
-        crate::rate_limit::note_limited(state, req, "token_client", &client.id).await;
-        return Err(OAuthError::rate_limited(&d));
-    }
+    let policy = crate::rate_limit::Policy::TokenClient;
+    crate::rate_limit::enforce(&state.limiter, &state.db, req, policy, &client.id).await?;
     Ok(())
 }

@@ -9,9 +9,9 @@ use actix_web::{HttpRequest, web};
 
 use crate::errors::OAuthError;
 
-/// Largest request body any endpoint reads (forms, JSON and raw bodies alike): `routes`
-/// applies it to the extractors, [`read_body`] to the `/oauth` forms.
-pub const MAX_BODY: usize = 64 * 1024;
+/// Largest request body any endpoint reads (forms, JSON and raw bodies alike); defined with
+/// the by-path answers in `errors`, applied here to the `/oauth` forms by [`read_body`].
+pub use crate::errors::by_path::MAX_BODY;
 
 /// A parsed form body with every parameter present at most once.
 pub struct Form(pub HashMap<String, String>);

@@ -9,7 +9,6 @@
 //! own module, which imports this one and not its siblings.
 
 pub mod access_token;
-pub mod bearer;
 pub mod client_auth;
 pub mod form;
 pub mod id_token;

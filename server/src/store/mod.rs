@@ -7,6 +7,7 @@ pub mod audit;
 pub mod clients;
 pub mod codes;
 pub mod consents;
+mod error;
 pub mod idempotency;
 pub mod signing_keys;
 pub mod tokens;
@@ -16,8 +17,10 @@ use std::time::Duration;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
-use crate::config::Settings;
-pub use crate::errors::StoreError;
+pub use error::StoreError;
+
+/// The database handle the rest of the code passes around without naming sea-orm.
+pub type Db = DatabaseConnection;
 
 /// Timestamps are kept at microsecond precision, PostgreSQL's, so a value reads back equal.
 pub fn now() -> chrono::DateTime<chrono::Utc> {
@@ -25,18 +28,32 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
+/// What [`connect`] needs to know; `config::Settings::db_config` builds it.
+/// No `Debug`: the URL may carry a password.
+#[derive(Clone)]
+pub struct DbConfig {
+    pub url: String,
+    /// Pool size (`LATCH_DB_MAX_CONNECTIONS`).
+    pub max_connections: u32,
+    /// How long a request waits for a pooled connection before it fails with a 503
+    /// (`LATCH_DB_ACQUIRE_TIMEOUT_MS`).
+    pub acquire_timeout: Duration,
+    /// SQLite gets WAL mode and a busy timeout; PostgreSQL a statement timeout.
+    pub is_sqlite: bool,
+}
+
 /// Connect with bounded waits: a database that is down makes requests fail fast with a 503
 /// (acquire timeout), never hang. SQLite runs in WAL mode with a busy timeout so readers
 /// and the single writer do not block each other.
-pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, sea_orm::DbErr> {
-    let mut opts = ConnectOptions::new(settings.database_url.clone());
-    opts.max_connections(settings.db_max_connections)
+pub async fn connect(config: &DbConfig) -> Result<DatabaseConnection, sea_orm::DbErr> {
+    let mut opts = ConnectOptions::new(config.url.clone());
+    opts.max_connections(config.max_connections)
         .min_connections(1)
-        .acquire_timeout(settings.db_acquire_timeout)
-        .connect_timeout(settings.db_acquire_timeout.max(Duration::from_secs(2)))
+        .acquire_timeout(config.acquire_timeout)
+        .connect_timeout(config.acquire_timeout.max(Duration::from_secs(2)))
         .idle_timeout(Duration::from_secs(300))
         .sqlx_logging(false);
-    if settings.is_sqlite() {
+    if config.is_sqlite {
         opts.map_sqlx_sqlite_opts(|o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)

@@ -9,10 +9,10 @@ use sea_orm::{
 
 use super::StoreError;
 
-/// The unique lookup form of an address: NFKC, trimmed, lower case (`users::email`), so
+/// The unique lookup form of an address: NFKC, trimmed, lower case (`email`), so
 /// `ＡＬＩＣＥ@example.com` finds `alice@example.com`.
 pub fn normalize_email(email: &str) -> String {
-    crate::users::email::lookup_key(email)
+    crate::email::lookup_key(email)
 }
 
 pub struct NewUser<'a> {
@@ -26,7 +26,7 @@ pub struct NewUser<'a> {
 pub async fn insert(db: &impl ConnectionTrait, u: NewUser<'_>) -> Result<user::Model, StoreError> {
     let m = ActiveModel {
         id: Set(u.id.to_owned()),
-        email: Set(crate::users::email::normalize(u.email)),
+        email: Set(crate::email::normalize(u.email)),
         email_normalized: Set(normalize_email(u.email)),
         password_hash: Set(u.password_hash.to_owned()),
         name: Set(None),

@@ -1,6 +1,6 @@
 //! Accounts: creation and lookup rules shared by the CLI, sign-up and the admin API.
 
-pub mod email;
+pub use crate::email;
 pub mod password;
 
 use sea_orm::ConnectionTrait;

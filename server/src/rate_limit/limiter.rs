@@ -1,13 +1,5 @@
-//! Rate limits (GCRA) and brute-force failure tracking, shared across instances through
-//! Redis when `LATCH_REDIS_URL` is set, in-process otherwise.
-//!
-//! - Limits are GCRA buckets: in-process with `governor`, in Redis with one atomic Lua
-//!   script (the same algorithm), keyed `latch:rl:{policy}:{key}`.
-//! - When Redis cannot be reached Latch keeps serving with the in-process limiter, logs
-//!   it, exposes it in `/metrics` (`latch_rate_limit_redis_up`) and `/readyz`, and goes back
-//!   to Redis as soon as a background probe succeeds.
-//! - Answers carry `RateLimit-Policy` / `RateLimit` (draft-ietf-httpapi-ratelimit-headers)
-//!   and, on 429, `Retry-After` (RFC 9110 §10.2.3).
+//! The limiter: GCRA buckets and failure locks, in Redis when it is reachable (one atomic
+//! Lua script each), in-process (`governor`, a `moka` cache) otherwise.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -19,169 +11,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::{Quota, RateLimiter};
 
-/// `count` requests per `period`, with bursts up to `burst`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Rate {
-    pub count: u32,
-    pub period: Duration,
-    pub burst: u32,
-}
-
-impl Rate {
-    pub const fn per_second(count: u32) -> Self {
-        Rate {
-            count,
-            period: Duration::from_secs(1),
-            burst: count,
-        }
-    }
-
-    /// `100/s`, `10/m`, `5/h`, optionally `:burst` (`100/s:200`).
-    pub fn parse(s: &str) -> Option<Rate> {
-        let (rate, burst) = match s.split_once(':') {
-            Some((r, b)) => (r, Some(b.trim().parse::<u32>().ok()?)),
-            None => (s, None),
-        };
-        let (count, unit) = rate.trim().split_once('/')?;
-        let count: u32 = count.trim().parse().ok().filter(|c| *c > 0)?;
-        let period = match unit.trim() {
-            "s" | "sec" | "second" => Duration::from_secs(1),
-            "m" | "min" | "minute" => Duration::from_secs(60),
-            "h" | "hour" => Duration::from_secs(3600),
-            _ => return None,
-        };
-        Some(Rate {
-            count,
-            period,
-            burst: burst.unwrap_or(count).max(1),
-        })
-    }
-
-    /// Time between two requests at the steady rate.
-    fn interval(&self) -> Duration {
-        self.period / self.count
-    }
-
-    /// The window the policy is expressed in, in seconds, for `RateLimit-Policy`.
-    fn window_secs(&self) -> u64 {
-        self.period.as_secs().max(1)
-    }
-}
-
-/// The limits Latch applies, each configurable (`LATCH_LIMIT_<NAME>`, e.g. `100/s:200`).
-#[derive(Clone, Debug)]
-pub struct Limits {
-    pub api_key_live: Rate,
-    pub api_key_test: Rate,
-    pub token_ip: Rate,
-    pub token_client: Rate,
-    pub authorize_ip: Rate,
-    pub login_ip: Rate,
-    pub signup_ip: Rate,
-    /// Failed sign-ins per account before it is locked (then the lock doubles per failure).
-    pub login_failures_per_account: u32,
-    /// Failed sign-ins (any account) per IP before that IP is blocked.
-    pub login_failures_per_ip: u32,
-    /// Failed client authentications per client id before it is blocked.
-    pub client_auth_failures: u32,
-    /// Well-formed API keys that are unknown, revoked or expired, per IP, before that IP's
-    /// uncached key lookups are refused for a while (each one costs a database query).
-    pub api_key_failures_per_ip: u32,
-    /// Base lock after the threshold; doubles with each further failure, up to `max_lock`.
-    pub base_lock: Duration,
-    pub max_lock: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            api_key_live: Rate::per_second(100),
-            api_key_test: Rate::per_second(25),
-            token_ip: Rate {
-                count: 100,
-                period: Duration::from_secs(1),
-                burst: 200,
-            },
-            token_client: Rate {
-                count: 100,
-                period: Duration::from_secs(1),
-                burst: 200,
-            },
-            authorize_ip: Rate {
-                count: 30,
-                period: Duration::from_secs(1),
-                burst: 60,
-            },
-            login_ip: Rate {
-                count: 30,
-                period: Duration::from_secs(60),
-                burst: 30,
-            },
-            signup_ip: Rate {
-                count: 10,
-                period: Duration::from_secs(3600),
-                burst: 10,
-            },
-            login_failures_per_account: 5,
-            login_failures_per_ip: 20,
-            client_auth_failures: 10,
-            api_key_failures_per_ip: 100,
-            base_lock: Duration::from_secs(1),
-            max_lock: Duration::from_secs(900),
-        }
-    }
-}
-
-/// The outcome of one check.
-#[derive(Clone, Debug)]
-pub struct Decision {
-    pub policy: &'static str,
-    pub rate: Rate,
-    pub allowed: bool,
-    pub remaining: u32,
-    /// Until the bucket is full again (allowed) or until the next request may pass (denied).
-    pub reset: Duration,
-}
-
-impl Decision {
-    fn allow_all(policy: &'static str, rate: Rate) -> Self {
-        Decision {
-            policy,
-            rate,
-            allowed: true,
-            remaining: rate.burst,
-            reset: Duration::ZERO,
-        }
-    }
-
-    pub fn retry_after_secs(&self) -> u64 {
-        self.reset.as_secs() + u64::from(self.reset.subsec_nanos() > 0)
-    }
-
-    /// `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers-11).
-    pub fn headers(&self) -> [(&'static str, String); 2] {
-        [
-            (
-                "ratelimit-policy",
-                format!(
-                    "\"{}\";q={};w={}",
-                    self.policy,
-                    self.rate.count,
-                    self.rate.window_secs()
-                ),
-            ),
-            (
-                "ratelimit",
-                format!(
-                    "\"{}\";r={};t={}",
-                    self.policy,
-                    self.remaining,
-                    self.retry_after_secs()
-                ),
-            ),
-        ]
-    }
-}
+use super::policy::{Decision, Limits, Rate, lock_for};
 
 type Keyed = RateLimiter<
     String,
@@ -210,7 +40,7 @@ return {1, remaining, math.ceil((new_tat - now) / 1000)}
 "#;
 
 /// Failure counting with exponential lock: returns {locked_ms}.
-/// ARGV: threshold, base_ms, max_ms, window_ms, mode (0 peek, 1 fail, 2 reset).
+/// ARGV: threshold, base_ms, max_ms, window_ms, mode ([`FailureOp::lua_mode`]).
 const FAIL_LUA: &str = r#"
 local threshold = tonumber(ARGV[1]); local base = tonumber(ARGV[2]); local max = tonumber(ARGV[3])
 local window = tonumber(ARGV[4]); local mode = tonumber(ARGV[5])
@@ -246,6 +76,8 @@ pub struct Limiter {
     pub limits: Limits,
     local: Mutex<HashMap<(&'static str, Rate), Arc<Keyed>>>,
     failures: moka::sync::Cache<String, Failures>,
+    /// Limit hits already written to the audit log this minute (see `note_limited`).
+    pub(super) noted: moka::sync::Cache<String, ()>,
     redis: Option<Arc<RedisBackend>>,
 }
 
@@ -264,6 +96,28 @@ impl FailureKind {
             FailureKind::LoginAccount => "login_account",
             FailureKind::ClientAuth => "client_auth",
             FailureKind::ApiKeyIp => "api_key_ip",
+        }
+    }
+}
+
+/// What [`Limiter::failure_op`] does with a failure count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FailureOp {
+    /// Only report the lock still running, if any.
+    Peek,
+    /// Count one more failure, locking past the threshold.
+    Fail,
+    /// Forget the failures (after a success).
+    Reset,
+}
+
+impl FailureOp {
+    /// The mode argument of `FAIL_LUA`.
+    fn lua_mode(self) -> u8 {
+        match self {
+            FailureOp::Peek => 0,
+            FailureOp::Fail => 1,
+            FailureOp::Reset => 2,
         }
     }
 }
@@ -299,6 +153,10 @@ impl Limiter {
             failures: moka::sync::Cache::builder()
                 .max_capacity(1_000_000)
                 .time_to_idle(FAILURE_WINDOW)
+                .build(),
+            noted: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(60))
                 .build(),
             redis,
         });
@@ -477,7 +335,7 @@ impl Limiter {
         if !self.enabled {
             return None;
         }
-        self.failure_op(kind, key, 0).await
+        self.failure_op(kind, key, FailureOp::Peek).await
     }
 
     /// Record a failure; returns the lock it caused, if any.
@@ -485,17 +343,17 @@ impl Limiter {
         if !self.enabled {
             return None;
         }
-        self.failure_op(kind, key, 1).await
+        self.failure_op(kind, key, FailureOp::Fail).await
     }
 
     /// Forget failures after a success.
     pub async fn succeed(&self, kind: FailureKind, key: &str) {
         if self.enabled {
-            let _ = self.failure_op(kind, key, 2).await;
+            let _ = self.failure_op(kind, key, FailureOp::Reset).await;
         }
     }
 
-    async fn failure_op(&self, kind: FailureKind, key: &str, mode: u8) -> Option<Duration> {
+    async fn failure_op(&self, kind: FailureKind, key: &str, op: FailureOp) -> Option<Duration> {
         let threshold = self.failure_params(kind);
         if let Some(r) = &self.redis
             && let Some(mut conn) = Self::redis_conn(r).await
@@ -509,7 +367,7 @@ impl Limiter {
                 .arg(self.limits.base_lock.as_millis() as u64)
                 .arg(self.limits.max_lock.as_millis() as u64)
                 .arg(FAILURE_WINDOW.as_millis() as u64)
-                .arg(mode)
+                .arg(op.lua_mode())
                 .invoke_async(&mut conn)
                 .await;
             match res {
@@ -523,16 +381,16 @@ impl Limiter {
             count: 0,
             locked_until: None,
         });
-        match mode {
-            0 => f
+        match op {
+            FailureOp::Peek => f
                 .locked_until
                 .and_then(|t| t.checked_duration_since(now))
                 .filter(|d| !d.is_zero()),
-            2 => {
+            FailureOp::Reset => {
                 self.failures.invalidate(&k);
                 None
             }
-            _ => {
+            FailureOp::Fail => {
                 f.count += 1;
                 let lock = (f.count >= threshold).then(|| {
                     lock_for(
@@ -551,139 +409,9 @@ impl Limiter {
     }
 }
 
-/// Record a limit hit as an audit event, at most once a minute per policy and key.
-pub async fn note_limited(
-    state: &crate::state::AppState,
-    req: &actix_web::HttpRequest,
-    policy: &'static str,
-    key: &str,
-) {
-    static SEEN: std::sync::LazyLock<moka::sync::Cache<String, ()>> =
-        std::sync::LazyLock::new(|| {
-            moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(60))
-                .build()
-        });
-    let k = format!("{policy}:{key}");
-    if SEEN.contains_key(&k) {
-        return;
-    }
-    SEEN.insert(k, ());
-    let user_id = match policy {
-        "api_key" => crate::store::api_keys::by_id(&state.db, key)
-            .await
-            .ok()
-            .flatten()
-            .map(|k| k.user_id),
-        _ => None,
-    };
-    let _ = crate::audit::Event::new(crate::audit::AuditKind::RateLimitExceeded)
-        .user_opt(user_id.as_deref())
-        .client_ip(crate::middleware::ClientIp::of(req))
-        .detail(serde_json::json!({"policy": policy}))
-        .record(&state.db)
-        .await;
-}
-
-/// Put the `RateLimit` headers of the request's decision on a `/v1` response.
-pub async fn v1_headers(
-    req: actix_web::dev::ServiceRequest,
-    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
-) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    use actix_web::HttpMessage;
-    let mut res = next.call(req).await?;
-    let d = res.request().extensions().get::<Decision>().cloned();
-    if let Some(d) = d {
-        for (k, v) in d.headers() {
-            if let (Ok(name), Ok(value)) = (
-                actix_web::http::header::HeaderName::try_from(k),
-                actix_web::http::header::HeaderValue::from_str(&v),
-            ) {
-                res.headers_mut().insert(name, value);
-            }
-        }
-    }
-    Ok(res)
-}
-
-/// The key a per-IP limit or failure count uses for `ip`: an IPv4 address as it is, an IPv6
-/// address cut to its first `v6_prefix` bits and written as a prefix (`2001:db8::/64`).
-/// One subscriber is usually given a whole /64 (RFC 6177, RFC 7421), so keying on the full
-/// address would let one host rotate through 2^64 fresh buckets. IPv4-mapped IPv6 addresses
-/// (`::ffff:192.0.2.1`) are the IPv4 address they carry.
-pub fn ip_key(ip: std::net::IpAddr, v6_prefix: u8) -> String {
-    use std::net::{IpAddr, Ipv6Addr};
-    match ip.to_canonical() {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => {
-            let bits = u32::from(v6_prefix.min(128));
-            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
-            let net = Ipv6Addr::from(u128::from(v6) & mask);
-            format!("{net}/{bits}")
-        }
-    }
-}
-
-/// `base × 2^n`, at most `max`.
-pub fn lock_for(n: u32, base: Duration, max: Duration) -> Duration {
-    base.checked_mul(1u32.checked_shl(n.min(30)).unwrap_or(u32::MAX))
-        .unwrap_or(max)
-        .min(max)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rates_parse() {
-        assert_eq!(Rate::parse("100/s"), Some(Rate::per_second(100)));
-        assert_eq!(
-            Rate::parse("10/m:20"),
-            Some(Rate {
-                count: 10,
-                period: Duration::from_secs(60),
-                burst: 20
-            })
-        );
-        assert_eq!(Rate::parse("0/s"), None);
-        assert_eq!(Rate::parse("5/day"), None);
-        assert_eq!(Rate::parse("x"), None);
-    }
-
-    #[test]
-    fn locks_double_and_cap() {
-        let b = Duration::from_secs(1);
-        let m = Duration::from_secs(900);
-        assert_eq!(lock_for(0, b, m), b);
-        assert_eq!(lock_for(3, b, m), Duration::from_secs(8));
-        assert_eq!(lock_for(40, b, m), m);
-    }
-
-    #[test]
-    fn ipv6_addresses_are_keyed_by_prefix_and_ipv4_as_is() {
-        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
-        assert_eq!(ip_key(ip("192.0.2.7"), 64), "192.0.2.7");
-        assert_eq!(ip_key(ip("::ffff:192.0.2.7"), 64), "192.0.2.7");
-        assert_eq!(ip_key(ip("2001:db8:1:2:aaaa::1"), 64), "2001:db8:1:2::/64");
-        assert_eq!(
-            ip_key(ip("2001:db8:1:2:aaaa::1"), 64),
-            ip_key(ip("2001:db8:1:2:ffff:ffff:ffff:ffff"), 64)
-        );
-        assert_ne!(
-            ip_key(ip("2001:db8:1:2::1"), 64),
-            ip_key(ip("2001:db8:1:3::1"), 64)
-        );
-        assert_eq!(ip_key(ip("2001:db8:1:2::1"), 48), "2001:db8:1::/48");
-        assert_eq!(ip_key(ip("2001:db8::1"), 128), "2001:db8::1/128");
-        assert_eq!(ip_key(ip("2001:db8:ffff::1"), 32), "2001:db8::/32");
-        assert_eq!(
-            ip_key(ip("::1"), 0),
-            "::/0",
-            "out-of-range prefixes never panic"
-        );
-    }
 
     #[tokio::test]
     async fn local_bucket_allows_the_burst_then_refuses_with_retry_after() {

@@ -1,0 +1,429 @@
+//! Settings: defaults → optional `latch.toml` → `LATCH_*` environment → CLI flags.
+//!
+//! `raw` layers the sources into strings; `validate` turns them, once, into typed
+//! `Settings`; an invalid value is a `ConfigError` naming the key, which the CLI turns
+//! into exit code 2. A new setting is a `Raw` field, a `Settings` field and one line in
+//! `validate::settings`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine;
+
+pub use crate::signing::SigningAlg;
+
+mod raw;
+mod validate;
+
+/// A configuration problem, always naming the offending key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration: {key}: {message}")]
+    Invalid { key: &'static str, message: String },
+    #[error("invalid configuration: {0}")]
+    Source(String),
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+/// The master secret (≥ 32 bytes). Its `Debug` never shows the bytes.
+#[derive(Clone)]
+pub struct SecretKey(Vec<u8>);
+
+impl SecretKey {
+    pub fn parse(s: &str) -> Result<Self, ConfigError> {
+        let s = s.trim();
+        let engines = [
+            &base64::engine::general_purpose::STANDARD,
+            &base64::engine::general_purpose::STANDARD_NO_PAD,
+            &base64::engine::general_purpose::URL_SAFE,
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ];
+        let bytes = engines
+            .iter()
+            .find_map(|e| e.decode(s).ok())
+            .ok_or_else(|| invalid("LATCH_SECRET_KEY", "is not valid base64"))?;
+        if bytes.len() < 32 {
+            return Err(invalid(
+                "LATCH_SECRET_KEY",
+                format!(
+                    "decodes to {} bytes; at least 32 are required (`latch secret generate` prints one)",
+                    bytes.len()
+                ),
+            ));
+        }
+        Ok(Self(bytes))
+    }
+
+    pub fn generate() -> Self {
+        Self(crate::crypto::random_bytes(32))
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn to_base64(&self) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&self.0)
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretKey(<redacted>)")
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Values given on the command line; they win over everything else.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub bind: Option<String>,
+    pub database_url: Option<String>,
+    pub issuer: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub bind: String,
+    pub database_url: String,
+    /// Issuer identifier (RFC 8414 §2): no trailing slash, no query or fragment.
+    pub issuer: String,
+    /// `aud` of access tokens.
+    pub audience: String,
+    pub redis_url: Option<String>,
+    /// `None` only before [`Settings::ensure_secret_key`] ran.
+    pub secret_key: Option<SecretKey>,
+    pub data_dir: PathBuf,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub refresh_token_idle_ttl: Duration,
+    /// Window in which a just-rotated refresh token may be replayed (lost response).
+    pub refresh_token_grace: Duration,
+    pub code_ttl: Duration,
+    pub log_format: LogFormat,
+    pub signing_alg: SigningAlg,
+    /// How long a new signing key is published in JWKS before it signs.
+    pub key_prepublish: Duration,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub behind_proxy: bool,
+    pub migrate: bool,
+    pub signup: bool,
+    pub rate_limit: bool,
+    pub db_max_connections: u32,
+    pub db_acquire_timeout: Duration,
+    pub workers: usize,
+    pub limits: crate::rate_limit::Limits,
+    /// Audit events older than this are pruned.
+    pub audit_retention: Duration,
+    /// A browser session ends this long after sign-in.
+    pub session_ttl: Duration,
+    /// A request body must arrive completely within this time (slow-body clients).
+    pub body_timeout: Duration,
+    /// Open connections one address (see [`Self::ipv6_prefix`]) may hold at once.
+    pub max_connections_per_ip: u32,
+    /// Per-IP limits key an IPv6 address by its first this-many bits (one /64 is one host).
+    pub ipv6_prefix: u8,
+}
+
+impl Settings {
+    /// Load from the layers; `env` is the process environment (injected for tests).
+    pub fn load(overrides: &Overrides) -> Result<Self, ConfigError> {
+        Self::load_from(overrides, std::env::vars())
+    }
+
+    pub fn load_from(
+        overrides: &Overrides,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let raw = raw::layer(overrides, env)?;
+        validate::settings(raw, overrides)
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+
+    /// The part of the settings [`crate::store::connect`] needs.
+    pub fn db_config(&self) -> crate::store::DbConfig {
+        crate::store::DbConfig {
+            url: self.database_url.clone(),
+            max_connections: self.db_max_connections,
+            acquire_timeout: self.db_acquire_timeout,
+            is_sqlite: self.is_sqlite(),
+        }
+    }
+
+    pub fn issuer_is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+
+    /// The master key, which must exist once start-up is past [`Self::ensure_secret_key`].
+    pub fn secret(&self) -> &SecretKey {
+        self.secret_key
+            .as_ref()
+            .expect("ensure_secret_key runs before the key is used")
+    }
+
+    /// On a single SQLite instance a missing master key is generated once and kept in the
+    /// data directory (mode 0600). With PostgreSQL every instance must share one, so it is
+    /// required. Returns the path when a key was created or loaded from disk.
+    pub fn ensure_secret_key(&mut self) -> Result<Option<(PathBuf, bool)>, ConfigError> {
+        if self.secret_key.is_some() {
+            return Ok(None);
+        }
+        if !self.is_sqlite() {
+            return Err(invalid(
+                "LATCH_SECRET_KEY",
+                "is required with PostgreSQL (every instance must share it); `latch secret generate` prints one",
+            ));
+        }
+        let path = self.data_dir.join("latch-secret.key");
+        if path.exists() {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                invalid(
+                    "LATCH_SECRET_KEY",
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            self.secret_key = Some(SecretKey::parse(&text)?);
+            return Ok(Some((path, false)));
+        }
+        let key = SecretKey::generate();
+        write_private(&path, &key.to_base64()).map_err(|e| {
+            invalid(
+                "LATCH_SECRET_KEY",
+                format!("cannot write {}: {e}", path.display()),
+            )
+        })?;
+        self.secret_key = Some(key);
+        Ok(Some((path, true)))
+    }
+
+    /// Settings for tests: fast, loopback, explicit key.
+    pub fn for_tests(database_url: &str) -> Self {
+        let mut s = validate::settings(raw::Raw::default(), &Overrides::default())
+            .expect("defaults are valid");
+        s.bind = "127.0.0.1:0".to_owned();
+        s.database_url = database_url.to_owned();
+        s.secret_key = Some(SecretKey::generate());
+        s.key_prepublish = Duration::ZERO;
+        s.workers = 2;
+        s
+    }
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(contents.as_bytes())?;
+    f.write_all(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::load_from(
+            &Overrides::default(),
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn defaults_are_loopback_sqlite() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.bind, "127.0.0.1:8080");
+        assert_eq!(s.issuer, "http://127.0.0.1:8080");
+        assert!(s.is_sqlite());
+        assert_eq!(s.code_ttl, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn env_overrides_and_errors_name_the_key() {
+        let s = load(&[
+            ("LATCH_DATABASE_URL", "postgres://x/y"),
+            ("LATCH_ACCESS_TOKEN_TTL", "60"),
+        ])
+        .unwrap();
+        assert_eq!(s.database_url, "postgres://x/y");
+        assert_eq!(s.access_token_ttl, Duration::from_secs(60));
+        let e = load(&[("LATCH_ACCESS_TOKEN_TTL", "soon")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("LATCH_ACCESS_TOKEN_TTL"), "{e}");
+        let e = load(&[("LATCH_SECRET_KEY", "c2hvcnQ=")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("LATCH_SECRET_KEY") && e.contains("32"), "{e}");
+    }
+
+    #[test]
+    fn http_issuer_off_loopback_needs_a_proxy() {
+        let e = load(&[("LATCH_ISSUER", "http://auth.example.com")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("LATCH_ISSUER"));
+        assert!(
+            load(&[
+                ("LATCH_ISSUER", "http://auth.example.com"),
+                ("LATCH_BEHIND_PROXY", "true")
+            ])
+            .is_ok()
+        );
+        assert!(
+            load(&[("LATCH_ISSUER", "https://auth.example.com/")])
+                .unwrap()
+                .issuer
+                == "https://auth.example.com"
+        );
+    }
+
+    /// A `latch.toml` in a temp dir, loaded with `env` and `flags` on top.
+    fn load_layers(
+        toml: &str,
+        env: &[(&str, &str)],
+        flags: Overrides,
+    ) -> Result<Settings, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("latch.toml");
+        std::fs::write(&path, toml).unwrap();
+        Settings::load_from(
+            &Overrides {
+                config_file: Some(path),
+                ..flags
+            },
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn file_values_apply_when_neither_env_nor_flags_set_them() {
+        let s = load_layers(
+            "bind = \"127.0.0.1:7001\"\naccess_token_ttl = 120\n",
+            &[],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(s.bind, "127.0.0.1:7001");
+        assert_eq!(s.issuer, "http://127.0.0.1:7001");
+        assert_eq!(s.access_token_ttl, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn env_overrides_the_file_and_flags_override_env() {
+        let toml = "bind = \"127.0.0.1:7001\"\naccess_token_ttl = 120\n";
+        let env = [
+            ("LATCH_BIND", "127.0.0.1:7002"),
+            ("LATCH_ACCESS_TOKEN_TTL", "300"),
+        ];
+        let s = load_layers(toml, &env, Overrides::default()).unwrap();
+        assert_eq!(s.bind, "127.0.0.1:7002");
+        assert_eq!(s.access_token_ttl, Duration::from_secs(300));
+        let flags = Overrides {
+            bind: Some("127.0.0.1:7003".into()),
+            ..Overrides::default()
+        };
+        let s = load_layers(toml, &env, flags).unwrap();
+        assert_eq!(s.bind, "127.0.0.1:7003");
+        assert_eq!(s.access_token_ttl, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn invalid_file_values_name_the_key() {
+        let e = load_layers("access_token_ttl = \"soon\"\n", &[], Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("LATCH_ACCESS_TOKEN_TTL"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_config_file_names_latch_config() {
+        let e = Settings::load_from(
+            &Overrides {
+                config_file: Some("/nonexistent/latch.toml".into()),
+                ..Overrides::default()
+            },
+            std::iter::empty(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("LATCH_CONFIG"), "{e}");
+    }
+
+    #[test]
+    fn connection_settings_have_safe_defaults_and_minimums() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.body_timeout, Duration::from_secs(10));
+        assert_eq!(s.max_connections_per_ip, 256);
+        for (key, bad) in [
+            ("LATCH_BODY_TIMEOUT", "0"),
+            ("LATCH_BODY_TIMEOUT", "301"),
+            ("LATCH_MAX_CONNECTIONS_PER_IP", "0"),
+        ] {
+            let e = load(&[(key, bad)]).unwrap_err().to_string();
+            assert!(e.contains(key), "{e}");
+        }
+        let s = load(&[
+            ("LATCH_BODY_TIMEOUT", "3"),
+            ("LATCH_MAX_CONNECTIONS_PER_IP", "8"),
+        ])
+        .unwrap();
+        assert_eq!(s.body_timeout, Duration::from_secs(3));
+        assert_eq!(s.max_connections_per_ip, 8);
+    }
+
+    #[test]
+    fn ipv6_prefix_defaults_to_64_within_32_to_128() {
+        assert_eq!(load(&[]).unwrap().ipv6_prefix, 64);
+        assert_eq!(
+            load(&[("LATCH_IPV6_PREFIX", "56")]).unwrap().ipv6_prefix,
+            56
+        );
+        for bad in ["16", "129", "x"] {
+            let e = load(&[("LATCH_IPV6_PREFIX", bad)]).unwrap_err().to_string();
+            assert!(e.contains("LATCH_IPV6_PREFIX"), "{e}");
+        }
+    }
+
+    #[test]
+    fn secret_key_accepts_every_base64_alphabet() {
+        let raw = [0xfbu8; 32];
+        for e in [
+            base64::engine::general_purpose::STANDARD.encode(raw),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw),
+        ] {
+            assert_eq!(SecretKey::parse(&e).unwrap().expose(), &raw);
+        }
+        assert!(
+            format!(
+                "{:?}",
+                SecretKey::parse(&base64::engine::general_purpose::STANDARD.encode(raw)).unwrap()
+            )
+            .contains("redacted")
+        );
+    }
+}
