@@ -417,13 +417,9 @@ pub struct AppRow {
     pub secret_rotated: Option<When>,
 }
 
+/// What the dashboard calls a stored grant name (`GrantType::label`, an exhaustive match).
 pub fn grant_label(g: &str) -> &'static str {
-    match g {
-        "authorization_code" => "Authorization code",
-        "refresh_token" => "Refresh tokens",
-        "client_credentials" => "Client credentials",
-        _ => "Other",
-    }
+    crate::grant_type::GrantType::parse(g).map_or("Other", crate::grant_type::GrantType::label)
 }
 
 impl AppRow {
