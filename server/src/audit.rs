@@ -13,7 +13,6 @@ use std::str::FromStr;
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
-use sea_orm::ConnectionTrait;
 
 use crate::store::{self, StoreError};
 
@@ -222,7 +221,7 @@ impl<'a> Event<'a> {
         self
     }
 
-    pub async fn record(self, db: &impl ConnectionTrait) -> Result<(), StoreError> {
+    pub async fn record(self, db: &impl store::Conn) -> Result<(), StoreError> {
         let livemode = self
             .detail
             .get("livemode")

@@ -20,13 +20,12 @@ use aws_lc_rs::signature::{
 use aws_lc_rs::{encoding::AsDer, hmac, rsa};
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::crypto::{Sealer, b64url};
 use crate::store;
-use crate::store::StoreError;
+use crate::store::{Db, StoreError};
 
 /// JWS algorithms Latch can sign access tokens with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,7 +151,7 @@ struct Ring {
 #[derive(Clone)]
 pub struct Signer {
     ring: Arc<RwLock<Arc<Ring>>>,
-    db: DatabaseConnection,
+    db: Db,
     sealer: Sealer,
     /// The access-token algorithm (`LATCH_SIGNING_ALG`).
     alg: SigningAlg,
@@ -319,7 +318,7 @@ impl Signer {
     /// Load the ring; when no usable key of the configured algorithm exists, create one
     /// that is active at once (first start, or the operator changed `LATCH_SIGNING_ALG`).
     pub async fn init(
-        db: DatabaseConnection,
+        db: Db,
         sealer: Sealer,
         alg: SigningAlg,
         keep_after: Duration,
@@ -380,7 +379,7 @@ impl Signer {
         };
         Ok(Signer {
             ring: Arc::new(RwLock::new(Arc::new(ring))),
-            db: DatabaseConnection::default(),
+            db: Db::default(),
             sealer,
             alg,
         })
@@ -552,7 +551,7 @@ impl Ring {
 /// Create a key that starts signing after `prepublish`; the key signing now is retired at
 /// that moment and leaves JWKS once every token it signed has expired (`keep_after`).
 pub async fn rotate(
-    db: &DatabaseConnection,
+    db: &Db,
     sealer: &Sealer,
     alg: SigningAlg,
     prepublish: Duration,

@@ -68,7 +68,7 @@ pub struct Application {
 pub async fn connect_and_migrate(
     settings: &Settings,
     migrate: bool,
-) -> Result<sea_orm::DatabaseConnection, StartupError> {
+) -> Result<crate::store::Db, StartupError> {
     let db = crate::store::connect(&settings.db_config())
         .await
         .map_err(|e| StartupError::Database(redact_url(&e.to_string())))?;

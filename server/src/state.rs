@@ -3,13 +3,12 @@
 use std::sync::Arc;
 
 use metrics_exporter_prometheus::PrometheusHandle;
-use sea_orm::DatabaseConnection;
 
 use crate::config::Settings;
 use crate::signing::Signer;
 
 pub struct AppState {
-    pub db: DatabaseConnection,
+    pub db: crate::store::Db,
     pub settings: Arc<Settings>,
     pub signer: Signer,
     pub metrics: PrometheusHandle,

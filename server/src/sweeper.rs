@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use sea_orm::DatabaseConnection;
+use crate::store::Db;
 
 pub const EVERY: Duration = Duration::from_secs(600);
 
-pub fn spawn(db: DatabaseConnection, audit_retention: Duration) {
+pub fn spawn(db: Db, audit_retention: Duration) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(EVERY);
         loop {
@@ -23,7 +23,7 @@ pub fn spawn(db: DatabaseConnection, audit_retention: Duration) {
 /// One pass: expired deny-list rows, codes and families; idempotency records past 24 h;
 /// audit events past retention (`LATCH_AUDIT_RETENTION_DAYS`).
 pub async fn sweep(
-    db: &DatabaseConnection,
+    db: &Db,
     now: chrono::DateTime<chrono::Utc>,
     audit_retention: Duration,
 ) -> Result<(), crate::errors::StoreError> {
@@ -49,7 +49,7 @@ pub fn spawn_limiter_pruning(limiter: std::sync::Arc<crate::rate_limit::Limiter>
 /// Keep this instance's deny-list replica current: everything live at start-up, then the
 /// rows revoked in the last few seconds, every `DENY_SYNC` (the overlap absorbs clock skew
 /// between instances).
-pub async fn start_deny_sync(db: DatabaseConnection) -> Result<(), crate::errors::StoreError> {
+pub async fn start_deny_sync(db: Db) -> Result<(), crate::errors::StoreError> {
     crate::store::tokens::sync_denied(&db, None, crate::store::now()).await?;
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(crate::store::tokens::DENY_SYNC);

@@ -118,7 +118,7 @@ where
 
 /// Delete records past retention.
 pub async fn sweep(
-    db: &impl sea_orm::ConnectionTrait,
+    db: &impl store::Conn,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), StoreError> {
     store::idempotency::sweep(db, now - RETENTION).await

@@ -1,12 +1,10 @@
 //! API keys (DESIGN.md): `sk_live_`/`sk_test_` + 32 random base62 + CRC32 checksum, stored
 //! as a SHA-256 digest with a display prefix and the last four characters.
 
-use sea_orm::ConnectionTrait;
-
 use crate::audit::{AuditKind, Event};
 use crate::crypto;
 use crate::errors::{ApiError, StoreError};
-use crate::store;
+use crate::store::{self, Conn};
 
 pub const LIVE_PREFIX: &str = "sk_live_";
 pub const TEST_PREFIX: &str = "sk_test_";
@@ -78,7 +76,7 @@ pub fn check_scopes(requested: &[String]) -> Result<Vec<String>, KeyError> {
 
 /// Create a key; the secret is returned here and never again.
 pub async fn create(
-    db: &impl ConnectionTrait,
+    db: &impl Conn,
     k: NewKey,
 ) -> Result<(entity::api_key::Model, String), KeyError> {
     let name = k.name.trim().to_owned();
@@ -193,7 +191,7 @@ pub enum KeyRejection {
 /// database's equality on a SHA-256 digest of a 190-bit secret (no timing signal on the
 /// secret itself).
 pub async fn verify(
-    db: &sea_orm::DatabaseConnection,
+    db: &store::Db,
     cache: &KeyCache,
     presented: &str,
     ip: Option<std::net::IpAddr>,
@@ -205,7 +203,7 @@ pub async fn verify(
 /// that costs a query): `Some(wait)` refuses it as [`KeyRejection::Locked`]. Cached keys
 /// never call the gate, so the hot path pays nothing for it.
 pub async fn verify_gated(
-    db: &sea_orm::DatabaseConnection,
+    db: &store::Db,
     cache: &KeyCache,
     presented: &str,
     ip: Option<std::net::IpAddr>,
@@ -309,12 +307,11 @@ pub fn parse_roll_expiry(s: &str) -> Option<i64> {
 /// Roll a key: a new key with the same name, mode and scopes now; the old one keeps
 /// working for `expires_in` seconds (0: stops at once). Returns the new key and its secret.
 pub async fn roll(
-    db: &impl ConnectionTrait,
+    db: &impl Conn,
     cache: &KeyCache,
     old: &entity::api_key::Model,
     expires_in: i64,
 ) -> Result<(entity::api_key::Model, String), KeyError> {
-    use sea_orm::{ActiveValue::Set, IntoActiveModel};
     let (new, secret) = create(
         db,
         NewKey {
@@ -330,54 +327,42 @@ pub async fn roll(
     .await?;
     let now = store::now();
     let until = now + chrono::Duration::seconds(expires_in);
-    let mut m = old.clone().into_active_model();
-    m.rolled_to = Set(Some(new.id.clone()));
     let earlier = old.expires_at.is_some_and(|e| e <= until);
-    if !earlier {
-        m.expires_at = Set(Some(until));
-    }
-    store::api_keys::update(db, m).await?;
+    store::api_keys::set_rolled(db, old, &new.id, (!earlier).then_some(until)).await?;
     cache.forget(&old.key_hash);
     Ok((new, secret))
 }
 
 pub async fn revoke(
-    db: &impl ConnectionTrait,
+    db: &impl Conn,
     cache: &KeyCache,
     key: &entity::api_key::Model,
 ) -> Result<entity::api_key::Model, KeyError> {
-    use sea_orm::{ActiveValue::Set, IntoActiveModel};
     if key.revoked_at.is_some() {
         return Ok(key.clone());
     }
-    let mut m = key.clone().into_active_model();
-    m.revoked_at = Set(Some(store::now()));
-    let updated = store::api_keys::update(db, m).await?;
+    let updated = store::api_keys::set_revoked(db, key, store::now()).await?;
     cache.forget(&key.key_hash);
     Ok(updated)
 }
 
 /// Give a key its own rate (requests per second), or `None` for its mode's default.
 pub async fn set_rate_limit(
-    db: &impl ConnectionTrait,
+    db: &impl Conn,
     cache: &KeyCache,
     key: &entity::api_key::Model,
     rate: Option<i32>,
 ) -> Result<entity::api_key::Model, KeyError> {
-    use sea_orm::{ActiveValue::Set, IntoActiveModel};
-    let mut m = key.clone().into_active_model();
-    m.rate_limit = Set(rate);
-    let updated = store::api_keys::update(db, m).await?;
+    let updated = store::api_keys::set_rate_limit(db, key, rate).await?;
     cache.forget(&key.key_hash);
     Ok(updated)
 }
 
 pub async fn rename(
-    db: &impl ConnectionTrait,
+    db: &impl Conn,
     key: &entity::api_key::Model,
     name: &str,
 ) -> Result<entity::api_key::Model, KeyError> {
-    use sea_orm::{ActiveValue::Set, IntoActiveModel};
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(KeyError::Invalid(
@@ -385,9 +370,7 @@ pub async fn rename(
             "name",
         ));
     }
-    let mut m = key.clone().into_active_model();
-    m.name = Set(name.to_owned());
-    Ok(store::api_keys::update(db, m).await?)
+    Ok(store::api_keys::rename(db, key, name).await?)
 }
 
 /// `active`, `expiring` (rolled, still working), `expired` or `revoked`.

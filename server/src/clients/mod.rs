@@ -1,13 +1,12 @@
 //! OAuth client registration rules (RFC 6749 §2, RFC 9700 §2.1/§4.1.3, RFC 8252 §7).
 
-use sea_orm::ConnectionTrait;
 use url::Url;
 
 use crate::crypto;
 use crate::errors::{ApiError, StoreError};
 use crate::grant_type::GrantType;
 use crate::scope::ScopeSet;
-use crate::store;
+use crate::store::{self, Conn};
 
 /// Scopes Latch knows; defined beside [`ScopeSet`] (which validates against it) so that
 /// `scope` imports nothing of ours.
@@ -134,7 +133,7 @@ fn dedup(v: &[String]) -> Vec<String> {
 /// Validate and register a client. Returns the row and, for a confidential client, the
 /// secret: shown once, stored only as its digest.
 pub async fn create(
-    db: &impl ConnectionTrait,
+    db: &impl Conn,
     c: NewClient,
 ) -> Result<(entity::client::Model, Option<String>), ClientError> {
     let name = check_name(&c.name)?;
@@ -268,52 +267,48 @@ pub struct ClientUpdate {
 }
 
 pub async fn update(
-    db: &impl ConnectionTrait,
+    db: &impl Conn,
     client: &entity::client::Model,
     u: ClientUpdate,
 ) -> Result<entity::client::Model, ClientError> {
-    use sea_orm::{ActiveValue::Set, IntoActiveModel};
     let grant_types: Vec<String> = list(&client.grant_types).map(str::to_owned).collect();
-    let mut m = client.clone().into_active_model();
+    let mut changes = store::clients::FieldChanges::default();
     if let Some(n) = u.name {
-        m.name = Set(check_name(&n)?);
+        changes.name = Some(check_name(&n)?);
     }
     if let Some(r) = u.redirect_uris {
-        m.redirect_uris = Set(check_redirect_uris(&r, &grant_types)?.join(" "));
+        changes.redirect_uris = Some(check_redirect_uris(&r, &grant_types)?.join(" "));
     }
     if let Some(s) = u.scopes {
-        m.scopes = Set(check_scopes(&s)?.join(" "));
+        changes.scopes = Some(check_scopes(&s)?.join(" "));
     }
-    m.updated_at = Set(store::now());
-    Ok(store::clients::update(db, m).await?)
+    Ok(store::clients::update_fields(db, client, changes, store::now()).await?)
 }
 
 /// A new secret for a confidential client; the old one stops working at once.
 pub async fn rotate_secret(
-    db: &impl ConnectionTrait,
+    db: &impl Conn,
     client: &entity::client::Model,
 ) -> Result<(entity::client::Model, String), ClientError> {
-    use sea_orm::{ActiveValue::Set, IntoActiveModel};
     if client.is_public {
         return Err(invalid("public clients have no secret", "id"));
     }
     let secret = crypto::mint_secret("cs_");
-    let now = store::now();
-    let mut m = client.clone().into_active_model();
-    m.secret_hash = Set(Some(crypto::sha256_hex(&secret)));
-    m.secret_last4 = Set(Some(secret[secret.len() - 4..].to_owned()));
-    m.secret_rotated_at = Set(Some(now));
-    m.updated_at = Set(now);
-    Ok((store::clients::update(db, m).await?, secret))
+    let updated = store::clients::set_secret(
+        db,
+        client,
+        crypto::sha256_hex(&secret),
+        secret[secret.len() - 4..].to_owned(),
+        store::now(),
+    )
+    .await?;
+    Ok((updated, secret))
 }
 
 /// Delete a client with its codes, refresh tokens and consents (foreign keys cascade). The
 /// access tokens it obtained for people go on the deny list first, which outlives the
 /// client's rows, so they stop working now rather than at their expiry.
-pub async fn delete(
-    db: &sea_orm::DatabaseConnection,
-    client: &entity::client::Model,
-) -> Result<(), StoreError> {
+pub async fn delete(db: &store::Db, client: &entity::client::Model) -> Result<(), StoreError> {
     let tx = store::begin_write(db).await?;
     store::tokens::revoke_client_grants(&*tx, &client.id, store::now()).await?;
     store::clients::delete(&*tx, &client.id).await?;
@@ -326,7 +321,7 @@ pub async fn delete(
 /// apps' client authentication and the tokens they hold. Operator clients have no owner.
 /// Served from the user cache: at once on this instance, within its TTL elsewhere.
 pub async fn owner_enabled(
-    db: &impl ConnectionTrait,
+    db: &impl Conn,
     client: &entity::client::Model,
 ) -> Result<bool, StoreError> {
     match &client.owner_id {

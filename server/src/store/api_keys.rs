@@ -107,3 +107,56 @@ pub async fn count_working(
         .count(db)
         .await?)
 }
+
+/// Mark a key revoked at `at`.
+pub async fn set_revoked(
+    db: &impl ConnectionTrait,
+    key: &api_key::Model,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<api_key::Model, StoreError> {
+    use sea_orm::ActiveValue::Set;
+    let mut m = key.clone().into_active_model();
+    m.revoked_at = Set(Some(at));
+    update(db, m).await
+}
+
+/// Record that a key was rolled to `rolled_to`; `expires_at`, when given, becomes the
+/// old key's expiry (`None` leaves the current one).
+pub async fn set_rolled(
+    db: &impl ConnectionTrait,
+    key: &api_key::Model,
+    rolled_to: &str,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<api_key::Model, StoreError> {
+    use sea_orm::ActiveValue::Set;
+    let mut m = key.clone().into_active_model();
+    m.rolled_to = Set(Some(rolled_to.to_owned()));
+    if let Some(until) = expires_at {
+        m.expires_at = Set(Some(until));
+    }
+    update(db, m).await
+}
+
+/// A key's own rate (requests per second), or `None` for its mode's default.
+pub async fn set_rate_limit(
+    db: &impl ConnectionTrait,
+    key: &api_key::Model,
+    rate: Option<i32>,
+) -> Result<api_key::Model, StoreError> {
+    use sea_orm::ActiveValue::Set;
+    let mut m = key.clone().into_active_model();
+    m.rate_limit = Set(rate);
+    update(db, m).await
+}
+
+/// Store a new (already validated) name.
+pub async fn rename(
+    db: &impl ConnectionTrait,
+    key: &api_key::Model,
+    name: &str,
+) -> Result<api_key::Model, StoreError> {
+    use sea_orm::ActiveValue::Set;
+    let mut m = key.clone().into_active_model();
+    m.name = Set(name.to_owned());
+    update(db, m).await
+}

@@ -129,3 +129,51 @@ pub async fn count_owned(db: &impl ConnectionTrait, owner: &str) -> Result<u64, 
         .count(db)
         .await?)
 }
+
+/// Registration fields an owner changed, already validated and joined into their
+/// space-separated column form; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct FieldChanges {
+    pub name: Option<String>,
+    pub redirect_uris: Option<String>,
+    pub scopes: Option<String>,
+}
+
+/// Write an owner's changes and stamp `updated_at`.
+pub async fn update_fields(
+    db: &impl ConnectionTrait,
+    c: &client::Model,
+    changes: FieldChanges,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<client::Model, StoreError> {
+    use sea_orm::ActiveValue::Set;
+    let mut m = c.clone().into_active_model();
+    if let Some(n) = changes.name {
+        m.name = Set(n);
+    }
+    if let Some(r) = changes.redirect_uris {
+        m.redirect_uris = Set(r);
+    }
+    if let Some(s) = changes.scopes {
+        m.scopes = Set(s);
+    }
+    m.updated_at = Set(now);
+    update(db, m).await
+}
+
+/// Replace a confidential client's secret (its digest and last four characters).
+pub async fn set_secret(
+    db: &impl ConnectionTrait,
+    c: &client::Model,
+    secret_hash: String,
+    secret_last4: String,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<client::Model, StoreError> {
+    use sea_orm::ActiveValue::Set;
+    let mut m = c.clone().into_active_model();
+    m.secret_hash = Set(Some(secret_hash));
+    m.secret_last4 = Set(Some(secret_last4));
+    m.secret_rotated_at = Set(Some(now));
+    m.updated_at = Set(now);
+    update(db, m).await
+}

@@ -22,6 +22,10 @@ pub use error::StoreError;
 /// The database handle the rest of the code passes around without naming sea-orm.
 pub type Db = DatabaseConnection;
 
+/// Anything a query can run on: a [`Db`] or a transaction ([`WriteTxn`] derefs to one).
+/// Code outside `store` writes `&impl store::Conn` to pass either through.
+pub use sea_orm::ConnectionTrait as Conn;
+
 /// Timestamps are kept at microsecond precision, PostgreSQL's, so a value reads back equal.
 pub fn now() -> chrono::DateTime<chrono::Utc> {
     use chrono::{SubsecRound, Utc};

@@ -122,3 +122,51 @@ pub async fn by_ids(
         .all(db)
         .await?)
 }
+
+/// Store a new password hash; sessions from before `now` end (`sessions_valid_after`).
+pub async fn set_password(
+    db: &impl ConnectionTrait,
+    u: &user::Model,
+    password_hash: String,
+    now: DateTime<Utc>,
+) -> Result<user::Model, StoreError> {
+    use sea_orm::IntoActiveModel;
+    let mut m = u.clone().into_active_model();
+    m.password_hash = Set(password_hash);
+    m.sessions_valid_after = Set(now);
+    m.updated_at = Set(now);
+    update(db, m).await
+}
+
+/// Disable (from `now`, ending its sessions) or re-enable an account.
+pub async fn set_disabled(
+    db: &impl ConnectionTrait,
+    u: &user::Model,
+    disabled: bool,
+    now: DateTime<Utc>,
+) -> Result<user::Model, StoreError> {
+    use sea_orm::IntoActiveModel;
+    let mut m = u.clone().into_active_model();
+    m.updated_at = Set(now);
+    if disabled {
+        m.disabled_at = Set(Some(now));
+        m.sessions_valid_after = Set(now);
+    } else {
+        m.disabled_at = Set(None);
+    }
+    update(db, m).await
+}
+
+/// Grant or withdraw admin rights.
+pub async fn set_admin(
+    db: &impl ConnectionTrait,
+    u: &user::Model,
+    admin: bool,
+    now: DateTime<Utc>,
+) -> Result<user::Model, StoreError> {
+    use sea_orm::IntoActiveModel;
+    let mut m = u.clone().into_active_model();
+    m.is_admin = Set(admin);
+    m.updated_at = Set(now);
+    update(db, m).await
+}

@@ -3,10 +3,8 @@
 pub use crate::email;
 pub mod password;
 
-use sea_orm::ConnectionTrait;
-
 use crate::errors::{ApiError, StoreError};
-use crate::store;
+use crate::store::{self, Conn};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {
@@ -77,7 +75,7 @@ pub fn valid_password(pw: &str) -> bool {
 }
 
 pub async fn create(
-    db: &impl ConnectionTrait,
+    db: &impl Conn,
     email: &str,
     password: &str,
     is_admin: bool,
@@ -121,12 +119,11 @@ pub async fn create(
 /// with the access tokens it issued (on the deny list). The caller signs its own session in
 /// again afterwards. Returns the updated user.
 pub async fn change_password(
-    db: &sea_orm::DatabaseConnection,
+    db: &store::Db,
     user: &entity::user::Model,
     current: &str,
     new: &str,
 ) -> Result<entity::user::Model, UserError> {
-    use sea_orm::{ActiveValue::Set, IntoActiveModel};
     let ok = password::verify(Some(user.password_hash.clone()), current.to_owned()).await?;
     if !ok {
         return Err(UserError::WrongPassword);
@@ -137,11 +134,7 @@ pub async fn change_password(
     let hash = password::hash(new.to_owned()).await?;
     let now = store::now();
     let tx = store::begin_write(db).await?;
-    let mut m = user.clone().into_active_model();
-    m.password_hash = Set(hash);
-    m.sessions_valid_after = Set(now);
-    m.updated_at = Set(now);
-    let updated = store::users::update(&*tx, m).await?;
+    let updated = store::users::set_password(&*tx, user, hash, now).await?;
     store::tokens::revoke_user_grants(&*tx, &user.id, None, now).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(updated)
@@ -151,13 +144,12 @@ pub async fn change_password(
 /// void after re-enabling), revokes its grants and, through the API-key cache, its keys: at
 /// once on this instance (`keys.clear()`), on others within `api_keys::CACHE_TTL`.
 pub async fn set_disabled(
-    db: &sea_orm::DatabaseConnection,
+    db: &store::Db,
     keys: &crate::api_keys::KeyCache,
     acting: &entity::user::Model,
     target: &entity::user::Model,
     disabled: bool,
 ) -> Result<entity::user::Model, UserError> {
-    use sea_orm::{ActiveValue::Set, IntoActiveModel};
     if acting.id == target.id && disabled {
         return Err(UserError::SelfLockout);
     }
@@ -166,15 +158,7 @@ pub async fn set_disabled(
     }
     let now = store::now();
     let tx = store::begin_write(db).await?;
-    let mut m = target.clone().into_active_model();
-    m.updated_at = Set(now);
-    if disabled {
-        m.disabled_at = Set(Some(now));
-        m.sessions_valid_after = Set(now);
-    } else {
-        m.disabled_at = Set(None);
-    }
-    let updated = store::users::update(&*tx, m).await?;
+    let updated = store::users::set_disabled(&*tx, target, disabled, now).await?;
     if disabled {
         store::tokens::revoke_user_grants(&*tx, &target.id, None, now).await?;
     }
@@ -186,22 +170,18 @@ pub async fn set_disabled(
 /// Grant or withdraw admin rights; an admin cannot demote themselves (so a server always
 /// keeps the admin who is acting).
 pub async fn set_admin(
-    db: &impl ConnectionTrait,
+    db: &impl Conn,
     acting: &entity::user::Model,
     target: &entity::user::Model,
     admin: bool,
 ) -> Result<entity::user::Model, UserError> {
-    use sea_orm::{ActiveValue::Set, IntoActiveModel};
     if acting.id == target.id && !admin {
         return Err(UserError::SelfLockout);
     }
     if target.is_admin == admin {
         return Ok(target.clone());
     }
-    let mut m = target.clone().into_active_model();
-    m.is_admin = Set(admin);
-    m.updated_at = Set(store::now());
-    Ok(store::users::update(db, m).await?)
+    Ok(store::users::set_admin(db, target, admin, store::now()).await?)
 }
 
 #[cfg(test)]
