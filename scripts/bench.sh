@@ -5,6 +5,7 @@
 #   bash scripts/bench.sh                       # SQLite, 10 s per run
 #   DB=postgres bash scripts/bench.sh           # PostgreSQL (fresh database on 127.0.0.1:5432)
 #   DURATION=5 CONCS="32" bash scripts/bench.sh
+#   BIN=/tmp/latch-old ENDPOINTS="token apikey" bash scripts/bench.sh   # another build, some endpoints
 #
 # Endpoints:
 #   token      POST /oauth/token grant_type=client_credentials, Basic auth, ES256 JWT
@@ -18,8 +19,12 @@ cd "$(dirname "$0")/.."
 DURATION="${DURATION:-10}"; WARMUP="${WARMUP:-2}"; CONCS="${CONCS:-32 1}"; DB="${DB:-sqlite}"
 PORT="${PORT:-3200}"; BASE="http://127.0.0.1:$PORT"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-cargo build --release --bin latch >/dev/null
-BIN="$CARGO_TARGET_DIR/release/latch"; MINT=(python3 scripts/mint_codes.py)
+# BIN=/path/to/latch measures that binary instead (e.g. the previous commit's, side by side).
+if [[ -z "${BIN:-}" ]]; then
+  cargo build --release --bin latch >/dev/null
+  BIN="$CARGO_TARGET_DIR/release/latch"
+fi
+MINT=(python3 scripts/mint_codes.py)
 TMP="$(mktemp -d)"; PID=""
 cleanup() { if [[ -n "$PID" ]]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi; rm -rf "$TMP"; }
 trap cleanup EXIT INT TERM
