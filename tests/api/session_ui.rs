@@ -635,8 +635,10 @@ async fn login_takes_comparable_time_when_the_email_is_unknown_or_the_password_i
     // catches an early return for unknown accounts, which is ~20x faster.)
     let (k, u) = (median(known), median(unknown));
     let ratio = u.as_secs_f64() / k.as_secs_f64();
+    // The bound is wide on purpose: two cores shared with the rest of the suite move single
+    // medians by 2x, while the failure it guards against is 20x.
     assert!(
-        (0.5..=2.0).contains(&ratio),
+        (0.25..=4.0).contains(&ratio),
         "median wrong-password {k:?} vs unknown-email {u:?}"
     );
 }
