@@ -60,13 +60,14 @@ pub const RELOAD_EVERY: Duration = Duration::from_secs(30);
 /// How long a successfully verified access token is remembered (see `verify_access`).
 pub const VERIFIED_TTL: Duration = Duration::from_secs(60);
 
-static VERIFIED: std::sync::LazyLock<moka::sync::Cache<String, Arc<AccessClaims>>> =
-    std::sync::LazyLock::new(|| {
-        moka::sync::Cache::builder()
-            .max_capacity(100_000)
-            .time_to_live(VERIFIED_TTL)
-            .build()
-    });
+/// Access tokens this signer verified, by their text (see `verify_access`). One per
+/// signer, so two app instances in one process (the tests run many) never share it.
+fn verified_cache() -> moka::sync::Cache<String, Arc<AccessClaims>> {
+    moka::sync::Cache::builder()
+        .max_capacity(100_000)
+        .time_to_live(VERIFIED_TTL)
+        .build()
+}
 /// Clock-skew leeway when verifying `exp`/`nbf`/`iat` (RFC 7519 §4.1.4).
 pub const LEEWAY_SECS: u64 = 30;
 
@@ -155,6 +156,7 @@ pub struct Signer {
     sealer: Sealer,
     /// The access-token algorithm (`LATCH_SIGNING_ALG`).
     alg: SigningAlg,
+    verified: moka::sync::Cache<String, Arc<AccessClaims>>,
 }
 
 /// The claims of a Latch access token (RFC 9068 §2.2).
@@ -345,6 +347,7 @@ impl Signer {
             db,
             sealer,
             alg,
+            verified: verified_cache(),
         };
         signer.reload().await?;
         Ok(signer)
@@ -382,6 +385,7 @@ impl Signer {
             db: Db::default(),
             sealer,
             alg,
+            verified: verified_cache(),
         })
     }
 
@@ -465,7 +469,7 @@ impl Signer {
         // a resource server asking about the same token again costs no signature check.
         // Time-based claims are checked again on every use; revocation is the deny list's job.
         let now = Utc::now().timestamp();
-        if let Some(c) = VERIFIED.get(token) {
+        if let Some(c) = self.verified.get(token) {
             let leeway = LEEWAY_SECS as i64;
             if c.exp + leeway < now {
                 return Err(VerifyError::Expired);
@@ -475,7 +479,8 @@ impl Signer {
             }
         }
         let claims = self.verify_inner(token, issuer, Some(audience))?;
-        VERIFIED.insert(token.to_owned(), Arc::new(claims.clone()));
+        self.verified
+            .insert(token.to_owned(), Arc::new(claims.clone()));
         Ok(claims)
     }
 
