@@ -37,6 +37,7 @@ async fn post_revoke(
             && rt.client_id == client.id
         {
             store::tokens::revoke_family(&state.db, &rt.family_id, now).await?;
+            state.denied.catch_up(&state.db).await?;
         }
         return Ok(ok());
     }
@@ -53,6 +54,7 @@ async fn post_revoke(
         && exp > now
     {
         store::tokens::deny(&state.db, &claims.jti, exp, now).await?;
+        state.denied.catch_up(&state.db).await?;
     }
     Ok(ok())
 }

@@ -131,6 +131,7 @@ pub async fn end_session(
     let expires = chrono::DateTime::from_timestamp_millis(auth_ms).unwrap_or(now) + ttl;
     if expires > now {
         store::tokens::deny(&state.db, &ended_key(&sid), expires, now).await?;
+        state.denied.catch_up(&state.db).await?;
     }
     Ok(Some((uid, auth_ms.div_euclid(1000))))
 }
@@ -160,7 +161,7 @@ pub async fn current_user(
     let age_ms = Utc::now().timestamp_millis() - ms;
     let void = ms < user.sessions_valid_after.timestamp_millis()
         || age_ms > state.settings.session_ttl.as_millis() as i64
-        || store::tokens::is_denied(&ended_key(&sid));
+        || state.denied.contains(&ended_key(&sid));
     if user.disabled_at.is_some() || void {
         session.purge();
         return Ok(None);

@@ -133,7 +133,8 @@ impl Application {
             .map_err(|e| StartupError::Keys(format!("{e:#}")))?;
         signer.spawn_reloader();
         crate::sweeper::spawn(db.clone(), settings.audit_retention);
-        crate::sweeper::start_deny_sync(db.clone())
+        let denied = Arc::new(crate::store::tokens::DenyList::default());
+        crate::sweeper::start_deny_sync(db.clone(), denied.clone())
             .await
             .map_err(|e| StartupError::Database(e.to_string()))?;
 
@@ -181,6 +182,7 @@ impl Application {
             signer,
             metrics: crate::telemetry::metrics_handle(),
             keys: crate::api_keys::KeyCache::default(),
+            denied,
             limiter,
             sealer,
         });

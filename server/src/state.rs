@@ -14,6 +14,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// API-key lookups, reused for at most `api_keys::CACHE_TTL`.
     pub keys: crate::api_keys::KeyCache,
+    /// This instance's replica of the access-token and session deny list.
+    pub denied: Arc<crate::store::tokens::DenyList>,
     /// Rate limits and brute-force tracking.
     pub limiter: std::sync::Arc<crate::rate_limit::Limiter>,
     /// AES-GCM under the master key (keys derived once at start-up).

@@ -263,6 +263,7 @@ async fn post_logout(
     // tokens). Grants made in other sessions are left alone.
     if let Some((uid, auth_time)) = session::end_session(&state, &session).await? {
         store::tokens::revoke_session_grants(&state.db, &uid, auth_time, store::now()).await?;
+        state.denied.catch_up(&state.db).await?;
     }
     let next = safe_next(form.next.as_deref());
     let target = if next == "/" {

@@ -211,6 +211,7 @@ async fn delete(
     let c = owned(&state, &p, &id).await?;
     // The access tokens it obtained go on the deny list with it (`clients::delete`).
     clients::delete(&state.db, &c).await?;
+    state.denied.catch_up(&state.db).await?;
     super::audit(&state, &req, user_id, AuditKind::ClientDeleted, detail(&c)).await?;
     let mut v = client_object(&c);
     v["deleted"] = json!(true);

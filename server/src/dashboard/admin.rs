@@ -107,7 +107,7 @@ async fn change_user(
         _ => return Err(HtmlError::not_found()),
     };
     match result {
-        Ok(_) => {}
+        Ok(_) => state.denied.catch_up(&state.db).await?,
         Err(UserError::SelfLockout) => {
             return Err(HtmlError::forbidden(
                 "You cannot disable your own account or remove your own admin rights. Ask \

@@ -393,6 +393,7 @@ async fn delete(
     dash.check(&req, &state, &form.csrf)?;
     let c = owned(&state, &dash, &id).await?;
     clients::delete(&state.db, &c).await?;
+    state.denied.catch_up(&state.db).await?;
     dash.audit(&state, &req, AuditKind::ClientDeleted, detail(&c))
         .await?;
     dash.flash(format!("Deleted {}.", c.name));

@@ -60,6 +60,7 @@ async fn revoke(
         .as_ref()
         .map_or_else(|| "the app".to_owned(), |c| c.name.clone());
     if store::consents::revoke(&state.db, &dash.user.id, &client_id).await? {
+        state.denied.catch_up(&state.db).await?;
         dash.audit(
             &state,
             &req,

@@ -87,7 +87,7 @@ async fn post_password(
     )
     .await
     {
-        Ok(_) => {}
+        Ok(_) => state.denied.catch_up(&state.db).await?,
         Err(UserError::WrongPassword) => {
             dash.audit(&state, &req, AuditKind::PasswordChangeFailed, json!({}))
                 .await?;

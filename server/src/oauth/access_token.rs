@@ -20,7 +20,7 @@ pub async fn active_access_token(
             Ok(c) => c,
             Err(e) => return Ok(Err(e)),
         };
-    if store::tokens::is_denied(&claims.jti) {
+    if state.denied.contains(&claims.jti) {
         return Ok(Err(crate::signing::VerifyError::Invalid));
     }
     // A deleted client's tokens die with it (cached lookup: at once here, within 2 s elsewhere).

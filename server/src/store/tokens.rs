@@ -101,8 +101,9 @@ pub async fn deny(
         .on_conflict_do_nothing_on([revoked_token::Column::Jti])
         .exec_without_returning(db)
         .await?;
-    // Effective at once in this process; other instances pick it up within `DENY_SYNC`.
-    denied_write().insert(jti.to_owned(), expires_at);
+    // Every instance's replica ([`DenyList`]) picks it up within `DENY_SYNC`; the instance
+    // that revoked calls [`DenyList::catch_up`] after its commit, so it takes effect there
+    // at once.
     Ok(())
 }
 
@@ -110,15 +111,67 @@ pub async fn deny(
 /// which a revocation made on another instance takes effect here.
 pub const DENY_SYNC: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// The in-memory replica of the deny list (`jti` → expiry), shared by the process. Reading
-/// it costs no query on the hot paths (introspection, `/v1`, userinfo, sessions).
-static DENIED: std::sync::LazyLock<
-    std::sync::RwLock<std::collections::HashMap<String, DateTime<Utc>>>,
-> = std::sync::LazyLock::new(Default::default);
+/// The in-memory replica of the deny list (`jti` → expiry), one per app instance (it lives
+/// in `AppState`, so two instances in one process do not share it, as two processes do not).
+/// Reading it costs no query on the hot paths (introspection, `/v1`, userinfo, sessions).
+#[derive(Default)]
+pub struct DenyList {
+    map: std::sync::RwLock<std::collections::HashMap<String, DateTime<Utc>>>,
+}
 
-fn denied_write()
--> std::sync::RwLockWriteGuard<'static, std::collections::HashMap<String, DateTime<Utc>>> {
-    DENIED.write().unwrap_or_else(|e| e.into_inner())
+impl DenyList {
+    fn write(
+        &self,
+    ) -> std::sync::RwLockWriteGuard<'_, std::collections::HashMap<String, DateTime<Utc>>> {
+        self.map.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn contains(&self, jti: &str) -> bool {
+        self.map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(jti)
+    }
+
+    /// Copy deny-list rows revoked since `since` (all live rows when `None`) into the replica.
+    pub async fn sync(
+        &self,
+        db: &impl ConnectionTrait,
+        since: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let mut q = revoked_token::Entity::find()
+            .select_only()
+            .column(revoked_token::Column::Jti)
+            .column(revoked_token::Column::ExpiresAt)
+            .filter(revoked_token::Column::ExpiresAt.gt(now));
+        if let Some(t) = since {
+            q = q.filter(revoked_token::Column::RevokedAt.gte(t));
+        }
+        let rows: Vec<(String, DateTime<Utc>)> = q.into_tuple().all(db).await?;
+        let n = rows.len();
+        if n > 0 {
+            let mut set = self.write();
+            for (jti, exp) in rows {
+                set.insert(jti, exp);
+            }
+        }
+        Ok(n)
+    }
+
+    /// After a revocation this instance committed: copy the rows of the last seconds now,
+    /// so the revocation takes effect here at once (one query; revocations are rare).
+    pub async fn catch_up(&self, db: &impl ConnectionTrait) -> Result<(), StoreError> {
+        let now = super::now();
+        self.sync(db, Some(now - chrono::Duration::seconds(10)), now)
+            .await
+            .map(|_| ())
+    }
+
+    /// Forget entries whose tokens have expired anyway.
+    pub fn prune(&self, now: DateTime<Utc>) {
+        self.write().retain(|_, exp| *exp > now);
+    }
 }
 
 /// Whether the deny list in the database holds `jti` (what every instance will converge to).
@@ -127,43 +180,6 @@ pub async fn is_denied_in_db(db: &impl ConnectionTrait, jti: &str) -> Result<boo
         .one(db)
         .await?
         .is_some())
-}
-
-pub fn is_denied(jti: &str) -> bool {
-    DENIED
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .contains_key(jti)
-}
-
-/// Copy deny-list rows revoked since `since` (all live rows when `None`) into the replica.
-pub async fn sync_denied(
-    db: &impl ConnectionTrait,
-    since: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> Result<usize, StoreError> {
-    let mut q = revoked_token::Entity::find()
-        .select_only()
-        .column(revoked_token::Column::Jti)
-        .column(revoked_token::Column::ExpiresAt)
-        .filter(revoked_token::Column::ExpiresAt.gt(now));
-    if let Some(t) = since {
-        q = q.filter(revoked_token::Column::RevokedAt.gte(t));
-    }
-    let rows: Vec<(String, DateTime<Utc>)> = q.into_tuple().all(db).await?;
-    let n = rows.len();
-    if n > 0 {
-        let mut set = denied_write();
-        for (jti, exp) in rows {
-            set.insert(jti, exp);
-        }
-    }
-    Ok(n)
-}
-
-/// Forget replica entries whose tokens have expired anyway.
-pub fn prune_denied(now: DateTime<Utc>) {
-    denied_write().retain(|_, exp| *exp > now);
 }
 
 /// Delete rows that can no longer affect any decision.

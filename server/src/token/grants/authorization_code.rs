@@ -77,6 +77,8 @@ async fn revoke_what_it_issued(
     if let Some(family) = &row.family_id {
         store::tokens::revoke_family(&state.db, family, now).await?;
     }
+    // Effective on this instance at once (others within the deny-list sync).
+    state.denied.catch_up(&state.db).await?;
     Event::new(AuditKind::AuthorizationCodeReused)
         .user(&row.user_id)
         .actor(Some(&row.client_id))

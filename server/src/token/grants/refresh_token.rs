@@ -33,6 +33,7 @@ async fn revoke_family(
     kind: AuditKind,
 ) -> Result<(), OAuthError> {
     let n = store::tokens::revoke_family(&state.db, &row.family_id, store::now()).await?;
+    state.denied.catch_up(&state.db).await?;
     Event::new(kind)
         .user(&row.user_id)
         .actor(Some(&row.client_id))
@@ -133,6 +134,7 @@ pub async fn exchange(
         let consent = store::consents::find(&state.db, &row.user_id, &client.id).await?;
         if consent.is_none_or(|c| c.revoked_at.is_some()) {
             store::tokens::revoke_family(&state.db, &row.family_id, now).await?;
+            state.denied.catch_up(&state.db).await?;
             return Err(invalid_grant());
         }
     }
