@@ -183,6 +183,7 @@ impl Application {
             metrics: crate::telemetry::metrics_handle(),
             keys: crate::api_keys::KeyCache::default(),
             denied,
+            rows: crate::store::RowCaches::default(),
             limiter,
             sealer,
         });

@@ -14,6 +14,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// API-key lookups, reused for at most `api_keys::CACHE_TTL`.
     pub keys: crate::api_keys::KeyCache,
+    /// Client and user rows for the hot paths (at most `store::cache::CACHE_TTL` old).
+    pub rows: crate::store::RowCaches,
     /// This instance's replica of the access-token and session deny list.
     pub denied: Arc<crate::store::tokens::DenyList>,
     /// Rate limits and brute-force tracking.

@@ -669,7 +669,15 @@ async fn tokens_of_a_deleted_client_are_inactive() {
     let c = app.machine_client().await;
     let token = cc_token(&app, &c).await;
     assert_eq!(introspect(&app, &rs, &token).await["active"], true);
-    latch::store::clients::delete(&app.db, &c.id).await.unwrap();
+    // Through the domain function, as the dashboard and /v1 do: it drops this instance's
+    // cached row (others see the deletion within the cache TTL).
+    let row = latch::store::clients::by_id(&app.db, &c.id)
+        .await
+        .unwrap()
+        .unwrap();
+    latch::clients::delete(&app.db, &app.state.rows, &row)
+        .await
+        .unwrap();
     assert_eq!(
         introspect(&app, &rs, &token).await,
         json!({"active": false})

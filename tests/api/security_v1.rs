@@ -288,6 +288,7 @@ async fn narrowing_a_clients_scopes_narrows_its_existing_refresh_tokens() {
         .expect("client");
     latch::clients::update(
         &app.db,
+        &app.state.rows,
         &row,
         latch::clients::ClientUpdate {
             scopes: Some(vec!["read".into()]),
@@ -333,6 +334,7 @@ async fn narrowing_a_clients_scopes_narrows_its_existing_refresh_tokens() {
         .expect("client");
     latch::clients::update(
         &app.db,
+        &app.state.rows,
         &row,
         latch::clients::ClientUpdate {
             scopes: Some(vec!["read".into(), "write".into()]),
@@ -425,9 +427,16 @@ async fn disabling_a_user_stops_the_clients_they_registered_and_their_tokens() {
     };
     assert_eq!(introspect(token.clone()).await, true);
 
-    latch::users::set_disabled(&app.db, &app.state.keys, &admin, &dev, true)
-        .await
-        .expect("disabled");
+    latch::users::set_disabled(
+        &app.db,
+        &app.state.keys,
+        &app.state.rows,
+        &admin,
+        &dev,
+        true,
+    )
+    .await
+    .expect("disabled");
 
     assert_eq!(introspect(token).await, false);
     let res = app

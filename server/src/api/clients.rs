@@ -161,7 +161,7 @@ async fn update(
             redirect_uris: params.list("redirect_uris"),
             scopes: params.list("scopes"),
         };
-        let updated = clients::update(&state.db, &c, u).await?;
+        let updated = clients::update(&state.db, &state.rows, &c, u).await?;
         super::audit(
             &state,
             &req,
@@ -185,7 +185,7 @@ async fn rotate_secret(
     let user_id = p.allow(RESOURCE, Action::Manage)?;
     let c = owned(&state, &p, &id).await?;
     idempotency::run(&state, &p.owner(), &req, &body, || async {
-        let (c, secret) = clients::rotate_secret(&state.db, &c).await?;
+        let (c, secret) = clients::rotate_secret(&state.db, &state.rows, &c).await?;
         super::audit(
             &state,
             &req,
@@ -210,7 +210,7 @@ async fn delete(
     let user_id = p.allow(RESOURCE, Action::Manage)?;
     let c = owned(&state, &p, &id).await?;
     // The access tokens it obtained go on the deny list with it (`clients::delete`).
-    clients::delete(&state.db, &c).await?;
+    clients::delete(&state.db, &state.rows, &c).await?;
     state.denied.catch_up(&state.db).await?;
     super::audit(&state, &req, user_id, AuditKind::ClientDeleted, detail(&c)).await?;
     let mut v = client_object(&c);

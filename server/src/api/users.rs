@@ -29,7 +29,7 @@ pub fn user_object(u: &entity::user::Model, livemode: bool) -> serde_json::Value
 
 async fn get_me(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, ApiError> {
     let user_id = p.allow("users", Action::Read)?;
-    let user = store::users::by_id_cached(&state.db, user_id)
+    let user = store::users::by_id_cached(&state.db, &state.rows, user_id)
         .await?
         .ok_or_else(|| ApiError::not_found("No such user"))?;
     Ok(HttpResponse::Ok().json(user_object(&user, p.livemode)))

@@ -266,8 +266,10 @@ pub struct ClientUpdate {
     pub scopes: Option<Vec<String>>,
 }
 
+/// Change a client; this instance's cached row goes at once (others within the cache TTL).
 pub async fn update(
     db: &impl Conn,
+    rows: &store::RowCaches,
     client: &entity::client::Model,
     u: ClientUpdate,
 ) -> Result<entity::client::Model, ClientError> {
@@ -282,12 +284,15 @@ pub async fn update(
     if let Some(s) = u.scopes {
         changes.scopes = Some(check_scopes(&s)?.join(" "));
     }
-    Ok(store::clients::update_fields(db, client, changes, store::now()).await?)
+    let updated = store::clients::update_fields(db, client, changes, store::now()).await?;
+    rows.forget_client(&client.id);
+    Ok(updated)
 }
 
 /// A new secret for a confidential client; the old one stops working at once.
 pub async fn rotate_secret(
     db: &impl Conn,
+    rows: &store::RowCaches,
     client: &entity::client::Model,
 ) -> Result<(entity::client::Model, String), ClientError> {
     if client.is_public {
@@ -302,17 +307,23 @@ pub async fn rotate_secret(
         store::now(),
     )
     .await?;
+    rows.forget_client(&client.id);
     Ok((updated, secret))
 }
 
 /// Delete a client with its codes, refresh tokens and consents (foreign keys cascade). The
 /// access tokens it obtained for people go on the deny list first, which outlives the
 /// client's rows, so they stop working now rather than at their expiry.
-pub async fn delete(db: &store::Db, client: &entity::client::Model) -> Result<(), StoreError> {
+pub async fn delete(
+    db: &store::Db,
+    rows: &store::RowCaches,
+    client: &entity::client::Model,
+) -> Result<(), StoreError> {
     let tx = store::begin_write(db).await?;
     store::tokens::revoke_client_grants(&*tx, &client.id, store::now()).await?;
     store::clients::delete(&*tx, &client.id).await?;
     tx.commit().await?;
+    rows.forget_client(&client.id);
     Ok(())
 }
 
@@ -322,11 +333,12 @@ pub async fn delete(db: &store::Db, client: &entity::client::Model) -> Result<()
 /// Served from the user cache: at once on this instance, within its TTL elsewhere.
 pub async fn owner_enabled(
     db: &impl Conn,
+    rows: &store::RowCaches,
     client: &entity::client::Model,
 ) -> Result<bool, StoreError> {
     match &client.owner_id {
         None => Ok(true),
-        Some(owner) => Ok(store::users::by_id_cached(db, owner)
+        Some(owner) => Ok(store::users::by_id_cached(db, rows, owner)
             .await?
             .is_some_and(|u| u.disabled_at.is_none())),
     }

@@ -100,8 +100,28 @@ async fn change_user(
         .await?
         .ok_or_else(HtmlError::not_found)?;
     let result = match action.as_str() {
-        "disable" => users::set_disabled(&state.db, &state.keys, &dash.user, &target, true).await,
-        "enable" => users::set_disabled(&state.db, &state.keys, &dash.user, &target, false).await,
+        "disable" => {
+            users::set_disabled(
+                &state.db,
+                &state.keys,
+                &state.rows,
+                &dash.user,
+                &target,
+                true,
+            )
+            .await
+        }
+        "enable" => {
+            users::set_disabled(
+                &state.db,
+                &state.keys,
+                &state.rows,
+                &dash.user,
+                &target,
+                false,
+            )
+            .await
+        }
         "make_admin" => users::set_admin(&state.db, &dash.user, &target, true).await,
         "remove_admin" => users::set_admin(&state.db, &dash.user, &target, false).await,
         _ => return Err(HtmlError::not_found()),

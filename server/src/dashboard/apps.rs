@@ -285,7 +285,7 @@ async fn update(
         redirect_uris: Some(split_uris(&form.redirect_uris)),
         scopes: None,
     };
-    let updated = match clients::update(&state.db, &c, u).await {
+    let updated = match clients::update(&state.db, &state.rows, &c, u).await {
         Ok(u) => u,
         Err(ClientError::Store(e)) => return Err(e.into()),
         Err(e) => {
@@ -320,7 +320,7 @@ async fn rotate_secret(
             Some("Public apps have no secret to rotate.".into()),
         ));
     }
-    let (c, secret) = clients::rotate_secret(&state.db, &c)
+    let (c, secret) = clients::rotate_secret(&state.db, &state.rows, &c)
         .await
         .map_err(|e| match e {
             ClientError::Store(s) => s.into(),
@@ -392,7 +392,7 @@ async fn delete(
 ) -> Result<HttpResponse, HtmlError> {
     dash.check(&req, &state, &form.csrf)?;
     let c = owned(&state, &dash, &id).await?;
-    clients::delete(&state.db, &c).await?;
+    clients::delete(&state.db, &state.rows, &c).await?;
     state.denied.catch_up(&state.db).await?;
     dash.audit(&state, &req, AuditKind::ClientDeleted, detail(&c))
         .await?;

@@ -25,14 +25,16 @@ pub async fn active_access_token(
     }
     // A deleted client's tokens die with it (cached lookup: at once here, within 2 s elsewhere).
     // So do the tokens of a client whose owner was disabled.
-    let Some(client) = store::clients::by_id_cached(&state.db, &claims.client_id).await? else {
+    let Some(client) =
+        store::clients::by_id_cached(&state.db, &state.rows, &claims.client_id).await?
+    else {
         return Ok(Err(crate::signing::VerifyError::Invalid));
     };
-    if !crate::clients::owner_enabled(&state.db, &client).await? {
+    if !crate::clients::owner_enabled(&state.db, &state.rows, &client).await? {
         return Ok(Err(crate::signing::VerifyError::Invalid));
     }
     if claims.sub != claims.client_id {
-        let user = store::users::by_id_cached(&state.db, &claims.sub).await?;
+        let user = store::users::by_id_cached(&state.db, &state.rows, &claims.sub).await?;
         if user.is_none_or(|u| u.disabled_at.is_some()) {
             return Ok(Err(crate::signing::VerifyError::Invalid));
         }

@@ -92,10 +92,10 @@ pub async fn authenticate(
     {
         return Err(OAuthError::too_many_requests(wait.as_secs().max(1)));
     }
-    let client = store::clients::by_id_cached(&state.db, &client_id)
+    let client = store::clients::by_id_cached(&state.db, &state.rows, &client_id)
         .await?
         .ok_or_else(bad_client)?;
-    if !crate::clients::owner_enabled(&state.db, &client).await? {
+    if !crate::clients::owner_enabled(&state.db, &state.rows, &client).await? {
         return Err(bad_client());
     }
     match (&client.secret_hash, secret) {

@@ -32,34 +32,22 @@ pub async fn update(
     db: &impl ConnectionTrait,
     m: client::ActiveModel,
 ) -> Result<client::Model, StoreError> {
-    let updated = m.update(db).await?;
-    CACHE.invalidate(&updated.id);
-    Ok(updated)
+    Ok(m.update(db).await?)
 }
 
-/// Client rows by id for the token endpoints' hot path, reused for at most
-/// [`CACHE_TTL`]. Changes made through [`update`] and [`delete`] drop the entry at once in
-/// this process; other instances see a rotated secret or a deleted client within the TTL.
-static CACHE: std::sync::LazyLock<
-    moka::sync::Cache<String, Option<std::sync::Arc<client::Model>>>,
-> = std::sync::LazyLock::new(|| {
-    moka::sync::Cache::builder()
-        .max_capacity(100_000)
-        .time_to_live(CACHE_TTL)
-        .build()
-});
-pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
-
+/// A client row by id for the token endpoints' hot path, from this instance's cache (see
+/// [`super::cache`]).
 pub async fn by_id_cached(
     db: &impl ConnectionTrait,
+    rows: &super::RowCaches,
     id: &str,
 ) -> Result<Option<std::sync::Arc<client::Model>>, StoreError> {
-    if let Some(hit) = CACHE.get(id) {
+    if let Some(hit) = rows.clients.get(id) {
         return Ok(hit);
     }
     let row = by_id(db, id).await?.map(std::sync::Arc::new);
     if !id.is_empty() && id.len() <= 64 {
-        CACHE.insert(id.to_owned(), row.clone());
+        rows.clients.insert(id.to_owned(), row.clone());
     }
     Ok(row)
 }
@@ -112,7 +100,6 @@ pub async fn page(
 
 /// Delete a client; its codes, tokens and consents go with it (foreign keys cascade).
 pub async fn delete(db: &impl ConnectionTrait, id: &str) -> Result<bool, StoreError> {
-    CACHE.invalidate(id);
     Ok(Entity::delete_by_id(id.to_owned())
         .exec(db)
         .await?

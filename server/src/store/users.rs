@@ -80,32 +80,21 @@ pub async fn update(
     m: user::ActiveModel,
 ) -> Result<user::Model, StoreError> {
     use sea_orm::ActiveModelTrait;
-    let updated = m.update(db).await?;
-    CACHE.invalidate(&updated.id);
-    Ok(updated)
+    Ok(m.update(db).await?)
 }
 
-/// User rows for the hot read paths (introspection, `/v1`, userinfo), reused for at most
-/// [`CACHE_TTL`]; [`update`] drops the entry at once in this process, so a disabled
-/// account is refused here at once and on other instances within the TTL.
-static CACHE: std::sync::LazyLock<moka::sync::Cache<String, Option<std::sync::Arc<user::Model>>>> =
-    std::sync::LazyLock::new(|| {
-        moka::sync::Cache::builder()
-            .max_capacity(100_000)
-            .time_to_live(CACHE_TTL)
-            .build()
-    });
-pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
-
+/// A user row for the hot read paths (introspection, `/v1`, client checks), from this
+/// instance's cache (see [`super::cache`]).
 pub async fn by_id_cached(
     db: &impl ConnectionTrait,
+    rows: &super::RowCaches,
     id: &str,
 ) -> Result<Option<std::sync::Arc<user::Model>>, StoreError> {
-    if let Some(hit) = CACHE.get(id) {
+    if let Some(hit) = rows.users.get(id) {
         return Ok(hit);
     }
     let row = by_id(db, id).await?.map(std::sync::Arc::new);
-    CACHE.insert(id.to_owned(), row.clone());
+    rows.users.insert(id.to_owned(), row.clone());
     Ok(row)
 }
 

@@ -146,6 +146,7 @@ pub async fn change_password(
 pub async fn set_disabled(
     db: &store::Db,
     keys: &crate::api_keys::KeyCache,
+    rows: &store::RowCaches,
     acting: &entity::user::Model,
     target: &entity::user::Model,
     disabled: bool,
@@ -164,6 +165,7 @@ pub async fn set_disabled(
     }
     tx.commit().await.map_err(StoreError::from)?;
     keys.clear();
+    rows.forget_user(&target.id);
     Ok(updated)
 }
 
