@@ -477,8 +477,10 @@ async fn signing_key(command: SigningKeyCommand, mut settings: Settings) -> Resu
                 None => settings.signing_alg,
             };
             let sealer = crate::crypto::Sealer::new(settings.secret().expose());
-            let keep = settings.access_token_ttl
-                + std::time::Duration::from_secs(crate::signing::LEEWAY_SECS);
+            let keep = std::time::Duration::from_secs(
+                settings.access_token_ttl.num_seconds().unsigned_abs()
+                    + crate::signing::LEEWAY_SECS,
+            );
             let info = crate::signing::rotate(&db, &sealer, alg, settings.key_prepublish, keep)
                 .await
                 .map_err(|e| Failure(1, format!("{e:#}")))?;

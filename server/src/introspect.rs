@@ -79,8 +79,7 @@ async fn post_introspect(
         let Some(rt) = store::tokens::by_hash(&state.db, &crypto::sha256_hex(token)).await? else {
             return Ok(inactive());
         };
-        let idle = chrono::Duration::from_std(state.settings.refresh_token_idle_ttl)
-            .unwrap_or(chrono::Duration::days(14));
+        let idle = state.settings.refresh_token_idle_ttl;
         let live = rt.revoked_at.is_none()
             && rt.rotated_at.is_none()
             && rt.expires_at > now

@@ -126,8 +126,7 @@ pub async fn end_session(
         return Ok(None);
     };
     let now = store::now();
-    let ttl = chrono::Duration::from_std(state.settings.session_ttl)
-        .unwrap_or(chrono::Duration::hours(12));
+    let ttl = state.settings.session_ttl;
     let expires = chrono::DateTime::from_timestamp_millis(auth_ms).unwrap_or(now) + ttl;
     if expires > now {
         store::tokens::deny(&state.db, &ended_key(&sid), expires, now).await?;
@@ -160,7 +159,7 @@ pub async fn current_user(
     };
     let age_ms = Utc::now().timestamp_millis() - ms;
     let void = ms < user.sessions_valid_after.timestamp_millis()
-        || age_ms > state.settings.session_ttl.as_millis() as i64
+        || age_ms > state.settings.session_ttl.num_milliseconds()
         || state.denied.contains(&ended_key(&sid));
     if user.disabled_at.is_some() || void {
         session.purge();

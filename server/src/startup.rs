@@ -127,7 +127,9 @@ impl Application {
         let db = connect_and_migrate(settings, settings.migrate).await?;
         let master = settings.secret().expose().to_vec();
         let sealer = Sealer::new(&master);
-        let keep_after = settings.access_token_ttl + Duration::from_secs(LEEWAY_SECS);
+        let keep_after = Duration::from_secs(
+            settings.access_token_ttl.num_seconds().unsigned_abs() + LEEWAY_SECS,
+        );
         let signer = Signer::init(db.clone(), sealer.clone(), settings.signing_alg, keep_after)
             .await
             .map_err(|e| StartupError::Keys(format!("{e:#}")))?;

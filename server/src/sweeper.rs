@@ -7,7 +7,7 @@ use crate::store::Db;
 
 pub const EVERY: Duration = Duration::from_secs(600);
 
-pub fn spawn(db: Db, audit_retention: Duration) {
+pub fn spawn(db: Db, audit_retention: chrono::TimeDelta) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(EVERY);
         loop {
@@ -25,12 +25,11 @@ pub fn spawn(db: Db, audit_retention: Duration) {
 pub async fn sweep(
     db: &Db,
     now: chrono::DateTime<chrono::Utc>,
-    audit_retention: Duration,
+    audit_retention: chrono::TimeDelta,
 ) -> Result<(), crate::errors::StoreError> {
     crate::store::tokens::sweep(db, now).await?;
     crate::api::idempotency::sweep(db, now).await?;
-    let cutoff =
-        now - chrono::Duration::from_std(audit_retention).unwrap_or(chrono::Duration::days(90));
+    let cutoff = now - audit_retention;
     crate::store::audit::prune(db, cutoff).await?;
     Ok(())
 }

@@ -636,7 +636,7 @@ async fn refresh_token_reuse_is_a_warning_in_the_activity_and_old_events_are_pru
     assert!(events.iter().any(|e| e.kind == "consent.granted"));
     // Retention: a sweep with a retention shorter than the events' age removes them.
     tokio::time::sleep(Duration::from_millis(1_100)).await;
-    latch::sweeper::sweep(&app.db, latch::store::now(), Duration::from_secs(1))
+    latch::sweeper::sweep(&app.db, latch::store::now(), chrono::TimeDelta::seconds(1))
         .await
         .unwrap();
     assert!(

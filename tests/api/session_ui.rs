@@ -769,7 +769,7 @@ async fn logout_ends_the_session_for_every_copy_of_the_cookie_and_revokes_its_gr
 
 #[tokio::test]
 async fn session_ends_when_it_is_older_than_the_session_ttl() {
-    let app = spawn_app_with(|s| s.session_ttl = std::time::Duration::from_secs(1)).await;
+    let app = spawn_app_with(|s| s.session_ttl = chrono::TimeDelta::seconds(1)).await;
     app.create_user("brief@example.com", PASSWORD).await;
     let browser = app.new_browser();
     assert_eq!(

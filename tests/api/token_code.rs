@@ -359,7 +359,7 @@ async fn token_rejected_when_code_verifier_is_sent_for_code_issued_without_chall
 #[tokio::test]
 async fn token_invalid_grant_when_code_has_expired() {
     // Arrange
-    let app = spawn_app_with(|s| s.code_ttl = Duration::from_secs(1)).await;
+    let app = spawn_app_with(|s| s.code_ttl = chrono::TimeDelta::seconds(1)).await;
     app.create_user(EMAIL, PASSWORD).await;
     let c = app.confidential_client().await;
     let (code, verifier) = code_with_pkce(&app, &c).await;

@@ -742,7 +742,7 @@ async fn token_access_token_has_rfc9068_claims_when_issued_by_code_flow() {
         claims["iat"].as_i64().unwrap(),
         claims["exp"].as_i64().unwrap(),
     );
-    assert_eq!(exp - iat, app.settings.access_token_ttl.as_secs() as i64);
+    assert_eq!(exp - iat, app.settings.access_token_ttl.num_seconds());
     assert_eq!(body["expires_in"], exp - iat);
 }
 

@@ -238,7 +238,7 @@ async fn token_401_invalid_client_when_confidential_client_refreshes_without_aut
 #[tokio::test]
 async fn token_invalid_grant_when_refresh_token_is_past_its_absolute_lifetime() {
     // Arrange: a 2 s family lifetime; rotating does not extend it.
-    let app = spawn_app_with(|s| s.refresh_token_ttl = Duration::from_secs(2)).await;
+    let app = spawn_app_with(|s| s.refresh_token_ttl = chrono::TimeDelta::seconds(2)).await;
     let (_, c) = fixtures(&app).await;
     let first = sign_in_tokens(&app, &c).await;
     let second = tokens_of(refresh(&app, &c, &first.rt).await).await;
@@ -254,7 +254,7 @@ async fn token_invalid_grant_when_refresh_token_is_past_its_absolute_lifetime() 
 #[tokio::test]
 async fn token_invalid_grant_when_refresh_token_is_idle_past_its_idle_lifetime() {
     // Arrange: 1 s idle lifetime, 30-day absolute lifetime.
-    let app = spawn_app_with(|s| s.refresh_token_idle_ttl = Duration::from_secs(1)).await;
+    let app = spawn_app_with(|s| s.refresh_token_idle_ttl = chrono::TimeDelta::seconds(1)).await;
     let (_, c) = fixtures(&app).await;
     let tokens = sign_in_tokens(&app, &c).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -412,7 +412,7 @@ async fn token_at_most_one_live_token_when_two_instances_race_on_one_refresh_tok
 #[tokio::test]
 async fn token_at_most_one_live_token_when_refresh_token_is_raced_within_grace_window() {
     // Arrange: with a grace window, retries may succeed, but never leave two live tokens.
-    let app = spawn_app_with(|s| s.refresh_token_grace = Duration::from_secs(5)).await;
+    let app = spawn_app_with(|s| s.refresh_token_grace = chrono::TimeDelta::seconds(5)).await;
     let sibling = spawn_sibling(&app).await;
     let (_, c) = fixtures(&app).await;
     let tokens = sign_in_tokens(&app, &c).await;
@@ -437,7 +437,7 @@ async fn token_at_most_one_live_token_when_refresh_token_is_raced_within_grace_w
 #[tokio::test]
 async fn token_new_token_and_one_live_token_when_just_rotated_token_is_replayed_within_grace() {
     // Arrange: the client refreshed, but (say) lost the response.
-    let app = spawn_app_with(|s| s.refresh_token_grace = Duration::from_secs(5)).await;
+    let app = spawn_app_with(|s| s.refresh_token_grace = chrono::TimeDelta::seconds(5)).await;
     let (_, c) = fixtures(&app).await;
     let first = sign_in_tokens(&app, &c).await;
     let lost = tokens_of(refresh(&app, &c, &first.rt).await).await;
@@ -461,7 +461,7 @@ async fn token_new_token_and_one_live_token_when_just_rotated_token_is_replayed_
 async fn token_invalid_grant_when_older_generation_is_replayed_within_grace() {
     // Arrange: RT1 → RT2 → RT3 in quick succession; the grace window is for retrying the
     // token just rotated, not for any earlier generation.
-    let app = spawn_app_with(|s| s.refresh_token_grace = Duration::from_secs(5)).await;
+    let app = spawn_app_with(|s| s.refresh_token_grace = chrono::TimeDelta::seconds(5)).await;
     let (_, c) = fixtures(&app).await;
     let first = sign_in_tokens(&app, &c).await;
     let second = tokens_of(refresh(&app, &c, &first.rt).await).await;
@@ -479,7 +479,7 @@ async fn token_invalid_grant_when_older_generation_is_replayed_within_grace() {
 #[tokio::test]
 async fn token_invalid_grant_and_family_revoked_when_rotated_token_is_replayed_after_grace() {
     // Arrange
-    let app = spawn_app_with(|s| s.refresh_token_grace = Duration::from_secs(1)).await;
+    let app = spawn_app_with(|s| s.refresh_token_grace = chrono::TimeDelta::seconds(1)).await;
     let (_, c) = fixtures(&app).await;
     let first = sign_in_tokens(&app, &c).await;
     let second = tokens_of(refresh(&app, &c, &first.rt).await).await;

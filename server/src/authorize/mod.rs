@@ -426,9 +426,7 @@ async fn store_code(
 ) -> Result<String, StoreError> {
     let code = crypto::mint_secret("ac_");
     let now = store::now();
-    // Settings cap the code lifetime far below chrono's range; 60 s is the documented default.
-    let ttl = chrono::Duration::from_std(state.settings.code_ttl)
-        .unwrap_or_else(|_| chrono::Duration::seconds(60));
+    let ttl = state.settings.code_ttl;
     let row = entity::authorization_code::Model {
         id,
         code_hash: crypto::sha256_hex(&code),

@@ -107,12 +107,12 @@ pub struct Settings {
     /// `None` only before [`Settings::ensure_secret_key`] ran.
     pub secret_key: Option<SecretKey>,
     pub data_dir: PathBuf,
-    pub access_token_ttl: Duration,
-    pub refresh_token_ttl: Duration,
-    pub refresh_token_idle_ttl: Duration,
+    pub access_token_ttl: chrono::TimeDelta,
+    pub refresh_token_ttl: chrono::TimeDelta,
+    pub refresh_token_idle_ttl: chrono::TimeDelta,
     /// Window in which a just-rotated refresh token may be replayed (lost response).
-    pub refresh_token_grace: Duration,
-    pub code_ttl: Duration,
+    pub refresh_token_grace: chrono::TimeDelta,
+    pub code_ttl: chrono::TimeDelta,
     pub log_format: LogFormat,
     pub signing_alg: SigningAlg,
     /// How long a new signing key is published in JWKS before it signs.
@@ -127,9 +127,9 @@ pub struct Settings {
     pub workers: usize,
     pub limits: crate::rate_limit::Limits,
     /// Audit events older than this are pruned.
-    pub audit_retention: Duration,
+    pub audit_retention: chrono::TimeDelta,
     /// A browser session ends this long after sign-in.
-    pub session_ttl: Duration,
+    pub session_ttl: chrono::TimeDelta,
     /// A request body must arrive completely within this time (slow-body clients).
     pub body_timeout: Duration,
     /// Open connections one address (see [`Self::ipv6_prefix`]) may hold at once.
@@ -259,7 +259,7 @@ mod tests {
         assert_eq!(s.bind, "127.0.0.1:8080");
         assert_eq!(s.issuer, "http://127.0.0.1:8080");
         assert!(s.is_sqlite());
-        assert_eq!(s.code_ttl, Duration::from_secs(60));
+        assert_eq!(s.code_ttl, chrono::TimeDelta::seconds(60));
     }
 
     #[test]
@@ -270,7 +270,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(s.database_url, "postgres://x/y");
-        assert_eq!(s.access_token_ttl, Duration::from_secs(60));
+        assert_eq!(s.access_token_ttl, chrono::TimeDelta::seconds(60));
         let e = load(&[("LATCH_ACCESS_TOKEN_TTL", "soon")])
             .unwrap_err()
             .to_string();
@@ -330,7 +330,7 @@ mod tests {
         .unwrap();
         assert_eq!(s.bind, "127.0.0.1:7001");
         assert_eq!(s.issuer, "http://127.0.0.1:7001");
-        assert_eq!(s.access_token_ttl, Duration::from_secs(120));
+        assert_eq!(s.access_token_ttl, chrono::TimeDelta::seconds(120));
     }
 
     #[test]
@@ -342,14 +342,14 @@ mod tests {
         ];
         let s = load_layers(toml, &env, Overrides::default()).unwrap();
         assert_eq!(s.bind, "127.0.0.1:7002");
-        assert_eq!(s.access_token_ttl, Duration::from_secs(300));
+        assert_eq!(s.access_token_ttl, chrono::TimeDelta::seconds(300));
         let flags = Overrides {
             bind: Some("127.0.0.1:7003".into()),
             ..Overrides::default()
         };
         let s = load_layers(toml, &env, flags).unwrap();
         assert_eq!(s.bind, "127.0.0.1:7003");
-        assert_eq!(s.access_token_ttl, Duration::from_secs(300));
+        assert_eq!(s.access_token_ttl, chrono::TimeDelta::seconds(300));
     }
 
     #[test]

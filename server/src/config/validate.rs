@@ -176,6 +176,12 @@ pub(super) fn settings(raw: Raw, o: &Overrides) -> Result<Settings, ConfigError>
             .transpose()
             .map(|d| d.unwrap_or(Duration::from_secs(default)))
     };
+    // Lifetimes are kept as `TimeDelta`, the type token and session arithmetic uses, so no
+    // call site converts (or repeats a default). The bounds keep them far inside its range.
+    let lifetime = |key, v: Option<String>, default: u64, min, max| {
+        secs(key, v, default, min, max)
+            .map(|d| chrono::TimeDelta::seconds(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)))
+    };
     let flag = |key, v: Option<String>, default| -> Result<bool, ConfigError> {
         v.map(|v| parse_bool(key, &v))
             .transpose()
@@ -238,16 +244,14 @@ pub(super) fn settings(raw: Raw, o: &Overrides) -> Result<Settings, ConfigError>
         limits.login_failures_per_account =
             parse_num("LATCH_LOGIN_LOCKOUT_THRESHOLD", v, 1u32, 1000)?;
     }
-    let audit_retention = Duration::from_secs(
-        86_400
-            * raw
-                .audit_retention_days
-                .as_deref()
-                .map(|v| parse_num("LATCH_AUDIT_RETENTION_DAYS", v, 1u64, 3650))
-                .transpose()?
-                .unwrap_or(90),
+    let audit_retention = chrono::TimeDelta::days(
+        raw.audit_retention_days
+            .as_deref()
+            .map(|v| parse_num("LATCH_AUDIT_RETENTION_DAYS", v, 1i64, 3650))
+            .transpose()?
+            .unwrap_or(90),
     );
-    let session_ttl = secs(
+    let session_ttl = lifetime(
         "LATCH_SESSION_TTL",
         raw.session_ttl.clone(),
         12 * 3600,
@@ -286,28 +290,28 @@ pub(super) fn settings(raw: Raw, o: &Overrides) -> Result<Settings, ConfigError>
         redis_url: raw.redis_url.filter(|s| !s.is_empty()),
         secret_key,
         data_dir,
-        access_token_ttl: secs(
+        access_token_ttl: lifetime(
             "LATCH_ACCESS_TOKEN_TTL",
             raw.access_token_ttl,
             3600,
             1,
             24 * 3600,
         )?,
-        refresh_token_ttl: secs(
+        refresh_token_ttl: lifetime(
             "LATCH_REFRESH_TOKEN_TTL",
             raw.refresh_token_ttl,
             30 * 24 * 3600,
             1,
             year,
         )?,
-        refresh_token_idle_ttl: secs(
+        refresh_token_idle_ttl: lifetime(
             "LATCH_REFRESH_TOKEN_IDLE_TTL",
             raw.refresh_token_idle_ttl,
             14 * 24 * 3600,
             1,
             year,
         )?,
-        refresh_token_grace: secs(
+        refresh_token_grace: lifetime(
             "LATCH_REFRESH_TOKEN_GRACE",
             raw.refresh_token_grace,
             0,
@@ -315,7 +319,7 @@ pub(super) fn settings(raw: Raw, o: &Overrides) -> Result<Settings, ConfigError>
             60,
         )?,
         // RFC 6749 §4.1.2: "A maximum authorization code lifetime of 10 minutes is RECOMMENDED."
-        code_ttl: secs("LATCH_CODE_TTL", raw.code_ttl, 60, 1, 600)?,
+        code_ttl: lifetime("LATCH_CODE_TTL", raw.code_ttl, 60, 1, 600)?,
         log_format,
         signing_alg,
         key_prepublish: secs(

@@ -61,7 +61,7 @@ pub fn id_token(state: &AppState, i: IdTokenInput<'_>) -> Result<String, OAuthEr
         "sub": i.user.id,
         "aud": i.client.id,
         "azp": i.client.id,
-        "exp": now + state.settings.access_token_ttl.as_secs() as i64,
+        "exp": now + state.settings.access_token_ttl.num_seconds(),
         "iat": now,
         "auth_time": i.auth_time,
         "at_hash": at_hash(i.access_token),

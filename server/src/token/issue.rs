@@ -56,7 +56,7 @@ pub fn mint_access(
         .current()
         .ok_or_else(|| OAuthError::server(anyhow::anyhow!("no signing key is active")))?;
     let now = Utc::now();
-    let ttl = state.settings.access_token_ttl.as_secs() as i64;
+    let ttl = state.settings.access_token_ttl.num_seconds();
     let jti = crypto::random_base62(22);
     // Serialized in the field order of `AccessClaims`, borrowing instead of cloning.
     let claims = AccessClaimsRef {

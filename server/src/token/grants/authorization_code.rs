@@ -153,8 +153,7 @@ pub async fn exchange(
         .any(|g| g == GrantType::RefreshToken)
         .then(|| {
             let family = crypto::new_id("fam");
-            let ttl = chrono::Duration::from_std(state.settings.refresh_token_ttl)
-                .unwrap_or(chrono::Duration::days(30));
+            let ttl = state.settings.refresh_token_ttl;
             let (secret, rt) = issue::new_refresh(
                 client,
                 &user.id,

@@ -63,8 +63,7 @@ pub async fn exchange(
         return Err(invalid_grant());
     }
     let now = store::now();
-    let idle = chrono::Duration::from_std(state.settings.refresh_token_idle_ttl)
-        .unwrap_or(chrono::Duration::days(14));
+    let idle = state.settings.refresh_token_idle_ttl;
     if row.expires_at <= now || row.created_at + idle <= now {
         return Err(invalid_grant());
     }
@@ -98,8 +97,7 @@ pub async fn exchange(
     let target = match row.rotated_at {
         None => row.clone(),
         Some(rotated_at) => {
-            let grace =
-                chrono::Duration::from_std(state.settings.refresh_token_grace).unwrap_or_default();
+            let grace = state.settings.refresh_token_grace;
             let live = if grace > chrono::Duration::zero() && now - rotated_at <= grace {
                 // Only a retry of the token that minted the live one is a lost response.
                 // A successor superseded by such a retry, or an older generation, is a
