@@ -526,7 +526,7 @@ async fn signing_key(command: SigningKeyCommand, mut settings: Settings) -> Resu
 }
 
 fn key_json(k: &entity::api_key::Model) -> serde_json::Value {
-    crate::api::api_keys::key_object(k)
+    crate::api::api_keys::key_object(k, crate::clock::Clock::system().now())
 }
 
 async fn key_command(command: KeyCommand, settings: Settings) -> Result<(), Failure> {
@@ -569,7 +569,7 @@ async fn key_command(command: KeyCommand, settings: Settings) -> Result<(), Fail
                         "{}  {:<22}  {:<9}  {:<10}  {}",
                         k.id,
                         crate::api_keys::redacted(&k),
-                        crate::api_keys::status(&k),
+                        crate::api_keys::status(&k, crate::clock::Clock::system().now()),
                         k.scopes.replace(' ', ","),
                         k.name
                     );
@@ -585,15 +585,19 @@ async fn key_command(command: KeyCommand, settings: Settings) -> Result<(), Fail
             let key = find(id).await?;
             let secs = crate::api_keys::parse_roll_expiry(&expires_in)
                 .ok_or_else(|| Failure(2, format!("invalid --expires-in {expires_in:?}: use now, 1h, 24h, 7d or seconds up to 604800")))?;
-            if matches!(crate::api_keys::status(&key), "revoked" | "expired") {
+            if matches!(
+                crate::api_keys::status(&key, crate::clock::Clock::system().now()),
+                "revoked" | "expired"
+            ) {
                 return Err(Failure(
                     2,
                     "a revoked or expired key cannot be rolled".into(),
                 ));
             }
-            let (new, secret) = crate::api_keys::roll(&db, &cache, &key, secs)
-                .await
-                .map_err(|e| Failure(1, e.to_string()))?;
+            let (new, secret) =
+                crate::api_keys::roll(&db, &cache, &key, secs, crate::clock::Clock::system().now())
+                    .await
+                    .map_err(|e| Failure(1, e.to_string()))?;
             if json {
                 let mut v = key_json(&new);
                 v["secret"] = json!(secret);
@@ -616,9 +620,10 @@ async fn key_command(command: KeyCommand, settings: Settings) -> Result<(), Fail
         }
         KeyCommand::Revoke { id, json } => {
             let key = find(id).await?;
-            let revoked = crate::api_keys::revoke(&db, &cache, &key)
-                .await
-                .map_err(|e| Failure(1, e.to_string()))?;
+            let revoked =
+                crate::api_keys::revoke(&db, &cache, &key, crate::clock::Clock::system().now())
+                    .await
+                    .map_err(|e| Failure(1, e.to_string()))?;
             if json {
                 println!("{}", key_json(&revoked));
             } else {

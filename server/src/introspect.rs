@@ -47,13 +47,13 @@ async fn post_introspect(
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("The token parameter is missing"))?;
-    let now = store::now();
+    let now = state.clock.now();
 
     if token.starts_with("sk_") {
         if !caller.resource_server || !api_keys::looks_valid(token) {
             return Ok(inactive());
         }
-        let Ok(v) = api_keys::verify(&state.db, &state.keys, token, None).await? else {
+        let Ok(v) = api_keys::verify(&state.db, &state.keys, token, None, now).await? else {
             return Ok(inactive());
         };
         let key = &v.key;

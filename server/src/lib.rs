@@ -22,6 +22,8 @@ pub mod cli;
 pub mod client_ip;
 /// OAuth client registration rules.
 pub mod clients;
+/// The injectable clock every time decision reads (imports nothing of ours).
+pub mod clock;
 /// Settings from defaults, `latch.toml`, `LATCH_*` and flags.
 pub mod config;
 /// The per-address cap on open connections.

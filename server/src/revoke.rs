@@ -30,7 +30,7 @@ async fn post_revoke(
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("The token parameter is missing"))?;
-    let now = store::now();
+    let now = state.clock.now();
     if token.starts_with("rt_") {
         if crypto::check_secret(token, "rt_")
             && let Some(rt) = store::tokens::by_hash(&state.db, &crypto::sha256_hex(token)).await?

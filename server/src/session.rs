@@ -82,14 +82,17 @@ pub fn check_origin(req: &HttpRequest, state: &AppState) -> Result<(), HtmlError
 /// a new CSRF token. Nothing else survives but the `prompt=login` records
 /// (`authorize::fresh_login`): this sign-in is what they wait for, and they can only ever
 /// be satisfied by a sign-in made after they were written, which this one is.
-pub fn sign_in(session: &Session, user_id: &str) -> Result<(), HtmlError> {
+pub fn sign_in(
+    session: &Session,
+    user_id: &str,
+    now: chrono::DateTime<Utc>,
+) -> Result<(), HtmlError> {
     let fresh = session.get::<serde_json::Value>(FRESH_LOGIN).ok().flatten();
     session.renew();
     session.clear();
     if let Some(v) = fresh {
         session.insert(FRESH_LOGIN, v).map_err(session_err)?;
     }
-    let now = Utc::now();
     session.insert(UID, user_id).map_err(session_err)?;
     session
         .insert(AUTH_TIME, now.timestamp())
@@ -125,7 +128,7 @@ pub async fn end_session(
     let (Some(uid), Some(auth_ms), Some(sid)) = (uid, auth_ms, sid) else {
         return Ok(None);
     };
-    let now = store::now();
+    let now = state.clock.now();
     let ttl = state.settings.session_ttl;
     let expires = chrono::DateTime::from_timestamp_millis(auth_ms).unwrap_or(now) + ttl;
     if expires > now {
@@ -157,7 +160,7 @@ pub async fn current_user(
         session.purge();
         return Ok(None);
     };
-    let age_ms = Utc::now().timestamp_millis() - ms;
+    let age_ms = state.clock.now().timestamp_millis() - ms;
     let void = ms < user.sessions_valid_after.timestamp_millis()
         || age_ms > state.settings.session_ttl.num_milliseconds()
         || state.denied.contains(&ended_key(&sid));

@@ -107,6 +107,16 @@ impl Application {
         settings: &mut Settings,
         handle_signals: bool,
     ) -> Result<Self, StartupError> {
+        Self::build_with_clock(settings, handle_signals, crate::clock::Clock::system()).await
+    }
+
+    /// [`Application::build_with`] on the given clock (tests pass a manual one and advance
+    /// it instead of sleeping).
+    pub async fn build_with_clock(
+        settings: &mut Settings,
+        handle_signals: bool,
+        clock: crate::clock::Clock,
+    ) -> Result<Self, StartupError> {
         if let Some((path, created)) = settings.ensure_secret_key()? {
             if created {
                 tracing::warn!(path = %path.display(), "LATCH_SECRET_KEY is not set: generated a master key and saved it (mode 0600); keep this file, or set LATCH_SECRET_KEY");
@@ -134,7 +144,7 @@ impl Application {
             .await
             .map_err(|e| StartupError::Keys(format!("{e:#}")))?;
         signer.spawn_reloader();
-        crate::sweeper::spawn(db.clone(), settings.audit_retention);
+        crate::sweeper::spawn(db.clone(), clock.clone(), settings.audit_retention);
         let denied = Arc::new(crate::store::tokens::DenyList::default());
         crate::sweeper::start_deny_sync(db.clone(), denied.clone())
             .await
@@ -188,6 +198,7 @@ impl Application {
             rows: crate::store::RowCaches::default(),
             limiter,
             sealer,
+            clock,
         });
         let cookie_key = Key::derive_from(&derive_key(&master, "session-cookie"));
         let secure_cookies = secure_transport(settings);

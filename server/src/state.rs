@@ -22,4 +22,6 @@ pub struct AppState {
     pub limiter: std::sync::Arc<crate::rate_limit::Limiter>,
     /// AES-GCM under the master key (keys derived once at start-up).
     pub sealer: crate::crypto::Sealer,
+    /// The time every expiry and age decision reads (a manual clock in tests).
+    pub clock: crate::clock::Clock,
 }

@@ -7,12 +7,12 @@ use crate::store::Db;
 
 pub const EVERY: Duration = Duration::from_secs(600);
 
-pub fn spawn(db: Db, audit_retention: chrono::TimeDelta) {
+pub fn spawn(db: Db, clock: crate::clock::Clock, audit_retention: chrono::TimeDelta) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(EVERY);
         loop {
             tick.tick().await;
-            let now = crate::store::now();
+            let now = clock.now();
             if let Err(e) = sweep(&db, now, audit_retention).await {
                 tracing::warn!(error = ?e, "sweeping expired rows failed");
             }

@@ -70,6 +70,8 @@ pub struct TestApp {
     pub handle: actix_web::dev::ServerHandle,
     /// The running app's shared state (e.g. to reload the signing-key ring after a rotation).
     pub state: actix_web::web::Data<latch::state::AppState>,
+    /// The app's clock: a manual one starting at the real time (see [`TestApp::advance`]).
+    pub clock: latch::clock::Clock,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -83,7 +85,7 @@ pub async fn spawn_app_with(f: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = Settings::for_tests(&test_db.url);
     settings.rate_limit = false;
     f(&mut settings);
-    spawn_on(test_db, settings).await
+    spawn_on(test_db, settings, latch::clock::Clock::manual()).await
 }
 
 /// Spawn a second instance sharing the database and master key of `other`.
@@ -95,11 +97,12 @@ pub async fn spawn_sibling(other: &TestApp) -> TestApp {
     // Same issuer and audience: the two instances stand behind one load balancer.
     let mut settings = other.settings.clone();
     settings.bind = "127.0.0.1:0".into();
-    spawn_on(test_db, settings).await
+    // One clock for both: advancing time is advancing it everywhere.
+    spawn_on(test_db, settings, other.clock.clone()).await
 }
 
-async fn spawn_on(test_db: TestDb, mut settings: Settings) -> TestApp {
-    let app = Application::build_with(&mut settings, false)
+async fn spawn_on(test_db: TestDb, mut settings: Settings, clock: latch::clock::Clock) -> TestApp {
+    let app = Application::build_with_clock(&mut settings, false, clock.clone())
         .await
         .expect("app builds");
     let port = app.port();
@@ -122,10 +125,17 @@ async fn spawn_on(test_db: TestDb, mut settings: Settings) -> TestApp {
         test_db,
         handle,
         state,
+        clock,
     }
 }
 
 impl TestApp {
+    /// Move the app's clock (and its siblings') `secs` seconds forward: expiry of codes,
+    /// tokens, sessions and keys without sleeping. Caches and timers stay on real time.
+    pub fn advance(&self, secs: i64) {
+        self.clock.advance(chrono::TimeDelta::seconds(secs));
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

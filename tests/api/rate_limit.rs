@@ -635,8 +635,8 @@ async fn refresh_token_reuse_is_a_warning_in_the_activity_and_old_events_are_pru
     assert_eq!(reuse.severity, "warning");
     assert!(events.iter().any(|e| e.kind == "consent.granted"));
     // Retention: a sweep with a retention shorter than the events' age removes them.
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
-    latch::sweeper::sweep(&app.db, latch::store::now(), chrono::TimeDelta::seconds(1))
+    app.advance(2);
+    latch::sweeper::sweep(&app.db, app.clock.now(), chrono::TimeDelta::seconds(1))
         .await
         .unwrap();
     assert!(

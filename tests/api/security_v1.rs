@@ -434,6 +434,7 @@ async fn disabling_a_user_stops_the_clients_they_registered_and_their_tokens() {
         &admin,
         &dev,
         true,
+        app.state.clock.now(),
     )
     .await
     .expect("disabled");

@@ -787,7 +787,7 @@ async fn session_ends_when_it_is_older_than_the_session_ttl() {
             .status(),
         200
     );
-    tokio::time::sleep(std::time::Duration::from_millis(1_300)).await;
+    app.advance(2);
     assert_eq!(
         browser
             .get(app.url("/dashboard"))

@@ -1,8 +1,6 @@
 //! `grant_type=authorization_code` at `POST /oauth/token`: SECURITY.md 1b rows T1–T6 and
 //! single use under concurrency (§5 items 2–3), black-box over HTTP.
 
-use std::time::Duration;
-
 use futures_util::future::join_all;
 
 use crate::helpers::*;
@@ -148,7 +146,7 @@ async fn token_invalid_grant_and_first_tokens_revoked_when_code_is_redeemed_agai
     let (app, c) = setup().await;
     let (code, verifier) = code_with_pkce(&app, &c).await;
     let (at, jti, rt) = tokens_of(redeem(&app, &c, &code, Some(&verifier)).await).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    app.advance(2);
 
     // Act
     let replay = redeem(&app, &c, &code, Some(&verifier)).await;
@@ -363,7 +361,7 @@ async fn token_invalid_grant_when_code_has_expired() {
     app.create_user(EMAIL, PASSWORD).await;
     let c = app.confidential_client().await;
     let (code, verifier) = code_with_pkce(&app, &c).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    app.advance(2);
 
     // Act
     let res = redeem(&app, &c, &code, Some(&verifier)).await;

@@ -1,8 +1,6 @@
 //! `grant_type=refresh_token`: SECURITY.md 1c (R1–R3, R5, R6), the rotation grace window,
 //! and the invariant that a family never has two live tokens, on one or two instances.
 
-use std::time::Duration;
-
 use entity::refresh_token::{self, Column};
 use futures_util::future::join_all;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
@@ -242,7 +240,7 @@ async fn token_invalid_grant_when_refresh_token_is_past_its_absolute_lifetime() 
     let (_, c) = fixtures(&app).await;
     let first = sign_in_tokens(&app, &c).await;
     let second = tokens_of(refresh(&app, &c, &first.rt).await).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    app.advance(2);
 
     // Act
     let res = refresh(&app, &c, &second.rt).await;
@@ -257,7 +255,7 @@ async fn token_invalid_grant_when_refresh_token_is_idle_past_its_idle_lifetime()
     let app = spawn_app_with(|s| s.refresh_token_idle_ttl = chrono::TimeDelta::seconds(1)).await;
     let (_, c) = fixtures(&app).await;
     let tokens = sign_in_tokens(&app, &c).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    app.advance(2);
 
     // Act
     let res = refresh(&app, &c, &tokens.rt).await;
@@ -483,7 +481,7 @@ async fn token_invalid_grant_and_family_revoked_when_rotated_token_is_replayed_a
     let (_, c) = fixtures(&app).await;
     let first = sign_in_tokens(&app, &c).await;
     let second = tokens_of(refresh(&app, &c, &first.rt).await).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    app.advance(2);
 
     // Act
     let res = refresh(&app, &c, &first.rt).await;

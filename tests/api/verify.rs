@@ -163,7 +163,7 @@ async fn an_api_key_verifies_through_introspection_with_a_resource_server_client
     assert!(claims.require_scopes(&["write"]).is_err());
 
     // A revoked key is inactive.
-    latch::api_keys::revoke(&app.db, &app.state.keys, &key)
+    latch::api_keys::revoke(&app.db, &app.state.keys, &key, app.clock.now())
         .await
         .expect("revoked");
     let err = v.verify(&secret).await.unwrap_err();

@@ -229,7 +229,7 @@ async fn post_login(
         .limiter
         .succeed(FailureKind::LoginAccount, &account_key)
         .await;
-    session::sign_in(&session, &user.id)?;
+    session::sign_in(&session, &user.id, state.clock.now())?;
     Event::new(AuditKind::SigninSucceeded)
         .user(&user.id)
         .ip(ip)
@@ -262,7 +262,7 @@ async fn post_logout(
     // apps authorized in this session received (their refresh-token families and access
     // tokens). Grants made in other sessions are left alone.
     if let Some((uid, auth_time)) = session::end_session(&state, &session).await? {
-        store::tokens::revoke_session_grants(&state.db, &uid, auth_time, store::now()).await?;
+        store::tokens::revoke_session_grants(&state.db, &uid, auth_time, state.clock.now()).await?;
         state.denied.catch_up(&state.db).await?;
     }
     let next = safe_next(form.next.as_deref());

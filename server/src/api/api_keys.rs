@@ -31,7 +31,10 @@ fn ts(t: Option<chrono::DateTime<chrono::Utc>>) -> serde_json::Value {
         .unwrap_or(serde_json::Value::Null)
 }
 
-pub fn key_object(k: &entity::api_key::Model) -> serde_json::Value {
+pub fn key_object(
+    k: &entity::api_key::Model,
+    now: chrono::DateTime<chrono::Utc>,
+) -> serde_json::Value {
     json!({
         "id": k.id,
         "object": "api_key",
@@ -39,7 +42,7 @@ pub fn key_object(k: &entity::api_key::Model) -> serde_json::Value {
         "livemode": k.livemode,
         "scopes": crate::clients::list(&k.scopes).collect::<Vec<_>>(),
         "redacted": api_keys::redacted(k),
-        "status": api_keys::status(k),
+        "status": api_keys::status(k, now),
         "created": k.created_at.timestamp(),
         "last_used": ts(k.last_used_at),
         "expires_at": ts(k.expires_at),
@@ -122,7 +125,10 @@ async fn list(
         page.starting_after.as_deref(),
     )
     .await?;
-    Ok(list_response("/v1/api_keys", rows, page.limit, key_object))
+    let now = state.clock.now();
+    Ok(list_response("/v1/api_keys", rows, page.limit, |k| {
+        key_object(k, now)
+    }))
 }
 
 async fn retrieve(
@@ -131,7 +137,10 @@ async fn retrieve(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     p.allow(RESOURCE, Action::Read)?;
-    Ok(HttpResponse::Ok().json(key_object(&owned(&state, &p, &id).await?)))
+    Ok(HttpResponse::Ok().json(key_object(
+        &owned(&state, &p, &id).await?,
+        state.clock.now(),
+    )))
 }
 
 async fn create(
@@ -157,7 +166,7 @@ async fn create(
     idempotency::run(&state, &p.owner(), &req, &body, || async {
         let expires_at = match params.one("expires_in")? {
             Some(s) => Some(
-                store::now()
+                state.clock.now()
                     + chrono::Duration::seconds(
                         s.parse::<i64>()
                             .ok()
@@ -185,7 +194,7 @@ async fn create(
             key = api_keys::set_rate_limit(&state.db, &state.keys, &key, r).await?;
         }
         audit(&state, &req, &user_id, AuditKind::ApiKeyCreated, &key).await?;
-        let mut v = key_object(&key);
+        let mut v = key_object(&key, state.clock.now());
         v["secret"] = json!(secret);
         Ok((StatusCode::OK, v))
     })
@@ -225,7 +234,7 @@ async fn update(
             }
             super::audit(&state, &req, user_id, AuditKind::ApiKeyUpdated, d).await?;
         }
-        Ok((StatusCode::OK, key_object(&updated)))
+        Ok((StatusCode::OK, key_object(&updated, state.clock.now())))
     })
     .await
 }
@@ -244,7 +253,8 @@ async fn roll(
     let params = Params::parse(&req, &body)?;
     params.only(&["expires_in"])?;
     idempotency::run(&state, &p.owner(), &req, &body, || async {
-        if api_keys::status(&key) == "revoked" || api_keys::status(&key) == "expired" {
+        let now = state.clock.now();
+        if matches!(api_keys::status(&key, now), "revoked" | "expired") {
             return Err(ApiError::invalid_request(
                 "api_key_inactive",
                 "A revoked or expired key cannot be rolled",
@@ -260,9 +270,9 @@ async fn roll(
                 .with_param("expires_in")
             })?,
         };
-        let (new, secret) = api_keys::roll(&state.db, &state.keys, &key, expires_in).await?;
+        let (new, secret) = api_keys::roll(&state.db, &state.keys, &key, expires_in, now).await?;
         audit(&state, &req, &user_id, AuditKind::ApiKeyRolled, &key).await?;
-        let mut v = key_object(&new);
+        let mut v = key_object(&new, now);
         v["secret"] = json!(secret);
         v["rolled_from"] = json!(key.id);
         Ok((StatusCode::OK, v))
@@ -278,9 +288,10 @@ async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let user_id = p.allow(RESOURCE, Action::Manage)?;
     let key = owned(&state, &p, &id).await?;
-    let revoked = api_keys::revoke(&state.db, &state.keys, &key).await?;
+    let now = state.clock.now();
+    let revoked = api_keys::revoke(&state.db, &state.keys, &key, now).await?;
     audit(&state, &req, user_id, AuditKind::ApiKeyRevoked, &key).await?;
-    let mut v = key_object(&revoked);
+    let mut v = key_object(&revoked, now);
     v["deleted"] = json!(true);
     Ok(HttpResponse::Ok().json(v))
 }

@@ -204,7 +204,16 @@ async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
             Some(k) => state.limiter.locked(FailureKind::ApiKeyIp, &k).await,
             None => None,
         };
-        let v = match api_keys::verify_gated(&state.db, &state.keys, token, ip, gate).await? {
+        let v = match api_keys::verify_gated(
+            &state.db,
+            &state.keys,
+            token,
+            ip,
+            state.clock.now(),
+            gate,
+        )
+        .await?
+        {
             Ok(v) => v,
             Err(api_keys::KeyRejection::Malformed) => return Err(invalid_key()),
             Err(api_keys::KeyRejection::Locked(wait)) => {

@@ -57,7 +57,7 @@ where
     let request_hash = crypto::b64url(&crypto::sha256(&h));
     let aad = format!("{owner}\0{key}");
     let sealer = &state.sealer;
-    let now = crate::store::now();
+    let now = state.clock.now();
 
     let existing = store::idempotency::find(&state.db, owner, key).await?;
     if let Some(row) = existing {

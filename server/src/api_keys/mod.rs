@@ -195,8 +195,9 @@ pub async fn verify(
     cache: &KeyCache,
     presented: &str,
     ip: Option<std::net::IpAddr>,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Result<std::sync::Arc<VerifiedKey>, KeyRejection>, StoreError> {
-    verify_gated(db, cache, presented, ip, async || None).await
+    verify_gated(db, cache, presented, ip, now, async || None).await
 }
 
 /// [`verify`], asking `gate` before a lookup that the cache cannot answer (the only case
@@ -207,6 +208,7 @@ pub async fn verify_gated(
     cache: &KeyCache,
     presented: &str,
     ip: Option<std::net::IpAddr>,
+    now: chrono::DateTime<chrono::Utc>,
     gate: impl AsyncFnOnce() -> Option<std::time::Duration>,
 ) -> Result<Result<std::sync::Arc<VerifiedKey>, KeyRejection>, StoreError> {
     if !looks_valid(presented) {
@@ -237,7 +239,6 @@ pub async fn verify_gated(
     let Some(v) = found else {
         return Ok(Err(KeyRejection::Unknown));
     };
-    let now = chrono::Utc::now();
     if v.key.revoked_at.is_some_and(|t| t <= now) {
         return Ok(Err(KeyRejection::Revoked));
     }
@@ -311,6 +312,7 @@ pub async fn roll(
     cache: &KeyCache,
     old: &entity::api_key::Model,
     expires_in: i64,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(entity::api_key::Model, String), KeyError> {
     let (new, secret) = create(
         db,
@@ -325,7 +327,6 @@ pub async fn roll(
         },
     )
     .await?;
-    let now = store::now();
     let until = now + chrono::Duration::seconds(expires_in);
     let earlier = old.expires_at.is_some_and(|e| e <= until);
     store::api_keys::set_rolled(db, old, &new.id, (!earlier).then_some(until)).await?;
@@ -337,11 +338,12 @@ pub async fn revoke(
     db: &impl Conn,
     cache: &KeyCache,
     key: &entity::api_key::Model,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<entity::api_key::Model, KeyError> {
     if key.revoked_at.is_some() {
         return Ok(key.clone());
     }
-    let updated = store::api_keys::set_revoked(db, key, store::now()).await?;
+    let updated = store::api_keys::set_revoked(db, key, now).await?;
     cache.forget(&key.key_hash);
     Ok(updated)
 }
@@ -373,9 +375,8 @@ pub async fn rename(
     Ok(store::api_keys::rename(db, key, name).await?)
 }
 
-/// `active`, `expiring` (rolled, still working), `expired` or `revoked`.
-pub fn status(k: &entity::api_key::Model) -> &'static str {
-    let now = chrono::Utc::now();
+/// `active`, `expiring` (rolled, still working), `expired` or `revoked`, at `now`.
+pub fn status(k: &entity::api_key::Model, now: chrono::DateTime<chrono::Utc>) -> &'static str {
     if k.revoked_at.is_some_and(|t| t <= now) {
         "revoked"
     } else if k.expires_at.is_some_and(|t| t <= now) {

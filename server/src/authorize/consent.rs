@@ -10,7 +10,6 @@
 use actix_session::Session;
 use actix_web::HttpResponse;
 use actix_web::http::header;
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -80,10 +79,10 @@ pub(super) fn show(
     session: &Session,
     r: &AuthorizeRequest,
     user: &CurrentUser,
+    now: i64,
 ) -> Result<HttpResponse, HtmlError> {
     let token = crypto::random_base62(32);
     let mut pending: Vec<Pending> = session.get(PENDING).ok().flatten().unwrap_or_default();
-    let now = Utc::now().timestamp();
     pending.retain(|p| now - p.issued_at <= PENDING_MAX_AGE_SECS);
     pending.push(Pending {
         token: token.clone(),
@@ -159,7 +158,7 @@ pub(super) async fn decide(
         .collect();
     let mut pending: Vec<Pending> = session.get(PENDING).ok().flatten().unwrap_or_default();
     let digest = digest_params(&request_params);
-    let now = Utc::now().timestamp();
+    let now = state.clock.now().timestamp();
     let Some(pos) = pending.iter().position(|p| {
         crypto::constant_time_eq(p.token.as_bytes(), token.as_bytes())
             && p.digest == digest
@@ -178,11 +177,7 @@ pub(super) async fn decide(
     };
     let Some(user) = session::current_user(state, session).await? else {
         let prompt_login = r.prompt.iter().any(|p| p == "login");
-        return login_redirect(
-            session,
-            &r.params,
-            prompt_login.then(|| Utc::now().timestamp()),
-        );
+        return login_redirect(session, &r.params, prompt_login.then_some(now));
     };
     match decision.as_str() {
         "allow" => {
@@ -193,9 +188,15 @@ pub(super) async fn decide(
                 Err(StoreError::Conflict(_)) => return Err(HtmlError::forbidden(ANSWERED)),
                 Err(_) => return unavailable(state, &r),
             };
-            if store::consents::grant(&state.db, &user.user.id, &r.client.id, &r.scope())
-                .await
-                .is_err()
+            if store::consents::grant(
+                &state.db,
+                &user.user.id,
+                &r.client.id,
+                &r.scope(),
+                state.clock.now(),
+            )
+            .await
+            .is_err()
             {
                 return unavailable(state, &r);
             }

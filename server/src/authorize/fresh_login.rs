@@ -8,7 +8,6 @@
 //! keeps `prompt=login` and the person is asked to sign in again.
 
 use actix_session::Session;
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::request::Params;
@@ -42,8 +41,7 @@ fn digest(params: &Params) -> String {
     super::digest_params(&rest)
 }
 
-fn records(session: &Session) -> Vec<Record> {
-    let now = Utc::now().timestamp();
+fn records(session: &Session, now: i64) -> Vec<Record> {
     let mut v: Vec<Record> = session.get(SESSION_KEY).ok().flatten().unwrap_or_default();
     v.retain(|r| now - r.after <= MAX_AGE_SECS);
     v
@@ -53,7 +51,7 @@ fn records(session: &Session) -> Vec<Record> {
 /// handle to put in the URL as `login_after`.
 pub fn demand(session: &Session, params: &Params, after: i64) -> Result<String, HtmlError> {
     let handle = crypto::random_base62(32);
-    let mut v = records(session);
+    let mut v = records(session, after);
     v.push(Record {
         handle: handle.clone(),
         digest: digest(params),
@@ -69,11 +67,11 @@ pub fn demand(session: &Session, params: &Params, after: i64) -> Result<String, 
 /// The record the request's `login_after` names, if this session holds one for exactly
 /// these parameters: removed (single use) and its time returned. `None` when there is no
 /// `login_after`, or it names nothing here.
-pub fn take(session: &Session, params: &Params) -> Result<Option<i64>, HtmlError> {
+pub fn take(session: &Session, params: &Params, now: i64) -> Result<Option<i64>, HtmlError> {
     let Some(handle) = params.iter().find(|(k, _)| k == PARAM).map(|(_, v)| v) else {
         return Ok(None);
     };
-    let mut v = records(session);
+    let mut v = records(session, now);
     let d = digest(params);
     let Some(pos) = v.iter().position(|r| {
         crypto::constant_time_eq(r.handle.as_bytes(), handle.as_bytes()) && r.digest == d

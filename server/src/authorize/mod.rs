@@ -13,7 +13,6 @@ pub mod request;
 use actix_session::Session;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::Utc;
 use url::Url;
 
 use crate::crypto;
@@ -274,8 +273,12 @@ async fn rejected(
 /// Whether this session's sign-in is too old for the request: older than the sign-in Latch
 /// asked for (`fresh_after`, from [`fresh_login::take`]), or than `max_age` allows (OIDC
 /// Core §3.1.2.1).
-fn needs_fresh_login(r: &AuthorizeRequest, user: &CurrentUser, fresh_after: Option<i64>) -> bool {
-    let now = Utc::now().timestamp();
+fn needs_fresh_login(
+    r: &AuthorizeRequest,
+    user: &CurrentUser,
+    fresh_after: Option<i64>,
+    now: i64,
+) -> bool {
     fresh_after.is_some_and(|t| user.auth_time < t)
         || r.max_age.is_some_and(|m| now - user.auth_time > m)
 }
@@ -291,7 +294,7 @@ async fn authorize(
     };
     let prompt_none = r.prompt.iter().any(|p| p == "none");
     let prompt_login = r.prompt.iter().any(|p| p == "login");
-    let now = Utc::now().timestamp();
+    let now = state.clock.now().timestamp();
     let user = match session::current_user(state, session).await {
         Ok(u) => u,
         Err(e) if e.status.is_server_error() => {
@@ -325,12 +328,12 @@ async fn authorize(
     };
     // Only a record this session holds for this very request, used once, says the person
     // signed in again for it (see `fresh_login`).
-    let fresh_after = fresh_login::take(session, &r.params)?;
+    let fresh_after = fresh_login::take(session, &r.params, now)?;
     if prompt_login && fresh_after.is_none() {
         // Ask for the password again, and accept only a sign-in made after this moment.
         return login_redirect(session, &r.params, Some(now));
     }
-    if needs_fresh_login(&r, &user, fresh_after) {
+    if needs_fresh_login(&r, &user, fresh_after, now) {
         if prompt_none {
             return error_to_client(
                 state,
@@ -365,7 +368,7 @@ async fn authorize(
             "The user has not consented to this application",
         );
     }
-    consent::show(session, &r, &user)
+    consent::show(session, &r, &user, now)
 }
 
 /// A digest of a request's parameters (not the consent form's own), binding a consent
@@ -425,7 +428,7 @@ async fn store_code(
     id: String,
 ) -> Result<String, StoreError> {
     let code = crypto::mint_secret("ac_");
-    let now = store::now();
+    let now = state.clock.now();
     let ttl = state.settings.code_ttl;
     let row = entity::authorization_code::Model {
         id,

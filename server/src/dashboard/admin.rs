@@ -108,6 +108,7 @@ async fn change_user(
                 &dash.user,
                 &target,
                 true,
+                state.clock.now(),
             )
             .await
         }
@@ -119,6 +120,7 @@ async fn change_user(
                 &dash.user,
                 &target,
                 false,
+                state.clock.now(),
             )
             .await
         }

@@ -59,7 +59,7 @@ async fn revoke(
     let name = client
         .as_ref()
         .map_or_else(|| "the app".to_owned(), |c| c.name.clone());
-    if store::consents::revoke(&state.db, &dash.user.id, &client_id).await? {
+    if store::consents::revoke(&state.db, &dash.user.id, &client_id, state.clock.now()).await? {
         state.denied.catch_up(&state.db).await?;
         dash.audit(
             &state,

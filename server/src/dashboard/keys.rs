@@ -99,7 +99,7 @@ async fn list(
             if all { "&all=1" } else { "" }
         )
     });
-    let now = chrono::Utc::now();
+    let now = state.clock.now();
     let rows = rows
         .iter()
         .map(|k| KeyRow::new(k, now))
@@ -194,7 +194,7 @@ async fn create(
     };
     dash.audit(&state, &req, AuditKind::ApiKeyCreated, detail(&key))
         .await?;
-    let row = KeyRow::new(&key, chrono::Utc::now());
+    let row = KeyRow::new(&key, state.clock.now());
     Ok(views::secret(views::SecretPage {
         c: dash.chrome("keys"),
         crumb: "API keys",
@@ -227,10 +227,15 @@ async fn show(
     id: web::Path<String>,
 ) -> Result<HttpResponse, HtmlError> {
     let k = owned(&state, &dash, &id).await?;
-    Ok(key_page(&dash, &k, None))
+    Ok(key_page(&dash, &k, None, state.clock.now()))
 }
 
-fn key_page(dash: &Dash, k: &entity::api_key::Model, error: Option<String>) -> HttpResponse {
+fn key_page(
+    dash: &Dash,
+    k: &entity::api_key::Model,
+    error: Option<String>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> HttpResponse {
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -240,7 +245,7 @@ fn key_page(dash: &Dash, k: &entity::api_key::Model, error: Option<String>) -> H
         status,
         &KeyPage {
             c: dash.chrome("keys"),
-            key: KeyRow::new(k, chrono::Utc::now()),
+            key: KeyRow::new(k, now),
             rolled_to: k.rolled_to.clone(),
             name_value: k.name.clone(),
             error,
@@ -267,7 +272,9 @@ async fn rename(
     let k = owned(&state, &dash, &id).await?;
     let renamed = match api_keys::rename(&state.db, &k, &form.name).await {
         Ok(r) => r,
-        Err(KeyError::Invalid(m, _)) => return Ok(key_page(&dash, &k, Some(capitalize(&m)))),
+        Err(KeyError::Invalid(m, _)) => {
+            return Ok(key_page(&dash, &k, Some(capitalize(&m)), state.clock.now()));
+        }
         Err(e) => return Err(key_error(e)),
     };
     state.keys.forget(&k.key_hash);
@@ -296,11 +303,13 @@ async fn roll(
 ) -> Result<HttpResponse, HtmlError> {
     dash.check(&req, &state, &form.csrf)?;
     let k = owned(&state, &dash, &id).await?;
-    if matches!(api_keys::status(&k), "revoked" | "expired") {
+    let now = state.clock.now();
+    if matches!(api_keys::status(&k, now), "revoked" | "expired") {
         return Ok(key_page(
             &dash,
             &k,
             Some("A revoked or expired key cannot be rolled. Create a new key instead.".into()),
+            now,
         ));
     }
     let Some(expires_in) = api_keys::parse_roll_expiry(&form.expires_in) else {
@@ -308,9 +317,10 @@ async fn roll(
             &dash,
             &k,
             Some("Choose when the current key should stop working.".into()),
+            now,
         ));
     };
-    let (new, secret) = api_keys::roll(&state.db, &state.keys, &k, expires_in)
+    let (new, secret) = api_keys::roll(&state.db, &state.keys, &k, expires_in, now)
         .await
         .map_err(key_error)?;
     let mut d = detail(&k);
@@ -324,7 +334,7 @@ async fn roll(
         format!(
             "The old key {old} keeps working for {}, until {}. Deploy the new key before then.",
             format::span(expires_in),
-            format::full(chrono::Utc::now() + chrono::Duration::seconds(expires_in))
+            format::full(state.clock.now() + chrono::Duration::seconds(expires_in))
         )
     };
     Ok(views::secret(views::SecretPage {
@@ -393,7 +403,7 @@ async fn revoke(
     dash.check(&req, &state, &form.csrf)?;
     let k = owned(&state, &dash, &id).await?;
     if k.revoked_at.is_none() {
-        api_keys::revoke(&state.db, &state.keys, &k)
+        api_keys::revoke(&state.db, &state.keys, &k, state.clock.now())
             .await
             .map_err(key_error)?;
         dash.audit(&state, &req, AuditKind::ApiKeyRevoked, detail(&k))
@@ -440,7 +450,7 @@ pub struct KeyRow {
 
 impl KeyRow {
     pub fn new(k: &entity::api_key::Model, now: DateTime<Utc>) -> Self {
-        let status = crate::api_keys::status(k);
+        let status = crate::api_keys::status(k, now);
         let (status_label, note) = match (status, k.expires_at) {
             ("expiring", Some(t)) => {
                 let left = (t - now).num_seconds();

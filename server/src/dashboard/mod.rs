@@ -223,7 +223,7 @@ pub fn paginate<T>(rows: &mut Vec<T>, limit: usize, id: impl Fn(&T) -> &str) -> 
 /// The overview: counts and the latest activity.
 async fn get_overview(state: web::Data<AppState>, dash: Dash) -> Result<HttpResponse, HtmlError> {
     let uid = &dash.user.id;
-    let now = store::now();
+    let now = state.clock.now();
     let live_keys = store::api_keys::count_working(&state.db, uid, true, now).await?;
     let test_keys = store::api_keys::count_working(&state.db, uid, false, now).await?;
     let apps = store::clients::count_owned(&state.db, uid).await?;

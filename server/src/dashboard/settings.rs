@@ -84,6 +84,7 @@ async fn post_password(
         &dash.user,
         &form.current_password,
         &form.new_password,
+        state.clock.now(),
     )
     .await
     {
@@ -99,7 +100,7 @@ async fn post_password(
         Err(UserError::Store(e)) => return Err(e.into()),
         Err(e) => return Err(HtmlError::internal(anyhow::anyhow!("password change: {e}"))),
     }
-    session::sign_in(&dash.session, &dash.user.id)?;
+    session::sign_in(&dash.session, &dash.user.id, state.clock.now())?;
     dash.audit(&state, &req, AuditKind::PasswordChanged, json!({}))
         .await?;
     dash.flash("Password changed. You were signed out everywhere else.");

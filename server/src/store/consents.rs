@@ -24,8 +24,8 @@ pub async fn grant(
     user_id: &str,
     client_id: &str,
     scope: &str,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), StoreError> {
-    let now = super::now();
     match find(db, user_id, client_id).await? {
         Some(existing) => {
             Entity::update_many()
@@ -78,8 +78,8 @@ pub async fn revoke(
     db: &impl ConnectionTrait,
     user_id: &str,
     client_id: &str,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<bool, StoreError> {
-    let now = super::now();
     let r = Entity::update_many()
         .col_expr(Column::RevokedAt, Expr::value(now))
         .filter(Column::UserId.eq(user_id))

@@ -28,10 +28,11 @@ pub type Db = DatabaseConnection;
 /// Code outside `store` writes `&impl store::Conn` to pass either through.
 pub use sea_orm::ConnectionTrait as Conn;
 
-/// Timestamps are kept at microsecond precision, PostgreSQL's, so a value reads back equal.
+/// The system time at microsecond precision (PostgreSQL's, so a value reads back equal), for
+/// stamps that decide nothing (audit events, `created_at`, deny-list sync). Expiry and age
+/// decisions read `AppState::clock` instead and pass its `now` in.
 pub fn now() -> chrono::DateTime<chrono::Utc> {
-    use chrono::{SubsecRound, Utc};
-    Utc::now().trunc_subsecs(6)
+    crate::clock::Clock::system().now()
 }
 
 /// What [`connect`] needs to know; `config::Settings::db_config` builds it.

@@ -93,6 +93,7 @@ pub fn new_refresh(
     nonce: Option<String>,
     family_expires_at: DateTime<Utc>,
     access: &Access,
+    now: DateTime<Utc>,
 ) -> (String, refresh_token::Model) {
     let secret = crypto::mint_secret("rt_");
     let row = refresh_token::Model {
@@ -108,7 +109,7 @@ pub fn new_refresh(
         livemode: client.livemode,
         access_token_jti: access.jti.clone(),
         access_token_expires_at: access.expires_at,
-        created_at: crate::store::now(),
+        created_at: now,
         expires_at: family_expires_at,
         rotated_at: None,
         revoked_at: None,

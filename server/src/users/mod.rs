@@ -123,6 +123,7 @@ pub async fn change_password(
     user: &entity::user::Model,
     current: &str,
     new: &str,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<entity::user::Model, UserError> {
     let ok = password::verify(Some(user.password_hash.clone()), current.to_owned()).await?;
     if !ok {
@@ -132,7 +133,6 @@ pub async fn change_password(
         return Err(UserError::WeakPassword);
     }
     let hash = password::hash(new.to_owned()).await?;
-    let now = store::now();
     let tx = store::begin_write(db).await?;
     let updated = store::users::set_password(&*tx, user, hash, now).await?;
     store::tokens::revoke_user_grants(&*tx, &user.id, None, now).await?;
@@ -150,6 +150,7 @@ pub async fn set_disabled(
     acting: &entity::user::Model,
     target: &entity::user::Model,
     disabled: bool,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<entity::user::Model, UserError> {
     if acting.id == target.id && disabled {
         return Err(UserError::SelfLockout);
@@ -157,7 +158,6 @@ pub async fn set_disabled(
     if target.disabled_at.is_some() == disabled {
         return Ok(target.clone());
     }
-    let now = store::now();
     let tx = store::begin_write(db).await?;
     let updated = store::users::set_disabled(&*tx, target, disabled, now).await?;
     if disabled {

@@ -98,7 +98,7 @@ async fn authorize_redirects_login_required_when_prompt_is_none_and_a_fresh_logi
     let app = spawn_app().await;
     let browser = signed_in(&app).await;
     let c = first_party(&app).await;
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    app.advance(2);
     // Act: max_age=1 with prompt=none (OIDC Core §3.1.2.1).
     let res = get(
         &browser,

@@ -95,7 +95,7 @@ async fn sign_out_leaves_tokens_of_another_session_alone() {
         .as_str()
         .expect("access token")
         .to_owned();
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    app.advance(2);
     let browser = app.new_browser();
     let code = code_in(&app, &browser, &c, ANN, "read").await;
     let ended = json(exchange(&app, &c, &code).await).await["access_token"]

@@ -70,7 +70,7 @@ async fn revoke_what_it_issued(
     req: &HttpRequest,
     row: &authorization_code::Model,
 ) -> Result<(), OAuthError> {
-    let now = store::now();
+    let now = state.clock.now();
     if let (Some(jti), Some(exp)) = (&row.access_token_jti, row.access_token_expires_at) {
         store::tokens::deny(&state.db, jti, exp, now).await?;
     }
@@ -114,7 +114,7 @@ pub async fn exchange(
         revoke_what_it_issued(state, req, &row).await?;
         return Err(invalid_grant());
     }
-    let now = store::now();
+    let now = state.clock.now();
     if row.expires_at <= now {
         return Err(invalid_grant());
     }
@@ -164,6 +164,7 @@ pub async fn exchange(
                 row.nonce.clone(),
                 now + ttl,
                 &access,
+                now,
             );
             (secret, rt, family)
         });

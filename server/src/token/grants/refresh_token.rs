@@ -32,7 +32,7 @@ async fn revoke_family(
     row: &refresh_token::Model,
     kind: AuditKind,
 ) -> Result<(), OAuthError> {
-    let n = store::tokens::revoke_family(&state.db, &row.family_id, store::now()).await?;
+    let n = store::tokens::revoke_family(&state.db, &row.family_id, state.clock.now()).await?;
     state.denied.catch_up(&state.db).await?;
     Event::new(kind)
         .user(&row.user_id)
@@ -62,7 +62,7 @@ pub async fn exchange(
     if row.client_id != client.id || row.revoked_at.is_some() {
         return Err(invalid_grant());
     }
-    let now = store::now();
+    let now = state.clock.now();
     let idle = state.settings.refresh_token_idle_ttl;
     if row.expires_at <= now || row.created_at + idle <= now {
         return Err(invalid_grant());
@@ -172,6 +172,7 @@ pub async fn exchange(
         row.nonce.clone(),
         row.expires_at,
         &access,
+        now,
     );
 
     let txn = store::begin_write(&state.db).await?;
