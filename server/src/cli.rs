@@ -361,7 +361,7 @@ async fn run(command: Command, mut settings: Settings) -> Result<(), Failure> {
                     other => Failure(2, other.to_string()),
                 })?;
             let list = |s: &str| {
-                crate::clients::list(s)
+                crate::store::words(s)
                     .map(str::to_owned)
                     .collect::<Vec<_>>()
             };
@@ -427,7 +427,7 @@ async fn run(command: Command, mut settings: Settings) -> Result<(), Failure> {
                     .await
                     .map_err(key_failure)?;
             }
-            let scopes: Vec<&str> = crate::clients::list(&key.scopes).collect();
+            let scopes: Vec<&str> = crate::store::words(&key.scopes).collect();
             if json {
                 println!(
                     "{}",

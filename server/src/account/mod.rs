@@ -72,7 +72,7 @@ async fn client_for(state: &AppState, next: &str) -> Option<SignInFor> {
         .await
         .ok()
         .flatten()?;
-    let registered: Vec<&str> = crate::clients::list(&client.redirect_uris).collect();
+    let registered: Vec<&str> = crate::store::words(&client.redirect_uris).collect();
     let redirect_uri = match param("redirect_uri") {
         Some(p)
             if registered

@@ -40,7 +40,7 @@ pub fn key_object(
         "object": "api_key",
         "name": k.name,
         "livemode": k.livemode,
-        "scopes": crate::clients::list(&k.scopes).collect::<Vec<_>>(),
+        "scopes": crate::store::words(&k.scopes).collect::<Vec<_>>(),
         "redacted": api_keys::redacted(k),
         "status": api_keys::status(k, now),
         "created": k.created_at.timestamp(),
@@ -249,7 +249,7 @@ async fn roll(
     let user_id = p.allow(RESOURCE, Action::Manage)?.to_owned();
     let key = owned(&state, &p, &id).await?;
     // Rolling hands out a new secret with the old key's scopes: only a key that holds them.
-    p.covers(crate::clients::list(&key.scopes))?;
+    p.covers(crate::store::words(&key.scopes))?;
     let params = Params::parse(&req, &body)?;
     params.only(&["expires_in"])?;
     idempotency::run(&state, &p.owner(), &req, &body, || async {

@@ -239,7 +239,7 @@ async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
         return Ok(Principal {
             user_id: Some(v.key.user_id.clone()),
             livemode: v.key.livemode,
-            scopes: crate::clients::list(&v.key.scopes)
+            scopes: crate::store::words(&v.key.scopes)
                 .map(str::to_owned)
                 .collect(),
             via: Via::ApiKey {

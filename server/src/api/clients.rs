@@ -9,10 +9,11 @@ use super::auth::{Action, Principal};
 use super::params::Params;
 use super::{ListQuery, idempotency, list_response};
 use crate::audit::AuditKind;
-use crate::clients::{self, ClientUpdate, NewClient, list};
+use crate::clients::{self, ClientUpdate, NewClient};
 use crate::errors::ApiError;
 use crate::state::AppState;
 use crate::store;
+use crate::store::words;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/clients", web::get().to(list_clients))
@@ -30,9 +31,9 @@ pub fn client_object(c: &entity::client::Model) -> serde_json::Value {
         "id": c.id,
         "object": "client",
         "name": c.name,
-        "redirect_uris": list(&c.redirect_uris).collect::<Vec<_>>(),
-        "grant_types": list(&c.grant_types).collect::<Vec<_>>(),
-        "scopes": list(&c.scopes).collect::<Vec<_>>(),
+        "redirect_uris": words(&c.redirect_uris).collect::<Vec<_>>(),
+        "grant_types": words(&c.grant_types).collect::<Vec<_>>(),
+        "scopes": words(&c.scopes).collect::<Vec<_>>(),
         "public": c.is_public,
         "token_endpoint_auth_method": c.token_endpoint_auth_method,
         "livemode": c.livemode,

@@ -46,32 +46,35 @@ pub struct NewKey {
 /// Validate and dedupe a key's scopes: `read`, `write`, or `resource:read|write`. None
 /// means a full key (`read write`).
 pub fn check_scopes(requested: &[String]) -> Result<Vec<String>, KeyError> {
-    let mut scopes: Vec<String> = Vec::new();
-    for s in requested {
-        let ok = KEY_SCOPES.contains(&s.as_str())
+    let unknown = |s: &str| {
+        KeyError::Invalid(
+            format!(
+                "unknown scope {:?}; use read, write or resource:read|write",
+                s.chars().take(64).collect::<String>()
+            ),
+            "scopes",
+        )
+    };
+    // One scope per element (a list element with a space is not a scope); `ScopeSet` checks
+    // the RFC 6749 §3.3 syntax and drops repeats, keeping the order given.
+    let set = crate::scope::ScopeSet::from_tokens(requested.iter().map(String::as_str))
+        .map_err(unknown)?;
+    let key_scope = |s: &str| {
+        KEY_SCOPES.contains(&s)
             || s.split_once(':').is_some_and(|(res, act)| {
                 !res.is_empty()
                     && res.len() <= 64
                     && res.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
                     && (act == "read" || act == "write")
-            });
-        if !ok {
-            return Err(KeyError::Invalid(
-                format!(
-                    "unknown scope {:?}; use read, write or resource:read|write",
-                    s.chars().take(64).collect::<String>()
-                ),
-                "scopes",
-            ));
-        }
-        if !scopes.contains(s) {
-            scopes.push(s.clone());
-        }
+            })
+    };
+    if let Some(bad) = set.iter().find(|s| !key_scope(s)) {
+        return Err(unknown(bad));
     }
-    if scopes.is_empty() {
-        scopes = vec!["read".into(), "write".into()];
+    if set.is_empty() {
+        return Ok(KEY_SCOPES.iter().map(|s| s.to_string()).collect());
     }
-    Ok(scopes)
+    Ok(set.to_vec())
 }
 
 /// Create a key; the secret is returned here and never again.
@@ -320,7 +323,7 @@ pub async fn roll(
             user_id: old.user_id.clone(),
             livemode: old.livemode,
             name: old.name.clone(),
-            scopes: crate::clients::list(&old.scopes)
+            scopes: crate::store::words(&old.scopes)
                 .map(str::to_owned)
                 .collect(),
             expires_at: None,

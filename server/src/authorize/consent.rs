@@ -19,13 +19,14 @@ use super::{
     unavailable,
 };
 use crate::audit::{AuditKind, Event};
-use crate::clients::{list, scope_description};
+use crate::clients::scope_description;
 use crate::crypto;
 use crate::errors::{HtmlError, OAuthCode, StoreError};
 use crate::pages::{ConsentView, ScopeView, consent_page};
 use crate::session::{self, CurrentUser};
 use crate::state::AppState;
 use crate::store;
+use crate::store::words;
 
 /// Pending consents kept in the session, so a consent answer is bound to the request it
 /// was shown for and used once.
@@ -66,7 +67,7 @@ pub(super) async fn remembered(
     Ok(
         match store::consents::find(&state.db, &user.user.id, &r.client.id).await? {
             Some(c) if c.revoked_at.is_none() => {
-                r.scopes.iter().all(|s| list(&c.scope).any(|g| g == s))
+                r.scopes.iter().all(|s| words(&c.scope).any(|g| g == s))
             }
             _ => false,
         },

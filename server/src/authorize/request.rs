@@ -6,12 +6,12 @@ use entity::client;
 use url::Url;
 
 use super::pkce;
-use crate::clients::list;
 use crate::errors::{HtmlError, OAuthCode, StoreError};
 use crate::grant_type::GrantType;
 use crate::scope::{self, ScopeSet};
 use crate::state::AppState;
 use crate::store;
+use crate::store::words;
 
 /// Parameters exactly as received (query string or form), in order.
 pub type Params = Vec<(String, String)>;
@@ -161,7 +161,7 @@ pub async fn parse(state: &AppState, params: Params) -> Result<AuthorizeRequest,
     if count(&params, "redirect_uri") > 1 {
         return Err(page("The redirect_uri parameter was sent more than once."));
     }
-    let registered: Vec<&str> = list(&client.redirect_uris).collect();
+    let registered: Vec<&str> = words(&client.redirect_uris).collect();
     let (redirect_uri, redirect_uri_sent) = match first(&params, "redirect_uri") {
         Some(presented) => {
             if !registered

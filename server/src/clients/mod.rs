@@ -273,7 +273,9 @@ pub async fn update(
     client: &entity::client::Model,
     u: ClientUpdate,
 ) -> Result<entity::client::Model, ClientError> {
-    let grant_types: Vec<String> = list(&client.grant_types).map(str::to_owned).collect();
+    let grant_types: Vec<String> = store::words(&client.grant_types)
+        .map(str::to_owned)
+        .collect();
     let mut changes = store::clients::FieldChanges::default();
     if let Some(n) = u.name {
         changes.name = Some(check_name(&n)?);
@@ -342,11 +344,6 @@ pub async fn owner_enabled(
             .await?
             .is_some_and(|u| u.disabled_at.is_none())),
     }
-}
-
-/// Split a space-separated column into its parts.
-pub fn list(s: &str) -> impl Iterator<Item = &str> {
-    s.split(' ').filter(|p| !p.is_empty())
 }
 
 #[cfg(test)]

@@ -215,7 +215,9 @@ fn app_details(c: &entity::client::Model) -> Vec<(&'static str, String)> {
         ("Mode", if c.livemode { "Live" } else { "Test" }.into()),
         (
             "Grant types",
-            clients::list(&c.grant_types).collect::<Vec<_>>().join(", "),
+            crate::store::words(&c.grant_types)
+                .collect::<Vec<_>>()
+                .join(", "),
         ),
     ]
 }
@@ -229,7 +231,7 @@ fn app_page(
     let (name_value, redirect_value) = values.unwrap_or_else(|| {
         (
             c.name.clone(),
-            clients::list(&c.redirect_uris)
+            crate::store::words(&c.redirect_uris)
                 .collect::<Vec<_>>()
                 .join("\n"),
         )
@@ -247,7 +249,7 @@ fn app_page(
             name_value,
             redirect_value,
             error,
-            needs_redirect: clients::list(&c.grant_types).any(|g| g == "authorization_code"),
+            needs_redirect: crate::store::words(&c.grant_types).any(|g| g == "authorization_code"),
         },
     )
 }
@@ -431,10 +433,10 @@ impl AppRow {
             initial: initial(&c.name),
             livemode: c.livemode,
             public: c.is_public,
-            redirect_uris: crate::clients::list(&c.redirect_uris)
+            redirect_uris: crate::store::words(&c.redirect_uris)
                 .map(str::to_owned)
                 .collect(),
-            grant_types: crate::clients::list(&c.grant_types)
+            grant_types: crate::store::words(&c.grant_types)
                 .map(|g| (g.to_owned(), grant_label(g)))
                 .collect(),
             scopes: scope_rows(&c.scopes),

@@ -91,7 +91,7 @@ pub struct ScopeRow {
 }
 
 pub fn scope_rows(scopes: &str) -> Vec<ScopeRow> {
-    crate::clients::list(scopes)
+    crate::store::words(scopes)
         .map(|s| ScopeRow {
             name: s.to_owned(),
             description: crate::clients::scope_description(s),

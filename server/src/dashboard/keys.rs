@@ -356,7 +356,7 @@ async fn roll(
             ("Mode", if new.livemode { "Live" } else { "Test" }.into()),
             (
                 "Permissions",
-                crate::clients::list(&new.scopes)
+                crate::store::words(&new.scopes)
                     .collect::<Vec<_>>()
                     .join(", "),
             ),
@@ -471,7 +471,7 @@ impl KeyRow {
             name: k.name.clone(),
             redacted: crate::api_keys::redacted(k),
             livemode: k.livemode,
-            scopes: crate::clients::list(&k.scopes).map(str::to_owned).collect(),
+            scopes: crate::store::words(&k.scopes).map(str::to_owned).collect(),
             created: When::date(k.created_at),
             last_used: k.last_used_at.map(|t| When::ago(t, now)),
             status,

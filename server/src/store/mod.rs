@@ -140,3 +140,9 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTxn, StoreError
         _writer: writer,
     })
 }
+
+/// The parts of a space-separated column (redirect URIs, grant types, scopes): the one
+/// encoding of lists in rows.
+pub fn words(column: &str) -> impl Iterator<Item = &str> {
+    column.split(' ').filter(|p| !p.is_empty())
+}
