@@ -30,6 +30,8 @@ pub mod config;
 pub mod connections;
 /// Randomness, digests, credential formats, encryption at rest.
 pub mod crypto;
+/// One cursor for every list (`limit`, `starting_after`, `has_more`).
+pub mod cursor;
 /// The developer dashboard: API keys, OAuth apps, authorized apps, activity, settings, admin pages.
 pub mod dashboard;
 /// RFC 8414 metadata and the JWKS document.

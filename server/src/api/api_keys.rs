@@ -121,7 +121,7 @@ async fn list(
         user_id,
         Some(p.livemode),
         false,
-        page.limit + 1,
+        crate::cursor::fetch(page.limit),
         page.starting_after.as_deref(),
     )
     .await?;

@@ -84,7 +84,7 @@ async fn list_clients(
         &state.db,
         store::clients::Owner::User(user_id),
         Some(p.livemode),
-        page.limit + 1,
+        crate::cursor::fetch(page.limit),
         page.starting_after.as_deref(),
     )
     .await?;

@@ -39,7 +39,7 @@ async fn list(
         &state.db,
         Some(user_id),
         store::audit::ModeFilter::of(p.livemode),
-        page.limit + 1,
+        crate::cursor::fetch(page.limit),
         page.starting_after.as_deref(),
     )
     .await?;

@@ -60,9 +60,10 @@ impl ListQuery {
                 })?,
         };
         let starting_after = self.starting_after.clone().filter(|s| !s.is_empty());
-        if starting_after.as_ref().is_some_and(|s| {
-            s.len() > 64 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        }) {
+        if starting_after
+            .as_deref()
+            .is_some_and(|s| !crate::cursor::valid_after(s))
+        {
             return Err(ApiError::invalid_request(
                 "parameter_invalid",
                 "starting_after must be an object id",
@@ -79,17 +80,16 @@ impl ListQuery {
 /// `{"object":"list","data":[…],"has_more":…,"url":…}`; `rows` holds up to limit + 1 items.
 pub fn list_response<T>(
     url: &str,
-    mut rows: Vec<T>,
+    rows: Vec<T>,
     limit: u64,
     render: impl Fn(&T) -> serde_json::Value,
 ) -> HttpResponse {
-    let has_more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
+    let page = crate::cursor::Page::split(rows, limit);
     HttpResponse::Ok().json(json!({
         "object": "list",
         "url": url,
-        "has_more": has_more,
-        "data": rows.iter().map(render).collect::<Vec<_>>(),
+        "has_more": page.has_more,
+        "data": page.rows.iter().map(render).collect::<Vec<_>>(),
     }))
 }
 

@@ -53,8 +53,12 @@ async fn list_users(
         ));
     }
     let page = q.page()?;
-    let rows =
-        store::users::page(&state.db, page.limit + 1, page.starting_after.as_deref()).await?;
+    let rows = store::users::page(
+        &state.db,
+        crate::cursor::fetch(page.limit),
+        page.starting_after.as_deref(),
+    )
+    .await?;
     Ok(list_response("/v1/users", rows, page.limit, |u| {
         user_object(u, p.livemode)
     }))

@@ -28,7 +28,7 @@ async fn list(
         &state.db,
         Some(&dash.user.id),
         store::audit::ModeFilter::All,
-        PAGE as u64 + 1,
+        crate::cursor::fetch(PAGE as u64),
         q.after(),
     )
     .await?;

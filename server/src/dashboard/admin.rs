@@ -42,7 +42,8 @@ async fn list_users(
     AdminDash(dash): AdminDash,
     q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, HtmlError> {
-    let mut rows = store::users::page(&state.db, PAGE as u64 + 1, q.after()).await?;
+    let mut rows =
+        store::users::page(&state.db, crate::cursor::fetch(PAGE as u64), q.after()).await?;
     let next = paginate(&mut rows, PAGE, |u| &u.id).map(|id| format!("starting_after={id}"));
     let rows = rows
         .iter()
@@ -75,7 +76,7 @@ async fn operator_apps(
         &state.db,
         store::clients::Owner::Operator,
         None,
-        PAGE as u64 + 1,
+        crate::cursor::fetch(PAGE as u64),
         q.after(),
     )
     .await?;
@@ -169,7 +170,7 @@ async fn activity(
         &state.db,
         None,
         store::audit::ModeFilter::All,
-        PAGE as u64 + 1,
+        crate::cursor::fetch(PAGE as u64),
         q.after(),
     )
     .await?;

@@ -63,7 +63,7 @@ async fn list(
         &state.db,
         store::clients::Owner::User(&dash.user.id),
         None,
-        PAGE as u64 + 1,
+        crate::cursor::fetch(PAGE as u64),
         q.after(),
     )
     .await?;

@@ -88,7 +88,7 @@ async fn list(
         &dash.user.id,
         Some(livemode),
         all,
-        PAGE as u64 + 1,
+        crate::cursor::fetch(PAGE as u64),
         after.after(),
     )
     .await?;

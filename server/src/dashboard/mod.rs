@@ -205,19 +205,16 @@ impl PageQuery {
     pub fn after(&self) -> Option<&str> {
         self.starting_after
             .as_deref()
-            .filter(|s| !s.is_empty() && s.len() <= 64)
-            .filter(|s| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+            .filter(|s| crate::cursor::valid_after(s))
     }
 }
 
 /// Rows `limit + 1` were asked for: trim to `limit` and give the id to continue after.
 pub fn paginate<T>(rows: &mut Vec<T>, limit: usize, id: impl Fn(&T) -> &str) -> Option<String> {
-    if rows.len() > limit {
-        rows.truncate(limit);
-        rows.last().map(|r| id(r).to_owned())
-    } else {
-        None
-    }
+    let page = crate::cursor::Page::split(std::mem::take(rows), limit as u64);
+    let next = page.next_after(id);
+    *rows = page.rows;
+    next
 }
 
 /// The overview: counts and the latest activity.
