@@ -45,24 +45,21 @@ pub fn spawn_limiter_pruning(limiter: std::sync::Arc<crate::rate_limit::Limiter>
     });
 }
 
-/// Keep this instance's deny-list replica current: everything live at start-up, then the
-/// rows revoked in the last few seconds, every `DENY_SYNC` (the overlap absorbs clock skew
-/// between instances).
+/// Keep this instance's deny-list replica current: everything live at start-up, then every
+/// `DENY_SYNC` the rows revoked since the last successful pass (`DenyList::sync_pass`), so
+/// an outage of any length is caught up on when the database is back.
 pub async fn start_deny_sync(
     db: Db,
     denied: std::sync::Arc<crate::store::tokens::DenyList>,
 ) -> Result<(), crate::errors::StoreError> {
-    denied.sync(&db, None, crate::store::now()).await?;
+    denied.sync_pass(&db, crate::store::now()).await?;
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(crate::store::tokens::DENY_SYNC);
         let mut n: u64 = 0;
         loop {
             tick.tick().await;
             let now = crate::store::now();
-            if let Err(e) = denied
-                .sync(&db, Some(now - chrono::Duration::seconds(10)), now)
-                .await
-            {
+            if let Err(e) = denied.sync_pass(&db, now).await {
                 tracing::warn!(error = ?e, "deny-list sync failed; retrying");
             }
             n += 1;

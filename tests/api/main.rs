@@ -6,6 +6,7 @@ mod helpers;
 mod authorize;
 mod cli;
 mod dashboard;
+mod deny_sync;
 mod discovery;
 mod foundation;
 mod oauth_flow;

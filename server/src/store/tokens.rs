@@ -114,10 +114,21 @@ pub const DENY_SYNC: std::time::Duration = std::time::Duration::from_secs(1);
 /// The in-memory replica of the deny list (`jti` → expiry), one per app instance (it lives
 /// in `AppState`, so two instances in one process do not share it, as two processes do not).
 /// Reading it costs no query on the hot paths (introspection, `/v1`, userinfo, sessions).
+///
+/// It syncs from a high-water mark: each pass copies the rows revoked since the start of the
+/// last *successful* pass (less [`SYNC_OVERLAP`] for clock skew between instances), so a
+/// database outage longer than any fixed window loses no revocation: the first pass after it
+/// catches up on the whole gap (issue #16, defect 2).
 #[derive(Default)]
 pub struct DenyList {
     map: std::sync::RwLock<std::collections::HashMap<String, DateTime<Utc>>>,
+    /// When the last successful pass started; `None` before the first (a full copy).
+    synced_from: std::sync::Mutex<Option<DateTime<Utc>>>,
 }
+
+/// How far before the high-water mark each pass looks again: revocations are stamped by the
+/// clock of the instance that made them, and a commit may land after a later stamp.
+pub const SYNC_OVERLAP: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
 
 impl DenyList {
     fn write(
@@ -159,13 +170,26 @@ impl DenyList {
         Ok(n)
     }
 
-    /// After a revocation this instance committed: copy the rows of the last seconds now,
-    /// so the revocation takes effect here at once (one query; revocations are rare).
+    /// One pass from the high-water mark (a full copy the first time), at `now`; the mark
+    /// moves only when the pass succeeds.
+    pub async fn sync_pass(
+        &self,
+        db: &impl ConnectionTrait,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let mark = *self.synced_from.lock().unwrap_or_else(|e| e.into_inner());
+        let n = self.sync(db, mark.map(|t| t - SYNC_OVERLAP), now).await?;
+        let mut m = self.synced_from.lock().unwrap_or_else(|e| e.into_inner());
+        if m.is_none_or(|t| t < now) {
+            *m = Some(now);
+        }
+        Ok(n)
+    }
+
+    /// After a revocation this instance committed: a pass now, so the revocation takes
+    /// effect here at once (one query; revocations are rare).
     pub async fn catch_up(&self, db: &impl ConnectionTrait) -> Result<(), StoreError> {
-        let now = super::now();
-        self.sync(db, Some(now - chrono::Duration::seconds(10)), now)
-            .await
-            .map(|_| ())
+        self.sync_pass(db, super::now()).await.map(|_| ())
     }
 
     /// Forget entries whose tokens have expired anyway.
