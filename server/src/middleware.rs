@@ -174,6 +174,9 @@ struct BodyDeadline {
     inner: actix_web::dev::Payload,
     deadline: tokio::time::Instant,
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Whether the stream has already asked to be polled again once instead of arming the
+    /// timer (see `poll_next`).
+    yielded: bool,
     fired: Rc<Cell<bool>>,
 }
 
@@ -187,6 +190,15 @@ impl futures_util::Stream for BodyDeadline {
         }
         if let Poll::Ready(item) = Pin::new(&mut this.inner).poll_next(cx) {
             return Poll::Ready(item);
+        }
+        // actix polls the handler once before it feeds the body it already read with the
+        // headers, so the first `Pending` is nearly always that, not a slow client: ask to be
+        // polled again instead of registering a timer in tokio's wheel for every POST. A body
+        // that is really late gets its timer on the next poll, so the bound holds.
+        if this.timer.is_none() && !this.yielded {
+            this.yielded = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
         }
         let deadline = this.deadline;
         let timer = this
@@ -232,6 +244,7 @@ pub async fn observe(
                     inner: payload,
                     deadline: tokio::time::Instant::now() + timeout,
                     timer: None,
+                    yielded: false,
                     fired: fired.clone(),
                 }),
             });
