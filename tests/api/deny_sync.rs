@@ -8,21 +8,6 @@ use sea_orm::ConnectionTrait;
 
 use crate::helpers::*;
 
-async fn cc_token(app: &TestApp, c: &TestClient) -> String {
-    let res = app
-        .post_token_basic(
-            &c.id,
-            c.secret(),
-            &[("grant_type", "client_credentials"), ("scope", "read")],
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-    json(res).await["access_token"]
-        .as_str()
-        .expect("token")
-        .to_owned()
-}
-
 async fn active(app: &TestApp, c: &TestClient, token: &str) -> bool {
     let res = app
         .http
@@ -40,7 +25,7 @@ async fn a_revocation_on_one_instance_reaches_another_within_the_sync_bound() {
     let a = spawn_app().await;
     let b = spawn_sibling(&a).await;
     let c = a.machine_client().await;
-    let token = cc_token(&a, &c).await;
+    let token = client_credentials_token(&a, &c, "read").await;
     assert!(active(&b, &c, &token).await);
 
     let res = a

@@ -607,3 +607,69 @@ pub fn consent_form_of(html: &str) -> Vec<(String, String)> {
         .unwrap_or_else(|| panic!("no consent form in:\n{html}"));
     form_inputs(&html[start..])
 }
+
+// ---------------------------------------------------------------------------------------------
+// Credentials and `/v1` calls shared by the API-key, resource-server and security suites
+
+/// A key for `user_id` in the given mode with `scopes` (empty: a full key), made directly.
+pub async fn key_for(
+    app: &TestApp,
+    user_id: &str,
+    live: bool,
+    scopes: &[&str],
+) -> (entity::api_key::Model, String) {
+    latch::api_keys::create(
+        &app.db,
+        latch::api_keys::NewKey {
+            user_id: user_id.to_owned(),
+            livemode: live,
+            name: "fixture".into(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            expires_at: None,
+        },
+    )
+    .await
+    .expect("key created")
+}
+
+/// `GET path` with `Authorization: Bearer cred`.
+pub async fn bearer_get(app: &TestApp, cred: &str, path: &str) -> reqwest::Response {
+    app.http
+        .get(app.url(path))
+        .bearer_auth(cred)
+        .send()
+        .await
+        .expect("request")
+}
+
+/// A form `POST path` with `Authorization: Bearer cred`.
+pub async fn bearer_post(
+    app: &TestApp,
+    cred: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    app.http
+        .post(app.url(path))
+        .bearer_auth(cred)
+        .form(form)
+        .send()
+        .await
+        .expect("request")
+}
+
+/// A `client_credentials` access token for `c` with `scope`.
+pub async fn client_credentials_token(app: &TestApp, c: &TestClient, scope: &str) -> String {
+    let res = app
+        .post_token_basic(
+            &c.id,
+            c.secret(),
+            &[("grant_type", "client_credentials"), ("scope", scope)],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    json(res).await["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned()
+}

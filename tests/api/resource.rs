@@ -35,18 +35,6 @@ async fn user_tokens(
     json(res).await
 }
 
-async fn cc_token(app: &TestApp, c: &TestClient) -> String {
-    let res = app
-        .post_token_basic(
-            &c.id,
-            c.secret(),
-            &[("grant_type", "client_credentials"), ("scope", "read")],
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-    json(res).await["access_token"].as_str().unwrap().to_owned()
-}
-
 async fn introspect(app: &TestApp, caller: &TestClient, token: &str) -> serde_json::Value {
     let res = app
         .http
@@ -95,7 +83,7 @@ async fn introspect_returns_claims_when_a_client_asks_about_its_own_access_token
     // Arrange
     let app = spawn_app().await;
     let c = app.machine_client().await;
-    let token = cc_token(&app, &c).await;
+    let token = client_credentials_token(&app, &c, "read").await;
     // Act
     let v = introspect(&app, &c, &token).await;
     // Assert
@@ -113,7 +101,7 @@ async fn introspect_returns_only_active_false_when_the_token_is_foreign_garbage_
     let app = spawn_app().await;
     let a = app.machine_client().await;
     let b = app.machine_client().await;
-    let token = cc_token(&app, &a).await;
+    let token = client_credentials_token(&app, &a, "read").await;
     let mut tampered = token.clone();
     tampered.pop();
     tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
@@ -135,7 +123,7 @@ async fn introspect_shows_any_token_and_api_key_when_the_caller_is_a_resource_se
     let app = spawn_app().await;
     let rs = resource_server(&app).await;
     let c = app.machine_client().await;
-    let token = cc_token(&app, &c).await;
+    let token = client_credentials_token(&app, &c, "read").await;
     let user = app.create_user("kim@example.com", PASSWORD).await;
     let (_, key) = latch::api_keys::create(
         &app.db,
@@ -274,7 +262,7 @@ async fn revoke_answers_200_and_changes_nothing_when_the_token_is_unknown_or_for
     let app = spawn_app().await;
     let a = app.machine_client().await;
     let b = app.machine_client().await;
-    let token = cc_token(&app, &a).await;
+    let token = client_credentials_token(&app, &a, "read").await;
     assert_eq!(revoke(&app, &b, &token).await.status(), 200);
     assert_eq!(
         introspect(&app, &a, &token).await["active"],
@@ -645,7 +633,7 @@ async fn revocation_on_one_instance_is_seen_by_another_within_the_deny_list_sync
     let a = spawn_app().await;
     let b = spawn_sibling(&a).await;
     let c = a.machine_client().await;
-    let token = cc_token(&a, &c).await;
+    let token = client_credentials_token(&a, &c, "read").await;
     assert_eq!(introspect(&b, &c, &token).await["active"], true);
     // Act
     assert_eq!(revoke(&a, &c, &token).await.status(), 200);
@@ -667,7 +655,7 @@ async fn tokens_of_a_deleted_client_are_inactive() {
     let app = spawn_app().await;
     let rs = resource_server(&app).await;
     let c = app.machine_client().await;
-    let token = cc_token(&app, &c).await;
+    let token = client_credentials_token(&app, &c, "read").await;
     assert_eq!(introspect(&app, &rs, &token).await["active"], true);
     // Through the domain function, as the dashboard and /v1 do: it drops this instance's
     // cached row (others see the deletion within the cache TTL).

@@ -4,45 +4,7 @@
 use serde_json::json;
 
 use crate::helpers::*;
-
-async fn key_for(
-    app: &TestApp,
-    user_id: &str,
-    live: bool,
-    scopes: &[&str],
-) -> (entity::api_key::Model, String) {
-    latch::api_keys::create(
-        &app.db,
-        latch::api_keys::NewKey {
-            user_id: user_id.to_owned(),
-            livemode: live,
-            name: "fixture".into(),
-            scopes: scopes.iter().map(|s| s.to_string()).collect(),
-            expires_at: None,
-        },
-    )
-    .await
-    .expect("key")
-}
-
-async fn get(app: &TestApp, cred: &str, path: &str) -> reqwest::Response {
-    app.http
-        .get(app.url(path))
-        .bearer_auth(cred)
-        .send()
-        .await
-        .expect("request")
-}
-
-async fn post(app: &TestApp, cred: &str, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-    app.http
-        .post(app.url(path))
-        .bearer_auth(cred)
-        .form(form)
-        .send()
-        .await
-        .expect("request")
-}
+use crate::helpers::{bearer_get as get, bearer_post as post};
 
 async fn delete(app: &TestApp, cred: &str, path: &str) -> reqwest::Response {
     app.http
@@ -60,21 +22,6 @@ async fn error_code(res: reqwest::Response) -> (u16, String) {
         status,
         body["error"]["code"].as_str().unwrap_or("").to_owned(),
     )
-}
-
-async fn client_credentials_token(app: &TestApp, c: &TestClient, scope: &str) -> String {
-    let res = app
-        .post_token_basic(
-            &c.id,
-            c.secret(),
-            &[("grant_type", "client_credentials"), ("scope", scope)],
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-    json(res).await["access_token"]
-        .as_str()
-        .expect("token")
-        .to_owned()
 }
 
 /// A person's tokens for `client` through the real authorize flow (code + PKCE).

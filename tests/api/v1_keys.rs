@@ -4,45 +4,7 @@
 use serde_json::json;
 
 use crate::helpers::*;
-
-async fn key_for(
-    app: &TestApp,
-    user_id: &str,
-    live: bool,
-    scopes: &[&str],
-) -> (entity::api_key::Model, String) {
-    latch::api_keys::create(
-        &app.db,
-        latch::api_keys::NewKey {
-            user_id: user_id.to_owned(),
-            livemode: live,
-            name: "fixture".into(),
-            scopes: scopes.iter().map(|s| s.to_string()).collect(),
-            expires_at: None,
-        },
-    )
-    .await
-    .unwrap()
-}
-
-async fn get(app: &TestApp, key: &str, path: &str) -> reqwest::Response {
-    app.http
-        .get(app.url(path))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn post(app: &TestApp, key: &str, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-    app.http
-        .post(app.url(path))
-        .bearer_auth(key)
-        .form(form)
-        .send()
-        .await
-        .unwrap()
-}
+use crate::helpers::{bearer_get as get, bearer_post as post};
 
 async fn setup() -> (TestApp, entity::user::Model, String) {
     let app = spawn_app().await;

@@ -17,21 +17,6 @@ async fn spawn_reachable_app() -> TestApp {
     app
 }
 
-async fn client_credentials_token(app: &TestApp, c: &TestClient, scope: &str) -> String {
-    let res = app
-        .post_token_basic(
-            &c.id,
-            c.secret(),
-            &[("grant_type", "client_credentials"), ("scope", scope)],
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-    json(res).await["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_owned()
-}
-
 async fn verifier(app: &TestApp) -> Verifier {
     Verifier::builder(&app.settings.issuer)
         .audience(&app.settings.audience)

@@ -74,14 +74,14 @@ pub fn scope_covers(held: &[String], wanted: &str) -> bool {
 
 impl Principal {
     /// `resource:action` scopes narrow a key; plain `read`/`write` cover every resource.
-    pub fn has_scope(&self, action: &str, resource: &str) -> bool {
+    fn has_scope(&self, action: &str, resource: &str) -> bool {
         self.scopes
             .iter()
             .any(|s| s == action || *s == format!("{resource}:{action}"))
     }
 
     /// RFC 6750 §3.1 `insufficient_scope` (403).
-    pub fn require(&self, action: &'static str, resource: &str) -> Result<(), ApiError> {
+    fn require(&self, action: &'static str, resource: &str) -> Result<(), ApiError> {
         if self.has_scope(action, resource) {
             return Ok(());
         }
