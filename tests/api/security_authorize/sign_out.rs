@@ -2,6 +2,24 @@
 
 use super::*;
 
+/// A client whose only grant is `authorization_code` (no refresh-token family to revoke).
+async fn code_only_client(app: &TestApp) -> TestClient {
+    app.create_client(ClientSpec {
+        grant_types: vec!["authorization_code"],
+        ..ClientSpec::default()
+    })
+    .await
+}
+
+async fn sign_out(app: &TestApp, browser: &reqwest::Client, csrf: &str) -> reqwest::Response {
+    browser
+        .post(app.url("/logout"))
+        .form(&[("csrf", csrf)])
+        .send()
+        .await
+        .expect("logout")
+}
+
 // ---------------------------------------------------------------------------------------------
 // Finding 9: signing out revokes access tokens of clients without a refresh grant
 
@@ -11,12 +29,7 @@ async fn sign_out_revokes_the_access_token_of_a_client_without_a_refresh_grant()
     // this browser session (and so no refresh-token family exists for it).
     let app = spawn_app().await;
     app.create_user(ANN, PASSWORD).await;
-    let c = app
-        .create_client(ClientSpec {
-            grant_types: vec!["authorization_code"],
-            ..ClientSpec::default()
-        })
-        .await;
+    let c = code_only_client(&app).await;
     let browser = app.new_browser();
     let code = code_in(&app, &browser, &c, ANN, "read").await;
     let res = exchange(&app, &c, &code).await;
@@ -32,12 +45,7 @@ async fn sign_out_revokes_the_access_token_of_a_client_without_a_refresh_grant()
     let csrf = dashboard_csrf(&app, &browser).await;
 
     // Act
-    let out = browser
-        .post(app.url("/logout"))
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .expect("logout");
+    let out = sign_out(&app, &browser, &csrf).await;
 
     // Assert
     assert_eq!(out.status(), 303);
@@ -53,23 +61,13 @@ async fn sign_out_voids_a_code_of_the_session_that_was_not_yet_redeemed() {
     // Arrange
     let app = spawn_app().await;
     app.create_user(ANN, PASSWORD).await;
-    let c = app
-        .create_client(ClientSpec {
-            grant_types: vec!["authorization_code"],
-            ..ClientSpec::default()
-        })
-        .await;
+    let c = code_only_client(&app).await;
     let browser = app.new_browser();
     let code = code_in(&app, &browser, &c, ANN, "read").await;
     let csrf = dashboard_csrf(&app, &browser).await;
 
     // Act
-    let out = browser
-        .post(app.url("/logout"))
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .expect("logout");
+    let out = sign_out(&app, &browser, &csrf).await;
     assert_eq!(out.status(), 303);
     let res = exchange(&app, &c, &code).await;
 
@@ -83,12 +81,7 @@ async fn sign_out_leaves_tokens_of_another_session_alone() {
     // sessions are told apart by their sign-in second).
     let app = spawn_app().await;
     app.create_user(ANN, PASSWORD).await;
-    let c = app
-        .create_client(ClientSpec {
-            grant_types: vec!["authorization_code"],
-            ..ClientSpec::default()
-        })
-        .await;
+    let c = code_only_client(&app).await;
     let other = app.new_browser();
     let code = code_in(&app, &other, &c, ANN, "read").await;
     let kept = json(exchange(&app, &c, &code).await).await["access_token"]
@@ -105,12 +98,7 @@ async fn sign_out_leaves_tokens_of_another_session_alone() {
     let csrf = dashboard_csrf(&app, &browser).await;
 
     // Act
-    let out = browser
-        .post(app.url("/logout"))
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .expect("logout");
+    let out = sign_out(&app, &browser, &csrf).await;
 
     // Assert
     assert_eq!(out.status(), 303);
