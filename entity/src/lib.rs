@@ -4,7 +4,9 @@
 //! List-valued columns (scopes, redirect URIs, grant types) are space-separated strings,
 //! the OAuth wire form (RFC 6749 §3.3), so they read the same on SQLite and PostgreSQL.
 
+pub mod api;
 pub mod api_key;
+pub mod api_scope;
 pub mod audit_event;
 pub mod authorization_code;
 pub mod client;

@@ -1,4 +1,6 @@
+pub use super::api::Entity as Api;
 pub use super::api_key::Entity as ApiKey;
+pub use super::api_scope::Entity as ApiScope;
 pub use super::audit_event::Entity as AuditEvent;
 pub use super::authorization_code::Entity as AuthorizationCode;
 pub use super::client::Entity as Client;

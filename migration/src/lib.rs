@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_create_schema;
 mod m20261130_000001_event_livemode;
+mod m20261130_000002_api_catalog;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261127_000001_create_schema::Migration),
             Box::new(m20261130_000001_event_livemode::Migration),
+            Box::new(m20261130_000002_api_catalog::Migration),
         ]
     }
 }

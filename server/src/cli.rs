@@ -258,6 +258,17 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The permission catalog as stored now (the CLI validates scopes against it).
+async fn load_catalog(
+    db: &crate::store::Db,
+    settings: &Settings,
+) -> Result<std::sync::Arc<crate::catalog::Snapshot>, Failure> {
+    crate::catalog::Catalog::new(&settings.audience)
+        .reload(db)
+        .await
+        .map_err(|e| Failure(1, e.to_string()))
+}
+
 async fn run(command: Command, mut settings: Settings) -> Result<(), Failure> {
     match command {
         Command::Serve => {
@@ -354,12 +365,14 @@ async fn run(command: Command, mut settings: Settings) -> Result<(), Failure> {
                 resource_server: c.resource_server,
                 owner_id,
             };
-            let (client, secret) = crate::clients::create(&db, new)
-                .await
-                .map_err(|e| match e {
-                    crate::clients::ClientError::Store(s) => Failure(1, s.to_string()),
-                    other => Failure(2, other.to_string()),
-                })?;
+            let catalog = load_catalog(&db, &settings).await?;
+            let (client, secret) =
+                crate::clients::create(&db, &catalog, new)
+                    .await
+                    .map_err(|e| match e {
+                        crate::clients::ClientError::Store(s) => Failure(1, s.to_string()),
+                        other => Failure(2, other.to_string()),
+                    })?;
             let list = |s: &str| {
                 crate::store::words(s)
                     .map(str::to_owned)

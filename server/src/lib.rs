@@ -16,6 +16,8 @@ pub mod audit;
 pub mod authorize;
 /// Bearer tokens (RFC 6750): reading `Authorization` and the one challenge builder.
 pub mod bearer;
+
+pub mod catalog;
 /// The `latch` command line.
 pub mod cli;
 /// The client's address (a request extension) and the per-IP limit key.

@@ -2,18 +2,15 @@
 //! type that parses, checks, narrows and prints a scope list.
 //!
 //! The authorize request, the token grants and client registration all go through
-//! `ScopeSet`, and every check against "what Latch knows" reads [`SUPPORTED`]: a scope
-//! catalog replaces that one source. Imports nothing of ours.
+//! `ScopeSet`; "what Latch knows" is the permission catalog (`catalog::Snapshot::knows`):
+//! the APIs' scopes and the OpenID Connect ones ([`OPENID`]). Imports nothing of ours.
 
 use std::fmt;
 
-/// Scopes Latch knows. `read`/`write` gate the `/v1` API; the others are OpenID Connect's.
-/// (Re-exported as `clients::SCOPES`.)
-pub const SUPPORTED: &[&str] = &["read", "write", "openid", "profile", "email"];
-
-/// Scopes that make sense without a user (client_credentials), and that a request naming
-/// no scope gets by default; OpenID Connect scopes do not.
-pub const MACHINE: &[&str] = &["read", "write"];
+/// The OpenID Connect scopes Latch supports (OIDC Core §5.4). They belong to no API: they
+/// make no audience, make no sense without a user (client_credentials) and are not given to
+/// a request that names no scope.
+pub const OPENID: &[&str] = &["openid", "profile", "email"];
 
 /// An ordered list of distinct scope tokens, borrowed from the string it was parsed from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -80,14 +77,6 @@ impl<'a> ScopeSet<'a> {
         }
     }
 
-    /// `Err` names the first scope Latch does not know ([`SUPPORTED`]).
-    pub fn supported(&self) -> Result<(), &'a str> {
-        match self.iter().find(|s| !SUPPORTED.contains(s)) {
-            Some(s) => Err(s),
-            None => Ok(()),
-        }
-    }
-
     /// The scopes of `self` that are also in `other`, in `self`'s order (in place).
     pub fn narrow(mut self, other: &ScopeSet<'_>) -> Self {
         self.0.retain(|s| other.contains(s));
@@ -97,6 +86,18 @@ impl<'a> ScopeSet<'a> {
     /// The scopes of `self` that are also in `names`, in `self`'s order (in place).
     pub fn only(mut self, names: &[&str]) -> Self {
         self.0.retain(|s| names.contains(s));
+        self
+    }
+
+    /// The scopes of `self` that are not in `names` (in place).
+    pub fn without(mut self, names: &[&str]) -> Self {
+        self.0.retain(|s| !names.contains(s));
+        self
+    }
+
+    /// The scopes of `self` for which `keep` holds (in place).
+    pub fn filter(mut self, keep: impl Fn(&str) -> bool) -> Self {
+        self.0.retain(|s| keep(s));
         self
     }
 
@@ -156,20 +157,19 @@ mod tests {
     }
 
     #[test]
-    fn supported_checks_the_catalog() {
-        assert_eq!(ScopeSet::parse("openid email").unwrap().supported(), Ok(()));
-        assert_eq!(
-            ScopeSet::parse("read admin").unwrap().supported(),
-            Err("admin")
-        );
-    }
-
-    #[test]
     fn narrow_and_only_keep_self_order() {
         let granted = ScopeSet::stored("openid write read");
         let client = ScopeSet::stored("read openid");
         assert_eq!(granted.clone().narrow(&client).to_string(), "openid read");
-        assert_eq!(granted.clone().only(MACHINE).to_string(), "write read");
+        assert_eq!(
+            granted.clone().only(&["read", "write"]).to_string(),
+            "write read"
+        );
+        assert_eq!(granted.clone().without(OPENID).to_string(), "write read");
+        assert_eq!(
+            granted.clone().filter(|s| s != "write").to_string(),
+            "openid read"
+        );
         assert!(granted.narrow(&ScopeSet::default()).is_empty());
     }
 

@@ -167,6 +167,14 @@ impl Application {
             settings.audience = settings.issuer.clone();
         }
 
+        // The permission catalog: the built-in API follows the (final) audience.
+        let catalog = Arc::new(crate::catalog::Catalog::new(&settings.audience));
+        catalog
+            .reload(&db)
+            .await
+            .map_err(|e| StartupError::Database(e.to_string()))?;
+        crate::catalog::start_reloading(db.clone(), catalog.clone());
+
         let limiter = crate::rate_limit::Limiter::new(
             settings.rate_limit,
             settings.limits.clone(),
@@ -199,6 +207,7 @@ impl Application {
             limiter,
             sealer,
             clock,
+            catalog,
         });
         let cookie_key = Key::derive_from(&derive_key(&master, "session-cookie"));
         let secure_cookies = secure_transport(settings);

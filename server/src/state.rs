@@ -24,4 +24,6 @@ pub struct AppState {
     pub sealer: crate::crypto::Sealer,
     /// The time every expiry and age decision reads (a manual clock in tests).
     pub clock: crate::clock::Clock,
+    /// The permission catalog: APIs and their scopes (reloaded every 2 s).
+    pub catalog: Arc<crate::catalog::Catalog>,
 }

@@ -200,7 +200,7 @@ impl TestApp {
             resource_server: c.resource_server,
             owner_id: None,
         };
-        let (m, secret) = latch::clients::create(&self.db, new)
+        let (m, secret) = latch::clients::create(&self.db, &self.state.catalog.get(), new)
             .await
             .expect("client created");
         TestClient {
@@ -672,4 +672,30 @@ pub async fn client_credentials_token(app: &TestApp, c: &TestClient, scope: &str
         .as_str()
         .expect("access_token")
         .to_owned()
+}
+
+/// Register an API in the app's catalog (as `latch api create` does) and return it; the
+/// app sees it at once (its own catalog is reloaded).
+pub async fn create_api(
+    app: &TestApp,
+    identifier: &str,
+    name: &str,
+    scopes: &[(&str, &str)],
+    access_token_ttl: Option<i64>,
+) -> latch::catalog::Api {
+    latch::catalog::create(
+        &app.db,
+        &app.state.catalog,
+        latch::catalog::NewApi {
+            identifier: identifier.to_owned(),
+            name: name.to_owned(),
+            scopes: scopes
+                .iter()
+                .map(|(n, d)| ((*n).to_owned(), (*d).to_owned()))
+                .collect(),
+            access_token_ttl,
+        },
+    )
+    .await
+    .expect("create API")
 }

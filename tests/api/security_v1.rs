@@ -235,6 +235,7 @@ async fn narrowing_a_clients_scopes_narrows_its_existing_refresh_tokens() {
         .expect("client");
     latch::clients::update(
         &app.db,
+        &app.state.catalog.get(),
         &app.state.rows,
         &row,
         latch::clients::ClientUpdate {
@@ -281,6 +282,7 @@ async fn narrowing_a_clients_scopes_narrows_its_existing_refresh_tokens() {
         .expect("client");
     latch::clients::update(
         &app.db,
+        &app.state.catalog.get(),
         &app.state.rows,
         &row,
         latch::clients::ClientUpdate {

@@ -136,7 +136,7 @@ async fn create(
             resource_server: false,
             owner_id: Some(owner.clone()),
         };
-        let (c, secret) = clients::create(&state.db, new).await?;
+        let (c, secret) = clients::create(&state.db, &state.catalog.get(), new).await?;
         super::audit(&state, &req, &owner, AuditKind::ClientCreated, detail(&c)).await?;
         let mut v = client_object(&c);
         v["secret"] = json!(secret);
@@ -162,7 +162,7 @@ async fn update(
             redirect_uris: params.list("redirect_uris"),
             scopes: params.list("scopes"),
         };
-        let updated = clients::update(&state.db, &state.rows, &c, u).await?;
+        let updated = clients::update(&state.db, &state.catalog.get(), &state.rows, &c, u).await?;
         super::audit(
             &state,
             &req,

@@ -19,7 +19,6 @@ use super::{
     unavailable,
 };
 use crate::audit::{AuditKind, Event};
-use crate::clients::scope_description;
 use crate::crypto;
 use crate::errors::{HtmlError, OAuthCode, StoreError};
 use crate::pages::{ConsentView, ScopeView, consent_page};
@@ -77,6 +76,7 @@ pub(super) async fn remembered(
 /// The consent page for `r`: a pending entry in the session binds its answer to this
 /// request.
 pub(super) fn show(
+    state: &AppState,
     session: &Session,
     r: &AuthorizeRequest,
     user: &CurrentUser,
@@ -106,12 +106,13 @@ pub(super) fn show(
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
+    let catalog = state.catalog.get();
     let scopes = r
         .scopes
         .iter()
         .map(|s| ScopeView {
             name: s,
-            description: scope_description(s),
+            description: catalog.describe(s).unwrap_or(s),
         })
         .collect();
     let mut res = consent_page(&ConsentView {

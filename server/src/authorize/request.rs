@@ -8,7 +8,7 @@ use url::Url;
 use super::pkce;
 use crate::errors::{HtmlError, OAuthCode, StoreError};
 use crate::grant_type::GrantType;
-use crate::scope::{self, ScopeSet};
+use crate::scope::ScopeSet;
 use crate::state::AppState;
 use crate::store;
 use crate::store::words;
@@ -234,6 +234,7 @@ pub async fn parse(state: &AppState, params: Params) -> Result<AuthorizeRequest,
     // Scope (RFC 6749 §3.3): every value must be one Latch knows and the client may ask
     // for. Omitted → the client's API scopes.
     let allowed = ScopeSet::stored(&client.scopes);
+    let catalog = state.catalog.get();
     let scopes = match first(&params, "scope") {
         Some(s) => {
             let invalid = |_| {
@@ -244,10 +245,13 @@ pub async fn parse(state: &AppState, params: Params) -> Result<AuthorizeRequest,
             };
             let requested = ScopeSet::parse(s).map_err(invalid)?;
             requested.within(&allowed).map_err(invalid)?;
-            requested.supported().map_err(invalid)?;
+            if catalog.unknown(&requested).is_some() {
+                return Err(invalid(""));
+            }
             requested.to_vec()
         }
-        None => allowed.only(scope::MACHINE).to_vec(),
+        // The client's API scopes still in the catalog; OpenID scopes only when named.
+        None => allowed.filter(|s| catalog.api_of(s).is_some()).to_vec(),
     };
     if scopes.is_empty() {
         return Err(redirect(

@@ -2,6 +2,7 @@
 
 use url::Url;
 
+use crate::catalog::Snapshot;
 use crate::crypto;
 use crate::errors::{ApiError, StoreError};
 use crate::grant_type::GrantType;
@@ -9,19 +10,6 @@ use crate::scope::ScopeSet;
 use crate::store::{self, Conn};
 
 /// Scopes Latch knows; defined beside [`ScopeSet`] (which validates against it) so that
-/// `scope` imports nothing of ours.
-pub use crate::scope::SUPPORTED as SCOPES;
-
-pub fn scope_description(s: &str) -> &'static str {
-    match s {
-        "read" => "Read your data",
-        "write" => "Create, change and delete your data",
-        "openid" => "Confirm your identity",
-        "profile" => "See your basic profile",
-        "email" => "See your email address",
-        _ => "Access granted by this permission",
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -110,8 +98,15 @@ pub struct NewClient {
     pub owner_id: Option<String>,
 }
 
+/// A client registered without a scope list may ask for the built-in API's scopes and the
+/// OpenID ones (not other APIs': those are granted by naming them).
 pub fn default_scopes() -> Vec<String> {
-    SCOPES.iter().map(|s| s.to_string()).collect()
+    crate::catalog::BUILTIN_SCOPES
+        .iter()
+        .map(|(s, _)| *s)
+        .chain(crate::scope::OPENID.iter().copied())
+        .map(str::to_owned)
+        .collect()
 }
 
 pub fn default_grant_types() -> Vec<String> {
@@ -134,6 +129,7 @@ fn dedup(v: &[String]) -> Vec<String> {
 /// secret: shown once, stored only as its digest.
 pub async fn create(
     db: &impl Conn,
+    catalog: &Snapshot,
     c: NewClient,
 ) -> Result<(entity::client::Model, Option<String>), ClientError> {
     let name = check_name(&c.name)?;
@@ -161,7 +157,7 @@ pub async fn create(
     for g in grants {
         check_grant(g, c.public)?;
     }
-    let scopes = check_scopes(&c.scopes)?;
+    let scopes = check_scopes(catalog, &c.scopes)?;
     let redirect_uris = check_redirect_uris(&c.redirect_uris, &grant_types)?;
     if let Some(owner) = &c.owner_id
         && store::users::by_id(db, owner).await?.is_none()
@@ -219,18 +215,22 @@ fn check_grant(grant: GrantType, public: bool) -> Result<(), ClientError> {
     }
 }
 
-fn check_scopes(scopes: &[String]) -> Result<Vec<String>, ClientError> {
+/// Every scope must be in the catalog (an API's, or an OpenID one); the error names the
+/// first that is not.
+fn check_scopes(catalog: &Snapshot, scopes: &[String]) -> Result<Vec<String>, ClientError> {
     let unknown = |s: &str| {
         invalid(
             format!(
-                "unknown scope {s:?}; known scopes are {}",
-                SCOPES.join(", ")
+                "unknown scope {:?}; register it with an API first (`latch api scope add`)",
+                s.chars().take(64).collect::<String>()
             ),
             "scopes",
         )
     };
     let set = ScopeSet::from_tokens(scopes.iter().map(String::as_str)).map_err(unknown)?;
-    set.supported().map_err(unknown)?;
+    if let Some(s) = catalog.unknown(&set) {
+        return Err(unknown(s));
+    }
     Ok(set.to_vec())
 }
 
@@ -269,6 +269,7 @@ pub struct ClientUpdate {
 /// Change a client; this instance's cached row goes at once (others within the cache TTL).
 pub async fn update(
     db: &impl Conn,
+    catalog: &Snapshot,
     rows: &store::RowCaches,
     client: &entity::client::Model,
     u: ClientUpdate,
@@ -284,7 +285,7 @@ pub async fn update(
         changes.redirect_uris = Some(check_redirect_uris(&r, &grant_types)?.join(" "));
     }
     if let Some(s) = u.scopes {
-        changes.scopes = Some(check_scopes(&s)?.join(" "));
+        changes.scopes = Some(check_scopes(catalog, &s)?.join(" "));
     }
     let updated = store::clients::update_fields(db, client, changes, store::now()).await?;
     rows.forget_client(&client.id);

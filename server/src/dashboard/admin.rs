@@ -83,7 +83,12 @@ async fn operator_apps(
     let next = paginate(&mut rows, PAGE, |c| &c.id).map(|id| format!("starting_after={id}"));
     Ok(views::page(&OperatorAppsPage {
         c: dash.chrome("admin_apps"),
-        rows: rows.iter().map(super::apps::AppRow::new).collect(),
+        rows: {
+            let catalog = state.catalog.get();
+            rows.iter()
+                .map(|c| super::apps::AppRow::new(&catalog, c))
+                .collect()
+        },
         next_page: next,
     }))
 }

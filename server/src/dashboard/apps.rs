@@ -70,7 +70,10 @@ async fn list(
     let next = paginate(&mut rows, PAGE, |c| &c.id).map(|id| format!("starting_after={id}"));
     Ok(views::page(&AppsPage {
         c: dash.chrome("apps"),
-        rows: rows.iter().map(AppRow::new).collect(),
+        rows: {
+            let catalog = state.catalog.get();
+            rows.iter().map(|c| AppRow::new(&catalog, c)).collect()
+        },
         next_page: next,
     }))
 }
@@ -146,7 +149,7 @@ async fn create(
         resource_server: false,
         owner_id: Some(dash.user.id.clone()),
     };
-    let (c, secret) = match clients::create(&state.db, new).await {
+    let (c, secret) = match clients::create(&state.db, &state.catalog.get(), new).await {
         Ok(r) => r,
         Err(ClientError::Store(e)) => return Err(e.into()),
         Err(e) => {
@@ -223,6 +226,7 @@ fn app_details(c: &entity::client::Model) -> Vec<(&'static str, String)> {
 }
 
 fn app_page(
+    state: &AppState,
     dash: &Dash,
     c: &entity::client::Model,
     values: Option<(String, String)>,
@@ -245,7 +249,7 @@ fn app_page(
         status,
         &AppPage {
             c: dash.chrome("apps"),
-            app: AppRow::new(c),
+            app: AppRow::new(&state.catalog.get(), c),
             name_value,
             redirect_value,
             error,
@@ -260,7 +264,7 @@ async fn show(
     id: web::Path<String>,
 ) -> Result<HttpResponse, HtmlError> {
     let c = owned(&state, &dash, &id).await?;
-    Ok(app_page(&dash, &c, None, None))
+    Ok(app_page(&state, &dash, &c, None, None))
 }
 
 #[derive(Deserialize)]
@@ -287,11 +291,12 @@ async fn update(
         redirect_uris: Some(split_uris(&form.redirect_uris)),
         scopes: None,
     };
-    let updated = match clients::update(&state.db, &state.rows, &c, u).await {
+    let updated = match clients::update(&state.db, &state.catalog.get(), &state.rows, &c, u).await {
         Ok(u) => u,
         Err(ClientError::Store(e)) => return Err(e.into()),
         Err(e) => {
             return Ok(app_page(
+                &state,
                 &dash,
                 &c,
                 Some((form.name.clone(), form.redirect_uris.clone())),
@@ -316,6 +321,7 @@ async fn rotate_secret(
     let c = owned(&state, &dash, &id).await?;
     if c.is_public {
         return Ok(app_page(
+            &state,
             &dash,
             &c,
             None,
@@ -426,7 +432,7 @@ pub fn grant_label(g: &str) -> &'static str {
 }
 
 impl AppRow {
-    pub fn new(c: &entity::client::Model) -> Self {
+    pub fn new(catalog: &crate::catalog::Snapshot, c: &entity::client::Model) -> Self {
         AppRow {
             id: c.id.clone(),
             name: c.name.clone(),
@@ -439,7 +445,7 @@ impl AppRow {
             grant_types: crate::store::words(&c.grant_types)
                 .map(|g| (g.to_owned(), grant_label(g)))
                 .collect(),
-            scopes: scope_rows(&c.scopes),
+            scopes: scope_rows(catalog, &c.scopes),
             secret_last4: c.secret_last4.clone(),
             created: When::date(c.created_at),
             secret_rotated: c.secret_rotated_at.map(When::date),

@@ -24,6 +24,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 async fn list(state: web::Data<AppState>, dash: Dash) -> Result<HttpResponse, HtmlError> {
+    let catalog = state.catalog.get();
     let rows = store::consents::for_user(&state.db, &dash.user.id)
         .await?
         .into_iter()
@@ -36,7 +37,7 @@ async fn list(state: web::Data<AppState>, dash: Dash) -> Result<HttpResponse, Ht
                 name,
                 client_id: consent.client_id.clone(),
                 livemode: client.as_ref().is_none_or(|c| c.livemode),
-                scopes: scope_rows(&consent.scope),
+                scopes: scope_rows(&catalog, &consent.scope),
                 granted: When::date(consent.updated_at),
             }
         })

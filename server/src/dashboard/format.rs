@@ -87,14 +87,18 @@ impl When {
 /// One scope, as the person reads it.
 pub struct ScopeRow {
     pub name: String,
-    pub description: &'static str,
+    pub description: String,
 }
 
-pub fn scope_rows(scopes: &str) -> Vec<ScopeRow> {
+/// A stored scope list in words, from the catalog (a scope since removed reads as such).
+pub fn scope_rows(catalog: &crate::catalog::Snapshot, scopes: &str) -> Vec<ScopeRow> {
     crate::store::words(scopes)
         .map(|s| ScopeRow {
             name: s.to_owned(),
-            description: crate::clients::scope_description(s),
+            description: catalog
+                .describe(s)
+                .unwrap_or("A permission that no longer exists")
+                .to_owned(),
         })
         .collect()
 }

@@ -3,6 +3,7 @@
 //! and return entity models; endpoint modules turn those into their own response types.
 
 pub mod api_keys;
+pub mod apis;
 pub mod cache;
 pub use cache::RowCaches;
 pub mod audit;

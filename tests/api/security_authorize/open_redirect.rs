@@ -9,6 +9,7 @@ use super::*;
 async fn owned_client(app: &TestApp, owner_id: &str) -> TestClient {
     let (m, secret) = latch::clients::create(
         &app.db,
+        &app.state.catalog.get(),
         latch::clients::NewClient {
             name: "Someone's App".to_owned(),
             redirect_uris: vec![CB.to_owned()],

@@ -6,7 +6,7 @@ use entity::client;
 use super::super::issue::{self, Issued};
 use super::super::request::ClientCredentialsRequest;
 use crate::errors::OAuthError;
-use crate::scope::{self, ScopeSet};
+use crate::scope::ScopeSet;
 use crate::state::AppState;
 
 pub async fn exchange(
@@ -19,8 +19,10 @@ pub async fn exchange(
             "Public clients cannot use client_credentials",
         ));
     }
-    // Scopes that make sense without a user; OpenID Connect scopes do not.
-    let allowed = ScopeSet::stored(&client.scopes).only(scope::MACHINE);
+    // Scopes that make sense without a user: the client's API scopes still in the catalog;
+    // OpenID Connect scopes do not.
+    let catalog = state.catalog.get();
+    let allowed = ScopeSet::stored(&client.scopes).filter(|s| catalog.api_of(s).is_some());
     let not_allowed = |part: &str| {
         OAuthError::invalid_scope(format!("The scope {part:?} is not allowed for this client"))
     };
