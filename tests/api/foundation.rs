@@ -29,6 +29,8 @@ fn expected_tables() -> Vec<String> {
         entity::signing_key::Entity.table_name(),
         entity::audit_event::Entity.table_name(),
         entity::idempotency_key::Entity.table_name(),
+        entity::api::Entity.table_name(),
+        entity::api_scope::Entity.table_name(),
         "seaql_migrations",
     ]
     .iter()
