@@ -187,7 +187,7 @@ impl Forwarder {
 /// A fresh PostgreSQL database reached through a [`Forwarder`]: the forwarder, the app's
 /// database URL and the forwarder's upstream; `None` (with a note) when no PostgreSQL is
 /// reachable at `PG_URL`.
-async fn postgres_behind_forwarder() -> Option<(Forwarder, String, String)> {
+async fn postgres_behind_forwarder() -> Option<(Forwarder, String, String, PgDatabaseGuard)> {
     let pg_url = std::env::var("PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
     let admin = match tokio::time::timeout(Duration::from_secs(5), Database::connect(&pg_url)).await
@@ -214,7 +214,11 @@ async fn postgres_behind_forwarder() -> Option<(Forwarder, String, String)> {
     url.set_host(Some("127.0.0.1")).expect("host");
     url.set_port(Some(fwd.port)).expect("port");
     url.set_path(&format!("/{name}"));
-    Some((fwd, url.to_string(), upstream))
+    let guard = PgDatabaseGuard {
+        admin_url: pg_url.clone(),
+        name,
+    };
+    Some((fwd, url.to_string(), upstream, guard))
 }
 
 async fn spawn_app_on(database_url: String) -> TestApp {
@@ -228,7 +232,7 @@ async fn spawn_app_on(database_url: String) -> TestApp {
 #[tokio::test]
 async fn readyz_returns_503_with_retry_after_quickly_when_the_database_is_unreachable() {
     // Arrange
-    let Some((fwd, url, _)) = postgres_behind_forwarder().await else {
+    let Some((fwd, url, _, _db)) = postgres_behind_forwarder().await else {
         return;
     };
     let app = spawn_app_on(url).await;
@@ -270,7 +274,7 @@ async fn readyz_returns_503_with_retry_after_quickly_when_the_database_is_unreac
 #[tokio::test]
 async fn readyz_returns_200_again_when_the_database_comes_back() {
     // Arrange
-    let Some((fwd, url, upstream)) = postgres_behind_forwarder().await else {
+    let Some((fwd, url, upstream, _db)) = postgres_behind_forwarder().await else {
         return;
     };
     let port = fwd.port;

@@ -22,6 +22,42 @@ static TRACING: LazyLock<()> = LazyLock::new(|| {
 pub struct TestDb {
     pub url: String,
     _dir: Option<tempfile::TempDir>,
+    /// A PostgreSQL database this value created and drops when it goes away.
+    _pg: Option<PgDatabaseGuard>,
+}
+
+/// Drops a PostgreSQL test database when the test ends (passed or panicked), so a run
+/// leaves no `latch_test_*` databases behind (#15). `WITH (FORCE)` (PostgreSQL 13+) ends
+/// the app's pooled connections, which outlive the test body.
+pub struct PgDatabaseGuard {
+    pub admin_url: String,
+    pub name: String,
+}
+
+impl Drop for PgDatabaseGuard {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime: do the async work on a thread of its own.
+        let done = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if let Ok(admin) = Database::connect(&admin_url).await {
+                    let _ = admin
+                        .execute_unprepared(&format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        ))
+                        .await;
+                    admin.close().await.ok();
+                }
+            });
+        });
+        let _ = done.join();
+    }
 }
 
 impl TestDb {
@@ -42,6 +78,10 @@ impl TestDb {
                 TestDb {
                     url: url.to_string(),
                     _dir: None,
+                    _pg: Some(PgDatabaseGuard {
+                        admin_url: base,
+                        name,
+                    }),
                 }
             }
             _ => {
@@ -50,6 +90,7 @@ impl TestDb {
                 TestDb {
                     url,
                     _dir: Some(dir),
+                    _pg: None,
                 }
             }
         }
@@ -90,9 +131,11 @@ pub async fn spawn_app_with(f: impl FnOnce(&mut Settings)) -> TestApp {
 
 /// Spawn a second instance sharing the database and master key of `other`.
 pub async fn spawn_sibling(other: &TestApp) -> TestApp {
+    // The first instance owns (and drops) the database.
     let test_db = TestDb {
         url: other.test_db.url.clone(),
         _dir: None,
+        _pg: None,
     };
     // Same issuer and audience: the two instances stand behind one load balancer.
     let mut settings = other.settings.clone();
