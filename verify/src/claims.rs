@@ -27,7 +27,8 @@ pub struct Claims {
     pub client_id: Option<String>,
     /// The granted scopes (the space-separated `scope` claim, split).
     pub scopes: Vec<String>,
-    /// `false` for test-mode credentials (`sk_test_…`, test clients). Absent → `false`.
+    /// `false` for test-mode credentials (`sk_test_…`, `rk_test_…`, test clients). Absent →
+    /// `false`.
     pub livemode: bool,
     /// Expiry (seconds since the Unix epoch); `None` for an API key that does not expire.
     pub exp: Option<i64>,

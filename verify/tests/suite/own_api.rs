@@ -57,6 +57,7 @@ async fn aud_may_be_the_api_identifier_or_an_array_containing_it() {
     assert_eq!(v.audience(), BILLING);
 }
 
+/// J5: `aud` not containing this resource server.
 #[tokio::test]
 async fn a_token_for_another_api_is_invalid_token() {
     // Arrange
