@@ -7,7 +7,8 @@ use crate::error::VerifyError;
 pub enum TokenKind {
     /// A Latch JWT access token (RFC 9068), verified locally against the JWKS.
     AccessToken,
-    /// An API key (`sk_live_…`/`sk_test_…`), checked by introspection (RFC 7662).
+    /// An API key (secret `sk_live_…`/`sk_test_…` or restricted `rk_live_…`/`rk_test_…`),
+    /// checked by introspection (RFC 7662). Its scopes are the introspection's `scope`.
     ApiKey,
 }
 
@@ -26,7 +27,8 @@ pub struct Claims {
     pub client_id: Option<String>,
     /// The granted scopes (the space-separated `scope` claim, split).
     pub scopes: Vec<String>,
-    /// `false` for test-mode credentials (`sk_test_…`, test clients). Absent → `false`.
+    /// `false` for test-mode credentials (`sk_test_…`, `rk_test_…`, test clients). Absent →
+    /// `false`.
     pub livemode: bool,
     /// Expiry (seconds since the Unix epoch); `None` for an API key that does not expire.
     pub exp: Option<i64>,
@@ -46,16 +48,47 @@ impl Claims {
         self.scopes.iter().any(|s| s == scope)
     }
 
+    /// Whether the credential carries every scope in `scopes` (true for an empty list).
+    pub fn has_all_scopes(&self, scopes: &[&str]) -> bool {
+        scopes.iter().all(|s| self.has_scope(s))
+    }
+
+    /// Whether the credential carries at least one scope in `scopes` (false for an empty
+    /// list: there is nothing to have).
+    pub fn has_any_scope(&self, scopes: &[&str]) -> bool {
+        scopes.iter().any(|s| self.has_scope(s))
+    }
+
     /// `Ok` when every scope in `required` was granted; otherwise
     /// [`VerifyError::InsufficientScope`] naming all of `required` (RFC 6750 §3.1: 403).
     pub fn require_scopes(&self, required: &[&str]) -> Result<(), VerifyError> {
-        if required.iter().all(|s| self.has_scope(s)) {
+        self.require_all_scopes(required)
+    }
+
+    /// The same as [`require_scopes`](Self::require_scopes): every scope in `required`.
+    pub fn require_all_scopes(&self, required: &[&str]) -> Result<(), VerifyError> {
+        if self.has_all_scopes(required) {
             Ok(())
         } else {
-            Err(VerifyError::InsufficientScope {
-                required: required.iter().map(|s| (*s).to_owned()).collect(),
-            })
+            Err(insufficient(required))
         }
+    }
+
+    /// `Ok` when at least one scope in `candidates` was granted; otherwise
+    /// [`VerifyError::InsufficientScope`] listing the candidates (any of them would do; RFC
+    /// 6750 §3 lets the `scope` attribute name what the resource accepts).
+    pub fn require_any_scope(&self, candidates: &[&str]) -> Result<(), VerifyError> {
+        if self.has_any_scope(candidates) {
+            Ok(())
+        } else {
+            Err(insufficient(candidates))
+        }
+    }
+}
+
+fn insufficient(scopes: &[&str]) -> VerifyError {
+    VerifyError::InsufficientScope {
+        required: scopes.iter().map(|s| (*s).to_owned()).collect(),
     }
 }
 
@@ -123,6 +156,37 @@ mod tests {
         assert_eq!(e.status(), 403);
         assert_eq!(e.error_code(), Some("insufficient_scope"));
         assert!(e.www_authenticate().ends_with("scope=\"read admin\""));
+    }
+
+    #[test]
+    fn any_and_all_scope_queries() {
+        let c = claims("invoices:read files:read");
+        assert!(c.has_all_scopes(&["invoices:read", "files:read"]));
+        assert!(!c.has_all_scopes(&["invoices:read", "invoices:write"]));
+        assert!(c.has_all_scopes(&[]));
+        assert!(c.has_any_scope(&["invoices:write", "invoices:read"]));
+        assert!(!c.has_any_scope(&["invoices:write", "read"]));
+        assert!(!c.has_any_scope(&[]));
+        assert!(
+            c.require_any_scope(&["invoices:write", "files:read"])
+                .is_ok()
+        );
+        let e = c
+            .require_any_scope(&["invoices:write", "admin"])
+            .unwrap_err();
+        assert_eq!(
+            e,
+            VerifyError::InsufficientScope {
+                required: vec!["invoices:write".into(), "admin".into()]
+            }
+        );
+        assert!(c.require_all_scopes(&["invoices:read"]).is_ok());
+        assert_eq!(
+            c.require_all_scopes(&["invoices:read", "invoices:write"])
+                .unwrap_err()
+                .status(),
+            403
+        );
     }
 
     #[test]

@@ -47,7 +47,8 @@ pub enum InvalidToken {
     BadSignature,
     /// `iss` is not the configured issuer.
     WrongIssuer,
-    /// `aud` does not contain the configured audience.
+    /// `aud` (a string, or an array of strings) does not contain the API identifier the
+    /// verifier protects (RFC 7519 §4.1.3, RFC 9068 §4): a token for another API.
     WrongAudience,
     /// `exp` has passed (beyond the leeway).
     Expired,
@@ -79,7 +80,7 @@ impl InvalidToken {
             InvalidToken::BadSignature => "The access token signature is invalid".into(),
             InvalidToken::WrongIssuer => "The access token was issued by another issuer".into(),
             InvalidToken::WrongAudience => {
-                "The access token is not intended for this audience".into()
+                "The access token's audience (aud) does not include this API".into()
             }
             InvalidToken::Expired => "The access token expired".into(),
             InvalidToken::NotYetValid => "The access token is not valid yet".into(),
@@ -172,18 +173,37 @@ impl VerifyError {
     /// For [`MissingToken`](Self::MissingToken) and [`Unavailable`](Self::Unavailable) it is
     /// the bare challenge `Bearer`.
     pub fn www_authenticate(&self) -> String {
-        let Some(code) = self.error_code() else {
-            return "Bearer".into();
-        };
-        let mut v = format!(
-            "Bearer error=\"{code}\", error_description=\"{}\"",
-            quoted(&self.description())
-        );
+        self.www_authenticate_with(None)
+    }
+
+    /// [`www_authenticate`](Self::www_authenticate) plus, when `resource_metadata` is given,
+    /// the RFC 9728 §5.1 `resource_metadata="<url>"` parameter: the URL of the protected
+    /// resource metadata, from which a client (an MCP client, say) learns which
+    /// authorization server to ask for a token. E.g. `Bearer
+    /// resource_metadata="https://api.example.com/.well-known/oauth-protected-resource"`.
+    /// [`Verifier::www_authenticate`](crate::Verifier::www_authenticate) passes the URL the
+    /// verifier was configured with.
+    pub fn www_authenticate_with(&self, resource_metadata: Option<&str>) -> String {
+        let mut params = Vec::new();
+        if let Some(code) = self.error_code() {
+            params.push(format!("error=\"{code}\""));
+            params.push(format!(
+                "error_description=\"{}\"",
+                quoted(&self.description())
+            ));
+        }
         if let VerifyError::InsufficientScope { required } = self {
             let scopes: Vec<String> = required.iter().map(|s| quoted(s)).collect();
-            v.push_str(&format!(", scope=\"{}\"", scopes.join(" ")));
+            params.push(format!("scope=\"{}\"", scopes.join(" ")));
         }
-        v
+        if let Some(url) = resource_metadata {
+            params.push(format!("resource_metadata=\"{}\"", quoted(url)));
+        }
+        if params.is_empty() {
+            "Bearer".into()
+        } else {
+            format!("Bearer {}", params.join(", "))
+        }
     }
 }
 
@@ -214,6 +234,19 @@ mod tests {
             r#"Bearer error="insufficient_scope", error_description="The access token lacks a scope this request requires", scope="read write""#
         );
         assert_eq!(VerifyError::MissingToken.www_authenticate(), "Bearer");
+        let rm = Some("https://api.example.com/.well-known/oauth-protected-resource");
+        assert_eq!(
+            VerifyError::MissingToken.www_authenticate_with(rm),
+            r#"Bearer resource_metadata="https://api.example.com/.well-known/oauth-protected-resource""#
+        );
+        assert_eq!(
+            VerifyError::InvalidToken(InvalidToken::Expired).www_authenticate_with(rm),
+            r#"Bearer error="invalid_token", error_description="The access token expired", resource_metadata="https://api.example.com/.well-known/oauth-protected-resource""#
+        );
+        assert!(
+            e.www_authenticate_with(rm)
+                .ends_with(r#"scope="read write", resource_metadata="https://api.example.com/.well-known/oauth-protected-resource""#)
+        );
         assert_eq!(VerifyError::MissingToken.status(), 401);
         assert_eq!(VerifyError::Unavailable("x".into()).status(), 503);
         assert_eq!(VerifyError::InvalidRequest("two").status(), 400);

@@ -100,6 +100,23 @@ pub(crate) fn verify(
     check_claims(claims, v.issuer(), v.audience(), v.inner.leeway, unix_now()).map_err(Into::into)
 }
 
+/// Whether an `aud` value names `audience`: a string equal to it, or an array of strings
+/// one of which is (RFC 7519 §4.1.3; exact comparison, RFC 3986 §6.2.1 "simple string").
+/// `None` when `aud` is neither a string nor an array of strings.
+pub(crate) fn audience_contains(aud: &Value, audience: &str) -> Option<bool> {
+    match aud {
+        Value::String(a) => Some(a == audience),
+        Value::Array(a) => {
+            let mut found = false;
+            for x in a {
+                found |= x.as_str()? == audience;
+            }
+            Some(found)
+        }
+        _ => None,
+    }
+}
+
 /// RFC 9068 §4 claim checks. Required: `iss exp aud sub client_id iat jti`.
 pub(crate) fn check_claims(
     claims: Map<String, Value>,
@@ -124,11 +141,10 @@ pub(crate) fn check_claims(
     if text("iss")? != issuer {
         return Err(InvalidToken::WrongIssuer);
     }
-    let aud_ok = match claims.get("aud") {
-        Some(Value::String(a)) => a == audience,
-        Some(Value::Array(a)) => a.iter().any(|x| x.as_str() == Some(audience)),
-        _ => return Err(InvalidToken::MissingClaim("aud")),
-    };
+    let aud_ok = claims
+        .get("aud")
+        .and_then(|a| audience_contains(a, audience))
+        .ok_or(InvalidToken::MissingClaim("aud"))?;
     if !aud_ok {
         return Err(InvalidToken::WrongAudience);
     }

@@ -1,26 +1,35 @@
 //! `latch-verify`: check Latch access tokens and API keys in a resource server.
 //!
-//! A [`Verifier`] reads the issuer's metadata (RFC 8414) once, caches its JWKS, and then
-//! verifies JWT access tokens locally (RFC 9068, with the RFC 8725 checks: the algorithm is
-//! pinned per key, `typ` must be `at+jwt`, `iss`/`aud`/`exp`/`nbf`/`iat` are checked with
-//! a small leeway). API keys (`sk_live_…`/`sk_test_…`) are checked by introspection (RFC
-//! 7662) with a short cache, when the verifier has client credentials. Refusals carry
-//! RFC 6750 values: [`VerifyError::status`] and [`VerifyError::www_authenticate`].
+//! A [`Verifier`] is built for one issuer and for the API it protects (its identifier, an
+//! absolute URI registered at Latch; default: Latch's built-in API, the issuer). It reads the
+//! issuer's metadata (RFC 8414) once, caches its JWKS, and then verifies JWT access tokens
+//! locally (RFC 9068, with the RFC 8725 checks: the algorithm is pinned per key, `typ` must be
+//! `at+jwt`, `iss`/`exp`/`nbf`/`iat` are checked with a small leeway, and `aud`, a string or
+//! an array, must contain the API identifier). API keys (`sk_live_…`/`sk_test_…`, restricted
+//! `rk_live_…`/`rk_test_…`) are checked by introspection (RFC 7662) with a short cache, when
+//! the verifier has client credentials. Scopes are queried with
+//! [`Claims::has_all_scopes`]/[`has_any_scope`](Claims::has_any_scope) and required with
+//! [`Claims::require_all_scopes`]/[`require_any_scope`](Claims::require_any_scope).
+//! Refusals carry RFC 6750 values: [`VerifyError::status`] and
+//! [`Verifier::www_authenticate`] (with RFC 9728 `resource_metadata` when configured);
+//! [`Verifier::resource_metadata`] is the RFC 9728 document naming Latch.
 //!
 //! ```no_run
 //! use latch_verify::Verifier;
 //!
 //! # async fn run(authorization_header: &str) -> Result<(), Box<dyn std::error::Error>> {
-//! let verifier = Verifier::discover("https://auth.example.com").await?;
+//! let verifier = Verifier::discover_for_api("https://auth.example.com", "https://billing.example.com").await?;
 //! let token = authorization_header.strip_prefix("Bearer ").unwrap_or_default();
-//! match verifier.verify(token).await.and_then(|c| c.require_scopes(&["read"]).map(|_| c)) {
-//!     Ok(claims) => println!("{} (client {:?}) may read", claims.sub, claims.client_id),
-//!     Err(e) => println!("{} WWW-Authenticate: {}", e.status(), e.www_authenticate()),
+//! match verifier.verify(token).await.and_then(|c| c.require_all_scopes(&["invoices:read"]).map(|_| c)) {
+//!     Ok(claims) => println!("{} (client {:?}) may read invoices", claims.sub, claims.client_id),
+//!     Err(e) => println!("{} WWW-Authenticate: {}", e.status(), verifier.www_authenticate(&e)),
 //! }
 //! # Ok(()) }
 //! ```
 //!
-//! With the `actix` feature, [`actix::Authenticated`] does the same as an extractor.
+//! With the `actix` feature, [`actix::Authenticated`] does the same as an extractor,
+//! [`actix::RequireScopes`] guards routes, and [`actix::protected_resource_metadata`]
+//! serves `/.well-known/oauth-protected-resource`.
 //!
 //! Cached state and its staleness: keys are refetched when a token names an unknown `kid`
 //! (at most once per [`jwks_refresh_min_interval`](VerifierBuilder::jwks_refresh_min_interval))
@@ -34,6 +43,7 @@ mod error;
 mod introspect;
 mod jwks;
 mod jwt;
+mod metadata;
 
 #[cfg(feature = "actix")]
 pub mod actix;
@@ -43,6 +53,7 @@ use std::time::{Duration, Instant};
 
 pub use claims::{Claims, TokenKind};
 pub use error::{Error, InvalidToken, VerifyError};
+pub use metadata::{ResourceMetadata, WELL_KNOWN_PATH, well_known_url};
 
 use introspect::Introspection;
 use jwks::{KeySet, PinnedKey};
@@ -72,6 +83,7 @@ pub struct Verifier {
 struct Inner {
     issuer: String,
     audience: String,
+    resource_metadata_url: Option<String>,
     leeway: i64,
     jwks_uri: String,
     http: reqwest::Client,
@@ -89,6 +101,7 @@ impl std::fmt::Debug for Verifier {
         f.debug_struct("Verifier")
             .field("issuer", &self.inner.issuer)
             .field("audience", &self.inner.audience)
+            .field("resource_metadata_url", &self.inner.resource_metadata_url)
             .field("jwks_uri", &self.inner.jwks_uri)
             .field(
                 "introspection_endpoint",
@@ -104,6 +117,9 @@ impl std::fmt::Debug for Verifier {
 pub struct VerifierBuilder {
     issuer: String,
     audience: Option<String>,
+    /// Set by [`api_identifier`](VerifierBuilder::api_identifier): check it is a URI.
+    audience_is_identifier: bool,
+    resource_metadata_url: Option<String>,
     leeway: Duration,
     min_interval: Duration,
     max_age: Duration,
@@ -118,6 +134,7 @@ impl std::fmt::Debug for VerifierBuilder {
         f.debug_struct("VerifierBuilder")
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
+            .field("resource_metadata_url", &self.resource_metadata_url)
             .field("leeway", &self.leeway)
             .field(
                 "introspection_client_id",
@@ -128,10 +145,36 @@ impl std::fmt::Debug for VerifierBuilder {
 }
 
 impl VerifierBuilder {
-    /// The `aud` value tokens must contain. Default: the issuer (Latch's default
-    /// `LATCH_AUDIENCE`).
+    /// The identifier of the API this verifier protects, as registered at Latch (`latch api
+    /// create --identifier`): an absolute URI with no fragment, checked by
+    /// [`discover`](Self::discover). Tokens are accepted only when their `aud` (a string,
+    /// or an array of strings when a token serves several APIs) contains it (RFC 7519
+    /// §4.1.3, RFC 9068 §4); others are refused as `invalid_token`. It is also the
+    /// `resource` of [`Verifier::resource_metadata`]. Default: the issuer, which is Latch's
+    /// default `LATCH_AUDIENCE`, the identifier of its built-in API.
+    pub fn api_identifier(mut self, identifier: impl Into<String>) -> Self {
+        self.audience = Some(identifier.into());
+        self.audience_is_identifier = true;
+        self
+    }
+
+    /// The `aud` value tokens must contain, taken as given (not checked to be a URI). Kept
+    /// for compatibility; prefer [`api_identifier`](Self::api_identifier). Default: the
+    /// issuer (Latch's default `LATCH_AUDIENCE`).
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audience = Some(audience.into());
+        self.audience_is_identifier = false;
+        self
+    }
+
+    /// Advertise this protected resource metadata URL (RFC 9728 §5.1) in every challenge
+    /// made with [`Verifier::www_authenticate`] and by the actix helpers: `WWW-Authenticate:
+    /// Bearer resource_metadata="<url>"`. Clients that discover from a 401 (the Model
+    /// Context Protocol does) fetch it and find Latch there. Usually
+    /// [`well_known_url`]`(api_identifier)`, where the document is served (see
+    /// [`ResourceMetadata`]). Default: none, no `resource_metadata` parameter.
+    pub fn resource_metadata_url(mut self, url: impl Into<String>) -> Self {
+        self.resource_metadata_url = Some(url.into());
         self
     }
 
@@ -200,6 +243,14 @@ impl VerifierBuilder {
         if self.issuer.is_empty() {
             return Err(Error::Config("the issuer is empty".into()));
         }
+        if let Some(a) = self.audience.as_deref() {
+            if a.is_empty() {
+                return Err(Error::Config("the API identifier is empty".into()));
+            }
+            if self.audience_is_identifier {
+                metadata::check_identifier(a).map_err(Error::Config)?;
+            }
+        }
         let http = match self.http {
             Some(c) => c,
             None => reqwest::Client::builder()
@@ -249,6 +300,7 @@ impl VerifierBuilder {
         Ok(Verifier {
             inner: Arc::new(Inner {
                 audience: self.audience.unwrap_or_else(|| self.issuer.clone()),
+                resource_metadata_url: self.resource_metadata_url,
                 issuer: self.issuer,
                 leeway: self.leeway.as_secs() as i64,
                 jwks_uri,
@@ -261,6 +313,11 @@ impl VerifierBuilder {
             }),
         })
     }
+}
+
+/// Latch API keys: secret `sk_live_…`/`sk_test_…` and restricted `rk_live_…`/`rk_test_…`.
+fn is_api_key(token: &str) -> bool {
+    token.starts_with("sk_") || token.starts_with("rk_")
 }
 
 async fn fetch(http: &reqwest::Client, url: &str) -> Result<Vec<u8>, Error> {
@@ -281,16 +338,26 @@ async fn fetch(http: &reqwest::Client, url: &str) -> Result<Vec<u8>, Error> {
 }
 
 impl Verifier {
-    /// [`Verifier::builder`]`(issuer).discover()`: all defaults, no API keys.
+    /// [`Verifier::builder`]`(issuer).discover()`: all defaults, no API keys; tokens must
+    /// be for Latch's built-in API (`aud` contains the issuer).
     pub async fn discover(issuer: &str) -> Result<Verifier, Error> {
         Self::builder(issuer).discover().await
     }
 
-    /// Options: audience, leeway, refetch interval, introspection credentials, HTTP client.
+    /// [`Verifier::builder`]`(issuer).api_identifier(api).discover()`: a verifier for the
+    /// operator's API `api` (e.g. `https://billing.example.com`), all other defaults.
+    pub async fn discover_for_api(issuer: &str, api: &str) -> Result<Verifier, Error> {
+        Self::builder(issuer).api_identifier(api).discover().await
+    }
+
+    /// Options: API identifier, leeway, refetch interval, introspection credentials,
+    /// resource metadata URL, HTTP client.
     pub fn builder(issuer: impl Into<String>) -> VerifierBuilder {
         VerifierBuilder {
             issuer: issuer.into(),
             audience: None,
+            audience_is_identifier: false,
+            resource_metadata_url: None,
             leeway: DEFAULT_LEEWAY,
             min_interval: DEFAULT_JWKS_REFRESH_MIN_INTERVAL,
             max_age: DEFAULT_JWKS_MAX_AGE,
@@ -306,15 +373,42 @@ impl Verifier {
         &self.inner.issuer
     }
 
-    /// The audience tokens must name.
+    /// The API identifier tokens' `aud` must contain (the issuer unless configured).
     pub fn audience(&self) -> &str {
         &self.inner.audience
     }
 
-    /// Verify a bearer credential: an API key (`sk_…`) by introspection, anything else as
-    /// a JWT access token.
+    /// The API identifier this verifier protects; the same as [`audience`](Self::audience).
+    pub fn api_identifier(&self) -> &str {
+        &self.inner.audience
+    }
+
+    /// The RFC 9728 metadata URL advertised in challenges, if configured.
+    pub fn resource_metadata_url(&self) -> Option<&str> {
+        self.inner.resource_metadata_url.as_deref()
+    }
+
+    /// The RFC 9728 protected resource metadata for this verifier's API: `resource` is the
+    /// API identifier, `authorization_servers` the issuer, `bearer_methods_supported`
+    /// `["header"]`. Add `scopes_supported` and `resource_name` with its builder methods.
+    pub fn resource_metadata(&self) -> ResourceMetadata {
+        ResourceMetadata::new(&self.inner.audience, &self.inner.issuer)
+    }
+
+    /// The `WWW-Authenticate` value for a refusal (RFC 6750 §3), with
+    /// `resource_metadata="<url>"` (RFC 9728 §5.1) when
+    /// [`resource_metadata_url`](VerifierBuilder::resource_metadata_url) was configured.
+    pub fn www_authenticate(&self, error: &VerifyError) -> String {
+        error.www_authenticate_with(self.resource_metadata_url())
+    }
+
+    /// Verify a bearer credential: an API key (secret `sk_…` or restricted `rk_…`) by
+    /// introspection, anything else as a JWT access token.
+    ///
+    /// An API key's `aud` is checked only when introspection answers one (keys are not
+    /// bound to one API; a key's scopes say what it may do, so check them).
     pub async fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
-        if token.starts_with("sk_") {
+        if is_api_key(token) {
             self.verify_api_key(token).await
         } else {
             self.verify_jwt(token).await
@@ -326,7 +420,15 @@ impl Verifier {
         let Some(i) = &self.inner.introspection else {
             return Err(InvalidToken::ApiKeysNotAccepted.into());
         };
-        i.check(&self.inner.http, &self.inner.issuer, key).await
+        let claims = i.check(&self.inner.http, &self.inner.issuer, key).await?;
+        // RFC 7662 §2.2: `aud`, when the authorization server answers one, must name us.
+        match claims.raw.get("aud") {
+            None | Some(serde_json::Value::Null) => Ok(claims),
+            Some(aud) if jwt::audience_contains(aud, &self.inner.audience) == Some(true) => {
+                Ok(claims)
+            }
+            Some(_) => Err(InvalidToken::WrongAudience.into()),
+        }
     }
 
     /// Verify a JWT access token locally (RFC 9068 §4).

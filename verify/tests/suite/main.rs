@@ -8,3 +8,4 @@ mod actix;
 mod discovery;
 mod introspection;
 mod jwt;
+mod own_api;
