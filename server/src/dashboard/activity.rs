@@ -93,6 +93,11 @@ pub fn event_title(kind: &str) -> std::borrow::Cow<'_, str> {
         UserEnabled => "Account enabled by an admin",
         UserAdminGranted => "Made an admin",
         UserAdminRevoked => "Admin rights removed",
+        ApiCreated => "API registered",
+        ApiUpdated => "API updated",
+        ApiDeleted => "API deleted",
+        ApiScopeAdded => "Scope added to an API",
+        ApiScopeRemoved => "Scope removed from an API",
         // Shown by name until they get a sentence (as before AuditKind existed).
         ApiKeyUpdated | ApiKeyNewIp | RateLimitExceeded => k.as_str(),
     }
