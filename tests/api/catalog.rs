@@ -201,7 +201,7 @@ async fn v1_apis_refuses_invalid_scope_names_identifiers_and_lifetimes_naming_th
             ("access_token_ttl", ttl),
         ]
     };
-    let cases: Vec<(Vec<(&str, &str)>, &str, &str)> = vec![
+    let cases = [
         (
             with("https://r.example", "Reports", "300"),
             "scopes",
