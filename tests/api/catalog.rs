@@ -287,6 +287,16 @@ async fn v1_apis_refuses_invalid_scope_names_identifiers_and_lifetimes_naming_th
     )
     .await;
     assert_eq!(error_of(res).await.2, "scopes");
+    for taken in ["read", "openid"] {
+        let res = post_json(
+            &app,
+            &key,
+            &format!("/v1/apis/{billing}"),
+            json!({"name": "Renamed", "scopes": [{"name": taken, "description": "x"}]}),
+        )
+        .await;
+        assert_eq!(error_of(res).await.0, 400, "{taken}");
+    }
     let after = json(get(&app, &key, &format!("/v1/apis/{billing}")).await).await;
     assert_eq!(after["name"], "Billing API");
     assert_eq!(

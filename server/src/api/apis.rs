@@ -311,9 +311,27 @@ async fn update(
             }
         }
     }
-    // Check new names before changing anything, so a bad one changes nothing.
-    for (n, _) in &added {
-        catalog::check_scope_name(n)?;
+    // Check the new scopes against the stored catalog before changing anything, so a bad
+    // or taken one changes nothing (a concurrent change is still refused by `add_scope`).
+    if !added.is_empty() {
+        let snap = state.catalog.reload(&state.db).await?;
+        let mut names: Vec<&str> = Vec::with_capacity(added.len());
+        for (n, d) in &added {
+            catalog::check_new_scope(&snap, &api, n, d)?;
+            if names.contains(&n.trim()) {
+                return Err(param_invalid(
+                    "scopes",
+                    format!("scope {n:?} is listed twice"),
+                ));
+            }
+            names.push(n.trim());
+        }
+        if api.scopes.len() + added.len() > catalog::MAX_SCOPES_PER_API {
+            return Err(param_invalid(
+                "scopes",
+                format!("at most {} scopes per API", catalog::MAX_SCOPES_PER_API),
+            ));
+        }
     }
     idempotency::run(&state, &p.owner(), &req, &body, || async {
         let mut current = api.clone();

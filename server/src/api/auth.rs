@@ -122,7 +122,21 @@ impl Principal {
         resource: &str,
         action: Action,
     ) -> Result<&str, ApiError> {
-        let user = self.allow(resource, action)?;
+        // `Manage` as in `allow`, with a message that names what is being changed.
+        let user = match action {
+            Action::Manage => self.allow(resource, Action::Write)?,
+            other => self.allow(resource, other)?,
+        };
+        if action == Action::Manage && !matches!(self.via, Via::ApiKey { .. }) {
+            return Err(ApiError::new(
+                ApiErrorType::Permission,
+                "api_key_required",
+                format!(
+                    "/v1/{resource} is changed with an admin's API key, in the dashboard or with \
+                     the CLI, not with an OAuth access token"
+                ),
+            ));
+        }
         let admin = crate::store::users::by_id(db, user)
             .await?
             .is_some_and(|u| u.is_admin && u.disabled_at.is_none());

@@ -131,6 +131,10 @@ fn detail_label(key: &str) -> String {
         "admin" => "Admin".to_owned(),
         "family" => "Token family".to_owned(),
         "revoked" => "Tokens revoked".to_owned(),
+        "api" => "API ID".to_owned(),
+        "identifier" => "Identifier".to_owned(),
+        "scope" => "Scope".to_owned(),
+        "via" => "Through".to_owned(),
         other => other.replace('_', " "),
     }
 }
