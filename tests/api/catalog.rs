@@ -471,10 +471,10 @@ async fn v1_apis_is_refused_to_members_to_clients_and_to_oauth_tokens_for_change
 async fn scopes_supported_in_both_metadata_documents_lists_a_new_scope() {
     let app = spawn_app().await;
     let (_, key) = admin_key(&app).await;
-    assert_eq!(
-        post(&app, &key, "/v1/apis", BILLING_FORM).await.status(),
-        200
-    );
+    let other = spawn_sibling(&app).await;
+    let res = post(&app, &key, "/v1/apis", BILLING_FORM).await;
+    assert_eq!(res.status(), 200);
+    let id = json(res).await["id"].as_str().unwrap().to_owned();
     for path in [
         "/.well-known/openid-configuration",
         "/.well-known/oauth-authorization-server",
@@ -485,15 +485,28 @@ async fn scopes_supported_in_both_metadata_documents_lists_a_new_scope() {
             assert!(s.contains(&json!(want)), "{path}: {want} in {s:?}");
         }
     }
-    // A sibling instance sees it within the reload delay.
-    let other = spawn_sibling(&app).await;
-    let m = json(other.get("/.well-known/openid-configuration").await).await;
-    assert!(
-        m["scopes_supported"]
+    // Another instance finds the new API by id at once (it looks again in the database),
+    // and lists its scopes within the reload delay (2 s).
+    assert_eq!(
+        get(&other, &key, &format!("/v1/apis/{id}")).await.status(),
+        200
+    );
+    let started = std::time::Instant::now();
+    loop {
+        let m = json(other.get("/.well-known/openid-configuration").await).await;
+        if m["scopes_supported"]
             .as_array()
             .unwrap()
             .contains(&json!("invoices:write"))
-    );
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "the sibling never listed the new scope"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]

@@ -183,9 +183,14 @@ fn scopes(o: &Map<String, Value>) -> Result<Vec<(String, Option<String>)>, ApiEr
         .collect()
 }
 
-/// An API by id (the built-in `api_latch` too).
-fn find(state: &AppState, id: &str) -> Result<Api, ApiError> {
-    state.catalog.get().api(id).cloned().ok_or_else(|| {
+/// An API by id (the built-in `api_latch` too). One this instance has not loaded yet (made
+/// on another instance in the last seconds) is looked for again in the database.
+async fn find(state: &AppState, id: &str) -> Result<Api, ApiError> {
+    if let Some(a) = state.catalog.get().api(id) {
+        return Ok(a.clone());
+    }
+    let snap = state.catalog.reload(&state.db).await?;
+    snap.api(id).cloned().ok_or_else(|| {
         ApiError::not_found(format!(
             "No such API: '{}'",
             id.chars().take(64).collect::<String>()
@@ -230,7 +235,7 @@ async fn retrieve(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     p.allow_admin(&state.db, RESOURCE, Action::Read).await?;
-    Ok(HttpResponse::Ok().json(find(&state, &id)?.to_json()))
+    Ok(HttpResponse::Ok().json(find(&state, &id).await?.to_json()))
 }
 
 async fn create(
@@ -289,7 +294,7 @@ async fn update(
         .allow_admin(&state.db, RESOURCE, Action::Manage)
         .await?
         .to_owned();
-    let api = find(&state, &id)?;
+    let api = find(&state, &id).await?;
     if api.builtin {
         return Err(catalog::CatalogError::Builtin.into());
     }
@@ -373,7 +378,7 @@ async fn delete(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let admin = p.allow_admin(&state.db, RESOURCE, Action::Manage).await?;
-    let api = find(&state, &id)?;
+    let api = find(&state, &id).await?;
     let deleted = catalog::delete(&state.db, &state.catalog, &api.id).await?;
     audit(&state, &req, admin, AuditKind::ApiDeleted, &deleted, None).await?;
     let mut v = deleted.to_json();
@@ -389,7 +394,7 @@ async fn remove_scope(
 ) -> Result<HttpResponse, ApiError> {
     let admin = p.allow_admin(&state.db, RESOURCE, Action::Manage).await?;
     let (id, name) = path.into_inner();
-    let api = find(&state, &id)?;
+    let api = find(&state, &id).await?;
     if api.builtin {
         return Err(catalog::CatalogError::Builtin.into());
     }

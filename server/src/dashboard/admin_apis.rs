@@ -51,9 +51,14 @@ fn anchor(id: &str) -> String {
     format!("{LIST}#{id}")
 }
 
-/// A stored API by id (404 for the built-in one and unknown ids: nothing to change).
-fn stored(state: &AppState, id: &str) -> Result<Api, HtmlError> {
-    match state.catalog.get().api(id) {
+/// A stored API by id (404 for the built-in one and unknown ids: nothing to change). One
+/// this instance has not loaded yet (made on another instance) is looked for in the database.
+async fn stored(state: &AppState, id: &str) -> Result<Api, HtmlError> {
+    let mut snap = state.catalog.get();
+    if snap.api(id).is_none() {
+        snap = state.catalog.reload(&state.db).await?;
+    }
+    match snap.api(id) {
         Some(a) if !a.builtin => Ok(a.clone()),
         _ => Err(HtmlError::not_found()),
     }
@@ -238,7 +243,7 @@ async fn update(
 ) -> Result<HttpResponse, HtmlError> {
     let field = |k: &str| form.iter().find(|(f, _)| f == k).map(|(_, v)| v.as_str());
     dash.check(&req, &state, field("csrf").unwrap_or(""))?;
-    let api = stored(&state, &id)?;
+    let api = stored(&state, &id).await?;
     let name = field("name")
         .map(str::trim)
         .filter(|n| *n != api.name)
@@ -297,7 +302,7 @@ async fn add_scope(
     form: web::Form<ScopeForm>,
 ) -> Result<HttpResponse, HtmlError> {
     dash.check(&req, &state, &form.csrf)?;
-    let api = stored(&state, &id)?;
+    let api = stored(&state, &id).await?;
     let name = form.name.trim();
     match catalog::add_scope(&state.db, &state.catalog, &api.id, name, &form.description).await {
         Ok(updated) => {
@@ -323,7 +328,7 @@ async fn confirm_remove_scope(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, HtmlError> {
     let (id, name) = path.into_inner();
-    let api = stored(&state, &id)?;
+    let api = stored(&state, &id).await?;
     let Some(scope) = api.scopes.iter().find(|s| s.name == name) else {
         return Err(HtmlError::not_found());
     };
@@ -359,7 +364,7 @@ async fn remove_scope(
 ) -> Result<HttpResponse, HtmlError> {
     dash.check(&req, &state, &form.csrf)?;
     let (id, name) = path.into_inner();
-    let api = stored(&state, &id)?;
+    let api = stored(&state, &id).await?;
     if !api.has_scope(&name) {
         return Err(HtmlError::not_found());
     }
@@ -386,7 +391,7 @@ async fn confirm_delete(
     AdminDash(dash): AdminDash,
     id: web::Path<String>,
 ) -> Result<HttpResponse, HtmlError> {
-    let api = stored(&state, &id)?;
+    let api = stored(&state, &id).await?;
     Ok(views::page(&views::ConfirmPage {
         c: dash.chrome("admin_apis"),
         title: "Delete this API?".into(),
@@ -420,7 +425,7 @@ async fn delete(
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, HtmlError> {
     dash.check(&req, &state, &form.csrf)?;
-    let api = stored(&state, &id)?;
+    let api = stored(&state, &id).await?;
     match catalog::delete(&state.db, &state.catalog, &api.id).await {
         Ok(deleted) => {
             record(&dash, &state, &req, AuditKind::ApiDeleted, &deleted, None).await?;
