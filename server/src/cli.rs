@@ -558,14 +558,16 @@ fn scope_pair(flag: &str, s: &str) -> Result<(String, String), Failure> {
     }
 }
 
-fn catalog_failure(e: crate::catalog::CatalogError, ttl: Option<i64>) -> Failure {
+/// A catalog refusal as exit 2 (a store failure as 1). `given` pairs a parameter with the
+/// flag and value the operator typed, so the message names the value.
+fn catalog_failure(e: crate::catalog::CatalogError, given: &[(&str, String)]) -> Failure {
     use crate::catalog::CatalogError;
     match e {
         CatalogError::Store(s) => Failure(1, s.to_string()),
-        CatalogError::Invalid(m, "access_token_ttl") => Failure(
-            2,
-            format!("invalid --token-ttl {}: {m}", ttl.unwrap_or_default()),
-        ),
+        CatalogError::Invalid(m, p) => match given.iter().find(|(k, _)| *k == p) {
+            Some((_, shown)) => Failure(2, format!("invalid {shown}: {m}")),
+            None => Failure(2, m),
+        },
         other => Failure(2, other.to_string()),
     }
 }
@@ -624,6 +626,14 @@ async fn api_command(command: ApiCommand, settings: Settings) -> Result<(), Fail
                 .iter()
                 .map(|s| scope_pair("--scope", s))
                 .collect::<Result<Vec<_>, _>>()?;
+            let given = [
+                ("identifier", format!("--identifier {identifier:?}")),
+                ("name", format!("--name {name:?}")),
+                (
+                    "access_token_ttl",
+                    format!("--token-ttl {}", token_ttl.unwrap_or_default()),
+                ),
+            ];
             let new = catalog::NewApi {
                 identifier,
                 name,
@@ -632,7 +642,7 @@ async fn api_command(command: ApiCommand, settings: Settings) -> Result<(), Fail
             };
             let api = catalog::create(&db, &cat, new)
                 .await
-                .map_err(|e| catalog_failure(e, token_ttl))?;
+                .map_err(|e| catalog_failure(e, &given))?;
             audit_api(&db, AuditKind::ApiCreated, &api, None).await?;
             print_api(&api, json, "Created API");
         }
@@ -666,7 +676,7 @@ async fn api_command(command: ApiCommand, settings: Settings) -> Result<(), Fail
             let (name, description) = scope_pair("scope", &scope)?;
             let updated = catalog::add_scope(&db, &cat, &target.id, &name, &description)
                 .await
-                .map_err(|e| catalog_failure(e, None))?;
+                .map_err(|e| catalog_failure(e, &[]))?;
             audit_api(&db, AuditKind::ApiScopeAdded, &updated, Some(&name)).await?;
             print_api(&updated, json, &format!("Added {name} to"));
         }
@@ -675,7 +685,7 @@ async fn api_command(command: ApiCommand, settings: Settings) -> Result<(), Fail
         } => {
             let updated = catalog::remove_scope(&db, &cat, name.trim())
                 .await
-                .map_err(|e| catalog_failure(e, None))?;
+                .map_err(|e| catalog_failure(e, &[]))?;
             audit_api(&db, AuditKind::ApiScopeRemoved, &updated, Some(name.trim())).await?;
             print_api(&updated, json, &format!("Removed {} from", name.trim()));
         }
@@ -692,6 +702,16 @@ async fn api_command(command: ApiCommand, settings: Settings) -> Result<(), Fail
                 .iter()
                 .map(|s| scope_pair("--describe", s))
                 .collect::<Result<Vec<_>, _>>()?;
+            let given = [
+                (
+                    "name",
+                    format!("--name {:?}", name.as_deref().unwrap_or_default()),
+                ),
+                (
+                    "access_token_ttl",
+                    format!("--token-ttl {}", token_ttl.unwrap_or_default()),
+                ),
+            ];
             let changes = catalog::UpdateApi {
                 name,
                 access_token_ttl: if default_token_ttl {
@@ -703,7 +723,7 @@ async fn api_command(command: ApiCommand, settings: Settings) -> Result<(), Fail
             };
             let updated = catalog::update(&db, &cat, &target.id, changes)
                 .await
-                .map_err(|e| catalog_failure(e, token_ttl))?;
+                .map_err(|e| catalog_failure(e, &given))?;
             audit_api(&db, AuditKind::ApiUpdated, &updated, None).await?;
             print_api(&updated, json, "Updated API");
         }
@@ -711,7 +731,7 @@ async fn api_command(command: ApiCommand, settings: Settings) -> Result<(), Fail
             let target = find_api(&snap, &api)?;
             let deleted = catalog::delete(&db, &cat, &target.id)
                 .await
-                .map_err(|e| catalog_failure(e, None))?;
+                .map_err(|e| catalog_failure(e, &[]))?;
             audit_api(&db, AuditKind::ApiDeleted, &deleted, None).await?;
             if json {
                 let mut v = deleted.to_json();

@@ -176,7 +176,17 @@ async fn api_commands_refuse_bad_input_with_exit_2_naming_the_value() {
             "--name",
             "R",
         ]),
-        "identifier",
+        "--identifier \"http://reports.example.com\"",
+    );
+    assert_usage_error(
+        &cli.run(&[
+            "api",
+            "update",
+            "https://billing.example.com",
+            "--token-ttl",
+            "100000",
+        ]),
+        "--token-ttl 100000",
     );
     assert_usage_error(
         &cli.run(&["api", "scope", "add", "--api", "api_nope", "x=y"]),
