@@ -86,6 +86,13 @@ audit_kinds! {
     UserAdminGranted = "user.admin_granted",
     UserAdminRevoked = "user.admin_revoked",
     RateLimitExceeded = "rate_limit.exceeded",
+    /// The permission catalog (DESIGN.md "Your own APIs"): an API registered.
+    ApiCreated = "api.created",
+    /// Renamed, a new token lifetime or new scope descriptions.
+    ApiUpdated = "api.updated",
+    ApiDeleted = "api.deleted",
+    ApiScopeAdded = "api.scope_added",
+    ApiScopeRemoved = "api.scope_removed",
 }
 
 /// A stored kind this build does not know (written by another version); shown as stored.
@@ -122,7 +129,7 @@ impl AuditKind {
         match self {
             SigninSucceeded | AccountCreated | ApiKeyCreated | ApiKeyRenamed | ApiKeyUpdated
             | ClientCreated | ClientUpdated | ConsentGranted | ConsentRevoked | UserEnabled
-            | UserAdminRevoked => Severity::Info,
+            | UserAdminRevoked | ApiCreated | ApiUpdated | ApiScopeAdded => Severity::Info,
             SigninFailed
             | SigninLocked
             | SignupDuplicate
@@ -138,7 +145,9 @@ impl AuditKind {
             | RefreshTokenInvalidated
             | UserDisabled
             | UserAdminGranted
-            | RateLimitExceeded => Severity::Warning,
+            | RateLimitExceeded
+            | ApiDeleted
+            | ApiScopeRemoved => Severity::Warning,
         }
     }
 }

@@ -64,6 +64,85 @@ enum Command {
         #[command(subcommand)]
         command: SigningKeyCommand,
     },
+    /// Manage your own APIs (resource servers) and their scopes.
+    Api {
+        #[command(subcommand)]
+        command: ApiCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ApiCommand {
+    /// Register an API: its identifier becomes the tokens' `aud` and the RFC 8707 `resource`.
+    Create {
+        /// An absolute https:// URI (http:// on loopback), compared exactly.
+        #[arg(long, value_name = "URI")]
+        identifier: String,
+        #[arg(long)]
+        name: String,
+        /// A scope and what the consent page says of it (repeatable).
+        #[arg(long = "scope", value_name = "NAME=DESCRIPTION")]
+        scopes: Vec<String>,
+        /// Access-token lifetime in seconds for this API (default: LATCH_ACCESS_TOKEN_TTL).
+        #[arg(long, value_name = "SECONDS")]
+        token_ttl: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the APIs, the built-in Latch API first.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add or remove a scope.
+    Scope {
+        #[command(subcommand)]
+        command: ApiScopeCommand,
+    },
+    /// Rename an API, change its token lifetime or its scopes' descriptions.
+    Update {
+        /// The API's id (api_…) or identifier.
+        api: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, value_name = "SECONDS", conflicts_with = "default_token_ttl")]
+        token_ttl: Option<i64>,
+        /// Use LATCH_ACCESS_TOKEN_TTL again.
+        #[arg(long)]
+        default_token_ttl: bool,
+        /// A new description for one of its scopes (repeatable).
+        #[arg(long = "describe", value_name = "NAME=DESCRIPTION")]
+        describe: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an API (refused while a client or key holds one of its scopes).
+    Delete {
+        /// The API's id (api_…) or identifier.
+        api: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ApiScopeCommand {
+    /// Add a scope to an API.
+    Add {
+        /// The API's id (api_…) or identifier.
+        #[arg(long, value_name = "ID|IDENTIFIER")]
+        api: String,
+        #[arg(value_name = "NAME=DESCRIPTION")]
+        scope: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a scope (refused while a client or key holds it).
+    Remove {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -462,7 +541,208 @@ async fn run(command: Command, mut settings: Settings) -> Result<(), Failure> {
         }
         Command::Key { command } => key_command(command, settings).await,
         Command::SigningKey { command } => signing_key(command, settings).await,
+        Command::Api { command } => api_command(command, settings).await,
     }
+}
+
+/// `NAME=DESCRIPTION` (the description may hold `=`).
+fn scope_pair(flag: &str, s: &str) -> Result<(String, String), Failure> {
+    match s.split_once('=') {
+        Some((n, d)) if !n.trim().is_empty() => Ok((n.trim().to_owned(), d.to_owned())),
+        _ => Err(Failure(
+            2,
+            format!(
+                "invalid {flag} {s:?}: write NAME=DESCRIPTION, e.g. invoices:read=\"See your invoices\""
+            ),
+        )),
+    }
+}
+
+/// A catalog refusal as exit 2 (a store failure as 1). `given` pairs a parameter with the
+/// flag and value the operator typed, so the message names the value.
+fn catalog_failure(e: crate::catalog::CatalogError, given: &[(&str, String)]) -> Failure {
+    use crate::catalog::CatalogError;
+    match e {
+        CatalogError::Store(s) => Failure(1, s.to_string()),
+        CatalogError::Invalid(m, p) => match given.iter().find(|(k, _)| *k == p) {
+            Some((_, shown)) => Failure(2, format!("invalid {shown}: {m}")),
+            None => Failure(2, m),
+        },
+        other => Failure(2, other.to_string()),
+    }
+}
+
+/// The API named by its id or its identifier.
+fn find_api(snap: &crate::catalog::Snapshot, key: &str) -> Result<crate::catalog::Api, Failure> {
+    snap.api(key)
+        .or_else(|| snap.by_identifier(key))
+        .cloned()
+        .ok_or_else(|| Failure(2, format!("no API with id or identifier {key:?}")))
+}
+
+/// Record a catalog change made from the command line (no account did it).
+async fn audit_api(
+    db: &crate::store::Db,
+    kind: crate::audit::AuditKind,
+    api: &crate::catalog::Api,
+    scope: Option<&str>,
+) -> Result<(), Failure> {
+    crate::audit::Event::new(kind)
+        .detail(crate::catalog::audit_detail(api, scope, "cli"))
+        .record(db)
+        .await
+        .map_err(|e| Failure(1, e.to_string()))
+}
+
+fn print_api(api: &crate::catalog::Api, json: bool, done: &str) {
+    if json {
+        println!("{}", api.to_json());
+    } else {
+        println!("{done} {} ({}, {})", api.name, api.id, api.identifier);
+        for s in &api.scopes {
+            println!("  {:<24}  {}", s.name, s.description);
+        }
+    }
+}
+
+async fn api_command(command: ApiCommand, settings: Settings) -> Result<(), Failure> {
+    use crate::audit::AuditKind;
+    use crate::catalog::{self, Catalog};
+    let db = connect_and_migrate(&settings, settings.migrate).await?;
+    let cat = Catalog::new(&settings.audience);
+    let snap = cat
+        .reload(&db)
+        .await
+        .map_err(|e| Failure(1, e.to_string()))?;
+    match command {
+        ApiCommand::Create {
+            identifier,
+            name,
+            scopes,
+            token_ttl,
+            json,
+        } => {
+            let scopes = scopes
+                .iter()
+                .map(|s| scope_pair("--scope", s))
+                .collect::<Result<Vec<_>, _>>()?;
+            let given = [
+                ("identifier", format!("--identifier {identifier:?}")),
+                ("name", format!("--name {name:?}")),
+                (
+                    "access_token_ttl",
+                    format!("--token-ttl {}", token_ttl.unwrap_or_default()),
+                ),
+            ];
+            let new = catalog::NewApi {
+                identifier,
+                name,
+                scopes,
+                access_token_ttl: token_ttl,
+            };
+            let api = catalog::create(&db, &cat, new)
+                .await
+                .map_err(|e| catalog_failure(e, &given))?;
+            audit_api(&db, AuditKind::ApiCreated, &api, None).await?;
+            print_api(&api, json, "Created API");
+        }
+        ApiCommand::List { json } => {
+            if json {
+                let data: Vec<_> = snap.apis().iter().map(catalog::Api::to_json).collect();
+                println!("{}", json!({"object": "list", "data": data}));
+            } else {
+                for a in snap.apis() {
+                    let ttl = a
+                        .access_token_ttl
+                        .map(|t| format!("{} s", t.num_seconds()))
+                        .unwrap_or_else(|| "default".to_owned());
+                    let scopes: Vec<&str> = a.scopes.iter().map(|s| s.name.as_str()).collect();
+                    println!(
+                        "{:<26}  {:<36}  {:<20}  {:<8}  {}{}",
+                        a.id,
+                        a.identifier,
+                        a.name,
+                        ttl,
+                        scopes.join(","),
+                        if a.builtin { "  (built-in)" } else { "" }
+                    );
+                }
+            }
+        }
+        ApiCommand::Scope {
+            command: ApiScopeCommand::Add { api, scope, json },
+        } => {
+            let target = find_api(&snap, &api)?;
+            let (name, description) = scope_pair("scope", &scope)?;
+            let updated = catalog::add_scope(&db, &cat, &target.id, &name, &description)
+                .await
+                .map_err(|e| catalog_failure(e, &[]))?;
+            audit_api(&db, AuditKind::ApiScopeAdded, &updated, Some(&name)).await?;
+            print_api(&updated, json, &format!("Added {name} to"));
+        }
+        ApiCommand::Scope {
+            command: ApiScopeCommand::Remove { name, json },
+        } => {
+            let updated = catalog::remove_scope(&db, &cat, name.trim())
+                .await
+                .map_err(|e| catalog_failure(e, &[]))?;
+            audit_api(&db, AuditKind::ApiScopeRemoved, &updated, Some(name.trim())).await?;
+            print_api(&updated, json, &format!("Removed {} from", name.trim()));
+        }
+        ApiCommand::Update {
+            api,
+            name,
+            token_ttl,
+            default_token_ttl,
+            describe,
+            json,
+        } => {
+            let target = find_api(&snap, &api)?;
+            let descriptions = describe
+                .iter()
+                .map(|s| scope_pair("--describe", s))
+                .collect::<Result<Vec<_>, _>>()?;
+            let given = [
+                (
+                    "name",
+                    format!("--name {:?}", name.as_deref().unwrap_or_default()),
+                ),
+                (
+                    "access_token_ttl",
+                    format!("--token-ttl {}", token_ttl.unwrap_or_default()),
+                ),
+            ];
+            let changes = catalog::UpdateApi {
+                name,
+                access_token_ttl: if default_token_ttl {
+                    Some(None)
+                } else {
+                    token_ttl.map(Some)
+                },
+                descriptions,
+            };
+            let updated = catalog::update(&db, &cat, &target.id, changes)
+                .await
+                .map_err(|e| catalog_failure(e, &given))?;
+            audit_api(&db, AuditKind::ApiUpdated, &updated, None).await?;
+            print_api(&updated, json, "Updated API");
+        }
+        ApiCommand::Delete { api, json } => {
+            let target = find_api(&snap, &api)?;
+            let deleted = catalog::delete(&db, &cat, &target.id)
+                .await
+                .map_err(|e| catalog_failure(e, &[]))?;
+            audit_api(&db, AuditKind::ApiDeleted, &deleted, None).await?;
+            if json {
+                let mut v = deleted.to_json();
+                v["deleted"] = json!(true);
+                println!("{v}");
+            } else {
+                println!("Deleted API {} ({})", deleted.name, deleted.id);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn user_failure(e: crate::users::UserError) -> Failure {

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod authorize;
+mod catalog;
 mod cli;
 mod dashboard;
 mod deny_sync;

@@ -34,6 +34,10 @@ pub enum Via {
 ///   [`Action::Manage`]): an access token a third-party app received may read them, never
 ///   create, roll, update or delete them.
 /// - A key creates or rolls only keys whose scopes it covers itself ([`Principal::covers`]).
+/// - Server-wide resources (the API catalog, `/v1/apis`) are an admin's
+///   ([`Principal::allow_admin`]): a user principal whose account is an admin's now (read
+///   from the database on each request, so removing admin rights takes effect at once),
+///   reading with `read`, changing with `write` and an API key, as for [`Action::Manage`].
 #[derive(Clone, Debug)]
 pub struct Principal {
     /// The user the request acts for; `None` for a client-credentials token.
@@ -105,6 +109,42 @@ impl Principal {
                 "api_key_required",
                 "API keys and OAuth apps are managed with an API key or in the dashboard, \
                  not with an OAuth access token",
+            ));
+        }
+        Ok(user)
+    }
+
+    /// [`Principal::allow`] for a server-wide resource, plus: the caller's account is an
+    /// admin's. Returns the admin's user id.
+    pub async fn allow_admin(
+        &self,
+        db: &impl crate::store::Conn,
+        resource: &str,
+        action: Action,
+    ) -> Result<&str, ApiError> {
+        // `Manage` as in `allow`, with a message that names what is being changed.
+        let user = match action {
+            Action::Manage => self.allow(resource, Action::Write)?,
+            other => self.allow(resource, other)?,
+        };
+        if action == Action::Manage && !matches!(self.via, Via::ApiKey { .. }) {
+            return Err(ApiError::new(
+                ApiErrorType::Permission,
+                "api_key_required",
+                format!(
+                    "/v1/{resource} is changed with an admin's API key, in the dashboard or with \
+                     the CLI, not with an OAuth access token"
+                ),
+            ));
+        }
+        let admin = crate::store::users::by_id(db, user)
+            .await?
+            .is_some_and(|u| u.is_admin && u.disabled_at.is_none());
+        if !admin {
+            return Err(ApiError::new(
+                ApiErrorType::Permission,
+                "admin_required",
+                format!("/v1/{resource} is for administrators of this Latch server"),
             ));
         }
         Ok(user)

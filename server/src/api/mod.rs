@@ -2,6 +2,7 @@
 //! the API error dialect, paginated Stripe-style (`limit`, `starting_after`, `has_more`).
 
 pub mod api_keys;
+pub mod apis;
 pub mod auth;
 pub mod clients;
 pub mod events;
@@ -20,6 +21,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     api_keys::routes(cfg);
     clients::routes(cfg);
     events::routes(cfg);
+    apis::routes(cfg);
 }
 
 /// Unknown paths under `/v1` answer in the API dialect.

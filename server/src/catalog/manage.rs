@@ -321,6 +321,30 @@ pub async fn add_scope(
     reloaded(db, catalog, api_id).await
 }
 
+/// The checks [`add_scope`] makes before writing, against `snap`: for a caller that must
+/// refuse a whole request before it changes anything (`/v1/apis` update adds scopes after
+/// renaming).
+pub fn check_new_scope(
+    snap: &Snapshot,
+    api: &Api,
+    name: &str,
+    description: &str,
+) -> Result<(), CatalogError> {
+    let name = name.trim();
+    check_scope_name(name)?;
+    check_description(description)?;
+    if snap.knows(name) {
+        return Err(taken(snap, name));
+    }
+    if api.scopes.len() >= MAX_SCOPES_PER_API {
+        return Err(invalid(
+            format!("at most {MAX_SCOPES_PER_API} scopes per API"),
+            "scopes",
+        ));
+    }
+    Ok(())
+}
+
 /// Who still holds `scope`: a refusal naming them, or `Ok`.
 async fn not_in_use(db: &store::Db, scope: &str) -> Result<(), CatalogError> {
     let clients = store::apis::clients_holding(db, scope, 3).await?;

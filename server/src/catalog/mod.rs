@@ -23,7 +23,8 @@ pub use crate::scope::OPENID;
 use crate::scope::ScopeSet;
 use crate::store::{self, StoreError};
 pub use manage::{
-    CatalogError, NewApi, UpdateApi, add_scope, create, delete, remove_scope, update,
+    CatalogError, MAX_SCOPES_PER_API, NewApi, UpdateApi, add_scope, check_new_scope,
+    check_scope_name, create, delete, remove_scope, update,
 };
 
 /// The built-in API's id.
@@ -85,6 +86,21 @@ impl Api {
             "created": self.created_at.map(|t| t.timestamp()),
         })
     }
+}
+
+/// What an audit event says of a change to `api` (and the `scope` it concerns), made
+/// `via` the CLI, `/v1` or the dashboard.
+pub fn audit_detail(api: &Api, scope: Option<&str>, via: &str) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "api": api.id,
+        "identifier": api.identifier,
+        "name": api.name,
+        "via": via,
+    });
+    if let Some(s) = scope {
+        v["scope"] = serde_json::json!(s);
+    }
+    v
 }
 
 /// The catalog at one moment: every API, indexed by scope and by identifier.

@@ -93,6 +93,11 @@ pub fn event_title(kind: &str) -> std::borrow::Cow<'_, str> {
         UserEnabled => "Account enabled by an admin",
         UserAdminGranted => "Made an admin",
         UserAdminRevoked => "Admin rights removed",
+        ApiCreated => "API registered",
+        ApiUpdated => "API updated",
+        ApiDeleted => "API deleted",
+        ApiScopeAdded => "Scope added to an API",
+        ApiScopeRemoved => "Scope removed from an API",
         // Shown by name until they get a sentence (as before AuditKind existed).
         ApiKeyUpdated | ApiKeyNewIp | RateLimitExceeded => k.as_str(),
     }
@@ -126,6 +131,10 @@ fn detail_label(key: &str) -> String {
         "admin" => "Admin".to_owned(),
         "family" => "Token family".to_owned(),
         "revoked" => "Tokens revoked".to_owned(),
+        "api" => "API ID".to_owned(),
+        "identifier" => "Identifier".to_owned(),
+        "scope" => "Scope".to_owned(),
+        "via" => "Through".to_owned(),
         other => other.replace('_', " "),
     }
 }

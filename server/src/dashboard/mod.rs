@@ -10,6 +10,7 @@
 
 pub mod activity;
 pub mod admin;
+pub mod admin_apis;
 pub mod apps;
 pub mod authorized;
 pub mod format;
@@ -44,6 +45,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     authorized::routes(cfg);
     activity::routes(cfg);
     admin::routes(cfg);
+    admin_apis::routes(cfg);
     settings::routes(cfg);
 }
 

@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
+mod apis;
 mod config;
 mod create;
 mod secrets;

@@ -14,6 +14,7 @@ use crate::helpers::*;
 
 mod accounts;
 mod admin;
+mod admin_apis;
 mod apps;
 mod keys;
 mod pages;
