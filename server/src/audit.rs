@@ -73,6 +73,8 @@ audit_kinds! {
     ClientUpdated = "client.updated",
     ClientSecretRotated = "client.secret_rotated",
     ClientDeleted = "client.deleted",
+    ClientDisabled = "client.disabled",
+    ClientEnabled = "client.enabled",
     ConsentGranted = "consent.granted",
     ConsentRevoked = "consent.revoked",
     /// RFC 6749 §4.1.2: a code used twice; the tokens it issued were revoked.
@@ -128,8 +130,10 @@ impl AuditKind {
         use AuditKind::*;
         match self {
             SigninSucceeded | AccountCreated | ApiKeyCreated | ApiKeyRenamed | ApiKeyUpdated
-            | ClientCreated | ClientUpdated | ConsentGranted | ConsentRevoked | UserEnabled
-            | UserAdminRevoked | ApiCreated | ApiUpdated | ApiScopeAdded => Severity::Info,
+            | ClientCreated | ClientUpdated | ClientEnabled | ConsentGranted | ConsentRevoked
+            | UserEnabled | UserAdminRevoked | ApiCreated | ApiUpdated | ApiScopeAdded => {
+                Severity::Info
+            }
             SigninFailed
             | SigninLocked
             | SignupDuplicate
@@ -140,6 +144,7 @@ impl AuditKind {
             | ApiKeyNewIp
             | ClientSecretRotated
             | ClientDeleted
+            | ClientDisabled
             | AuthorizationCodeReused
             | RefreshTokenReused
             | RefreshTokenInvalidated

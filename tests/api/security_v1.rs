@@ -380,7 +380,7 @@ async fn disabling_a_user_stops_the_clients_they_registered_and_their_tokens() {
         &app.db,
         &app.state.keys,
         &app.state.rows,
-        &admin,
+        Some(&admin),
         &dev,
         true,
         app.state.clock.now(),

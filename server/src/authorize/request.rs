@@ -151,7 +151,7 @@ pub async fn parse(state: &AppState, params: Params) -> Result<AuthorizeRequest,
     };
     // An app whose owner's account was disabled stops with it (issue #9, finding 12); its
     // redirect URI is not trusted for an error, so this is a page.
-    if !crate::clients::owner_enabled(&state.db, &state.rows, &client).await? {
+    if !crate::clients::may_act(&state.db, &state.rows, &client).await? {
         return Err(page(
             "The application that sent you here is disabled. Contact the application's developer.",
         ));

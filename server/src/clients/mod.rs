@@ -188,6 +188,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
         secret_rotated_at: None,
+        disabled_at: None,
     };
     let row = store::clients::insert(db, model).await?;
     Ok((row, secret))
@@ -314,6 +315,24 @@ pub async fn rotate_secret(
     Ok((updated, secret))
 }
 
+/// Disable or re-enable a client. Disabling is a pause: while disabled, the client cannot
+/// authenticate or start an authorization and its tokens are refused ([`may_act`]); its
+/// grants are kept, so re-enabling resumes them.
+pub async fn set_disabled(
+    db: &impl Conn,
+    rows: &store::RowCaches,
+    client: &entity::client::Model,
+    disabled: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<entity::client::Model, StoreError> {
+    if client.disabled_at.is_some() == disabled {
+        return Ok(client.clone());
+    }
+    let updated = store::clients::set_disabled(db, client, disabled.then_some(now)).await?;
+    rows.forget_client(&client.id);
+    Ok(updated)
+}
+
 /// Delete a client with its codes, refresh tokens and consents (foreign keys cascade). The
 /// access tokens it obtained for people go on the deny list first, which outlives the
 /// client's rows, so they stop working now rather than at their expiry.
@@ -330,15 +349,19 @@ pub async fn delete(
     Ok(())
 }
 
-/// Whether a client may act at all: a client registered by a person works only while that
-/// person's account is enabled (issue #9, finding 12), so disabling an account stops its
-/// apps' client authentication and the tokens they hold. Operator clients have no owner.
-/// Served from the user cache: at once on this instance, within its TTL elsewhere.
-pub async fn owner_enabled(
+/// Whether a client may act at all: not disabled itself (`latch client disable`), and a
+/// client registered by a person works only while that person's account is enabled (issue
+/// #9, finding 12), so disabling either stops the client's authentication, its
+/// authorization requests and the tokens it holds. Operator clients have no owner. Served
+/// from the row caches: at once on this instance, within their TTL elsewhere.
+pub async fn may_act(
     db: &impl Conn,
     rows: &store::RowCaches,
     client: &entity::client::Model,
 ) -> Result<bool, StoreError> {
+    if client.disabled_at.is_some() {
+        return Ok(false);
+    }
     match &client.owner_id {
         None => Ok(true),
         Some(owner) => Ok(store::users::by_id_cached(db, rows, owner)

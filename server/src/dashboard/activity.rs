@@ -84,6 +84,8 @@ pub fn event_title(kind: &str) -> std::borrow::Cow<'_, str> {
         ClientUpdated => "OAuth app updated",
         ClientSecretRotated => "OAuth app secret rotated",
         ClientDeleted => "OAuth app deleted",
+        ClientDisabled => "OAuth app disabled",
+        ClientEnabled => "OAuth app enabled",
         ConsentGranted => "App authorized",
         ConsentRevoked => "App access revoked",
         AuthorizationCodeReused => "Authorization code used twice: its tokens were revoked",

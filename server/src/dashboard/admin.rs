@@ -111,7 +111,7 @@ async fn change_user(
                 &state.db,
                 &state.keys,
                 &state.rows,
-                &dash.user,
+                Some(&dash.user),
                 &target,
                 true,
                 state.clock.now(),
@@ -123,15 +123,15 @@ async fn change_user(
                 &state.db,
                 &state.keys,
                 &state.rows,
-                &dash.user,
+                Some(&dash.user),
                 &target,
                 false,
                 state.clock.now(),
             )
             .await
         }
-        "make_admin" => users::set_admin(&state.db, &dash.user, &target, true).await,
-        "remove_admin" => users::set_admin(&state.db, &dash.user, &target, false).await,
+        "make_admin" => users::set_admin(&state.db, Some(&dash.user), &target, true).await,
+        "remove_admin" => users::set_admin(&state.db, Some(&dash.user), &target, false).await,
         _ => return Err(HtmlError::not_found()),
     };
     match result {

@@ -30,7 +30,7 @@ pub async fn active_access_token(
     else {
         return Ok(Err(crate::signing::VerifyError::Invalid));
     };
-    if !crate::clients::owner_enabled(&state.db, &state.rows, &client).await? {
+    if !crate::clients::may_act(&state.db, &state.rows, &client).await? {
         return Ok(Err(crate::signing::VerifyError::Invalid));
     }
     if claims.sub != claims.client_id {

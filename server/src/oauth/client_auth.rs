@@ -95,7 +95,7 @@ pub async fn authenticate(
     let client = store::clients::by_id_cached(&state.db, &state.rows, &client_id)
         .await?
         .ok_or_else(bad_client)?;
-    if !crate::clients::owner_enabled(&state.db, &state.rows, &client).await? {
+    if !crate::clients::may_act(&state.db, &state.rows, &client).await? {
         return Err(bad_client());
     }
     match (&client.secret_hash, secret) {

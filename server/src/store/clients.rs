@@ -59,6 +59,8 @@ pub enum Owner<'a> {
     User(&'a str),
     /// The operator's: clients made by the CLI without `--owner` (admins only).
     Operator,
+    /// Everyone's (the operator's `latch client list`).
+    Anyone,
 }
 
 /// Clients of `owner`, newest first.
@@ -78,6 +80,7 @@ pub async fn page(
     q = match owner {
         Owner::User(o) => q.filter(Column::OwnerId.eq(o)),
         Owner::Operator => q.filter(Column::OwnerId.is_null()),
+        Owner::Anyone => q,
     };
     if let Some(l) = livemode {
         q = q.filter(Column::Livemode.eq(l));
@@ -163,4 +166,16 @@ pub async fn set_secret(
     m.secret_rotated_at = Set(Some(now));
     m.updated_at = Set(now);
     update(db, m).await
+}
+
+/// Set or clear `disabled_at`.
+pub async fn set_disabled(
+    db: &impl ConnectionTrait,
+    c: &client::Model,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<client::Model, StoreError> {
+    let mut m = c.clone().into_active_model();
+    m.disabled_at = sea_orm::Set(at);
+    m.updated_at = sea_orm::Set(super::now());
+    Ok(m.update(db).await?)
 }

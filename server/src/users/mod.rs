@@ -140,6 +140,26 @@ pub async fn change_password(
     Ok(updated)
 }
 
+/// Set a new password for an account without its current one (the operator's
+/// `latch user set-password`): like [`change_password`], every session and grant from
+/// before ends.
+pub async fn reset_password(
+    db: &store::Db,
+    user: &entity::user::Model,
+    new: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<entity::user::Model, UserError> {
+    if !valid_password(new) {
+        return Err(UserError::WeakPassword);
+    }
+    let hash = password::hash(new.to_owned()).await?;
+    let tx = store::begin_write(db).await?;
+    let updated = store::users::set_password(&*tx, user, hash, now).await?;
+    store::tokens::revoke_user_grants(&*tx, &user.id, None, now).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(updated)
+}
+
 /// Disable or re-enable an account. Disabling ends its sessions (also for good: they stay
 /// void after re-enabling), revokes its grants and, through the API-key cache, its keys: at
 /// once on this instance (`keys.clear()`), on others within `api_keys::CACHE_TTL`.
@@ -147,12 +167,12 @@ pub async fn set_disabled(
     db: &store::Db,
     keys: &crate::api_keys::KeyCache,
     rows: &store::RowCaches,
-    acting: &entity::user::Model,
+    acting: Option<&entity::user::Model>,
     target: &entity::user::Model,
     disabled: bool,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<entity::user::Model, UserError> {
-    if acting.id == target.id && disabled {
+    if acting.is_some_and(|a| a.id == target.id) && disabled {
         return Err(UserError::SelfLockout);
     }
     if target.disabled_at.is_some() == disabled {
@@ -170,14 +190,14 @@ pub async fn set_disabled(
 }
 
 /// Grant or withdraw admin rights; an admin cannot demote themselves (so a server always
-/// keeps the admin who is acting).
+/// keeps the admin who is acting). `acting: None` is the operator at the command line.
 pub async fn set_admin(
     db: &impl Conn,
-    acting: &entity::user::Model,
+    acting: Option<&entity::user::Model>,
     target: &entity::user::Model,
     admin: bool,
 ) -> Result<entity::user::Model, UserError> {
-    if acting.id == target.id && !admin {
+    if acting.is_some_and(|a| a.id == target.id) && !admin {
         return Err(UserError::SelfLockout);
     }
     if target.is_admin == admin {

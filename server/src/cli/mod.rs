@@ -1,11 +1,13 @@
 //! The `latch` command line. Every command reads the same configuration; `--json` prints
 //! one JSON object on stdout. Exit codes: 0 ok, 1 runtime failure, 2 bad input or config.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
+
+mod operator;
 
 use crate::config::{Overrides, Settings, SigningAlg};
 use crate::startup::{Application, StartupError, connect_and_migrate};
@@ -154,13 +156,60 @@ enum SecretCommand {
 #[derive(Subcommand, Debug)]
 enum UserCommand {
     /// Create a user. The password is read from stdin with --password-stdin, or generated and printed once.
+    /// The first user of an empty server is an admin unless --no-admin.
     Create {
         #[arg(long)]
         email: String,
         #[arg(long)]
         password_stdin: bool,
-        #[arg(long)]
+        #[arg(long, conflicts_with = "no_admin")]
         admin: bool,
+        /// Do not make the first user of an empty server an admin.
+        #[arg(long)]
+        no_admin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List users, newest first.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a user an admin.
+    Promote {
+        #[arg(value_name = "EMAIL")]
+        email: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Withdraw a user's admin rights.
+    Demote {
+        #[arg(value_name = "EMAIL")]
+        email: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a user's password (read from stdin with --password-stdin, or generated and printed
+    /// once); their sessions and app grants end.
+    SetPassword {
+        #[arg(value_name = "EMAIL")]
+        email: String,
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable an account: its sessions, grants, keys and apps stop working.
+    Disable {
+        #[arg(value_name = "EMAIL")]
+        email: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enable a disabled account again.
+    Enable {
+        #[arg(value_name = "EMAIL")]
+        email: String,
         #[arg(long)]
         json: bool,
     },
@@ -170,6 +219,61 @@ enum UserCommand {
 enum ClientCommand {
     /// Register an OAuth client; a confidential client's secret is printed once.
     Create(ClientCreate),
+    /// List clients, newest first (all of them, or one owner's, or the operator's).
+    List {
+        /// Only the clients of this user.
+        #[arg(long, value_name = "EMAIL", conflicts_with = "operator")]
+        owner: Option<String>,
+        /// Only the operator's clients (made here without --owner).
+        #[arg(long)]
+        operator: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one client.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give a confidential client a new secret (printed once); the old one stops working.
+    RotateSecret {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a client's name, redirect URIs or scopes.
+    Update {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Exact redirect URI (repeatable; replaces the list).
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// Allowed scope (repeatable; replaces the list).
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a client with its grants; its tokens stop working.
+    Delete {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pause a client: it cannot authenticate or authorize, its tokens are refused.
+    Disable {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Resume a disabled client.
+    Enable {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -375,20 +479,19 @@ async fn run(command: Command, mut settings: Settings) -> Result<(), Failure> {
                     email,
                     password_stdin,
                     admin,
+                    no_admin,
                     json,
                 },
         } => {
             let db = connect_and_migrate(&settings, settings.migrate).await?;
-            let (password, generated) = if password_stdin {
-                let mut line = String::new();
-                std::io::stdin()
-                    .lock()
-                    .read_line(&mut line)
-                    .map_err(|e| Failure(1, format!("cannot read the password from stdin: {e}")))?;
-                (line.trim_end_matches(['\r', '\n']).to_owned(), false)
-            } else {
-                (crate::crypto::random_base62(20), true)
-            };
+            let (password, generated) = operator::read_password(password_stdin)?;
+            // The first account of an empty server administers it (#15), unless told not to.
+            let admin = admin
+                || (!no_admin
+                    && crate::store::users::count(&db)
+                        .await
+                        .map_err(|e| Failure(1, e.to_string()))?
+                        == 0);
             let user = crate::users::create(&db, &email, &password, admin)
                 .await
                 .map_err(user_failure)?;
@@ -411,6 +514,7 @@ async fn run(command: Command, mut settings: Settings) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::User { command } => operator::user(command, &settings).await,
         Command::Client {
             command: ClientCommand::Create(c),
         } => {
@@ -452,20 +556,11 @@ async fn run(command: Command, mut settings: Settings) -> Result<(), Failure> {
                         crate::clients::ClientError::Store(s) => Failure(1, s.to_string()),
                         other => Failure(2, other.to_string()),
                     })?;
-            let list = |s: &str| {
-                crate::store::words(s)
-                    .map(str::to_owned)
-                    .collect::<Vec<_>>()
-            };
+            operator::audit_client(&db, crate::audit::AuditKind::ClientCreated, &client).await?;
             if c.json {
-                println!(
-                    "{}",
-                    json!({
-                        "client_id": client.id, "client_secret": secret, "name": client.name,
-                        "redirect_uris": list(&client.redirect_uris), "grant_types": list(&client.grant_types),
-                        "scopes": list(&client.scopes), "livemode": client.livemode, "public": client.is_public,
-                    })
-                );
+                let mut v = operator::client_json(&client);
+                v["client_secret"] = json!(secret);
+                println!("{v}");
             } else {
                 println!(
                     "Created {} client {:?}",
@@ -539,6 +634,7 @@ async fn run(command: Command, mut settings: Settings) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Client { command } => operator::client(command, &settings).await,
         Command::Key { command } => key_command(command, settings).await,
         Command::SigningKey { command } => signing_key(command, settings).await,
         Command::Api { command } => api_command(command, settings).await,

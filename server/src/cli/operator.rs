@@ -1,0 +1,382 @@
+//! The operator's everyday commands (#15): users (`list`, `promote`, `demote`,
+//! `set-password`, `disable`, `enable`) and clients (`list`, `show`, `rotate-secret`,
+//! `update`, `delete`, `disable`, `enable`). They call the same domain functions as the
+//! dashboard and `/v1`, and each change is an audit event with `"via": "cli"`, filed under
+//! the account it concerns (a client's owner).
+
+use std::io::BufRead;
+
+use serde_json::json;
+
+use super::{ClientCommand, Failure, UserCommand, load_catalog};
+use crate::audit::{AuditKind, Event};
+use crate::config::Settings;
+use crate::startup::connect_and_migrate;
+use crate::store;
+
+fn store_err(e: store::StoreError) -> Failure {
+    Failure(1, e.to_string())
+}
+
+/// A password from stdin (`--password-stdin`), or a generated one (`true`: print it once).
+pub(super) fn read_password(from_stdin: bool) -> Result<(String, bool), Failure> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| Failure(1, format!("cannot read the password from stdin: {e}")))?;
+        Ok((line.trim_end_matches(['\r', '\n']).to_owned(), false))
+    } else {
+        Ok((crate::crypto::random_base62(20), true))
+    }
+}
+
+fn user_json(u: &entity::user::Model) -> serde_json::Value {
+    json!({
+        "id": u.id,
+        "object": "user",
+        "email": u.email,
+        "admin": u.is_admin,
+        "disabled": u.disabled_at.is_some(),
+        "created": u.created_at.timestamp(),
+    })
+}
+
+pub(super) fn client_json(c: &entity::client::Model) -> serde_json::Value {
+    let list = |s: &str| store::words(s).map(str::to_owned).collect::<Vec<_>>();
+    json!({
+        "client_id": c.id,
+        "object": "client",
+        "name": c.name,
+        "redirect_uris": list(&c.redirect_uris),
+        "grant_types": list(&c.grant_types),
+        "scopes": list(&c.scopes),
+        "livemode": c.livemode,
+        "public": c.is_public,
+        "first_party": c.first_party,
+        "resource_server": c.resource_server,
+        "owner": c.owner_id,
+        "disabled": c.disabled_at.is_some(),
+        "secret_last4": c.secret_last4,
+        "created": c.created_at.timestamp(),
+    })
+}
+
+/// Record a client change made here, under the client's owner (operator clients: none).
+pub(super) async fn audit_client(
+    db: &store::Db,
+    kind: AuditKind,
+    c: &entity::client::Model,
+) -> Result<(), Failure> {
+    Event::new(kind)
+        .user_opt(c.owner_id.as_deref())
+        .detail(json!({"client_id": c.id, "name": c.name, "livemode": c.livemode, "via": "cli"}))
+        .record(db)
+        .await
+        .map_err(store_err)
+}
+
+async fn user_by_email(db: &store::Db, email: &str) -> Result<entity::user::Model, Failure> {
+    store::users::by_email(db, email)
+        .await
+        .map_err(store_err)?
+        .ok_or_else(|| Failure(2, format!("no user with email {email}")))
+}
+
+fn print_user(u: &entity::user::Model, json: bool, done: &str) {
+    if json {
+        println!("{}", user_json(u));
+    } else {
+        println!("{} ({}) {done}", u.email, u.id);
+    }
+}
+
+pub(super) async fn user(command: UserCommand, settings: &Settings) -> Result<(), Failure> {
+    let db = connect_and_migrate(settings, settings.migrate).await?;
+    let now = crate::clock::Clock::system().now();
+    // Caches of this process: another running instance sees the change within their TTL.
+    let keys = crate::api_keys::KeyCache::default();
+    let rows = store::RowCaches::default();
+    let failed = super::user_failure;
+    match command {
+        UserCommand::Create { .. } => Err(Failure(1, "handled by run()".into())),
+        UserCommand::List { json } => {
+            let users = store::users::page(&db, 100_000, None)
+                .await
+                .map_err(store_err)?;
+            if json {
+                let data: Vec<_> = users.iter().map(user_json).collect();
+                println!("{}", json!({"object": "list", "data": data}));
+            } else {
+                for u in users {
+                    println!(
+                        "{}  {:<40}  {:<5}  {}",
+                        u.id,
+                        u.email,
+                        if u.is_admin { "admin" } else { "" },
+                        if u.disabled_at.is_some() {
+                            "disabled"
+                        } else {
+                            "active"
+                        }
+                    );
+                }
+            }
+            Ok(())
+        }
+        UserCommand::Promote { email, json } => {
+            let target = user_by_email(&db, &email).await?;
+            let u = crate::users::set_admin(&db, None, &target, true)
+                .await
+                .map_err(failed)?;
+            if !target.is_admin {
+                audit_user(&db, AuditKind::UserAdminGranted, &u).await?;
+            }
+            print_user(&u, json, "is an admin");
+            Ok(())
+        }
+        UserCommand::Demote { email, json } => {
+            let target = user_by_email(&db, &email).await?;
+            let u = crate::users::set_admin(&db, None, &target, false)
+                .await
+                .map_err(failed)?;
+            if target.is_admin {
+                audit_user(&db, AuditKind::UserAdminRevoked, &u).await?;
+            }
+            print_user(&u, json, "is not an admin");
+            Ok(())
+        }
+        UserCommand::SetPassword {
+            email,
+            password_stdin,
+            json,
+        } => {
+            let target = user_by_email(&db, &email).await?;
+            let (password, generated) = read_password(password_stdin)?;
+            let u = crate::users::reset_password(&db, &target, &password, now)
+                .await
+                .map_err(failed)?;
+            audit_user(&db, AuditKind::PasswordChanged, &u).await?;
+            if json {
+                let mut v = user_json(&u);
+                if generated {
+                    v["password"] = json!(password);
+                }
+                println!("{v}");
+            } else {
+                println!(
+                    "{} ({}) has a new password; their sessions and app grants ended",
+                    u.email, u.id
+                );
+                if generated {
+                    println!("Password (shown once): {password}");
+                }
+            }
+            Ok(())
+        }
+        UserCommand::Disable { email, json } => {
+            let target = user_by_email(&db, &email).await?;
+            let u = crate::users::set_disabled(&db, &keys, &rows, None, &target, true, now)
+                .await
+                .map_err(failed)?;
+            if target.disabled_at.is_none() {
+                audit_user(&db, AuditKind::UserDisabled, &u).await?;
+            }
+            print_user(&u, json, "is disabled");
+            Ok(())
+        }
+        UserCommand::Enable { email, json } => {
+            let target = user_by_email(&db, &email).await?;
+            let u = crate::users::set_disabled(&db, &keys, &rows, None, &target, false, now)
+                .await
+                .map_err(failed)?;
+            if target.disabled_at.is_some() {
+                audit_user(&db, AuditKind::UserEnabled, &u).await?;
+            }
+            print_user(&u, json, "is enabled");
+            Ok(())
+        }
+    }
+}
+
+async fn audit_user(
+    db: &store::Db,
+    kind: AuditKind,
+    u: &entity::user::Model,
+) -> Result<(), Failure> {
+    Event::new(kind)
+        .user(&u.id)
+        .detail(json!({"by": "the operator", "via": "cli"}))
+        .record(db)
+        .await
+        .map_err(store_err)
+}
+
+async fn client_by_id(db: &store::Db, id: &str) -> Result<entity::client::Model, Failure> {
+    store::clients::by_id(db, id)
+        .await
+        .map_err(store_err)?
+        .ok_or_else(|| Failure(2, format!("no client with id {id}")))
+}
+
+fn client_failure(e: crate::clients::ClientError) -> Failure {
+    match e {
+        crate::clients::ClientError::Store(s) => Failure(1, s.to_string()),
+        other => Failure(2, other.to_string()),
+    }
+}
+
+fn print_client(c: &entity::client::Model, json: bool, done: &str) {
+    if json {
+        println!("{}", client_json(c));
+    } else {
+        println!("{} ({}) {done}", c.id, c.name);
+    }
+}
+
+pub(super) async fn client(command: ClientCommand, settings: &Settings) -> Result<(), Failure> {
+    let db = connect_and_migrate(settings, settings.migrate).await?;
+    let now = crate::clock::Clock::system().now();
+    let rows = store::RowCaches::default();
+    match command {
+        ClientCommand::Create(_) => Err(Failure(1, "handled by run()".into())),
+        ClientCommand::List {
+            owner,
+            operator,
+            json,
+        } => {
+            let owner_id = match &owner {
+                Some(email) => Some(user_by_email(&db, email).await?.id),
+                None => None,
+            };
+            let which = match (&owner_id, operator) {
+                (Some(id), _) => store::clients::Owner::User(id),
+                (None, true) => store::clients::Owner::Operator,
+                (None, false) => store::clients::Owner::Anyone,
+            };
+            let list = store::clients::page(&db, which, None, 100_000, None)
+                .await
+                .map_err(store_err)?;
+            if json {
+                let data: Vec<_> = list.iter().map(client_json).collect();
+                println!("{}", json!({"object": "list", "data": data}));
+            } else {
+                for c in list {
+                    println!(
+                        "{}  {:<30}  {:<12}  {:<4}  {}",
+                        c.id,
+                        c.name,
+                        if c.is_public {
+                            "public"
+                        } else {
+                            "confidential"
+                        },
+                        if c.livemode { "live" } else { "test" },
+                        if c.disabled_at.is_some() {
+                            "disabled"
+                        } else {
+                            "active"
+                        }
+                    );
+                }
+            }
+            Ok(())
+        }
+        ClientCommand::Show { id, json } => {
+            let c = client_by_id(&db, &id).await?;
+            if json {
+                println!("{}", client_json(&c));
+            } else {
+                let v = client_json(&c);
+                if let Some(o) = v.as_object() {
+                    for (k, val) in o {
+                        println!("{k:<16} {val}");
+                    }
+                }
+            }
+            Ok(())
+        }
+        ClientCommand::RotateSecret { id, json } => {
+            let c = client_by_id(&db, &id).await?;
+            let (c, secret) = crate::clients::rotate_secret(&db, &rows, &c)
+                .await
+                .map_err(client_failure)?;
+            audit_client(&db, AuditKind::ClientSecretRotated, &c).await?;
+            if json {
+                let mut v = client_json(&c);
+                v["client_secret"] = json!(secret);
+                println!("{v}");
+            } else {
+                println!("client_id:     {}", c.id);
+                println!("client_secret: {secret}   (shown once; the old secret no longer works)");
+            }
+            Ok(())
+        }
+        ClientCommand::Update {
+            id,
+            name,
+            redirect_uris,
+            scopes,
+            json,
+        } => {
+            let c = client_by_id(&db, &id).await?;
+            if name.is_none() && redirect_uris.is_empty() && scopes.is_empty() {
+                return Err(Failure(
+                    2,
+                    "nothing to change: give --name, --redirect-uri or --scope".into(),
+                ));
+            }
+            let catalog = load_catalog(&db, settings).await?;
+            let u = crate::clients::ClientUpdate {
+                name,
+                redirect_uris: (!redirect_uris.is_empty()).then_some(redirect_uris),
+                scopes: (!scopes.is_empty()).then_some(scopes),
+            };
+            let c = crate::clients::update(&db, &catalog, &rows, &c, u)
+                .await
+                .map_err(client_failure)?;
+            audit_client(&db, AuditKind::ClientUpdated, &c).await?;
+            print_client(&c, json, "updated");
+            Ok(())
+        }
+        ClientCommand::Delete { id, json } => {
+            let c = client_by_id(&db, &id).await?;
+            crate::clients::delete(&db, &rows, &c)
+                .await
+                .map_err(store_err)?;
+            audit_client(&db, AuditKind::ClientDeleted, &c).await?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"client_id": c.id, "object": "client", "deleted": true})
+                );
+            } else {
+                println!("{} ({}) deleted; its tokens no longer work", c.id, c.name);
+            }
+            Ok(())
+        }
+        ClientCommand::Disable { id, json } => {
+            let before = client_by_id(&db, &id).await?;
+            let c = crate::clients::set_disabled(&db, &rows, &before, true, now)
+                .await
+                .map_err(store_err)?;
+            if before.disabled_at.is_none() {
+                audit_client(&db, AuditKind::ClientDisabled, &c).await?;
+            }
+            print_client(&c, json, "is disabled");
+            Ok(())
+        }
+        ClientCommand::Enable { id, json } => {
+            let before = client_by_id(&db, &id).await?;
+            let c = crate::clients::set_disabled(&db, &rows, &before, false, now)
+                .await
+                .map_err(store_err)?;
+            if before.disabled_at.is_some() {
+                audit_client(&db, AuditKind::ClientEnabled, &c).await?;
+            }
+            print_client(&c, json, "is enabled");
+            Ok(())
+        }
+    }
+}
