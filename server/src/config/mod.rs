@@ -162,6 +162,7 @@ impl Settings {
             url: self.database_url.clone(),
             max_connections: self.db_max_connections,
             acquire_timeout: self.db_acquire_timeout,
+            statement_timeout: Some(self.db_acquire_timeout),
             is_sqlite: self.is_sqlite(),
         }
     }
