@@ -135,6 +135,9 @@ impl Application {
         handle_signals: bool,
         clock: crate::clock::Clock,
     ) -> Result<Self, StartupError> {
+        // The recorder first: a metric set before it is installed (the rate limiter's
+        // `latch_rate_limit_redis_up`) is dropped, not replayed (issue #16, defect 6).
+        let metrics = crate::telemetry::metrics_handle();
         if let Some((path, created)) = settings.ensure_secret_key()? {
             if created {
                 tracing::warn!(path = %path.display(), "LATCH_SECRET_KEY is not set: generated a master key and saved it (mode 0600); keep this file, or set LATCH_SECRET_KEY");
@@ -210,7 +213,7 @@ impl Application {
             db,
             settings: Arc::new(settings.clone()),
             signer,
-            metrics: crate::telemetry::metrics_handle(),
+            metrics,
             keys: crate::api_keys::KeyCache::default(),
             denied,
             rows: crate::store::RowCaches::default(),
