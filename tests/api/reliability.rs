@@ -148,6 +148,58 @@ async fn no_live_token_in_a_revoked_family_when_replay_races_rotation_across_ins
     );
 }
 
+/// Defect 1, code replay: the code is presented again on B while the client rotates the
+/// refresh token it issued on A. The replay revokes what the code issued (RFC 6749 §4.1.2)
+/// through the same family revocation, so the rotation's successor must not survive either.
+#[tokio::test]
+async fn no_live_token_in_a_revoked_family_when_code_replay_races_rotation_across_instances() {
+    // Arrange
+    let a = spawn_app().await;
+    let b = spawn_sibling(&a).await;
+    a.create_user(EMAIL, PASSWORD).await;
+    let c = a.confidential_client().await;
+    let browser = a.new_browser();
+    let mut failures = Vec::new();
+    let mut rotated_first = 0;
+
+    for round in 0..50 {
+        let (code, verifier) = code_for(&a, &browser, &c).await;
+        let (rt0, _) = issued(redeem(&a, &c, &code, &verifier).await).await;
+        let family = latch::store::tokens::by_hash(&a.db, &latch::crypto::sha256_hex(&rt0))
+            .await
+            .expect("readable")
+            .expect("row")
+            .family_id;
+
+        // Act
+        let (rotation, replay) =
+            tokio::join!(refresh(&a, &c, &rt0), redeem(&b, &c, &code, &verifier));
+
+        // Assert
+        assert_eq!(
+            replay.status(),
+            400,
+            "round {round}: code replay not refused"
+        );
+        if rotation.status() == 200 {
+            rotated_first += 1;
+            let (rt1, _) = issued(rotation).await;
+            if refresh(&a, &c, &rt1).await.status() == 200 {
+                failures.push(format!("round {round}: the successor still refreshes"));
+            }
+        }
+        for s in survivors(&a, &family).await {
+            failures.push(format!("round {round}: {s}"));
+        }
+    }
+    eprintln!("rotation committed first in {rotated_first}/50 rounds");
+    assert!(
+        failures.is_empty(),
+        "{} violations (rotation won {rotated_first}/50): {failures:#?}",
+        failures.len()
+    );
+}
+
 /// How many requests to fire at once against a locked table: more than the pool holds, so
 /// some wait for a connection and then for the lock.
 const CONCURRENT: usize = 24;
