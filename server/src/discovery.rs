@@ -49,10 +49,12 @@ async fn get_metadata(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// Public keys only, unique `kid`s. Cached briefly: a rotated key is published at least
-/// `LATCH_KEY_PREPUBLISH` before it signs, which must exceed this max-age.
+/// `LATCH_KEY_PREPUBLISH` before it signs, which config validation keeps above this max-age
+/// plus the key reload interval ([`crate::signing::MIN_PREPUBLISH`]).
 async fn get_jwks(state: web::Data<AppState>) -> HttpResponse {
+    let cache = format!("public, max-age={}", crate::signing::JWKS_MAX_AGE.as_secs());
     HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .insert_header((header::CACHE_CONTROL, cache))
         .content_type("application/json")
         .json(state.signer.jwks().as_ref())
 }

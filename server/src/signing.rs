@@ -57,6 +57,15 @@ impl SigningAlg {
 }
 
 pub const RELOAD_EVERY: Duration = Duration::from_secs(30);
+/// How long a verifier may cache the JWKS document (its `Cache-Control: max-age`; also
+/// `latch-verify`'s default).
+pub const JWKS_MAX_AGE: Duration = Duration::from_secs(300);
+/// The shortest `LATCH_KEY_PREPUBLISH`: a new key must reach every instance's ring (one
+/// reload interval) and then every verifier's cached JWKS (one max-age) before any instance
+/// signs with it; shorter, and tokens signed by one instance fail where the key is not yet
+/// known (issue #16, defect 4: 380 of 3,315 tokens failed for ~15 s with 0).
+pub const MIN_PREPUBLISH: Duration =
+    Duration::from_secs(RELOAD_EVERY.as_secs() + JWKS_MAX_AGE.as_secs());
 /// How long a successfully verified access token is remembered (see `verify_access`).
 pub const VERIFIED_TTL: Duration = Duration::from_secs(60);
 

@@ -69,13 +69,31 @@ pub async fn connect_and_migrate(
     settings: &Settings,
     migrate: bool,
 ) -> Result<crate::store::Db, StartupError> {
-    let db = crate::store::connect(&settings.db_config())
-        .await
-        .map_err(|e| StartupError::Database(redact_url(&e.to_string())))?;
-    if migrate {
-        Migrator::up(&db, None)
+    let config = settings.db_config();
+    let connect = |config: crate::store::DbConfig| async move {
+        crate::store::connect(&config)
             .await
-            .map_err(|e| StartupError::Migration(e.to_string()))?;
+            .map_err(|e| StartupError::Database(redact_url(&e.to_string())))
+    };
+    let db = connect(config.clone()).await?;
+    if migrate {
+        let migrated = if config.is_sqlite {
+            Migrator::up(&db, None).await
+        } else {
+            // PostgreSQL: on a connection of its own without the requests' statement
+            // timeout, since a migration may rewrite a large table for longer than a
+            // request may wait.
+            let once = connect(crate::store::DbConfig {
+                max_connections: 1,
+                statement_timeout: None,
+                ..config
+            })
+            .await?;
+            let r = Migrator::up(&once, None).await;
+            once.close().await.ok();
+            r
+        };
+        migrated.map_err(|e| StartupError::Migration(e.to_string()))?;
     }
     Ok(db)
 }
@@ -117,6 +135,9 @@ impl Application {
         handle_signals: bool,
         clock: crate::clock::Clock,
     ) -> Result<Self, StartupError> {
+        // The recorder first: a metric set before it is installed (the rate limiter's
+        // `latch_rate_limit_redis_up`) is dropped, not replayed (issue #16, defect 6).
+        let metrics = crate::telemetry::metrics_handle();
         if let Some((path, created)) = settings.ensure_secret_key()? {
             if created {
                 tracing::warn!(path = %path.display(), "LATCH_SECRET_KEY is not set: generated a master key and saved it (mode 0600); keep this file, or set LATCH_SECRET_KEY");
@@ -200,7 +221,7 @@ impl Application {
             db,
             settings: Arc::new(settings.clone()),
             signer,
-            metrics: crate::telemetry::metrics_handle(),
+            metrics,
             keys: crate::api_keys::KeyCache::default(),
             denied,
             rows: crate::store::RowCaches::default(),

@@ -12,6 +12,7 @@ mod discovery;
 mod foundation;
 mod oauth_flow;
 mod rate_limit;
+mod reliability;
 mod resource;
 mod security_authorize;
 mod security_infra;

@@ -162,6 +162,7 @@ impl Settings {
             url: self.database_url.clone(),
             max_connections: self.db_max_connections,
             acquire_timeout: self.db_acquire_timeout,
+            statement_timeout: Some(self.db_acquire_timeout),
             is_sqlite: self.is_sqlite(),
         }
     }
@@ -279,6 +280,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("LATCH_SECRET_KEY") && e.contains("32"), "{e}");
+    }
+
+    /// Issue #16, defect 4: with less than one key reload plus one JWKS max-age, an
+    /// instance signs with a key other instances and cached JWKS do not have yet.
+    #[test]
+    fn key_prepublish_below_reload_plus_jwks_max_age_is_refused_naming_the_key() {
+        for short in ["0", "15", "329"] {
+            let e = load(&[("LATCH_KEY_PREPUBLISH", short)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("LATCH_KEY_PREPUBLISH") && e.contains("330"),
+                "{e}"
+            );
+        }
+        let s = load(&[("LATCH_KEY_PREPUBLISH", "330")]).unwrap();
+        assert_eq!(s.key_prepublish, crate::signing::MIN_PREPUBLISH);
+        assert_eq!(load(&[]).unwrap().key_prepublish, Duration::from_secs(3600));
     }
 
     #[test]

@@ -322,11 +322,13 @@ pub(super) fn settings(raw: Raw, o: &Overrides) -> Result<Settings, ConfigError>
         code_ttl: lifetime("LATCH_CODE_TTL", raw.code_ttl, 60, 1, 600)?,
         log_format,
         signing_alg,
+        // At least one key reload plus one JWKS max-age, so no instance signs with a key
+        // that another instance or a verifier's cached JWKS does not have yet.
         key_prepublish: secs(
             "LATCH_KEY_PREPUBLISH",
             raw.key_prepublish,
             3600,
-            0,
+            crate::signing::MIN_PREPUBLISH.as_secs(),
             7 * 24 * 3600,
         )?,
         tls,

@@ -45,16 +45,30 @@ impl From<DbErr> for StoreError {
 }
 
 /// SQLite's "database is locked" and PostgreSQL's admin shutdown / cannot-connect classes
-/// are transient: the request may succeed if retried.
+/// are transient: the request may succeed if retried. So are a statement canceled by the
+/// statement timeout (57014: a lock held too long, issue #16 defect 3), a lock wait given up
+/// (55P03), and a serialization failure or deadlock victim (40001, 40P01).
 fn is_busy(e: &sea_orm::sqlx::Error) -> bool {
     if let sea_orm::sqlx::Error::Database(d) = e {
         let code = d.code();
         let code = code.as_deref().unwrap_or("");
         // SQLite: 5 SQLITE_BUSY, 6 SQLITE_LOCKED (and extended codes 261, 517, 262).
-        // PostgreSQL: class 08 (connection exception), 57P01..57P03 (shutdown), 53300 (too many connections).
+        // PostgreSQL: class 08 (connection exception), 57P01..57P03 (shutdown), 53300 (too many
+        // connections), 57014 (query canceled), 55P03 (lock not available), 40001 and 40P01.
         return matches!(
             code,
-            "5" | "6" | "261" | "517" | "262" | "53300" | "57P01" | "57P02" | "57P03"
+            "5" | "6"
+                | "261"
+                | "517"
+                | "262"
+                | "53300"
+                | "57P01"
+                | "57P02"
+                | "57P03"
+                | "57014"
+                | "55P03"
+                | "40001"
+                | "40P01"
         ) || code.starts_with("08");
     }
     false

@@ -1,4 +1,12 @@
 //! Refresh tokens (families, rotation, revocation) and the access-token deny list.
+//!
+//! A family's first token (the one a code exchange issued, `parent_id IS NULL`) stands for
+//! the family: its `revoked_at` is the family's. Every revocation sets it before anything
+//! else and every rotation checks it in its own atomic statement ([`hold_live_family`]), so
+//! the two serialise on that row: on PostgreSQL by its row lock, on SQLite by the write lock.
+//! A rotation either commits before the revocation reads the family (and its successor is
+//! revoked and its access token deny-listed with the rest) or finds the family revoked
+//! (issue #16, defect 1).
 
 use chrono::{DateTime, Utc};
 use entity::refresh_token::{self, Column, Entity};
@@ -26,6 +34,25 @@ pub async fn by_hash(
         .filter(Column::TokenHash.eq(token_hash))
         .one(db)
         .await?)
+}
+
+/// For a rotation, inside its write transaction and before [`mark_rotated`]: lock the
+/// family's first token until the transaction ends, provided the family is not revoked.
+/// `false` when it is (or a revocation holding it commits first). A revocation that starts
+/// while the lock is held waits for the commit, so it sees the successor.
+pub async fn hold_live_family(
+    db: &impl ConnectionTrait,
+    family_id: &str,
+) -> Result<bool, StoreError> {
+    let r = Entity::update_many()
+        // A write that changes nothing: the row lock is the point.
+        .col_expr(Column::RevokedAt, Expr::col(Column::RevokedAt))
+        .filter(Column::FamilyId.eq(family_id))
+        .filter(Column::ParentId.is_null())
+        .filter(Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(r.rows_affected == 1)
 }
 
 /// Mark a live token rotated. Atomic: of concurrent callers exactly one gets `true`.
@@ -59,11 +86,24 @@ pub async fn live_in_family(
 
 /// Revoke every token of a family and deny-list the access tokens they issued.
 /// Returns how many refresh tokens were still unrevoked.
+///
+/// The family's first token is revoked first (see the module docs): from then on no
+/// rotation of the family commits, and one that held it has committed, so the access
+/// tokens read next include its successor's. Correct in autocommit too; callers that can
+/// pass a write transaction make it all-or-nothing.
 pub async fn revoke_family(
     db: &impl ConnectionTrait,
     family_id: &str,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
+    let first = Entity::update_many()
+        .col_expr(Column::RevokedAt, Expr::value(now))
+        .filter(Column::FamilyId.eq(family_id))
+        .filter(Column::ParentId.is_null())
+        .filter(Column::RevokedAt.is_null())
+        .exec(db)
+        .await?
+        .rows_affected;
     let jtis: Vec<(String, DateTime<Utc>)> = Entity::find()
         .select_only()
         .column(Column::AccessTokenJti)
@@ -82,7 +122,7 @@ pub async fn revoke_family(
         .filter(Column::RevokedAt.is_null())
         .exec(db)
         .await?;
-    Ok(r.rows_affected)
+    Ok(first + r.rows_affected)
 }
 
 /// Put an access token's `jti` on the deny list until it would have expired.
@@ -235,6 +275,16 @@ pub async fn revoke_user_grants(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     use entity::authorization_code as code;
+    // The families' first tokens before reading what they issued (see `revoke_family`).
+    let mut first = Entity::update_many()
+        .col_expr(Column::RevokedAt, Expr::value(now))
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::ParentId.is_null())
+        .filter(Column::RevokedAt.is_null());
+    if let Some(c) = client_id {
+        first = first.filter(Column::ClientId.eq(c));
+    }
+    first.exec(db).await?;
     let mut rq = Entity::find()
         .select_only()
         .column(Column::AccessTokenJti)
@@ -288,6 +338,14 @@ pub async fn revoke_client_grants(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     use entity::authorization_code as code;
+    // The families' first tokens before reading what they issued (see `revoke_family`).
+    Entity::update_many()
+        .col_expr(Column::RevokedAt, Expr::value(now))
+        .filter(Column::ClientId.eq(client_id))
+        .filter(Column::ParentId.is_null())
+        .filter(Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
     let mut jtis: Vec<(Option<String>, Option<DateTime<Utc>>)> = Entity::find()
         .select_only()
         .column(Column::AccessTokenJti)

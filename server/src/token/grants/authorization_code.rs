@@ -71,12 +71,17 @@ async fn revoke_what_it_issued(
     row: &authorization_code::Model,
 ) -> Result<(), OAuthError> {
     let now = state.clock.now();
+    // One write transaction, and the family revoked the way a refresh-token reuse revokes
+    // it, so a rotation racing with this replay cannot leave a live successor (issue #16,
+    // defect 1).
+    let txn = store::begin_write(&state.db).await?;
     if let (Some(jti), Some(exp)) = (&row.access_token_jti, row.access_token_expires_at) {
-        store::tokens::deny(&state.db, jti, exp, now).await?;
+        store::tokens::deny(&*txn, jti, exp, now).await?;
     }
     if let Some(family) = &row.family_id {
-        store::tokens::revoke_family(&state.db, family, now).await?;
+        store::tokens::revoke_family(&*txn, family, now).await?;
     }
+    txn.commit().await.map_err(store::StoreError::from)?;
     // Effective on this instance at once (others within the deny-list sync).
     state.denied.catch_up(&state.db).await?;
     Event::new(AuditKind::AuthorizationCodeReused)

@@ -26,13 +26,21 @@ fn invalid_grant() -> OAuthError {
     )
 }
 
+/// Revoke a family in one write transaction: all of it or none (issue #16, defect 1).
+async fn revoke_in_txn(state: &AppState, family_id: &str) -> Result<u64, OAuthError> {
+    let txn = store::begin_write(&state.db).await?;
+    let n = store::tokens::revoke_family(&*txn, family_id, state.clock.now()).await?;
+    txn.commit().await.map_err(store::StoreError::from)?;
+    Ok(n)
+}
+
 async fn revoke_family(
     state: &AppState,
     req: &HttpRequest,
     row: &refresh_token::Model,
     kind: AuditKind,
 ) -> Result<(), OAuthError> {
-    let n = store::tokens::revoke_family(&state.db, &row.family_id, state.clock.now()).await?;
+    let n = revoke_in_txn(state, &row.family_id).await?;
     state.denied.catch_up(&state.db).await?;
     Event::new(kind)
         .user(&row.user_id)
@@ -131,7 +139,7 @@ pub async fn exchange(
     if !client.first_party {
         let consent = store::consents::find(&state.db, &row.user_id, &client.id).await?;
         if consent.is_none_or(|c| c.revoked_at.is_some()) {
-            store::tokens::revoke_family(&state.db, &row.family_id, now).await?;
+            revoke_in_txn(state, &row.family_id).await?;
             state.denied.catch_up(&state.db).await?;
             return Err(invalid_grant());
         }
@@ -176,6 +184,12 @@ pub async fn exchange(
     );
 
     let txn = store::begin_write(&state.db).await?;
+    // Serialise with revocation on the family (issue #16, defect 1): a family revoked since
+    // `row` was read, or being revoked now, gets no successor.
+    if !store::tokens::hold_live_family(&*txn, &row.family_id).await? {
+        txn.rollback().await.map_err(store::StoreError::from)?;
+        return Err(invalid_grant());
+    }
     if !store::tokens::mark_rotated(&*txn, &target.id, now).await? {
         // Another request rotated it first: two uses of one token, so treat as reuse.
         txn.rollback().await.map_err(store::StoreError::from)?;
