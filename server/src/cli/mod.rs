@@ -558,9 +558,20 @@ async fn run(command: Command, mut settings: Settings) -> Result<(), Failure> {
                     })?;
             operator::audit_client(&db, crate::audit::AuditKind::ClientCreated, &client).await?;
             if c.json {
-                let mut v = operator::client_json(&client);
-                v["client_secret"] = json!(secret);
-                println!("{v}");
+                // Exactly DESIGN.md's fields (`client show --json` has them all).
+                let list = |s: &str| {
+                    crate::store::words(s)
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                };
+                println!(
+                    "{}",
+                    json!({
+                        "client_id": client.id, "client_secret": secret, "name": client.name,
+                        "redirect_uris": list(&client.redirect_uris), "grant_types": list(&client.grant_types),
+                        "scopes": list(&client.scopes), "livemode": client.livemode, "public": client.is_public,
+                    })
+                );
             } else {
                 println!(
                     "Created {} client {:?}",

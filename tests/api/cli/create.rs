@@ -16,7 +16,10 @@ async fn user_create_prints_a_generated_password_once_when_no_password_is_given(
     // Assert
     assert_eq!(keys_of(&v), sorted(&["id", "email", "admin", "password"]));
     assert_eq!(v["email"], "ann@example.com");
-    assert_eq!(v["admin"], false);
+    assert_eq!(
+        v["admin"], true,
+        "the first user of an empty server is its admin"
+    );
     assert!(v["id"].as_str().is_some_and(|s| !s.is_empty()));
     let password = v["password"].as_str().expect("password");
     assert!(password.len() >= 16, "{password}");
