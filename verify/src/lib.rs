@@ -489,3 +489,8 @@ impl Verifier {
         Ok(())
     }
 }
+
+/// The root README's resource-server program, compiled as a doc-test so it cannot rot.
+#[cfg(all(doctest, feature = "actix"))]
+#[doc = include_str!("../../README.md")]
+mod root_readme {}

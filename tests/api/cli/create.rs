@@ -344,3 +344,24 @@ async fn key_create_exits_2_when_the_user_does_not_exist() {
     // Assert
     assert_usage_error(&out, "ghost@example.com");
 }
+
+#[tokio::test]
+async fn client_create_resource_server_needs_no_redirect_uri() {
+    // Arrange
+    let cli = Cli::new().await;
+
+    // Act
+    let v = cli.json(&[
+        "client",
+        "create",
+        "--name",
+        "Billing API",
+        "--resource-server",
+        "--json",
+    ]);
+
+    // Assert: no user flow, so no redirect URI; it may get tokens of its own.
+    assert_eq!(v["grant_types"], serde_json::json!(["client_credentials"]));
+    assert_eq!(v["redirect_uris"], serde_json::json!([]));
+    assert!(v["client_secret"].as_str().is_some(), "{v}");
+}
