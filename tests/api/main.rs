@@ -12,6 +12,7 @@ mod foundation;
 mod oauth_flow;
 mod rate_limit;
 mod resource;
+mod resource_indicators;
 mod security_authorize;
 mod security_infra;
 mod security_v1;

@@ -13,6 +13,7 @@
 //! change within that delay.
 
 mod manage;
+mod resource;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -25,6 +26,7 @@ use crate::store::{self, StoreError};
 pub use manage::{
     CatalogError, NewApi, UpdateApi, add_scope, create, delete, remove_scope, update,
 };
+pub use resource::InvalidTarget;
 
 /// The built-in API's id.
 pub const BUILTIN_ID: &str = "api_latch";
@@ -296,7 +298,7 @@ mod tests {
         }
     }
 
-    fn snapshot() -> Snapshot {
+    pub(super) fn snapshot() -> Snapshot {
         let c = Catalog::new("https://latch.example");
         let mut apis = vec![c.builtin.clone()];
         apis.push(billing());
