@@ -247,23 +247,24 @@ async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
             },
         });
     }
-    let claims =
-        crate::oauth::active_access_token(&state, token, crate::oauth::access_token::For::LatchApi)
-            .await?
-            .map_err(|e| match e {
-                VerifyError::Expired => ApiError::new(
-                    ApiErrorType::Authentication,
-                    "expired_token",
-                    "The access token expired",
-                )
-                .with_bearer("invalid_token"),
-                VerifyError::Invalid => ApiError::new(
-                    ApiErrorType::Authentication,
-                    "invalid_token",
-                    "The access token is invalid",
-                )
-                .with_bearer("invalid_token"),
-            })?;
+    // `/v1` is the built-in API: the token's `aud` must name it (RFC 9068 §4).
+    let for_v1 = crate::oauth::access_token::For::LatchApi;
+    let claims = crate::oauth::active_access_token(&state, token, for_v1)
+        .await?
+        .map_err(|e| match e {
+            VerifyError::Expired => ApiError::new(
+                ApiErrorType::Authentication,
+                "expired_token",
+                "The access token expired",
+            )
+            .with_bearer("invalid_token"),
+            VerifyError::Invalid => ApiError::new(
+                ApiErrorType::Authentication,
+                "invalid_token",
+                "The access token is invalid",
+            )
+            .with_bearer("invalid_token"),
+        })?;
     let policy = Policy::ApiToken {
         livemode: claims.livemode,
     };
