@@ -1,6 +1,7 @@
 //! Parsing and validating an authorization request (RFC 6749 §4.1.1, §3.1.2; RFC 7636
-//! §4.3; RFC 9700 §2.1; RFC 8707 §2.1 resource indicators). Until the client and redirect URI are verified every error is an
-//! error page; after that, errors go back to the client (§4.1.2.1).
+//! §4.3; RFC 9700 §2.1; RFC 8707 §2.1 resource indicators). Until the client and redirect
+//! URI are verified every error is an error page; after that, errors go back to the client
+//! (§4.1.2.1).
 
 use entity::client;
 use url::Url;
@@ -51,9 +52,6 @@ pub struct AuthorizeRequest {
     pub redirect_uri_sent: bool,
     pub state: Option<String>,
     pub scopes: Vec<String>,
-    /// RFC 8707 `resource` values as sent (validated; the scopes are already limited to
-    /// their APIs, so the code needs only the scopes).
-    pub resources: Vec<String>,
     pub code_challenge: Option<String>,
     pub code_challenge_method: Option<String>,
     pub nonce: Option<String>,
@@ -259,7 +257,9 @@ pub async fn parse(state: &AppState, params: Params) -> Result<AuthorizeRequest,
         None => None,
     };
     // Resource indicators (RFC 8707 §2.1): each value a registered API the client holds a
-    // scope of; the scopes are then limited to those APIs' (and the OpenID ones).
+    // scope of; the scopes are then limited to those APIs' (and the OpenID ones). The code
+    // carries only the scopes: its token's audiences follow from them. The values stay in
+    // `params`, so sign-in and the consent answer carry them back.
     let resources: Vec<String> = params
         .iter()
         .filter(|(k, _)| k == RESOURCE)
@@ -381,7 +381,6 @@ pub async fn parse(state: &AppState, params: Params) -> Result<AuthorizeRequest,
         redirect_uri_sent,
         state: state_param,
         scopes,
-        resources,
         code_challenge: challenge.map(str::to_owned),
         code_challenge_method: method.map(str::to_owned),
         nonce,
