@@ -5,14 +5,14 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use latch::config::SigningAlg;
-use latch::signing::{AccessClaims, Signer};
+use latch::signing::{AccessClaims, Audience, Signer};
 
 fn claims() -> AccessClaims {
     let now = chrono::Utc::now().timestamp();
     AccessClaims {
         iss: "https://auth.example.com".into(),
         sub: "user_0193b2c4d5e6f708192a3b4c5d6e7f80".into(),
-        aud: "https://auth.example.com".into(),
+        aud: Audience::one("https://auth.example.com"),
         exp: now + 3600,
         iat: now,
         nbf: now,
@@ -46,7 +46,11 @@ fn bench(c: &mut Criterion) {
         g.bench_function("verify_access", |b| {
             b.iter(|| {
                 signer
-                    .verify_access(std::hint::black_box(&token), &claims.iss, &claims.aud)
+                    .verify_access(
+                        std::hint::black_box(&token),
+                        &claims.iss,
+                        &claims.aud.values()[0],
+                    )
                     .expect("verify")
             })
         });

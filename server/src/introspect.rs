@@ -10,6 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use crate::errors::OAuthError;
+use crate::oauth::access_token::For;
 use crate::oauth::{ClientRequest, active_access_token};
 use crate::state::AppState;
 use crate::{api_keys, crypto, store};
@@ -106,7 +107,7 @@ async fn post_introspect(
         })));
     }
 
-    let claims = match active_access_token(&state, token).await? {
+    let claims = match active_access_token(&state, token, For::Introspection).await? {
         Ok(c) => c,
         Err(_) => return Ok(inactive()),
     };

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::bearer;
 use crate::errors::{OAuthCode, OAuthError};
+use crate::oauth::access_token::For;
 use crate::oauth::active_access_token;
 use crate::oauth::id_token::{has_openid, user_claims};
 use crate::state::AppState;
@@ -97,7 +98,7 @@ async fn userinfo(
             return Ok(res.finish());
         }
     };
-    let claims = match active_access_token(&state, &token).await? {
+    let claims = match active_access_token(&state, &token, For::UserInfo).await? {
         Ok(c) => c,
         Err(_) => {
             return Ok(bearer_error(

@@ -254,6 +254,14 @@ pub fn signup_page(status: StatusCode, v: &SignupView) -> HttpResponse {
 pub struct ScopeView<'a> {
     pub name: &'a str,
     pub description: &'a str,
+    /// Already allowed by an earlier consent (shown as such, not as new).
+    pub already: bool,
+}
+
+/// The requested scopes of one API (or the OpenID ones, "Your identity"), under its name.
+pub struct ScopeGroup<'a> {
+    pub title: &'a str,
+    pub scopes: Vec<ScopeView<'a>>,
 }
 
 /// What the consent screen shows, and the authorization request it carries back.
@@ -265,7 +273,8 @@ pub struct ConsentView<'a> {
     pub client_name: &'a str,
     pub client_id: &'a str,
     pub user_email: &'a str,
-    pub scopes: Vec<ScopeView<'a>>,
+    /// The requested scopes, grouped by API in catalog order, the identity group first.
+    pub groups: Vec<ScopeGroup<'a>>,
     /// Shown as "You will be redirected to {host}".
     pub redirect_host: &'a str,
     /// A "Test mode" badge is shown when false.
@@ -469,14 +478,22 @@ mod tests {
             client_name: XSS,
             client_id: ATTR,
             user_email: XSS,
-            scopes: vec![
-                ScopeView {
-                    name: "read",
-                    description: "Read your data",
+            groups: vec![
+                ScopeGroup {
+                    title: "Latch API",
+                    scopes: vec![ScopeView {
+                        name: "read",
+                        description: "Read your data",
+                        already: true,
+                    }],
                 },
-                ScopeView {
-                    name: XSS,
-                    description: ATTR,
+                ScopeGroup {
+                    title: XSS,
+                    scopes: vec![ScopeView {
+                        name: XSS,
+                        description: ATTR,
+                        already: false,
+                    }],
                 },
             ],
             redirect_host: XSS,
@@ -511,6 +528,7 @@ mod tests {
         assert!(html.contains("Test mode"));
         assert!(html.contains("<li class=\"scope\">"));
         assert!(html.contains("Read your data"));
+        assert!(html.contains("Already allowed"));
         assert!(html.contains("revoke"));
         // The app's initial is the first alphanumeric character, escaped like everything else.
         assert!(html.contains("<span class=\"avatar avatar-app\">S</span>"));

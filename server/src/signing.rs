@@ -168,12 +168,71 @@ pub struct Signer {
     verified: moka::sync::Cache<String, Arc<AccessClaims>>,
 }
 
+/// The `aud` claim (RFC 7519 §4.1.3): one or more API identifiers (RFC 9068 §2.2, RFC 8707
+/// §2), a JSON string when there is one and an array otherwise, and read in either form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Audience(Vec<String>);
+
+impl Audience {
+    pub fn new(values: Vec<String>) -> Self {
+        Self(values)
+    }
+
+    pub fn one(value: impl Into<String>) -> Self {
+        Self(vec![value.into()])
+    }
+
+    /// RFC 7519 §4.1.3: the recipient must identify itself with a value in the audience.
+    pub fn contains(&self, value: &str) -> bool {
+        self.0.iter().any(|a| a == value)
+    }
+
+    pub fn values(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl Serialize for Audience {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [one] => s.serialize_str(one),
+            many => many.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Audience {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            One(String),
+            Many(Vec<String>),
+        }
+        Ok(match Form::deserialize(d)? {
+            Form::One(a) => Self(vec![a]),
+            Form::Many(v) => Self(v),
+        })
+    }
+}
+
+/// Which audience a verified access token must have.
+#[derive(Clone, Copy, Debug)]
+enum AudienceCheck<'a> {
+    /// `aud` contains this value (RFC 7519 §4.1.3); time claims checked.
+    Contains(&'a str),
+    /// Any audience Latch issued (userinfo, introspection); time claims checked.
+    Any,
+    /// Signature and issuer only (revocation).
+    DecodeOnly,
+}
+
 /// The claims of a Latch access token (RFC 9068 §2.2).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AccessClaims {
     pub iss: String,
     pub sub: String,
-    pub aud: String,
+    pub aud: Audience,
     pub exp: i64,
     pub iat: i64,
     pub nbf: i64,
@@ -467,27 +526,51 @@ impl Signer {
 
     /// Verify a Latch access token (RFC 9068 §4): the algorithm comes from our key for
     /// the `kid`, never from the header (RFC 8725 §3.1); `typ` must be `at+jwt`;
-    /// `iss`, `aud`, `exp`, `nbf` are checked with a small leeway.
+    /// `iss`, `exp`, `nbf` are checked with a small leeway, and `aud` must contain
+    /// `audience` (RFC 9068 §4 step 3; it may hold several APIs, RFC 8707 §2).
     pub fn verify_access(
         &self,
         token: &str,
         issuer: &str,
         audience: &str,
     ) -> Result<AccessClaims, VerifyError> {
+        self.verify_cached(token, issuer, AudienceCheck::Contains(audience))
+    }
+
+    /// [`Signer::verify_access`] accepting whatever audience the token names: for
+    /// Latch's own endpoints that serve every API's tokens (userinfo, introspection).
+    pub fn verify_access_any_audience(
+        &self,
+        token: &str,
+        issuer: &str,
+    ) -> Result<AccessClaims, VerifyError> {
+        self.verify_cached(token, issuer, AudienceCheck::Any)
+    }
+
+    fn verify_cached(
+        &self,
+        token: &str,
+        issuer: &str,
+        audience: AudienceCheck<'_>,
+    ) -> Result<AccessClaims, VerifyError> {
         // A token verified once is remembered (until it expires, at most VERIFIED_TTL), so
         // a resource server asking about the same token again costs no signature check.
-        // Time-based claims are checked again on every use; revocation is the deny list's job.
+        // Time-based claims and the audience are checked again on every use; revocation
+        // is the deny list's job.
         let now = Utc::now().timestamp();
         if let Some(c) = self.verified.get(token) {
             let leeway = LEEWAY_SECS as i64;
             if c.exp + leeway < now {
                 return Err(VerifyError::Expired);
             }
-            if c.iss == issuer && c.aud == audience && c.nbf <= now + leeway {
-                return Ok(c.as_ref().clone());
+            if c.iss == issuer && c.nbf <= now + leeway {
+                return match audience {
+                    AudienceCheck::Contains(a) if !c.aud.contains(a) => Err(VerifyError::Invalid),
+                    _ => Ok(c.as_ref().clone()),
+                };
             }
         }
-        let claims = self.verify_inner(token, issuer, Some(audience))?;
+        let claims = self.verify_inner(token, issuer, audience)?;
         self.verified
             .insert(token.to_owned(), Arc::new(claims.clone()));
         Ok(claims)
@@ -496,15 +579,15 @@ impl Signer {
     /// Our signature and issuer, whatever the expiry (revocation of an expired token is a
     /// no-op, not an error).
     pub fn decode_access_ignoring_expiry(&self, token: &str, issuer: &str) -> Option<AccessClaims> {
-        self.verify_inner(token, issuer, None).ok()
+        self.verify_inner(token, issuer, AudienceCheck::DecodeOnly)
+            .ok()
     }
 
-    /// `audience: None` skips the audience and time checks.
     fn verify_inner(
         &self,
         token: &str,
         issuer: &str,
-        audience: Option<&str>,
+        audience: AudienceCheck<'_>,
     ) -> Result<AccessClaims, VerifyError> {
         if token.len() > 8192 || token.split('.').count() != 3 {
             return Err(VerifyError::Invalid);
@@ -527,9 +610,12 @@ impl Signer {
         validation.leeway = LEEWAY_SECS;
         validation.validate_nbf = true;
         validation.set_issuer(&[issuer]);
+        // jsonwebtoken accepts `aud` as a string or an array and checks that it contains
+        // one of the expected values.
         match audience {
-            Some(aud) => validation.set_audience(&[aud]),
-            None => {
+            AudienceCheck::Contains(aud) => validation.set_audience(&[aud]),
+            AudienceCheck::Any => validation.validate_aud = false,
+            AudienceCheck::DecodeOnly => {
                 validation.validate_aud = false;
                 validation.validate_exp = false;
                 validation.validate_nbf = false;
@@ -539,7 +625,9 @@ impl Signer {
         match jsonwebtoken::decode::<AccessClaims>(token, &v.key, &validation) {
             Ok(data) => {
                 let now = Utc::now().timestamp();
-                if audience.is_some() && data.claims.iat > now + LEEWAY_SECS as i64 {
+                if !matches!(audience, AudienceCheck::DecodeOnly)
+                    && data.claims.iat > now + LEEWAY_SECS as i64
+                {
                     return Err(VerifyError::Invalid);
                 }
                 Ok(data.claims)
@@ -647,5 +735,41 @@ mod tests {
             val.set_audience(&["a"]);
             jsonwebtoken::decode::<serde_json::Value>(&jwt, &v.key, &val).unwrap();
         }
+    }
+
+    #[test]
+    fn audience_is_a_string_for_one_and_an_array_for_several() {
+        let one = Audience::one("https://a");
+        assert_eq!(serde_json::to_value(&one).unwrap(), json!("https://a"));
+        let two = Audience::new(vec!["https://a".into(), "https://b".into()]);
+        assert_eq!(
+            serde_json::to_value(&two).unwrap(),
+            json!(["https://a", "https://b"])
+        );
+        let back: Audience = serde_json::from_value(json!("https://a")).unwrap();
+        assert_eq!(back, one);
+        let back: Audience = serde_json::from_value(json!(["https://a", "https://b"])).unwrap();
+        assert!(back.contains("https://b") && !back.contains("https://c"));
+    }
+
+    #[test]
+    fn verify_access_wants_the_audience_among_several() {
+        let signer = Signer::ephemeral(SigningAlg::ES256).unwrap();
+        let key = signer.current().unwrap();
+        let now = Utc::now().timestamp();
+        let claims = json!({"iss":"i","aud":["https://a","https://b"],"sub":"s","exp":now+60,
+            "iat":now,"nbf":now,"jti":"j","client_id":"c","scope":"x","livemode":true});
+        let jwt = key.sign_access(&claims).unwrap();
+        assert_eq!(
+            signer.verify_access(&jwt, "i", "https://c").unwrap_err(),
+            VerifyError::Invalid
+        );
+        assert!(signer.verify_access(&jwt, "i", "https://b").is_ok());
+        // From the verified-token cache now: the audience is still checked.
+        assert_eq!(
+            signer.verify_access(&jwt, "i", "https://c").unwrap_err(),
+            VerifyError::Invalid
+        );
+        assert!(signer.verify_access_any_audience(&jwt, "i").is_ok());
     }
 }

@@ -14,6 +14,7 @@ mod oauth_flow;
 mod rate_limit;
 mod reliability;
 mod resource;
+mod resource_indicators;
 mod security_authorize;
 mod security_infra;
 mod security_v1;

@@ -287,7 +287,9 @@ async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
             },
         });
     }
-    let claims = crate::oauth::active_access_token(&state, token)
+    // `/v1` is the built-in API: the token's `aud` must name it (RFC 9068 §4).
+    let for_v1 = crate::oauth::access_token::For::LatchApi;
+    let claims = crate::oauth::active_access_token(&state, token, for_v1)
         .await?
         .map_err(|e| match e {
             VerifyError::Expired => ApiError::new(

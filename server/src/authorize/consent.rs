@@ -1,7 +1,9 @@
 //! Consent (RFC 6749 §4.1.1, "the authorization server authenticates the resource owner
 //! and obtains an authorization decision"): the consent page, its answer (`POST
 //! /oauth/authorize` with `decision`) and remembered consent, so a person is asked once per
-//! app and set of scopes (unless the request says `prompt=consent`).
+//! app and scope (unless the request says `prompt=consent`): a request for a scope not yet
+//! granted asks again, showing the granted ones as already allowed, and an approval stores
+//! the union.
 //!
 //! An answer is bound to the request it was shown for, in this session, and used once
 //! (RFC 6749 §10.12): the form carries a token naming a pending entry in the session, and
@@ -21,7 +23,7 @@ use super::{
 use crate::audit::{AuditKind, Event};
 use crate::crypto;
 use crate::errors::{HtmlError, OAuthCode, StoreError};
-use crate::pages::{ConsentView, ScopeView, consent_page};
+use crate::pages::{ConsentView, ScopeGroup, ScopeView, consent_page};
 use crate::session::{self, CurrentUser};
 use crate::state::AppState;
 use crate::store;
@@ -56,21 +58,77 @@ fn consent_code_id(token: &str) -> String {
 
 const ANSWERED: &str = "This consent form has expired or was already answered. Go back to the application and try again.";
 
-/// Whether the person already consented to everything `r` asks of this app (a consent
-/// revoked on the dashboard counts as none).
+/// The scopes the person has already granted this app (a consent revoked on the dashboard
+/// counts as none).
 pub(super) async fn remembered(
     state: &AppState,
-    r: &AuthorizeRequest,
+    client_id: &str,
     user: &CurrentUser,
-) -> Result<bool, StoreError> {
+) -> Result<Vec<String>, StoreError> {
     Ok(
-        match store::consents::find(&state.db, &user.user.id, &r.client.id).await? {
-            Some(c) if c.revoked_at.is_none() => {
-                r.scopes.iter().all(|s| words(&c.scope).any(|g| g == s))
-            }
-            _ => false,
+        match store::consents::find(&state.db, &user.user.id, client_id).await? {
+            Some(c) if c.revoked_at.is_none() => words(&c.scope).map(str::to_owned).collect(),
+            _ => Vec::new(),
         },
     )
+}
+
+/// Whether `granted` covers every scope `r` asks for (consent is remembered per scope).
+pub(super) fn covers(granted: &[String], r: &AuthorizeRequest) -> bool {
+    r.scopes.iter().all(|s| granted.contains(s))
+}
+
+/// The requested scopes as the consent page shows them: the OpenID ones as "Your
+/// identity", then each API by name in catalog order, each scope in plain words and
+/// marked when `granted` already holds it.
+fn groups<'a>(
+    catalog: &'a crate::catalog::Snapshot,
+    scopes: &'a [String],
+    granted: &[String],
+) -> Vec<ScopeGroup<'a>> {
+    let view = |s: &'a String| ScopeView {
+        name: s,
+        description: catalog.describe(s).unwrap_or(s),
+        already: granted.contains(s),
+    };
+    let mut out = Vec::new();
+    let identity: Vec<_> = scopes
+        .iter()
+        .filter(|s| crate::catalog::OPENID.contains(&s.as_str()))
+        .map(view)
+        .collect();
+    if !identity.is_empty() {
+        out.push(ScopeGroup {
+            title: "Your identity",
+            scopes: identity,
+        });
+    }
+    for api in catalog.apis() {
+        let of_api: Vec<_> = scopes
+            .iter()
+            .filter(|s| api.has_scope(s))
+            .map(view)
+            .collect();
+        if !of_api.is_empty() {
+            out.push(ScopeGroup {
+                title: &api.name,
+                scopes: of_api,
+            });
+        }
+    }
+    // A scope of no API (removed from the catalog meanwhile) is still shown, never hidden.
+    let other: Vec<_> = scopes
+        .iter()
+        .filter(|s| !crate::catalog::OPENID.contains(&s.as_str()) && catalog.api_of(s).is_none())
+        .map(view)
+        .collect();
+    if !other.is_empty() {
+        out.push(ScopeGroup {
+            title: "Other access",
+            scopes: other,
+        });
+    }
+    out
 }
 
 /// The consent page for `r`: a pending entry in the session binds its answer to this
@@ -80,6 +138,7 @@ pub(super) fn show(
     session: &Session,
     r: &AuthorizeRequest,
     user: &CurrentUser,
+    granted: &[String],
     now: i64,
 ) -> Result<HttpResponse, HtmlError> {
     let token = crypto::random_base62(32);
@@ -107,21 +166,14 @@ pub(super) fn show(
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     let catalog = state.catalog.get();
-    let scopes = r
-        .scopes
-        .iter()
-        .map(|s| ScopeView {
-            name: s,
-            description: catalog.describe(s).unwrap_or(s),
-        })
-        .collect();
+    let groups = groups(&catalog, &r.scopes, granted);
     let mut res = consent_page(&ConsentView {
         csrf: &token,
         logout_csrf: &logout_csrf,
         client_name: &r.client.name,
         client_id: &r.client.id,
         user_email: &user.user.email,
-        scopes,
+        groups,
         redirect_host: &host,
         livemode: r.client.livemode,
         hidden,
@@ -190,11 +242,20 @@ pub(super) async fn decide(
                 Err(StoreError::Conflict(_)) => return Err(HtmlError::forbidden(ANSWERED)),
                 Err(_) => return unavailable(state, &r),
             };
+            // Consent is per scope: what was granted before stays granted (the union).
+            let Ok(mut granted) = remembered(state, &r.client.id, &user).await else {
+                return unavailable(state, &r);
+            };
+            for s in &r.scopes {
+                if !granted.contains(s) {
+                    granted.push(s.clone());
+                }
+            }
             if store::consents::grant(
                 &state.db,
                 &user.user.id,
                 &r.client.id,
-                &r.scope(),
+                &granted.join(" "),
                 state.clock.now(),
             )
             .await

@@ -345,8 +345,8 @@ async fn authorize(
         return login_redirect(session, &r.params, Some(now));
     }
 
-    let consented = match consent::remembered(state, &r, &user).await {
-        Ok(c) => c,
+    let granted = match consent::remembered(state, &r.client.id, &user).await {
+        Ok(g) => g,
         Err(_) => {
             return error_to_client(
                 state,
@@ -357,7 +357,7 @@ async fn authorize(
         }
     };
     let force_consent = r.prompt.iter().any(|p| p == "consent");
-    if r.client.first_party || (consented && !force_consent) {
+    if r.client.first_party || (consent::covers(&granted, &r) && !force_consent) {
         return issue_code(state, &r, &user).await;
     }
     if prompt_none {
@@ -368,7 +368,7 @@ async fn authorize(
             "The user has not consented to this application",
         );
     }
-    consent::show(state, session, &r, &user, now)
+    consent::show(state, session, &r, &user, &granted, now)
 }
 
 /// A digest of a request's parameters (not the consent form's own), binding a consent

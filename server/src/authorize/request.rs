@@ -1,6 +1,7 @@
 //! Parsing and validating an authorization request (RFC 6749 §4.1.1, §3.1.2; RFC 7636
-//! §4.3; RFC 9700 §2.1). Until the client and redirect URI are verified every error is an
-//! error page; after that, errors go back to the client (§4.1.2.1).
+//! §4.3; RFC 9700 §2.1; RFC 8707 §2.1 resource indicators). Until the client and redirect
+//! URI are verified every error is an error page; after that, errors go back to the client
+//! (§4.1.2.1).
 
 use entity::client;
 use url::Url;
@@ -31,6 +32,9 @@ const SINGLE: &[&str] = &[
     "login_after",
     "response_mode",
 ];
+
+/// RFC 8707 §2: `resource` may repeat (one value per API the token is meant for).
+const RESOURCE: &str = "resource";
 
 /// Client ids are ours (`cl_` + base62): anything else is unknown without a query, and
 /// control characters (`%00`, `%1B`) never reach the database.
@@ -235,7 +239,7 @@ pub async fn parse(state: &AppState, params: Params) -> Result<AuthorizeRequest,
     // for. Omitted → the client's API scopes.
     let allowed = ScopeSet::stored(&client.scopes);
     let catalog = state.catalog.get();
-    let scopes = match first(&params, "scope") {
+    let requested = match first(&params, "scope") {
         Some(s) => {
             let invalid = |_| {
                 redirect(
@@ -248,10 +252,38 @@ pub async fn parse(state: &AppState, params: Params) -> Result<AuthorizeRequest,
             if catalog.unknown(&requested).is_some() {
                 return Err(invalid(""));
             }
-            requested.to_vec()
+            Some(requested)
         }
-        // The client's API scopes still in the catalog; OpenID scopes only when named.
-        None => allowed.filter(|s| catalog.api_of(s).is_some()).to_vec(),
+        None => None,
+    };
+    // Resource indicators (RFC 8707 §2.1): each value a registered API the client holds a
+    // scope of; the scopes are then limited to those APIs' (and the OpenID ones). The code
+    // carries only the scopes: its token's audiences follow from them. The values stay in
+    // `params`, so sign-in and the consent answer carry them back.
+    let resources: Vec<String> = params
+        .iter()
+        .filter(|(k, _)| k == RESOURCE)
+        .map(|(_, v)| v.clone())
+        .collect();
+    let target = |e: crate::catalog::InvalidTarget| redirect(OAuthCode::InvalidTarget, &e.0);
+    let apis = catalog
+        .resolve_resources(&resources, &allowed)
+        .map_err(target)?;
+    let scopes = match requested {
+        Some(requested) if apis.is_empty() => requested.to_vec(),
+        Some(requested) => catalog
+            .narrow_to(requested, &apis)
+            .map_err(target)?
+            .to_vec(),
+        // The client's API scopes still in the catalog (of the named APIs, if any); OpenID
+        // scopes only when named.
+        None => allowed
+            .filter(|s| {
+                catalog
+                    .api_of(s)
+                    .is_some_and(|api| apis.is_empty() || apis.iter().any(|a| a.id == api.id))
+            })
+            .to_vec(),
     };
     if scopes.is_empty() {
         return Err(redirect(
@@ -357,7 +389,7 @@ pub async fn parse(state: &AppState, params: Params) -> Result<AuthorizeRequest,
         client,
         params: params
             .into_iter()
-            .filter(|(k, _)| SINGLE.contains(&k.as_str()))
+            .filter(|(k, _)| SINGLE.contains(&k.as_str()) || k == RESOURCE)
             .collect(),
     })
 }

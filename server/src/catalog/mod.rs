@@ -13,6 +13,7 @@
 //! change within that delay.
 
 mod manage;
+mod resource;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -26,6 +27,7 @@ pub use manage::{
     CatalogError, MAX_SCOPES_PER_API, NewApi, UpdateApi, add_scope, check_new_scope,
     check_scope_name, create, delete, remove_scope, update,
 };
+pub use resource::InvalidTarget;
 
 /// The built-in API's id.
 pub const BUILTIN_ID: &str = "api_latch";
@@ -312,7 +314,7 @@ mod tests {
         }
     }
 
-    fn snapshot() -> Snapshot {
+    pub(super) fn snapshot() -> Snapshot {
         let c = Catalog::new("https://latch.example");
         let mut apis = vec![c.builtin.clone()];
         apis.push(billing());

@@ -1,6 +1,6 @@
 //! The OAuth dialect: RFC 6749 §5.2 JSON (`error`, `error_description`) for `/oauth/*`, with
 //! `Cache-Control: no-store`; the error codes of RFC 6749 §5.2 / §4.1.2.1, RFC 6750 §3.1 and
-//! OpenID Connect Core §3.1.2.6.
+//! OpenID Connect Core §3.1.2.6 and RFC 8707 §2 (`invalid_target`).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -22,6 +22,8 @@ pub enum OAuthCode {
     UnsupportedResponseType,
     UnsupportedTokenType,
     InvalidScope,
+    /// RFC 8707 §2: a `resource` that is invalid, unknown or not allowed.
+    InvalidTarget,
     AccessDenied,
     LoginRequired,
     ConsentRequired,
@@ -43,6 +45,7 @@ impl OAuthCode {
             Self::UnsupportedResponseType => "unsupported_response_type",
             Self::UnsupportedTokenType => "unsupported_token_type",
             Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
             Self::AccessDenied => "access_denied",
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
@@ -106,6 +109,9 @@ impl OAuthError {
     }
     pub fn invalid_scope(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(OAuthCode::InvalidScope, d)
+    }
+    pub fn invalid_target(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(OAuthCode::InvalidTarget, d)
     }
     pub fn unauthorized_client(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(OAuthCode::UnauthorizedClient, d)

@@ -1,25 +1,46 @@
 //! "Is this access token active": the one check behind introspection (RFC 7662 §2.2),
 //! userinfo (OpenID Connect Core §5.3) and the `/v1` API (RFC 6750 §2.1). A new endpoint
-//! that accepts Latch access tokens calls [`active_access_token`] and nothing else.
+//! that accepts Latch access tokens calls [`active_access_token`] and nothing else, naming
+//! in [`For`] whom the token must be for: the audience rule of each caller lives here.
 
 use crate::signing::AccessClaims;
 use crate::state::AppState;
 use crate::store;
 
-/// Whether a Latch access token is still good: signature, claims, deny list, and its
-/// user still enabled. Shared by introspection, userinfo and `/v1`.
+/// Who asks whether a token is active, which decides the audience it must have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum For {
+    /// The `/v1` API, a resource server like any other: `aud` must contain the built-in
+    /// API's identifier (`LATCH_AUDIENCE`; RFC 9068 §4 step 3). A token for only another
+    /// API is not good here.
+    LatchApi,
+    /// UserInfo (OIDC Core §5.3) is served by Latch itself for whatever APIs the token is
+    /// for: any audience (the caller then requires the `openid` scope).
+    UserInfo,
+    /// Introspection (RFC 7662 §2.2) answers for every API's tokens and reports `aud`.
+    Introspection,
+}
+
+/// Whether a Latch access token is still good for `who`: signature, claims, audience,
+/// deny list, and its user still enabled. Shared by introspection, userinfo and `/v1`.
 pub async fn active_access_token(
     state: &AppState,
     token: &str,
+    who: For,
 ) -> Result<Result<AccessClaims, crate::signing::VerifyError>, store::StoreError> {
-    let claims =
-        match state
+    let issuer = &state.settings.issuer;
+    let verified = match who {
+        For::LatchApi => state
             .signer
-            .verify_access(token, &state.settings.issuer, &state.settings.audience)
-        {
-            Ok(c) => c,
-            Err(e) => return Ok(Err(e)),
-        };
+            .verify_access(token, issuer, &state.settings.audience),
+        For::UserInfo | For::Introspection => {
+            state.signer.verify_access_any_audience(token, issuer)
+        }
+    };
+    let claims = match verified {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(e)),
+    };
     if state.denied.contains(&claims.jti) {
         return Ok(Err(crate::signing::VerifyError::Invalid));
     }

@@ -1,6 +1,6 @@
 //! The body of the `/oauth` endpoints that take a form (RFC 6749 §3.2): read with a size
-//! limit, `application/x-www-form-urlencoded` only, every parameter at most once, and no
-//! credentials in the query string.
+//! limit, `application/x-www-form-urlencoded` only, every parameter at most once except
+//! `resource` (RFC 8707 §2), and no credentials in the query string.
 
 use std::collections::HashMap;
 
@@ -13,17 +13,28 @@ use crate::errors::OAuthError;
 /// the by-path answers in `errors`, applied here to the `/oauth` forms by [`read_body`].
 pub use crate::errors::by_path::MAX_BODY;
 
-/// A parsed form body with every parameter present at most once.
-pub struct Form(pub HashMap<String, String>);
+/// The one parameter that may repeat: RFC 8707 §2, "the `resource` parameter … may be
+/// used multiple times to indicate that the requested token is intended to be used at
+/// multiple resources".
+pub const REPEATABLE: &str = "resource";
+
+/// A parsed form body with every parameter present at most once (`resource` aside).
+pub struct Form(pub HashMap<String, String>, Vec<String>);
 
 impl Form {
     pub fn get(&self, k: &str) -> Option<&str> {
         self.0.get(k).map(String::as_str).filter(|v| !v.is_empty())
     }
+
+    /// Every `resource` value, in order (RFC 8707 §2).
+    pub fn resources(&self) -> &[String] {
+        &self.1
+    }
 }
 
 /// Parse an `application/x-www-form-urlencoded` body, refusing repeated parameters
-/// (RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once").
+/// (RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once")
+/// other than [`REPEATABLE`].
 pub fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<Form, OAuthError> {
     let ct = req
         .headers()
@@ -48,14 +59,19 @@ pub fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<Form, OAuthError> {
         ));
     }
     let mut map = HashMap::new();
+    let mut resources = Vec::new();
     for (k, v) in url::form_urlencoded::parse(body) {
+        if k == REPEATABLE {
+            resources.push(v.into_owned());
+            continue;
+        }
         if map.insert(k.clone().into_owned(), v.into_owned()).is_some() {
             return Err(OAuthError::invalid_request(format!(
                 "The {k} parameter was sent more than once"
             )));
         }
     }
-    Ok(Form(map))
+    Ok(Form(map, resources))
 }
 
 /// Read the body of a token, introspection or revocation request, at most

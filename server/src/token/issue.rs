@@ -6,8 +6,10 @@ use actix_web::http::header;
 use chrono::{DateTime, Utc};
 use entity::{client, refresh_token};
 
+use crate::catalog::Snapshot;
 use crate::crypto;
 use crate::errors::OAuthError;
+use crate::scope::ScopeSet;
 use crate::state::AppState;
 
 pub struct Issued {
@@ -23,7 +25,8 @@ pub struct Issued {
 struct AccessClaimsRef<'a> {
     iss: &'a str,
     sub: &'a str,
-    aud: &'a str,
+    #[serde(serialize_with = "audience")]
+    aud: &'a [String],
     exp: i64,
     iat: i64,
     nbf: i64,
@@ -35,6 +38,35 @@ struct AccessClaimsRef<'a> {
     auth_time: Option<i64>,
 }
 
+/// RFC 7519 §4.1.3: a string for one audience, an array for several (as
+/// [`crate::signing::Audience`] serializes).
+fn audience<S: serde::Serializer>(aud: &&[String], s: S) -> Result<S::Ok, S::Error> {
+    use serde::Serialize;
+    match aud {
+        [one] => s.serialize_str(one),
+        many => many.serialize(s),
+    }
+}
+
+/// RFC 8707 §2.2: `resources` narrow the access token to those APIs of the grant, with
+/// only their scopes (and the OpenID ones); a resource that is not a registered API or has
+/// no scope in `grant` is `invalid_target`. No resource: `requested` as it is.
+pub fn narrow_to_resources<'a>(
+    catalog: &Snapshot,
+    resources: &[String],
+    grant: &ScopeSet<'_>,
+    requested: ScopeSet<'a>,
+) -> Result<ScopeSet<'a>, OAuthError> {
+    if resources.is_empty() {
+        return Ok(requested);
+    }
+    let target = |e: crate::catalog::InvalidTarget| OAuthError::invalid_target(e.0);
+    let apis = catalog
+        .resolve_resources(resources, grant)
+        .map_err(target)?;
+    catalog.narrow_to(requested, &apis).map_err(target)
+}
+
 pub struct Access {
     pub jwt: String,
     pub jti: String,
@@ -44,8 +76,14 @@ pub struct Access {
 
 /// Sign an access token for `sub` (a user id, or the client id for client_credentials:
 /// `user_…` and `cl_…` never collide, RFC 9068 §2.2 / RFC 9700 §4.15).
+///
+/// Its `aud` is the identifier of every API owning one of `scope` (RFC 9068 §2.2, RFC 8707
+/// §2), the built-in API's for a token with only OpenID scopes; its lifetime the shortest
+/// `access_token_ttl` among those APIs, else `LATCH_ACCESS_TOKEN_TTL` (DESIGN.md "Your own
+/// APIs"). The catalog is in memory: no query.
 pub fn mint_access(
     state: &AppState,
+    catalog: &Snapshot,
     client: &client::Model,
     sub: &str,
     scope: &str,
@@ -56,13 +94,16 @@ pub fn mint_access(
         .current()
         .ok_or_else(|| OAuthError::server(anyhow::anyhow!("no signing key is active")))?;
     let now = Utc::now();
-    let ttl = state.settings.access_token_ttl.num_seconds();
+    let (apis, aud) = catalog.audience_of(&ScopeSet::stored(scope));
+    let ttl = catalog
+        .token_ttl(&apis, state.settings.access_token_ttl)
+        .num_seconds();
     let jti = crypto::random_base62(22);
     // Serialized in the field order of `AccessClaims`, borrowing instead of cloning.
     let claims = AccessClaimsRef {
         iss: &state.settings.issuer,
         sub,
-        aud: &state.settings.audience,
+        aud: &aud,
         exp: now.timestamp() + ttl,
         iat: now.timestamp(),
         nbf: now.timestamp(),

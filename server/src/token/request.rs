@@ -21,22 +21,26 @@ fn required<'a>(form: &'a Form, name: &'static str) -> Result<&'a str, OAuthErro
         .ok_or_else(|| OAuthError::invalid_request(format!("The {name} parameter is missing")))
 }
 
-/// RFC 6749 §4.1.3 with RFC 7636 §4.5.
+/// RFC 6749 §4.1.3 with RFC 7636 §4.5 and RFC 8707 §2.2.
 pub struct CodeRequest<'a> {
     pub code: &'a str,
     pub redirect_uri: Option<&'a str>,
     pub code_verifier: Option<&'a str>,
+    /// RFC 8707 `resource` values (repeatable); empty: the whole grant.
+    pub resources: &'a [String],
 }
 
-/// RFC 6749 §6.
+/// RFC 6749 §6 with RFC 8707 §2.2.
 pub struct RefreshRequest<'a> {
     pub refresh_token: &'a str,
     pub scope: RequestedScope<'a>,
+    pub resources: &'a [String],
 }
 
-/// RFC 6749 §4.4.2.
+/// RFC 6749 §4.4.2 with RFC 8707 §2.
 pub struct ClientCredentialsRequest<'a> {
     pub scope: RequestedScope<'a>,
+    pub resources: &'a [String],
 }
 
 pub enum GrantRequest<'a> {
@@ -69,13 +73,16 @@ impl<'a> GrantRequest<'a> {
                 code: required(form, "code")?,
                 redirect_uri: form.get("redirect_uri"),
                 code_verifier: form.get("code_verifier"),
+                resources: form.resources(),
             }),
             GrantType::RefreshToken => Self::RefreshToken(RefreshRequest {
                 refresh_token: required(form, "refresh_token")?,
                 scope: requested_scope(form),
+                resources: form.resources(),
             }),
             GrantType::ClientCredentials => Self::ClientCredentials(ClientCredentialsRequest {
                 scope: requested_scope(form),
+                resources: form.resources(),
             }),
         })
     }

@@ -18,6 +18,7 @@ use crate::errors::OAuthError;
 use crate::grant_type::GrantType;
 use crate::middleware::ClientIp;
 use crate::oauth::id_token::{self, IdTokenInput, has_openid};
+use crate::scope::ScopeSet;
 use crate::state::AppState;
 use crate::store;
 
@@ -130,12 +131,20 @@ pub async fn exchange(
         return Err(invalid_grant());
     }
 
+    // RFC 8707 §2.2: `resource` narrows this access token; the refresh token keeps the
+    // whole grant. Checked before the code is consumed, so a wrong resource burns nothing.
+    let catalog = state.catalog.get();
+    let grant = ScopeSet::stored(&row.scope);
+    let scope =
+        issue::narrow_to_resources(&catalog, r.resources, &grant, grant.clone())?.to_string();
+
     // Sign before the transaction so the write lock is held as briefly as possible.
     let access = issue::mint_access(
         state,
+        &catalog,
         client,
         &user.id,
-        &row.scope,
+        &scope,
         Some(row.auth_time.timestamp()),
     )?;
     // OpenID Connect Core §3.1.3.3: an ID token when `openid` was granted.
@@ -198,7 +207,7 @@ pub async fn exchange(
     Ok(Issued {
         access_token: access.jwt,
         expires_in: access.expires_in,
-        scope: row.scope,
+        scope,
         refresh_token: refresh.map(|(s, _, _)| s),
         id_token,
     })

@@ -1,5 +1,6 @@
 //! The client credentials grant (RFC 6749 §4.4): confidential clients only, scopes within
-//! what the client may use, no refresh token (§4.4.3).
+//! what the client may use, narrowed by `resource` (RFC 8707 §2), no refresh token
+//! (§4.4.3).
 
 use entity::client;
 
@@ -32,15 +33,16 @@ pub async fn exchange(
             requested.within(&allowed).map_err(not_allowed)?;
             requested
         }
-        None => allowed,
+        None => allowed.clone(),
     };
+    let scopes = issue::narrow_to_resources(&catalog, r.resources, &allowed, scopes)?;
     if scopes.is_empty() {
         return Err(OAuthError::invalid_scope(
             "No scope was requested and the client has no default scope",
         ));
     }
     let scope = scopes.to_string();
-    let access = issue::mint_access(state, client, &client.id, &scope, None)?;
+    let access = issue::mint_access(state, &catalog, client, &client.id, &scope, None)?;
     Ok(Issued {
         access_token: access.jwt,
         expires_in: access.expires_in,

@@ -88,18 +88,22 @@ pub async fn exchange(
     // RFC 6749 §6: "MUST NOT include any scope not originally granted".
     let exceeds =
         |_| OAuthError::invalid_scope("The requested scope exceeds the scope originally granted");
-    let scope = match r.scope {
+    let requested = match r.scope {
         Some(requested) => {
             let requested = requested.map_err(exceeds)?;
             requested.within(&granted).map_err(exceeds)?;
             if requested.is_empty() {
-                granted_scope.clone()
+                granted.clone()
             } else {
-                requested.to_string()
+                requested
             }
         }
-        None => granted_scope.clone(),
+        None => granted.clone(),
     };
+    // RFC 8707 §2.2: `resource` narrows this access token only; the successor refresh
+    // token keeps the whole grant, so a later refresh without it gets everything back.
+    let catalog = state.catalog.get();
+    let scope = issue::narrow_to_resources(&catalog, r.resources, &granted, requested)?.to_string();
 
     // Which token to rotate: this one, or (inside the grace window) its live successor.
     let target = match row.rotated_at {
@@ -147,6 +151,7 @@ pub async fn exchange(
 
     let access = issue::mint_access(
         state,
+        &catalog,
         client,
         &user.id,
         &scope,
