@@ -5,11 +5,17 @@ COPY . .
 RUN cargo build --release --bin latch
 
 FROM debian:bookworm-slim
-RUN useradd --system --home /var/lib/latch --create-home latch
+# curl only for the container health check (GET /readyz).
+RUN apt-get update && apt-get install -y --no-install-recommends curl ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --home /var/lib/latch --create-home latch
 COPY --from=build /src/target/release/latch /usr/local/bin/latch
 USER latch
 WORKDIR /var/lib/latch
 ENV LATCH_BIND=0.0.0.0:8080
 EXPOSE 8080
+# Ready = the database answers and migrations are applied (GET /readyz, 503 otherwise).
+HEALTHCHECK --interval=5s --timeout=3s --start-period=60s --retries=3 \
+  CMD curl -fsS -o /dev/null http://127.0.0.1:8080/readyz || exit 1
 ENTRYPOINT ["latch"]
 CMD ["serve"]
