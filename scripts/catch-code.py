@@ -30,7 +30,8 @@ def main():
     ap = argparse.ArgumentParser(description="Print the code of one OAuth loopback redirect.")
     ap.add_argument("port", type=int)
     ap.add_argument("state", help="the state parameter sent in the authorization request")
-    ap.add_argument("--timeout", type=float, default=float(os.environ.get("CATCH_CODE_TIMEOUT", 300)))
+    ap.add_argument("--timeout", type=float,
+                    default=float(os.environ.get("CATCH_CODE_TIMEOUT", 300)))
     a = ap.parse_args()
 
     result = {}
@@ -53,7 +54,7 @@ def main():
             if "error" in one:
                 text = one.get("error_description") or one["error"]
                 self.reply(200, "Not signed in", f"{text}. You can close this tab.")
-                result["error"] = f"{one['error']}: {text}"
+                result["error"] = text if text == one["error"] else f"{one['error']}: {text}"
                 return
             self.reply(200, "Signed in", "You can close this tab and go back to the terminal.")
             result["code"] = one["code"]

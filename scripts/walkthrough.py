@@ -84,7 +84,8 @@ def extract_blocks():
         text = f.read()
     m = re.search(r"<!-- walkthrough:start -->(.*?)<!-- walkthrough:end -->", text, re.S)
     if not m:
-        raise Failure("README.md has no <!-- walkthrough:start --> … <!-- walkthrough:end --> section")
+        raise Failure("README.md has no <!-- walkthrough:start --> … <!-- walkthrough:end --> "
+                      "section")
     blocks = re.findall(r"^```sh\n(.*?)^```$", m.group(1), re.S | re.M)
     if not blocks:
         raise Failure("the README's walkthrough section has no ```sh blocks")
@@ -253,8 +254,13 @@ def run_blocks(blocks, workdir, env, callback_origin, port, timeout):
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             start_new_session=True, text=True, bufsize=1)
     lines = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(l) for l in proc.stdout] + [lines.put(None)],
-                     daemon=True).start()
+
+    def pump():
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
 
     transcript, block = [], 0
     person, browser_thread, browser_error = None, None, []
@@ -448,8 +454,9 @@ def main():
     try:
         server.wait_ready(base)
         timeout = int(os.environ.get("WALKTHROUGH_TIMEOUT", "300"))
-        transcript, after, person = run_blocks(blocks, workdir, env, f"http://127.0.0.1:{callback_port}",
-                                               port, timeout)
+        callback_origin = f"http://127.0.0.1:{callback_port}"
+        transcript, after, person = run_blocks(blocks, workdir, env, callback_origin, port,
+                                               timeout)
         verify(base, transcript, after, person, workdir, env, callback_port)
         ok = True
     except Failure:
