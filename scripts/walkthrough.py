@@ -476,7 +476,15 @@ def main():
         say("the README's first OAuth flow works")
 
 
+def on_sigterm(signum, frame):
+    # `timeout` (CI) sends SIGTERM (to us, then again to our process group): fail once through
+    # main's clean-up (server, browser, bash group), which the second one must not interrupt.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Failure("stopped by SIGTERM (time limit?)")
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         main()
     except Failure as e:
