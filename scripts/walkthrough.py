@@ -262,7 +262,7 @@ def run_blocks(blocks, workdir, env, callback_origin, port, timeout):
 
     threading.Thread(target=pump, daemon=True).start()
 
-    transcript, block = [], 0
+    transcript, block, done = [], 0, False
     person, browser_thread, browser_error = None, None, []
     url_re = re.compile(rf"(http://127\.0\.0\.1:{port}/oauth/authorize\?\S+)")
 
@@ -301,6 +301,9 @@ def run_blocks(blocks, workdir, env, callback_origin, port, timeout):
                 block = int(m.group(1))
                 say(f"--- block {block}")
                 continue
+            if line == "@@ done @@":
+                done = True
+                continue
             transcript.append((block, line))
             print(f"  | {line}", flush=True)
             u = url_re.search(line)
@@ -315,9 +318,13 @@ def run_blocks(blocks, workdir, env, callback_origin, port, timeout):
         if rc != 0:
             where = f"block {block}:\n{blocks[block - 1]}" if block else "the set-up line"
             raise Failure(f"bash exited with {rc} in {where}")
+        if not done:
+            raise Failure(f"bash stopped after block {block} without finishing")
         if browser_thread is None:
             raise Failure("no block printed the authorization URL, so no browser step ran")
     except BaseException:
+        if browser_thread and browser_thread.is_alive():
+            browser_thread.join(timeout=15)  # so the browser it may be starting gets closed
         if person:
             person.close()
         raise
