@@ -42,6 +42,7 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
+sys.dont_write_bytecode = True  # importing screenshot.py leaves no __pycache__ in the clone
 
 EMAIL = "ann@example.com"
 PASSWORD = "a long passphrase"
