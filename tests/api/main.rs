@@ -9,6 +9,7 @@ mod dashboard;
 mod deny_sync;
 mod discovery;
 mod foundation;
+mod key_policies;
 mod oauth_flow;
 mod rate_limit;
 mod resource;

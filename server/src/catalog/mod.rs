@@ -22,6 +22,7 @@ use chrono::TimeDelta;
 pub use crate::scope::OPENID;
 use crate::scope::ScopeSet;
 use crate::store::{self, StoreError};
+pub use manage::V1_RESOURCES;
 pub use manage::{
     CatalogError, NewApi, UpdateApi, add_scope, create, delete, remove_scope, update,
 };

@@ -94,6 +94,7 @@ pub fn event_title(kind: &str) -> std::borrow::Cow<'_, str> {
         UserAdminGranted => "Made an admin",
         UserAdminRevoked => "Admin rights removed",
         // Shown by name until they get a sentence (as before AuditKind existed).
+        ApiKeyExpiring => "API key expiring soon",
         ApiKeyUpdated | ApiKeyNewIp | RateLimitExceeded => k.as_str(),
     }
     .into()

@@ -178,12 +178,13 @@ async fn create(
     }
     let created = api_keys::create(
         &state.db,
+        &state.catalog.get(),
         api_keys::NewKey {
             user_id: dash.user.id.clone(),
             livemode,
             name: form.name.clone(),
             scopes,
-            expires_at: None,
+            policies: api_keys::Policies::default(),
         },
     )
     .await;
@@ -320,9 +321,16 @@ async fn roll(
             now,
         ));
     };
-    let (new, secret) = api_keys::roll(&state.db, &state.keys, &k, expires_in, now)
-        .await
-        .map_err(key_error)?;
+    let (new, secret) = api_keys::roll(
+        &state.db,
+        &state.catalog.get(),
+        &state.keys,
+        &k,
+        expires_in,
+        now,
+    )
+    .await
+    .map_err(key_error)?;
     let mut d = detail(&k);
     d["new_api_key"] = json!(new.id);
     d["expires_in"] = json!(expires_in);

@@ -283,13 +283,14 @@ async fn key_create_prints_a_test_key_once_when_mode_is_test() {
     // Assert
     assert_eq!(
         keys_of(&v),
-        sorted(&["id", "key", "livemode", "scopes", "name"])
+        sorted(&["id", "key", "type", "livemode", "scopes", "name"])
     );
     assert!(
         v["key"].as_str().is_some_and(|k| k.starts_with("sk_test_")),
         "{v}"
     );
     assert_eq!(v["livemode"], false);
+    assert_eq!(v["type"], "secret");
     assert!(v["scopes"].is_array(), "{v}");
     assert!(v["name"].is_string(), "{v}");
 }
@@ -340,4 +341,55 @@ async fn key_create_exits_2_when_the_user_does_not_exist() {
 
     // Assert
     assert_usage_error(&out, "ghost@example.com");
+}
+
+#[tokio::test]
+async fn key_create_with_scopes_makes_a_restricted_key_and_refuses_unknown_scopes_by_name() {
+    // Arrange
+    let cli = Cli::new().await;
+    cli.json(&["user", "create", "--email", "ann@example.com", "--json"]);
+
+    // Act
+    let v = cli.json(&[
+        "key",
+        "create",
+        "--user",
+        "ann@example.com",
+        "--mode",
+        "test",
+        "--scope",
+        "clients:read",
+        "--remaining",
+        "5",
+        "--allowed-ip",
+        "10.0.0.0/8",
+        "--metadata",
+        "team=ops",
+        "--json",
+    ]);
+    let bad = cli.run(&[
+        "key",
+        "create",
+        "--user",
+        "ann@example.com",
+        "--mode",
+        "test",
+        "--scope",
+        "invoices:frobnicate",
+        "--json",
+    ]);
+
+    // Assert
+    assert!(
+        v["key"].as_str().is_some_and(|k| k.starts_with("rk_test_")),
+        "{v}"
+    );
+    assert_eq!(v["type"], "restricted");
+    assert_eq!(v["scopes"], serde_json::json!(["clients:read"]));
+    assert_usage_error(&bad, "invoices:frobnicate");
+    let list = cli.json(&["key", "list", "--user", "ann@example.com", "--json"]);
+    let k = &list["data"][0];
+    assert_eq!(k["remaining"], 5);
+    assert_eq!(k["allowed_ips"], serde_json::json!(["10.0.0.0/8"]));
+    assert_eq!(k["metadata"]["team"], "ops");
 }
