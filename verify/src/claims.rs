@@ -7,7 +7,7 @@ use crate::error::VerifyError;
 pub enum TokenKind {
     /// A Latch JWT access token (RFC 9068), verified locally against the JWKS.
     AccessToken,
-    /// An API key (`sk_live_…`/`sk_test_…`), checked by introspection (RFC 7662).
+    /// An API key (`sk_…` secret or `rk_…` restricted, live or test), checked by introspection (RFC 7662).
     ApiKey,
 }
 

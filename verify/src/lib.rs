@@ -3,7 +3,7 @@
 //! A [`Verifier`] reads the issuer's metadata (RFC 8414) once, caches its JWKS, and then
 //! verifies JWT access tokens locally (RFC 9068, with the RFC 8725 checks: the algorithm is
 //! pinned per key, `typ` must be `at+jwt`, `iss`/`aud`/`exp`/`nbf`/`iat` are checked with
-//! a small leeway). API keys (`sk_live_…`/`sk_test_…`) are checked by introspection (RFC
+//! a small leeway). API keys (`sk_…`/`rk_…`, live or test) are checked by introspection (RFC
 //! 7662) with a short cache, when the verifier has client credentials. Refusals carry
 //! RFC 6750 values: [`VerifyError::status`] and [`VerifyError::www_authenticate`].
 //!
@@ -311,10 +311,10 @@ impl Verifier {
         &self.inner.audience
     }
 
-    /// Verify a bearer credential: an API key (`sk_…`) by introspection, anything else as
+    /// Verify a bearer credential: an API key (`sk_…` secret, `rk_…` restricted) by introspection, anything else as
     /// a JWT access token.
     pub async fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
-        if token.starts_with("sk_") {
+        if token.starts_with("sk_") || token.starts_with("rk_") {
             self.verify_api_key(token).await
         } else {
             self.verify_jwt(token).await
