@@ -779,7 +779,7 @@ pub async fn enforce(
     };
     let lease = cache
         .leases
-        .get_with(v.key.key_hash.clone(), || std::sync::Arc::default());
+        .get_with(v.key.key_hash.clone(), std::sync::Arc::default);
     let mut l = lease.lock().await;
     let period = p.refill.map(|(_, i)| i.period_start(now));
     if l.period != period {
