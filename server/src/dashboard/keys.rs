@@ -342,10 +342,11 @@ async fn show(
     id: web::Path<String>,
 ) -> Result<HttpResponse, HtmlError> {
     let k = owned(&state, &dash, &id).await?;
-    Ok(key_page(&dash, &k, None, state.clock.now()))
+    Ok(key_page(&state, &dash, &k, None, state.clock.now()))
 }
 
 fn key_page(
+    state: &AppState,
     dash: &Dash,
     k: &entity::api_key::Model,
     error: Option<String>,
@@ -360,7 +361,7 @@ fn key_page(
         status,
         &KeyPage {
             c: dash.chrome("keys"),
-            key: KeyRow::new(k, now),
+            key: KeyRow::new(k, now).grouped(k, &state.catalog.get()),
             rolled_to: k.rolled_to.clone(),
             name_value: k.name.clone(),
             error,
@@ -388,7 +389,13 @@ async fn rename(
     let renamed = match api_keys::rename(&state.db, &k, &form.name).await {
         Ok(r) => r,
         Err(KeyError::Invalid(m, _)) => {
-            return Ok(key_page(&dash, &k, Some(capitalize(&m)), state.clock.now()));
+            return Ok(key_page(
+                &state,
+                &dash,
+                &k,
+                Some(capitalize(&m)),
+                state.clock.now(),
+            ));
         }
         Err(e) => return Err(key_error(e)),
     };
@@ -421,6 +428,7 @@ async fn roll(
     let now = state.clock.now();
     if matches!(api_keys::status(&k, now), "revoked" | "expired") {
         return Ok(key_page(
+            &state,
             &dash,
             &k,
             Some("A revoked or expired key cannot be rolled. Create a new key instead.".into()),
@@ -429,6 +437,7 @@ async fn roll(
     }
     let Some(expires_in) = api_keys::parse_roll_expiry(&form.expires_in) else {
         return Ok(key_page(
+            &state,
             &dash,
             &k,
             Some("Choose when the current key should stop working.".into()),
@@ -478,9 +487,13 @@ async fn roll(
             ("Mode", if new.livemode { "Live" } else { "Test" }.into()),
             (
                 "Permissions",
-                crate::store::words(&new.scopes)
+                KeyRow::new(&new, now)
+                    .grouped(&new, &state.catalog.get())
+                    .groups
+                    .iter()
+                    .map(|(api, s)| format!("{api}: {}", s.join(", ")))
                     .collect::<Vec<_>>()
-                    .join(", "),
+                    .join("; "),
             ),
         ],
         note: Some(note),

@@ -237,8 +237,10 @@ pub async fn expiring(
     days: i32,
 ) -> Result<Vec<api_key::Model>, StoreError> {
     use sea_orm::{Condition, QuerySelect};
+    // A rolled key's expiry is its grace period, chosen by the one who rolled it: no notice.
     Ok(Entity::find()
         .filter(Column::RevokedAt.is_null())
+        .filter(Column::RolledTo.is_null())
         .filter(Column::ExpiresAt.gt(now))
         .filter(Column::ExpiresAt.lte(until))
         .filter(
