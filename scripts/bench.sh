@@ -13,6 +13,8 @@
 #              codes pre-minted by scripts/mint_codes.py), issues AT + RT in one transaction
 #   introspect POST /oauth/introspect token=<ES256 JWT access token>, Basic auth (its own client)
 #   apikey     GET  /v1/users/me with Authorization: Bearer sk_test_… (API-key check + user read)
+#   apikey_capped       the same with a key capped at 10^12 uses (leases blocks of 100 uses)
+#   apikey_allowlisted  the same with a key allowed from 127.0.0.0/8 and ::1 only
 #   discovery  GET  /.well-known/oauth-authorization-server
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +66,11 @@ AT="$(curl -sf -u "$CID:$CSEC" -d grant_type=client_credentials "$BASE/oauth/tok
 curl -sf -u "$CID:$CSEC" -d "token=$AT" "$BASE/oauth/introspect" | grep -q '"active":true' || { echo "introspection sanity check failed" >&2; exit 1; }
 KEY="$("$BIN" key create --user bench@example.com --mode test --json | sed -n 's/.*"key":"\([^"]*\)".*/\1/p')"
 curl -sf -H "Authorization: Bearer $KEY" "$BASE/v1/users/me" | grep -q '"object":"user"' || { echo "API key sanity check failed" >&2; exit 1; }
+CKEY="$("$BIN" key create --user bench@example.com --mode test --remaining 1000000000000 --json | sed -n 's/.*"key":"\([^"]*\)".*/\1/p')"
+AKEY="$("$BIN" key create --user bench@example.com --mode test --allowed-ip 127.0.0.0/8 --allowed-ip ::1 --json | sed -n 's/.*"key":"\([^"]*\)".*/\1/p')"
+for k in "$CKEY" "$AKEY"; do
+  curl -sf -H "Authorization: Bearer $k" "$BASE/v1/users/me" | grep -q '"object":"user"' || { echo "policy key sanity check failed" >&2; exit 1; }
+done
 
 result_lua='done = function(s, lat, req)
   io.write(string.format("RESULT %d %.1f %.3f %.3f %.3f %d %d\n", s.requests, s.requests / (s.duration / 1e6),
@@ -87,6 +94,14 @@ cat >"$TMP/apikey.lua" <<LUA
 wrk.headers["Authorization"] = "Bearer $KEY"
 $result_lua
 LUA
+cat >"$TMP/apikey_capped.lua" <<LUA
+wrk.headers["Authorization"] = "Bearer $CKEY"
+$result_lua
+LUA
+cat >"$TMP/apikey_allowlisted.lua" <<LUA
+wrk.headers["Authorization"] = "Bearer $AKEY"
+$result_lua
+LUA
 # Each code is used once: thread-local cursor over a file of pre-minted codes.
 cat >"$TMP/code.lua" <<LUA
 local codes = {}; for l in io.lines("$TMP/codes.txt") do codes[#codes + 1] = l end
@@ -105,13 +120,15 @@ run() { # path lua conc secs
 }
 echo "latch $("$BIN" --version | cut -d' ' -f2), db=$DB, rate limits=${RATE_LIMIT:-off}${REDIS:+ (redis)}, $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), pinning: ${PIN_S[*]:-none} (server) / ${PIN_G[*]:-none} (wrk)"
 echo "cpu: $(nproc) x $(lscpu | sed -n 's/^Model name: *//p'); ${DURATION}s per run"
-printf '%-10s %4s %10s %9s %9s %9s %7s %9s %10s\n' endpoint conc req/s p50_ms p90_ms p99_ms errors requests req/cpu-s
+printf '%-18s %4s %10s %9s %9s %9s %7s %9s %10s\n' endpoint conc req/s p50_ms p90_ms p99_ms errors requests req/cpu-s
 for ep in ${ENDPOINTS:-token code introspect apikey discovery}; do
   case $ep in
     token) path=/oauth/token; lua="$TMP/token.lua" ;;
     code) path=/oauth/token; lua="$TMP/code.lua" ;;
     introspect) path=/oauth/introspect; lua="$TMP/introspect.lua" ;;
     apikey) path=/v1/users/me; lua="$TMP/apikey.lua" ;;
+    apikey_capped) path=/v1/users/me; lua="$TMP/apikey_capped.lua" ;;
+    apikey_allowlisted) path=/v1/users/me; lua="$TMP/apikey_allowlisted.lua" ;;
     discovery) path=/.well-known/oauth-authorization-server; lua="$TMP/get.lua" ;;
   esac
   for c in $CONCS; do
@@ -125,7 +142,7 @@ for ep in ${ENDPOINTS:-token code introspect apikey discovery}; do
     read -r reqs rps p50 p90 p99 non2xx sockerr <<<"$(run "$path" "$lua" "$c" "$DURATION")"
     t1=$(cpu_ticks)
     cpu=$(awk -v a="$t0" -v b="$t1" -v h="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", (b-a)/h}')
-    printf '%-10s %4s %10s %9s %9s %9s %7s %9s %10s\n' "$ep" "$c" "$rps" "$p50" "$p90" "$p99" "$((non2xx + sockerr))" "$reqs" \
+    printf '%-18s %4s %10s %9s %9s %9s %7s %9s %10s\n' "$ep" "$c" "$rps" "$p50" "$p90" "$p99" "$((non2xx + sockerr))" "$reqs" \
       "$(awk -v r="$reqs" -v c="$cpu" 'BEGIN{ if (c>0) printf "%.0f", r/c; else print "n/a"}')"
   done
 done

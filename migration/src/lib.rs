@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261127_000001_create_schema;
 mod m20261130_000001_event_livemode;
 mod m20261130_000002_api_catalog;
+mod m20261130_000003_key_policies;
 mod m20261130_000005_client_disabled;
 
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_create_schema::Migration),
             Box::new(m20261130_000001_event_livemode::Migration),
             Box::new(m20261130_000002_api_catalog::Migration),
+            Box::new(m20261130_000003_key_policies::Migration),
             Box::new(m20261130_000005_client_disabled::Migration),
         ]
     }

@@ -69,6 +69,8 @@ audit_kinds! {
     ApiKeyUpdated = "api_key.updated",
     /// A key was used from an address other than its last one.
     ApiKeyNewIp = "api_key.new_ip",
+    /// A key expires within 7 days (then 1 day): sent once per threshold by the sweeper.
+    ApiKeyExpiring = "api_key.expiring",
     ClientCreated = "client.created",
     ClientUpdated = "client.updated",
     ClientSecretRotated = "client.secret_rotated",
@@ -142,6 +144,7 @@ impl AuditKind {
             | ApiKeyRolled
             | ApiKeyRevoked
             | ApiKeyNewIp
+            | ApiKeyExpiring
             | ClientSecretRotated
             | ClientDeleted
             | ClientDisabled

@@ -50,7 +50,7 @@ async fn post_introspect(
         .ok_or_else(|| OAuthError::invalid_request("The token parameter is missing"))?;
     let now = state.clock.now();
 
-    if token.starts_with("sk_") {
+    if api_keys::is_key_token(token) {
         if !caller.resource_server || !api_keys::looks_valid(token) {
             return Ok(inactive());
         }
@@ -58,10 +58,16 @@ async fn post_introspect(
             return Ok(inactive());
         };
         let key = &v.key;
+        // A secret key's scope is every API scope in the catalog now (one created after the
+        // key included); a restricted key's, its own. Introspection spends no use of a cap
+        // and cannot apply an IP allowlist (the caller is the resource server, not the
+        // key's holder).
         let mut body = json!({
             "active": true,
             "token_type": "api_key",
-            "scope": key.scopes,
+            "key_type": key.key_type,
+            "scope": api_keys::effective_scopes(key, &state.catalog.get()).join(" "),
+            "metadata": api_keys::metadata_json(key),
             "sub": key.user_id,
             "iat": key.created_at.timestamp(),
             "livemode": key.livemode,

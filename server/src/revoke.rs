@@ -41,7 +41,7 @@ async fn post_revoke(
         }
         return Ok(ok());
     }
-    if token.starts_with("sk_") {
+    if crate::api_keys::is_key_token(token) {
         // API keys are revoked by their owner (dashboard, /v1, CLI), not by OAuth clients.
         return Ok(ok());
     }

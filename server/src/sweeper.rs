@@ -31,6 +31,39 @@ pub async fn sweep(
     crate::api::idempotency::sweep(db, now).await?;
     let cutoff = now - audit_retention;
     crate::store::audit::prune(db, cutoff).await?;
+    notify_expiring_keys(db, now).await?;
+    Ok(())
+}
+
+/// `api_key.expiring` for keys that expire within 7 days, then within 1 day: once per
+/// threshold per key (`api_key.expiry_notice` holds the last threshold sent, set by a
+/// conditional update, so two instances sweeping at once send it once).
+pub async fn notify_expiring_keys(
+    db: &Db,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), crate::errors::StoreError> {
+    use crate::audit::{AuditKind, Event};
+    // The nearer threshold first: a key already within a day gets that notice, not both.
+    for days in [1, 7] {
+        let until = now + chrono::Duration::days(i64::from(days));
+        for k in crate::store::api_keys::expiring(db, now, until, days).await? {
+            if !crate::store::api_keys::mark_notice(db, &k.id, days).await? {
+                continue;
+            }
+            Event::new(AuditKind::ApiKeyExpiring)
+                .user(&k.user_id)
+                .detail(serde_json::json!({
+                    "api_key": k.id,
+                    "name": k.name,
+                    "redacted": crate::api_keys::redacted(&k),
+                    "livemode": k.livemode,
+                    "expires_at": k.expires_at.map(|t| t.timestamp()),
+                    "days": days,
+                }))
+                .record(db)
+                .await?;
+        }
+    }
     Ok(())
 }
 

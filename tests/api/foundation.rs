@@ -509,12 +509,13 @@ async fn oversized_bodies_get_a_400_in_each_endpoints_dialect() {
         .await;
     let (_, key) = latch::api_keys::create(
         &app.db,
+        &app.state.catalog.get(),
         latch::api_keys::NewKey {
             user_id: user.id,
             livemode: false,
             name: "k".into(),
             scopes: vec!["write".into()],
-            expires_at: None,
+            policies: Default::default(),
         },
     )
     .await

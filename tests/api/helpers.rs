@@ -661,14 +661,22 @@ pub async fn key_for(
     live: bool,
     scopes: &[&str],
 ) -> (entity::api_key::Model, String) {
+    // `read write` is the old full key: a secret key, as the key-policies migration reads
+    // existing rows. Any other list makes a restricted key.
+    let scopes: Vec<String> = if scopes == ["read", "write"] {
+        Vec::new()
+    } else {
+        scopes.iter().map(|s| s.to_string()).collect()
+    };
     latch::api_keys::create(
         &app.db,
+        &app.state.catalog.get(),
         latch::api_keys::NewKey {
             user_id: user_id.to_owned(),
             livemode: live,
             name: "fixture".into(),
-            scopes: scopes.iter().map(|s| s.to_string()).collect(),
-            expires_at: None,
+            scopes,
+            policies: Default::default(),
         },
     )
     .await

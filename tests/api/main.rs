@@ -10,6 +10,7 @@ mod dashboard;
 mod deny_sync;
 mod discovery;
 mod foundation;
+mod key_policies;
 mod oauth_flow;
 mod rate_limit;
 mod reliability;

@@ -27,12 +27,13 @@ async fn test_key(app: &TestApp, email: &str) -> (entity::api_key::Model, String
     let user = app.create_user(email, PASSWORD).await;
     latch::api_keys::create(
         &app.db,
+        &app.state.catalog.get(),
         latch::api_keys::NewKey {
             user_id: user.id,
             livemode: false,
             name: "k".into(),
             scopes: vec!["read".into()],
-            expires_at: None,
+            policies: Default::default(),
         },
     )
     .await
@@ -528,12 +529,13 @@ async fn a_keys_own_rate_limit_overrides_its_modes_default() {
         .unwrap();
     let (_, writer) = latch::api_keys::create(
         &app.db,
+        &app.state.catalog.get(),
         latch::api_keys::NewKey {
             user_id: user.id,
             livemode: false,
             name: "w".into(),
             scopes: vec!["read".into(), "write".into()],
-            expires_at: None,
+            policies: Default::default(),
         },
     )
     .await

@@ -127,12 +127,13 @@ async fn introspect_shows_any_token_and_api_key_when_the_caller_is_a_resource_se
     let user = app.create_user("kim@example.com", PASSWORD).await;
     let (_, key) = latch::api_keys::create(
         &app.db,
+        &app.state.catalog.get(),
         latch::api_keys::NewKey {
             user_id: user.id.clone(),
             livemode: false,
             name: "k".into(),
             scopes: vec!["read".into()],
-            expires_at: None,
+            policies: Default::default(),
         },
     )
     .await

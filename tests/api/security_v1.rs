@@ -152,8 +152,26 @@ async fn a_narrow_key_cannot_create_or_roll_a_broader_key() {
         (403, "insufficient_scope".to_owned())
     );
 
-    // Without `scopes`, the new key gets exactly the caller's scopes, not a full key.
-    let made = json(post(&app, &narrow, "/v1/api_keys", &[("name", "child")]).await).await;
+    // Without `scopes` a secret key is asked for: a restricted key never mints one.
+    let res = post(&app, &narrow, "/v1/api_keys", &[("name", "child")]).await;
+    assert_eq!(
+        error_code(res).await,
+        (403, "insufficient_scope".to_owned())
+    );
+    let made = json(
+        post(
+            &app,
+            &narrow,
+            "/v1/api_keys",
+            &[
+                ("name", "child"),
+                ("scopes[]", "api_keys:read"),
+                ("scopes[]", "api_keys:write"),
+            ],
+        )
+        .await,
+    )
+    .await;
     assert_eq!(made["scopes"], json!(["api_keys:read", "api_keys:write"]));
     // A key no broader than the caller can be made and rolled.
     let id = made["id"].as_str().expect("id");
@@ -208,7 +226,7 @@ async fn an_oauth_access_token_with_write_cannot_mint_roll_or_manage_credentials
     let list = get(&app, at, "/v1/api_keys").await;
     assert_eq!(list.status(), 200);
     let body = list.text().await.expect("body");
-    assert!(!body.contains("\"secret\""), "{body}");
+    assert!(!body.contains("\"secret\":"), "{body}");
     assert_eq!(
         latch::store::api_keys::count_working(&app.db, &user.id, true, latch::store::now())
             .await

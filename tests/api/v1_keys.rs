@@ -32,12 +32,16 @@ async fn api_keys_create_shows_the_secret_once_and_stores_only_its_digest() {
         .as_str()
         .expect("secret in the create response")
         .to_owned();
-    assert!(secret.starts_with("sk_test_"));
+    assert!(
+        secret.starts_with("rk_test_"),
+        "a key with scopes is restricted"
+    );
     assert_eq!(v["object"], "api_key");
+    assert_eq!(v["type"], "restricted");
     assert_eq!(v["scopes"], json!(["read"]));
     assert_eq!(
         v["redacted"],
-        format!("sk_test_…{}", &secret[secret.len() - 4..])
+        format!("rk_test_…{}", &secret[secret.len() - 4..])
     );
     let id = v["id"].as_str().unwrap();
     let again = get(&app, &key, &format!("/v1/api_keys/{id}"))
@@ -50,7 +54,7 @@ async fn api_keys_create_shows_the_secret_once_and_stores_only_its_digest() {
         !again.contains(&secret) && !list.contains(&secret),
         "the secret is never shown again"
     );
-    assert!(!again.contains("\"secret\""));
+    assert!(!again.contains("\"secret\":"));
     // K2: the database holds the digest, never the plaintext.
     let rows = <entity::api_key::Entity as sea_orm::EntityTrait>::find()
         .all(&app.db)

@@ -112,12 +112,13 @@ async fn an_api_key_verifies_through_introspection_with_a_resource_server_client
     let user = app.create_user("rs-owner@example.com", PASSWORD).await;
     let (key, secret) = latch::api_keys::create(
         &app.db,
+        &app.state.catalog.get(),
         latch::api_keys::NewKey {
             user_id: user.id.clone(),
             livemode: false,
             name: "resource server test".into(),
             scopes: vec!["read".into()],
-            expires_at: None,
+            policies: Default::default(),
         },
     )
     .await
@@ -157,12 +158,13 @@ async fn an_api_key_verifies_through_introspection_with_a_resource_server_client
     // A client that is not a resource server learns nothing about API keys.
     let (_, other_secret) = latch::api_keys::create(
         &app.db,
+        &app.state.catalog.get(),
         latch::api_keys::NewKey {
             user_id: user.id.clone(),
             livemode: false,
             name: "second".into(),
             scopes: vec!["read".into()],
-            expires_at: None,
+            policies: Default::default(),
         },
     )
     .await

@@ -1,4 +1,6 @@
-//! `/v1/api_keys`: list, create, retrieve, rename, roll, delete (revoke). A key sees and
+//! `/v1/api_keys`: list, create, retrieve, update (name, rate, policies), roll, delete
+//! (revoke). Without `scopes`, create makes a secret key (only a secret key may); with them,
+//! a restricted key. A key sees and
 //! changes only keys of its own mode (a `sk_test_` key never touches live keys). The secret
 //! appears only in the create and roll responses; elsewhere `redacted` (prefix + last 4).
 
@@ -31,16 +33,20 @@ fn ts(t: Option<chrono::DateTime<chrono::Utc>>) -> serde_json::Value {
         .unwrap_or(serde_json::Value::Null)
 }
 
+/// The `api_key` object. A secret key's `scopes` are every scope of every API in `catalog`
+/// now (what it holds at this moment).
 pub fn key_object(
     k: &entity::api_key::Model,
+    catalog: &crate::catalog::Snapshot,
     now: chrono::DateTime<chrono::Utc>,
 ) -> serde_json::Value {
     json!({
         "id": k.id,
         "object": "api_key",
+        "type": k.key_type,
         "name": k.name,
         "livemode": k.livemode,
-        "scopes": crate::store::words(&k.scopes).collect::<Vec<_>>(),
+        "scopes": api_keys::effective_scopes(k, catalog),
         "redacted": api_keys::redacted(k),
         "status": api_keys::status(k, now),
         "created": k.created_at.timestamp(),
@@ -49,7 +55,62 @@ pub fn key_object(
         "revoked_at": ts(k.revoked_at),
         "rolled_to": k.rolled_to,
         "rate_limit": k.rate_limit,
+        "remaining": k.remaining,
+        "refill": match (k.refill_amount, &k.refill_interval) {
+            (Some(a), Some(i)) => json!({"amount": a, "interval": i, "last_refill": ts(k.refilled_at)}),
+            _ => serde_json::Value::Null,
+        },
+        "allowed_ips": api_keys::allowed_ips(k),
+        "metadata": api_keys::metadata_json(k),
     })
+}
+
+/// The policy parameters of create and update.
+const POLICY_PARAMS: &[&str] = &[
+    "expires_at",
+    "remaining",
+    "refill[amount]",
+    "refill[interval]",
+    "allowed_ips",
+    "metadata",
+    "metadata[*]",
+];
+
+/// Read the policy parameters. `metadata[k]=` (empty) removes `k`; `metadata=` removes all.
+fn policies(
+    params: &Params,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<api_keys::Policies, ApiError> {
+    for n in [
+        "expires_at",
+        "remaining",
+        "refill[amount]",
+        "refill[interval]",
+    ] {
+        params.one(n)?;
+    }
+    let pairs = params.map("metadata");
+    let clear_all = match params.one("metadata")? {
+        Some("") => true,
+        Some(_) => {
+            return Err(ApiError::invalid_request(
+                "parameter_invalid",
+                "metadata must be given as metadata[key]=value pairs",
+            )
+            .with_param("metadata"));
+        }
+        None => false,
+    };
+    let mut p = api_keys::Policies::parse(
+        |n| params.one(n).ok().flatten().map(str::to_owned),
+        params.list("allowed_ips"),
+        (!pairs.is_empty()).then_some(pairs),
+        now,
+    )?;
+    if clear_all {
+        p.metadata = Some(None);
+    }
+    Ok(p)
 }
 
 /// `rate_limit`: requests per second for this key, or empty for the mode default. A user
@@ -126,8 +187,9 @@ async fn list(
     )
     .await?;
     let now = state.clock.now();
+    let catalog = state.catalog.get();
     Ok(list_response("/v1/api_keys", rows, page.limit, |k| {
-        key_object(k, now)
+        key_object(k, &catalog, now)
     }))
 }
 
@@ -139,6 +201,7 @@ async fn retrieve(
     p.allow(RESOURCE, Action::Read)?;
     Ok(HttpResponse::Ok().json(key_object(
         &owned(&state, &p, &id).await?,
+        &state.catalog.get(),
         state.clock.now(),
     )))
 }
@@ -151,50 +214,63 @@ async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let user_id = p.allow(RESOURCE, Action::Manage)?.to_owned();
     let params = Params::parse(&req, &body)?;
-    params.only(&["name", "scopes", "expires_in", "rate_limit"])?;
-    // A key mints only keys no broader than itself; without `scopes`, the new key gets
-    // exactly the caller's scopes.
+    let mut known = vec!["name", "scopes", "expires_in", "rate_limit"];
+    known.extend_from_slice(POLICY_PARAMS);
+    params.only(&known)?;
+    let catalog = state.catalog.get();
+    // Without `scopes`: a secret key, which only a secret key may mint. With them: a
+    // restricted key, no broader than the caller.
     let scopes = match params.list("scopes") {
-        Some(s) if !s.is_empty() => api_keys::check_scopes(&s)?,
-        _ => p.scopes.clone(),
+        Some(s) if !s.is_empty() => api_keys::check_scopes(&catalog, &s)?,
+        _ => Vec::new(),
     };
-    p.covers(scopes.iter().map(String::as_str))?;
+    if scopes.is_empty() {
+        p.covers_secret()?;
+    } else {
+        p.covers(scopes.iter().map(String::as_str))?;
+    }
+    let key_policies = policies(&params, state.clock.now())?;
+    if key_policies.expires_at.is_some() && params.one("expires_in")?.is_some() {
+        return Err(ApiError::invalid_request(
+            "parameter_invalid",
+            "Give expires_at or expires_in, not both",
+        )
+        .with_param("expires_at"));
+    }
     let rate_limit = params
         .one("rate_limit")?
         .map(|r| parse_rate_limit(&state, p.livemode, r))
         .transpose()?;
     idempotency::run(&state, &p.owner(), &req, &body, || async {
-        let expires_at = match params.one("expires_in")? {
-            Some(s) => Some(
-                state.clock.now()
-                    + chrono::Duration::seconds(
-                        s.parse::<i64>()
-                            .ok()
-                            .filter(|n| *n > 0 && *n <= 366 * 86_400)
-                            .ok_or_else(|| {
-                                ApiError::invalid_request(
-                                    "parameter_invalid",
-                                    "expires_in must be seconds, 1 to 31622400",
-                                )
-                                .with_param("expires_in")
-                            })?,
-                    ),
-            ),
-            None => None,
-        };
+        let mut key_policies = key_policies.clone();
+        if let Some(s) = params.one("expires_in")? {
+            let secs = s
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n > 0 && *n <= 366 * 86_400)
+                .ok_or_else(|| {
+                    ApiError::invalid_request(
+                        "parameter_invalid",
+                        "expires_in must be seconds, 1 to 31622400",
+                    )
+                    .with_param("expires_in")
+                })?;
+            key_policies.expires_at =
+                Some(Some(state.clock.now() + chrono::Duration::seconds(secs)));
+        }
         let new = api_keys::NewKey {
             user_id: user_id.clone(),
             livemode: p.livemode,
             name: params.one("name")?.unwrap_or_default().to_owned(),
             scopes: scopes.clone(),
-            expires_at,
+            policies: key_policies,
         };
-        let (mut key, secret) = api_keys::create(&state.db, new).await?;
+        let (mut key, secret) = api_keys::create(&state.db, &catalog, new).await?;
         if let Some(r) = rate_limit {
             key = api_keys::set_rate_limit(&state.db, &state.keys, &key, r).await?;
         }
         audit(&state, &req, &user_id, AuditKind::ApiKeyCreated, &key).await?;
-        let mut v = key_object(&key, state.clock.now());
+        let mut v = key_object(&key, &catalog, state.clock.now());
         v["secret"] = json!(secret);
         Ok((StatusCode::OK, v))
     })
@@ -211,7 +287,10 @@ async fn update(
     let user_id = p.allow(RESOURCE, Action::Manage)?;
     let key = owned(&state, &p, &id).await?;
     let params = Params::parse(&req, &body)?;
-    params.only(&["name", "rate_limit"])?;
+    let mut known = vec!["name", "rate_limit"];
+    known.extend_from_slice(POLICY_PARAMS);
+    params.only(&known)?;
+    let key_policies = policies(&params, state.clock.now())?;
     let rate_limit = params
         .one("rate_limit")?
         .map(|r| parse_rate_limit(&state, key.livemode, r))
@@ -224,6 +303,8 @@ async fn update(
         if let Some(r) = rate_limit {
             updated = api_keys::set_rate_limit(&state.db, &state.keys, &updated, r).await?;
         }
+        updated =
+            api_keys::update_policies(&state.db, &state.keys, &updated, &key_policies).await?;
         if updated != key {
             let mut d = key_detail(&updated);
             if updated.name != key.name {
@@ -232,9 +313,29 @@ async fn update(
             if updated.rate_limit != key.rate_limit {
                 d["rate_limit"] = json!(updated.rate_limit);
             }
+            let changed: Vec<&str> = [
+                ("expires_at", updated.expires_at != key.expires_at),
+                ("remaining", updated.remaining != key.remaining),
+                (
+                    "refill",
+                    updated.refill_amount != key.refill_amount
+                        || updated.refill_interval != key.refill_interval,
+                ),
+                ("allowed_ips", updated.allowed_ips != key.allowed_ips),
+                ("metadata", updated.metadata != key.metadata),
+            ]
+            .into_iter()
+            .filter_map(|(n, c)| c.then_some(n))
+            .collect();
+            if !changed.is_empty() {
+                d["policies_changed"] = json!(changed);
+            }
             super::audit(&state, &req, user_id, AuditKind::ApiKeyUpdated, d).await?;
         }
-        Ok((StatusCode::OK, key_object(&updated, state.clock.now())))
+        Ok((
+            StatusCode::OK,
+            key_object(&updated, &state.catalog.get(), state.clock.now()),
+        ))
     })
     .await
 }
@@ -248,8 +349,13 @@ async fn roll(
 ) -> Result<HttpResponse, ApiError> {
     let user_id = p.allow(RESOURCE, Action::Manage)?.to_owned();
     let key = owned(&state, &p, &id).await?;
-    // Rolling hands out a new secret with the old key's scopes: only a key that holds them.
-    p.covers(crate::store::words(&key.scopes))?;
+    // Rolling hands out a new secret with the old key's type and scopes: only a key that
+    // holds them.
+    if api_keys::is_secret(&key) {
+        p.covers_secret()?;
+    } else {
+        p.covers(crate::store::words(&key.scopes))?;
+    }
     let params = Params::parse(&req, &body)?;
     params.only(&["expires_in"])?;
     idempotency::run(&state, &p.owner(), &req, &body, || async {
@@ -270,9 +376,11 @@ async fn roll(
                 .with_param("expires_in")
             })?,
         };
-        let (new, secret) = api_keys::roll(&state.db, &state.keys, &key, expires_in, now).await?;
+        let catalog = state.catalog.get();
+        let (new, secret) =
+            api_keys::roll(&state.db, &catalog, &state.keys, &key, expires_in, now).await?;
         audit(&state, &req, &user_id, AuditKind::ApiKeyRolled, &key).await?;
-        let mut v = key_object(&new, now);
+        let mut v = key_object(&new, &catalog, now);
         v["secret"] = json!(secret);
         v["rolled_from"] = json!(key.id);
         Ok((StatusCode::OK, v))
@@ -291,7 +399,7 @@ async fn delete(
     let now = state.clock.now();
     let revoked = api_keys::revoke(&state.db, &state.keys, &key, now).await?;
     audit(&state, &req, user_id, AuditKind::ApiKeyRevoked, &key).await?;
-    let mut v = key_object(&revoked, now);
+    let mut v = key_object(&revoked, &state.catalog.get(), now);
     v["deleted"] = json!(true);
     Ok(HttpResponse::Ok().json(v))
 }

@@ -1,5 +1,5 @@
 //! Authentication for every `/v1` endpoint: `Authorization: Bearer` with an API key
-//! (`sk_live_…`/`sk_test_…`) or a Latch access token (RFC 6750 §2.1). Failures answer in the
+//! (secret `sk_live_…`/`sk_test_…`, restricted `rk_live_…`/`rk_test_…`) or a Latch access token (RFC 6750 §2.1). Failures answer in the
 //! API dialect with `WWW-Authenticate: Bearer error=…` (RFC 6750 §3).
 
 use std::future::Future;
@@ -33,7 +33,10 @@ pub enum Via {
 /// - API keys and OAuth apps are changed only with an API key ([`Principal::allow`] with
 ///   [`Action::Manage`]): an access token a third-party app received may read them, never
 ///   create, roll, update or delete them.
-/// - A key creates or rolls only keys whose scopes it covers itself ([`Principal::covers`]).
+/// - A key creates or rolls only keys whose scopes it covers itself ([`Principal::covers`]):
+///   a secret key covers everything; a restricted key never mints a secret key.
+/// - A secret key holds every scope (`read`/`write` and every resource form among them); a
+///   restricted key only its own: `invoices:read` alone gets 403 `insufficient_scope` here.
 /// - Server-wide resources (the API catalog, `/v1/apis`) are an admin's
 ///   ([`Principal::allow_admin`]): a user principal whose account is an admin's now (read
 ///   from the database on each request, so removing admin rights takes effect at once),
@@ -43,7 +46,10 @@ pub struct Principal {
     /// The user the request acts for; `None` for a client-credentials token.
     pub user_id: Option<String>,
     pub livemode: bool,
+    /// For a secret key: empty (it holds every scope, see `secret`).
     pub scopes: Vec<String>,
+    /// Authenticated by a secret API key: every scope of every API, now and later.
+    pub secret: bool,
     pub via: Via,
 }
 
@@ -68,20 +74,23 @@ impl Action {
 }
 
 /// Whether `held` (a caller's scopes) covers the scope `wanted`: the same scope, or a plain
-/// `read`/`write` covering `resource:read`/`resource:write`.
+/// `read`/`write` covering the Latch API's `resource:read`/`resource:write` (only those: a
+/// catalog scope like `invoices:read` belongs to another API and is covered only by itself).
 pub fn scope_covers(held: &[String], wanted: &str) -> bool {
     held.iter().any(|h| h == wanted)
-        || wanted
-            .split_once(':')
-            .is_some_and(|(_, action)| held.iter().any(|h| h == action))
+        || wanted.split_once(':').is_some_and(|(res, action)| {
+            crate::catalog::V1_RESOURCES.contains(&res) && held.iter().any(|h| h == action)
+        })
 }
 
 impl Principal {
     /// `resource:action` scopes narrow a key; plain `read`/`write` cover every resource.
     fn has_scope(&self, action: &str, resource: &str) -> bool {
-        self.scopes
-            .iter()
-            .any(|s| s == action || *s == format!("{resource}:{action}"))
+        self.secret
+            || self
+                .scopes
+                .iter()
+                .any(|s| s == action || *s == format!("{resource}:{action}"))
     }
 
     /// RFC 6750 §3.1 `insufficient_scope` (403).
@@ -160,6 +169,9 @@ impl Principal {
     /// Whether the caller holds every scope in `wanted` (a key may mint or roll only keys
     /// no broader than itself).
     pub fn covers<'a>(&self, wanted: impl IntoIterator<Item = &'a str>) -> Result<(), ApiError> {
+        if self.secret {
+            return Ok(());
+        }
         match wanted.into_iter().find(|w| !scope_covers(&self.scopes, w)) {
             None => Ok(()),
             Some(w) => Err(ApiError::new(
@@ -169,6 +181,19 @@ impl Principal {
             )
             .with_param("scopes")),
         }
+    }
+
+    /// Whether the caller may mint a secret key: only a secret key may.
+    pub fn covers_secret(&self) -> Result<(), ApiError> {
+        if self.secret {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            ApiErrorType::Permission,
+            "insufficient_scope",
+            "A restricted key cannot create or roll a secret key; give the new key scopes",
+        )
+        .with_param("scopes"))
     }
 
     /// Who an `Idempotency-Key` belongs to: the API key, or the client acting for the user.
@@ -216,6 +241,8 @@ async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
             QUERY_CREDENTIALS.contains(&k.as_ref())
                 || v.starts_with("sk_live_")
                 || v.starts_with("sk_test_")
+                || v.starts_with("rk_live_")
+                || v.starts_with("rk_test_")
         })
     {
         return Err(ApiError::invalid_request(
@@ -233,7 +260,7 @@ async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
             ));
         }
     };
-    if token.starts_with("sk_") {
+    if api_keys::is_key_token(token) {
         // A bad checksum is refused without touching the database (SECURITY.md K3).
         let ip = crate::middleware::ClientIp::of(&req);
         // Each well-formed key that is not cached costs a query: an address that keeps
@@ -259,6 +286,17 @@ async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
             Err(api_keys::KeyRejection::Locked(wait)) => {
                 return Err(ApiError::too_many_requests(wait.as_secs().max(1)));
             }
+            Err(api_keys::KeyRejection::Expired) => {
+                if let Some(k) = fail_key() {
+                    state.limiter.fail(FailureKind::ApiKeyIp, &k).await;
+                }
+                return Err(ApiError::new(
+                    ApiErrorType::Authentication,
+                    "expired_api_key",
+                    "The API key provided has expired",
+                )
+                .with_bearer("invalid_token"));
+            }
             Err(_) => {
                 if let Some(k) = fail_key() {
                     state.limiter.fail(FailureKind::ApiKeyIp, &k).await;
@@ -276,12 +314,42 @@ async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
                 .map(|n| crate::rate_limit::Rate::per_second(n as u32)),
         };
         limit(&state, &req, policy, &v.key.id).await?;
+        // Key policies (allowlist, cap): nothing to do for a plain key.
+        if v.policy.is_some() {
+            match api_keys::enforce(&state.db, &state.keys, &v, ip, state.clock.now()).await? {
+                Ok(()) => {}
+                Err(api_keys::PolicyRejection::IpNotAllowed) => {
+                    return Err(ApiError::new(
+                        ApiErrorType::Permission,
+                        "ip_not_allowed",
+                        "This API key may not be used from this address",
+                    ));
+                }
+                Err(api_keys::PolicyRejection::Exhausted(retry)) => {
+                    let e = ApiError::new(
+                        ApiErrorType::RateLimit,
+                        "usage_exhausted",
+                        "This API key has no uses left",
+                    );
+                    return Err(match retry {
+                        Some(secs) => e.with_retry_after(secs),
+                        None => e,
+                    });
+                }
+            }
+        }
+        let secret = api_keys::is_secret(&v.key);
         return Ok(Principal {
             user_id: Some(v.key.user_id.clone()),
             livemode: v.key.livemode,
-            scopes: crate::store::words(&v.key.scopes)
-                .map(str::to_owned)
-                .collect(),
+            scopes: if secret {
+                Vec::new()
+            } else {
+                crate::store::words(&v.key.scopes)
+                    .map(str::to_owned)
+                    .collect()
+            },
+            secret,
             via: Via::ApiKey {
                 key_id: v.key.id.clone(),
             },
@@ -324,6 +392,7 @@ async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect(),
+        secret: false,
         via: Via::AccessToken {
             client_id: claims.client_id,
             jti: claims.jti,

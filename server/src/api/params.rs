@@ -34,6 +34,24 @@ impl Params {
                 ApiError::invalid_request("parameter_invalid", "The JSON body must be an object")
             })?;
             for (k, v) in obj {
+                // One level of object (`metadata`, `refill`) reads as the form's
+                // `metadata[k]=v` keys, so handlers see one shape.
+                if let serde_json::Value::Object(inner) = v {
+                    for (ik, iv) in inner {
+                        let val = json_scalar(iv).map_err(|_| {
+                            ApiError::invalid_request(
+                                "parameter_invalid",
+                                format!("{k}[{ik}] has an unsupported type"),
+                            )
+                            .with_param(format!("{k}[{ik}]"))
+                        })?;
+                        map.insert(format!("{k}[{ik}]"), vec![val]);
+                    }
+                    if inner.is_empty() {
+                        map.insert(k.clone(), vec![String::new()]);
+                    }
+                    continue;
+                }
                 let vals = match v {
                     serde_json::Value::Array(items) => {
                         items.iter().map(json_scalar).collect::<Result<Vec<_>, _>>()
@@ -115,11 +133,34 @@ impl Params {
         }
     }
 
-    /// Refuse parameters the endpoint does not know, naming the first.
+    /// The `name[k]=v` pairs of a map parameter (`metadata[team]=billing`), sorted by key.
+    pub fn map(&self, name: &str) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .0
+            .iter()
+            .filter_map(|(k, v)| {
+                let inner = k.strip_prefix(name)?.strip_prefix('[')?.strip_suffix(']')?;
+                Some((inner.to_owned(), v.last().cloned().unwrap_or_default()))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Refuse parameters the endpoint does not know, naming the first. A known name
+    /// `metadata[*]` admits every `metadata[k]`.
     pub fn only(&self, known: &[&str]) -> Result<(), ApiError> {
         let mut keys: Vec<&String> = self.0.keys().collect();
         keys.sort();
-        match keys.into_iter().find(|k| !known.contains(&k.as_str())) {
+        let knows = |k: &str| {
+            known.iter().any(|n| match n.strip_suffix("[*]") {
+                Some(base) => k
+                    .strip_prefix(base)
+                    .is_some_and(|r| r.starts_with('[') && r.ends_with(']')),
+                None => *n == k,
+            })
+        };
+        match keys.into_iter().find(|k| !knows(k)) {
             Some(k) => Err(ApiError::invalid_request(
                 "parameter_unknown",
                 format!("Received unknown parameter: {k}"),

@@ -23,6 +23,7 @@ use chrono::TimeDelta;
 pub use crate::scope::OPENID;
 use crate::scope::ScopeSet;
 use crate::store::{self, StoreError};
+pub use manage::V1_RESOURCES;
 pub use manage::{
     CatalogError, MAX_SCOPES_PER_API, NewApi, UpdateApi, add_scope, check_new_scope,
     check_scope_name, create, delete, remove_scope, update,

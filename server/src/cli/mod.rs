@@ -324,12 +324,27 @@ enum KeyCommand {
         mode: Mode,
         #[arg(long)]
         name: Option<String>,
-        /// Scope (repeatable): read, write, or resource:read / resource:write.
+        /// Scope (repeatable): any registered API scope, or resource:read / resource:write.
+        /// Without it: a secret key (sk_…) with every scope of every API, now and later;
+        /// with it: a restricted key (rk_…) with exactly those.
         #[arg(long = "scope", value_name = "SCOPE")]
         scopes: Vec<String>,
         /// This key's own limit in requests per second (default: the mode's limit).
         #[arg(long, value_name = "PER_SECOND", value_parser = clap::value_parser!(i32).range(1..=100_000))]
         rate_limit: Option<i32>,
+        #[command(flatten)]
+        policies: KeyPolicyArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a key's name or policies (an empty value removes a policy).
+    Update {
+        /// The key's id (key_…).
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        policies: KeyPolicyArgs,
         #[arg(long)]
         json: bool,
     },
@@ -361,6 +376,58 @@ enum KeyCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Key policies, named as the `/v1/api_keys` parameters.
+#[derive(clap::Args, Debug, Default)]
+struct KeyPolicyArgs {
+    /// When the key stops working (Unix seconds, in the future; empty: never).
+    #[arg(long, value_name = "UNIX_SECONDS")]
+    expires_at: Option<String>,
+    /// Uses left (empty: uncapped).
+    #[arg(long, value_name = "USES")]
+    remaining: Option<String>,
+    /// At each --refill-interval boundary, `remaining` is set back to this (empty: none).
+    #[arg(long, value_name = "USES")]
+    refill_amount: Option<String>,
+    /// day or month (UTC boundaries).
+    #[arg(long, value_name = "INTERVAL")]
+    refill_interval: Option<String>,
+    /// An address or CIDR the key may be used from (repeatable; v4 or v6). `--allowed-ip ""`
+    /// removes the allowlist.
+    #[arg(long = "allowed-ip", value_name = "CIDR")]
+    allowed_ips: Vec<String>,
+    /// A metadata pair KEY=VALUE (repeatable; an empty VALUE removes KEY).
+    #[arg(long = "metadata", value_name = "KEY=VALUE")]
+    metadata: Vec<String>,
+}
+
+impl KeyPolicyArgs {
+    fn parse(&self) -> Result<crate::api_keys::Policies, Failure> {
+        let one = |n: &'static str| match n {
+            "expires_at" => self.expires_at.clone(),
+            "remaining" => self.remaining.clone(),
+            "refill[amount]" => self.refill_amount.clone(),
+            "refill[interval]" => self.refill_interval.clone(),
+            _ => None,
+        };
+        let metadata = self
+            .metadata
+            .iter()
+            .map(|kv| {
+                kv.split_once('=')
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .ok_or_else(|| Failure(2, format!("--metadata {kv:?}: use KEY=VALUE")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        crate::api_keys::Policies::parse(
+            one,
+            (!self.allowed_ips.is_empty()).then(|| self.allowed_ips.clone()),
+            (!metadata.is_empty()).then_some(metadata),
+            crate::clock::Clock::system().now(),
+        )
+        .map_err(|e| Failure(2, e.to_string()))
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -605,10 +672,13 @@ async fn run(command: Command, mut settings: Settings) -> Result<(), Failure> {
                     name,
                     scopes,
                     rate_limit,
+                    policies,
                     json,
                 },
         } => {
+            let policies = policies.parse()?;
             let db = connect_and_migrate(&settings, settings.migrate).await?;
+            let catalog = load_catalog(&db, &settings).await?;
             let owner = crate::store::users::by_email(&db, &user)
                 .await
                 .map_err(|e| Failure(1, e.to_string()))?
@@ -618,13 +688,13 @@ async fn run(command: Command, mut settings: Settings) -> Result<(), Failure> {
                 livemode: matches!(mode, Mode::Live),
                 name: name.unwrap_or_default(),
                 scopes,
-                expires_at: None,
+                policies,
             };
             let key_failure = |e: crate::api_keys::KeyError| match e {
                 crate::api_keys::KeyError::Store(s) => Failure(1, s.to_string()),
                 other => Failure(2, other.to_string()),
             };
-            let (mut key, secret) = crate::api_keys::create(&db, new)
+            let (mut key, secret) = crate::api_keys::create(&db, &catalog, new)
                 .await
                 .map_err(key_failure)?;
             if rate_limit.is_some() {
@@ -633,16 +703,17 @@ async fn run(command: Command, mut settings: Settings) -> Result<(), Failure> {
                     .await
                     .map_err(key_failure)?;
             }
-            let scopes: Vec<&str> = crate::store::words(&key.scopes).collect();
             if json {
+                let scopes = crate::api_keys::effective_scopes(&key, &catalog);
                 println!(
                     "{}",
-                    json!({"id": key.id, "key": secret, "livemode": key.livemode, "scopes": scopes, "name": key.name})
+                    json!({"id": key.id, "key": secret, "type": key.key_type, "livemode": key.livemode, "scopes": scopes, "name": key.name})
                 );
             } else {
                 println!(
-                    "Created {} key {} ({})",
+                    "Created {} {} key {} ({})",
                     if key.livemode { "live" } else { "test" },
+                    key.key_type,
                     key.id,
                     key.name
                 );
@@ -933,12 +1004,12 @@ async fn signing_key(command: SigningKeyCommand, mut settings: Settings) -> Resu
     }
 }
 
-fn key_json(k: &entity::api_key::Model) -> serde_json::Value {
-    crate::api::api_keys::key_object(k, crate::clock::Clock::system().now())
-}
-
 async fn key_command(command: KeyCommand, settings: Settings) -> Result<(), Failure> {
     let db = connect_and_migrate(&settings, settings.migrate).await?;
+    let catalog = load_catalog(&db, &settings).await?;
+    let key_json = |k: &entity::api_key::Model| {
+        crate::api::api_keys::key_object(k, &catalog, crate::clock::Clock::system().now())
+    };
     let cache = crate::api_keys::KeyCache::default();
     let store_err = |e: crate::errors::StoreError| Failure(1, e.to_string());
     let find = |id: String| {
@@ -969,16 +1040,21 @@ async fn key_command(command: KeyCommand, settings: Settings) -> Result<(), Fail
             if json {
                 println!(
                     "{}",
-                    json!({"object": "list", "data": rows.iter().map(key_json).collect::<Vec<_>>()})
+                    json!({"object": "list", "data": rows.iter().map(&key_json).collect::<Vec<_>>()})
                 );
             } else {
                 for k in rows {
                     println!(
-                        "{}  {:<22}  {:<9}  {:<10}  {}",
+                        "{}  {:<22}  {:<9}  {:<10}  {:<10}  {}",
                         k.id,
                         crate::api_keys::redacted(&k),
                         crate::api_keys::status(&k, crate::clock::Clock::system().now()),
-                        k.scopes.replace(' ', ","),
+                        k.key_type,
+                        if crate::api_keys::is_secret(&k) {
+                            "all".to_owned()
+                        } else {
+                            k.scopes.replace(' ', ",")
+                        },
                         k.name
                     );
                 }
@@ -1002,10 +1078,16 @@ async fn key_command(command: KeyCommand, settings: Settings) -> Result<(), Fail
                     "a revoked or expired key cannot be rolled".into(),
                 ));
             }
-            let (new, secret) =
-                crate::api_keys::roll(&db, &cache, &key, secs, crate::clock::Clock::system().now())
-                    .await
-                    .map_err(|e| Failure(1, e.to_string()))?;
+            let (new, secret) = crate::api_keys::roll(
+                &db,
+                &catalog,
+                &cache,
+                &key,
+                secs,
+                crate::clock::Clock::system().now(),
+            )
+            .await
+            .map_err(|e| Failure(1, e.to_string()))?;
             if json {
                 let mut v = key_json(&new);
                 v["secret"] = json!(secret);
@@ -1023,6 +1105,38 @@ async fn key_command(command: KeyCommand, settings: Settings) -> Result<(), Fail
                     }
                 );
                 println!("{secret}");
+            }
+            Ok(())
+        }
+        KeyCommand::Update {
+            id,
+            name,
+            policies,
+            json,
+        } => {
+            let policies = policies.parse()?;
+            let key = find(id).await?;
+            let key_failure = |e: crate::api_keys::KeyError| match e {
+                crate::api_keys::KeyError::Store(s) => Failure(1, s.to_string()),
+                other => Failure(2, other.to_string()),
+            };
+            let mut updated = match name {
+                Some(n) => crate::api_keys::rename(&db, &key, &n)
+                    .await
+                    .map_err(key_failure)?,
+                None => key.clone(),
+            };
+            updated = crate::api_keys::update_policies(&db, &cache, &updated, &policies)
+                .await
+                .map_err(key_failure)?;
+            if json {
+                println!("{}", key_json(&updated));
+            } else {
+                println!(
+                    "Updated {} ({}).",
+                    updated.id,
+                    crate::api_keys::redacted(&updated)
+                );
             }
             Ok(())
         }

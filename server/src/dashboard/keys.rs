@@ -1,6 +1,13 @@
 //! API keys: list (by mode), create, roll, rename, revoke: the same operations as
 //! `/v1/api_keys`, on the same domain functions (`crate::api_keys`). A secret is shown once,
 //! on the page that answers the create or roll POST.
+//!
+//! The create form is Stripe's restricted-key screen: "Secret key (full access)", or a
+//! restricted key with None / Read / All for each API of the catalog. **Read** is the API's
+//! scopes whose name ends in `read` (`read`, `invoices:read`, `reports.read`, `can_read`);
+//! **All** is every scope of the API. Finer choices (the Latch API's `clients:read` forms)
+//! are made with `/v1` or the CLI. Optional policies: expiry (days), a use cap, an IP
+//! allowlist.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -100,14 +107,22 @@ async fn list(
         )
     });
     let now = state.clock.now();
-    let rows = rows
+    let catalog = state.catalog.get();
+    let rows: Vec<KeyRow> = rows
         .iter()
-        .map(|k| KeyRow::new(k, now))
+        .map(|k| KeyRow::new(k, now).grouped(k, &catalog))
         .filter(|r| all || r.status != "expired")
+        .collect();
+    // Keys that stop working within 7 days: a banner at the top of the list.
+    let expiring_soon: Vec<String> = rows
+        .iter()
+        .filter(|r| r.expires_within_week)
+        .map(|r| r.name.clone())
         .collect();
     Ok(views::page(&KeysPage {
         c: dash.chrome("keys"),
         livemode,
+        expiring_soon,
         rows,
         all,
         next_page: next,
@@ -119,71 +134,164 @@ struct ModeQuery {
     mode: Option<String>,
 }
 
-async fn new_form(dash: Dash, q: web::Query<ModeQuery>) -> HttpResponse {
+async fn new_form(
+    state: web::Data<AppState>,
+    dash: Dash,
+    q: web::Query<ModeQuery>,
+) -> HttpResponse {
     views::render(
         StatusCode::OK,
         &KeyNewPage {
             c: dash.chrome("keys"),
             livemode: is_live(q.mode.as_deref()),
             name: String::new(),
-            read: true,
-            write: true,
+            secret: true,
+            apis: api_choices(&state.catalog.get(), &[]),
+            expires_days: String::new(),
+            remaining: String::new(),
+            allowed_ips: String::new(),
             error: None,
         },
     )
 }
 
-#[derive(Deserialize)]
-struct CreateForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    name: String,
-    mode: Option<String>,
-    scope_read: Option<String>,
-    scope_write: Option<String>,
+/// Whether a scope counts as "Read" on the form: its name ends in `read`.
+fn read_like(scope: &str) -> bool {
+    scope.ends_with("read")
+}
+
+/// One API's row on the create form.
+pub struct ApiChoice {
+    pub id: String,
+    pub name: String,
+    pub identifier: String,
+    pub read_scopes: Vec<String>,
+    pub all_scopes: Vec<String>,
+    /// `none`, `read` or `all`.
+    pub choice: String,
+}
+
+fn api_choices(catalog: &crate::catalog::Snapshot, chosen: &[(String, String)]) -> Vec<ApiChoice> {
+    catalog
+        .apis()
+        .iter()
+        .filter(|a| !a.scopes.is_empty())
+        .map(|a| {
+            let all: Vec<String> = a.scopes.iter().map(|s| s.name.clone()).collect();
+            ApiChoice {
+                id: a.id.clone(),
+                name: a.name.clone(),
+                identifier: a.identifier.clone(),
+                read_scopes: all.iter().filter(|s| read_like(s)).cloned().collect(),
+                choice: chosen
+                    .iter()
+                    .find(|(k, _)| k.strip_prefix("access_") == Some(a.id.as_str()))
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_else(|| "none".into()),
+                all_scopes: all,
+            }
+        })
+        .collect()
+}
+
+fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("")
 }
 
 async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
     dash: Dash,
-    form: web::Form<CreateForm>,
+    form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, HtmlError> {
-    dash.check(&req, &state, &form.csrf)?;
-    let livemode = is_live(form.mode.as_deref());
-    let (read, write) = (form.scope_read.is_some(), form.scope_write.is_some());
-    let mut scopes = Vec::new();
-    if read {
-        scopes.push("read".to_owned());
-    }
-    if write {
-        scopes.push("write".to_owned());
-    }
+    let form = form.into_inner();
+    dash.check(&req, &state, field(&form, "csrf"))?;
+    let livemode = is_live(Some(field(&form, "mode")));
+    let name = field(&form, "name").to_owned();
+    let secret_kind = field(&form, "kind") != "restricted";
+    let catalog = state.catalog.get();
+    let apis = api_choices(&catalog, &form);
     let again = |error: String| {
         views::render(
             StatusCode::UNPROCESSABLE_ENTITY,
             &KeyNewPage {
                 c: dash.chrome("keys"),
                 livemode,
-                name: form.name.clone(),
-                read,
-                write,
+                name: name.clone(),
+                secret: secret_kind,
+                apis: api_choices(&catalog, &form),
+                expires_days: field(&form, "expires_days").to_owned(),
+                remaining: field(&form, "remaining").to_owned(),
+                allowed_ips: field(&form, "allowed_ips").to_owned(),
                 error: Some(error),
             },
         )
     };
-    if scopes.is_empty() {
-        return Ok(again("Choose at least one permission.".into()));
+    // A field naming an API the catalog does not have (removed meanwhile, or forged) is
+    // refused by name, as unknown scopes are on `/v1` and the CLI.
+    if let Some((k, _)) = form.iter().find(|(k, v)| {
+        k.strip_prefix("access_").is_some_and(|id| {
+            catalog.api(id).is_none() || !matches!(v.as_str(), "none" | "read" | "all")
+        })
+    }) {
+        let id: String = k["access_".len()..].chars().take(64).collect();
+        return Ok(again(format!("Unknown API or access level for “{id}”.")));
     }
+    let mut scopes = Vec::new();
+    if !secret_kind {
+        for a in &apis {
+            match a.choice.as_str() {
+                "read" => scopes.extend(a.read_scopes.iter().cloned()),
+                "all" => scopes.extend(a.all_scopes.iter().cloned()),
+                _ => {}
+            }
+        }
+        if scopes.is_empty() {
+            return Ok(again(
+                "Give a restricted key Read or All on at least one API.".into(),
+            ));
+        }
+    }
+    let now = state.clock.now();
+    let expires_at = match field(&form, "expires_days").trim() {
+        "" => None,
+        d => match d.parse::<i64>().ok().filter(|n| (1..=366).contains(n)) {
+            Some(n) => Some((now + chrono::Duration::days(n)).timestamp().to_string()),
+            None => return Ok(again("Expiry must be 1 to 366 days.".into())),
+        },
+    };
+    let remaining = field(&form, "remaining").trim().to_owned();
+    let ips: Vec<String> = field(&form, "allowed_ips")
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let policies = match api_keys::Policies::parse(
+        |n| match n {
+            "expires_at" => expires_at.clone(),
+            "remaining" if !remaining.is_empty() => Some(remaining.clone()),
+            _ => None,
+        },
+        (!ips.is_empty()).then_some(ips),
+        None,
+        now,
+    ) {
+        Ok(p) => p,
+        Err(KeyError::Invalid(m, _)) => return Ok(again(capitalize(&m))),
+        Err(e) => return Err(key_error(e)),
+    };
     let created = api_keys::create(
         &state.db,
+        &catalog,
         api_keys::NewKey {
             user_id: dash.user.id.clone(),
             livemode,
-            name: form.name.clone(),
+            name: name.clone(),
             scopes,
-            expires_at: None,
+            policies,
         },
     )
     .await;
@@ -194,7 +302,7 @@ async fn create(
     };
     dash.audit(&state, &req, AuditKind::ApiKeyCreated, detail(&key))
         .await?;
-    let row = KeyRow::new(&key, state.clock.now());
+    let row = KeyRow::new(&key, state.clock.now()).grouped(&key, &catalog);
     Ok(views::secret(views::SecretPage {
         c: dash.chrome("keys"),
         crumb: "API keys",
@@ -213,7 +321,14 @@ async fn create(
         details: vec![
             ("Name", row.name),
             ("Mode", if livemode { "Live" } else { "Test" }.into()),
-            ("Permissions", row.scopes.join(", ")),
+            (
+                "Permissions",
+                row.groups
+                    .iter()
+                    .map(|(api, s)| format!("{api}: {}", s.join(", ")))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
         ],
         note: None,
         done_href: list_href(livemode),
@@ -227,10 +342,11 @@ async fn show(
     id: web::Path<String>,
 ) -> Result<HttpResponse, HtmlError> {
     let k = owned(&state, &dash, &id).await?;
-    Ok(key_page(&dash, &k, None, state.clock.now()))
+    Ok(key_page(&state, &dash, &k, None, state.clock.now()))
 }
 
 fn key_page(
+    state: &AppState,
     dash: &Dash,
     k: &entity::api_key::Model,
     error: Option<String>,
@@ -245,7 +361,7 @@ fn key_page(
         status,
         &KeyPage {
             c: dash.chrome("keys"),
-            key: KeyRow::new(k, now),
+            key: KeyRow::new(k, now).grouped(k, &state.catalog.get()),
             rolled_to: k.rolled_to.clone(),
             name_value: k.name.clone(),
             error,
@@ -273,7 +389,13 @@ async fn rename(
     let renamed = match api_keys::rename(&state.db, &k, &form.name).await {
         Ok(r) => r,
         Err(KeyError::Invalid(m, _)) => {
-            return Ok(key_page(&dash, &k, Some(capitalize(&m)), state.clock.now()));
+            return Ok(key_page(
+                &state,
+                &dash,
+                &k,
+                Some(capitalize(&m)),
+                state.clock.now(),
+            ));
         }
         Err(e) => return Err(key_error(e)),
     };
@@ -306,6 +428,7 @@ async fn roll(
     let now = state.clock.now();
     if matches!(api_keys::status(&k, now), "revoked" | "expired") {
         return Ok(key_page(
+            &state,
             &dash,
             &k,
             Some("A revoked or expired key cannot be rolled. Create a new key instead.".into()),
@@ -314,15 +437,23 @@ async fn roll(
     }
     let Some(expires_in) = api_keys::parse_roll_expiry(&form.expires_in) else {
         return Ok(key_page(
+            &state,
             &dash,
             &k,
             Some("Choose when the current key should stop working.".into()),
             now,
         ));
     };
-    let (new, secret) = api_keys::roll(&state.db, &state.keys, &k, expires_in, now)
-        .await
-        .map_err(key_error)?;
+    let (new, secret) = api_keys::roll(
+        &state.db,
+        &state.catalog.get(),
+        &state.keys,
+        &k,
+        expires_in,
+        now,
+    )
+    .await
+    .map_err(key_error)?;
     let mut d = detail(&k);
     d["new_api_key"] = json!(new.id);
     d["expires_in"] = json!(expires_in);
@@ -356,9 +487,13 @@ async fn roll(
             ("Mode", if new.livemode { "Live" } else { "Test" }.into()),
             (
                 "Permissions",
-                crate::store::words(&new.scopes)
+                KeyRow::new(&new, now)
+                    .grouped(&new, &state.catalog.get())
+                    .groups
+                    .iter()
+                    .map(|(api, s)| format!("{api}: {}", s.join(", ")))
                     .collect::<Vec<_>>()
-                    .join(", "),
+                    .join("; "),
             ),
         ],
         note: Some(note),
@@ -446,6 +581,14 @@ pub struct KeyRow {
     pub status_label: String,
     /// For a rolled key still working: "Stops working in 59 minutes".
     pub note: Option<String>,
+    /// `secret` or `restricted`.
+    pub key_type: String,
+    /// What the key may do, by API: (API name, scopes), or ("All APIs", ["everything"]).
+    pub groups: Vec<(String, Vec<String>)>,
+    /// Its policies in words: "12 uses left", "IPs: 10.0.0.0/8", "team=ops".
+    pub policies: Vec<String>,
+    /// Working, and stops within 7 days.
+    pub expires_within_week: bool,
 }
 
 impl KeyRow {
@@ -477,8 +620,55 @@ impl KeyRow {
             status,
             status_label,
             note,
+            key_type: k.key_type.clone(),
+            groups: Vec::new(),
+            policies: policy_words(k),
+            expires_within_week: matches!(status, "expiring" | "active")
+                && k.expires_at
+                    .is_some_and(|t| t > now && t - now <= chrono::Duration::days(7)),
         }
     }
+
+    /// Fill [`KeyRow::groups`] from the catalog.
+    pub fn grouped(
+        mut self,
+        k: &entity::api_key::Model,
+        catalog: &crate::catalog::Snapshot,
+    ) -> Self {
+        if api_keys::is_secret(k) {
+            self.groups = vec![("All APIs".into(), vec!["full access".into()])];
+            return self;
+        }
+        for s in crate::store::words(&k.scopes) {
+            let api = match catalog.api_of(s) {
+                Some(a) => a.name.clone(),
+                None => catalog.builtin().name.clone(),
+            };
+            match self.groups.iter_mut().find(|(n, _)| *n == api) {
+                Some((_, list)) => list.push(s.to_owned()),
+                None => self.groups.push((api, vec![s.to_owned()])),
+            }
+        }
+        self
+    }
+}
+
+fn policy_words(k: &entity::api_key::Model) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(r) = k.remaining {
+        out.push(match (k.refill_amount, k.refill_interval.as_deref()) {
+            (Some(a), Some(i)) => format!("{r} uses left (refills to {a} each {i})"),
+            _ => format!("{r} uses left"),
+        });
+    }
+    let ips = api_keys::allowed_ips(k);
+    if !ips.is_empty() {
+        out.push(format!("IPs: {}", ips.join(", ")));
+    }
+    for (mk, mv) in api_keys::metadata_pairs(k) {
+        out.push(format!("{mk}={mv}"));
+    }
+    out
 }
 
 #[derive(Template)]
@@ -486,6 +676,8 @@ impl KeyRow {
 pub struct KeysPage {
     pub c: Chrome,
     pub livemode: bool,
+    /// Names of keys that stop working within 7 days.
+    pub expiring_soon: Vec<String>,
     pub rows: Vec<KeyRow>,
     /// Revoked and expired keys are listed too.
     pub all: bool,
@@ -499,8 +691,12 @@ pub struct KeyNewPage {
     pub c: Chrome,
     pub livemode: bool,
     pub name: String,
-    pub read: bool,
-    pub write: bool,
+    /// "Secret key (full access)" chosen (else restricted).
+    pub secret: bool,
+    pub apis: Vec<ApiChoice>,
+    pub expires_days: String,
+    pub remaining: String,
+    pub allowed_ips: String,
     pub error: Option<String>,
 }
 

@@ -160,3 +160,116 @@ pub async fn rename(
     m.name = Set(name.to_owned());
     update(db, m).await
 }
+
+/// Store a key's policy columns (already validated by `api_keys::Policies`).
+pub async fn set_policies(
+    db: &impl ConnectionTrait,
+    m: &api_key::Model,
+) -> Result<api_key::Model, StoreError> {
+    use sea_orm::ActiveValue::Set;
+    let mut a = m.clone().into_active_model();
+    a.expires_at = Set(m.expires_at);
+    a.expiry_notice = Set(m.expiry_notice);
+    a.remaining = Set(m.remaining);
+    a.refill_amount = Set(m.refill_amount);
+    a.refill_interval = Set(m.refill_interval.clone());
+    a.refilled_at = Set(m.refilled_at);
+    a.allowed_ips = Set(m.allowed_ips.clone());
+    a.metadata = Set(m.metadata.clone());
+    update(db, a).await
+}
+
+/// What a capped key's row has left (`None`: uncapped, or no such key).
+pub async fn remaining(db: &impl ConnectionTrait, id: &str) -> Result<Option<i64>, StoreError> {
+    Ok(Entity::find_by_id(id.to_owned())
+        .one(db)
+        .await?
+        .and_then(|k| k.remaining))
+}
+
+/// Lease `n` uses: one atomic conditional decrement (`remaining >= n`), so concurrent
+/// instances never take more than the row holds. Whether it succeeded.
+pub async fn take(db: &impl ConnectionTrait, id: &str, n: i64) -> Result<bool, StoreError> {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    let r = Entity::update_many()
+        .col_expr(
+            Column::Remaining,
+            Expr::col(Column::Remaining).sub(Expr::value(n)),
+        )
+        .filter(Column::Id.eq(id))
+        .filter(Column::Remaining.gte(n))
+        .exec(db)
+        .await?;
+    Ok(r.rows_affected == 1)
+}
+
+/// Set `remaining` back to `amount` if the last refill is older than `period_start`: one
+/// conditional statement, so of several instances exactly one applies each period's refill.
+pub async fn refill(
+    db: &impl ConnectionTrait,
+    id: &str,
+    amount: i64,
+    period_start: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, StoreError> {
+    use sea_orm::Condition;
+    use sea_orm::sea_query::Expr;
+    let r = Entity::update_many()
+        .col_expr(Column::Remaining, Expr::value(amount))
+        .col_expr(Column::RefilledAt, Expr::value(period_start))
+        .filter(Column::Id.eq(id))
+        .filter(Column::RefillAmount.is_not_null())
+        .filter(
+            Condition::any()
+                .add(Column::RefilledAt.is_null())
+                .add(Column::RefilledAt.lt(period_start)),
+        )
+        .exec(db)
+        .await?;
+    Ok(r.rows_affected == 1)
+}
+
+/// Keys expiring before `until` (not yet expired, not revoked) whose last notice was not
+/// already for `days` or fewer: the sweeper's `api_key.expiring` candidates.
+pub async fn expiring(
+    db: &impl ConnectionTrait,
+    now: chrono::DateTime<chrono::Utc>,
+    until: chrono::DateTime<chrono::Utc>,
+    days: i32,
+) -> Result<Vec<api_key::Model>, StoreError> {
+    use sea_orm::{Condition, QuerySelect};
+    // A rolled key's expiry is its grace period, chosen by the one who rolled it: no notice.
+    Ok(Entity::find()
+        .filter(Column::RevokedAt.is_null())
+        .filter(Column::RolledTo.is_null())
+        .filter(Column::ExpiresAt.gt(now))
+        .filter(Column::ExpiresAt.lte(until))
+        .filter(
+            Condition::any()
+                .add(Column::ExpiryNotice.is_null())
+                .add(Column::ExpiryNotice.gt(days)),
+        )
+        .limit(1000)
+        .all(db)
+        .await?)
+}
+
+/// Mark that the `days`-before notice went out; conditional, so two sweepers send it once.
+pub async fn mark_notice(
+    db: &impl ConnectionTrait,
+    id: &str,
+    days: i32,
+) -> Result<bool, StoreError> {
+    use sea_orm::Condition;
+    use sea_orm::sea_query::Expr;
+    let r = Entity::update_many()
+        .col_expr(Column::ExpiryNotice, Expr::value(days))
+        .filter(Column::Id.eq(id))
+        .filter(
+            Condition::any()
+                .add(Column::ExpiryNotice.is_null())
+                .add(Column::ExpiryNotice.gt(days)),
+        )
+        .exec(db)
+        .await?;
+    Ok(r.rows_affected == 1)
+}

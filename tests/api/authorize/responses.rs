@@ -204,12 +204,13 @@ async fn v1_clients_returns_400_when_a_redirect_uri_is_http_off_loopback_has_a_f
     let user = app.create_user(EMAIL, PASSWORD).await;
     let (_, key) = latch::api_keys::create(
         &app.db,
+        &app.state.catalog.get(),
         latch::api_keys::NewKey {
             user_id: user.id.clone(),
             livemode: true,
             name: "admin".into(),
             scopes: vec!["read".into(), "write".into()],
-            expires_at: None,
+            policies: Default::default(),
         },
     )
     .await

@@ -286,13 +286,14 @@ async fn key_create_prints_a_test_key_once_when_mode_is_test() {
     // Assert
     assert_eq!(
         keys_of(&v),
-        sorted(&["id", "key", "livemode", "scopes", "name"])
+        sorted(&["id", "key", "type", "livemode", "scopes", "name"])
     );
     assert!(
         v["key"].as_str().is_some_and(|k| k.starts_with("sk_test_")),
         "{v}"
     );
     assert_eq!(v["livemode"], false);
+    assert_eq!(v["type"], "secret");
     assert!(v["scopes"].is_array(), "{v}");
     assert!(v["name"].is_string(), "{v}");
 }
@@ -364,4 +365,55 @@ async fn client_create_resource_server_needs_no_redirect_uri() {
     assert_eq!(v["grant_types"], serde_json::json!(["client_credentials"]));
     assert_eq!(v["redirect_uris"], serde_json::json!([]));
     assert!(v["client_secret"].as_str().is_some(), "{v}");
+}
+
+#[tokio::test]
+async fn key_create_with_scopes_makes_a_restricted_key_and_refuses_unknown_scopes_by_name() {
+    // Arrange
+    let cli = Cli::new().await;
+    cli.json(&["user", "create", "--email", "ann@example.com", "--json"]);
+
+    // Act
+    let v = cli.json(&[
+        "key",
+        "create",
+        "--user",
+        "ann@example.com",
+        "--mode",
+        "test",
+        "--scope",
+        "clients:read",
+        "--remaining",
+        "5",
+        "--allowed-ip",
+        "10.0.0.0/8",
+        "--metadata",
+        "team=ops",
+        "--json",
+    ]);
+    let bad = cli.run(&[
+        "key",
+        "create",
+        "--user",
+        "ann@example.com",
+        "--mode",
+        "test",
+        "--scope",
+        "invoices:frobnicate",
+        "--json",
+    ]);
+
+    // Assert
+    assert!(
+        v["key"].as_str().is_some_and(|k| k.starts_with("rk_test_")),
+        "{v}"
+    );
+    assert_eq!(v["type"], "restricted");
+    assert_eq!(v["scopes"], serde_json::json!(["clients:read"]));
+    assert_usage_error(&bad, "invoices:frobnicate");
+    let list = cli.json(&["key", "list", "--user", "ann@example.com", "--json"]);
+    let k = &list["data"][0];
+    assert_eq!(k["remaining"], 5);
+    assert_eq!(k["allowed_ips"], serde_json::json!(["10.0.0.0/8"]));
+    assert_eq!(k["metadata"]["team"], "ops");
 }

@@ -39,7 +39,7 @@ async fn a_created_key_is_shown_once_and_only_its_digest_is_stored() {
     assert_eq!(rows[0].key_hash, latch::crypto::sha256_hex(&secret));
     assert_eq!(rows[0].last4, &secret[secret.len() - 4..]);
     assert!(!format!("{:?}", rows[0]).contains(&secret[8..]));
-    assert_eq!(rows[0].scopes, "read write");
+    assert_eq!(rows[0].key_type, "secret", "read and write: a secret key");
     assert!(!rows[0].livemode);
 }
 
@@ -209,4 +209,87 @@ async fn the_key_list_shows_only_the_chosen_mode_and_others_keys_are_404() {
     .await;
     assert_eq!(res.status(), 404);
     assert_eq!(me_status(&app, &live).await, 200);
+}
+
+#[tokio::test]
+async fn the_key_form_makes_a_restricted_key_per_api_and_names_an_unknown_one() {
+    // Arrange
+    let app = spawn_app().await;
+    app.create_user(ANN, PASSWORD).await;
+    let b = app.signed_in_browser(ANN).await;
+    let api = create_api(
+        &app,
+        "https://invoices.example.com",
+        "Invoices",
+        &[
+            ("invoices:read", "Read invoices"),
+            ("invoices:write", "Change invoices"),
+        ],
+        None,
+    )
+    .await;
+    let form_page = b
+        .get(app.url("/dashboard/keys/new"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = input_value(&form_page, "csrf").expect("csrf");
+    let field = format!("access_{}", api.id);
+    let expires = "3";
+
+    // Act
+    let made = b
+        .post(app.url("/dashboard/keys"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "Invoice reader"),
+            ("mode", "test"),
+            ("kind", "restricted"),
+            (field.as_str(), "read"),
+            ("expires_days", expires),
+            ("remaining", "10"),
+            ("allowed_ips", "10.0.0.0/8\n127.0.0.1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let made_html = made.text().await.unwrap();
+    let unknown = b
+        .post(app.url("/dashboard/keys"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "x"),
+            ("mode", "test"),
+            ("kind", "restricted"),
+            ("access_api_nope", "read"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let list = b
+        .get(app.url("/dashboard/keys?mode=test"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    // Assert
+    assert!(form_page.contains("Secret key (full access)"));
+    assert!(form_page.contains("Invoices"));
+    assert!(made_html.contains("rk_test_"), "{made_html}");
+    assert_eq!(unknown.status(), 422);
+    assert!(unknown.text().await.unwrap().contains("api_nope"));
+    assert!(list.contains("Restricted"));
+    assert!(list.contains("invoices:read"));
+    assert!(!list.contains("invoices:write"));
+    assert!(list.contains("10 uses left"));
+    assert!(
+        list.contains("expires within 7 days") || list.contains("expire within 7 days"),
+        "{list}"
+    );
 }

@@ -120,11 +120,14 @@ async fn create_key(
 ) -> String {
     let csrf = csrf(app, browser).await;
     let mut form = vec![("csrf", csrf.as_str()), ("name", name), ("mode", mode)];
-    for s in scopes {
-        form.push(match *s {
-            "read" => ("scope_read", "on"),
-            _ => ("scope_write", "on"),
-        });
+    // `read write` is a secret key (full access); `read` alone a restricted key with Read
+    // on the Latch API.
+    let secret_kind = scopes.contains(&"write");
+    if secret_kind {
+        form.push(("kind", "secret"));
+    } else {
+        form.push(("kind", "restricted"));
+        form.push(("access_api_latch", "read"));
     }
     let res = post(app, browser, "/dashboard/keys", &form).await;
     assert_eq!(res.status(), 200);
@@ -136,7 +139,8 @@ async fn create_key(
     let html = res.text().await.unwrap();
     assert!(html.contains("You won't see it again"));
     let secret = code_by_id(&html, "secret-key").expect("the secret on the page");
-    assert!(secret.starts_with(&format!("sk_{mode}_")), "{secret}");
+    let kind = if secret_kind { "sk" } else { "rk" };
+    assert!(secret.starts_with(&format!("{kind}_{mode}_")), "{secret}");
     secret
 }
 
