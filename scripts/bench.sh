@@ -16,6 +16,9 @@
 #   apikey_capped       the same with a key capped at 10^12 uses (leases blocks of 100 uses)
 #   apikey_allowlisted  the same with a key allowed from 127.0.0.0/8 and ::1 only
 #   discovery  GET  /.well-known/oauth-authorization-server
+#   token_api  as token, for a client of a registered "Billing API" (aud = its identifier,
+#              its own access_token_ttl): the catalog lookup on the hot path
+#   apikey_capped / apikey_allowlisted   as apikey, with a usage cap / an IP allowlist
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${DURATION:-10}"; WARMUP="${WARMUP:-2}"; CONCS="${CONCS:-32 1}"; DB="${DB:-sqlite}"
@@ -52,6 +55,11 @@ CID="$(sed -n 's/.*"client_id":"\([^"]*\)".*/\1/p' <<<"$CC")"; CSEC="$(sed -n 's
 echo "bench-pass-1234567" | "$BIN" user create --email bench@example.com --password-stdin >/dev/null
 AC="$("$BIN" client create --name bench-web --redirect-uri https://app.example.com/cb --scope read --scope write --json)"
 ACID="$(sed -n 's/.*"client_id":"\([^"]*\)".*/\1/p' <<<"$AC")"; ACSEC="$(sed -n 's/.*"client_secret":"\([^"]*\)".*/\1/p' <<<"$AC")"
+"$BIN" api create --identifier https://billing.bench.example --name "Billing API" \
+  --scope "invoices:read=See your invoices" --token-ttl 600 --json >/dev/null
+BC="$("$BIN" client create --name bench-billing --grant-type client_credentials --scope invoices:read --json)"
+BCID="$(sed -n 's/.*"client_id":"\([^"]*\)".*/\1/p' <<<"$BC")"; BCSEC="$(sed -n 's/.*"client_secret":"\([^"]*\)".*/\1/p' <<<"$BC")"
+BBASIC="$(printf '%s:%s' "$BCID" "$BCSEC" | base64 -w0)"
 BASIC="$(printf '%s:%s' "$CID" "$CSEC" | base64 -w0)"; ABASIC="$(printf '%s:%s' "$ACID" "$ACSEC" | base64 -w0)"
 
 PIN_S=(); PIN_G=()
@@ -62,6 +70,7 @@ for _ in $(seq 100); do curl -sf -o /dev/null "$BASE/healthz" && break; sleep 0.
 sleep 1; IDLE_RSS="$(awk '/VmRSS/{print $2, $3}' "/proc/$PID/status")"
 curl -sf -u "$CID:$CSEC" -d grant_type=client_credentials "$BASE/oauth/token" | grep -q '"access_token":"eyJ' || { echo "sanity check failed" >&2; cat "$TMP/latch.log"; exit 1; }
 
+curl -sf -u "$BCID:$BCSEC" -d grant_type=client_credentials "$BASE/oauth/token" | grep -q '"expires_in":600' || { echo "custom-API token sanity check failed" >&2; exit 1; }
 AT="$(curl -sf -u "$CID:$CSEC" -d grant_type=client_credentials "$BASE/oauth/token" | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')"
 curl -sf -u "$CID:$CSEC" -d "token=$AT" "$BASE/oauth/introspect" | grep -q '"active":true' || { echo "introspection sanity check failed" >&2; exit 1; }
 KEY="$("$BIN" key create --user bench@example.com --mode test --json | sed -n 's/.*"key":"\([^"]*\)".*/\1/p')"
@@ -80,6 +89,11 @@ end'
 cat >"$TMP/token.lua" <<LUA
 wrk.method = "POST"; wrk.body = "grant_type=client_credentials"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"; wrk.headers["Authorization"] = "Basic $BASIC"
+$result_lua
+LUA
+cat >"$TMP/token_api.lua" <<LUA
+wrk.method = "POST"; wrk.body = "grant_type=client_credentials"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"; wrk.headers["Authorization"] = "Basic $BBASIC"
 $result_lua
 LUA
 cat >"$TMP/get.lua" <<LUA
@@ -124,6 +138,7 @@ printf '%-18s %4s %10s %9s %9s %9s %7s %9s %10s\n' endpoint conc req/s p50_ms p9
 for ep in ${ENDPOINTS:-token code introspect apikey discovery}; do
   case $ep in
     token) path=/oauth/token; lua="$TMP/token.lua" ;;
+    token_api) path=/oauth/token; lua="$TMP/token_api.lua" ;;
     code) path=/oauth/token; lua="$TMP/code.lua" ;;
     introspect) path=/oauth/introspect; lua="$TMP/introspect.lua" ;;
     apikey) path=/v1/users/me; lua="$TMP/apikey.lua" ;;

@@ -210,7 +210,12 @@ impl Snapshot {
 /// This instance's copy of the catalog.
 pub struct Catalog {
     builtin: Api,
-    current: RwLock<Arc<Snapshot>>,
+    /// The snapshot and the ticket of the reload that read it. Reloads overlap (the
+    /// background one and the one after a change): a reload replaces the snapshot only if it
+    /// started after the one that made it, so a read that began before a change committed
+    /// never overwrites a snapshot that has the change.
+    current: RwLock<(u64, Arc<Snapshot>)>,
+    tickets: std::sync::atomic::AtomicU64,
 }
 
 impl Catalog {
@@ -232,20 +237,30 @@ impl Catalog {
             builtin: true,
             created_at: None,
         };
-        let current = RwLock::new(Arc::new(Snapshot::build(vec![builtin.clone()])));
-        Self { builtin, current }
+        let current = RwLock::new((0, Arc::new(Snapshot::build(vec![builtin.clone()]))));
+        Self {
+            builtin,
+            current,
+            tickets: std::sync::atomic::AtomicU64::new(0),
+        }
     }
 
     /// The catalog as last loaded (no I/O).
     pub fn get(&self) -> Arc<Snapshot> {
         match self.current.read() {
-            Ok(g) => g.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
+            Ok(g) => g.1.clone(),
+            Err(poisoned) => poisoned.into_inner().1.clone(),
         }
     }
 
-    /// Read the stored APIs and replace the snapshot.
+    /// Read the stored APIs and replace the snapshot (unless a reload that started later
+    /// already did). Returns the newest snapshot, which holds every change committed before
+    /// this call.
     pub async fn reload(&self, db: &impl store::Conn) -> Result<Arc<Snapshot>, StoreError> {
+        let ticket = self
+            .tickets
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
         let rows = store::apis::all(db).await?;
         let mut apis = Vec::with_capacity(rows.len() + 1);
         apis.push(self.builtin.clone());
@@ -266,12 +281,19 @@ impl Catalog {
                 created_at: Some(a.created_at),
             }
         }));
-        let snap = Arc::new(Snapshot::build(apis));
-        match self.current.write() {
-            Ok(mut g) => *g = snap.clone(),
-            Err(poisoned) => *poisoned.into_inner() = snap.clone(),
+        Ok(self.install(ticket, Arc::new(Snapshot::build(apis))))
+    }
+
+    /// Keep `snap` if its reload started after the current snapshot's; return the newest.
+    fn install(&self, ticket: u64, snap: Arc<Snapshot>) -> Arc<Snapshot> {
+        let mut g = match self.current.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if ticket > g.0 {
+            *g = (ticket, snap);
         }
-        Ok(snap)
+        g.1.clone()
     }
 }
 
@@ -320,6 +342,20 @@ mod tests {
         let mut apis = vec![c.builtin.clone()];
         apis.push(billing());
         Snapshot::build(apis)
+    }
+
+    #[test]
+    fn a_reload_that_started_earlier_never_replaces_a_later_one() {
+        let c = Catalog::new("https://latch.example");
+        let with_billing = Arc::new(snapshot());
+        let stale = Arc::new(Snapshot::build(vec![c.builtin.clone()]));
+        // Reload 2 (after the change) finishes first; reload 1 (begun before) then ends.
+        assert!(c.install(2, with_billing).api("api_1").is_some());
+        assert!(
+            c.install(1, stale).api("api_1").is_some(),
+            "the stale read is dropped"
+        );
+        assert!(c.get().api("api_1").is_some());
     }
 
     #[test]
