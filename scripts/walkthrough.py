@@ -22,8 +22,9 @@ active at introspection, a second authorization that skips sign-in and consent, 
 `prompt=consent` showing consent again; for the Billing API, the token's `aud` and `scope`, the
 example resource server answering 200 to that token, 401 to the first flow's (another API's)
 token, 200 to an `rk_test_` key with `invoices:read`, 403 `insufficient_scope` (body and
-challenge) to one with only `invoices:write`, and its RFC 9728 metadata naming Latch. Any failure exits 1 with the failing step, the
-transcript's tail and the server log's tail; every wait is bounded.
+challenge) to one with only `invoices:write`, and its RFC 9728 metadata naming Latch. Any
+failure exits 1 with the failing step, the transcript's tail and the server log's tail; every
+wait is bounded.
 
 Environment: LATCH_BIN (default: the newest of $CARGO_TARGET_DIR/{debug,release}/latch, with
 CARGO_TARGET_DIR defaulting to ./target), RESOURCE_SERVER_BIN (default: the newest of
@@ -31,8 +32,8 @@ $CARGO_TARGET_DIR/{debug,release}/examples/resource_server; build it with `cargo
 latch-verify --features actix --example resource_server`), WALKTHROUGH_TIMEOUT (seconds for
 the README's blocks, default 300), WALKTHROUGH_KEEP=1 keeps the temporary directory,
 WALKTHROUGH_SCREENSHOTS=DIR saves the Billing API's consent page as DIR/consent-billing.png
-(the README's screenshot: `WALKTHROUGH_SCREENSHOTS=docs/screenshots`). Needs bash, curl, jq, openssl,
-Debian's `chromium` and `pip install websocket-client`.
+(the README's screenshot: `WALKTHROUGH_SCREENSHOTS=docs/screenshots`). Needs bash, curl, jq,
+openssl, Debian's `chromium` and `pip install websocket-client`.
 """
 
 import base64
@@ -592,7 +593,8 @@ def main():
         callback_origin = f"http://127.0.0.1:{callback_port}"
         transcript, after, person = run_blocks(blocks, workdir, env, callback_origin, port,
                                                timeout)
-        verify(base, [t for t in transcript if t[0] <= first_flow], after[:first_flow], person, workdir, env, callback_port)
+        verify(base, [t for t in transcript if t[0] <= first_flow], after[:first_flow], person,
+               workdir, env, callback_port)
         verify_billing(base, f"http://127.0.0.1:{rs_port}",
                        [line for b, line in transcript if b > first_flow], after)
         ok = True
