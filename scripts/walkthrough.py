@@ -1,29 +1,42 @@
 #!/usr/bin/env python3
-"""Run the README's "A first OAuth flow" against a fresh Latch, as a person would paste it.
+"""Run the README's "A first OAuth flow" and "Worked example: a Billing API" against a fresh
+Latch, as a person would paste them.
 
     python3 scripts/walkthrough.py
 
-Takes the ```sh blocks between `<!-- walkthrough:start -->` and `<!-- walkthrough:end -->` in
-README.md, in order, and runs them in one `bash` with `set -euo pipefail`, in a temporary
+Takes the ```sh blocks of every section between `<!-- walkthrough:start -->` and
+`<!-- walkthrough:end -->` in README.md, in document order, and runs them in one `bash` with
+`set -euo pipefail` (so later sections reuse the variables of earlier ones), in a temporary
 working directory (with `scripts/` linked in) against a Latch started here on a free port with
 a temporary SQLite database. The only rewrites: the README's `127.0.0.1:8080` becomes that
-port, its callback port 8765 a free one, and `latch()` calls the built binary instead of
-`cargo run --release`. The person's browser is headless Chromium (scripts/screenshot.py's CDP
-`Browser`): it opens the authorization URL the block prints, signs in and clicks Allow, so
-`scripts/catch-code.py` receives the code exactly as it would from a person.
+port, its callback port 8765 and the resource server's port 8081 free ones, `latch()` calls
+the built binary instead of `cargo run --release`, and the example resource server's
+`cargo run … --example resource_server` is its built binary. The person's browser is headless
+Chromium (scripts/screenshot.py's CDP `Browser`): it opens each authorization URL a block
+prints, signs in (the first time) and clicks Allow, so `scripts/catch-code.py` receives the
+code exactly as it would from a person.
 
 Then it checks what the README promises: the token response, `/v1/users/me` as Ann, a refresh
 that rotates both tokens, the client_credentials token refused with 403 `user_required` and
 active at introspection, a second authorization that skips sign-in and consent, and
-`prompt=consent` showing consent again. Any failure exits 1 with the failing step, the
-transcript's tail and the server log's tail; every wait is bounded.
+`prompt=consent` showing consent again; for the Billing API, the token's `aud` and `scope`, the
+example resource server answering 200 to that token, 401 to the first flow's (another API's)
+token, 200 to an `rk_test_` key with `invoices:read`, 403 `insufficient_scope` (body and
+challenge) to one with only `invoices:write`, and its RFC 9728 metadata naming Latch. Any
+failure exits 1 with the failing step, the transcript's tail and the server log's tail; every
+wait is bounded.
 
 Environment: LATCH_BIN (default: the newest of $CARGO_TARGET_DIR/{debug,release}/latch, with
-CARGO_TARGET_DIR defaulting to ./target), WALKTHROUGH_TIMEOUT (seconds for the README's blocks,
-default 300), WALKTHROUGH_KEEP=1 keeps the temporary directory. Needs bash, curl, jq, openssl,
-Debian's `chromium` and `pip install websocket-client`.
+CARGO_TARGET_DIR defaulting to ./target), RESOURCE_SERVER_BIN (default: the newest of
+$CARGO_TARGET_DIR/{debug,release}/examples/resource_server; build it with `cargo build -p
+latch-verify --features actix --example resource_server`), WALKTHROUGH_TIMEOUT (seconds for
+the README's blocks, default 300), WALKTHROUGH_KEEP=1 keeps the temporary directory,
+WALKTHROUGH_SCREENSHOTS=DIR saves the Billing API's consent page as DIR/consent-billing.png
+(the README's screenshot: `WALKTHROUGH_SCREENSHOTS=docs/screenshots`). Needs bash, curl, jq,
+openssl, Debian's `chromium` and `pip install websocket-client`.
 """
 
+import base64
 import json
 import os
 import queue
@@ -49,9 +62,13 @@ PASSWORD = "a long passphrase"
 README_PORT = "8080"
 README_CALLBACK_PORT = "8765"
 README_LATCH_FN = 'latch() { cargo run -q --release -- "$@"; }'
+README_RS_PORT = "8081"
+README_RS_RUN = "cargo run -q -p latch-verify --features actix --example resource_server"
 # Variables the README's blocks set, read back after each block for the checks.
 VARIABLES = ["CLIENT_ID", "CLIENT_SECRET", "STATE", "REDIRECT_URI", "AUTHORIZE_URL", "CODE",
-             "ACCESS_TOKEN", "REFRESH_TOKEN", "WORKER_ID", "WORKER_SECRET", "WORKER_TOKEN"]
+             "ACCESS_TOKEN", "REFRESH_TOKEN", "WORKER_ID", "WORKER_SECRET", "WORKER_TOKEN",
+             "VIEWER_ID", "BILLING_TOKEN", "RS_ID", "RS_SECRET", "RS_PID", "READ_KEY",
+             "WRITE_KEY"]
 
 
 class Failure(Exception):
@@ -68,32 +85,33 @@ def free_port():
         return s.getsockname()[1]
 
 
-def find_binary():
-    if os.environ.get("LATCH_BIN"):
-        return os.path.abspath(os.environ["LATCH_BIN"])
+def find_binary(var, name, build):
+    if os.environ.get(var):
+        return os.path.abspath(os.environ[var])
     target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
-    found = [p for p in (os.path.join(target, d, "latch") for d in ("debug", "release"))
+    found = [p for p in (os.path.join(target, d, name) for d in ("debug", "release"))
              if os.path.isfile(p)]
     if not found:
-        raise Failure(f"no latch binary in {target}/{{debug,release}}: run `cargo build` "
-                      "or set LATCH_BIN")
+        raise Failure(f"no {name} in {target}/{{debug,release}}: run `{build}` or set {var}")
     return max(found, key=os.path.getmtime)
 
 
-def extract_blocks():
+def extract_sections():
+    """The ```sh blocks of each marked section, sections in document order."""
     with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
         text = f.read()
-    m = re.search(r"<!-- walkthrough:start -->(.*?)<!-- walkthrough:end -->", text, re.S)
-    if not m:
-        raise Failure("README.md has no <!-- walkthrough:start --> … <!-- walkthrough:end --> "
-                      "section")
-    blocks = re.findall(r"^```sh\n(.*?)^```$", m.group(1), re.S | re.M)
-    if not blocks:
-        raise Failure("the README's walkthrough section has no ```sh blocks")
+    sections = re.findall(r"<!-- walkthrough:start -->(.*?)<!-- walkthrough:end -->", text, re.S)
+    if len(sections) != 2:
+        raise Failure(f"README.md has {len(sections)} <!-- walkthrough:start --> … "
+                      "<!-- walkthrough:end --> sections; the checks below expect two (the "
+                      "first OAuth flow, the Billing API)")
+    blocks = [re.findall(r"^```sh\n(.*?)^```$", s, re.S | re.M) for s in sections]
+    if not all(blocks):
+        raise Failure("a walkthrough section of the README has no ```sh blocks")
     return blocks
 
 
-def rewrite(blocks, port, callback_port):
+def rewrite(blocks, port, callback_port, rs_port):
     """The README's fixed ports and its `cargo run` become ours; each rewrite must apply,
     or the README changed and we would be testing something else."""
     text = "\n\x00\n".join(blocks)
@@ -102,6 +120,8 @@ def rewrite(blocks, port, callback_port):
         (f"127.0.0.1:{README_CALLBACK_PORT}", f"127.0.0.1:{callback_port}"),
         (f"catch-code.py {README_CALLBACK_PORT} ", f"catch-code.py {callback_port} "),
         (README_LATCH_FN, 'latch() { "$LATCH_BIN" "$@"; }'),
+        (f"127.0.0.1:{README_RS_PORT}", f"127.0.0.1:{rs_port}"),
+        (README_RS_RUN, '"$RESOURCE_SERVER_BIN"'),
     ]
     for old, new in rules:
         if old not in text:
@@ -190,10 +210,13 @@ class Person:
         except (SystemExit, ValueError, TypeError):
             return None  # mid-navigation: the page's context went away; ask again
 
-    def authorize(self, url, callback_origin, seconds=60, sign_in=True, allow=True):
+    def authorize(self, url, callback_origin, seconds=60, sign_in=True, allow=True, shot=None):
         """Open `url` and act like the person until the browser reaches the callback.
-        Returns the kinds of page seen on the way."""
+        Returns the kinds of page seen on the way. `shot`: a PNG path for the consent page."""
         self.seen = []
+        # The tab may still show the previous flow's callback page: until the navigation
+        # below replaces it, that page is not this flow's callback.
+        before = (self.page() or {}).get("href")
         self.browser.call("Page.navigate", url=url)
         signed_in = clicked = False
         signed_in_at = 0.0
@@ -203,7 +226,7 @@ class Person:
             p = self.page()
             if p:
                 last = p
-                if p["href"].startswith(callback_origin):
+                if p["href"].startswith(callback_origin) and p["href"] != before:
                     self.seen.append("callback")
                     return self.seen
                 if p["login"] and not signed_in:
@@ -220,6 +243,8 @@ class Person:
                     raise Failure(f"signing in as {EMAIL} failed: {p['text']!r}")
                 elif p["allow"] and not clicked:
                     self.seen.append("consent")
+                    if shot:
+                        self.screenshot(shot)
                     if not allow:
                         return self.seen
                     self.browser.eval(
@@ -229,6 +254,14 @@ class Person:
         where = f"; last page {last['href']}: {last['text']!r}" if last else ""
         raise Failure(f"the browser did not reach {callback_origin} within {seconds} s "
                       f"(pages seen: {self.seen}){where}")
+
+    def screenshot(self, path):
+        time.sleep(0.3)  # fonts and the logo
+        png = self.browser.call("Page.captureScreenshot", format="png",
+                                captureBeyondViewport=True)
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(png["data"]))
+        say(f"saved {path}")
 
     def close(self):
         self.browser.close()
@@ -263,23 +296,41 @@ def run_blocks(blocks, workdir, env, callback_origin, port, timeout):
 
     threading.Thread(target=pump, daemon=True).start()
 
-    transcript, block, done = [], 0, False
-    person, browser_thread, browser_error = None, None, []
+    transcript, block, done, eof = [], 0, False, False
+    person, browser_threads, browser_error = None, [], []
     url_re = re.compile(rf"(http://127\.0\.0\.1:{port}/oauth/authorize\?\S+)")
+    shots = os.environ.get("WALKTHROUGH_SCREENSHOTS")
 
-    def drive(url):
+    def drive(url, previous):
+        """The first authorization signs in; later ones (the Billing API's app) find Ann
+        signed in and show only the consent page."""
         nonlocal person
         try:
-            person = Person()
+            if previous:
+                previous.join(timeout=70)
+            first = person is None
+            if first:
+                person = Person()
             cb_port = int(urllib.parse.urlsplit(callback_origin).port)
             if not wait_port(cb_port, 30):
                 raise Failure("scripts/catch-code.py did not start listening within 30 s")
-            seen = person.authorize(url, callback_origin)
+            shot = os.path.join(shots, "consent-billing.png") if shots and not first else None
+            seen = person.authorize(url, callback_origin, shot=shot)
             say(f"browser: {' → '.join(seen)}")
-            if seen != ["login", "consent", "callback"]:
-                raise Failure(f"expected sign-in, consent, then the callback; saw {seen}")
+            expected = ["login", "consent", "callback"] if first else ["consent", "callback"]
+            if seen != expected:
+                raise Failure(f"expected {' → '.join(expected)}; saw {seen}")
         except BaseException as e:  # noqa: BLE001 - reported by the main thread
             browser_error.append(e)
+
+    def kill_group():
+        # Also what the blocks left behind (the resource server they start with `&`), which
+        # would otherwise hold the output pipe open after bash exits. Only while bash runs or
+        # the pipe is held: then the group exists and its id cannot belong to anyone else.
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
     deadline = time.monotonic() + timeout
     try:
@@ -293,8 +344,11 @@ def run_blocks(blocks, workdir, env, callback_origin, port, timeout):
             except queue.Empty:
                 if browser_error:
                     raise Failure(f"browser step: {browser_error[0]}")
+                if proc.poll() is not None:
+                    kill_group()
                 continue
             if line is None:
+                eof = True
                 break
             line = line.rstrip("\n")
             m = re.match(r"@@ block (\d+) @@$", line)
@@ -308,12 +362,14 @@ def run_blocks(blocks, workdir, env, callback_origin, port, timeout):
             transcript.append((block, line))
             print(f"  | {line}", flush=True)
             u = url_re.search(line)
-            if u and browser_thread is None:
-                browser_thread = threading.Thread(target=drive, args=(u.group(1),), daemon=True)
-                browser_thread.start()
+            if u:
+                previous = browser_threads[-1] if browser_threads else None
+                t = threading.Thread(target=drive, args=(u.group(1), previous), daemon=True)
+                browser_threads.append(t)
+                t.start()
         rc = proc.wait(timeout=10)
-        if browser_thread:
-            browser_thread.join(timeout=70)
+        for t in browser_threads:
+            t.join(timeout=70)
         if browser_error:
             raise Failure(f"browser step: {browser_error[0]}")
         if rc != 0:
@@ -321,18 +377,20 @@ def run_blocks(blocks, workdir, env, callback_origin, port, timeout):
             raise Failure(f"bash exited with {rc} in {where}")
         if not done:
             raise Failure(f"bash stopped after block {block} without finishing")
-        if browser_thread is None:
-            raise Failure("no block printed the authorization URL, so no browser step ran")
+        if len(browser_threads) != 2:
+            raise Failure(f"{len(browser_threads)} blocks printed an authorization URL, "
+                          "expected two (the first flow's, the Billing API's)")
     except BaseException:
-        if browser_thread and browser_thread.is_alive():
-            browser_thread.join(timeout=15)  # so the browser it may be starting gets closed
+        for t in browser_threads:
+            if t.is_alive():
+                t.join(timeout=15)  # so the browser it may be starting gets closed
         if person:
             person.close()
         raise
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        if proc.poll() is None or not eof:
+            kill_group()
+        proc.wait()
 
     after = []
     for i in range(1, len(blocks) + 1):
@@ -422,6 +480,69 @@ def verify(base, transcript, after, person, workdir, env, callback_port):
           "prompt=login asks for the password again")
 
 
+def jwt_payload(token):
+    part = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+def verify_billing(base, api, out, after):
+    """The Billing API example: `out` is what its blocks printed, `api` the identifier (and
+    address) of the example resource server they started."""
+    v = after[-1]
+    check(v["VIEWER_ID"].startswith("cl_") and v["RS_ID"].startswith("cl_")
+          and v["RS_SECRET"].startswith("cs_"),
+          "the Invoice Viewer app and the resource-server client were created")
+    claims = jwt_payload(v["BILLING_TOKEN"])
+    check(claims.get("aud") == api and claims.get("scope") == "openid invoices:read",
+          f"the Invoice Viewer's token has aud {api} and scope `openid invoices:read`")
+    text = "\n".join(out)
+    check(f'"aud": "{api}"' in text and '"scope": "openid invoices:read"' in text,
+          "the README's jq decoding of the token printed its aud and scope")
+
+    # Lines `{json} status` from `curl -w ' %{http_code}\n'`, in order: the Billing token, the
+    # first flow's token, the invoices:read key.
+    answers = []
+    for line in out:
+        m = re.match(r"^(\{.*\}) (\d{3})$", line)
+        if m:
+            answers.append((int(m.group(2)), json.loads(m.group(1))))
+    check([s for s, _ in answers] == [200, 401, 200],
+          f"the resource server answered 200, 401, 200 to the token, the other API's token and "
+          f"the read key (got {[s for s, _ in answers]})")
+    (_, token_ok), (_, wrong_aud), (_, key_ok) = answers
+    check(token_ok.get("object") == "list" and token_ok["data"][0]["id"] == "in_1"
+          and "invoices:read" in token_ok["caller"]["scopes"]
+          and token_ok["caller"]["sub"].startswith("user_"),
+          "the Billing token gets Ann's invoices")
+    check(wrong_aud.get("error") == "invalid_token" and "aud" in wrong_aud["error_description"],
+          "the first flow's token (aud: the Latch API) is 401 invalid_token for its audience")
+    check(v["READ_KEY"].startswith("rk_test_") and v["WRITE_KEY"].startswith("rk_test_"),
+          "`key create --scope` made restricted test keys (rk_test_…)")
+    check('{"type":"restricted","scopes":["invoices:read"]}' in out and "rk_test_…" in out,
+          "the README printed the read key's type and scopes")
+    check(key_ok.get("object") == "list" and key_ok["caller"]["scopes"] == ["invoices:read"]
+          and key_ok["caller"]["sub"] == token_ok["caller"]["sub"],
+          "the invoices:read key gets Ann's invoices")
+    i = next((i for i, line in enumerate(out) if line.startswith('{"error":"insufficient_scope"')),
+             None)
+    challenge = out[i + 1] if i is not None and i + 1 < len(out) else ""
+    check(challenge.startswith('403 Bearer error="insufficient_scope"')
+          and 'scope="invoices:read"' in challenge
+          and f'resource_metadata="{api}/.well-known/oauth-protected-resource"' in challenge,
+          "the invoices:write key gets 403 insufficient_scope, naming invoices:read and the "
+          "metadata")
+    meta = [json.loads(line) for line in out if line.startswith('{"authorization_servers"')]
+    check(len(meta) == 1 and meta[0]["authorization_servers"] == [base]
+          and meta[0]["resource"] == api and meta[0].get("resource_name") == "Billing API",
+          "the RFC 9728 metadata names Latch as the authorization server")
+    try:
+        os.kill(int(v["RS_PID"]), 0)
+        alive = True
+    except (ValueError, ProcessLookupError, PermissionError):
+        alive = False
+    check(not alive, "the README stopped the resource server")
+
+
 def main():
     for tool in ("bash", "curl", "jq", "openssl"):
         if not shutil.which(tool):
@@ -433,13 +554,19 @@ def main():
     except ImportError:
         raise Failure("python websocket-client is not installed (pip install websocket-client)")
 
-    binary = find_binary()
-    port, callback_port = free_port(), free_port()
-    while callback_port == port:
-        callback_port = free_port()
-    blocks = rewrite(extract_blocks(), port, callback_port)
+    binary = find_binary("LATCH_BIN", "latch", "cargo build -p latch --bin latch")
+    rs_binary = find_binary("RESOURCE_SERVER_BIN", os.path.join("examples", "resource_server"),
+                            "cargo build -p latch-verify --features actix --example "
+                            "resource_server")
+    port, callback_port, rs_port = free_port(), free_port(), free_port()
+    while len({port, callback_port, rs_port}) < 3:
+        callback_port, rs_port = free_port(), free_port()
+    sections = extract_sections()
+    first_flow = len(sections[0])  # blocks of "A first OAuth flow"; the Billing API's follow
+    blocks = rewrite([b for section in sections for b in section], port, callback_port, rs_port)
     base = f"http://127.0.0.1:{port}"
-    say(f"{len(blocks)} blocks from README.md; latch {binary} on {base}")
+    say(f"{len(blocks)} blocks from README.md ({first_flow} + {len(blocks) - first_flow}); "
+        f"latch {binary} on {base}")
 
     workdir = tempfile.mkdtemp(prefix="latch-walkthrough-")
     os.symlink(os.path.join(ROOT, "scripts"), os.path.join(workdir, "scripts"))
@@ -447,6 +574,7 @@ def main():
     env = {k: val for k, val in os.environ.items() if not k.startswith("LATCH_")}
     env.update({
         "LATCH_BIN": binary,
+        "RESOURCE_SERVER_BIN": rs_binary,
         "LATCH_BIND": f"127.0.0.1:{port}",
         "LATCH_DATABASE_URL": f"sqlite://{workdir}/latch.db?mode=rwc",
         "LATCH_LOG_FORMAT": "pretty",
@@ -465,7 +593,10 @@ def main():
         callback_origin = f"http://127.0.0.1:{callback_port}"
         transcript, after, person = run_blocks(blocks, workdir, env, callback_origin, port,
                                                timeout)
-        verify(base, transcript, after, person, workdir, env, callback_port)
+        verify(base, [t for t in transcript if t[0] <= first_flow], after[:first_flow], person,
+               workdir, env, callback_port)
+        verify_billing(base, f"http://127.0.0.1:{rs_port}",
+                       [line for b, line in transcript if b > first_flow], after)
         ok = True
     except Failure:
         log = server.tail()
@@ -481,7 +612,7 @@ def main():
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     if ok:
-        say("the README's first OAuth flow works")
+        say("the README's first OAuth flow and Billing API example work")
 
 
 def on_sigterm(signum, frame):
