@@ -356,7 +356,8 @@ impl ImageKind {
 /// A checked logo file, kept in memory and served by Latch (never hot-linked).
 pub struct Logo {
     kind: ImageKind,
-    bytes: Arc<[u8]>,
+    /// Shared by every response that sends it (a reference count, not a copy).
+    bytes: actix_web::web::Bytes,
     href: String,
 }
 
@@ -395,7 +396,7 @@ impl Logo {
         self.kind
     }
 
-    pub fn bytes(&self) -> Arc<[u8]> {
+    pub fn bytes(&self) -> actix_web::web::Bytes {
         self.bytes.clone()
     }
 }

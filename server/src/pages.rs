@@ -77,7 +77,7 @@ pub async fn get_brand_logo(path: actix_web::web::Path<String>) -> HttpResponse 
             .content_type(logo.kind().mime())
             .insert_header((header::CACHE_CONTROL, IMMUTABLE))
             .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-            .body(actix_web::web::Bytes::from(logo.bytes().to_vec())),
+            .body(logo.bytes()),
         None => error_page(
             StatusCode::NOT_FOUND,
             "Page not found",
@@ -627,5 +627,27 @@ mod tests {
             Some(("https://example.com/", "Go")),
         ));
         assert!(html.contains("href=\"https://example.com/\""));
+    }
+
+    #[actix_web::test]
+    async fn the_shell_escapes_the_brand_name_and_links_the_accent_stylesheet() {
+        use crate::brand::{Accent, Brand, BrandName, CURRENT};
+        let brand = std::sync::Arc::new(Brand::new(
+            BrandName::parse(XSS).unwrap(),
+            Accent::parse("#0f766e").unwrap(),
+            None,
+        ));
+        let href = brand.stylesheet_href().unwrap().to_owned();
+        let html = CURRENT
+            .scope(brand, async {
+                body(error_page(StatusCode::NOT_FOUND, "Gone", "Not here."))
+            })
+            .await;
+        assert_page_shell(&html);
+        assert_escaped(&html);
+        assert!(html.contains("<title>Gone · &#60;script&#62;alert(1)&#60;/script&#62;</title>"));
+        assert!(html.contains(&format!("<link rel=\"stylesheet\" href=\"{href}\">")));
+        // Outside a request, the brand is Latch's.
+        assert!(body(error_page(StatusCode::NOT_FOUND, "Gone", "x")).contains("· Latch</title>"));
     }
 }

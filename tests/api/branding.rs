@@ -244,3 +244,28 @@ async fn two_instances_in_one_process_keep_their_own_brands() {
             .contains("<title>Sign in · Latch</title>")
     );
 }
+
+#[tokio::test]
+async fn a_colour_without_a_logo_draws_latchs_mark_and_favicon_in_that_colour() {
+    // Arrange
+    let app = spawn_app_with(|s| {
+        s.brand = Arc::new(Brand::new(
+            BrandName::parse(NAME).unwrap(),
+            Accent::parse(TEAL).unwrap(),
+            None,
+        ))
+    })
+    .await;
+
+    // Act
+    let html = app.get("/login").await.text().await.unwrap();
+
+    // Assert
+    assert!(html.contains("<svg class=\"brand-mark\""));
+    assert!(
+        html.contains("fill='%230f766e'"),
+        "favicon not in the accent"
+    );
+    assert!(html.contains("/static/brand.css?v="));
+    assert!(!html.contains("brand-logo"));
+}
