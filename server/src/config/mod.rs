@@ -528,4 +528,19 @@ mod tests {
             "{e}"
         );
     }
+
+    #[test]
+    fn brand_keys_are_read_from_latch_toml_too() {
+        let (_dir, toml) = temp_file(
+            "latch.toml",
+            b"brand_name = \"Acme ID\"\nbrand_color = \"#0f766e\"\n",
+        );
+        let o = Overrides {
+            config_file: Some(PathBuf::from(toml)),
+            ..Overrides::default()
+        };
+        let s = Settings::load_from(&o, std::iter::empty()).unwrap();
+        assert_eq!(s.brand.name(), "Acme ID");
+        assert_eq!(s.brand.color().hex(), "#0f766e");
+    }
 }
