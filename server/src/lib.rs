@@ -16,6 +16,8 @@ pub mod audit;
 pub mod authorize;
 /// Bearer tokens (RFC 6750): reading `Authorization` and the one challenge builder.
 pub mod bearer;
+/// The brand on every page: name, logo and accent colour (a task-local per request).
+pub mod brand;
 
 pub mod catalog;
 /// The `latch` command line.

@@ -64,6 +64,9 @@ pub struct Edge {
     pub body_timeout: Duration,
     /// Send `Strict-Transport-Security` (served over TLS, or the issuer is `https`).
     pub hsts: bool,
+    /// `Settings::brand`: made the request's `brand::CURRENT`, so every page this instance
+    /// renders (error answers made here included) carries its brand.
+    pub brand: std::sync::Arc<crate::brand::Brand>,
 }
 
 /// A cached pair of metric handles for one (method label, status) on one path.
@@ -215,6 +218,18 @@ impl futures_util::Stream for BodyDeadline {
 }
 
 pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, Error> {
+    let brand = req
+        .app_data::<web::Data<Edge>>()
+        .map_or_else(crate::brand::default_brand, |e| e.brand.clone());
+    crate::brand::CURRENT
+        .scope(brand, observe_branded(req, next))
+        .await
+}
+
+async fn observe_branded(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<actix_web::body::BoxBody>, Error> {

@@ -3,6 +3,13 @@
 //! This module owns how a page looks, never what it decides: handlers build a `*View` and call a
 //! `*_page` function. Every user-supplied string goes through askama's HTML escaping; nothing here
 //! uses `|safe`. Pages carry no inline script or style, so the CSP can stay `'self'`-only.
+//!
+//! The shell (`templates/base.html`, `templates/dashboard/layout.html`) reads the brand of
+//! the request (`brand::current()`): its name in the header and every title, its logo, and
+//! its accent as a second stylesheet, `/static/brand.css?v=…`, served from this site. A
+//! linked stylesheet rather than a `<style>` element: `style-src 'self'` stays as it is, with
+//! no hash or nonce to keep in step with each instance's colour. "Secured by Latch" in the
+//! footer stays under any brand: Latch is the software that secures the sign-in.
 
 use std::sync::LazyLock;
 
@@ -48,6 +55,35 @@ pub async fn get_js() -> HttpResponse {
         .content_type("text/javascript; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, IMMUTABLE))
         .body(JS)
+}
+
+/// `GET /static/brand.css`: the accent variables computed from `LATCH_BRAND_COLOR`.
+/// Addressed by content (`?v=`), like the other assets.
+pub async fn get_brand_css() -> HttpResponse {
+    let brand = crate::brand::current();
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, IMMUTABLE))
+        .body(brand.css().to_owned())
+}
+
+/// `GET /static/brand/logo.{ext}`: the `LATCH_BRAND_LOGO` file read at start-up, with the
+/// type its magic bytes showed and `nosniff` (the type is never guessed from the content
+/// again). Any other extension, or no logo configured: 404.
+pub async fn get_brand_logo(path: actix_web::web::Path<String>) -> HttpResponse {
+    let brand = crate::brand::current();
+    match brand.logo().filter(|l| l.kind().ext() == path.as_str()) {
+        Some(logo) => HttpResponse::Ok()
+            .content_type(logo.kind().mime())
+            .insert_header((header::CACHE_CONTROL, IMMUTABLE))
+            .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+            .body(logo.bytes()),
+        None => error_page(
+            StatusCode::NOT_FOUND,
+            "Page not found",
+            "There is no logo at this address.",
+        ),
+    }
 }
 
 /// Renders `t` as an HTML response. Pages may carry a CSRF token or personal data, so they are
@@ -144,10 +180,12 @@ pub fn untrusted_redirect_page(
     description: &str,
     href: &str,
 ) -> HttpResponse {
+    let brand = crate::brand::current();
     let message = format!(
-        "{client_name} sent a request that could not be completed: {description}. Latch did \
+        "{client_name} sent a request that could not be completed: {description}. {} did \
          not send you back to the app automatically, because the app was registered by one of \
-         its users rather than by this service. Go back only if you trust {destination}."
+         its users rather than by this service. Go back only if you trust {destination}.",
+        brand.name()
     );
     let label = format!("Return to {destination}");
     let link = (is_safe_href(href) || is_app_scheme_href(href)).then_some((href, label.as_str()));
@@ -589,5 +627,27 @@ mod tests {
             Some(("https://example.com/", "Go")),
         ));
         assert!(html.contains("href=\"https://example.com/\""));
+    }
+
+    #[actix_web::test]
+    async fn the_shell_escapes_the_brand_name_and_links_the_accent_stylesheet() {
+        use crate::brand::{Accent, Brand, BrandName, CURRENT};
+        let brand = std::sync::Arc::new(Brand::new(
+            BrandName::parse(XSS).unwrap(),
+            Accent::parse("#0f766e").unwrap(),
+            None,
+        ));
+        let href = brand.stylesheet_href().unwrap().to_owned();
+        let html = CURRENT
+            .scope(brand, async {
+                body(error_page(StatusCode::NOT_FOUND, "Gone", "Not here."))
+            })
+            .await;
+        assert_page_shell(&html);
+        assert_escaped(&html);
+        assert!(html.contains("<title>Gone · &#60;script&#62;alert(1)&#60;/script&#62;</title>"));
+        assert!(html.contains(&format!("<link rel=\"stylesheet\" href=\"{href}\">")));
+        // Outside a request, the brand is Latch's.
+        assert!(body(error_page(StatusCode::NOT_FOUND, "Gone", "x")).contains("· Latch</title>"));
     }
 }

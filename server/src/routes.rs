@@ -26,7 +26,15 @@ pub fn machine_routes(cfg: &mut web::ServiceConfig) {
     crate::discovery::routes(cfg);
     crate::health::routes(cfg);
     cfg.route("/static/latch.css", web::get().to(crate::pages::get_css))
-        .route("/static/latch.js", web::get().to(crate::pages::get_js));
+        .route("/static/latch.js", web::get().to(crate::pages::get_js))
+        .route(
+            "/static/brand.css",
+            web::get().to(crate::pages::get_brand_css),
+        )
+        .route(
+            "/static/brand/logo.{ext}",
+            web::get().to(crate::pages::get_brand_logo),
+        );
 }
 
 /// Pages for people: behind the session middleware.

@@ -216,6 +216,7 @@ impl Application {
             },
             body_timeout: settings.body_timeout,
             hsts: settings.tls.is_some() || settings.issuer_is_https(),
+            brand: settings.brand.clone(),
         });
         let state = web::Data::new(AppState {
             db,

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod authorize;
+mod branding;
 mod catalog;
 mod cli;
 mod dashboard;

@@ -136,6 +136,9 @@ pub struct Settings {
     pub max_connections_per_ip: u32,
     /// Per-IP limits key an IPv6 address by its first this-many bits (one /64 is one host).
     pub ipv6_prefix: u8,
+    /// The product name, logo and accent colour on every page (and, once Latch sends mail,
+    /// every mail): `LATCH_BRAND_NAME`, `LATCH_BRAND_LOGO`, `LATCH_BRAND_COLOR`.
+    pub brand: std::sync::Arc<crate::brand::Brand>,
 }
 
 impl Settings {
@@ -444,5 +447,100 @@ mod tests {
             )
             .contains("redacted")
         );
+    }
+
+    /// A file in a fresh temporary directory (kept alive by the returned guard).
+    fn temp_file(name: &str, bytes: &[u8]) -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let path = path.to_string_lossy().into_owned();
+        (dir, path)
+    }
+
+    fn brand_error(env: &[(&str, &str)]) -> String {
+        load(env).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn brand_defaults_to_latch_and_takes_a_name_colour_and_logo() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.brand.name(), "Latch");
+        assert_eq!(s.brand.color(), crate::brand::DEFAULT_COLOR);
+        assert!(s.brand.logo().is_none());
+
+        let (_dir, png) = temp_file("logo.svg", b"\x89PNG\r\n\x1a\n rest of a PNG");
+        let s = load(&[
+            ("LATCH_BRAND_NAME", "Acme ID"),
+            ("LATCH_BRAND_COLOR", "#0F766E"),
+            ("LATCH_BRAND_LOGO", &png),
+        ])
+        .unwrap();
+        assert_eq!(s.brand.name(), "Acme ID");
+        assert_eq!(s.brand.color().hex(), "#0f766e");
+        // The type comes from the bytes, not from the file name.
+        assert!(
+            s.brand
+                .logo_href()
+                .unwrap()
+                .starts_with("/static/brand/logo.png?v=")
+        );
+    }
+
+    #[test]
+    fn bad_brand_values_are_refused_naming_their_key() {
+        for (key, value) in [
+            ("LATCH_BRAND_COLOR", "red;}body{"),
+            ("LATCH_BRAND_COLOR", "red"),
+            ("LATCH_BRAND_COLOR", "#fff"),
+            // White text on yellow: 1.6:1.
+            ("LATCH_BRAND_COLOR", "#ffcc00"),
+            (
+                "LATCH_BRAND_NAME",
+                "An over-long product name of forty-one ch",
+            ),
+            ("LATCH_BRAND_NAME", "Acme\u{7}"),
+            ("LATCH_BRAND_NAME", " "),
+        ] {
+            let e = brand_error(&[(key, value)]);
+            assert!(e.contains(key), "{value:?}: {e}");
+        }
+
+        let (_svg_dir, svg) = temp_file(
+            "logo.png",
+            b"<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>",
+        );
+        let e = brand_error(&[("LATCH_BRAND_LOGO", &svg)]);
+        assert!(e.contains("LATCH_BRAND_LOGO") && e.contains("SVG"), "{e}");
+
+        let mut big = b"\x89PNG\r\n\x1a\n".to_vec();
+        big.resize(crate::brand::MAX_LOGO_BYTES + 1, 0);
+        let (_big_dir, big) = temp_file("big.png", &big);
+        let e = brand_error(&[("LATCH_BRAND_LOGO", &big)]);
+        assert!(
+            e.contains("LATCH_BRAND_LOGO") && e.contains("256 KiB"),
+            "{e}"
+        );
+
+        let e = brand_error(&[("LATCH_BRAND_LOGO", "/nonexistent/logo.png")]);
+        assert!(
+            e.contains("LATCH_BRAND_LOGO") && e.contains("/nonexistent/logo.png"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn brand_keys_are_read_from_latch_toml_too() {
+        let (_dir, toml) = temp_file(
+            "latch.toml",
+            b"brand_name = \"Acme ID\"\nbrand_color = \"#0f766e\"\n",
+        );
+        let o = Overrides {
+            config_file: Some(PathBuf::from(toml)),
+            ..Overrides::default()
+        };
+        let s = Settings::load_from(&o, std::iter::empty()).unwrap();
+        assert_eq!(s.brand.name(), "Acme ID");
+        assert_eq!(s.brand.color().hex(), "#0f766e");
     }
 }

@@ -48,6 +48,9 @@ pub(super) struct Raw {
     pub(super) body_timeout: Option<String>,
     pub(super) max_connections_per_ip: Option<String>,
     pub(super) ipv6_prefix: Option<String>,
+    pub(super) brand_name: Option<String>,
+    pub(super) brand_logo: Option<String>,
+    pub(super) brand_color: Option<String>,
 }
 
 /// Read the file and environment layers into [`Raw`]; `env` is the process environment

@@ -277,6 +277,7 @@ pub(super) fn settings(raw: Raw, o: &Overrides) -> Result<Settings, ConfigError>
         .transpose()?
         .unwrap_or(64);
     Ok(Settings {
+        brand: brand(raw.brand_name, raw.brand_logo, raw.brand_color)?,
         session_ttl,
         body_timeout,
         max_connections_per_ip,
@@ -357,6 +358,44 @@ pub(super) fn settings(raw: Raw, o: &Overrides) -> Result<Settings, ConfigError>
                     .unwrap_or(1)
             }),
     })
+}
+
+/// `LATCH_BRAND_*`: each part checked by `brand`'s rules; the logo file is read here, once,
+/// at start-up (a missing or unreadable file stops the start like any bad value).
+fn brand(
+    name: Option<String>,
+    logo: Option<String>,
+    color: Option<String>,
+) -> Result<std::sync::Arc<crate::brand::Brand>, ConfigError> {
+    use crate::brand::{Accent, Brand, BrandName, Logo, MAX_LOGO_BYTES};
+    if name.is_none() && logo.is_none() && color.is_none() {
+        return Ok(crate::brand::default_brand());
+    }
+    let name = BrandName::parse(name.as_deref().unwrap_or(crate::brand::DEFAULT_NAME))
+        .map_err(|m| invalid("LATCH_BRAND_NAME", m))?;
+    let color = Accent::parse(&color.unwrap_or_else(|| crate::brand::DEFAULT_COLOR.hex()))
+        .map_err(|m| invalid("LATCH_BRAND_COLOR", m))?;
+    let logo = match logo.filter(|p| !p.is_empty()) {
+        None => None,
+        Some(path) => {
+            let cannot =
+                |e: std::io::Error| invalid("LATCH_BRAND_LOGO", format!("cannot read {path}: {e}"));
+            let file = std::fs::File::open(&path).map_err(cannot)?;
+            // Read at most one byte past the limit, so a huge file is refused without
+            // being read whole.
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(file, MAX_LOGO_BYTES as u64 + 1),
+                &mut bytes,
+            )
+            .map_err(cannot)?;
+            Some(
+                Logo::parse(bytes)
+                    .map_err(|m| invalid("LATCH_BRAND_LOGO", format!("{path} {m}")))?,
+            )
+        }
+    };
+    Ok(std::sync::Arc::new(Brand::new(name, color, logo)))
 }
 
 /// The directory of an SQLite database file (the default data directory).

@@ -42,6 +42,34 @@ async fn migrate_exits_2_naming_the_key_when_the_database_is_not_sqlite_or_postg
 }
 
 #[tokio::test]
+async fn migrate_exits_2_naming_the_key_when_a_brand_value_is_bad() {
+    // Arrange
+    let cli = Cli::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("logo.png");
+    std::fs::write(&svg, "<svg xmlns=\"http://www.w3.org/2000/svg\"/>").unwrap();
+    let svg = svg.to_string_lossy().into_owned();
+    let missing = dir.path().join("missing.png");
+    let missing = missing.to_string_lossy().into_owned();
+
+    for (key, value) in [
+        ("LATCH_BRAND_COLOR", "red;}body{"),
+        (
+            "LATCH_BRAND_NAME",
+            "An over-long product name of forty-one ch",
+        ),
+        ("LATCH_BRAND_LOGO", svg.as_str()),
+        ("LATCH_BRAND_LOGO", missing.as_str()),
+    ] {
+        // Act
+        let out = cli.run_with_env(&["migrate"], &[(key, value)]);
+
+        // Assert
+        assert_usage_error(&out, key);
+    }
+}
+
+#[tokio::test]
 async fn latch_exits_2_when_the_subcommand_is_unknown() {
     // Arrange
     let cli = Cli::sqlite();
