@@ -6,6 +6,7 @@ mod helpers;
 mod authorize;
 mod catalog;
 mod cli;
+mod consent_truth;
 mod dashboard;
 mod deny_sync;
 mod discovery;
