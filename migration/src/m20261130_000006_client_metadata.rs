@@ -93,6 +93,8 @@ impl MigrationTrait for Migration {
     }
 }
 
+// The column names are OIDC's (`client_uri`), so a variant repeats the table's name.
+#[allow(clippy::enum_variant_names)]
 #[derive(DeriveIden, Clone, Copy)]
 enum Client {
     Table,

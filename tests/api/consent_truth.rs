@@ -114,7 +114,10 @@ async fn a_users_app_is_unverified_until_an_admin_verifies_it_on_the_dashboard()
     let html = consent_page(&app, &id).await;
     assert!(html.contains("Unverified app"), "{html}");
     assert!(html.contains("Registered by a Latch user"), "{html}");
-    assert!(html.contains(">billing.mallory.example</a>"), "{html}");
+    assert!(
+        html.contains("href=\"https://billing.mallory.example/home\" rel=\"noopener noreferrer\" target=\"_blank\">billing.mallory.example<"),
+        "{html}"
+    );
     for link in [
         "https://billing.mallory.example/privacy",
         "https://billing.mallory.example/terms",
