@@ -346,6 +346,44 @@ mod tests {
         assert_eq!(sniff(b""), None);
     }
 
+    /// A one-shot HTTP server on 127.0.0.1 answering one request with a PNG.
+    async fn serve_png_once() -> u16 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            if let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = [0u8; 2048];
+                let _ = s.read(&mut buf).await;
+                let body = b"\x89PNG\r\n\x1a\n0000";
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(body).await;
+            }
+        });
+        port
+    }
+
+    /// Host names go through the checking resolver: `localhost` is loopback, refused unless
+    /// the issuer is on loopback too.
+    #[tokio::test]
+    async fn names_are_resolved_and_checked() {
+        let port = serve_png_once().await;
+        let uri = format!("http://localhost:{port}/logo.png");
+        let public = Fetcher {
+            allow_loopback: false,
+        };
+        assert_eq!(public.fetch(&uri).await.unwrap_err(), BLOCKED);
+        let local = Fetcher {
+            allow_loopback: true,
+        };
+        let logo = local.fetch(&uri).await.expect("fetched");
+        assert_eq!(logo.content_type, "image/png");
+    }
+
     #[test]
     fn loopback_follows_the_issuer() {
         assert!(Fetcher::for_issuer("http://127.0.0.1:8080").allow_loopback);
