@@ -29,6 +29,14 @@ pub struct Model {
     pub secret_rotated_at: Option<DateTimeUtc>,
     /// While set, the client cannot act and its tokens are not accepted.
     pub disabled_at: Option<DateTimeUtc>,
+    /// An admin vouched for this app (a user registered it): the consent screen drops its
+    /// "unverified app" notice. Operator apps and apps of admins count as verified anyway.
+    pub verified_at: Option<DateTimeUtc>,
+    /// OIDC Dynamic Client Registration §2 metadata people see on the consent screen.
+    pub logo_uri: Option<String>,
+    pub client_uri: Option<String>,
+    pub policy_uri: Option<String>,
+    pub tos_uri: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

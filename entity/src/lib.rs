@@ -10,6 +10,7 @@ pub mod api_scope;
 pub mod audit_event;
 pub mod authorization_code;
 pub mod client;
+pub mod client_logo;
 pub mod consent;
 pub mod idempotency_key;
 pub mod prelude;

@@ -4,6 +4,7 @@ pub use super::api_scope::Entity as ApiScope;
 pub use super::audit_event::Entity as AuditEvent;
 pub use super::authorization_code::Entity as AuthorizationCode;
 pub use super::client::Entity as Client;
+pub use super::client_logo::Entity as ClientLogo;
 pub use super::consent::Entity as Consent;
 pub use super::idempotency_key::Entity as IdempotencyKey;
 pub use super::refresh_token::Entity as RefreshToken;

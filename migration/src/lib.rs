@@ -8,6 +8,7 @@ mod m20261130_000001_event_livemode;
 mod m20261130_000002_api_catalog;
 mod m20261130_000003_key_policies;
 mod m20261130_000005_client_disabled;
+mod m20261130_000006_client_metadata;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000002_api_catalog::Migration),
             Box::new(m20261130_000003_key_policies::Migration),
             Box::new(m20261130_000005_client_disabled::Migration),
+            Box::new(m20261130_000006_client_metadata::Migration),
         ]
     }
 }

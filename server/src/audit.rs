@@ -77,6 +77,10 @@ audit_kinds! {
     ClientDeleted = "client.deleted",
     ClientDisabled = "client.disabled",
     ClientEnabled = "client.enabled",
+    /// An admin vouched for an app a user registered: consent stops calling it unverified.
+    ClientVerified = "client.verified",
+    /// An admin withdrew that: consent calls the app unverified again.
+    ClientUnverified = "client.unverified",
     ConsentGranted = "consent.granted",
     ConsentRevoked = "consent.revoked",
     /// RFC 6749 §4.1.2: a code used twice; the tokens it issued were revoked.
@@ -132,10 +136,9 @@ impl AuditKind {
         use AuditKind::*;
         match self {
             SigninSucceeded | AccountCreated | ApiKeyCreated | ApiKeyRenamed | ApiKeyUpdated
-            | ClientCreated | ClientUpdated | ClientEnabled | ConsentGranted | ConsentRevoked
-            | UserEnabled | UserAdminRevoked | ApiCreated | ApiUpdated | ApiScopeAdded => {
-                Severity::Info
-            }
+            | ClientCreated | ClientUpdated | ClientEnabled | ClientVerified | ConsentGranted
+            | ConsentRevoked | UserEnabled | UserAdminRevoked | ApiCreated | ApiUpdated
+            | ApiScopeAdded => Severity::Info,
             SigninFailed
             | SigninLocked
             | SignupDuplicate
@@ -148,6 +151,7 @@ impl AuditKind {
             | ClientSecretRotated
             | ClientDeleted
             | ClientDisabled
+            | ClientUnverified
             | AuthorizationCodeReused
             | RefreshTokenReused
             | RefreshTokenInvalidated

@@ -66,7 +66,11 @@ pub fn check_secret(s: &str, prefix: &str) -> bool {
 }
 
 pub fn sha256_hex(s: &str) -> String {
-    let d = Sha256::digest(s.as_bytes());
+    sha256_hex_bytes(s.as_bytes())
+}
+
+pub fn sha256_hex_bytes(data: &[u8]) -> String {
+    let d = Sha256::digest(data);
     let mut out = String::with_capacity(64);
     for b in d {
         out.push(char::from(b"0123456789abcdef"[(b >> 4) as usize]));

@@ -24,7 +24,7 @@ pub mod catalog;
 pub mod cli;
 /// The client's address (a request extension) and the per-IP limit key.
 pub mod client_ip;
-/// OAuth client registration rules.
+/// OAuth client registration rules, consent-screen metadata, logos and trust.
 pub mod clients;
 /// The injectable clock every time decision reads (imports nothing of ours).
 pub mod clock;
@@ -50,6 +50,8 @@ pub mod grant_type;
 pub mod health;
 /// `POST /oauth/introspect` (RFC 7662).
 pub mod introspect;
+/// `GET /logos/…`: the client logos Latch fetched, served from its own origin.
+pub mod logos;
 /// Client IPs, body deadlines, metrics and security headers.
 pub mod middleware;
 /// The shared layer of the `/oauth` endpoints: form, client authentication, bearer tokens,

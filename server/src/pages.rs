@@ -213,6 +213,12 @@ fn is_app_scheme_href(href: &str) -> bool {
     })
 }
 
+/// An absolute http(s) URL (links to an app's own pages).
+fn is_http_href(href: &str) -> bool {
+    let lower = href.to_ascii_lowercase();
+    lower.starts_with("https://") || lower.starts_with("http://")
+}
+
 /// Escaping keeps an attribute well-formed, not a URL harmless: only allow a path on this site
 /// (not `//host` or `/\host`, which browsers treat as another host) or an http(s) URL.
 fn is_safe_href(href: &str) -> bool {
@@ -319,6 +325,17 @@ pub struct ConsentView<'a> {
     pub livemode: bool,
     /// Extra hidden inputs `(name, value)` carrying the authorization request.
     pub hidden: Vec<(&'a str, &'a str)>,
+    /// Who registered the app, as a phrase: "the operator of this service", "a Latch user".
+    pub registered_by: &'a str,
+    /// False: the "Unverified app" notice is shown (a user registered it; no admin vouched).
+    pub verified: bool,
+    /// The host of the app's `client_uri`, shown as its domain and linked to it.
+    pub homepage: Option<(&'a str, &'a str)>,
+    /// `(policy_uri, tos_uri)`, linked (validated http(s) URIs).
+    pub policy_uri: Option<&'a str>,
+    pub tos_uri: Option<&'a str>,
+    /// The logo Latch serves (`/logos/…`), or `None` for the app's initial.
+    pub logo_url: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -327,6 +344,11 @@ struct ConsentTemplate<'a, 'b> {
     version: &'static str,
     initial: String,
     v: &'a ConsentView<'b>,
+    /// The view's links and logo, each checked again (see [`consent_page`]).
+    homepage: Option<(&'b str, &'b str)>,
+    policy_uri: Option<&'b str>,
+    tos_uri: Option<&'b str>,
+    logo_url: Option<&'b str>,
 }
 
 /// The consent screen: posts `csrf`, every hidden pair and `decision=allow|deny` to
@@ -343,6 +365,15 @@ pub fn consent_page(v: &ConsentView) -> HttpResponse {
             version: asset_version(),
             initial,
             v,
+            // The app's registered metadata URIs: an attribute is escaped, but a
+            // `javascript:` URL would still run, so only http(s) is linked; the logo is only
+            // ever Latch's own copy.
+            homepage: v.homepage.filter(|(href, _)| is_http_href(href)),
+            policy_uri: v.policy_uri.filter(|h| is_http_href(h)),
+            tos_uri: v.tos_uri.filter(|h| is_http_href(h)),
+            logo_url: v
+                .logo_url
+                .filter(|h| h.starts_with("/logos/") && !h.contains("//")),
         },
     )
 }
@@ -542,6 +573,12 @@ mod tests {
                 ("redirect_uri", "https://app.example/cb?x=1&y=2"),
                 (ATTR, SQ),
             ],
+            registered_by: "a Latch user",
+            verified: false,
+            homepage: Some(("javascript:alert(1)", XSS)),
+            policy_uri: Some("https://app.example/privacy?a=\"x"),
+            tos_uri: Some("javascript:alert(1)"),
+            logo_url: Some("https://evil.example/logo.png"),
         }
     }
 
@@ -570,6 +607,14 @@ mod tests {
         assert!(html.contains("revoke"));
         // The app's initial is the first alphanumeric character, escaped like everything else.
         assert!(html.contains("<span class=\"avatar avatar-app\">S</span>"));
+        // Who registered it, and the notice for an app no admin vouched for.
+        assert!(html.contains("a Latch user"));
+        assert!(html.contains("Unverified app"));
+        // Only http(s) links to the app's pages, opened apart from this page.
+        assert!(!html.contains("javascript:"));
+        assert!(html.contains("href=\"https://app.example/privacy?a=&#34;x\" rel=\"noopener noreferrer\" target=\"_blank\""));
+        // Never an image from elsewhere.
+        assert!(!html.contains("evil.example"));
     }
 
     #[test]

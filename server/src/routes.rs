@@ -25,6 +25,7 @@ pub fn machine_routes(cfg: &mut web::ServiceConfig) {
     crate::oidc::routes(cfg);
     crate::discovery::routes(cfg);
     crate::health::routes(cfg);
+    crate::logos::routes(cfg);
     cfg.route("/static/latch.css", web::get().to(crate::pages::get_css))
         .route("/static/latch.js", web::get().to(crate::pages::get_js))
         .route(

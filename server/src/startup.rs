@@ -230,6 +230,7 @@ impl Application {
             sealer,
             clock,
             catalog,
+            logos: crate::clients::logo::Fetcher::for_issuer(&settings.issuer),
         });
         let cookie_key = Key::derive_from(&derive_key(&master, "session-cookie"));
         let secure_cookies = secure_transport(settings);

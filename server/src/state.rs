@@ -26,4 +26,6 @@ pub struct AppState {
     pub clock: crate::clock::Clock,
     /// The permission catalog: APIs and their scopes (reloaded every 2 s).
     pub catalog: Arc<crate::catalog::Catalog>,
+    /// Fetches client logos under this server's address rule (`clients::logo`).
+    pub logos: crate::clients::logo::Fetcher,
 }

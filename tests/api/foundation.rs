@@ -21,6 +21,7 @@ fn expected_tables() -> Vec<String> {
     let mut t: Vec<String> = [
         entity::user::Entity.table_name(),
         entity::client::Entity.table_name(),
+        entity::client_logo::Entity.table_name(),
         entity::authorization_code::Entity.table_name(),
         entity::refresh_token::Entity.table_name(),
         entity::revoked_token::Entity.table_name(),

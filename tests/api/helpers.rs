@@ -242,10 +242,12 @@ impl TestApp {
             first_party: c.first_party,
             resource_server: c.resource_server,
             owner_id: None,
+            metadata: Default::default(),
         };
-        let (m, secret) = latch::clients::create(&self.db, &self.state.catalog.get(), new)
-            .await
-            .expect("client created");
+        let (m, secret) =
+            latch::clients::create(&self.db, &self.state.catalog.get(), &self.state.logos, new)
+                .await
+                .expect("client created");
         TestClient {
             id: m.id,
             secret,

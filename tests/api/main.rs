@@ -7,6 +7,7 @@ mod authorize;
 mod branding;
 mod catalog;
 mod cli;
+mod consent_truth;
 mod dashboard;
 mod deny_sync;
 mod discovery;

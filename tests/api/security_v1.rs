@@ -255,6 +255,7 @@ async fn narrowing_a_clients_scopes_narrows_its_existing_refresh_tokens() {
         &app.db,
         &app.state.catalog.get(),
         &app.state.rows,
+        &app.state.logos,
         &row,
         latch::clients::ClientUpdate {
             scopes: Some(vec!["read".into()]),
@@ -302,6 +303,7 @@ async fn narrowing_a_clients_scopes_narrows_its_existing_refresh_tokens() {
         &app.db,
         &app.state.catalog.get(),
         &app.state.rows,
+        &app.state.logos,
         &row,
         latch::clients::ClientUpdate {
             scopes: Some(vec!["read".into(), "write".into()]),

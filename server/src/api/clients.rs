@@ -9,7 +9,7 @@ use super::auth::{Action, Principal};
 use super::params::Params;
 use super::{ListQuery, idempotency, list_response};
 use crate::audit::AuditKind;
-use crate::clients::{self, ClientUpdate, NewClient};
+use crate::clients::{self, ClientUpdate, Metadata, NewClient};
 use crate::errors::ApiError;
 use crate::state::AppState;
 use crate::store;
@@ -38,6 +38,10 @@ pub fn client_object(c: &entity::client::Model) -> serde_json::Value {
         "token_endpoint_auth_method": c.token_endpoint_auth_method,
         "livemode": c.livemode,
         "secret_last4": c.secret_last4,
+        "logo_uri": c.logo_uri,
+        "client_uri": c.client_uri,
+        "policy_uri": c.policy_uri,
+        "tos_uri": c.tos_uri,
         "created": c.created_at.timestamp(),
         "updated": c.updated_at.timestamp(),
     })
@@ -113,7 +117,17 @@ async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let owner = p.allow(RESOURCE, Action::Manage)?.to_owned();
     let params = Params::parse(&req, &body)?;
-    params.only(&["name", "redirect_uris", "public", "grant_types", "scopes"])?;
+    params.only(&[
+        "name",
+        "redirect_uris",
+        "public",
+        "grant_types",
+        "scopes",
+        "logo_uri",
+        "client_uri",
+        "policy_uri",
+        "tos_uri",
+    ])?;
     idempotency::run(&state, &p.owner(), &req, &body, || async {
         let new = NewClient {
             name: params
@@ -135,8 +149,15 @@ async fn create(
             first_party: false,
             resource_server: false,
             owner_id: Some(owner.clone()),
+            metadata: Metadata {
+                logo_uri: params.one("logo_uri")?.map(str::to_owned),
+                client_uri: params.one("client_uri")?.map(str::to_owned),
+                policy_uri: params.one("policy_uri")?.map(str::to_owned),
+                tos_uri: params.one("tos_uri")?.map(str::to_owned),
+            },
         };
-        let (c, secret) = clients::create(&state.db, &state.catalog.get(), new).await?;
+        let (c, secret) =
+            clients::create(&state.db, &state.catalog.get(), &state.logos, new).await?;
         super::audit(&state, &req, &owner, AuditKind::ClientCreated, detail(&c)).await?;
         let mut v = client_object(&c);
         v["secret"] = json!(secret);
@@ -155,14 +176,34 @@ async fn update(
     let user_id = p.allow(RESOURCE, Action::Manage)?;
     let c = owned(&state, &p, &id).await?;
     let params = Params::parse(&req, &body)?;
-    params.only(&["name", "redirect_uris", "scopes"])?;
+    params.only(&[
+        "name",
+        "redirect_uris",
+        "scopes",
+        "logo_uri",
+        "client_uri",
+        "policy_uri",
+        "tos_uri",
+    ])?;
     idempotency::run(&state, &p.owner(), &req, &body, || async {
         let u = ClientUpdate {
             name: params.one("name")?.map(str::to_owned),
             redirect_uris: params.list("redirect_uris"),
             scopes: params.list("scopes"),
+            logo_uri: params.one("logo_uri")?.map(str::to_owned),
+            client_uri: params.one("client_uri")?.map(str::to_owned),
+            policy_uri: params.one("policy_uri")?.map(str::to_owned),
+            tos_uri: params.one("tos_uri")?.map(str::to_owned),
         };
-        let updated = clients::update(&state.db, &state.catalog.get(), &state.rows, &c, u).await?;
+        let updated = clients::update(
+            &state.db,
+            &state.catalog.get(),
+            &state.rows,
+            &state.logos,
+            &c,
+            u,
+        )
+        .await?;
         super::audit(
             &state,
             &req,

@@ -21,6 +21,7 @@ use super::{
     unavailable,
 };
 use crate::audit::{AuditKind, Event};
+use crate::clients::{self, RegisteredBy};
 use crate::crypto;
 use crate::errors::{HtmlError, OAuthCode, StoreError};
 use crate::pages::{ConsentView, ScopeGroup, ScopeView, consent_page};
@@ -132,8 +133,9 @@ fn groups<'a>(
 }
 
 /// The consent page for `r`: a pending entry in the session binds its answer to this
-/// request.
-pub(super) fn show(
+/// request. It says who registered the app and, for an app a user registered that no admin
+/// verified, that it is unverified: anyone who signs up can name an app anything.
+pub(super) async fn show(
     state: &AppState,
     session: &Session,
     r: &AuthorizeRequest,
@@ -167,6 +169,23 @@ pub(super) fn show(
         .collect();
     let catalog = state.catalog.get();
     let groups = groups(&catalog, &r.scopes, granted);
+    let trust = clients::trust(&state.db, &state.rows, &r.client).await?;
+    let registered_by = match (trust.by, trust.verified) {
+        (RegisteredBy::Operator, _) => "the operator of this service",
+        (RegisteredBy::Admin, _) => "an administrator of this service",
+        (RegisteredBy::User, true) => "a Latch user, verified by this service",
+        (RegisteredBy::User, false) => "a Latch user",
+    };
+    let homepage = r.client.client_uri.as_deref().and_then(|u| {
+        let host = Url::parse(u).ok()?.host_str()?.to_owned();
+        Some((u, host))
+    });
+    let logo_url = match r.client.logo_uri {
+        Some(_) => store::client_logos::by_client(&state.db, &r.client.id)
+            .await?
+            .map(|l| clients::logo::path(&l)),
+        None => None,
+    };
     let mut res = consent_page(&ConsentView {
         csrf: &token,
         logout_csrf: &logout_csrf,
@@ -177,6 +196,12 @@ pub(super) fn show(
         redirect_host: &host,
         livemode: r.client.livemode,
         hidden,
+        registered_by,
+        verified: trust.verified,
+        homepage: homepage.as_ref().map(|(u, h)| (*u, h.as_str())),
+        policy_uri: r.client.policy_uri.as_deref(),
+        tos_uri: r.client.tos_uri.as_deref(),
+        logo_url: logo_url.as_deref(),
     });
     res.headers_mut().insert(
         header::CACHE_CONTROL,

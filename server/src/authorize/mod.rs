@@ -368,7 +368,7 @@ async fn authorize(
             "The user has not consented to this application",
         );
     }
-    consent::show(state, session, &r, &user, &granted, now)
+    consent::show(state, session, &r, &user, &granted, now).await
 }
 
 /// A digest of a request's parameters (not the consent form's own), binding a consent

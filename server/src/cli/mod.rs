@@ -242,7 +242,8 @@ enum ClientCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Change a client's name, redirect URIs or scopes.
+    /// Change a client's name, redirect URIs, scopes or consent-screen metadata (an empty
+    /// --logo-uri "" and the like clears one).
     Update {
         id: String,
         #[arg(long)]
@@ -253,6 +254,20 @@ enum ClientCommand {
         /// Allowed scope (repeatable; replaces the list).
         #[arg(long = "scope", value_name = "SCOPE")]
         scopes: Vec<String>,
+        #[command(flatten)]
+        metadata: ClientMetadataArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Vouch for an app a user registered: the consent screen stops calling it unverified.
+    Verify {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Withdraw that: the consent screen calls the app unverified again.
+    Unverify {
+        id: String,
         #[arg(long)]
         json: bool,
     },
@@ -304,8 +319,39 @@ struct ClientCreate {
     /// Email of the user who owns the client.
     #[arg(long)]
     owner: Option<String>,
+    /// The app's logo (https; PNG, JPEG, GIF or WebP, at most 256 KiB): Latch fetches it now
+    /// and serves it on the consent screen.
+    #[arg(long, value_name = "URI")]
+    logo_uri: Option<String>,
+    /// The app's home page; the consent screen shows its domain.
+    #[arg(long, value_name = "URI")]
+    client_uri: Option<String>,
+    /// The app's privacy policy, linked from the consent screen.
+    #[arg(long, value_name = "URI")]
+    policy_uri: Option<String>,
+    /// The app's terms of service, linked from the consent screen.
+    #[arg(long, value_name = "URI")]
+    tos_uri: Option<String>,
     #[arg(long)]
     json: bool,
+}
+
+/// The consent-screen metadata `client update` may change; an empty value clears one.
+#[derive(Args, Debug)]
+struct ClientMetadataArgs {
+    /// The app's logo (https; PNG, JPEG, GIF or WebP, at most 256 KiB): Latch fetches it now
+    /// and serves it on the consent screen.
+    #[arg(long, value_name = "URI")]
+    logo_uri: Option<String>,
+    /// The app's home page; the consent screen shows its domain.
+    #[arg(long, value_name = "URI")]
+    client_uri: Option<String>,
+    /// The app's privacy policy, linked from the consent screen.
+    #[arg(long, value_name = "URI")]
+    policy_uri: Option<String>,
+    /// The app's terms of service, linked from the consent screen.
+    #[arg(long, value_name = "URI")]
+    tos_uri: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -622,15 +668,21 @@ async fn run(command: Command, mut settings: Settings) -> Result<(), Failure> {
                 first_party: c.first_party,
                 resource_server: c.resource_server,
                 owner_id,
+                metadata: crate::clients::Metadata {
+                    logo_uri: c.logo_uri,
+                    client_uri: c.client_uri,
+                    policy_uri: c.policy_uri,
+                    tos_uri: c.tos_uri,
+                },
             };
             let catalog = load_catalog(&db, &settings).await?;
-            let (client, secret) =
-                crate::clients::create(&db, &catalog, new)
-                    .await
-                    .map_err(|e| match e {
-                        crate::clients::ClientError::Store(s) => Failure(1, s.to_string()),
-                        other => Failure(2, other.to_string()),
-                    })?;
+            let logos = crate::clients::logo::Fetcher::for_issuer(&settings.issuer);
+            let (client, secret) = crate::clients::create(&db, &catalog, &logos, new)
+                .await
+                .map_err(|e| match e {
+                    crate::clients::ClientError::Store(s) => Failure(1, s.to_string()),
+                    other => Failure(2, other.to_string()),
+                })?;
             operator::audit_client(&db, crate::audit::AuditKind::ClientCreated, &client).await?;
             if c.json {
                 // Exactly DESIGN.md's fields (`client show --json` has them all).

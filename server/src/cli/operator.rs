@@ -1,6 +1,6 @@
 //! The operator's everyday commands (#15): users (`list`, `promote`, `demote`,
 //! `set-password`, `disable`, `enable`) and clients (`list`, `show`, `rotate-secret`,
-//! `update`, `delete`, `disable`, `enable`). They call the same domain functions as the
+//! `update`, `delete`, `disable`, `enable`, `verify`, `unverify`). They call the same domain functions as the
 //! dashboard and `/v1`, and each change is an audit event with `"via": "cli"`, filed under
 //! the account it concerns (a client's owner).
 
@@ -58,6 +58,11 @@ pub(super) fn client_json(c: &entity::client::Model) -> serde_json::Value {
         "resource_server": c.resource_server,
         "owner": c.owner_id,
         "disabled": c.disabled_at.is_some(),
+        "verified_at": c.verified_at.map(|t| t.timestamp()),
+        "logo_uri": c.logo_uri,
+        "client_uri": c.client_uri,
+        "policy_uri": c.policy_uri,
+        "tos_uri": c.tos_uri,
         "secret_last4": c.secret_last4,
         "created": c.created_at.timestamp(),
     })
@@ -318,22 +323,38 @@ pub(super) async fn client(command: ClientCommand, settings: &Settings) -> Resul
             name,
             redirect_uris,
             scopes,
+            metadata,
             json,
         } => {
             let c = client_by_id(&db, &id).await?;
-            if name.is_none() && redirect_uris.is_empty() && scopes.is_empty() {
+            let m = metadata;
+            if name.is_none()
+                && redirect_uris.is_empty()
+                && scopes.is_empty()
+                && m.logo_uri.is_none()
+                && m.client_uri.is_none()
+                && m.policy_uri.is_none()
+                && m.tos_uri.is_none()
+            {
                 return Err(Failure(
                     2,
-                    "nothing to change: give --name, --redirect-uri or --scope".into(),
+                    "nothing to change: give --name, --redirect-uri, --scope, --logo-uri, \
+                     --client-uri, --policy-uri or --tos-uri"
+                        .into(),
                 ));
             }
             let catalog = load_catalog(&db, settings).await?;
+            let logos = crate::clients::logo::Fetcher::for_issuer(&settings.issuer);
             let u = crate::clients::ClientUpdate {
                 name,
                 redirect_uris: (!redirect_uris.is_empty()).then_some(redirect_uris),
                 scopes: (!scopes.is_empty()).then_some(scopes),
+                logo_uri: m.logo_uri,
+                client_uri: m.client_uri,
+                policy_uri: m.policy_uri,
+                tos_uri: m.tos_uri,
             };
-            let c = crate::clients::update(&db, &catalog, &rows, &c, u)
+            let c = crate::clients::update(&db, &catalog, &rows, &logos, &c, u)
                 .await
                 .map_err(client_failure)?;
             audit_client(&db, AuditKind::ClientUpdated, &c).await?;
@@ -367,6 +388,10 @@ pub(super) async fn client(command: ClientCommand, settings: &Settings) -> Resul
             print_client(&c, json, "is disabled");
             Ok(())
         }
+        ClientCommand::Verify { id, json } => set_verified(&db, &rows, &id, true, now, json).await,
+        ClientCommand::Unverify { id, json } => {
+            set_verified(&db, &rows, &id, false, now, json).await
+        }
         ClientCommand::Enable { id, json } => {
             let before = client_by_id(&db, &id).await?;
             let c = crate::clients::set_disabled(&db, &rows, &before, false, now)
@@ -379,4 +404,40 @@ pub(super) async fn client(command: ClientCommand, settings: &Settings) -> Resul
             Ok(())
         }
     }
+}
+
+/// `client verify` / `client unverify`: an event only when the mark changes.
+async fn set_verified(
+    db: &store::Db,
+    rows: &store::RowCaches,
+    id: &str,
+    verify: bool,
+    now: chrono::DateTime<chrono::Utc>,
+    json: bool,
+) -> Result<(), Failure> {
+    let before = client_by_id(db, id).await?;
+    let c = crate::clients::set_verified(db, rows, &before, verify, now)
+        .await
+        .map_err(store_err)?;
+    if before.verified_at.is_some() != verify {
+        let kind = if verify {
+            AuditKind::ClientVerified
+        } else {
+            AuditKind::ClientUnverified
+        };
+        audit_client(db, kind, &c).await?;
+    }
+    let trust = crate::clients::trust(db, rows, &c)
+        .await
+        .map_err(store_err)?;
+    let done = match (verify, trust.verified) {
+        (true, _) => "is verified",
+        (false, true) => {
+            "is no longer marked verified (it still counts as verified: the operator or an \
+             admin registered it)"
+        }
+        (false, false) => "is no longer verified",
+    };
+    print_client(&c, json, done);
+    Ok(())
 }

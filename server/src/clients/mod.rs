@@ -1,4 +1,10 @@
-//! OAuth client registration rules (RFC 6749 §2, RFC 9700 §2.1/§4.1.3, RFC 8252 §7).
+//! OAuth client registration rules (RFC 6749 §2, RFC 9700 §2.1/§4.1.3, RFC 8252 §7), the
+//! client metadata people see (OIDC Dynamic Client Registration §2: `logo_uri`,
+//! `client_uri`, `policy_uri`, `tos_uri`; the logo is fetched by [`logo`]), and who vouches
+//! for an app ([`Trust`]): the operator's apps and admins' apps are trusted, an app a user
+//! registered is "unverified" until an admin verifies it.
+
+pub mod logo;
 
 use url::Url;
 
@@ -39,7 +45,7 @@ fn invalid(msg: impl Into<String>, param: &'static str) -> ClientError {
     ClientError::Invalid(msg.into(), param)
 }
 
-fn is_loopback(url: &Url) -> bool {
+pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -96,6 +102,151 @@ pub struct NewClient {
     pub first_party: bool,
     pub resource_server: bool,
     pub owner_id: Option<String>,
+    pub metadata: Metadata,
+}
+
+/// The OpenID client metadata people see on the consent screen (OIDC Dynamic Client
+/// Registration §2); `None` or an empty string is "not set".
+#[derive(Clone, Debug, Default)]
+pub struct Metadata {
+    /// Fetched once by Latch and served from Latch ([`logo`]), never hot-linked.
+    pub logo_uri: Option<String>,
+    /// The app's home page: its domain is shown as the app's.
+    pub client_uri: Option<String>,
+    pub policy_uri: Option<String>,
+    pub tos_uri: Option<String>,
+}
+
+/// A metadata URI as people will follow it: absolute, `https` (`http` only on loopback),
+/// at most 2000 characters, no whitespace and no credentials in it. An empty value is
+/// "none".
+pub fn validate_metadata_uri(
+    raw: &str,
+    param: &'static str,
+) -> Result<Option<String>, ClientError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let bad = |why: &str| invalid(format!("{param} {why}"), param);
+    if raw.chars().count() > 2000 {
+        return Err(bad("must be at most 2000 characters"));
+    }
+    if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("must not contain whitespace"));
+    }
+    let url = Url::parse(raw).map_err(|_| bad("must be an absolute https:// URI"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("must not contain credentials"));
+    }
+    match url.scheme() {
+        "https" if url.host().is_some() => Ok(Some(raw.to_owned())),
+        "http" if is_loopback(&url) => Ok(Some(raw.to_owned())),
+        _ => Err(bad(
+            "must be an absolute https:// URI (http:// only on loopback)",
+        )),
+    }
+}
+
+fn check_metadata(m: &Metadata) -> Result<Metadata, ClientError> {
+    let one = |v: &Option<String>, p| match v {
+        Some(v) => validate_metadata_uri(v, p),
+        None => Ok(None),
+    };
+    Ok(Metadata {
+        logo_uri: one(&m.logo_uri, "logo_uri")?,
+        client_uri: one(&m.client_uri, "client_uri")?,
+        policy_uri: one(&m.policy_uri, "policy_uri")?,
+        tos_uri: one(&m.tos_uri, "tos_uri")?,
+    })
+}
+
+/// Fetch the logo at a validated `logo_uri`; a failure names `logo_uri`.
+async fn fetch_logo(logos: &logo::Fetcher, uri: &str) -> Result<logo::Logo, ClientError> {
+    logos
+        .fetch(uri)
+        .await
+        .map_err(|why| invalid(format!("could not use logo_uri: {why}"), "logo_uri"))
+}
+
+async fn store_logo(db: &impl Conn, client_id: &str, l: logo::Logo) -> Result<(), StoreError> {
+    store::client_logos::put(
+        db,
+        entity::client_logo::Model {
+            client_id: client_id.to_owned(),
+            content_type: l.content_type.to_owned(),
+            digest: l.digest,
+            bytes: l.bytes,
+            fetched_at: store::now(),
+        },
+    )
+    .await
+}
+
+/// Who registered an app, as the consent screen says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegisteredBy {
+    /// No owner: made with the CLI by the server's operator.
+    Operator,
+    /// An admin of this server.
+    Admin,
+    /// Anyone who signed up.
+    User,
+}
+
+/// Who registered an app and whether someone this server trusts vouches for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Trust {
+    pub by: RegisteredBy,
+    /// Operator and admin apps always; a user's app once an admin verified it.
+    pub verified: bool,
+}
+
+/// The trust of `c`, given its owner's row (`None` for operator apps, or an owner gone).
+pub fn trust_of(c: &entity::client::Model, owner: Option<&entity::user::Model>) -> Trust {
+    match (&c.owner_id, owner) {
+        (None, _) => Trust {
+            by: RegisteredBy::Operator,
+            verified: true,
+        },
+        (Some(_), Some(u)) if u.is_admin => Trust {
+            by: RegisteredBy::Admin,
+            verified: true,
+        },
+        (Some(_), _) => Trust {
+            by: RegisteredBy::User,
+            verified: c.verified_at.is_some(),
+        },
+    }
+}
+
+/// [`trust_of`] with the owner read from the row caches.
+pub async fn trust(
+    db: &impl Conn,
+    rows: &store::RowCaches,
+    c: &entity::client::Model,
+) -> Result<Trust, StoreError> {
+    let owner = match &c.owner_id {
+        Some(o) => store::users::by_id_cached(db, rows, o).await?,
+        None => None,
+    };
+    Ok(trust_of(c, owner.as_deref()))
+}
+
+/// An admin marks a user's app verified, or takes that back.
+pub async fn set_verified(
+    db: &impl Conn,
+    rows: &store::RowCaches,
+    client: &entity::client::Model,
+    verified: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<entity::client::Model, StoreError> {
+    if client.verified_at.is_some() == verified {
+        return Ok(client.clone());
+    }
+    let updated = store::clients::set_verified(db, client, verified.then_some(now)).await?;
+    rows.forget_client(&client.id);
+    Ok(updated)
 }
 
 /// A client registered without a scope list may ask for the built-in API's scopes and the
@@ -130,6 +281,7 @@ fn dedup(v: &[String]) -> Vec<String> {
 pub async fn create(
     db: &impl Conn,
     catalog: &Snapshot,
+    logos: &logo::Fetcher,
     c: NewClient,
 ) -> Result<(entity::client::Model, Option<String>), ClientError> {
     let name = check_name(&c.name)?;
@@ -164,6 +316,11 @@ pub async fn create(
     {
         return Err(ClientError::UnknownOwner(owner.clone()));
     }
+    let metadata = check_metadata(&c.metadata)?;
+    let logo = match &metadata.logo_uri {
+        Some(uri) => Some(fetch_logo(logos, uri).await?),
+        None => None,
+    };
     let secret = (!c.public).then(|| crypto::mint_secret("cs_"));
     let now = store::now();
     let model = entity::client::Model {
@@ -189,8 +346,16 @@ pub async fn create(
         updated_at: now,
         secret_rotated_at: None,
         disabled_at: None,
+        verified_at: None,
+        logo_uri: metadata.logo_uri,
+        client_uri: metadata.client_uri,
+        policy_uri: metadata.policy_uri,
+        tos_uri: metadata.tos_uri,
     };
     let row = store::clients::insert(db, model).await?;
+    if let Some(l) = logo {
+        store_logo(db, &row.id, l).await?;
+    }
     Ok((row, secret))
 }
 
@@ -265,6 +430,12 @@ pub struct ClientUpdate {
     pub name: Option<String>,
     pub redirect_uris: Option<Vec<String>>,
     pub scopes: Option<Vec<String>>,
+    /// Each given URI replaces the stored one; an empty string clears it. Giving
+    /// `logo_uri` fetches the logo again.
+    pub logo_uri: Option<String>,
+    pub client_uri: Option<String>,
+    pub policy_uri: Option<String>,
+    pub tos_uri: Option<String>,
 }
 
 /// Change a client; this instance's cached row goes at once (others within the cache TTL).
@@ -272,6 +443,7 @@ pub async fn update(
     db: &impl Conn,
     catalog: &Snapshot,
     rows: &store::RowCaches,
+    logos: &logo::Fetcher,
     client: &entity::client::Model,
     u: ClientUpdate,
 ) -> Result<entity::client::Model, ClientError> {
@@ -288,7 +460,28 @@ pub async fn update(
     if let Some(s) = u.scopes {
         changes.scopes = Some(check_scopes(catalog, &s)?.join(" "));
     }
+    for (given, slot, param) in [
+        (&u.client_uri, &mut changes.client_uri, "client_uri"),
+        (&u.policy_uri, &mut changes.policy_uri, "policy_uri"),
+        (&u.tos_uri, &mut changes.tos_uri, "tos_uri"),
+        (&u.logo_uri, &mut changes.logo_uri, "logo_uri"),
+    ] {
+        if let Some(v) = given {
+            *slot = Some(validate_metadata_uri(v, param)?);
+        }
+    }
+    // The logo is fetched before anything is written, so a refused logo changes nothing.
+    let logo = match &changes.logo_uri {
+        Some(Some(uri)) => Some(fetch_logo(logos, uri).await?),
+        _ => None,
+    };
+    let cleared_logo = matches!(changes.logo_uri, Some(None));
     let updated = store::clients::update_fields(db, client, changes, store::now()).await?;
+    if let Some(l) = logo {
+        store_logo(db, &client.id, l).await?;
+    } else if cleared_logo {
+        store::client_logos::delete(db, &client.id).await?;
+    }
     rows.forget_client(&client.id);
     Ok(updated)
 }

@@ -86,6 +86,8 @@ pub fn event_title(kind: &str) -> std::borrow::Cow<'_, str> {
         ClientDeleted => "OAuth app deleted",
         ClientDisabled => "OAuth app disabled",
         ClientEnabled => "OAuth app enabled",
+        ClientVerified => "OAuth app verified by an admin",
+        ClientUnverified => "OAuth app verification withdrawn by an admin",
         ConsentGranted => "App authorized",
         ConsentRevoked => "App access revoked",
         AuthorizationCodeReused => "Authorization code used twice: its tokens were revoked",

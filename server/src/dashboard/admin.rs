@@ -14,6 +14,7 @@ use super::format::{When, initial};
 use super::views::{self, Chrome};
 use super::{AdminDash, CsrfForm, PageQuery, paginate, see_other};
 use crate::audit::{AuditKind, Event};
+use crate::clients::{self, RegisteredBy};
 use crate::errors::HtmlError;
 use crate::middleware::ClientIp;
 use crate::state::AppState;
@@ -27,7 +28,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/dashboard/admin/users/{id}/{action}",
             web::post().to(change_user),
         )
-        .route("/dashboard/admin/apps", web::get().to(operator_apps))
+        .route("/dashboard/admin/apps", web::get().to(all_apps))
+        .route(
+            "/dashboard/admin/apps/{id}/{action}",
+            web::post().to(change_app),
+        )
         .route("/dashboard/admin/activity", web::get().to(activity));
 }
 
@@ -65,32 +70,114 @@ async fn list_users(
     }))
 }
 
-/// The operator's OAuth apps (made by the CLI without `--owner`): no `/v1` caller reaches
-/// them, so this is where admins see them.
-async fn operator_apps(
+/// `?show=`: which apps the admin list shows.
+#[derive(serde::Deserialize)]
+struct AppsQuery {
+    show: Option<String>,
+    starting_after: Option<String>,
+}
+
+/// Every OAuth app: the operator's (made by the CLI without `--owner`, which no `/v1` caller
+/// reaches) and the users', which an admin may verify so that the consent screen stops
+/// calling them unverified (`clients::Trust`).
+async fn all_apps(
     state: web::Data<AppState>,
     AdminDash(dash): AdminDash,
-    q: web::Query<PageQuery>,
+    q: web::Query<AppsQuery>,
 ) -> Result<HttpResponse, HtmlError> {
+    let (owner, show) = match q.show.as_deref() {
+        Some("users") => (store::clients::Owner::Users, "users"),
+        Some("operator") => (store::clients::Owner::Operator, "operator"),
+        _ => (store::clients::Owner::Anyone, "all"),
+    };
+    let after = PageQuery {
+        starting_after: q.starting_after.clone(),
+    };
     let mut rows = store::clients::page(
         &state.db,
-        store::clients::Owner::Operator,
+        owner,
         None,
         crate::cursor::fetch(PAGE as u64),
-        q.after(),
+        after.after(),
     )
     .await?;
-    let next = paginate(&mut rows, PAGE, |c| &c.id).map(|id| format!("starting_after={id}"));
-    Ok(views::page(&OperatorAppsPage {
+    let next =
+        paginate(&mut rows, PAGE, |c| &c.id).map(|id| format!("show={show}&starting_after={id}"));
+    let mut ids: Vec<String> = rows.iter().filter_map(|c| c.owner_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    let owners: HashMap<String, entity::user::Model> = store::users::by_ids(&state.db, &ids)
+        .await?
+        .into_iter()
+        .map(|u| (u.id.clone(), u))
+        .collect();
+    let catalog = state.catalog.get();
+    let rows = rows
+        .iter()
+        .map(|c| {
+            let owner = c.owner_id.as_ref().and_then(|o| owners.get(o));
+            let trust = clients::trust_of(c, owner);
+            AdminAppRow {
+                app: AppRow::new(&catalog, c),
+                owner: owner.map(|u| u.email.clone()),
+                registered_by: trust.by,
+                verified: trust.verified,
+                marked: c.verified_at.is_some(),
+            }
+        })
+        .collect();
+    Ok(views::page(&AllAppsPage {
         c: dash.chrome("admin_apps"),
-        rows: {
-            let catalog = state.catalog.get();
-            rows.iter()
-                .map(|c| super::apps::AppRow::new(&catalog, c))
-                .collect()
-        },
+        rows,
+        show,
+        first_page: after.after().is_none(),
         next_page: next,
     }))
+}
+
+/// Verify or unverify an app a user registered (an audit event in its owner's activity).
+async fn change_app(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    AdminDash(dash): AdminDash,
+    path: web::Path<(String, String)>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, HtmlError> {
+    dash.check(&req, &state, &form.csrf)?;
+    let (id, action) = path.into_inner();
+    let verify = match action.as_str() {
+        "verify" => true,
+        "unverify" => false,
+        _ => return Err(HtmlError::not_found()),
+    };
+    let c = store::clients::by_id(&state.db, &id)
+        .await?
+        .ok_or_else(HtmlError::not_found)?;
+    let updated =
+        clients::set_verified(&state.db, &state.rows, &c, verify, state.clock.now()).await?;
+    if c.verified_at.is_some() != verify {
+        Event::new(if verify {
+            AuditKind::ClientVerified
+        } else {
+            AuditKind::ClientUnverified
+        })
+        .user_opt(c.owner_id.as_deref())
+        .actor(Some(&dash.user.id))
+        .client_ip(ClientIp::of(&req))
+        .user_agent_of(&req)
+        .detail(json!({"client_id": c.id, "name": c.name, "livemode": c.livemode, "by": dash.user.email}))
+        .record(&state.db)
+        .await?;
+    }
+    dash.flash(if verify {
+        format!(
+            "{} is verified: its consent screen no longer says \"Unverified app\".",
+            updated.name
+        )
+    } else {
+        format!("{} is no longer verified.", updated.name)
+    });
+    Ok(see_other("/dashboard/admin/apps?show=users"))
 }
 
 async fn change_user(
@@ -214,11 +301,32 @@ pub struct UserRow {
     pub is_self: bool,
 }
 
+/// An app in the admins' list: who registered it and whether it counts as verified.
+pub struct AdminAppRow {
+    pub app: AppRow,
+    /// The owner's email; `None` for the operator's apps.
+    pub owner: Option<String>,
+    pub registered_by: RegisteredBy,
+    pub verified: bool,
+    /// An admin marked it verified (`verified_at`).
+    pub marked: bool,
+}
+
+impl AdminAppRow {
+    /// Only a user's app is verified by hand (the operator's and admins' count as verified).
+    pub fn verifiable(&self) -> bool {
+        self.registered_by == RegisteredBy::User
+    }
+}
+
 #[derive(Template)]
 #[template(path = "dashboard/admin_apps.html")]
-pub struct OperatorAppsPage {
+pub struct AllAppsPage {
     pub c: Chrome,
-    pub rows: Vec<AppRow>,
+    pub rows: Vec<AdminAppRow>,
+    /// `all`, `users` or `operator`.
+    pub show: &'static str,
+    pub first_page: bool,
     pub next_page: Option<String>,
 }
 

@@ -4,7 +4,6 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use serde::Deserialize;
 use serde_json::json;
 
 use super::format::{ScopeRow, When, initial, scope_rows};
@@ -12,7 +11,7 @@ use super::keys::capitalize;
 use super::views::{self, Chrome, SecretItem};
 use super::{Dash, PageQuery, paginate, see_other};
 use crate::audit::AuditKind;
-use crate::clients::{self, ClientError, ClientUpdate, NewClient};
+use crate::clients::{self, ClientError, ClientUpdate, Metadata, NewClient};
 use crate::errors::HtmlError;
 use crate::state::AppState;
 use crate::store;
@@ -78,56 +77,138 @@ async fn list(
     }))
 }
 
-async fn new_form(dash: Dash) -> HttpResponse {
+async fn new_form(state: web::Data<AppState>, dash: Dash) -> HttpResponse {
+    let f = AppForm {
+        name: String::new(),
+        redirect_uris: String::new(),
+        public: false,
+        livemode: false,
+        grant_code: true,
+        grant_refresh: true,
+        grant_client_credentials: false,
+    };
     views::render(
         StatusCode::OK,
         &AppNewPage {
             c: dash.chrome("apps"),
-            f: AppForm {
-                name: String::new(),
-                redirect_uris: String::new(),
-                public: false,
-                livemode: false,
-                grant_code: true,
-                grant_refresh: true,
-                grant_client_credentials: false,
-            },
+            choices: scope_choices(&state.catalog.get(), &clients::default_scopes()),
+            f,
+            links: Links::default(),
             error: None,
         },
     )
 }
 
-#[derive(Deserialize)]
-struct CreateForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    redirect_uris: String,
-    kind: Option<String>,
-    mode: Option<String>,
-    grant_authorization_code: Option<String>,
-    grant_refresh_token: Option<String>,
-    grant_client_credentials: Option<String>,
+/// A form body read as its pairs: the scope checkboxes repeat one name (`scopes`), which a
+/// struct cannot hold.
+struct Pairs(Vec<(String, String)>);
+
+impl Pairs {
+    fn get(&self, k: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+    }
+
+    fn text(&self, k: &str) -> String {
+        self.get(k).unwrap_or_default().to_owned()
+    }
+
+    fn all(&self, k: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// The checked scopes; `None` when the form had no scope picker (`scopes_shown`), as
+    /// from a script written before it existed.
+    fn scopes(&self) -> Option<Vec<String>> {
+        self.get("scopes_shown").map(|_| self.all("scopes"))
+    }
+
+    fn links(&self) -> Links {
+        Links {
+            logo_uri: self.text("logo_uri").trim().to_owned(),
+            client_uri: self.text("client_uri").trim().to_owned(),
+            policy_uri: self.text("policy_uri").trim().to_owned(),
+            tos_uri: self.text("tos_uri").trim().to_owned(),
+        }
+    }
+}
+
+/// The consent-screen links as typed in the form (empty: none).
+#[derive(Default, Clone)]
+pub struct Links {
+    pub logo_uri: String,
+    pub client_uri: String,
+    pub policy_uri: String,
+    pub tos_uri: String,
+}
+
+impl Links {
+    fn of(c: &entity::client::Model) -> Self {
+        let s = |v: &Option<String>| v.clone().unwrap_or_default();
+        Links {
+            logo_uri: s(&c.logo_uri),
+            client_uri: s(&c.client_uri),
+            policy_uri: s(&c.policy_uri),
+            tos_uri: s(&c.tos_uri),
+        }
+    }
+}
+
+fn some(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+/// One group of the scope picker: the OpenID scopes, then each API of the catalog.
+pub struct ScopeChoices {
+    pub title: String,
+    /// `(name, description, checked)`.
+    pub scopes: Vec<(String, String, bool)>,
+}
+
+/// The catalog as checkboxes, `chosen` checked.
+fn scope_choices(catalog: &crate::catalog::Snapshot, chosen: &[String]) -> Vec<ScopeChoices> {
+    let row = |name: &str| {
+        (
+            name.to_owned(),
+            catalog.describe(name).unwrap_or(name).to_owned(),
+            chosen.iter().any(|c| c == name),
+        )
+    };
+    let mut out = vec![ScopeChoices {
+        title: "Identity (OpenID Connect)".into(),
+        scopes: crate::catalog::OPENID.iter().map(|s| row(s)).collect(),
+    }];
+    for api in catalog.apis() {
+        out.push(ScopeChoices {
+            title: api.name.clone(),
+            scopes: api.scopes.iter().map(|s| row(&s.name)).collect(),
+        });
+    }
+    out
 }
 
 async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
     dash: Dash,
-    form: web::Form<CreateForm>,
+    form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, HtmlError> {
-    dash.check(&req, &state, &form.csrf)?;
+    let form = Pairs(form.into_inner());
+    dash.check(&req, &state, form.get("csrf").unwrap_or_default())?;
     let f = AppForm {
-        name: form.name.clone(),
-        redirect_uris: form.redirect_uris.clone(),
-        public: form.kind.as_deref() == Some("public"),
-        livemode: form.mode.as_deref() == Some("live"),
-        grant_code: form.grant_authorization_code.is_some(),
-        grant_refresh: form.grant_refresh_token.is_some(),
-        grant_client_credentials: form.grant_client_credentials.is_some(),
+        name: form.text("name"),
+        redirect_uris: form.text("redirect_uris"),
+        public: form.get("kind") == Some("public"),
+        livemode: form.get("mode") == Some("live"),
+        grant_code: form.get("grant_authorization_code").is_some(),
+        grant_refresh: form.get("grant_refresh_token").is_some(),
+        grant_client_credentials: form.get("grant_client_credentials").is_some(),
     };
+    let links = form.links();
+    let scopes = form.scopes().unwrap_or_else(clients::default_scopes);
     let mut grant_types = Vec::new();
     for (on, g) in [
         (f.grant_code, "authorization_code"),
@@ -143,13 +224,28 @@ async fn create(
         redirect_uris: split_uris(&f.redirect_uris),
         public: f.public,
         grant_types,
-        scopes: clients::default_scopes(),
+        scopes: scopes.clone(),
         livemode: f.livemode,
         first_party: false,
         resource_server: false,
         owner_id: Some(dash.user.id.clone()),
+        metadata: Metadata {
+            logo_uri: some(&links.logo_uri),
+            client_uri: some(&links.client_uri),
+            policy_uri: some(&links.policy_uri),
+            tos_uri: some(&links.tos_uri),
+        },
     };
-    let (c, secret) = match clients::create(&state.db, &state.catalog.get(), new).await {
+    let catalog = state.catalog.get();
+    let result = if scopes.is_empty() {
+        Err(ClientError::Invalid(
+            "choose at least one scope the app may ask for".into(),
+            "scopes",
+        ))
+    } else {
+        clients::create(&state.db, &catalog, &state.logos, new).await
+    };
+    let (c, secret) = match result {
         Ok(r) => r,
         Err(ClientError::Store(e)) => return Err(e.into()),
         Err(e) => {
@@ -157,7 +253,9 @@ async fn create(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &AppNewPage {
                     c: dash.chrome("apps"),
+                    choices: scope_choices(&catalog, &scopes),
                     f,
+                    links,
                     error: Some(capitalize(&e.to_string())),
                 },
             ));
@@ -225,21 +323,30 @@ fn app_details(c: &entity::client::Model) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// What the settings form shows: the stored values, or those just submitted.
+struct Values {
+    name: String,
+    redirect_uris: String,
+    links: Links,
+    scopes: Vec<String>,
+}
+
 fn app_page(
     state: &AppState,
     dash: &Dash,
     c: &entity::client::Model,
-    values: Option<(String, String)>,
+    values: Option<Values>,
     error: Option<String>,
 ) -> HttpResponse {
-    let (name_value, redirect_value) = values.unwrap_or_else(|| {
-        (
-            c.name.clone(),
-            crate::store::words(&c.redirect_uris)
-                .collect::<Vec<_>>()
-                .join("\n"),
-        )
+    let v = values.unwrap_or_else(|| Values {
+        name: c.name.clone(),
+        redirect_uris: crate::store::words(&c.redirect_uris)
+            .collect::<Vec<_>>()
+            .join("\n"),
+        links: Links::of(c),
+        scopes: crate::store::words(&c.scopes).map(str::to_owned).collect(),
     });
+    let catalog = state.catalog.get();
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -249,9 +356,12 @@ fn app_page(
         status,
         &AppPage {
             c: dash.chrome("apps"),
-            app: AppRow::new(&state.catalog.get(), c),
-            name_value,
-            redirect_value,
+            app: AppRow::new(&catalog, c),
+            name_value: v.name,
+            redirect_value: v.redirect_uris,
+            links: v.links,
+            choices: scope_choices(&catalog, &v.scopes),
+            verified: clients::trust_of(c, Some(&dash.user)).verified,
             error,
             needs_redirect: crate::store::words(&c.grant_types).any(|g| g == "authorization_code"),
         },
@@ -267,31 +377,47 @@ async fn show(
     Ok(app_page(&state, &dash, &c, None, None))
 }
 
-#[derive(Deserialize)]
-struct UpdateForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    redirect_uris: String,
-}
-
 async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
     dash: Dash,
     id: web::Path<String>,
-    form: web::Form<UpdateForm>,
+    form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, HtmlError> {
-    dash.check(&req, &state, &form.csrf)?;
+    let form = Pairs(form.into_inner());
+    dash.check(&req, &state, form.get("csrf").unwrap_or_default())?;
     let c = owned(&state, &dash, &id).await?;
+    let links = form.links();
+    let scopes = form.scopes();
+    // A field the form did not carry is left as it is.
+    let given = |k: &str, v: &String| form.get(k).map(|_| v.clone());
     let u = ClientUpdate {
-        name: Some(form.name.clone()),
-        redirect_uris: Some(split_uris(&form.redirect_uris)),
-        scopes: None,
+        name: Some(form.text("name")),
+        redirect_uris: Some(split_uris(&form.text("redirect_uris"))),
+        scopes: scopes.clone(),
+        // The logo is fetched again only when its address changed.
+        logo_uri: given("logo_uri", &links.logo_uri).filter(|l| some(l) != c.logo_uri),
+        client_uri: given("client_uri", &links.client_uri),
+        policy_uri: given("policy_uri", &links.policy_uri),
+        tos_uri: given("tos_uri", &links.tos_uri),
     };
-    let updated = match clients::update(&state.db, &state.catalog.get(), &state.rows, &c, u).await {
+    let result = if scopes.as_ref().is_some_and(Vec::is_empty) {
+        Err(ClientError::Invalid(
+            "choose at least one scope the app may ask for".into(),
+            "scopes",
+        ))
+    } else {
+        clients::update(
+            &state.db,
+            &state.catalog.get(),
+            &state.rows,
+            &state.logos,
+            &c,
+            u,
+        )
+        .await
+    };
+    let updated = match result {
         Ok(u) => u,
         Err(ClientError::Store(e)) => return Err(e.into()),
         Err(e) => {
@@ -299,7 +425,14 @@ async fn update(
                 &state,
                 &dash,
                 &c,
-                Some((form.name.clone(), form.redirect_uris.clone())),
+                Some(Values {
+                    name: form.text("name"),
+                    redirect_uris: form.text("redirect_uris"),
+                    links,
+                    scopes: scopes.unwrap_or_else(|| {
+                        crate::store::words(&c.scopes).map(str::to_owned).collect()
+                    }),
+                }),
                 Some(capitalize(&e.to_string())),
             ));
         }
@@ -477,6 +610,8 @@ pub struct AppForm {
 pub struct AppNewPage {
     pub c: Chrome,
     pub f: AppForm,
+    pub links: Links,
+    pub choices: Vec<ScopeChoices>,
     pub error: Option<String>,
 }
 
@@ -487,6 +622,10 @@ pub struct AppPage {
     pub app: AppRow,
     pub name_value: String,
     pub redirect_value: String,
+    pub links: Links,
+    pub choices: Vec<ScopeChoices>,
+    /// The consent screen shows no "Unverified app" notice (an admin's app, or verified).
+    pub verified: bool,
     pub error: Option<String>,
     pub needs_redirect: bool,
 }

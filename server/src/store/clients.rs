@@ -59,6 +59,8 @@ pub enum Owner<'a> {
     User(&'a str),
     /// The operator's: clients made by the CLI without `--owner` (admins only).
     Operator,
+    /// Every user's (not the operator's): the apps an admin may verify.
+    Users,
     /// Everyone's (the operator's `latch client list`).
     Anyone,
 }
@@ -80,6 +82,7 @@ pub async fn page(
     q = match owner {
         Owner::User(o) => q.filter(Column::OwnerId.eq(o)),
         Owner::Operator => q.filter(Column::OwnerId.is_null()),
+        Owner::Users => q.filter(Column::OwnerId.is_not_null()),
         Owner::Anyone => q,
     };
     if let Some(l) = livemode {
@@ -127,6 +130,11 @@ pub struct FieldChanges {
     pub name: Option<String>,
     pub redirect_uris: Option<String>,
     pub scopes: Option<String>,
+    /// `Some(None)` clears the URI.
+    pub logo_uri: Option<Option<String>>,
+    pub client_uri: Option<Option<String>>,
+    pub policy_uri: Option<Option<String>>,
+    pub tos_uri: Option<Option<String>>,
 }
 
 /// Write an owner's changes and stamp `updated_at`.
@@ -146,6 +154,18 @@ pub async fn update_fields(
     }
     if let Some(s) = changes.scopes {
         m.scopes = Set(s);
+    }
+    if let Some(u) = changes.logo_uri {
+        m.logo_uri = Set(u);
+    }
+    if let Some(u) = changes.client_uri {
+        m.client_uri = Set(u);
+    }
+    if let Some(u) = changes.policy_uri {
+        m.policy_uri = Set(u);
+    }
+    if let Some(u) = changes.tos_uri {
+        m.tos_uri = Set(u);
     }
     m.updated_at = Set(now);
     update(db, m).await
@@ -176,6 +196,18 @@ pub async fn set_disabled(
 ) -> Result<client::Model, StoreError> {
     let mut m = c.clone().into_active_model();
     m.disabled_at = sea_orm::Set(at);
+    m.updated_at = sea_orm::Set(super::now());
+    Ok(m.update(db).await?)
+}
+
+/// Set or clear `verified_at` (an admin vouched for the app).
+pub async fn set_verified(
+    db: &impl ConnectionTrait,
+    c: &client::Model,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<client::Model, StoreError> {
+    let mut m = c.clone().into_active_model();
+    m.verified_at = sea_orm::Set(at);
     m.updated_at = sea_orm::Set(super::now());
     Ok(m.update(db).await?)
 }

@@ -7,6 +7,7 @@ pub mod apis;
 pub mod cache;
 pub use cache::RowCaches;
 pub mod audit;
+pub mod client_logos;
 pub mod clients;
 pub mod codes;
 pub mod consents;

@@ -150,6 +150,7 @@ async fn client_registration_rejects_the_redirect_uri_when_it_is_http_off_loopba
         first_party: false,
         resource_server: false,
         owner_id: None,
+        metadata: Default::default(),
     };
     for bad in [
         "http://app.example.com/cb",
@@ -166,7 +167,13 @@ async fn client_registration_rejects_the_redirect_uri_when_it_is_http_off_loopba
         "/relative/cb",
     ] {
         // Act
-        let res = latch::clients::create(&app.db, &app.state.catalog.get(), register(bad)).await;
+        let res = latch::clients::create(
+            &app.db,
+            &app.state.catalog.get(),
+            &app.state.logos,
+            register(bad),
+        )
+        .await;
         // Assert: refused with a 400 in the API dialect.
         let err = res.err().unwrap_or_else(|| panic!("{bad} was registered"));
         let api: latch::errors::ApiError = err.into();
@@ -178,9 +185,14 @@ async fn client_registration_rejects_the_redirect_uri_when_it_is_http_off_loopba
         "http://[::1]:8080/cb",
     ] {
         assert!(
-            latch::clients::create(&app.db, &app.state.catalog.get(), register(good))
-                .await
-                .is_ok(),
+            latch::clients::create(
+                &app.db,
+                &app.state.catalog.get(),
+                &app.state.logos,
+                register(good)
+            )
+            .await
+            .is_ok(),
             "{good} was refused"
         );
     }

@@ -10,6 +10,7 @@ async fn owned_client(app: &TestApp, owner_id: &str) -> TestClient {
     let (m, secret) = latch::clients::create(
         &app.db,
         &app.state.catalog.get(),
+        &app.state.logos,
         latch::clients::NewClient {
             name: "Someone's App".to_owned(),
             redirect_uris: vec![CB.to_owned()],
@@ -20,6 +21,7 @@ async fn owned_client(app: &TestApp, owner_id: &str) -> TestClient {
             first_party: false,
             resource_server: false,
             owner_id: Some(owner_id.to_owned()),
+            metadata: Default::default(),
         },
     )
     .await
