@@ -264,15 +264,15 @@ async fn create(
     dash.audit(&state, &req, AuditKind::ClientCreated, detail(&c))
         .await?;
     let mut items = vec![SecretItem {
-        id: "client-id",
-        label: "Client ID",
+        id: "client-id".into(),
+        label: "Client ID".into(),
         value: c.id.clone(),
         secret: false,
     }];
     if let Some(s) = secret {
         items.push(SecretItem {
-            id: "client-secret",
-            label: "Client secret",
+            id: "client-secret".into(),
+            label: "Client secret".into(),
             value: s,
             secret: true,
         });
@@ -283,23 +283,29 @@ async fn create(
     } else {
         "Your app is registered. Copy the client secret now and keep it on your server only."
     };
-    Ok(views::secret(views::SecretPage {
-        c: dash.chrome("apps"),
-        crumb: "OAuth apps",
-        crumb_href: "/dashboard/apps".into(),
-        title: format!("{} is registered", c.name),
-        lede: lede.into(),
-        livemode: c.livemode,
-        items,
-        details: app_details(&c),
-        note: None,
-        done_href: format!("/dashboard/apps/{}", c.id),
-        done_label: if c.is_public {
-            "Go to the app"
-        } else {
-            "Done, I've saved it"
+    Ok(dash.show_once(
+        &state,
+        "apps",
+        views::SecretBody {
+            crumb: "OAuth apps".into(),
+            crumb_href: "/dashboard/apps".into(),
+            title: format!("{} is registered", c.name),
+            lede: lede.into(),
+            livemode: c.livemode,
+            items,
+            details: app_details(&c)
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+            note: None,
+            done_href: format!("/dashboard/apps/{}", c.id),
+            done_label: if c.is_public {
+                "Go to the app".into()
+            } else {
+                "Done, I've saved it".into()
+            },
         },
-    }))
+    ))
 }
 
 fn app_details(c: &entity::client::Model) -> Vec<(&'static str, String)> {
@@ -469,35 +475,41 @@ async fn rotate_secret(
         })?;
     dash.audit(&state, &req, AuditKind::ClientSecretRotated, detail(&c))
         .await?;
-    Ok(views::secret(views::SecretPage {
-        c: dash.chrome("apps"),
-        crumb: "OAuth apps",
-        crumb_href: "/dashboard/apps".into(),
-        title: "New client secret".into(),
-        lede: format!(
-            "The previous secret of {} has stopped working. Update your server with this one.",
-            c.name
-        ),
-        livemode: c.livemode,
-        items: vec![
-            SecretItem {
-                id: "client-id",
-                label: "Client ID",
-                value: c.id.clone(),
-                secret: false,
-            },
-            SecretItem {
-                id: "client-secret",
-                label: "Client secret",
-                value: secret,
-                secret: true,
-            },
-        ],
-        details: app_details(&c),
-        note: None,
-        done_href: format!("/dashboard/apps/{}", c.id),
-        done_label: "Done, I've saved it",
-    }))
+    Ok(dash.show_once(
+        &state,
+        "apps",
+        views::SecretBody {
+            crumb: "OAuth apps".into(),
+            crumb_href: "/dashboard/apps".into(),
+            title: "New client secret".into(),
+            lede: format!(
+                "The previous secret of {} has stopped working. Update your server with this one.",
+                c.name
+            ),
+            livemode: c.livemode,
+            items: vec![
+                SecretItem {
+                    id: "client-id".into(),
+                    label: "Client ID".into(),
+                    value: c.id.clone(),
+                    secret: false,
+                },
+                SecretItem {
+                    id: "client-secret".into(),
+                    label: "Client secret".into(),
+                    value: secret,
+                    secret: true,
+                },
+            ],
+            details: app_details(&c)
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+            note: None,
+            done_href: format!("/dashboard/apps/{}", c.id),
+            done_label: "Done, I've saved it".into(),
+        },
+    ))
 }
 
 async fn confirm_delete(

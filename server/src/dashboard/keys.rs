@@ -303,37 +303,40 @@ async fn create(
     dash.audit(&state, &req, AuditKind::ApiKeyCreated, detail(&key))
         .await?;
     let row = KeyRow::new(&key, state.clock.now()).grouped(&key, &catalog);
-    Ok(views::secret(views::SecretPage {
-        c: dash.chrome("keys"),
-        crumb: "API keys",
-        crumb_href: list_href(livemode),
-        title: "Your new secret key".into(),
-        lede: "Copy this key and store it somewhere safe, such as a secrets manager or an \
+    Ok(dash.show_once(
+        &state,
+        "keys",
+        views::SecretBody {
+            crumb: "API keys".into(),
+            crumb_href: list_href(livemode),
+            title: "Your new secret key".into(),
+            lede: "Copy this key and store it somewhere safe, such as a secrets manager or an \
                environment variable."
-            .into(),
-        livemode,
-        items: vec![SecretItem {
-            id: "secret-key",
-            label: "Secret key",
-            value: secret,
-            secret: true,
-        }],
-        details: vec![
-            ("Name", row.name),
-            ("Mode", if livemode { "Live" } else { "Test" }.into()),
-            (
-                "Permissions",
-                row.groups
-                    .iter()
-                    .map(|(api, s)| format!("{api}: {}", s.join(", ")))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ),
-        ],
-        note: None,
-        done_href: list_href(livemode),
-        done_label: "Done, I've saved it",
-    }))
+                .into(),
+            livemode,
+            items: vec![SecretItem {
+                id: "secret-key".into(),
+                label: "Secret key".into(),
+                value: secret,
+                secret: true,
+            }],
+            details: vec![
+                ("Name".into(), row.name),
+                ("Mode".into(), if livemode { "Live" } else { "Test" }.into()),
+                (
+                    "Permissions".into(),
+                    row.groups
+                        .iter()
+                        .map(|(api, s)| format!("{api}: {}", s.join(", ")))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ),
+            ],
+            note: None,
+            done_href: list_href(livemode),
+            done_label: "Done, I've saved it".into(),
+        },
+    ))
 }
 
 async fn show(
@@ -468,38 +471,44 @@ async fn roll(
             format::full(state.clock.now() + chrono::Duration::seconds(expires_in))
         )
     };
-    Ok(views::secret(views::SecretPage {
-        c: dash.chrome("keys"),
-        crumb: "API keys",
-        crumb_href: list_href(new.livemode),
-        title: "Key rolled".into(),
-        lede: "Here is the replacement key. Copy it and update wherever the old key is used."
-            .into(),
-        livemode: new.livemode,
-        items: vec![SecretItem {
-            id: "secret-key",
-            label: "New secret key",
-            value: secret,
-            secret: true,
-        }],
-        details: vec![
-            ("Name", new.name.clone()),
-            ("Mode", if new.livemode { "Live" } else { "Test" }.into()),
-            (
-                "Permissions",
-                KeyRow::new(&new, now)
-                    .grouped(&new, &state.catalog.get())
-                    .groups
-                    .iter()
-                    .map(|(api, s)| format!("{api}: {}", s.join(", ")))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ),
-        ],
-        note: Some(note),
-        done_href: list_href(new.livemode),
-        done_label: "Done, I've saved it",
-    }))
+    Ok(dash.show_once(
+        &state,
+        "keys",
+        views::SecretBody {
+            crumb: "API keys".into(),
+            crumb_href: list_href(new.livemode),
+            title: "Key rolled".into(),
+            lede: "Here is the replacement key. Copy it and update wherever the old key is used."
+                .into(),
+            livemode: new.livemode,
+            items: vec![SecretItem {
+                id: "secret-key".into(),
+                label: "New secret key".into(),
+                value: secret,
+                secret: true,
+            }],
+            details: vec![
+                ("Name".into(), new.name.clone()),
+                (
+                    "Mode".into(),
+                    if new.livemode { "Live" } else { "Test" }.into(),
+                ),
+                (
+                    "Permissions".into(),
+                    KeyRow::new(&new, now)
+                        .grouped(&new, &state.catalog.get())
+                        .groups
+                        .iter()
+                        .map(|(api, s)| format!("{api}: {}", s.join(", ")))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ),
+            ],
+            note: Some(note),
+            done_href: list_href(new.livemode),
+            done_label: "Done, I've saved it".into(),
+        },
+    ))
 }
 
 async fn confirm_revoke(

@@ -39,7 +39,8 @@ use views::{Chrome, Flash};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(get_root))
         .route("/dashboard", web::get().to(get_overview))
-        .route("/dashboard/", web::get().to(get_root));
+        .route("/dashboard/", web::get().to(get_root))
+        .route(SHOWN_ONCE_PATH, web::get().to(shown_once));
     keys::routes(cfg);
     apps::routes(cfg);
     authorized::routes(cfg);
@@ -62,6 +63,50 @@ pub fn see_other(to: &str) -> HttpResponse {
 }
 
 const FLASH: &str = "flash";
+/// The session entry holding a new secret until its one view.
+const SHOWN_ONCE: &str = "shown_once";
+const SHOWN_ONCE_PATH: &str = "/dashboard/shown-once";
+/// A secret not viewed within this long after it was made is not shown at all.
+const SHOWN_ONCE_MAX_AGE_SECS: i64 = 600;
+
+/// A new secret waiting for its one view.
+#[derive(serde::Serialize, Deserialize)]
+struct ShownOnce {
+    nav: String,
+    at: i64,
+    body: views::SecretBody,
+}
+
+/// The one view of a secret made by the previous POST (POST-redirect-GET): the entry
+/// leaves the session as it is shown, so reloading or going back shows it no more and
+/// never repeats the POST that made it (#15).
+async fn shown_once(state: web::Data<AppState>, dash: Dash) -> HttpResponse {
+    let entry = dash
+        .session
+        .remove_as::<ShownOnce>(SHOWN_ONCE)
+        .and_then(Result::ok);
+    match entry {
+        Some(e) if state.clock.now().timestamp() - e.at <= SHOWN_ONCE_MAX_AGE_SECS => {
+            let nav = match e.nav.as_str() {
+                "keys" => "keys",
+                "apps" => "apps",
+                "admin_apps" => "admin_apps",
+                _ => "overview",
+            };
+            views::secret(views::SecretPage {
+                c: dash.chrome(nav),
+                body: e.body,
+            })
+        }
+        _ => {
+            dash.flash(
+                "A secret is shown only once. If you did not copy it, roll the key or rotate \
+                 the app's secret.",
+            );
+            see_other("/dashboard")
+        }
+    }
+}
 
 /// A signed-in person on a dashboard page, with the session's CSRF token.
 pub struct Dash {
@@ -82,6 +127,32 @@ impl Dash {
     pub fn chrome(&self, nav: &'static str) -> Chrome {
         let flash = self.session.remove_as::<Flash>(FLASH).and_then(Result::ok);
         Chrome::new(&self.user, &self.csrf, nav, flash)
+    }
+
+    /// Answer the POST that made a secret with a redirect to its one view
+    /// ([`SHOWN_ONCE_PATH`]); the page waits in the encrypted session cookie.
+    pub fn show_once(
+        &self,
+        state: &AppState,
+        nav: &'static str,
+        body: views::SecretBody,
+    ) -> HttpResponse {
+        let entry = ShownOnce {
+            nav: nav.to_owned(),
+            at: state.clock.now().timestamp(),
+            body,
+        };
+        match self.session.insert(SHOWN_ONCE, &entry) {
+            Ok(()) => see_other(SHOWN_ONCE_PATH),
+            // Cannot happen with a serialisable body; show it here rather than lose it.
+            Err(e) => {
+                tracing::warn!(error = %e, "could not keep a secret for its view");
+                views::secret(views::SecretPage {
+                    c: self.chrome(nav),
+                    body: entry.body,
+                })
+            }
+        }
     }
 
     /// A message for the next page (after a redirect).

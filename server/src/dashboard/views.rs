@@ -62,41 +62,56 @@ pub fn page<T: Template>(t: &T) -> HttpResponse {
 }
 
 /// One value on a "shown once" page.
+#[derive(Serialize, Deserialize)]
 pub struct SecretItem {
     /// DOM id, for the copy button.
-    pub id: &'static str,
-    pub label: &'static str,
+    pub id: String,
+    pub label: String,
     pub value: String,
     /// A secret (shown once, with the warning) or an identifier (may be looked up again).
     pub secret: bool,
+}
+
+/// What a "shown once" page says: kept in the (encrypted) session between the POST that
+/// made the secret and the one GET that shows it ([`super::Dash::show_once`]).
+#[derive(Serialize, Deserialize)]
+pub struct SecretBody {
+    /// The breadcrumb back to the section ("API keys" → its list).
+    pub crumb: String,
+    pub crumb_href: String,
+    pub title: String,
+    pub lede: String,
+    pub livemode: bool,
+    pub items: Vec<SecretItem>,
+    pub details: Vec<(String, String)>,
+    /// An extra note (e.g. when a rolled key stops working).
+    pub note: Option<String>,
+    pub done_href: String,
+    pub done_label: String,
+}
+
+impl SecretBody {
+    pub fn has_secret(&self) -> bool {
+        self.items.iter().any(|i| i.secret)
+    }
 }
 
 #[derive(Template)]
 #[template(path = "dashboard/secret.html")]
 pub struct SecretPage {
     pub c: Chrome,
-    /// The breadcrumb back to the section ("API keys" → its list).
-    pub crumb: &'static str,
-    pub crumb_href: String,
-    pub title: String,
-    pub lede: String,
-    pub livemode: bool,
-    pub items: Vec<SecretItem>,
-    pub details: Vec<(&'static str, String)>,
-    /// An extra note (e.g. when a rolled key stops working).
-    pub note: Option<String>,
-    pub done_href: String,
-    pub done_label: &'static str,
+    pub body: SecretBody,
 }
 
-impl SecretPage {
-    pub fn has_secret(&self) -> bool {
-        self.items.iter().any(|i| i.secret)
+/// The template reads the body's fields as its own.
+impl std::ops::Deref for SecretPage {
+    type Target = SecretBody;
+    fn deref(&self) -> &SecretBody {
+        &self.body
     }
 }
 
-/// A page showing a new secret. It is rendered once, in answer to the POST that created the
-/// secret: nothing stores it, and `Cache-Control: no-store` keeps it out of caches.
+/// The one view of a new secret: `no-store` (and `Pragma: no-cache`) keep it out of caches.
 pub fn secret(p: SecretPage) -> HttpResponse {
     let mut res = page(&p);
     res.headers_mut().insert(

@@ -161,6 +161,7 @@ async fn entity_rows_hold_no_plaintext_client_secret() {
         ],
     )
     .await;
+    let res = shown_once(&app, &b, res).await;
     let html = res.text().await.unwrap();
     let secret = code_by_id(&html, "client-secret").unwrap();
     let rows = entity::client::Entity::find()

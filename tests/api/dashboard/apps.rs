@@ -35,6 +35,7 @@ async fn a_registered_app_gets_its_secret_once_and_rotating_it_ends_the_old_one(
     .await;
 
     // Assert
+    let res = shown_once(&app, &b, res).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers().get("cache-control").unwrap(), "no-store");
     let html = res.text().await.unwrap();
@@ -115,6 +116,7 @@ async fn a_registered_app_gets_its_secret_once_and_rotating_it_ends_the_old_one(
         &[("csrf", &token)],
     )
     .await;
+    let res = shown_once(&app, &b, res).await;
     assert_eq!(res.status(), 200);
     let rotated = code_by_id(&res.text().await.unwrap(), "client-secret").unwrap();
 
@@ -210,6 +212,7 @@ async fn registering_an_app_explains_invalid_input_and_keeps_it() {
         ],
     )
     .await;
+    let res = shown_once(&app, &b, res).await;
     assert_eq!(res.status(), 200);
     let html = res.text().await.unwrap();
     assert!(code_by_id(&html, "client-id").is_some());

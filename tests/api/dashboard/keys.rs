@@ -6,6 +6,34 @@ use super::*;
 // API keys
 
 #[tokio::test]
+async fn reloading_the_new_key_page_shows_it_no_more_and_creates_nothing() {
+    // Arrange
+    let app = spawn_app().await;
+    app.create_user(ANN, PASSWORD).await;
+    let b = app.signed_in_browser(ANN).await;
+    let secret = create_key(&app, &b, "CI deploys", "test", &["read", "write"]).await;
+
+    // Act: the browser reloads the page that showed the secret (POST-redirect-GET: a GET).
+    let again = b
+        .get(app.url("/dashboard/shown-once"))
+        .send()
+        .await
+        .expect("GET");
+
+    // Assert: no secret, no second key, a word about why.
+    assert_eq!(again.status(), 303);
+    assert_eq!(location(&again), "/dashboard");
+    let (_, html) = get_html(&app, &b, "/dashboard").await;
+    assert!(html.contains("shown only once"), "{html}");
+    assert!(!html.contains(&secret));
+    let user = user(&app, ANN).await;
+    let keys = latch::store::api_keys::page(&app.db, &user.id, None, true, 100, None)
+        .await
+        .expect("keys");
+    assert_eq!(keys.len(), 1, "one POST, one key");
+}
+
+#[tokio::test]
 async fn a_created_key_is_shown_once_and_only_its_digest_is_stored() {
     // Arrange
     let app = spawn_app().await;
@@ -64,6 +92,7 @@ async fn rolling_a_key_keeps_the_old_one_for_the_chosen_time() {
     .await;
 
     // Assert
+    let res = shown_once(&app, &b, res).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers().get("cache-control").unwrap(), "no-store");
     let html = res.text().await.unwrap();
@@ -85,6 +114,7 @@ async fn rolling_a_key_keeps_the_old_one_for_the_chosen_time() {
         &[("csrf", &token), ("expires_in", "now")],
     )
     .await;
+    let res = shown_once(&app, &b, res).await;
     assert_eq!(res.status(), 200);
     let third = code_by_id(&res.text().await.unwrap(), "secret-key").unwrap();
 
@@ -256,6 +286,7 @@ async fn the_key_form_makes_a_restricted_key_per_api_and_names_an_unknown_one() 
         .send()
         .await
         .unwrap();
+    let made = shown_once(&app, &b, made).await;
     let made_html = made.text().await.unwrap();
     let unknown = b
         .post(app.url("/dashboard/keys"))

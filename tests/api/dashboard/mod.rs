@@ -54,6 +54,25 @@ async fn post(
         .expect("POST")
 }
 
+/// The POST that made a secret answers 303 to its one view (POST-redirect-GET, #15):
+/// follow it, as a browser does.
+async fn shown_once(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    res: reqwest::Response,
+) -> reqwest::Response {
+    assert_eq!(res.status(), 303, "a new secret is shown after a redirect");
+    assert_eq!(
+        res.headers().get("location").expect("location"),
+        "/dashboard/shown-once"
+    );
+    browser
+        .get(app.url("/dashboard/shown-once"))
+        .send()
+        .await
+        .expect("GET")
+}
+
 /// Sign up through the form in `browser`.
 async fn signup(
     app: &TestApp,
@@ -130,6 +149,7 @@ async fn create_key(
         form.push(("access_api_latch", "read"));
     }
     let res = post(app, browser, "/dashboard/keys", &form).await;
+    let res = shown_once(app, browser, res).await;
     assert_eq!(res.status(), 200);
     assert_eq!(
         res.headers().get("cache-control").unwrap(),
@@ -299,6 +319,7 @@ async fn render_pages_for_screenshots() {
         ],
     )
     .await;
+    let res = shown_once(&app, &b, res).await;
     let created = res.text().await.unwrap();
     save("app-created", &created);
     let client_id = code_by_id(&created, "client-id").unwrap();

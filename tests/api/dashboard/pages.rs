@@ -33,6 +33,7 @@ async fn hostile_names_are_escaped_on_every_page() {
         ],
     )
     .await;
+    let res = super::shown_once(&app, &b, res).await;
     assert_eq!(res.status(), 200);
     let created = res.text().await.unwrap();
     let client_id = code_by_id(&created, "client-id").unwrap();
