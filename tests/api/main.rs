@@ -10,6 +10,7 @@ mod dashboard;
 mod deny_sync;
 mod discovery;
 mod foundation;
+mod hostile_input;
 mod oauth_flow;
 mod rate_limit;
 mod reliability;
