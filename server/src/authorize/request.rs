@@ -127,9 +127,18 @@ pub fn redirect_uri_matches(registered: &str, presented: &str) -> bool {
         return false;
     }
     match (without_port(registered), without_port(presented)) {
-        (Some(r), Some(p)) => r == p,
+        (Some((rh, rp)), Some((ph, pp))) => rh == ph && same_path(rp, pp),
         _ => false,
     }
+}
+
+/// Equal, or equal but for an empty path written `/` (RFC 3986 §6.2.3: the same resource
+/// for `http`; `http://127.0.0.1` is registered and `http://127.0.0.1:5000/` sent).
+fn same_path(a: &str, b: &str) -> bool {
+    let pathless = |s: &str| !s.starts_with('/');
+    a == b
+        || (pathless(a) && b.strip_prefix('/') == Some(a))
+        || (pathless(b) && a.strip_prefix('/') == Some(b))
 }
 
 /// `http://host[:port]rest` as the raw `(host, rest)`, the port (1 to 5 digits) dropped;
@@ -484,6 +493,18 @@ mod tests {
         }
         assert!(redirect_uri_matches(r, "http://127.0.0.1:05/cb"));
         assert!(redirect_uri_matches(
+            "http://127.0.0.1",
+            "http://127.0.0.1:5000/"
+        ));
+        assert!(redirect_uri_matches(
+            "http://[::1]/?x=1",
+            "http://[::1]:5000?x=1"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://127.0.0.1",
+            "http://127.0.0.1:5000//"
+        ));
+        assert!(redirect_uri_matches(
             "http://127.0.0.1:3000/cb?x=1",
             "http://127.0.0.1:4000/cb?x=1"
         ));
@@ -560,8 +581,13 @@ mod tests {
                 if redirect_uri_matches(&r, &p) && r != p {
                     prop_assert!(loopback_ip_http(&r), "{r:?} ~ {p:?}");
                     prop_assert!(Url::parse(&p).is_ok(), "{r:?} ~ {p:?}");
-                    prop_assert_eq!(portless(&r), portless(&p));
-                    prop_assert!(portless(&p).is_some());
+                    let (Some((rh, rp)), Some((ph, pp))) = (portless(&r), portless(&p)) else {
+                        return Err(TestCaseError::fail(format!("{r:?} ~ {p:?}")));
+                    };
+                    prop_assert_eq!(rh, ph);
+                    // The path as sent, or an empty path written `/` (RFC 3986 §6.2.3).
+                    let rooted = |a: &str, b: &str| !a.starts_with('/') && b == format!("/{a}");
+                    prop_assert!(rp == pp || rooted(rp, pp) || rooted(pp, rp), "{r:?} ~ {p:?}");
                 }
             }
 
