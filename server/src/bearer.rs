@@ -22,12 +22,18 @@ pub fn from_header(req: &HttpRequest) -> Option<&str> {
 /// RFC 6750 §3: `Bearer realm="latch"` for a request without credentials (§3.1: no error
 /// code then), else with `error` (`invalid_request`, `invalid_token`, `insufficient_scope`)
 /// and a description. `"` in the description becomes `'` so the quoted-string stays valid;
-/// a description that cannot be a header value drops to the bare challenge.
+/// a description with any other character outside RFC 6750 §3's `error_description` set
+/// (`%x20-21 / %x23-5B / %x5D-7E`: no control, `\` or non-ASCII) drops to the bare
+/// challenge.
 pub fn challenge(error: Option<&str>, description: &str) -> HeaderValue {
     let bare = HeaderValue::from_static("Bearer realm=\"latch\"");
     let Some(error) = error else {
         return bare;
     };
+    let allowed = |b: u8| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E);
+    if !description.bytes().all(|b| b == b'"' || allowed(b)) || !error.bytes().all(allowed) {
+        return bare;
+    }
     let v = format!(
         "Bearer realm=\"{REALM}\", error=\"{error}\", error_description=\"{}\"",
         description.replace('"', "'")
@@ -54,6 +60,13 @@ mod tests {
             challenge(Some("invalid_token"), "bad\nline"),
             "Bearer realm=\"latch\""
         );
+        // RFC 6750 §3: no `\` and nothing outside ASCII in `error_description`.
+        for bad in ["caf\u{e9}", "a\\b", "\u{1056f}"] {
+            assert_eq!(
+                challenge(Some("invalid_token"), bad),
+                "Bearer realm=\"latch\""
+            );
+        }
     }
 
     #[test]
@@ -66,5 +79,52 @@ mod tests {
             .insert_header((header::AUTHORIZATION, "Basic abc"))
             .to_http_request();
         assert_eq!(from_header(&req), None);
+    }
+
+    mod prop {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn request(v: HeaderValue) -> HttpRequest {
+            actix_web::test::TestRequest::default()
+                .insert_header((header::AUTHORIZATION, v))
+                .to_http_request()
+        }
+
+        proptest! {
+            #![proptest_config(hostile_config!())]
+
+            /// Any header value never panics; what comes back is trimmed and came after
+            /// a `Bearer` scheme (any case).
+            #[test]
+            fn prop_arbitrary_headers_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+                let Ok(v) = HeaderValue::from_bytes(&bytes) else { return Ok(()) };
+                let req = request(v);
+                if let Some(t) = from_header(&req) {
+                    prop_assert_eq!(t, t.trim());
+                    prop_assert!(bytes.len() >= 7 && bytes[..7].eq_ignore_ascii_case(b"bearer "));
+                }
+            }
+
+            /// RFC 6750 §2.1: `Bearer <b64token>` gives the token, in any scheme case.
+            #[test]
+            fn prop_b64tokens_come_back(
+                token in "[A-Za-z0-9._~+/-]+=*",
+                scheme in "[bB][eE][aA][rR][eE][rR]",
+            ) {
+                let req = request(HeaderValue::from_str(&format!("{scheme} {token}")).unwrap());
+                prop_assert_eq!(from_header(&req), Some(token.as_str()));
+            }
+
+            /// A challenge is always visible ASCII, whatever the description (found: a
+            /// non-ASCII description made a header value `to_str` refuses).
+            #[test]
+            fn prop_challenges_are_visible_ascii(d in any::<String>(), e in "[ -~]{0,20}") {
+                for error in ["invalid_token", e.as_str()] {
+                    let v = challenge(Some(error), &d);
+                    prop_assert!(v.to_str().is_ok_and(|s| s.starts_with("Bearer realm=\"latch\"")));
+                }
+            }
+        }
     }
 }

@@ -77,4 +77,33 @@ mod tests {
             "out-of-range prefixes never panic"
         );
     }
+
+    mod prop {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(hostile_config!())]
+
+            /// Any address and any prefix length never panic; two IPv6 addresses that
+            /// share the first `prefix` bits share a key, others do not.
+            #[test]
+            fn prop_ipv6_keys_follow_the_prefix(a in any::<u128>(), b in any::<u128>(), prefix in any::<u8>()) {
+                use std::net::Ipv6Addr;
+                let (ia, ib) = (Ipv6Addr::from(a), Ipv6Addr::from(b));
+                prop_assume!(ia.to_ipv4_mapped().is_none() && ib.to_ipv4_mapped().is_none());
+                let bits = u32::from(prefix.min(128));
+                let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+                let same = a & mask == b & mask;
+                prop_assert_eq!(ip_key(IpAddr::V6(ia), prefix) == ip_key(IpAddr::V6(ib), prefix), same);
+            }
+
+            #[test]
+            fn prop_ipv4_keys_are_the_address(a in any::<u32>(), prefix in any::<u8>()) {
+                let v4 = std::net::Ipv4Addr::from(a);
+                prop_assert_eq!(ip_key(IpAddr::V4(v4), prefix), v4.to_string());
+                prop_assert_eq!(ip_key(IpAddr::V6(v4.to_ipv6_mapped()), prefix), v4.to_string());
+            }
+        }
+    }
 }

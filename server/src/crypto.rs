@@ -222,4 +222,55 @@ mod tests {
         let b = new_id("user");
         assert!(a < b);
     }
+
+    mod prop {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        const PREFIXES: &[&str] = &["sk_live_", "sk_test_", "cs_", "rt_"];
+
+        proptest! {
+            #![proptest_config(hostile_config!())]
+
+            /// Random strings never pass, also when they carry the right prefix and shape
+            /// (a false pass needs the 6-character checksum guessed: 1 in 62^6).
+            #[test]
+            fn prop_random_strings_never_pass(
+                prefix in prop::sample::select(PREFIXES),
+                any_str in any::<String>(),
+                shaped in "[0-9A-Za-z]{38}",
+            ) {
+                prop_assert!(!check_secret(&any_str, prefix));
+                let prefixed = format!("{prefix}{any_str}");
+                prop_assert!(!check_secret(&prefixed, prefix));
+                let shaped = format!("{prefix}{shaped}");
+                prop_assert!(!check_secret(&shaped, prefix));
+            }
+
+            /// A minted secret with any one character changed never passes: CRC32 detects
+            /// every single-byte change, and the 6 base62 digits hold all 2^32 sums.
+            #[test]
+            fn prop_one_changed_character_never_passes(
+                prefix in prop::sample::select(PREFIXES),
+                i in any::<prop::sample::Index>(),
+                c in any::<char>(),
+            ) {
+                let s = mint_secret(prefix);
+                prop_assert!(check_secret(&s, prefix));
+                let mut chars: Vec<char> = s.chars().collect();
+                let i = i.index(chars.len());
+                prop_assume!(chars[i] != c);
+                chars[i] = c;
+                let bad: String = chars.into_iter().collect();
+                prop_assert!(!check_secret(&bad, prefix), "{bad:?}");
+            }
+
+            /// Decoders of untrusted text never panic.
+            #[test]
+            fn prop_decoders_never_panic(s in any::<String>(), aad in "[a-z0-9]{0,8}") {
+                let _ = b64url_decode(&s);
+                prop_assert!(Sealer::new(&[9u8; 32]).open(&s, &aad).is_none());
+            }
+        }
+    }
 }

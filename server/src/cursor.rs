@@ -60,4 +60,39 @@ mod tests {
             assert!(!valid_after(bad), "{bad:?}");
         }
     }
+
+    mod prop {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(hostile_config!())]
+
+            /// A cursor is 1–64 of `[A-Za-z0-9_]`, nothing else.
+            #[test]
+            fn prop_only_plain_ids_are_cursors(s in "\\PC{0,70}|[A-Za-z0-9_]{0,70}|[\\x00-\\x7f]{0,10}") {
+                let expected = !s.is_empty()
+                    && s.len() <= 64
+                    && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                prop_assert_eq!(valid_after(&s), expected);
+            }
+
+            /// A page never holds more than `limit` rows, says whether more follow, and
+            /// the next cursor is its last row.
+            #[test]
+            fn prop_pages_split_at_the_limit(n in 0usize..50, limit in 0u64..60) {
+                let rows: Vec<String> = (0..n).map(|i| format!("id_{i}")).collect();
+                let page = Page::split(rows, limit);
+                let l = limit as usize;
+                prop_assert_eq!(page.rows.len(), n.min(l));
+                prop_assert_eq!(page.has_more, n > l);
+                let next = page.next_after(|s| s.as_str());
+                if n > l && l > 0 {
+                    prop_assert_eq!(next, Some(format!("id_{}", l - 1)));
+                } else {
+                    prop_assert_eq!(next, None);
+                }
+            }
+        }
+    }
 }

@@ -236,4 +236,29 @@ mod tests {
             assert_eq!(check_new(bad), Err(EmailProblem::Invalid), "{bad:?}");
         }
     }
+
+    mod prop {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(hostile_config!())]
+
+            /// Any input never panics; an address accepted for a new account is stored in
+            /// a form that is well formed, normalises to itself and holds nothing invisible.
+            #[test]
+            fn prop_accepted_addresses_are_stable_and_visible(
+                e in "\\PC{0,40}|[a-zA-Z0-9.+@\u{200b}\u{202e}\u{ff21}\u{430} -]{0,30}|[a-z]{1,8}@[a-z]{1,8}\\.[a-z]{2,4}"
+            ) {
+                let _ = lookup_key(&e);
+                if let Ok(stored) = check_new(&e) {
+                    prop_assert!(well_formed(&stored));
+                    prop_assert_eq!(normalize(&stored), stored.clone());
+                    prop_assert!(!stored.chars().any(is_invisible));
+                    prop_assert!(stored.len() <= 254);
+                    prop_assert_eq!(check_new(&stored), Ok(stored.clone()));
+                }
+            }
+        }
+    }
 }

@@ -4,6 +4,22 @@
 // on the error path, so their size is not worth boxing.
 #![allow(clippy::result_large_err)]
 
+/// The configuration of every property test of hostile input (issue #16): 256 cases, so the
+/// whole set runs in seconds in CI, unless `PROPTEST_CASES` asks for a longer run
+/// (`PROPTEST_CASES=100000 cargo test -p latch --lib prop_`). A macro, not a module, so test
+/// modules at the bottom of the import graph use it without importing anything of ours.
+#[cfg(test)]
+macro_rules! hostile_config {
+    () => {{
+        // `Config::default()` reads `PROPTEST_CASES`; `with_cases` would override it.
+        let mut c = proptest::test_runner::Config::default();
+        if std::env::var_os("PROPTEST_CASES").is_none() {
+            c.cases = 256;
+        }
+        c
+    }};
+}
+
 /// Sign-in, sign-up and sign-out pages.
 pub mod account;
 /// The `/v1` JSON API and its authentication.
@@ -48,6 +64,10 @@ pub mod errors;
 pub mod grant_type;
 /// `/healthz`, `/readyz`, `/metrics`.
 pub mod health;
+/// Property tests of public parsers whose modules other work owns (API-key format, redirect
+/// URI registration), kept apart so those files stay untouched.
+#[cfg(test)]
+mod hostile_input;
 /// `POST /oauth/introspect` (RFC 7662).
 pub mod introspect;
 /// `GET /logos/…`: the client logos Latch fetched, served from its own origin.

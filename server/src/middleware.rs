@@ -418,4 +418,45 @@ mod tests {
         assert_eq!(csp(&own), "form-action 'self' https://client.example");
         assert_eq!(own.headers().get(header::X_FRAME_OPTIONS).unwrap(), "DENY");
     }
+
+    mod prop {
+        use super::super::*;
+        use actix_web::http::header::HeaderValue;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(hostile_config!())]
+
+            /// Any `X-Forwarded-For` values never panic; the address found is the peer or an
+            /// untrusted address written in the header, and from an untrusted peer always the peer.
+            #[test]
+            fn prop_forwarded_for_never_panics(
+                values in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..60), 0..4),
+                addrs in prop::collection::vec(any::<std::net::IpAddr>(), 0..4),
+                trusted_peer in any::<bool>(),
+            ) {
+                let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+                let peer: IpAddr = if trusted_peer { proxy } else { "192.0.2.9".parse().unwrap() };
+                let trust = ProxyTrust { behind_proxy: true, trusted_proxies: vec![proxy], v6_prefix: 64 };
+                let mut req = actix_web::test::TestRequest::default()
+                    .peer_addr(std::net::SocketAddr::new(peer, 1234));
+                let joined = addrs.iter().map(|a| format!(" {a} ")).collect::<Vec<_>>().join(",");
+                req = req.append_header(("x-forwarded-for", joined.as_str()));
+                for v in &values {
+                    if let Ok(v) = HeaderValue::from_bytes(v) {
+                        req = req.append_header(("x-forwarded-for", v));
+                    }
+                }
+                let req = req.to_srv_request();
+                let ip = trust.client_ip_of(&req);
+                prop_assert!(ip.is_some());
+                let ip = ip.unwrap();
+                if trusted_peer {
+                    prop_assert!(ip == peer || ip != proxy);
+                } else {
+                    prop_assert_eq!(ip, peer);
+                }
+            }
+        }
+    }
 }

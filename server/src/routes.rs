@@ -5,6 +5,7 @@ use actix_web::{Error, HttpRequest, HttpResponse, web};
 
 pub use crate::errors::by_path::{
     MAX_BODY, form_config, json_config, payload_config, payload_too_large, query_config,
+    unreadable_body,
 };
 use crate::errors::{HtmlError, OAuthError};
 

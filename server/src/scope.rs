@@ -180,4 +180,50 @@ mod tests {
             "read write"
         );
     }
+
+    mod prop {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn token_byte(b: u8) -> bool {
+            b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b)
+        }
+
+        proptest! {
+            #![proptest_config(hostile_config!())]
+
+            /// RFC 6749 §3.3: accepted exactly when every space-separated token is
+            /// `1*( %x21 / %x23-5B / %x5D-7E )`; the refused token is named.
+            #[test]
+            fn prop_parse_follows_section_3_3(s in "\\PC{0,40}|[ !-~]{0,40}|[ a-c\"\\\\]{0,20}") {
+                let all_ok = s.split(' ').filter(|t| !t.is_empty()).all(|t| t.bytes().all(token_byte));
+                match ScopeSet::parse(&s) {
+                    Ok(set) => {
+                        prop_assert!(all_ok);
+                        for t in set.iter() {
+                            prop_assert!(s.split(' ').any(|x| x == t));
+                        }
+                    }
+                    Err(bad) => {
+                        prop_assert!(!all_ok);
+                        prop_assert!(!bad.bytes().all(token_byte) || bad.is_empty());
+                    }
+                }
+            }
+
+            /// Display then parse gives the same set; the display is single-spaced with
+            /// no repeats.
+            #[test]
+            fn prop_display_round_trips(s in "[ !#-\\[\\]-~]{0,60}") {
+                let set = ScopeSet::parse(&s).unwrap();
+                let shown = set.to_string();
+                prop_assert!(!shown.contains("  ") && !shown.starts_with(' ') && !shown.ends_with(' '));
+                let again = ScopeSet::parse(&shown).unwrap();
+                prop_assert_eq!(&again, &set);
+                prop_assert_eq!(ScopeSet::stored(&shown), set.clone());
+                let mut seen = std::collections::HashSet::new();
+                prop_assert!(set.iter().all(|t| seen.insert(t)));
+            }
+        }
+    }
 }

@@ -772,4 +772,151 @@ mod tests {
         );
         assert!(signer.verify_access_any_audience(&jwt, "i").is_ok());
     }
+
+    mod prop {
+        use super::super::*;
+        use crate::crypto::b64url;
+        use proptest::prelude::*;
+        use std::sync::LazyLock;
+
+        /// One signer per algorithm, made once (RSA key generation is slow).
+        static SIGNERS: LazyLock<Vec<Signer>> = LazyLock::new(|| {
+            [
+                SigningAlg::ES256,
+                SigningAlg::RS256,
+                SigningAlg::EdDSA,
+                SigningAlg::HS256,
+            ]
+            .into_iter()
+            .map(|a| Signer::ephemeral(a).unwrap())
+            .collect()
+        });
+
+        fn signed(signer: &Signer) -> String {
+            let now = Utc::now().timestamp();
+            let claims = json!({"iss":"i","aud":"a","sub":"s","exp":now+600,"iat":now,"nbf":now,
+                "jti":"j","client_id":"c","scope":"x","livemode":true});
+            signer.current().unwrap().sign_access(&claims).unwrap()
+        }
+
+        fn verifies(signer: &Signer, token: &str) -> bool {
+            signer.verify_access(token, "i", "a").is_ok()
+                || signer.verify_access_any_audience(token, "i").is_ok()
+                || signer.decode_access_ignoring_expiry(token, "i").is_some()
+        }
+
+        /// JSON values of every kind, with the strings a header would hold.
+        fn json_value() -> impl Strategy<Value = serde_json::Value> {
+            let leaf = prop_oneof![
+                Just(serde_json::Value::Null),
+                any::<bool>().prop_map(serde_json::Value::from),
+                any::<i64>().prop_map(serde_json::Value::from),
+                any::<f64>().prop_map(|f| json!(f)),
+                prop::sample::select(vec![
+                    "at+jwt", "JWT", "none", "ES256", "RS256", "HS256", "EdDSA", "i", "a", "s", ""
+                ])
+                .prop_map(serde_json::Value::from),
+                any::<String>().prop_map(serde_json::Value::from),
+            ];
+            leaf.prop_recursive(3, 16, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                    prop::collection::hash_map("[a-z]{1,4}", inner, 0..4)
+                        .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        /// A header built from the fields a verifier reads, our key's `kid` among them.
+        fn header(kids: Vec<String>) -> impl Strategy<Value = serde_json::Value> {
+            (
+                prop::option::of(prop::sample::select(vec![
+                    "ES256", "RS256", "EdDSA", "HS256", "none", "none ", "HS512",
+                ])),
+                prop::option::of(prop::sample::select(vec!["at+jwt", "JWT", "AT+JWT"])),
+                prop::option::of(prop::sample::select(kids)),
+                prop::collection::hash_map("[a-z]{1,4}", json_value(), 0..3),
+            )
+                .prop_map(|(alg, typ, kid, extra)| {
+                    let mut h: serde_json::Map<String, serde_json::Value> =
+                        extra.into_iter().collect();
+                    if let Some(a) = alg {
+                        h.insert("alg".into(), a.into());
+                    }
+                    if let Some(t) = typ {
+                        h.insert("typ".into(), t.into());
+                    }
+                    if let Some(k) = kid {
+                        h.insert("kid".into(), k.into());
+                    }
+                    serde_json::Value::Object(h)
+                })
+        }
+
+        fn claims() -> impl Strategy<Value = serde_json::Value> {
+            let now = Utc::now().timestamp();
+            prop_oneof![
+                json_value(),
+                Just(
+                    json!({"iss":"i","aud":"a","sub":"s","exp":now+600,"iat":now,"nbf":now,
+                    "jti":"j","client_id":"c","scope":"x","livemode":true})
+                ),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(hostile_config!())]
+
+            /// Any string never panics and never verifies.
+            #[test]
+            fn prop_arbitrary_strings_never_verify(s in any::<String>(), dotted in "[A-Za-z0-9_=.-]{0,200}") {
+                for signer in SIGNERS.iter() {
+                    prop_assert!(!verifies(signer, &s));
+                    prop_assert!(!verifies(signer, &dotted));
+                }
+            }
+
+            /// Arbitrary headers (our `kid`, `alg: none`, a wrong `typ`…), arbitrary claims
+            /// and arbitrary signatures never verify (RFC 8725 §3.1: the algorithm is ours).
+            #[test]
+            fn prop_forged_tokens_never_verify(
+                which in 0..4usize,
+                h in header(SIGNERS.iter().map(|s| s.current().unwrap().kid.clone()).chain(["x".to_owned()]).collect()),
+                c in claims(),
+                sig in prop::collection::vec(any::<u8>(), 0..300),
+                raw_segments in prop::option::of(("[A-Za-z0-9_-]{0,40}", "[A-Za-z0-9_-]{0,40}")),
+            ) {
+                let signer = &SIGNERS[which];
+                let (hs, cs) = match raw_segments {
+                    Some((a, b)) => (a, b),
+                    None => (b64url(h.to_string().as_bytes()), b64url(c.to_string().as_bytes())),
+                };
+                for token in [
+                    format!("{hs}.{cs}.{}", b64url(&sig)),
+                    format!("{hs}.{cs}."),
+                    format!("{hs}.{cs}"),
+                ] {
+                    prop_assert!(!verifies(signer, &token), "{token}");
+                }
+            }
+
+            /// A token we signed, with any one character changed, never verifies.
+            #[test]
+            fn prop_a_changed_character_never_verifies(
+                which in 0..4usize,
+                i in any::<prop::sample::Index>(),
+                c in prop_oneof![any::<char>(), prop::char::range('-', 'z')],
+            ) {
+                let signer = &SIGNERS[which];
+                let token = signed(signer);
+                prop_assert!(verifies(signer, &token));
+                let mut chars: Vec<char> = token.chars().collect();
+                let i = i.index(chars.len());
+                prop_assume!(chars[i] != c);
+                chars[i] = c;
+                let bad: String = chars.into_iter().collect();
+                prop_assert!(!verifies(signer, &bad), "{alg}: {bad}", alg = signer.alg.as_str());
+            }
+        }
+    }
 }

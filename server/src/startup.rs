@@ -266,10 +266,17 @@ impl Application {
                 .app_data(crate::routes::query_config())
                 .app_data(crate::routes::json_config())
                 .app_data(crate::routes::payload_config())
-                .wrap(actix_web::middleware::ErrorHandlers::new().handler(
-                    actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-                    crate::routes::payload_too_large,
-                ))
+                .wrap(
+                    actix_web::middleware::ErrorHandlers::new()
+                        .handler(
+                            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                            crate::routes::payload_too_large,
+                        )
+                        .handler(
+                            actix_web::http::StatusCode::BAD_REQUEST,
+                            crate::routes::unreadable_body,
+                        ),
+                )
                 .wrap(from_fn(crate::middleware::observe))
                 .configure(crate::routes::machine_routes)
                 // Browser pages get the session cookie; the machine endpoints above do not

@@ -12,6 +12,7 @@ mod dashboard;
 mod deny_sync;
 mod discovery;
 mod foundation;
+mod hostile_input;
 mod key_policies;
 mod oauth_flow;
 mod rate_limit;

@@ -278,3 +278,25 @@ async fn post_logout(
         .insert_header((header::LOCATION, target))
         .finish())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(hostile_config!())]
+
+        /// Whatever `next` holds, the page followed after sign-in is a local path: no
+        /// scheme, no `//host` or `/\host` (browsers read both as another host), no control
+        /// characters (browsers drop tabs and newlines, turning `/\t/host` into `//host`).
+        #[test]
+        fn prop_next_is_always_a_local_path(n in "\\PC{0,40}|[/\\\\\t\n a-z:.]{0,12}|(https?:)?//[a-z.]{1,12}") {
+            let got = safe_next(Some(&n));
+            prop_assert!(got.starts_with('/'));
+            prop_assert!(!got.starts_with("//") && !got.starts_with("/\\"));
+            prop_assert!(!got.chars().any(char::is_control));
+            prop_assert!(got == "/" || got == n);
+        }
+    }
+}

@@ -179,3 +179,84 @@ fn json_scalar(v: &serde_json::Value) -> Result<String, ()> {
         _ => Err(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+    use proptest::prelude::*;
+
+    fn request(ct: &str) -> HttpRequest {
+        TestRequest::post()
+            .insert_header((header::CONTENT_TYPE, ct))
+            .to_http_request()
+    }
+
+    fn no_control(p: &Params) -> bool {
+        p.0.iter().all(|(k, vs)| {
+            !k.chars().any(char::is_control) && vs.iter().all(|v| !v.chars().any(char::is_control))
+        })
+    }
+
+    proptest! {
+        #![proptest_config(hostile_config!())]
+
+        /// Any body under any of the content types never panics, and nothing accepted
+        /// carries a control character (a NUL would reach the database).
+        #[test]
+        fn prop_arbitrary_bodies_never_panic(
+            ct in prop::sample::select(vec![
+                "", "application/json", "application/x-www-form-urlencoded",
+                "APPLICATION/JSON; charset=utf-8", "text/plain", "multipart/form-data",
+            ]),
+            body in prop::collection::vec(any::<u8>(), 0..300),
+        ) {
+            if let Ok(p) = Params::parse(&request(ct), &body) {
+                prop_assert!(no_control(&p));
+                for k in p.0.keys() {
+                    let _ = p.one(k);
+                    let _ = p.bool(k);
+                    let _ = p.list(k);
+                }
+            }
+        }
+
+        /// Arbitrary JSON never panics; an object of strings and string arrays is read
+        /// as sent (when it carries no control characters), anything else is refused.
+        #[test]
+        fn prop_json_objects_of_strings_are_read_as_sent(
+            obj in prop::collection::hash_map(
+                "\\PC{0,8}",
+                prop_oneof![
+                    any::<String>().prop_map(serde_json::Value::from),
+                    prop::collection::vec(any::<String>(), 0..3).prop_map(serde_json::Value::from),
+                    Just(serde_json::Value::Null),
+                    Just(serde_json::json!({"nested": 1})),
+                ],
+                0..5,
+            ),
+        ) {
+            let body = serde_json::to_vec(&obj).unwrap();
+            let unsupported = obj.values().any(|v| v.is_null() || v.is_object());
+            let has_control = |s: &str| s.chars().any(char::is_control);
+            let control = obj.iter().any(|(k, v)| {
+                has_control(k)
+                    || v.as_str().is_some_and(has_control)
+                    || v.as_array().is_some_and(|a| a.iter().filter_map(|s| s.as_str()).any(has_control))
+            });
+            match Params::parse(&request("application/json"), &body) {
+                Ok(p) => {
+                    prop_assert!(!unsupported && !control);
+                    for (k, v) in &obj {
+                        let want: Vec<String> = match v {
+                            serde_json::Value::Array(a) => a.iter().map(|s| s.as_str().unwrap().to_owned()).collect(),
+                            s => vec![s.as_str().unwrap().to_owned()],
+                        };
+                        prop_assert_eq!(p.0.get(k), Some(&want));
+                    }
+                }
+                Err(_) => prop_assert!(unsupported || control),
+            }
+        }
+    }
+}

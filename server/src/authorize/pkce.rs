@@ -70,4 +70,55 @@ mod tests {
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw+cM"
         ));
     }
+
+    mod prop {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn unreserved(b: u8) -> bool {
+            b.is_ascii_alphanumeric() || b"-._~".contains(&b)
+        }
+
+        proptest! {
+            #![proptest_config(hostile_config!())]
+
+            /// RFC 7636 §4.1: a verifier is valid exactly when it is 43–128 unreserved
+            /// characters; nothing else ever verifies.
+            #[test]
+            fn prop_verifier_rule_is_length_and_charset(v in "\\PC{0,140}|[A-Za-z0-9._~-]{30,140}") {
+                let expected = (43..=128).contains(&v.len()) && v.bytes().all(unreserved);
+                prop_assert_eq!(valid_verifier(&v), expected);
+                if !expected {
+                    prop_assert!(!verify(&v, &s256(&v)));
+                }
+            }
+
+            /// RFC 7636 §4.2: S256 of a valid verifier is a valid challenge it verifies
+            /// against; another verifier and a changed challenge do not.
+            #[test]
+            fn prop_s256_verifies_only_its_own_verifier(
+                v in "[A-Za-z0-9._~-]{43,128}",
+                w in "[A-Za-z0-9._~-]{43,128}",
+                i in 0..43usize,
+            ) {
+                let c = s256(&v);
+                prop_assert!(valid_s256_challenge(&c));
+                prop_assert!(verify(&v, &c));
+                if v != w {
+                    prop_assert!(!verify(&w, &c));
+                }
+                let mut bad = c.clone().into_bytes();
+                bad[i] = if bad[i] == b'A' { b'B' } else { b'A' };
+                prop_assert!(!verify(&v, std::str::from_utf8(&bad).unwrap()));
+            }
+
+            #[test]
+            fn prop_arbitrary_challenges_never_panic(v in any::<String>(), c in any::<String>()) {
+                let _ = valid_s256_challenge(&c);
+                if verify(&v, &c) {
+                    prop_assert!(valid_verifier(&v));
+                }
+            }
+        }
+    }
 }

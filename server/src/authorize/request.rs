@@ -112,27 +112,53 @@ fn is_loopback_ip(url: &Url) -> bool {
 }
 
 /// Exact string comparison (RFC 9700 §4.1.3), with RFC 8252 §7.3's one exception: for a
-/// registered `http` loopback IP literal, any port matches.
+/// registered `http` loopback IP literal, any port matches. Everything but the port is
+/// compared as sent, never after URL parsing: the WHATWG parser drops tabs and newlines,
+/// reads `\` as `/`, resolves `/../` and reads `0x7f.1` as `127.0.0.1`, so comparing
+/// parsed forms would accept strings that were never registered.
 pub fn redirect_uri_matches(registered: &str, presented: &str) -> bool {
     if registered == presented {
         return true;
     }
-    let (Ok(r), Ok(p)) = (Url::parse(registered), Url::parse(presented)) else {
+    let Ok(r) = Url::parse(registered) else {
         return false;
     };
-    if r.scheme() != "http" || !is_loopback_ip(&r) || p.scheme() != "http" {
+    if r.scheme() != "http" || !is_loopback_ip(&r) || Url::parse(presented).is_err() {
         return false;
     }
-    // Compare everything but the port, on the serialised form so no normalisation sneaks in.
-    let strip = |u: &Url| {
-        let mut u = u.clone();
-        let _ = u.set_port(None);
-        u.to_string()
+    match (without_port(registered), without_port(presented)) {
+        (Some((rh, rp)), Some((ph, pp))) => rh == ph && same_path(rp, pp),
+        _ => false,
+    }
+}
+
+/// Equal, or equal but for an empty path written `/` (RFC 3986 §6.2.3: the same resource
+/// for `http`; `http://127.0.0.1` is registered and `http://127.0.0.1:5000/` sent).
+fn same_path(a: &str, b: &str) -> bool {
+    let pathless = |s: &str| !s.starts_with('/');
+    a == b
+        || (pathless(a) && b.strip_prefix('/') == Some(a))
+        || (pathless(b) && a.strip_prefix('/') == Some(b))
+}
+
+/// `http://host[:port]rest` as the raw `(host, rest)`, the port (1 to 5 digits) dropped;
+/// `None` for any other shape.
+fn without_port(raw: &str) -> Option<(&str, &str)> {
+    let after = raw.strip_prefix("http://")?;
+    let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    let (authority, rest) = after.split_at(end);
+    let host = match authority.rfind(':') {
+        // A colon inside `[…]` belongs to an IPv6 literal, not to a port.
+        Some(i) if !authority[i..].contains(']') => {
+            let port = &authority[i + 1..];
+            if port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            &authority[..i]
+        }
+        _ => authority,
     };
-    r.host() == p.host()
-        && strip(&r) == strip(&p)
-        && presented.starts_with("http://")
-        && !presented.contains('@')
+    Some((host, rest))
 }
 
 pub async fn parse(state: &AppState, params: Params) -> Result<AuthorizeRequest, Rejection> {
@@ -443,5 +469,154 @@ mod tests {
         assert!(!plausible_client_id("cl_\u{0}"));
         assert!(!plausible_client_id("cl_\u{1b}"));
         assert!(!plausible_client_id(""));
+    }
+
+    #[test]
+    fn loopback_matching_compares_the_string_as_sent_not_as_parsed() {
+        // Found by `prop_only_the_port_of_a_loopback_ip_may_differ`: these matched, because
+        // both sides were compared after URL parsing.
+        let r = "http://127.0.0.1/cb";
+        for bad in [
+            "http://127.0.0.1:5/a/../cb",
+            "http://127.0.0.1:5/./cb",
+            "http://127.0.0.1:5/c\tb",
+            "http://\t127.0.0.1:5/cb",
+            "http://127.0.0.1:5\\cb",
+            "http://0x7f.0.0.1:5/cb",
+            "http://2130706433:5/cb",
+            "http://127.1:5/cb",
+            "http://127.0.0.1:05/cb/",
+            "http://127.0.0.1:/cb",
+            "http://127.0.0.1:999999/cb",
+        ] {
+            assert!(!redirect_uri_matches(r, bad), "{bad:?}");
+        }
+        assert!(redirect_uri_matches(r, "http://127.0.0.1:05/cb"));
+        assert!(redirect_uri_matches(
+            "http://127.0.0.1",
+            "http://127.0.0.1:5000/"
+        ));
+        assert!(redirect_uri_matches(
+            "http://[::1]/?x=1",
+            "http://[::1]:5000?x=1"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://127.0.0.1",
+            "http://127.0.0.1:5000//"
+        ));
+        assert!(redirect_uri_matches(
+            "http://127.0.0.1:3000/cb?x=1",
+            "http://127.0.0.1:4000/cb?x=1"
+        ));
+    }
+
+    mod prop {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Registered URIs of the shapes clients register: https, http on loopback
+        /// (IP literals and `localhost`), private-use schemes; with and without a port.
+        fn registered() -> impl Strategy<Value = String> {
+            let scheme = prop::sample::select(vec!["https", "http", "com.example.app"]);
+            let host = prop::sample::select(vec![
+                "127.0.0.1",
+                "[::1]",
+                "localhost",
+                "app.example.com",
+                "127.0.0.2",
+            ]);
+            let port = prop::option::of(1u16..);
+            let path = "(/[a-zA-Z0-9._~%-]{0,8}){0,3}";
+            let query = prop::option::of("[a-z0-9=&]{0,8}");
+            (scheme, host, port, path, query).prop_map(|(s, h, p, path, q)| {
+                let port = p.map(|p| format!(":{p}")).unwrap_or_default();
+                let q = q.map(|q| format!("?{q}")).unwrap_or_default();
+                format!("{s}://{h}{port}{path}{q}")
+            })
+        }
+
+        /// A presented URI made from `r` by one edit (insert, delete or replace a character,
+        /// or splice in something a URL parser normalises).
+        fn edited(r: String) -> impl Strategy<Value = String> {
+            let n = r.chars().count();
+            let splice = prop::sample::select(vec![
+                "", "/", "/./", "/../", "\t", "\n", "\\", "@", "#", ":", ":0", ":80", "%2F", "%63",
+                "A", "a", "?", "..", "0x7f.1", " ",
+            ]);
+            (0..=n, 0..=2usize, splice, any::<char>()).prop_map(move |(i, kind, sp, c)| {
+                let chars: Vec<char> = r.chars().collect();
+                let (a, b) = chars.split_at(i);
+                let (a, b): (String, String) = (a.iter().collect(), b.iter().collect());
+                match kind {
+                    0 => format!("{a}{sp}{b}"),
+                    1 => format!("{a}{c}{}", b.chars().skip(1).collect::<String>()),
+                    _ => format!("{a}{}", b.chars().skip(1).collect::<String>()),
+                }
+            })
+        }
+
+        /// The raw string without its port, for `http://` URIs only.
+        fn portless(u: &str) -> Option<(&str, &str)> {
+            without_port(u)
+        }
+
+        fn loopback_ip_http(r: &str) -> bool {
+            Url::parse(r).is_ok_and(|u| u.scheme() == "http" && is_loopback_ip(&u))
+        }
+
+        proptest! {
+            #![proptest_config(hostile_config!())]
+
+            #[test]
+            fn prop_a_registered_uri_always_matches_itself(r in registered()) {
+                prop_assert!(redirect_uri_matches(&r, &r));
+            }
+
+            /// RFC 9700 §4.1.3 exact match; RFC 8252 §7.3: only the port of a registered
+            /// `http` loopback IP literal may differ.
+            #[test]
+            fn prop_only_the_port_of_a_loopback_ip_may_differ(
+                (r, p) in registered().prop_flat_map(|r| (Just(r.clone()), edited(r)))
+            ) {
+                if redirect_uri_matches(&r, &p) && r != p {
+                    prop_assert!(loopback_ip_http(&r), "{r:?} ~ {p:?}");
+                    prop_assert!(Url::parse(&p).is_ok(), "{r:?} ~ {p:?}");
+                    let (Some((rh, rp)), Some((ph, pp))) = (portless(&r), portless(&p)) else {
+                        return Err(TestCaseError::fail(format!("{r:?} ~ {p:?}")));
+                    };
+                    prop_assert_eq!(rh, ph);
+                    // The path as sent, or an empty path written `/` (RFC 3986 §6.2.3).
+                    let rooted = |a: &str, b: &str| !a.starts_with('/') && b == format!("/{a}");
+                    prop_assert!(rp == pp || rooted(rp, pp) || rooted(pp, rp), "{r:?} ~ {p:?}");
+                }
+            }
+
+            #[test]
+            fn prop_any_port_matches_a_loopback_ip(
+                r in registered(), port in 1u16..,
+            ) {
+                let Some((host, rest)) = portless(&r) else { return Ok(()) };
+                if loopback_ip_http(&r) {
+                    let p = format!("http://{host}:{port}{rest}");
+                    prop_assert!(redirect_uri_matches(&r, &p), "{r:?} ~ {p:?}");
+                }
+            }
+
+            #[test]
+            fn prop_arbitrary_strings_never_panic(r in any::<String>(), p in any::<String>()) {
+                if redirect_uri_matches(&r, &p) {
+                    prop_assert!(r == p || loopback_ip_http(&r));
+                }
+                let _ = plausible_client_id(&p);
+            }
+
+            #[test]
+            fn prop_plausible_client_ids_are_short_and_plain(s in "\\PC{0,80}|[a-zA-Z0-9_.-]{0,70}") {
+                if plausible_client_id(&s) {
+                    prop_assert!(!s.is_empty() && s.len() <= 64);
+                    prop_assert!(s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b)));
+                }
+            }
+        }
     }
 }

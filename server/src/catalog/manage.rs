@@ -518,4 +518,41 @@ mod tests {
         assert!(check_ttl(Some(59)).is_err());
         assert!(check_ttl(Some(86_401)).is_err());
     }
+
+    mod prop {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(hostile_config!())]
+
+            /// Whatever is accepted is `[a-z0-9][a-z0-9:._-]{0,63}` (DESIGN.md), which is
+            /// also an RFC 6749 §3.3 scope token.
+            #[test]
+            fn prop_scope_names_follow_the_design(n in "\\PC{0,70}|[a-z0-9:._-]{0,70}|[ -~]{0,10}") {
+                if check_scope_name(&n).is_ok() {
+                    let b = n.as_bytes();
+                    prop_assert!((1..=64).contains(&b.len()));
+                    prop_assert!(b[0].is_ascii_lowercase() || b[0].is_ascii_digit());
+                    prop_assert!(b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b":._-".contains(c)));
+                    prop_assert!(crate::scope::ScopeSet::parse(&n).is_ok());
+                }
+            }
+
+            /// RFC 8707 §2: an accepted identifier is an absolute `https` URI (or `http` on
+            /// loopback), with no fragment, credentials, spaces or control characters,
+            /// stored as given.
+            #[test]
+            fn prop_identifiers_are_absolute_https_uris(s in "\\PC{0,80}|(https?|ftp)://[a-z0-9.:@#/?\\[\\]%-]{0,40}|[ -~]{0,30}") {
+                if let Ok(stored) = check_identifier(&s) {
+                    prop_assert_eq!(&stored, &s);
+                    let u = url::Url::parse(&s).unwrap();
+                    prop_assert!(u.scheme() == "https" || u.scheme() == "http");
+                    prop_assert!(!s.contains('#') && !s.contains(' '));
+                    prop_assert!(!s.chars().any(char::is_control));
+                    prop_assert!(u.username().is_empty() && u.password().is_none());
+                }
+            }
+        }
+    }
 }

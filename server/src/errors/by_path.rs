@@ -99,6 +99,30 @@ pub fn payload_too_large<B>(
     ))
 }
 
+/// A body that could not be read (the client closed before sending what its
+/// `Content-Length` promised, a malformed chunk) makes the `web::Bytes` extractor answer a
+/// plain-text 400; answer it in the request's dialect instead (issue #16, found by
+/// `tests/api/hostile_input.rs`). Other 400s are already in their dialect and pass as they are.
+pub fn unreadable_body<B>(
+    res: actix_web::dev::ServiceResponse<B>,
+) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
+    let payload = res
+        .response()
+        .error()
+        .is_some_and(|e| e.as_error::<actix_web::error::PayloadError>().is_some());
+    if !payload {
+        return Ok(actix_web::middleware::ErrorHandlerResponse::Response(
+            res.map_into_left_body(),
+        ));
+    }
+    let (req, _) = res.into_parts();
+    let err = bad_input(&req, "The request body could not be read".to_owned());
+    let new = err.as_response_error().error_response();
+    Ok(actix_web::middleware::ErrorHandlerResponse::Response(
+        actix_web::dev::ServiceResponse::new(req, new).map_into_right_body(),
+    ))
+}
+
 pub fn form_config() -> web::FormConfig {
     web::FormConfig::default()
         .limit(MAX_BODY)

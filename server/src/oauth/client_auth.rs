@@ -147,3 +147,74 @@ pub async fn limit_client(
     crate::rate_limit::enforce(&state.limiter, &state.db, req, policy, &client.id).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::HeaderValue;
+    use actix_web::test::TestRequest;
+    use proptest::prelude::*;
+
+    fn with_authorization(v: HeaderValue) -> HttpRequest {
+        TestRequest::post()
+            .insert_header((header::AUTHORIZATION, v))
+            .to_http_request()
+    }
+
+    /// RFC 6749 §2.3.1: id and secret are form-urlencoded, joined by `:`, then base64.
+    fn basic(id: &str, secret: &str) -> String {
+        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let raw = format!("{}:{}", enc(id), enc(secret));
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    }
+
+    #[test]
+    fn a_raw_ampersand_is_a_literal_character() {
+        let v = base64::engine::general_purpose::STANDARD.encode("cl_a:s&x=1%3A+");
+        let req = with_authorization(HeaderValue::from_str(&format!("Basic {v}")).unwrap());
+        let (id, secret) = basic_credentials(&req).unwrap().unwrap();
+        assert_eq!((id.as_str(), secret.as_str()), ("cl_a", "s&x=1: "));
+    }
+
+    proptest! {
+        #![proptest_config(hostile_config!())]
+
+        /// Any id and secret, encoded as §2.3.1 says, come back exactly.
+        #[test]
+        fn prop_encoded_credentials_round_trip(
+            id in any::<String>(), secret in any::<String>(),
+            scheme in prop::sample::select(vec!["Basic", "basic", "BASIC"]),
+        ) {
+            let req = with_authorization(
+                HeaderValue::from_str(&format!("{scheme} {}", basic(&id, &secret))).unwrap(),
+            );
+            let got = basic_credentials(&req).map_err(|e| format!("{e:?}"));
+            prop_assert_eq!(got, Ok(Some((id, secret))));
+        }
+
+        /// Any header value never panics; another scheme is `invalid_request`, anything
+        /// else undecodable is `invalid_client`.
+        #[test]
+        fn prop_arbitrary_headers_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+            let Ok(v) = HeaderValue::from_bytes(&bytes) else { return Ok(()) };
+            let req = with_authorization(v);
+            match basic_credentials(&req) {
+                Ok(Some(_)) => {
+                    let s = String::from_utf8_lossy(&bytes).to_ascii_lowercase();
+                    prop_assert!(s.starts_with("basic "));
+                }
+                Ok(None) => prop_assert!(false, "a header was sent"),
+                Err(_) => {}
+            }
+        }
+
+        /// Base64 of arbitrary bytes never panics.
+        #[test]
+        fn prop_arbitrary_decoded_bytes_never_panic(raw in prop::collection::vec(any::<u8>(), 0..200)) {
+            let v = base64::engine::general_purpose::STANDARD.encode(&raw);
+            let req = with_authorization(HeaderValue::from_str(&format!("Basic {v}")).unwrap());
+            let ok = matches!(basic_credentials(&req), Ok(Some(_)));
+            prop_assert_eq!(ok, std::str::from_utf8(&raw).is_ok_and(|s| s.contains(':')));
+        }
+    }
+}

@@ -107,3 +107,104 @@ pub async fn read_body(req: &HttpRequest, payload: web::Payload) -> Result<web::
         Err(_) => Err(too_large()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+    use proptest::prelude::*;
+
+    fn form_request(query: &str) -> HttpRequest {
+        TestRequest::post()
+            .uri(&format!("/oauth/token{query}"))
+            .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+            .to_http_request()
+    }
+
+    fn encode(pairs: &[(String, String)]) -> String {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in pairs {
+            s.append_pair(k, v);
+        }
+        s.finish()
+    }
+
+    /// Parameter names from a small set, so repeats are common; `resource` among them.
+    fn pairs() -> impl Strategy<Value = Vec<(String, String)>> {
+        let name = prop::sample::select(vec![
+            "grant_type",
+            "code",
+            "client_id",
+            "resource",
+            "scope",
+            "a&b",
+            "",
+            "é",
+        ]);
+        prop::collection::vec((name.prop_map(str::to_owned), any::<String>()), 0..8)
+    }
+
+    proptest! {
+        #![proptest_config(hostile_config!())]
+
+        /// Any body never panics; whatever is accepted has no repeated name but `resource`.
+        #[test]
+        fn prop_arbitrary_bodies_never_panic(body in prop::collection::vec(any::<u8>(), 0..512)) {
+            if let Ok(form) = parse_form(&form_request(""), &body) {
+                let names: Vec<_> = url::form_urlencoded::parse(&body)
+                    .map(|(k, _)| k.into_owned())
+                    .filter(|k| k != REPEATABLE)
+                    .collect();
+                prop_assert_eq!(form.0.len(), names.len());
+            }
+        }
+
+        /// RFC 6749 §3.2: refused exactly when a name other than `resource` repeats
+        /// (RFC 8707 §2); accepted values and every `resource`, in order, come back as sent.
+        #[test]
+        fn prop_repeats_are_refused_except_resource(pairs in pairs()) {
+            let body = encode(&pairs);
+            let mut seen = std::collections::HashSet::new();
+            let repeated = pairs.iter().any(|(k, _)| k != REPEATABLE && !seen.insert(k.clone()));
+            match parse_form(&form_request(""), body.as_bytes()) {
+                Err(e) => prop_assert!(repeated, "{body:?}: {e:?}"),
+                Ok(form) => {
+                    prop_assert!(!repeated, "{body:?}");
+                    for (k, v) in pairs.iter().filter(|(k, _)| k != REPEATABLE) {
+                        prop_assert_eq!(form.0.get(k), Some(v));
+                    }
+                    let resources: Vec<_> = pairs
+                        .iter()
+                        .filter(|(k, _)| k == REPEATABLE)
+                        .map(|(_, v)| v.clone())
+                        .collect();
+                    prop_assert_eq!(form.resources(), &resources[..]);
+                }
+            }
+        }
+
+        /// Only `application/x-www-form-urlencoded` (any parameters, any case) is read.
+        #[test]
+        fn prop_other_content_types_are_refused(ct in "[ -~]{0,40}", body in "[a-z=&]{0,40}") {
+            let req = TestRequest::post()
+                .insert_header((header::CONTENT_TYPE, ct.as_str()))
+                .to_http_request();
+            let ok = parse_form(&req, body.as_bytes()).is_ok();
+            let form = ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded");
+            if !form {
+                prop_assert!(!ok);
+            }
+        }
+
+        /// Credentials in the query string are refused, whatever else is there.
+        #[test]
+        fn prop_credentials_in_the_query_are_refused(
+            name in prop::sample::select(vec!["client_secret", "code", "refresh_token", "token"]),
+            before in "[a-z0-9=&]{0,20}",
+            value in "[a-zA-Z0-9%]{0,20}",
+        ) {
+            let query = format!("?{before}&{name}={value}");
+            prop_assert!(parse_form(&form_request(&query), b"grant_type=x").is_err());
+        }
+    }
+}

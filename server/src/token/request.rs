@@ -87,3 +87,56 @@ impl<'a> GrantRequest<'a> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(hostile_config!())]
+
+        /// Any form never panics; only the three supported grants get past `grant_type`
+        /// (RFC 9700 §2.4: never `password`), and a parsed request holds what was sent.
+        #[test]
+        fn prop_only_supported_grants_parse(
+            grant in prop_oneof![
+                Just("authorization_code".to_owned()), Just("refresh_token".to_owned()),
+                Just("client_credentials".to_owned()), Just("password".to_owned()),
+                Just("implicit".to_owned()), Just("AUTHORIZATION_CODE".to_owned()), any::<String>(),
+            ],
+            others in prop::collection::vec(
+                (prop::sample::select(vec!["code", "refresh_token", "scope", "resource",
+                    "redirect_uri", "code_verifier"]), any::<String>()),
+                0..6,
+            ),
+        ) {
+            let mut body = url::form_urlencoded::Serializer::new(String::new());
+            body.append_pair("grant_type", &grant);
+            for (k, v) in &others {
+                body.append_pair(k, v);
+            }
+            let req = actix_web::test::TestRequest::post()
+                .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+                .to_http_request();
+            let Ok(form) = crate::oauth::form::parse_form(&req, body.finish().as_bytes()) else {
+                return Ok(());
+            };
+            match grant_type(&form) {
+                Ok(g) => {
+                    prop_assert!(["authorization_code", "refresh_token", "client_credentials"]
+                        .contains(&grant.as_str()));
+                    if let Ok(GrantRequest::AuthorizationCode(c)) = GrantRequest::parse(g, &form) {
+                        prop_assert_eq!(Some(c.code), form.get("code"));
+                        prop_assert!(!c.code.is_empty());
+                    }
+                    if let Ok(GrantRequest::RefreshToken(r)) = GrantRequest::parse(g, &form) {
+                        prop_assert!(!r.refresh_token.is_empty());
+                    }
+                }
+                Err(_) => prop_assert!(GrantType::parse(&grant).is_none()),
+            }
+        }
+    }
+}
