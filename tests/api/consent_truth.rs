@@ -582,7 +582,12 @@ async fn scopes_picked_in_the_dashboard_form_are_stored() {
         .send()
         .await
         .expect("POST");
-    assert_eq!(res.status(), 200);
+    // Registered: the secret's one view is a redirect away (POST-redirect-GET).
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        res.headers().get("location").expect("location"),
+        "/dashboard/shown-once"
+    );
     let owner = latch::store::users::by_email(&app.db, MALLORY)
         .await
         .expect("query")
