@@ -777,9 +777,13 @@ pub async fn enforce(
                 .max(1) as u64
         }))
     };
-    let lease = cache
-        .leases
-        .get_with(v.key.key_hash.clone(), std::sync::Arc::default);
+    // A hit borrows the digest (no allocation on the hot path); a miss inserts.
+    let lease = match cache.leases.get(&v.key.key_hash) {
+        Some(l) => l,
+        None => cache
+            .leases
+            .get_with(v.key.key_hash.clone(), std::sync::Arc::default),
+    };
     let mut l = lease.lock().await;
     let period = p.refill.map(|(_, i)| i.period_start(now));
     if l.period != period {
