@@ -535,12 +535,18 @@ def verify_billing(base, api, out, after):
     check(len(meta) == 1 and meta[0]["authorization_servers"] == [base]
           and meta[0]["resource"] == api and meta[0].get("resource_name") == "Billing API",
           "the RFC 9728 metadata names Latch as the authorization server")
-    try:
-        os.kill(int(v["RS_PID"]), 0)
-        alive = True
-    except (ValueError, ProcessLookupError, PermissionError):
-        alive = False
-    check(not alive, "the README stopped the resource server")
+    def running(pid):
+        """Alive and not a zombie (an exited child not yet reaped counts as stopped)."""
+        try:
+            with open(f"/proc/{int(pid)}/stat", encoding="ascii") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except (ValueError, OSError, IndexError):
+            return False
+
+    deadline = time.monotonic() + 10  # a graceful stop finishes in-flight requests first
+    while running(v["RS_PID"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    check(not running(v["RS_PID"]), "the README stopped the resource server")
 
 
 def main():
