@@ -7,12 +7,12 @@
 //! JSON (`"scopes": [{"name": …, "description": …}]`).
 
 use actix_web::http::StatusCode;
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
 use super::auth::{Action, Principal};
 use super::idempotency;
+use super::params::Params;
 use crate::audit::AuditKind;
 use crate::catalog::{self, Api, NewApi, UpdateApi};
 use crate::errors::ApiError;
@@ -34,151 +34,36 @@ fn param_invalid(p: &str, m: impl Into<String>) -> ApiError {
     ApiError::invalid_request("parameter_invalid", m).with_param(p.to_owned())
 }
 
-/// The body as one JSON object, whichever encoding it came in.
-fn body_object(req: &HttpRequest, body: &[u8]) -> Result<Map<String, Value>, ApiError> {
-    let ct = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Map::new());
-    }
-    if ct.starts_with("application/json") {
-        let v: Value = serde_json::from_slice(body).map_err(|e| {
-            ApiError::invalid_request(
-                "parameter_invalid",
-                format!("The JSON body could not be read: {e}"),
-            )
-        })?;
-        return match v {
-            Value::Object(o) => Ok(o),
-            _ => Err(ApiError::invalid_request(
-                "parameter_invalid",
-                "The JSON body must be an object",
-            )),
-        };
-    }
-    if !(ct.starts_with("application/x-www-form-urlencoded") || ct.is_empty()) {
-        return Err(ApiError::invalid_request(
-            "parameter_invalid",
-            "Send application/x-www-form-urlencoded or application/json",
-        ));
-    }
-    let mut out = Map::new();
-    // `scopes[i][name]` / `scopes[i][description]`, by index, in index order.
-    let mut scopes: std::collections::BTreeMap<u32, Map<String, Value>> = Default::default();
-    for (k, v) in url::form_urlencoded::parse(body) {
-        let shown: String = k.chars().filter(|c| !c.is_control()).take(64).collect();
-        if let Some(rest) = k.strip_prefix("scopes[") {
-            let parsed = rest.split_once("][").and_then(|(i, f)| {
-                let f = f.strip_suffix(']')?;
-                Some((i.parse::<u32>().ok()?, f))
-            });
-            let Some((i, field @ ("name" | "description"))) = parsed else {
-                return Err(ApiError::invalid_request(
-                    "parameter_unknown",
-                    format!("Received unknown parameter: {shown}"),
-                )
-                .with_param(shown));
-            };
-            if i as usize >= catalog::MAX_SCOPES_PER_API {
-                return Err(param_invalid(
-                    "scopes",
-                    format!("at most {} scopes", catalog::MAX_SCOPES_PER_API),
-                ));
-            }
-            scopes
-                .entry(i)
-                .or_default()
-                .insert(field.to_owned(), Value::String(v.into_owned()));
-            continue;
-        }
-        if out.contains_key(k.as_ref()) {
-            return Err(param_invalid(&shown, format!("{shown} must be given once")));
-        }
-        out.insert(k.into_owned(), Value::String(v.into_owned()));
-    }
-    if !scopes.is_empty() {
-        out.insert(
-            "scopes".to_owned(),
-            Value::Array(scopes.into_values().map(Value::Object).collect()),
-        );
-    }
-    Ok(out)
-}
-
-/// Refuse parameters the endpoint does not know, naming the first.
-fn only(o: &Map<String, Value>, known: &[&str]) -> Result<(), ApiError> {
-    match o.keys().find(|k| !known.contains(&k.as_str())) {
-        Some(k) => {
-            let shown: String = k.chars().filter(|c| !c.is_control()).take(64).collect();
-            Err(ApiError::invalid_request(
-                "parameter_unknown",
-                format!("Received unknown parameter: {shown}"),
-            )
-            .with_param(shown))
-        }
-        None => Ok(()),
-    }
-}
-
-fn string(o: &Map<String, Value>, k: &str) -> Result<Option<String>, ApiError> {
-    match o.get(k) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(param_invalid(k, format!("{k} must be a string"))),
-    }
-}
-
-/// `access_token_ttl`: seconds; empty or `null` for the default (`Some(None)`).
-fn ttl(o: &Map<String, Value>) -> Result<Option<Option<i64>>, ApiError> {
+/// `access_token_ttl`: seconds; empty (or JSON `null`) for the default (`Some(None)`).
+fn ttl(params: &Params) -> Result<Option<Option<i64>>, ApiError> {
     let k = "access_token_ttl";
-    let bad = || param_invalid(k, "access_token_ttl must be a whole number of seconds");
-    match o.get(k) {
+    match params.one(k)?.map(str::trim) {
         None => Ok(None),
-        Some(Value::Null) => Ok(Some(None)),
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(Some(None)),
-        Some(Value::String(s)) => s.trim().parse().map(|n| Some(Some(n))).map_err(|_| bad()),
-        Some(Value::Number(n)) => n.as_i64().map(|n| Some(Some(n))).ok_or_else(bad),
-        Some(_) => Err(bad()),
+        Some("") => Ok(Some(None)),
+        Some(s) => s
+            .parse()
+            .map(|n| Some(Some(n)))
+            .map_err(|_| param_invalid(k, "access_token_ttl must be a whole number of seconds")),
     }
 }
 
 /// `scopes`: `[{name, description}]`; a description may be missing on update (then it is
 /// an error only for a new scope).
-fn scopes(o: &Map<String, Value>) -> Result<Vec<(String, Option<String>)>, ApiError> {
-    let bad = || {
-        param_invalid(
+fn scopes(params: &Params) -> Result<Vec<(String, Option<String>)>, ApiError> {
+    let items = params
+        .objects(
             "scopes",
-            "scopes must be a list of objects with a name and a description",
-        )
-    };
-    let Some(v) = o.get("scopes") else {
-        return Ok(Vec::new());
-    };
-    let items = v.as_array().ok_or_else(bad)?;
-    if items.len() > catalog::MAX_SCOPES_PER_API {
-        return Err(param_invalid(
-            "scopes",
-            format!("at most {} scopes", catalog::MAX_SCOPES_PER_API),
-        ));
-    }
+            &["name", "description"],
+            catalog::MAX_SCOPES_PER_API,
+        )?
+        .unwrap_or_default();
     items
-        .iter()
-        .map(|s| {
-            let s = s.as_object().ok_or_else(bad)?;
-            if s.keys().any(|k| k != "name" && k != "description") {
-                return Err(bad());
-            }
-            let name = s.get("name").and_then(Value::as_str).ok_or_else(bad)?;
-            let description = match s.get("description") {
-                None | Some(Value::Null) => None,
-                Some(Value::String(d)) => Some(d.clone()),
-                Some(_) => return Err(bad()),
-            };
-            Ok((name.to_owned(), description))
+        .into_iter()
+        .map(|mut s| {
+            let name = s.remove("name").ok_or_else(|| {
+                param_invalid("scopes", "each of scopes needs a name and a description")
+            })?;
+            Ok((name, s.remove("description")))
         })
         .collect()
 }
@@ -248,15 +133,27 @@ async fn create(
         .allow_admin(&state.db, RESOURCE, Action::Manage)
         .await?
         .to_owned();
-    let o = body_object(&req, &body)?;
-    only(&o, &["identifier", "name", "scopes", "access_token_ttl"])?;
+    let params = Params::parse(&req, &body)?;
+    params.only(&[
+        "identifier",
+        "name",
+        "scopes",
+        "scopes[*]",
+        "access_token_ttl",
+    ])?;
     let missing = |k: &'static str| {
         ApiError::invalid_request("parameter_missing", format!("{k} is required")).with_param(k)
     };
-    let identifier = string(&o, "identifier")?.ok_or_else(|| missing("identifier"))?;
-    let name = string(&o, "name")?.ok_or_else(|| missing("name"))?;
-    let access_token_ttl = ttl(&o)?.flatten();
-    let scopes = scopes(&o)?
+    let identifier = params
+        .one("identifier")?
+        .ok_or_else(|| missing("identifier"))?
+        .to_owned();
+    let name = params
+        .one("name")?
+        .ok_or_else(|| missing("name"))?
+        .to_owned();
+    let access_token_ttl = ttl(&params)?.flatten();
+    let scopes = scopes(&params)?
         .into_iter()
         .map(|(n, d)| {
             d.map(|d| (n.clone(), d))
@@ -298,13 +195,13 @@ async fn update(
     if api.builtin {
         return Err(catalog::CatalogError::Builtin.into());
     }
-    let o = body_object(&req, &body)?;
-    only(&o, &["name", "scopes", "access_token_ttl"])?;
-    let name = string(&o, "name")?;
-    let access_token_ttl = ttl(&o)?;
+    let params = Params::parse(&req, &body)?;
+    params.only(&["name", "scopes", "scopes[*]", "access_token_ttl"])?;
+    let name = params.one("name")?.map(str::to_owned);
+    let access_token_ttl = ttl(&params)?;
     let mut descriptions = Vec::new();
     let mut added = Vec::new();
-    for (n, d) in scopes(&o)? {
+    for (n, d) in scopes(&params)? {
         match d {
             Some(d) if api.has_scope(&n) => descriptions.push((n, d)),
             Some(d) => added.push((n, d)),

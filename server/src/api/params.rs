@@ -52,6 +52,30 @@ impl Params {
                     }
                     continue;
                 }
+                // A list of objects (`scopes: [{name, description}]`) reads as the form's
+                // `scopes[0][name]=…` keys: `Params::objects` reads either.
+                if let serde_json::Value::Array(items) = v
+                    && items.iter().any(serde_json::Value::is_object)
+                {
+                    for (i, item) in items.iter().enumerate() {
+                        let bad = || {
+                            ApiError::invalid_request(
+                                "parameter_invalid",
+                                format!("{k} must be a list of objects"),
+                            )
+                            .with_param(k.clone())
+                        };
+                        let fields = item.as_object().ok_or_else(bad)?;
+                        if fields.is_empty() {
+                            map.insert(format!("{k}[{i}]"), vec![String::new()]);
+                        }
+                        for (f, fv) in fields {
+                            let val = json_scalar(fv).map_err(|_| bad())?;
+                            map.insert(format!("{k}[{i}][{f}]"), vec![val]);
+                        }
+                    }
+                    continue;
+                }
                 let vals = match v {
                     serde_json::Value::Array(items) => {
                         items.iter().map(json_scalar).collect::<Result<Vec<_>, _>>()
@@ -147,6 +171,70 @@ impl Params {
         out
     }
 
+    /// An indexed list of objects: `name[0][field]=v` in a form, `"name": [{"field": v}]` in
+    /// JSON, in index order (indices may skip). Each object may carry only `fields`; at most
+    /// `max` objects. `None` when the parameter is absent.
+    pub fn objects(
+        &self,
+        name: &str,
+        fields: &[&str],
+        max: usize,
+    ) -> Result<Option<Vec<HashMap<String, String>>>, ApiError> {
+        let bad = || {
+            ApiError::invalid_request(
+                "parameter_invalid",
+                format!(
+                    "{name} must be a list of objects with the fields {}",
+                    fields.join(", ")
+                ),
+            )
+            .with_param(name.to_owned())
+        };
+        let mut found: std::collections::BTreeMap<u32, HashMap<String, String>> =
+            Default::default();
+        for (k, v) in &self.0 {
+            let Some(rest) = k.strip_prefix(name).and_then(|r| r.strip_prefix('[')) else {
+                continue;
+            };
+            let (i, field) = rest
+                .split_once("][")
+                .and_then(|(i, f)| Some((i.parse::<u32>().ok()?, f.strip_suffix(']')?)))
+                .ok_or_else(bad)?;
+            if !fields.contains(&field) {
+                return Err(bad());
+            }
+            if i as usize >= max {
+                return Err(ApiError::invalid_request(
+                    "parameter_invalid",
+                    format!("{name} may hold at most {max} objects"),
+                )
+                .with_param(name.to_owned()));
+            }
+            let [v] = v.as_slice() else {
+                return Err(ApiError::invalid_request(
+                    "parameter_invalid",
+                    format!("{name}[{i}][{field}] must be given once"),
+                )
+                .with_param(name.to_owned()));
+            };
+            found
+                .entry(i)
+                .or_default()
+                .insert(field.to_owned(), v.clone());
+        }
+        if found.is_empty() && !self.0.contains_key(name) {
+            return Ok(None);
+        }
+        if self
+            .0
+            .get(name)
+            .is_some_and(|v| v.iter().any(|v| !v.is_empty()))
+        {
+            return Err(bad());
+        }
+        Ok(Some(found.into_values().collect()))
+    }
+
     /// Refuse parameters the endpoint does not know, naming the first. A known name
     /// `metadata[*]` admits every `metadata[k]`.
     pub fn only(&self, known: &[&str]) -> Result<(), ApiError> {
@@ -173,6 +261,8 @@ impl Params {
 
 fn json_scalar(v: &serde_json::Value) -> Result<String, ()> {
     match v {
+        // `null` unsets, as the form's empty value does (Stripe's convention).
+        serde_json::Value::Null => Ok(String::new()),
         serde_json::Value::String(s) => Ok(s.clone()),
         serde_json::Value::Bool(b) => Ok(b.to_string()),
         serde_json::Value::Number(n) => Ok(n.to_string()),
@@ -222,8 +312,8 @@ mod tests {
         }
 
         /// Arbitrary JSON never panics; an object of strings and string arrays is read
-        /// as sent (when it carries no control characters), one level of object (`metadata`)
-        /// as the form's `k[inner]` keys, anything else is refused.
+        /// as sent (when it carries no control characters), `null` as the empty value, one
+        /// level of object (`metadata`) as the form's `k[inner]` keys.
         #[test]
         fn prop_json_objects_of_strings_are_read_as_sent(
             obj in prop::collection::hash_map(
@@ -238,7 +328,6 @@ mod tests {
             ),
         ) {
             let body = serde_json::to_vec(&obj).unwrap();
-            let unsupported = obj.values().any(serde_json::Value::is_null);
             let has_control = |s: &str| s.chars().any(char::is_control);
             let control = obj.iter().any(|(k, v)| {
                 has_control(k)
@@ -247,7 +336,7 @@ mod tests {
             });
             match Params::parse(&request("application/json"), &body) {
                 Ok(p) => {
-                    prop_assert!(!unsupported && !control);
+                    prop_assert!(!control);
                     for (k, v) in &obj {
                         if v.is_object() {
                             prop_assert_eq!(p.0.get(&format!("{k}[nested]")), Some(&vec!["1".to_owned()]));
@@ -255,13 +344,66 @@ mod tests {
                         }
                         let want: Vec<String> = match v {
                             serde_json::Value::Array(a) => a.iter().map(|s| s.as_str().unwrap().to_owned()).collect(),
+                            serde_json::Value::Null => vec![String::new()],
                             s => vec![s.as_str().unwrap().to_owned()],
                         };
                         prop_assert_eq!(p.0.get(k), Some(&want));
                     }
                 }
-                Err(_) => prop_assert!(unsupported || control),
+                Err(_) => prop_assert!(control),
             }
         }
+
+        /// A list of objects reads the same from a form and from JSON, in index order.
+        #[test]
+        fn prop_objects_read_alike_from_form_and_json(
+            items in prop::collection::vec(("[a-z:]{1,12}", prop::option::of("[ -~]{0,20}")), 0..6),
+        ) {
+            let json = serde_json::json!({
+                "scopes": items.iter().map(|(n, d)| match d {
+                    Some(d) => serde_json::json!({"name": n, "description": d}),
+                    None => serde_json::json!({"name": n}),
+                }).collect::<Vec<_>>(),
+            });
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            for (i, (n, d)) in items.iter().enumerate() {
+                form.append_pair(&format!("scopes[{i}][name]"), n);
+                if let Some(d) = d {
+                    form.append_pair(&format!("scopes[{i}][description]"), d);
+                }
+            }
+            let form = form.finish();
+            let from_json = Params::parse(&request("application/json"), json.to_string().as_bytes()).unwrap();
+            let from_form = Params::parse(&request("application/x-www-form-urlencoded"), form.as_bytes()).unwrap();
+            let a = from_json.objects("scopes", &["name", "description"], 10).unwrap().unwrap_or_default();
+            let b = from_form.objects("scopes", &["name", "description"], 10).unwrap().unwrap_or_default();
+            prop_assert_eq!(&a, &b);
+            prop_assert_eq!(a.len(), items.len());
+            for (got, (n, d)) in a.iter().zip(&items) {
+                prop_assert_eq!(got.get("name"), Some(n));
+                prop_assert_eq!(got.get("description"), d.as_ref());
+            }
+        }
+    }
+
+    #[test]
+    fn objects_refuse_unknown_fields_too_many_and_scalars() {
+        let form = |body: &str| Params::parse(&request(""), body.as_bytes()).unwrap();
+        let read = |p: &Params| {
+            p.objects("scopes", &["name"], 2)
+                .map_err(|e| format!("{e:?}"))
+        };
+        assert!(read(&form("scopes[0][owner]=x")).is_err());
+        assert!(read(&form("scopes[2][name]=x")).is_err());
+        assert!(read(&form("scopes[x][name]=x")).is_err());
+        assert!(read(&form("scopes=read")).is_err());
+        assert!(read(&form("scopes[0][name]=a&scopes[0][name]=b")).is_err());
+        assert_eq!(read(&form("other=1")).unwrap(), None);
+        assert_eq!(read(&form("scopes=")).unwrap(), Some(vec![]));
+        let json = Params::parse(
+            &request("application/json"),
+            br#"{"scopes": [{"name": "a"}, "b"]}"#,
+        );
+        assert!(json.is_err());
     }
 }
