@@ -25,10 +25,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/dashboard/admin", web::get().to(index))
         .route("/dashboard/admin/users", web::get().to(list_users))
         .route(
+            "/dashboard/admin/users/{id}/disable",
+            web::get().to(confirm_disable_user),
+        )
+        .route(
             "/dashboard/admin/users/{id}/{action}",
             web::post().to(change_user),
         )
         .route("/dashboard/admin/apps", web::get().to(all_apps))
+        .route(
+            "/dashboard/admin/apps/{id}/disable",
+            web::get().to(confirm_disable_app),
+        )
         .route(
             "/dashboard/admin/apps/{id}/{action}",
             web::post().to(change_app),
@@ -123,6 +131,7 @@ async fn all_apps(
                 registered_by: trust.by,
                 verified: trust.verified,
                 marked: c.verified_at.is_some(),
+                disabled: c.disabled_at.is_some(),
             }
         })
         .collect();
@@ -145,14 +154,17 @@ async fn change_app(
 ) -> Result<HttpResponse, HtmlError> {
     dash.check(&req, &state, &form.csrf)?;
     let (id, action) = path.into_inner();
-    let verify = match action.as_str() {
-        "verify" => true,
-        "unverify" => false,
-        _ => return Err(HtmlError::not_found()),
-    };
     let c = store::clients::by_id(&state.db, &id)
         .await?
         .ok_or_else(HtmlError::not_found)?;
+    let verify = match action.as_str() {
+        "verify" => true,
+        "unverify" => false,
+        "disable" | "enable" => {
+            return set_app_disabled(req, state, dash, c, action == "disable").await;
+        }
+        _ => return Err(HtmlError::not_found()),
+    };
     let updated =
         clients::set_verified(&state.db, &state.rows, &c, verify, state.clock.now()).await?;
     if c.verified_at.is_some() != verify {
@@ -178,6 +190,101 @@ async fn change_app(
         format!("{} is no longer verified.", updated.name)
     });
     Ok(see_other("/dashboard/admin/apps?show=users"))
+}
+
+/// Disable or enable an app (DESIGN.md "Accounts people can trust"): while disabled it
+/// cannot authenticate or start an authorization, and its tokens are refused
+/// (`clients::may_act`), here at once and within the row caches' TTL elsewhere.
+async fn set_app_disabled(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    dash: super::Dash,
+    c: entity::client::Model,
+    disable: bool,
+) -> Result<HttpResponse, HtmlError> {
+    let updated =
+        clients::set_disabled(&state.db, &state.rows, &c, disable, state.clock.now()).await?;
+    if c.disabled_at.is_some() != disable {
+        Event::new(if disable {
+            AuditKind::ClientDisabled
+        } else {
+            AuditKind::ClientEnabled
+        })
+        .user_opt(c.owner_id.as_deref())
+        .actor(Some(&dash.user.id))
+        .client_ip(ClientIp::of(&req))
+        .user_agent_of(&req)
+        .detail(json!({"client_id": c.id, "name": c.name, "livemode": c.livemode, "by": dash.user.email}))
+        .record(&state.db)
+        .await?;
+    }
+    dash.flash(if disable {
+        format!(
+            "{} is disabled: it cannot sign anyone in or get tokens, and its tokens are refused.",
+            updated.name
+        )
+    } else {
+        format!("{} is enabled again.", updated.name)
+    });
+    Ok(see_other("/dashboard/admin/apps"))
+}
+
+async fn confirm_disable_app(
+    state: web::Data<AppState>,
+    AdminDash(dash): AdminDash,
+    id: web::Path<String>,
+) -> Result<HttpResponse, HtmlError> {
+    let c = store::clients::by_id(&state.db, &id)
+        .await?
+        .ok_or_else(HtmlError::not_found)?;
+    if c.disabled_at.is_some() {
+        return Ok(see_other("/dashboard/admin/apps"));
+    }
+    Ok(views::page(&views::ConfirmPage {
+        c: dash.chrome("admin_apps"),
+        title: format!("Disable {}?", c.name),
+        message: "While it is disabled the app cannot sign anyone in or get tokens, and the \
+                  tokens it holds are refused within a few seconds on every server. People's \
+                  permissions are kept: enabling it again resumes them."
+            .into(),
+        subject: vec![
+            ("App", c.name.clone()),
+            ("Client ID", c.id.clone()),
+            ("Mode", if c.livemode { "Live" } else { "Test" }.into()),
+        ],
+        action: format!("/dashboard/admin/apps/{}/disable", c.id),
+        button: "Disable app",
+        cancel_href: "/dashboard/admin/apps".into(),
+    }))
+}
+
+async fn confirm_disable_user(
+    state: web::Data<AppState>,
+    AdminDash(dash): AdminDash,
+    id: web::Path<String>,
+) -> Result<HttpResponse, HtmlError> {
+    let u = store::users::by_id(&state.db, &id)
+        .await?
+        .ok_or_else(HtmlError::not_found)?;
+    if u.disabled_at.is_some() || u.id == dash.user.id {
+        return Ok(see_other("/dashboard/admin/users"));
+    }
+    Ok(views::page(&views::ConfirmPage {
+        c: dash.chrome("admin_users"),
+        title: format!("Disable {}?", u.email),
+        message: "They will be signed out everywhere and cannot sign in; their API keys, the \
+                  apps they registered and the tokens apps hold for them stop working within a \
+                  few seconds on every server. Enabling the account again restores keys and \
+                  apps; they sign in again."
+            .into(),
+        subject: vec![
+            ("Account", u.email.clone()),
+            ("Role", if u.is_admin { "Admin" } else { "User" }.into()),
+        ],
+        action: format!("/dashboard/admin/users/{}/disable", u.id),
+        button: "Disable account",
+        cancel_href: "/dashboard/admin/users".into(),
+    }))
 }
 
 async fn change_user(
@@ -310,6 +417,7 @@ pub struct AdminAppRow {
     pub verified: bool,
     /// An admin marked it verified (`verified_at`).
     pub marked: bool,
+    pub disabled: bool,
 }
 
 impl AdminAppRow {

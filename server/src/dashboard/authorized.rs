@@ -19,6 +19,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/dashboard/authorized", web::get().to(list))
         .route(
             "/dashboard/authorized/{client_id}/revoke",
+            web::get().to(confirm_revoke),
+        )
+        .route(
+            "/dashboard/authorized/{client_id}/revoke",
             web::post().to(revoke),
         );
 }
@@ -45,6 +49,44 @@ async fn list(state: web::Data<AppState>, dash: Dash) -> Result<HttpResponse, Ht
     Ok(views::page(&AuthorizedPage {
         c: dash.chrome("authorized"),
         rows,
+    }))
+}
+
+/// "Revoke access" asks first, as revoking a key does: the app loses its tokens at once.
+async fn confirm_revoke(
+    state: web::Data<AppState>,
+    dash: Dash,
+    client_id: web::Path<String>,
+) -> Result<HttpResponse, HtmlError> {
+    let consents = store::consents::for_user(&state.db, &dash.user.id).await?;
+    let Some((consent, client)) = consents.iter().find(|(c, _)| c.client_id == *client_id) else {
+        return Ok(see_other("/dashboard/authorized"));
+    };
+    let name = client
+        .as_ref()
+        .map_or_else(|| "Deleted app".to_owned(), |c| c.name.clone());
+    let catalog = state.catalog.get();
+    let scopes: Vec<String> = scope_rows(&catalog, &consent.scope)
+        .into_iter()
+        .map(|s| s.description)
+        .collect();
+    let mut subject = vec![("App", name.clone())];
+    if !scopes.is_empty() {
+        subject.push(("It can", scopes.join("; ")));
+    }
+    let id: String = url::form_urlencoded::byte_serialize(client_id.as_bytes()).collect();
+    Ok(views::page(&views::ConfirmPage {
+        c: dash.chrome("authorized"),
+        title: format!("Revoke access for {name}?"),
+        message: format!(
+            "{name} will stop working with your account: the tokens it holds stop within a \
+             few seconds, and it must ask for your permission again before it can use your \
+             account."
+        ),
+        subject,
+        action: format!("/dashboard/authorized/{id}/revoke"),
+        button: "Revoke access",
+        cancel_href: "/dashboard/authorized".into(),
     }))
 }
 

@@ -598,6 +598,8 @@ pub struct KeyRow {
     pub policies: Vec<String>,
     /// Working, and stops within 7 days.
     pub expires_within_week: bool,
+    /// Replaced by a rolled key: the list says so beside the (shared) name.
+    pub rolled: bool,
 }
 
 impl KeyRow {
@@ -632,6 +634,7 @@ impl KeyRow {
             key_type: k.key_type.clone(),
             groups: Vec::new(),
             policies: policy_words(k),
+            rolled: k.rolled_to.is_some(),
             expires_within_week: matches!(status, "expiring" | "active")
                 && k.expires_at
                     .is_some_and(|t| t > now && t - now <= chrono::Duration::days(7)),

@@ -60,8 +60,16 @@ async fn an_admin_disabling_a_user_ends_their_keys_and_session() {
     let (status, users) = get_html(&app, &admin, "/dashboard/admin/users").await;
     assert_eq!(status, 200);
     assert!(users.contains(BOB) && users.contains("(you)"));
-    let token = input_value(&users, "csrf").unwrap();
     let bob = user(&app, BOB).await;
+    // "Disable" asks first; asking changes nothing.
+    let confirm = format!("/dashboard/admin/users/{}/disable", bob.id);
+    assert!(users.contains(&format!("href=\"{confirm}\"")), "{users}");
+    let (status, confirm_page) = get_html(&app, &admin, &confirm).await;
+    assert_eq!(status, 200);
+    assert!(confirm_page.contains(&format!("Disable {BOB}?")));
+    assert!(confirm_page.contains(&format!("action=\"{confirm}\"")));
+    assert_eq!(me_status(&app, &key).await, 200);
+    let token = input_value(&confirm_page, "csrf").unwrap();
 
     // Act
     let res = post(
@@ -140,6 +148,68 @@ async fn an_admin_disabling_a_user_ends_their_keys_and_session() {
     let (_, activity) = get_html(&app, &admin, "/dashboard/admin/activity").await;
     assert!(activity.contains("Account disabled by an admin"));
     assert!(activity.contains(BOB));
+}
+
+#[tokio::test]
+async fn an_admin_disabling_an_app_stops_it_until_enabled_on_both_instances() {
+    // Arrange: Ann (admin); Bob registers an app that holds a token for him.
+    let app = spawn_app().await;
+    let other = spawn_sibling(&app).await;
+    signup(&app, &app.new_browser(), ANN, PASSWORD).await;
+    signup(&app, &app.new_browser(), BOB, PASSWORD).await;
+    let client = app.confidential_client().await;
+    let (at, rt) = code_flow_tokens(&app, &client, BOB).await;
+    assert_eq!(me_status(&other, &at).await, 200);
+    let admin = app.signed_in_browser(ANN).await;
+    let members = app.signed_in_browser(BOB).await;
+    let confirm = format!("/dashboard/admin/apps/{}/disable", client.id);
+    let (status, _) = get_html(&app, &members, &confirm).await;
+    assert_eq!(status, 403, "members cannot");
+
+    // Act: the list links to a confirmation; confirm.
+    let (_, list) = get_html(&app, &admin, "/dashboard/admin/apps").await;
+    assert!(list.contains(&format!("href=\"{confirm}\"")), "{list}");
+    let (status, page) = get_html(&app, &admin, &confirm).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Disable Test App?"));
+    let token = input_value(&page, "csrf").unwrap();
+    let res = post(&app, &admin, &confirm, &[("csrf", &token)]).await;
+
+    // Assert: no tokens, its token refused (here at once, on the other instance within
+    // the row caches' TTL), an event for the admin.
+    assert_eq!(res.status(), 303);
+    let (_, list) = get_html(&app, &admin, "/dashboard/admin/apps").await;
+    assert!(list.contains("Disabled"));
+    expect_oauth_error(
+        app.post_token_basic(
+            &client.id,
+            client.secret(),
+            &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
+        )
+        .await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    assert_eq!(me_status(&app, &at).await, 401);
+    let started = Instant::now();
+    while me_status(&other, &at).await != 401 {
+        assert!(started.elapsed() < Duration::from_secs(4), "other instance");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, activity) = get_html(&app, &admin, "/dashboard/admin/activity").await;
+    assert!(activity.contains("OAuth app disabled"));
+
+    // Enabling resumes it: the same token works again.
+    let res = post(
+        &app,
+        &admin,
+        &format!("/dashboard/admin/apps/{}/enable", client.id),
+        &[("csrf", &token)],
+    )
+    .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(me_status(&app, &at).await, 200);
 }
 
 #[tokio::test]

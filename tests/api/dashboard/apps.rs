@@ -236,7 +236,16 @@ async fn revoking_an_authorization_ends_the_apps_tokens() {
     assert_eq!(status, 200);
     assert!(page.contains("Test App"));
     assert!(page.contains("Read your data"), "scopes in plain words");
-    let token = input_value(&page, "csrf").unwrap();
+    // "Revoke access" is a link to a confirmation, as revoking a key is.
+    let confirm = format!("/dashboard/authorized/{}/revoke", client.id);
+    assert!(page.contains(&format!("href=\"{confirm}\"")), "{page}");
+    let (status, confirm_page) = get_html(&app, &b, &confirm).await;
+    assert_eq!(status, 200);
+    assert!(confirm_page.contains("Revoke access for Test App?"));
+    assert!(confirm_page.contains("Read your data"));
+    assert!(confirm_page.contains(&format!("action=\"{confirm}\"")));
+    assert_eq!(me_status(&app, &at).await, 200, "asking changes nothing");
+    let token = input_value(&confirm_page, "csrf").unwrap();
 
     // Act
     let res = post(

@@ -105,6 +105,13 @@ async fn rolling_a_key_keeps_the_old_one_for_the_chosen_time() {
     assert_eq!(second_row.scopes, "read");
     let (_, list) = get_html(&app, &b, "/dashboard/keys?mode=test").await;
     assert!(list.contains("Expires in 59 minutes"), "{list}");
+    // The two keys share a name; the old one says it was rolled, the new one does not.
+    assert_eq!(list.matches(">Rolled</span>").count(), 1, "{list}");
+    let old_row = list
+        .split("<tr>")
+        .find(|r| r.contains(&first_row.id))
+        .unwrap();
+    assert!(old_row.contains(">Rolled</span>"), "{old_row}");
 
     // Act: roll the new key with "now".
     let res = post(
