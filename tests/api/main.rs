@@ -10,6 +10,7 @@ mod cli;
 mod consent_truth;
 mod dashboard;
 mod deny_sync;
+mod disable_v1;
 mod discovery;
 mod foundation;
 mod hostile_input;

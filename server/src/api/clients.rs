@@ -21,7 +21,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/clients/{id}", web::get().to(retrieve))
         .route("/clients/{id}", web::post().to(update))
         .route("/clients/{id}", web::delete().to(delete))
-        .route("/clients/{id}/rotate_secret", web::post().to(rotate_secret));
+        .route("/clients/{id}/rotate_secret", web::post().to(rotate_secret))
+        .route("/clients/{id}/disable", web::post().to(disable))
+        .route("/clients/{id}/enable", web::post().to(enable));
 }
 
 const RESOURCE: &str = "clients";
@@ -37,6 +39,7 @@ pub fn client_object(c: &entity::client::Model) -> serde_json::Value {
         "public": c.is_public,
         "token_endpoint_auth_method": c.token_endpoint_auth_method,
         "livemode": c.livemode,
+        "disabled": c.disabled_at.is_some(),
         "secret_last4": c.secret_last4,
         "logo_uri": c.logo_uri,
         "client_uri": c.client_uri,
@@ -258,4 +261,63 @@ async fn delete(
     let mut v = client_object(&c);
     v["deleted"] = json!(true);
     Ok(HttpResponse::Ok().json(v))
+}
+
+async fn disable(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    set_disabled(req, state, p, &id, true).await
+}
+
+async fn enable(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    set_disabled(req, state, p, &id, false).await
+}
+
+/// For admins, on any client (a user's, or the operator's): while disabled it cannot
+/// authenticate or authorize and its tokens are refused (`clients::may_act`); its grants are
+/// kept, so enabling resumes them. Idempotent.
+async fn set_disabled(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    p: Principal,
+    id: &str,
+    disable: bool,
+) -> Result<HttpResponse, ApiError> {
+    let admin = p
+        .allow_admin(&state.db, RESOURCE, Action::Manage)
+        .await?
+        .to_owned();
+    let shown: String = id.chars().filter(|c| !c.is_control()).take(64).collect();
+    let not_found = || ApiError::not_found(format!("No such client: '{shown}'")).with_param("id");
+    if !crate::authorize::request::plausible_client_id(id) {
+        return Err(not_found());
+    }
+    let c = store::clients::by_id(&state.db, id)
+        .await?
+        .ok_or_else(not_found)?;
+    let updated =
+        clients::set_disabled(&state.db, &state.rows, &c, disable, state.clock.now()).await?;
+    if c.disabled_at.is_some() != disable {
+        crate::audit::Event::new(if disable {
+            AuditKind::ClientDisabled
+        } else {
+            AuditKind::ClientEnabled
+        })
+        .user_opt(c.owner_id.as_deref())
+        .actor(Some(&admin))
+        .client_ip(crate::middleware::ClientIp::of(&req))
+        .user_agent_of(&req)
+        .detail(detail(&c))
+        .record(&state.db)
+        .await?;
+    }
+    Ok(HttpResponse::Ok().json(client_object(&updated)))
 }
