@@ -219,6 +219,7 @@ pub(super) async fn show(
 pub(super) async fn decide(
     state: &AppState,
     session: &Session,
+    req: &actix_web::HttpRequest,
     params: Params,
 ) -> Result<HttpResponse, HtmlError> {
     let token = params
@@ -291,6 +292,8 @@ pub(super) async fn decide(
             let _ = Event::new(AuditKind::ConsentGranted)
                 .user(&user.user.id)
                 .actor(Some(&r.client.id))
+                .client_ip(crate::middleware::ClientIp::of(req))
+                .user_agent_of(req)
                 .detail(serde_json::json!({"client_id": r.client.id, "client_name": r.client.name, "scope": r.scope()}))
                 .record(&state.db)
                 .await;

@@ -73,7 +73,7 @@ async fn post_authorize(
     let params = parse_pairs(&body);
     if params.iter().any(|(k, _)| k == "decision") {
         session::check_origin(&req, &state)?;
-        return consent::decide(&state, &session, params).await;
+        return consent::decide(&state, &session, &req, params).await;
     }
     authorize(&state, &session, params).await
 }

@@ -55,6 +55,7 @@ pub struct EventRow {
     pub title: String,
     pub warning: bool,
     pub when: When,
+    /// Where it came from, in words: "From 203.0.113.9", "From the command line".
     pub ip: Option<String>,
     pub details: Vec<(String, String)>,
     /// The account's email (server-wide activity only).
@@ -107,6 +108,68 @@ pub fn event_title(kind: &str) -> std::borrow::Cow<'_, str> {
         ApiKeyUpdated | ApiKeyNewIp | RateLimitExceeded => k.as_str(),
     }
     .into()
+}
+
+/// An event as a sentence about its object ("You authorized Billing for read, openid";
+/// server-wide: "ann@example.com rolled API key “Server”"), when its details name the object.
+/// `subject` is who the event belongs to: "You", or their email for admins. Kinds without a
+/// sentence, or whose details lack the name, fall back to [`event_title`].
+pub fn event_sentence(
+    kind: &str,
+    detail: &serde_json::Map<String, serde_json::Value>,
+    subject: &str,
+) -> Option<String> {
+    use AuditKind::*;
+    let text = |k: &str| {
+        detail
+            .get(k)
+            .and_then(serde_json::Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.chars().take(120).collect::<String>())
+    };
+    let app = || {
+        text("client_name")
+            .or_else(|| text("client"))
+            .or_else(|| text("name"))
+    };
+    let by = || text("by").map(|b| format!(" by {b}")).unwrap_or_default();
+    let did = |phrase: String| Some(format!("{subject} {phrase}"));
+    match kind.parse::<AuditKind>().ok()? {
+        ConsentGranted => {
+            let app = app()?;
+            match text("scope") {
+                Some(scope) => did(format!("authorized {app} for {}", scope.replace(' ', ", "))),
+                None => did(format!("authorized {app}")),
+            }
+        }
+        ConsentRevoked => did(format!("revoked the access of {}", app()?)),
+        ApiKeyCreated => did(format!("created API key “{}”", text("name")?)),
+        ApiKeyRolled => did(format!("rolled API key “{}”", text("name")?)),
+        ApiKeyRevoked => did(format!("revoked API key “{}”", text("name")?)),
+        ApiKeyRenamed => match text("previous_name") {
+            Some(old) => did(format!("renamed API key “{old}” to “{}”", text("name")?)),
+            None => did(format!("renamed an API key to “{}”", text("name")?)),
+        },
+        ClientCreated => did(format!("registered the app “{}”", app()?)),
+        ClientUpdated => did(format!("updated the app “{}”", app()?)),
+        ClientSecretRotated => did(format!("rotated the secret of the app “{}”", app()?)),
+        ClientDeleted => did(format!("deleted the app “{}”", app()?)),
+        ClientDisabled => Some(format!("The app “{}” was disabled{}", app()?, by())),
+        ClientEnabled => Some(format!("The app “{}” was enabled{}", app()?, by())),
+        ClientVerified => Some(format!("The app “{}” was verified{}", app()?, by())),
+        ClientUnverified => Some(format!(
+            "The app “{}” is no longer verified{}",
+            app()?,
+            by()
+        )),
+        UserDisabled if detail.contains_key("by") => {
+            Some(format!("The account was disabled{}", by()))
+        }
+        UserEnabled if detail.contains_key("by") => {
+            Some(format!("The account was enabled{}", by()))
+        }
+        _ => None,
+    }
 }
 
 /// Event details shown first, in this order; then any others except [`HIDDEN_DETAILS`].
@@ -181,8 +244,30 @@ pub fn event_rows(
     events
         .iter()
         .map(|e| {
-            let details = match serde_json::from_str::<serde_json::Value>(&e.detail) {
-                Ok(serde_json::Value::Object(map)) => {
+            let object = match serde_json::from_str::<serde_json::Value>(&e.detail) {
+                Ok(serde_json::Value::Object(map)) => map,
+                _ => serde_json::Map::new(),
+            };
+            let email = emails.map(|m| match &e.user_id {
+                Some(id) => m.get(id).cloned().unwrap_or_else(|| id.clone()),
+                None => "—".to_owned(),
+            });
+            let subject = match &email {
+                Some(email) if email != "—" => email.as_str(),
+                Some(_) => "The operator",
+                None => "You",
+            };
+            let title = event_sentence(&e.kind, &object, subject)
+                .unwrap_or_else(|| event_title(&e.kind).into_owned());
+            // Where it came from: the address, or the command line for the operator's
+            // commands (which have none).
+            let ip = match &e.ip {
+                Some(ip) => Some(format!("From {ip}")),
+                None => (object.get("via").and_then(serde_json::Value::as_str) == Some("cli"))
+                    .then(|| "From the command line".to_owned()),
+            };
+            let details = match serde_json::Value::Object(object) {
+                serde_json::Value::Object(map) if !map.is_empty() => {
                     // Object ids are noise next to a name; an id alone is still worth showing.
                     let named = map.contains_key("name") || map.contains_key("client");
                     DETAIL_ORDER
@@ -202,19 +287,15 @@ pub fn event_rows(
                 }
                 _ => Vec::new(),
             };
-            let title = event_title(&e.kind).into_owned();
             EventRow {
                 id: e.id.clone(),
                 kind: e.kind.clone(),
                 title,
                 warning: e.severity == "warning",
                 when: When::ago(e.created_at, now),
-                ip: e.ip.clone(),
+                ip,
                 details,
-                user: emails.map(|m| match &e.user_id {
-                    Some(id) => m.get(id).cloned().unwrap_or_else(|| id.clone()),
-                    None => "—".to_owned(),
-                }),
+                user: email,
             }
         })
         .collect()

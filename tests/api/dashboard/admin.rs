@@ -146,7 +146,10 @@ async fn an_admin_disabling_a_user_ends_their_keys_and_session() {
         303
     );
     let (_, activity) = get_html(&app, &admin, "/dashboard/admin/activity").await;
-    assert!(activity.contains("Account disabled by an admin"));
+    assert!(
+        activity.contains(&format!("The account was disabled by {ANN}")),
+        "in words, naming the admin"
+    );
     assert!(activity.contains(BOB));
 }
 
@@ -198,7 +201,10 @@ async fn an_admin_disabling_an_app_stops_it_until_enabled_on_both_instances() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let (_, activity) = get_html(&app, &admin, "/dashboard/admin/activity").await;
-    assert!(activity.contains("OAuth app disabled"));
+    assert!(
+        activity.contains(&format!("The app “Test App” was disabled by {ANN}")),
+        "{activity}"
+    );
 
     // Enabling resumes it: the same token works again.
     let res = post(

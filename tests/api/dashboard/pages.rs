@@ -79,6 +79,50 @@ async fn hostile_names_are_escaped_on_every_page() {
 // Activity
 
 #[tokio::test]
+async fn activity_says_what_happened_in_words_with_where_from() {
+    // Arrange: Ann (admin) makes a key, authorizes an app; the operator rotates a secret
+    // from the command line.
+    let app = spawn_app().await;
+    let ann = latch::users::create(&app.db, ANN, PASSWORD, true)
+        .await
+        .unwrap();
+    let b = app.signed_in_browser(ANN).await;
+    create_key(&app, &b, "Server", "test", &["read"]).await;
+    let client = app.confidential_client().await;
+    code_flow_tokens(&app, &client, ANN).await;
+    Event::new(AuditKind::ClientSecretRotated)
+        .user(&ann.id)
+        .detail(serde_json::json!({"client_id": client.id, "name": "Test App", "via": "cli"}))
+        .record(&app.db)
+        .await
+        .unwrap();
+
+    // Act
+    let (status, own) = get_html(&app, &b, "/dashboard/activity").await;
+    let (_, server) = get_html(&app, &b, "/dashboard/admin/activity").await;
+
+    // Assert: sentences about the objects, and where each came from.
+    assert_eq!(status, 200);
+    assert!(own.contains("You created API key “Server”"), "{own}");
+    assert!(own.contains("You authorized Test App for read"), "{own}");
+    assert!(own.contains("You rotated the secret of the app “Test App”"));
+    assert!(own.contains("From 127.0.0.1"));
+    assert!(own.contains("From the command line"));
+    let consent = own
+        .split("<li class=\"event")
+        .find(|e| e.contains("You authorized Test App"))
+        .unwrap();
+    assert!(
+        consent.contains("From 127.0.0.1"),
+        "consent has its IP: {consent}"
+    );
+    assert!(
+        server.contains(&format!("{ANN} created API key “Server”")),
+        "{server}"
+    );
+}
+
+#[tokio::test]
 async fn activity_shows_this_accounts_events_marks_warnings_and_pages() {
     // Arrange
     let app = spawn_app().await;
