@@ -37,6 +37,10 @@ pub struct Model {
     pub client_uri: Option<String>,
     pub policy_uri: Option<String>,
     pub tos_uri: Option<String>,
+    /// After a rotation with an overlap: the previous secret's SHA-256 hex, accepted until
+    /// `previous_secret_expires_at` (as a rolled API key is).
+    pub previous_secret_hash: Option<String>,
+    pub previous_secret_expires_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

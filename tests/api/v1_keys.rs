@@ -355,6 +355,75 @@ async fn lists_paginate_with_limit_starting_after_and_has_more() {
 }
 
 #[tokio::test]
+async fn a_client_secret_rotated_with_an_overlap_keeps_the_old_one_until_it_ends() {
+    // Arrange
+    let (app, _, key) = setup().await;
+    let c = json(
+        post(
+            &app,
+            &key,
+            "/v1/clients",
+            &[("name", "Worker"), ("grant_types[]", "client_credentials")],
+        )
+        .await,
+    )
+    .await;
+    let id = c["id"].as_str().unwrap().to_owned();
+    let first = c["secret"].as_str().unwrap().to_owned();
+    let works = |secret: String| {
+        let app = &app;
+        let id = id.clone();
+        async move {
+            app.post_token_basic(&id, &secret, &[("grant_type", "client_credentials")])
+                .await
+                .status()
+                == 200
+        }
+    };
+    let path = format!("/v1/clients/{id}/rotate_secret");
+
+    // Act: rotate with a one-hour overlap.
+    let res = post(&app, &key, &path, &[("expires_in", "1h")]).await;
+
+    // Assert: both work; the object says until when; a bad value names the parameter.
+    assert_eq!(res.status(), 200);
+    let rotated = json(res).await;
+    let second = rotated["secret"].as_str().unwrap().to_owned();
+    assert!(rotated["previous_secret_expires"].as_i64().is_some());
+    assert!(works(first.clone()).await, "old secret during the overlap");
+    assert!(works(second.clone()).await, "new secret");
+    for bad in ["8d", "-1", "604801", "soon"] {
+        let res = post(&app, &key, &path, &[("expires_in", bad)]).await;
+        assert_eq!(res.status(), 400, "{bad}");
+        assert_eq!(json(res).await["error"]["param"], "expires_in");
+    }
+    assert!(
+        works(second.clone()).await,
+        "a refused rotation changed nothing"
+    );
+
+    // Act + Assert: past the hour the old one is refused, the new one still works.
+    app.advance(3601);
+    assert!(!works(first.clone()).await, "old secret after the overlap");
+    assert!(works(second.clone()).await);
+
+    // A rotation during an overlap ends the older secret at once; without expires_in the
+    // current one stops at once.
+    let third = json(post(&app, &key, &path, &[("expires_in", "24h")]).await).await["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(works(second.clone()).await && works(third.clone()).await);
+    let fourth = json(post(&app, &key, &path, &[]).await).await["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(!works(second).await, "the older secret ended");
+    assert!(!works(third).await, "no expires_in: stops at once");
+    assert!(works(fourth).await);
+}
+
+#[tokio::test]
 async fn clients_are_created_rotated_and_deleted_through_v1_with_json_or_form_bodies() {
     let (app, _, key) = setup().await;
     let res = app

@@ -41,6 +41,7 @@ pub fn client_object(c: &entity::client::Model) -> serde_json::Value {
         "livemode": c.livemode,
         "disabled": c.disabled_at.is_some(),
         "secret_last4": c.secret_last4,
+        "previous_secret_expires": c.previous_secret_expires_at.map(|t| t.timestamp()),
         "logo_uri": c.logo_uri,
         "client_uri": c.client_uri,
         "policy_uri": c.policy_uri,
@@ -229,16 +230,24 @@ async fn rotate_secret(
 ) -> Result<HttpResponse, ApiError> {
     let user_id = p.allow(RESOURCE, Action::Manage)?;
     let c = owned(&state, &p, &id).await?;
+    let params = Params::parse(&req, &body)?;
+    params.only(&["expires_in"])?;
+    let overlap = match params.one("expires_in")? {
+        None => 0,
+        Some(s) => crate::api_keys::parse_roll_expiry(s).ok_or_else(|| {
+            ApiError::invalid_request(
+                "parameter_invalid",
+                "expires_in must be 0 to 604800 seconds (or now, 1h, 24h, 7d)",
+            )
+            .with_param("expires_in")
+        })?,
+    };
     idempotency::run(&state, &p.owner(), &req, &body, || async {
-        let (c, secret) = clients::rotate_secret(&state.db, &state.rows, &c).await?;
-        super::audit(
-            &state,
-            &req,
-            user_id,
-            AuditKind::ClientSecretRotated,
-            detail(&c),
-        )
-        .await?;
+        let (c, secret) =
+            clients::rotate_secret(&state.db, &state.rows, &c, overlap, state.clock.now()).await?;
+        let mut d = detail(&c);
+        d["expires_in"] = json!(overlap);
+        super::audit(&state, &req, user_id, AuditKind::ClientSecretRotated, d).await?;
         let mut v = client_object(&c);
         v["secret"] = json!(secret);
         Ok((StatusCode::OK, v))

@@ -239,6 +239,10 @@ enum ClientCommand {
     /// Give a confidential client a new secret (printed once); the old one stops working.
     RotateSecret {
         id: String,
+        /// How long the current secret keeps working: now (default), 1h, 24h, 7d, or seconds
+        /// (at most 604800).
+        #[arg(long, default_value = "now", value_name = "WHEN")]
+        expire_old_in: String,
         #[arg(long)]
         json: bool,
     },

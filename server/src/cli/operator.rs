@@ -64,6 +64,7 @@ pub(super) fn client_json(c: &entity::client::Model) -> serde_json::Value {
         "policy_uri": c.policy_uri,
         "tos_uri": c.tos_uri,
         "secret_last4": c.secret_last4,
+        "previous_secret_expires": c.previous_secret_expires_at.map(|t| t.timestamp()),
         "created": c.created_at.timestamp(),
     })
 }
@@ -302,9 +303,21 @@ pub(super) async fn client(command: ClientCommand, settings: &Settings) -> Resul
             }
             Ok(())
         }
-        ClientCommand::RotateSecret { id, json } => {
+        ClientCommand::RotateSecret {
+            id,
+            expire_old_in,
+            json,
+        } => {
+            let Some(overlap) = crate::api_keys::parse_roll_expiry(&expire_old_in) else {
+                return Err(Failure(
+                    2,
+                    format!(
+                        "--expire-old-in must be now, 1h, 24h, 7d or 0 to 604800 seconds, not {expire_old_in:?}"
+                    ),
+                ));
+            };
             let c = client_by_id(&db, &id).await?;
-            let (c, secret) = crate::clients::rotate_secret(&db, &rows, &c)
+            let (c, secret) = crate::clients::rotate_secret(&db, &rows, &c, overlap, now)
                 .await
                 .map_err(client_failure)?;
             audit_client(&db, AuditKind::ClientSecretRotated, &c).await?;
@@ -314,7 +327,15 @@ pub(super) async fn client(command: ClientCommand, settings: &Settings) -> Resul
                 println!("{v}");
             } else {
                 println!("client_id:     {}", c.id);
-                println!("client_secret: {secret}   (shown once; the old secret no longer works)");
+                if overlap == 0 {
+                    println!(
+                        "client_secret: {secret}   (shown once; the old secret no longer works)"
+                    );
+                } else {
+                    println!(
+                        "client_secret: {secret}   (shown once; the old secret works for {overlap} more seconds)"
+                    );
+                }
             }
             Ok(())
         }

@@ -351,6 +351,8 @@ pub async fn create(
         client_uri: metadata.client_uri,
         policy_uri: metadata.policy_uri,
         tos_uri: metadata.tos_uri,
+        previous_secret_hash: None,
+        previous_secret_expires_at: None,
     };
     let row = store::clients::insert(db, model).await?;
     if let Some(l) = logo {
@@ -486,26 +488,74 @@ pub async fn update(
     Ok(updated)
 }
 
-/// A new secret for a confidential client; the old one stops working at once.
+/// The longest a rotated-out client secret may keep working (as for a rolled API key).
+pub const MAX_SECRET_OVERLAP_SECS: i64 = 604_800;
+
+/// A new secret for a confidential client. The old one keeps working for `overlap_secs`
+/// (0: it stops at once; at most [`MAX_SECRET_OVERLAP_SECS`]), so a deployment can switch
+/// without downtime. One previous secret at most: a rotation during an overlap ends the
+/// older secret at once.
 pub async fn rotate_secret(
     db: &impl Conn,
     rows: &store::RowCaches,
     client: &entity::client::Model,
+    overlap_secs: i64,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(entity::client::Model, String), ClientError> {
     if client.is_public {
         return Err(invalid("public clients have no secret", "id"));
     }
+    if !(0..=MAX_SECRET_OVERLAP_SECS).contains(&overlap_secs) {
+        return Err(invalid(
+            "the old secret may keep working for 0 to 604800 seconds (7 days)",
+            "expires_in",
+        ));
+    }
     let secret = crypto::mint_secret("cs_");
+    let previous = client
+        .secret_hash
+        .clone()
+        .filter(|_| overlap_secs > 0)
+        .map(|h| (h, now + chrono::Duration::seconds(overlap_secs)));
     let updated = store::clients::set_secret(
         db,
         client,
         crypto::sha256_hex(&secret),
         secret[secret.len() - 4..].to_owned(),
-        store::now(),
+        previous,
+        now,
     )
     .await?;
     rows.forget_client(&client.id);
     Ok((updated, secret))
+}
+
+/// Whether `secret` is the client's: its current secret, or the previous one while the
+/// overlap of a rotation lasts (app clock). Constant-time digest comparisons; garbage is
+/// refused by checksum before hashing.
+pub fn secret_matches(
+    client: &entity::client::Model,
+    secret: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    let Some(hash) = &client.secret_hash else {
+        return false;
+    };
+    if !crypto::check_secret(secret, "cs_") {
+        return false;
+    }
+    let digest = crypto::sha256_hex(secret);
+    let current = crypto::constant_time_eq(digest.as_bytes(), hash.as_bytes());
+    let previous = match (
+        &client.previous_secret_hash,
+        client.previous_secret_expires_at,
+    ) {
+        (Some(prev), Some(until)) if now < until => {
+            crypto::constant_time_eq(digest.as_bytes(), prev.as_bytes())
+        }
+        _ => false,
+    };
+    current | previous
 }
 
 /// Disable or re-enable a client. Disabling is a pause: while disabled, the client cannot

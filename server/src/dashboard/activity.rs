@@ -194,7 +194,7 @@ fn detail_label(key: &str) -> String {
         "client_id" => "App ID".to_owned(),
         "client" => "App".to_owned(),
         "livemode" => "Mode".to_owned(),
-        "expires_in" => "Old key works for".to_owned(),
+        "expires_in" => "The old one works for".to_owned(),
         "by" => "By".to_owned(),
         "admin" => "Admin".to_owned(),
         "family" => "Token family".to_owned(),

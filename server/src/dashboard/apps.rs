@@ -370,8 +370,23 @@ fn app_page(
             verified: clients::trust_of(c, Some(&dash.user)).verified,
             error,
             needs_redirect: crate::store::words(&c.grant_types).any(|g| g == "authorization_code"),
+            previous_secret: previous_secret_note(c, state.clock.now()),
         },
     )
+}
+
+/// "The previous secret keeps working for 59 minutes (until …)" while a rotation's overlap
+/// lasts.
+fn previous_secret_note(
+    c: &entity::client::Model,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<String> {
+    let until = c.previous_secret_expires_at.filter(|t| *t > now)?;
+    Some(format!(
+        "The previous secret keeps working for {} (until {}).",
+        super::format::span((until - now).num_seconds()),
+        super::format::full(until)
+    ))
 }
 
 async fn show(
@@ -449,12 +464,20 @@ async fn update(
     Ok(see_other(&format!("/dashboard/apps/{}", c.id)))
 }
 
+#[derive(serde::Deserialize)]
+struct RotateForm {
+    csrf: String,
+    /// `now`, `1h`, `24h`, `7d` (as for rolling a key); absent means now.
+    #[serde(default)]
+    expires_in: Option<String>,
+}
+
 async fn rotate_secret(
     req: HttpRequest,
     state: web::Data<AppState>,
     dash: Dash,
     id: web::Path<String>,
-    form: web::Form<super::CsrfForm>,
+    form: web::Form<RotateForm>,
 ) -> Result<HttpResponse, HtmlError> {
     dash.check(&req, &state, &form.csrf)?;
     let c = owned(&state, &dash, &id).await?;
@@ -467,13 +490,27 @@ async fn rotate_secret(
             Some("Public apps have no secret to rotate.".into()),
         ));
     }
-    let (c, secret) = clients::rotate_secret(&state.db, &state.rows, &c)
-        .await
-        .map_err(|e| match e {
-            ClientError::Store(s) => s.into(),
-            other => HtmlError::bad_request(capitalize(&other.to_string())),
-        })?;
-    dash.audit(&state, &req, AuditKind::ClientSecretRotated, detail(&c))
+    let Some(overlap) =
+        crate::api_keys::parse_roll_expiry(form.expires_in.as_deref().unwrap_or("now"))
+    else {
+        return Ok(app_page(
+            &state,
+            &dash,
+            &c,
+            None,
+            Some("Choose when the current secret should stop working.".into()),
+        ));
+    };
+    let (c, secret) =
+        clients::rotate_secret(&state.db, &state.rows, &c, overlap, state.clock.now())
+            .await
+            .map_err(|e| match e {
+                ClientError::Store(s) => s.into(),
+                other => HtmlError::bad_request(capitalize(&other.to_string())),
+            })?;
+    let mut d = detail(&c);
+    d["expires_in"] = serde_json::json!(overlap);
+    dash.audit(&state, &req, AuditKind::ClientSecretRotated, d)
         .await?;
     Ok(dash.show_once(
         &state,
@@ -482,10 +519,18 @@ async fn rotate_secret(
             crumb: "OAuth apps".into(),
             crumb_href: "/dashboard/apps".into(),
             title: "New client secret".into(),
-            lede: format!(
-                "The previous secret of {} has stopped working. Update your server with this one.",
-                c.name
-            ),
+            lede: if overlap == 0 {
+                format!(
+                    "The previous secret of {} has stopped working. Update your server with this one.",
+                    c.name
+                )
+            } else {
+                format!(
+                    "The previous secret of {} keeps working for {}. Update your server with this one before then.",
+                    c.name,
+                    super::format::span(overlap)
+                )
+            },
             livemode: c.livemode,
             items: vec![
                 SecretItem {
@@ -640,4 +685,6 @@ pub struct AppPage {
     pub verified: bool,
     pub error: Option<String>,
     pub needs_redirect: bool,
+    /// While a rotation's overlap lasts, when the previous secret stops working.
+    pub previous_secret: Option<String>,
 }

@@ -7,7 +7,6 @@ use base64::Engine;
 use entity::client;
 
 use super::form::Form;
-use crate::crypto;
 use crate::errors::OAuthError;
 use crate::rate_limit::FailureKind;
 use crate::state::AppState;
@@ -99,14 +98,9 @@ pub async fn authenticate(
         return Err(bad_client());
     }
     match (&client.secret_hash, secret) {
-        (Some(hash), Some(secret)) => {
-            // Garbage is refused by checksum before hashing; the digest compare is constant time.
-            if !crypto::check_secret(&secret, "cs_")
-                || !crypto::constant_time_eq(
-                    crypto::sha256_hex(&secret).as_bytes(),
-                    hash.as_bytes(),
-                )
-            {
+        (Some(_), Some(secret)) => {
+            // The current secret, or the previous one during a rotation's overlap.
+            if !crate::clients::secret_matches(&client, &secret, state.clock.now()) {
                 if let Some(lock) = state.limiter.fail(FailureKind::ClientAuth, &lock_key).await {
                     tracing::warn!(client_id = %client_id, lock_secs = lock.as_secs(), "client authentication locked after repeated failures");
                     metrics::counter!("latch_client_auth_locked_total").increment(1);

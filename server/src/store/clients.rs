@@ -177,12 +177,16 @@ pub async fn set_secret(
     c: &client::Model,
     secret_hash: String,
     secret_last4: String,
+    previous: Option<(String, chrono::DateTime<chrono::Utc>)>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<client::Model, StoreError> {
     use sea_orm::ActiveValue::Set;
     let mut m = c.clone().into_active_model();
     m.secret_hash = Set(Some(secret_hash));
     m.secret_last4 = Set(Some(secret_last4));
+    let (prev_hash, prev_until) = previous.unzip();
+    m.previous_secret_hash = Set(prev_hash);
+    m.previous_secret_expires_at = Set(prev_until);
     m.secret_rotated_at = Set(Some(now));
     m.updated_at = Set(now);
     update(db, m).await

@@ -210,7 +210,7 @@ async fn client_list_show_rotate_update_disable_enable_and_delete() {
     );
 
     let rotated = cli.json(&["client", "rotate-secret", &id, "--json"]);
-    let secret = rotated["client_secret"]
+    let mut secret = rotated["client_secret"]
         .as_str()
         .expect("new secret")
         .to_owned();
@@ -252,6 +252,31 @@ async fn client_list_show_rotate_update_disable_enable_and_delete() {
         "the old secret is dead"
     );
     assert_eq!(token(secret.clone()).await, 200);
+    // With --expire-old-in the current secret keeps working; a bad value is exit 2.
+    let overlapped = cli.json(&[
+        "client",
+        "rotate-secret",
+        &id,
+        "--expire-old-in",
+        "1h",
+        "--json",
+    ]);
+    assert!(overlapped["previous_secret_expires"].as_i64().is_some());
+    let old_secret = std::mem::replace(
+        &mut secret,
+        overlapped["client_secret"].as_str().unwrap().to_owned(),
+    );
+    // (The server caches the client's row for 2 s: the CLI is another process.)
+    eventually("the new secret works", 200, || token(secret.clone())).await;
+    assert_eq!(
+        token(old_secret).await,
+        200,
+        "the old secret works for the hour"
+    );
+    assert_usage_error(
+        &cli.run(&["client", "rotate-secret", &id, "--expire-old-in", "8d"]),
+        "--expire-old-in",
+    );
 
     assert_eq!(
         cli.json(&["client", "disable", &id, "--json"])["disabled"],
@@ -287,6 +312,7 @@ async fn client_list_show_rotate_update_disable_enable_and_delete() {
             "client.created",
             "client.secret_rotated",
             "client.updated",
+            "client.secret_rotated",
             "client.disabled",
             "client.enabled",
             "client.deleted",

@@ -135,6 +135,38 @@ async fn a_registered_app_gets_its_secret_once_and_rotating_it_ends_the_old_one(
         200
     );
 
+    // Act: rotate again, keeping the current secret for an hour.
+    let res = post(
+        &app,
+        &b,
+        &format!("/dashboard/apps/{client_id}/rotate_secret"),
+        &[("csrf", &token), ("expires_in", "1h")],
+    )
+    .await;
+    let res = shown_once(&app, &b, res).await;
+    let html = res.text().await.unwrap();
+    let third = code_by_id(&html, "client-secret").unwrap();
+
+    // Assert: both work for the hour, and the app page says until when.
+    assert!(html.contains("keeps working for 1 hour"), "{html}");
+    for s in [&rotated, &third] {
+        assert_eq!(app.post_token_basic(&client_id, s, &cc).await.status(), 200);
+    }
+    let (_, page) = get_html(&app, &b, &format!("/dashboard/apps/{client_id}")).await;
+    assert!(
+        page.contains("The previous secret keeps working for 59 minutes"),
+        "{page}"
+    );
+    app.advance(3601);
+    assert_eq!(
+        app.post_token_basic(&client_id, &rotated, &cc)
+            .await
+            .status(),
+        401
+    );
+    let (_, page) = get_html(&app, &b, &format!("/dashboard/apps/{client_id}")).await;
+    assert!(!page.contains("The previous secret keeps working"));
+
     // Act: delete, with a confirmation step.
     let (status, confirm) =
         get_html(&app, &b, &format!("/dashboard/apps/{client_id}/delete")).await;
