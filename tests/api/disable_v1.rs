@@ -12,7 +12,6 @@ use crate::helpers::{bearer_get as get, bearer_post as post};
 
 const ADMIN: &str = "admin@example.com";
 const BOB: &str = "bob@example.com";
-const PASSWORD: &str = "correct horse battery";
 
 async fn admin_key(app: &TestApp) -> (entity::user::Model, String) {
     let admin = latch::users::create(&app.db, ADMIN, PASSWORD, true)
@@ -268,4 +267,101 @@ async fn an_admin_disables_and_enables_a_client_on_v1() {
     assert_eq!(json(res).await["disabled"], false);
     assert!(active_for(&app).await);
     client_credentials_token(&app, &machine, "read").await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resource-server clients (#15 item 5): made by admins on /v1 and the dashboard only.
+
+#[tokio::test]
+async fn only_admins_register_resource_servers_and_theirs_introspect() {
+    // Arrange
+    let app = spawn_app().await;
+    let (_, admin_key) = admin_key(&app).await;
+    let bob = app.create_user(BOB, PASSWORD).await;
+    let (_, bob_key) = key_for(&app, &bob.id, true, &[]).await;
+    let form = [("name", "Billing API"), ("resource_server", "true")];
+
+    // Act + Assert: a member's key is refused and nothing is made.
+    let (s, c) = error_of(post(&app, &bob_key, "/v1/clients", &form).await).await;
+    assert_eq!((s, c.as_str()), (403, "admin_required"));
+    let list = json(get(&app, &bob_key, "/v1/clients").await).await;
+    assert_eq!(list["data"].as_array().map(Vec::len), Some(0));
+
+    // Act: the admin's key makes one, with no redirect URI.
+    let res = post(&app, &admin_key, "/v1/clients", &form).await;
+
+    // Assert: a confidential client with client_credentials; it introspects a token it
+    // did not obtain.
+    assert_eq!(res.status(), 200);
+    let rs = json(res).await;
+    assert_eq!(rs["resource_server"], true);
+    assert_eq!(rs["grant_types"], serde_json::json!(["client_credentials"]));
+    let other = app.machine_client().await;
+    let token = client_credentials_token(&app, &other, "read").await;
+    let res = app
+        .http
+        .post(app.url("/oauth/introspect"))
+        .basic_auth(rs["id"].as_str().unwrap(), rs["secret"].as_str())
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json(res).await["active"], true);
+}
+
+#[tokio::test]
+async fn the_dashboard_offers_resource_servers_to_admins_only() {
+    // Arrange
+    let app = spawn_app().await;
+    latch::users::create(&app.db, ADMIN, PASSWORD, true)
+        .await
+        .unwrap();
+    app.create_user(BOB, PASSWORD).await;
+    let admin = app.signed_in_browser(ADMIN).await;
+    let bob = app.signed_in_browser(BOB).await;
+    let page = |b: reqwest::Client| {
+        let app = &app;
+        async move {
+            b.get(app.url("/dashboard/apps/new"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let admin_form = page(admin.clone()).await;
+    let bob_form = page(bob.clone()).await;
+    assert!(admin_form.contains("value=\"resource_server\""));
+    assert!(!bob_form.contains("value=\"resource_server\""));
+    let submit = |b: reqwest::Client, csrf: String| {
+        let app = &app;
+        async move {
+            b.post(app.url("/dashboard/apps"))
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("name", "Billing API"),
+                    ("kind", "resource_server"),
+                    ("mode", "live"),
+                    ("scopes_shown", "1"),
+                    ("scopes", "read"),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    // Act + Assert: Bob's forged form is refused; the admin's makes one.
+    let res = submit(bob, input_value(&bob_form, "csrf").unwrap()).await;
+    assert_eq!(res.status(), 403);
+    let res = submit(admin.clone(), input_value(&admin_form, "csrf").unwrap()).await;
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    use sea_orm::EntityTrait;
+    let made = entity::client::Entity::find().all(&app.db).await.unwrap();
+    assert_eq!(made.len(), 1, "only the admin's");
+    assert!(made[0].resource_server && !made[0].is_public);
+    assert_eq!(made[0].grant_types, "client_credentials");
+    assert_eq!(made[0].redirect_uris, "");
 }

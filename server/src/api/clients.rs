@@ -37,6 +37,7 @@ pub fn client_object(c: &entity::client::Model) -> serde_json::Value {
         "grant_types": words(&c.grant_types).collect::<Vec<_>>(),
         "scopes": words(&c.scopes).collect::<Vec<_>>(),
         "public": c.is_public,
+        "resource_server": c.resource_server,
         "token_endpoint_auth_method": c.token_endpoint_auth_method,
         "livemode": c.livemode,
         "disabled": c.disabled_at.is_some(),
@@ -131,7 +132,14 @@ async fn create(
         "client_uri",
         "policy_uri",
         "tos_uri",
+        "resource_server",
     ])?;
+    // A resource server may introspect every token and key of the server: only an admin's
+    // API key makes one (`Principal::allow_admin`).
+    let resource_server = params.bool("resource_server")?.unwrap_or(false);
+    if resource_server {
+        p.allow_admin(&state.db, RESOURCE, Action::Manage).await?;
+    }
     idempotency::run(&state, &p.owner(), &req, &body, || async {
         let new = NewClient {
             name: params
@@ -145,13 +153,13 @@ async fn create(
             public: params.bool("public")?.unwrap_or(false),
             grant_types: params
                 .list("grant_types")
-                .unwrap_or_else(clients::default_grant_types),
+                .unwrap_or_else(|| clients::default_grant_types_for(resource_server)),
             scopes: params
                 .list("scopes")
                 .unwrap_or_else(clients::default_scopes),
             livemode: p.livemode,
             first_party: false,
-            resource_server: false,
+            resource_server,
             owner_id: Some(owner.clone()),
             metadata: Metadata {
                 logo_uri: params.one("logo_uri")?.map(str::to_owned),

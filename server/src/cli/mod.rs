@@ -650,16 +650,8 @@ async fn run(command: Command, mut settings: Settings) -> Result<(), Failure> {
                 name: c.name,
                 redirect_uris: c.redirect_uris,
                 public: c.public,
-                // A resource server needs no user flow (so no redirect URI): it introspects,
-                // and may get tokens of its own with client_credentials.
-                grant_types: if c.grant_types.is_empty() && c.resource_server {
-                    vec![
-                        crate::grant_type::GrantType::ClientCredentials
-                            .as_str()
-                            .to_owned(),
-                    ]
-                } else if c.grant_types.is_empty() {
-                    crate::clients::default_grant_types()
+                grant_types: if c.grant_types.is_empty() {
+                    crate::clients::default_grant_types_for(c.resource_server)
                 } else {
                     c.grant_types
                 },

@@ -266,6 +266,16 @@ pub fn default_grant_types() -> Vec<String> {
         .to_vec()
 }
 
+/// The grants a client gets when none are chosen: a resource server needs no user flow (so
+/// no redirect URI): it introspects, and may get tokens of its own with client_credentials.
+pub fn default_grant_types_for(resource_server: bool) -> Vec<String> {
+    if resource_server {
+        vec![GrantType::ClientCredentials.as_str().to_owned()]
+    } else {
+        default_grant_types()
+    }
+}
+
 fn dedup(v: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for s in v {

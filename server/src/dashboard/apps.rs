@@ -82,6 +82,7 @@ async fn new_form(state: web::Data<AppState>, dash: Dash) -> HttpResponse {
         name: String::new(),
         redirect_uris: String::new(),
         public: false,
+        resource_server: false,
         livemode: false,
         grant_code: true,
         grant_refresh: true,
@@ -198,10 +199,18 @@ async fn create(
 ) -> Result<HttpResponse, HtmlError> {
     let form = Pairs(form.into_inner());
     dash.check(&req, &state, form.get("csrf").unwrap_or_default())?;
+    // A resource server may introspect every token and key of the server: admins only.
+    let resource_server = form.get("kind") == Some("resource_server");
+    if resource_server && !dash.user.is_admin {
+        return Err(HtmlError::forbidden(
+            "Only administrators register resource servers: they can introspect every token.",
+        ));
+    }
     let f = AppForm {
         name: form.text("name"),
         redirect_uris: form.text("redirect_uris"),
         public: form.get("kind") == Some("public"),
+        resource_server,
         livemode: form.get("mode") == Some("live"),
         grant_code: form.get("grant_authorization_code").is_some(),
         grant_refresh: form.get("grant_refresh_token").is_some(),
@@ -219,6 +228,9 @@ async fn create(
             grant_types.push(g.to_owned());
         }
     }
+    if grant_types.is_empty() && resource_server {
+        grant_types = clients::default_grant_types_for(true);
+    }
     let new = NewClient {
         name: f.name.clone(),
         redirect_uris: split_uris(&f.redirect_uris),
@@ -227,7 +239,7 @@ async fn create(
         scopes: scopes.clone(),
         livemode: f.livemode,
         first_party: false,
-        resource_server: false,
+        resource_server,
         owner_id: Some(dash.user.id.clone()),
         metadata: Metadata {
             logo_uri: some(&links.logo_uri),
@@ -314,6 +326,8 @@ fn app_details(c: &entity::client::Model) -> Vec<(&'static str, String)> {
             "Type",
             if c.is_public {
                 "Public (PKCE, no secret)"
+            } else if c.resource_server {
+                "Resource server (may introspect every token and key)"
             } else {
                 "Confidential"
             }
@@ -656,6 +670,7 @@ pub struct AppForm {
     pub name: String,
     pub redirect_uris: String,
     pub public: bool,
+    pub resource_server: bool,
     pub livemode: bool,
     pub grant_code: bool,
     pub grant_refresh: bool,
