@@ -422,6 +422,22 @@ async fn a_logo_is_fetched_stored_and_served_by_latch_never_hot_linked() {
         "{src}"
     );
 
+    // The owner's app page on the dashboard shows the same stored logo.
+    let owner = app.signed_in_browser(MALLORY).await;
+    let page = owner
+        .get(app.url(&format!("/dashboard/apps/{id}")))
+        .send()
+        .await
+        .expect("app page")
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains(&format!("src=\"{src}\"")), "{page}");
+    assert!(
+        !page.contains(&format!("src=\"{origin}")),
+        "never hot-linked"
+    );
+
     let res = app.http.get(app.url(src)).send().await.expect("logo");
     assert_eq!(res.status(), 200);
     let header = |n: &str| {

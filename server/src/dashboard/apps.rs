@@ -351,13 +351,13 @@ struct Values {
     scopes: Vec<String>,
 }
 
-fn app_page(
+async fn app_page(
     state: &AppState,
     dash: &Dash,
     c: &entity::client::Model,
     values: Option<Values>,
     error: Option<String>,
-) -> HttpResponse {
+) -> Result<HttpResponse, HtmlError> {
     let v = values.unwrap_or_else(|| Values {
         name: c.name.clone(),
         redirect_uris: crate::store::words(&c.redirect_uris)
@@ -372,11 +372,19 @@ fn app_page(
     } else {
         StatusCode::OK
     };
-    views::render(
+    // The logo Latch fetched and serves (never the app's own URL), as on the consent page.
+    let logo_url = match c.logo_uri {
+        Some(_) => crate::store::client_logos::by_client(&state.db, &c.id)
+            .await?
+            .map(|l| clients::logo::path(&l)),
+        None => None,
+    };
+    Ok(views::render(
         status,
         &AppPage {
             c: dash.chrome("apps"),
             app: AppRow::new(&catalog, c),
+            logo_url,
             name_value: v.name,
             redirect_value: v.redirect_uris,
             links: v.links,
@@ -386,7 +394,7 @@ fn app_page(
             needs_redirect: crate::store::words(&c.grant_types).any(|g| g == "authorization_code"),
             previous_secret: previous_secret_note(c, state.clock.now()),
         },
-    )
+    ))
 }
 
 /// "The previous secret keeps working for 59 minutes (until …)" while a rotation's overlap
@@ -409,7 +417,7 @@ async fn show(
     id: web::Path<String>,
 ) -> Result<HttpResponse, HtmlError> {
     let c = owned(&state, &dash, &id).await?;
-    Ok(app_page(&state, &dash, &c, None, None))
+    app_page(&state, &dash, &c, None, None).await
 }
 
 async fn update(
@@ -456,7 +464,7 @@ async fn update(
         Ok(u) => u,
         Err(ClientError::Store(e)) => return Err(e.into()),
         Err(e) => {
-            return Ok(app_page(
+            return app_page(
                 &state,
                 &dash,
                 &c,
@@ -469,7 +477,8 @@ async fn update(
                     }),
                 }),
                 Some(capitalize(&e.to_string())),
-            ));
+            )
+            .await;
         }
     };
     dash.audit(&state, &req, AuditKind::ClientUpdated, detail(&updated))
@@ -496,24 +505,26 @@ async fn rotate_secret(
     dash.check(&req, &state, &form.csrf)?;
     let c = owned(&state, &dash, &id).await?;
     if c.is_public {
-        return Ok(app_page(
+        return app_page(
             &state,
             &dash,
             &c,
             None,
             Some("Public apps have no secret to rotate.".into()),
-        ));
+        )
+        .await;
     }
     let Some(overlap) =
         crate::api_keys::parse_roll_expiry(form.expires_in.as_deref().unwrap_or("now"))
     else {
-        return Ok(app_page(
+        return app_page(
             &state,
             &dash,
             &c,
             None,
             Some("Choose when the current secret should stop working.".into()),
-        ));
+        )
+        .await;
     };
     let (c, secret) =
         clients::rotate_secret(&state.db, &state.rows, &c, overlap, state.clock.now())
@@ -702,4 +713,6 @@ pub struct AppPage {
     pub needs_redirect: bool,
     /// While a rotation's overlap lasts, when the previous secret stops working.
     pub previous_secret: Option<String>,
+    /// The stored logo (`/logos/…`), shown instead of the initial.
+    pub logo_url: Option<String>,
 }
