@@ -37,6 +37,9 @@ pub struct Model {
     pub client_uri: Option<String>,
     pub policy_uri: Option<String>,
     pub tos_uri: Option<String>,
+    /// RFC 8693: the API identifiers (space-separated) this client may exchange tokens
+    /// into; empty: none, even with the token-exchange grant enabled.
+    pub token_exchange_audiences: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

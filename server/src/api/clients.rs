@@ -42,6 +42,7 @@ pub fn client_object(c: &entity::client::Model) -> serde_json::Value {
         "client_uri": c.client_uri,
         "policy_uri": c.policy_uri,
         "tos_uri": c.tos_uri,
+        "token_exchange_audiences": words(&c.token_exchange_audiences).collect::<Vec<_>>(),
         "created": c.created_at.timestamp(),
         "updated": c.updated_at.timestamp(),
     })
@@ -127,7 +128,12 @@ async fn create(
         "client_uri",
         "policy_uri",
         "tos_uri",
+        "token_exchange_audiences",
     ])?;
+    let audiences = params.list("token_exchange_audiences");
+    if let Some(a) = &audiences {
+        clients::check_exchange_audiences(&state.catalog.get(), a)?;
+    }
     idempotency::run(&state, &p.owner(), &req, &body, || async {
         let new = NewClient {
             name: params
@@ -156,8 +162,12 @@ async fn create(
                 tos_uri: params.one("tos_uri")?.map(str::to_owned),
             },
         };
-        let (c, secret) =
+        let (mut c, secret) =
             clients::create(&state.db, &state.catalog.get(), &state.logos, new).await?;
+        if let Some(a) = &audiences {
+            let catalog = state.catalog.get();
+            c = clients::set_exchange_audiences(&state.db, &catalog, &state.rows, &c, a).await?;
+        }
         super::audit(&state, &req, &owner, AuditKind::ClientCreated, detail(&c)).await?;
         let mut v = client_object(&c);
         v["secret"] = json!(secret);
@@ -184,8 +194,13 @@ async fn update(
         "client_uri",
         "policy_uri",
         "tos_uri",
+        "token_exchange_audiences",
     ])?;
+    let audiences = params.list("token_exchange_audiences");
     idempotency::run(&state, &p.owner(), &req, &body, || async {
+        if let Some(a) = &audiences {
+            clients::check_exchange_audiences(&state.catalog.get(), a)?;
+        }
         let u = ClientUpdate {
             name: params.one("name")?.map(str::to_owned),
             redirect_uris: params.list("redirect_uris"),
@@ -195,7 +210,7 @@ async fn update(
             policy_uri: params.one("policy_uri")?.map(str::to_owned),
             tos_uri: params.one("tos_uri")?.map(str::to_owned),
         };
-        let updated = clients::update(
+        let mut updated = clients::update(
             &state.db,
             &state.catalog.get(),
             &state.rows,
@@ -204,6 +219,12 @@ async fn update(
             u,
         )
         .await?;
+        if let Some(a) = &audiences {
+            let catalog = state.catalog.get();
+            updated =
+                clients::set_exchange_audiences(&state.db, &catalog, &state.rows, &updated, a)
+                    .await?;
+        }
         super::audit(
             &state,
             &req,

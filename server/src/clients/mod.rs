@@ -351,6 +351,7 @@ pub async fn create(
         client_uri: metadata.client_uri,
         policy_uri: metadata.policy_uri,
         tos_uri: metadata.tos_uri,
+        token_exchange_audiences: String::new(),
     };
     let row = store::clients::insert(db, model).await?;
     if let Some(l) = logo {
@@ -378,6 +379,13 @@ fn check_grant(grant: GrantType, public: bool) -> Result<(), ClientError> {
             "grant_types",
         )),
         GrantType::ClientCredentials => Ok(()),
+        // RFC 8693 §2.1: the exchange is bound to an authenticated client, whose policy
+        // (`token_exchange_audiences`) says where it may exchange tokens into.
+        GrantType::TokenExchange if public => Err(invalid(
+            "public clients cannot use token exchange",
+            "grant_types",
+        )),
+        GrantType::TokenExchange => Ok(()),
     }
 }
 
@@ -482,6 +490,41 @@ pub async fn update(
     } else if cleared_logo {
         store::client_logos::delete(db, &client.id).await?;
     }
+    rows.forget_client(&client.id);
+    Ok(updated)
+}
+
+/// The token-exchange policy (RFC 8693) as stored: each value a registered API identifier
+/// (DESIGN.md "Your own APIs"), empty values skipped, duplicates dropped. An empty list
+/// allows no exchange at all.
+pub fn check_exchange_audiences(catalog: &Snapshot, ids: &[String]) -> Result<String, ClientError> {
+    const PARAM: &str = "token_exchange_audiences";
+    let mut out: Vec<&str> = Vec::new();
+    for id in ids.iter().map(|i| i.trim()).filter(|i| !i.is_empty()) {
+        if catalog.by_identifier(id).is_none() {
+            return Err(invalid(
+                format!("{PARAM}: {id:?} is not the identifier of a registered API"),
+                PARAM,
+            ));
+        }
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    Ok(out.join(" "))
+}
+
+/// Set which APIs `client` may exchange tokens into (RFC 8693); this instance's cached row
+/// goes at once (others within the cache TTL).
+pub async fn set_exchange_audiences(
+    db: &impl Conn,
+    catalog: &Snapshot,
+    rows: &store::RowCaches,
+    client: &entity::client::Model,
+    ids: &[String],
+) -> Result<entity::client::Model, ClientError> {
+    let joined = check_exchange_audiences(catalog, ids)?;
+    let updated = store::clients::set_exchange_audiences(db, client, joined, store::now()).await?;
     rows.forget_client(&client.id);
     Ok(updated)
 }
