@@ -186,3 +186,54 @@ async fn introspect(
     }
     Ok(body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn with_accept(values: &[&str]) -> HttpRequest {
+        let mut r = actix_web::test::TestRequest::post();
+        for v in values {
+            r = r.append_header((header::ACCEPT, *v));
+        }
+        r.to_http_request()
+    }
+
+    #[test]
+    fn the_jwt_media_type_is_found_among_others() {
+        for yes in [
+            &["application/token-introspection+jwt"][..],
+            &["application/json;q=0.5, Application/Token-Introspection+JWT;q=1"],
+            &["text/html", "application/token-introspection+jwt"],
+        ] {
+            assert!(wants_jwt(&with_accept(yes)), "{yes:?}");
+        }
+        for no in [
+            &[][..],
+            &["application/json"],
+            &["*/*"],
+            &["application/token-introspection+jwtx"],
+            &["application/jwt"],
+        ] {
+            assert!(!wants_jwt(&with_accept(no)), "{no:?}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(hostile_config!())]
+
+        /// Any `Accept` value is read without panicking, and asks for a JWT only if it
+        /// names the media type.
+        #[test]
+        fn prop_any_accept_header_is_safe(v in "[ -~]{0,200}") {
+            let Ok(value) = header::HeaderValue::from_str(&v) else { return Ok(()) };
+            let req = actix_web::test::TestRequest::post()
+                .insert_header((header::ACCEPT, value))
+                .to_http_request();
+            if wants_jwt(&req) {
+                prop_assert!(v.to_ascii_lowercase().contains(JWT_MEDIA_TYPE));
+            }
+        }
+    }
+}

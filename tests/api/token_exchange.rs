@@ -468,9 +468,17 @@ async fn malformed_requests_are_invalid_request() {
     let w = world().await;
     let subject = user_token(&w, "invoices:read").await;
     let refresh = "urn:ietf:params:oauth:token-type:refresh_token";
+    let machine = w.app.machine_client().await;
+    let machine_token = client_credentials_token(&w.app, &machine, "read").await;
 
     // Act + Assert: RFC 8693 §2.1 / §2.2.2.
     let cases: Vec<Vec<(&str, &str)>> = vec![
+        // A client's own token has no person to act for.
+        vec![
+            ("subject_token", &machine_token),
+            ("subject_token_type", ACCESS),
+            ("resource", BILLING),
+        ],
         // Only access tokens are issued.
         vec![
             ("subject_token", &subject),

@@ -634,4 +634,32 @@ mod tests {
             assert!(validate_redirect_uri(bad).is_err(), "{bad}");
         }
     }
+
+    #[test]
+    fn exchange_audiences_must_be_registered_apis() {
+        let catalog = crate::catalog::Catalog::new("https://latch.example").get();
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            check_exchange_audiences(
+                &catalog,
+                &ids(&["https://latch.example", " ", "https://latch.example"])
+            )
+            .unwrap(),
+            "https://latch.example"
+        );
+        assert_eq!(check_exchange_audiences(&catalog, &ids(&[""])).unwrap(), "");
+        for bad in [
+            "https://other.example",
+            "https://latch.example/",
+            "latch",
+            "a b",
+        ] {
+            match check_exchange_audiences(&catalog, &ids(&[bad])) {
+                Err(ClientError::Invalid(_, param)) => {
+                    assert_eq!(param, "token_exchange_audiences")
+                }
+                other => panic!("{bad}: {:?}", other.map_err(|e| e.to_string())),
+            }
+        }
+    }
 }

@@ -35,7 +35,7 @@ pub const API_KEY_TYPE: &str = "urn:latch:params:oauth:token-type:api_key";
 
 /// What the exchange starts from.
 struct Subject {
-    /// The `sub` the new token keeps: a user id, or a client id for a client's own token.
+    /// The `sub` the new token keeps: always a user's id.
     sub: String,
     /// What revoking it must reach: the access token's `jti`, or the API key's id.
     id: String,
@@ -45,8 +45,6 @@ struct Subject {
     /// Its own `act`, for a token that was itself exchanged (the chain's earlier actors).
     act: Option<Value>,
     livemode: bool,
-    /// A user's token (so the event lands in the user's activity).
-    user: bool,
 }
 
 /// The claims of an exchanged access token: RFC 9068 §2.2's, in the order of
@@ -144,8 +142,16 @@ pub async fn exchange(
             let c = active_access_token(state, r.subject_token, For::Introspection)
                 .await?
                 .map_err(|_| bad_token("subject_token"))?;
+            // A client's own token (client_credentials) has no person to act for; the
+            // resource side (`/v1`, introspection) reads a `sub` other than the client as a
+            // user, so such a token is not exchanged (it can be the actor_token).
+            if c.sub == c.client_id {
+                return Err(OAuthError::invalid_request(
+                    "The subject_token must be issued for a person; a client's own token \
+                     can only be the actor_token",
+                ));
+            }
             Subject {
-                user: c.sub != c.client_id,
                 sub: c.sub,
                 id: c.jti,
                 scope: c.scope,
@@ -171,7 +177,6 @@ pub async fn exchange(
                 exp: key.expires_at.map(|t| t.timestamp()),
                 act: None,
                 livemode: key.livemode,
-                user: true,
             }
         }
         _ => {
@@ -298,7 +303,7 @@ pub async fn exchange(
     }
 
     Event::new(AuditKind::TokenExchanged)
-        .user_opt(subject.user.then_some(subject.sub.as_str()))
+        .user(&subject.sub)
         .actor(Some(&client.id))
         .client_ip(ClientIp::of(req))
         .detail(json!({
