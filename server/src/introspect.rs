@@ -159,7 +159,7 @@ async fn introspect(
         }));
     }
 
-    let claims = match active_access_token(&state, token, For::Introspection).await? {
+    let claims = match active_access_token(state, token, For::Introspection).await? {
         Ok(c) => c,
         Err(_) => return Ok(inactive()),
     };
