@@ -693,11 +693,17 @@ async fn an_api_key_is_a_subject_only_for_a_resource_server() {
     )
     .await;
 
-    // Revoking the key revokes the token exchanged from it.
-    latch::api_keys::revoke(&w.app.db, &w.app.state.keys, &key, w.app.clock.now())
+    // Revoking the key (its owner, through `/v1`) revokes the token exchanged from it.
+    let (_, owner_key) = key_for(&w.app, &w.user_id, true, &[]).await;
+    let res = w
+        .app
+        .http
+        .delete(w.app.url(&format!("/v1/api_keys/{}", key.id)))
+        .bearer_auth(&owner_key)
+        .send()
         .await
         .unwrap();
-    w.app.state.denied.catch_up(&w.app.db).await.unwrap();
+    assert_eq!(res.status(), 200);
     assert_eq!(
         introspect(&w.app, &w.rs, &token).await,
         json!({"active": false})
