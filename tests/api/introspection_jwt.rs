@@ -121,3 +121,54 @@ async fn inactive_and_foreign_tokens_are_signed_as_inactive() {
     );
     assert_eq!(json(res).await, json!({"active": false}));
 }
+
+#[tokio::test]
+async fn latch_verify_checks_a_signed_introspection_response() {
+    // Arrange: an issuer the verifier can reach (as in `verify.rs`).
+    let app = spawn_app_with(|s| s.issuer = "http://127.0.0.1:0".into()).await;
+    let rs = resource_server(&app).await;
+    let machine = app.machine_client().await;
+    let token = client_credentials_token(&app, &machine, "read").await;
+    let verifier = latch_verify::Verifier::builder(&app.settings.issuer)
+        .audience(&app.settings.audience)
+        .discover()
+        .await
+        .expect("discover");
+    let jwt = introspect_as(&app, &rs, &token, Some(MEDIA))
+        .await
+        .text()
+        .await
+        .unwrap();
+
+    // Act
+    let answer = verifier
+        .verify_introspection_response(&jwt, &rs.id)
+        .await
+        .expect("verifies");
+
+    // Assert: the RFC 7662 object; for another client, or tampered, or an access token
+    // passed off as one, it is refused.
+    assert_eq!(answer["active"], true);
+    assert_eq!(answer["client_id"], machine.id);
+    assert!(
+        verifier
+            .verify_introspection_response(&jwt, &machine.id)
+            .await
+            .is_err()
+    );
+    let (input, sig) = jwt.rsplit_once('.').unwrap();
+    let flipped = if sig.starts_with('A') { "B" } else { "A" };
+    let tampered = format!("{input}.{flipped}{}", &sig[1..]);
+    assert!(
+        verifier
+            .verify_introspection_response(&tampered, &rs.id)
+            .await
+            .is_err()
+    );
+    assert!(
+        verifier
+            .verify_introspection_response(&token, &rs.id)
+            .await
+            .is_err()
+    );
+}
