@@ -41,6 +41,9 @@ pub struct Model {
     /// `previous_secret_expires_at` (as a rolled API key is).
     pub previous_secret_hash: Option<String>,
     pub previous_secret_expires_at: Option<DateTimeUtc>,
+    /// RFC 8693: the API identifiers (space-separated) this client may exchange tokens
+    /// into; empty: none, even with the token-exchange grant enabled.
+    pub token_exchange_audiences: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

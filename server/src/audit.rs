@@ -101,6 +101,8 @@ audit_kinds! {
     ApiDeleted = "api.deleted",
     ApiScopeAdded = "api.scope_added",
     ApiScopeRemoved = "api.scope_removed",
+    /// RFC 8693: a client exchanged a token of the account for one to another API.
+    TokenExchanged = "token.exchanged",
 }
 
 /// A stored kind this build does not know (written by another version); shown as stored.
@@ -138,7 +140,7 @@ impl AuditKind {
             SigninSucceeded | AccountCreated | ApiKeyCreated | ApiKeyRenamed | ApiKeyUpdated
             | ClientCreated | ClientUpdated | ClientEnabled | ClientVerified | ConsentGranted
             | ConsentRevoked | UserEnabled | UserAdminRevoked | ApiCreated | ApiUpdated
-            | ApiScopeAdded => Severity::Info,
+            | ApiScopeAdded | TokenExchanged => Severity::Info,
             SigninFailed
             | SigninLocked
             | SignupDuplicate

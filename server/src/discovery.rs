@@ -39,6 +39,9 @@ pub fn metadata(state: &AppState) -> serde_json::Value {
         // RFC 9207 §3.
         "authorization_response_iss_parameter_supported": true,
         "prompt_values_supported": ["none", "login", "consent"],
+        // RFC 9701 §8: introspection answers as JWTs, signed like the access tokens.
+        "introspection_signing_alg_values_supported":
+            state.signer.current().map(|k| vec![k.alg.as_str()]).unwrap_or_default(),
     })
 }
 

@@ -4,6 +4,10 @@
 //! issued to itself; a client registered as a resource server may introspect any token
 //! and API key. Anything revoked, expired, foreign or malformed is `{"active": false}` and
 //! nothing else (RFC 7662 §2.2).
+//!
+//! A caller that sends `Accept: application/token-introspection+jwt` gets the same answer
+//! as a JWT signed with the server's key (RFC 9701): proof, for the resource server, of
+//! what the authorization server said.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -19,15 +23,25 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/oauth/introspect", web::post().to(post_introspect));
 }
 
-fn answer(body: serde_json::Value) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .json(body)
+/// RFC 9701 §4.1: the media type a resource server accepts to get a signed answer.
+pub const JWT_MEDIA_TYPE: &str = "application/token-introspection+jwt";
+
+/// Whether `Accept` names [`JWT_MEDIA_TYPE`] (among others, with parameters or not).
+fn wants_jwt(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|range| {
+            range
+                .split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case(JWT_MEDIA_TYPE))
+        })
 }
 
-fn inactive() -> HttpResponse {
-    answer(json!({"active": false}))
+fn inactive() -> serde_json::Value {
+    json!({"active": false})
 }
 
 async fn post_introspect(
@@ -39,6 +53,38 @@ async fn post_introspect(
         form,
         client: caller,
     } = ClientRequest::open(&state, &req, payload).await?;
+    let body = introspect(&state, &form, &caller).await?;
+    let res = HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .take();
+    if !wants_jwt(&req) {
+        return Ok({ res }.json(body));
+    }
+    // RFC 9701 §5: `{iss, aud: the caller, iat, token_introspection: the RFC 7662 object}`,
+    // under `typ: token-introspection+jwt`; inactive answers are signed too.
+    let key = state
+        .signer
+        .current()
+        .ok_or_else(|| OAuthError::server(anyhow::anyhow!("no signing key is active")))?;
+    let claims = json!({
+        "iss": state.settings.issuer,
+        "aud": caller.id,
+        "iat": chrono::Utc::now().timestamp(),
+        "token_introspection": body,
+    });
+    let jwt = key
+        .sign_typed("token-introspection+jwt", &claims)
+        .map_err(OAuthError::server)?;
+    Ok({ res }.content_type(JWT_MEDIA_TYPE).body(jwt))
+}
+
+/// The RFC 7662 §2.2 object for the `token` of the form, as `caller` may see it.
+async fn introspect(
+    state: &AppState,
+    form: &crate::oauth::Form,
+    caller: &entity::client::Model,
+) -> Result<serde_json::Value, OAuthError> {
     // RFC 7662 §2.1: the endpoint MUST require authorization; public clients cannot.
     if caller.is_public {
         return Err(OAuthError::invalid_client(
@@ -76,7 +122,7 @@ async fn post_introspect(
         if let Some(exp) = key.expires_at.or(key.revoked_at) {
             body["exp"] = json!(exp.timestamp());
         }
-        return Ok(answer(body));
+        return Ok(body);
     }
 
     if token.starts_with("rt_") {
@@ -100,7 +146,7 @@ async fn post_introspect(
         }) {
             return Ok(inactive());
         }
-        return Ok(answer(json!({
+        return Ok(json!({
             "active": true,
             "token_type": "refresh_token",
             "scope": rt.scope,
@@ -110,17 +156,17 @@ async fn post_introspect(
             "iat": rt.created_at.timestamp(),
             "livemode": rt.livemode,
             "iss": state.settings.issuer,
-        })));
+        }));
     }
 
-    let claims = match active_access_token(&state, token, For::Introspection).await? {
+    let claims = match active_access_token(state, token, For::Introspection).await? {
         Ok(c) => c,
         Err(_) => return Ok(inactive()),
     };
     if claims.client_id != caller.id && !caller.resource_server {
         return Ok(inactive());
     }
-    Ok(answer(json!({
+    let mut body = json!({
         "active": true,
         "token_type": "Bearer",
         "scope": claims.scope,
@@ -133,5 +179,61 @@ async fn post_introspect(
         "iss": claims.iss,
         "jti": claims.jti,
         "livemode": claims.livemode,
-    })))
+    });
+    // RFC 8693 §4.1 (and §2.2 of RFC 7662's extensibility): who acts for `sub`.
+    if let Some(act) = claims.act {
+        body["act"] = act;
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn with_accept(values: &[&str]) -> HttpRequest {
+        let mut r = actix_web::test::TestRequest::post();
+        for v in values {
+            r = r.append_header((header::ACCEPT, *v));
+        }
+        r.to_http_request()
+    }
+
+    #[test]
+    fn the_jwt_media_type_is_found_among_others() {
+        for yes in [
+            &["application/token-introspection+jwt"][..],
+            &["application/json;q=0.5, Application/Token-Introspection+JWT;q=1"],
+            &["text/html", "application/token-introspection+jwt"],
+        ] {
+            assert!(wants_jwt(&with_accept(yes)), "{yes:?}");
+        }
+        for no in [
+            &[][..],
+            &["application/json"],
+            &["*/*"],
+            &["application/token-introspection+jwtx"],
+            &["application/jwt"],
+        ] {
+            assert!(!wants_jwt(&with_accept(no)), "{no:?}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(hostile_config!())]
+
+        /// Any `Accept` value is read without panicking, and asks for a JWT only if it
+        /// names the media type.
+        #[test]
+        fn prop_any_accept_header_is_safe(v in "[ -~]{0,200}") {
+            let Ok(value) = header::HeaderValue::from_str(&v) else { return Ok(()) };
+            let req = actix_web::test::TestRequest::post()
+                .insert_header((header::ACCEPT, value))
+                .to_http_request();
+            if wants_jwt(&req) {
+                prop_assert!(v.to_ascii_lowercase().contains(JWT_MEDIA_TYPE));
+            }
+        }
+    }
 }

@@ -123,6 +123,12 @@ impl ActiveKey {
         self.sign_with(&self.header_b64, claims)
     }
 
+    /// Compact JWS with another `typ` (RFC 9701 §5: `token-introspection+jwt`); the header
+    /// is built per call, as these are rare.
+    pub fn sign_typed(&self, typ: &str, claims: &impl Serialize) -> Result<String, anyhow::Error> {
+        self.sign_with(&header_b64(&self.kid, self.alg, typ), claims)
+    }
+
     /// Compact JWS with `typ: JWT` (OpenID Connect ID tokens).
     pub fn sign_id(&self, claims: &impl Serialize) -> Result<String, anyhow::Error> {
         self.sign_with(&self.id_header_b64, claims)
@@ -242,6 +248,10 @@ pub struct AccessClaims {
     pub livemode: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
+    /// RFC 8693 §4.1: who acts for `sub`, on a token issued by token exchange (nested
+    /// `act` members are the earlier actors of a chain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<serde_json::Value>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

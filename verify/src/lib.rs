@@ -41,6 +41,7 @@
 mod claims;
 mod error;
 mod introspect;
+mod introspection_jwt;
 mod jwks;
 mod jwt;
 mod metadata;

@@ -398,6 +398,8 @@ async fn delete(
     let key = owned(&state, &p, &id).await?;
     let now = state.clock.now();
     let revoked = api_keys::revoke(&state.db, &state.keys, &key, now).await?;
+    // Tokens exchanged from the key (RFC 8693) stop here at once, elsewhere within a sync.
+    state.denied.catch_up(&state.db).await?;
     audit(&state, &req, user_id, AuditKind::ApiKeyRevoked, &key).await?;
     let mut v = key_object(&revoked, &state.catalog.get(), now);
     v["deleted"] = json!(true);

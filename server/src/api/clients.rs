@@ -47,6 +47,7 @@ pub fn client_object(c: &entity::client::Model) -> serde_json::Value {
         "client_uri": c.client_uri,
         "policy_uri": c.policy_uri,
         "tos_uri": c.tos_uri,
+        "token_exchange_audiences": words(&c.token_exchange_audiences).collect::<Vec<_>>(),
         "created": c.created_at.timestamp(),
         "updated": c.updated_at.timestamp(),
     })
@@ -133,12 +134,17 @@ async fn create(
         "policy_uri",
         "tos_uri",
         "resource_server",
+        "token_exchange_audiences",
     ])?;
     // A resource server may introspect every token and key of the server: only an admin's
     // API key makes one (`Principal::allow_admin`).
     let resource_server = params.bool("resource_server")?.unwrap_or(false);
     if resource_server {
         p.allow_admin(&state.db, RESOURCE, Action::Manage).await?;
+    }
+    let audiences = params.list("token_exchange_audiences");
+    if let Some(a) = &audiences {
+        clients::check_exchange_audiences(&state.catalog.get(), a)?;
     }
     idempotency::run(&state, &p.owner(), &req, &body, || async {
         let new = NewClient {
@@ -168,8 +174,12 @@ async fn create(
                 tos_uri: params.one("tos_uri")?.map(str::to_owned),
             },
         };
-        let (c, secret) =
+        let (mut c, secret) =
             clients::create(&state.db, &state.catalog.get(), &state.logos, new).await?;
+        if let Some(a) = &audiences {
+            let catalog = state.catalog.get();
+            c = clients::set_exchange_audiences(&state.db, &catalog, &state.rows, &c, a).await?;
+        }
         super::audit(&state, &req, &owner, AuditKind::ClientCreated, detail(&c)).await?;
         let mut v = client_object(&c);
         v["secret"] = json!(secret);
@@ -196,8 +206,13 @@ async fn update(
         "client_uri",
         "policy_uri",
         "tos_uri",
+        "token_exchange_audiences",
     ])?;
+    let audiences = params.list("token_exchange_audiences");
     idempotency::run(&state, &p.owner(), &req, &body, || async {
+        if let Some(a) = &audiences {
+            clients::check_exchange_audiences(&state.catalog.get(), a)?;
+        }
         let u = ClientUpdate {
             name: params.one("name")?.map(str::to_owned),
             redirect_uris: params.list("redirect_uris"),
@@ -207,7 +222,7 @@ async fn update(
             policy_uri: params.one("policy_uri")?.map(str::to_owned),
             tos_uri: params.one("tos_uri")?.map(str::to_owned),
         };
-        let updated = clients::update(
+        let mut updated = clients::update(
             &state.db,
             &state.catalog.get(),
             &state.rows,
@@ -216,6 +231,12 @@ async fn update(
             u,
         )
         .await?;
+        if let Some(a) = &audiences {
+            let catalog = state.catalog.get();
+            updated =
+                clients::set_exchange_audiences(&state.db, &catalog, &state.rows, &updated, a)
+                    .await?;
+        }
         super::audit(
             &state,
             &req,

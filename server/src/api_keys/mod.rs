@@ -677,6 +677,8 @@ pub async fn revoke(
         return Ok(key.clone());
     }
     let updated = store::api_keys::set_revoked(db, key, now).await?;
+    // Access tokens a resource server exchanged the key for (RFC 8693) end with it.
+    store::tokens::deny_derived(db, &key.id, now).await?;
     cache.forget(&key.key_hash);
     Ok(updated)
 }

@@ -260,6 +260,10 @@ enum ClientCommand {
         scopes: Vec<String>,
         #[command(flatten)]
         metadata: ClientMetadataArgs,
+        /// An API identifier this client may exchange tokens into (RFC 8693; repeatable;
+        /// replaces the list; --exchange-audience "" clears it).
+        #[arg(long = "exchange-audience", value_name = "ID")]
+        exchange_audiences: Vec<String>,
         #[arg(long)]
         json: bool,
     },
@@ -336,6 +340,10 @@ struct ClientCreate {
     /// The app's terms of service, linked from the consent screen.
     #[arg(long, value_name = "URI")]
     tos_uri: Option<String>,
+    /// An API identifier this client may exchange tokens into (RFC 8693; repeatable; needs
+    /// --grant-type urn:ietf:params:oauth:grant-type:token-exchange).
+    #[arg(long = "exchange-audience", value_name = "ID")]
+    exchange_audiences: Vec<String>,
     #[arg(long)]
     json: bool,
 }
@@ -673,12 +681,27 @@ async fn run(command: Command, mut settings: Settings) -> Result<(), Failure> {
             };
             let catalog = load_catalog(&db, &settings).await?;
             let logos = crate::clients::logo::Fetcher::for_issuer(&settings.issuer);
-            let (client, secret) = crate::clients::create(&db, &catalog, &logos, new)
+            let client_failure = |e| match e {
+                crate::clients::ClientError::Store(s) => Failure(1, s.to_string()),
+                other => Failure(2, other.to_string()),
+            };
+            crate::clients::check_exchange_audiences(&catalog, &c.exchange_audiences)
+                .map_err(client_failure)?;
+            let (mut client, secret) = crate::clients::create(&db, &catalog, &logos, new)
                 .await
-                .map_err(|e| match e {
-                    crate::clients::ClientError::Store(s) => Failure(1, s.to_string()),
-                    other => Failure(2, other.to_string()),
-                })?;
+                .map_err(client_failure)?;
+            if !c.exchange_audiences.is_empty() {
+                let rows = crate::store::RowCaches::default();
+                client = crate::clients::set_exchange_audiences(
+                    &db,
+                    &catalog,
+                    &rows,
+                    &client,
+                    &c.exchange_audiences,
+                )
+                .await
+                .map_err(client_failure)?;
+            }
             operator::audit_client(&db, crate::audit::AuditKind::ClientCreated, &client).await?;
             if c.json {
                 // Exactly DESIGN.md's fields (`client show --json` has them all).

@@ -63,6 +63,7 @@ pub(super) fn client_json(c: &entity::client::Model) -> serde_json::Value {
         "client_uri": c.client_uri,
         "policy_uri": c.policy_uri,
         "tos_uri": c.tos_uri,
+        "token_exchange_audiences": list(&c.token_exchange_audiences),
         "secret_last4": c.secret_last4,
         "previous_secret_expires": c.previous_secret_expires_at.map(|t| t.timestamp()),
         "created": c.created_at.timestamp(),
@@ -345,6 +346,7 @@ pub(super) async fn client(command: ClientCommand, settings: &Settings) -> Resul
             redirect_uris,
             scopes,
             metadata,
+            exchange_audiences,
             json,
         } => {
             let c = client_by_id(&db, &id).await?;
@@ -352,6 +354,7 @@ pub(super) async fn client(command: ClientCommand, settings: &Settings) -> Resul
             if name.is_none()
                 && redirect_uris.is_empty()
                 && scopes.is_empty()
+                && exchange_audiences.is_empty()
                 && m.logo_uri.is_none()
                 && m.client_uri.is_none()
                 && m.policy_uri.is_none()
@@ -360,7 +363,7 @@ pub(super) async fn client(command: ClientCommand, settings: &Settings) -> Resul
                 return Err(Failure(
                     2,
                     "nothing to change: give --name, --redirect-uri, --scope, --logo-uri, \
-                     --client-uri, --policy-uri or --tos-uri"
+                     --client-uri, --policy-uri, --tos-uri or --exchange-audience"
                         .into(),
                 ));
             }
@@ -375,9 +378,24 @@ pub(super) async fn client(command: ClientCommand, settings: &Settings) -> Resul
                 policy_uri: m.policy_uri,
                 tos_uri: m.tos_uri,
             };
-            let c = crate::clients::update(&db, &catalog, &rows, &logos, &c, u)
+            if !exchange_audiences.is_empty() {
+                crate::clients::check_exchange_audiences(&catalog, &exchange_audiences)
+                    .map_err(client_failure)?;
+            }
+            let mut c = crate::clients::update(&db, &catalog, &rows, &logos, &c, u)
                 .await
                 .map_err(client_failure)?;
+            if !exchange_audiences.is_empty() {
+                c = crate::clients::set_exchange_audiences(
+                    &db,
+                    &catalog,
+                    &rows,
+                    &c,
+                    &exchange_audiences,
+                )
+                .await
+                .map_err(client_failure)?;
+            }
             audit_client(&db, AuditKind::ClientUpdated, &c).await?;
             print_client(&c, json, "updated");
             Ok(())

@@ -363,6 +363,7 @@ pub async fn create(
         tos_uri: metadata.tos_uri,
         previous_secret_hash: None,
         previous_secret_expires_at: None,
+        token_exchange_audiences: String::new(),
     };
     let row = store::clients::insert(db, model).await?;
     if let Some(l) = logo {
@@ -390,6 +391,13 @@ fn check_grant(grant: GrantType, public: bool) -> Result<(), ClientError> {
             "grant_types",
         )),
         GrantType::ClientCredentials => Ok(()),
+        // RFC 8693 §2.1: the exchange is bound to an authenticated client, whose policy
+        // (`token_exchange_audiences`) says where it may exchange tokens into.
+        GrantType::TokenExchange if public => Err(invalid(
+            "public clients cannot use token exchange",
+            "grant_types",
+        )),
+        GrantType::TokenExchange => Ok(()),
     }
 }
 
@@ -500,6 +508,41 @@ pub async fn update(
 
 /// The longest a rotated-out client secret may keep working (as for a rolled API key).
 pub const MAX_SECRET_OVERLAP_SECS: i64 = 604_800;
+
+/// The token-exchange policy (RFC 8693) as stored: each value a registered API identifier
+/// (DESIGN.md "Your own APIs"), empty values skipped, duplicates dropped. An empty list
+/// allows no exchange at all.
+pub fn check_exchange_audiences(catalog: &Snapshot, ids: &[String]) -> Result<String, ClientError> {
+    const PARAM: &str = "token_exchange_audiences";
+    let mut out: Vec<&str> = Vec::new();
+    for id in ids.iter().map(|i| i.trim()).filter(|i| !i.is_empty()) {
+        if catalog.by_identifier(id).is_none() {
+            return Err(invalid(
+                format!("{PARAM}: {id:?} is not the identifier of a registered API"),
+                PARAM,
+            ));
+        }
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    Ok(out.join(" "))
+}
+
+/// Set which APIs `client` may exchange tokens into (RFC 8693); this instance's cached row
+/// goes at once (others within the cache TTL).
+pub async fn set_exchange_audiences(
+    db: &impl Conn,
+    catalog: &Snapshot,
+    rows: &store::RowCaches,
+    client: &entity::client::Model,
+    ids: &[String],
+) -> Result<entity::client::Model, ClientError> {
+    let joined = check_exchange_audiences(catalog, ids)?;
+    let updated = store::clients::set_exchange_audiences(db, client, joined, store::now()).await?;
+    rows.forget_client(&client.id);
+    Ok(updated)
+}
 
 /// A new secret for a confidential client. The old one keeps working for `overlap_secs`
 /// (0: it stops at once; at most [`MAX_SECRET_OVERLAP_SECS`]), so a deployment can switch
@@ -649,6 +692,34 @@ mod tests {
             "https://app.example.com/ cb",
         ] {
             assert!(validate_redirect_uri(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn exchange_audiences_must_be_registered_apis() {
+        let catalog = crate::catalog::Catalog::new("https://latch.example").get();
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            check_exchange_audiences(
+                &catalog,
+                &ids(&["https://latch.example", " ", "https://latch.example"])
+            )
+            .unwrap(),
+            "https://latch.example"
+        );
+        assert_eq!(check_exchange_audiences(&catalog, &ids(&[""])).unwrap(), "");
+        for bad in [
+            "https://other.example",
+            "https://latch.example/",
+            "latch",
+            "a b",
+        ] {
+            match check_exchange_audiences(&catalog, &ids(&[bad])) {
+                Err(ClientError::Invalid(_, param)) => {
+                    assert_eq!(param, "token_exchange_audiences")
+                }
+                other => panic!("{bad}: {:?}", other.map_err(|e| e.to_string())),
+            }
         }
     }
 }

@@ -103,6 +103,7 @@ pub fn event_title(kind: &str) -> std::borrow::Cow<'_, str> {
         ApiDeleted => "API deleted",
         ApiScopeAdded => "Scope added to an API",
         ApiScopeRemoved => "Scope removed from an API",
+        TokenExchanged => "An app exchanged your token for one to another API",
         // Shown by name until they get a sentence (as before AuditKind existed).
         ApiKeyExpiring => "API key expiring soon",
         ApiKeyUpdated | ApiKeyNewIp | RateLimitExceeded => k.as_str(),

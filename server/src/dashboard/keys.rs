@@ -550,6 +550,8 @@ async fn revoke(
         api_keys::revoke(&state.db, &state.keys, &k, state.clock.now())
             .await
             .map_err(key_error)?;
+        // Tokens exchanged from the key (RFC 8693) stop here at once.
+        state.denied.catch_up(&state.db).await?;
         dash.audit(&state, &req, AuditKind::ApiKeyRevoked, detail(&k))
             .await?;
     }

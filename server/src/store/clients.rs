@@ -215,3 +215,17 @@ pub async fn set_verified(
     m.updated_at = sea_orm::Set(super::now());
     Ok(m.update(db).await?)
 }
+
+/// Replace the audiences a client may exchange tokens into (RFC 8693; validated, joined).
+pub async fn set_exchange_audiences(
+    db: &impl ConnectionTrait,
+    c: &client::Model,
+    audiences: String,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<client::Model, StoreError> {
+    use sea_orm::ActiveValue::Set;
+    let mut m = c.clone().into_active_model();
+    m.token_exchange_audiences = Set(audiences);
+    m.updated_at = Set(now);
+    update(db, m).await
+}

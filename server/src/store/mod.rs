@@ -12,6 +12,7 @@ pub mod clients;
 pub mod codes;
 pub mod consents;
 mod error;
+pub mod exchanged_tokens;
 pub mod idempotency;
 pub mod signing_keys;
 pub mod tokens;

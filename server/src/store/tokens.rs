@@ -125,8 +125,45 @@ pub async fn revoke_family(
     Ok(first + r.rows_affected)
 }
 
-/// Put an access token's `jti` on the deny list until it would have expired.
+/// Put an access token's `jti` on the deny list until it would have expired, with every
+/// token exchanged from it (RFC 8693: as subject or actor, and down the chain), so each
+/// revocation path (RFC 7009, families, consent, password, disabled accounts) reaches them.
 pub async fn deny(
+    db: &impl ConnectionTrait,
+    jti: &str,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    deny_one(db, jti, expires_at, now).await?;
+    deny_derived(db, jti, now).await
+}
+
+/// Deny-list everything exchanged from `id` (an access token's `jti`, or an API key's id),
+/// transitively. The deny-list row of each is written before its own derivations are read,
+/// so an exchange racing it either is seen here or sees the row (see
+/// `token::grants::token_exchange`).
+pub async fn deny_derived(
+    db: &impl ConnectionTrait,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut todo = vec![id.to_owned()];
+    // A chain is short, and each token is visited once (a bound against a cycle that
+    // cannot happen: a token is recorded only after the one it derives from exists).
+    let mut seen = std::collections::HashSet::new();
+    while let Some(parent) = todo.pop() {
+        if !seen.insert(parent.clone()) {
+            continue;
+        }
+        for (child, exp) in super::exchanged_tokens::derived_from(db, &parent, now).await? {
+            deny_one(db, &child, exp, now).await?;
+            todo.push(child);
+        }
+    }
+    Ok(())
+}
+
+async fn deny_one(
     db: &impl ConnectionTrait,
     jti: &str,
     expires_at: DateTime<Utc>,
@@ -252,6 +289,7 @@ pub async fn sweep(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<(), 
         .filter(revoked_token::Column::ExpiresAt.lt(now))
         .exec(db)
         .await?;
+    super::exchanged_tokens::sweep(db, now).await?;
     let day_ago = now - chrono::Duration::days(1);
     entity::authorization_code::Entity::delete_many()
         .filter(entity::authorization_code::Column::ExpiresAt.lt(day_ago))

@@ -49,6 +49,11 @@ async fn post_token(
         GrantRequest::ClientCredentials(r) => {
             grants::client_credentials::exchange(&state, &client, r).await?
         }
+        // RFC 8693 §2.2.1: its own response members (`issued_token_type`).
+        GrantRequest::TokenExchange(r) => {
+            let issued = grants::token_exchange::exchange(&state, &req, &client, r).await?;
+            return Ok(grants::token_exchange::response(&issued));
+        }
     };
     Ok(issue::response(&issued))
 }

@@ -1,4 +1,4 @@
-//! A token request parsed once (RFC 6749 §4.1.3, §4.4.2, §6): one [`GrantRequest`]
+//! A token request parsed once (RFC 6749 §4.1.3, §4.4.2, §6; RFC 8693 §2.1): one [`GrantRequest`]
 //! variant per [`GrantType`], holding that grant's parameters. A new grant adds a variant
 //! here and a file in `grants/`; the compiler lists the `match`es to update.
 
@@ -43,10 +43,24 @@ pub struct ClientCredentialsRequest<'a> {
     pub resources: &'a [String],
 }
 
+/// RFC 8693 §2.1 with RFC 8707 §2. `audience` is one value: the form refuses a repeated
+/// parameter other than `resource` (several targets are several `resource` values).
+pub struct TokenExchangeRequest<'a> {
+    pub subject_token: &'a str,
+    pub subject_token_type: &'a str,
+    pub actor_token: Option<&'a str>,
+    pub actor_token_type: Option<&'a str>,
+    pub requested_token_type: Option<&'a str>,
+    pub scope: RequestedScope<'a>,
+    pub resources: &'a [String],
+    pub audience: Option<&'a str>,
+}
+
 pub enum GrantRequest<'a> {
     AuthorizationCode(CodeRequest<'a>),
     RefreshToken(RefreshRequest<'a>),
     ClientCredentials(ClientCredentialsRequest<'a>),
+    TokenExchange(TokenExchangeRequest<'a>),
 }
 
 /// The `grant_type` parameter, refused unless it names a grant Latch supports. Runs
@@ -84,6 +98,16 @@ impl<'a> GrantRequest<'a> {
                 scope: requested_scope(form),
                 resources: form.resources(),
             }),
+            GrantType::TokenExchange => Self::TokenExchange(TokenExchangeRequest {
+                subject_token: required(form, "subject_token")?,
+                subject_token_type: required(form, "subject_token_type")?,
+                actor_token: form.get("actor_token"),
+                actor_token_type: form.get("actor_token_type"),
+                requested_token_type: form.get("requested_token_type"),
+                scope: requested_scope(form),
+                resources: form.resources(),
+                audience: form.get("audience"),
+            }),
         })
     }
 }
@@ -104,11 +128,13 @@ mod tests {
             grant in prop_oneof![
                 Just("authorization_code".to_owned()), Just("refresh_token".to_owned()),
                 Just("client_credentials".to_owned()), Just("password".to_owned()),
+                Just("urn:ietf:params:oauth:grant-type:token-exchange".to_owned()),
                 Just("implicit".to_owned()), Just("AUTHORIZATION_CODE".to_owned()), any::<String>(),
             ],
             others in prop::collection::vec(
                 (prop::sample::select(vec!["code", "refresh_token", "scope", "resource",
-                    "redirect_uri", "code_verifier"]), any::<String>()),
+                    "redirect_uri", "code_verifier", "subject_token", "subject_token_type",
+                    "audience"]), any::<String>()),
                 0..6,
             ),
         ) {
@@ -125,7 +151,8 @@ mod tests {
             };
             match grant_type(&form) {
                 Ok(g) => {
-                    prop_assert!(["authorization_code", "refresh_token", "client_credentials"]
+                    prop_assert!(["authorization_code", "refresh_token", "client_credentials",
+                        "urn:ietf:params:oauth:grant-type:token-exchange"]
                         .contains(&grant.as_str()));
                     if let Ok(GrantRequest::AuthorizationCode(c)) = GrantRequest::parse(g, &form) {
                         prop_assert_eq!(Some(c.code), form.get("code"));
@@ -133,6 +160,10 @@ mod tests {
                     }
                     if let Ok(GrantRequest::RefreshToken(r)) = GrantRequest::parse(g, &form) {
                         prop_assert!(!r.refresh_token.is_empty());
+                    }
+                    if let Ok(GrantRequest::TokenExchange(r)) = GrantRequest::parse(g, &form) {
+                        prop_assert_eq!(Some(r.subject_token), form.get("subject_token"));
+                        prop_assert_eq!(Some(r.subject_token_type), form.get("subject_token_type"));
                     }
                 }
                 Err(_) => prop_assert!(GrantType::parse(&grant).is_none()),

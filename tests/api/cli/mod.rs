@@ -18,6 +18,7 @@ use crate::helpers::*;
 mod apis;
 mod config;
 mod create;
+mod exchange;
 mod operator;
 mod secrets;
 mod serve;

@@ -1,0 +1,174 @@
+//! JWT introspection responses (RFC 9701): a resource server asking with
+//! `Accept: application/token-introspection+jwt` gets the RFC 7662 answer inside a JWT
+//! signed with the server's key, which it verifies with the JWKS.
+
+use serde_json::json;
+
+use crate::helpers::*;
+use crate::token_exchange::verify_with_jwks;
+
+const MEDIA: &str = "application/token-introspection+jwt";
+
+async fn introspect_as(
+    app: &TestApp,
+    caller: &TestClient,
+    token: &str,
+    accept: Option<&str>,
+) -> reqwest::Response {
+    let mut req = app
+        .http
+        .post(app.url("/oauth/introspect"))
+        .basic_auth(&caller.id, caller.secret.as_deref())
+        .form(&[("token", token)]);
+    if let Some(a) = accept {
+        req = req.header("accept", a);
+    }
+    req.send().await.unwrap()
+}
+
+async fn resource_server(app: &TestApp) -> TestClient {
+    app.create_client(ClientSpec {
+        name: "Billing RS",
+        redirect_uris: vec![],
+        grant_types: vec!["client_credentials"],
+        resource_server: true,
+        ..ClientSpec::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_resource_server_gets_a_signed_introspection_it_can_verify_with_the_jwks() {
+    // Arrange
+    let app = spawn_app().await;
+    let rs = resource_server(&app).await;
+    let machine = app.machine_client().await;
+    let token = client_credentials_token(&app, &machine, "read").await;
+    let plain = json(introspect_as(&app, &rs, &token, None).await).await;
+    assert_eq!(plain["active"], true);
+
+    // Act
+    let res = introspect_as(
+        &app,
+        &rs,
+        &token,
+        Some(&format!("application/json;q=0.5, {MEDIA}")),
+    )
+    .await;
+
+    // Assert: RFC 9701 §5.
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], MEDIA);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let jwt = res.text().await.unwrap();
+    let claims = verify_with_jwks(&app, &jwt, "token-introspection+jwt", &rs.id).await;
+    assert_eq!(claims["iss"], app.settings.issuer);
+    assert_eq!(claims["aud"], rs.id);
+    let iat = claims["iat"].as_i64().unwrap();
+    assert!((iat - chrono::Utc::now().timestamp()).abs() < 60);
+    assert_eq!(claims["token_introspection"], plain);
+    assert!(
+        claims.get("sub").is_none(),
+        "the token's claims stay inside token_introspection"
+    );
+
+    // The metadata names the algorithm the JWT is signed with (RFC 9701 §8).
+    let meta = json(app.get("/.well-known/oauth-authorization-server").await).await;
+    let alg = jsonwebtoken::decode_header(&jwt).unwrap().alg;
+    assert_eq!(
+        meta["introspection_signing_alg_values_supported"],
+        json!([serde_json::to_value(alg).unwrap()])
+    );
+}
+
+#[tokio::test]
+async fn inactive_and_foreign_tokens_are_signed_as_inactive() {
+    // Arrange: a confidential client that is not a resource server, and another's token.
+    let app = spawn_app().await;
+    let caller = app.confidential_client().await;
+    let machine = app.machine_client().await;
+    let foreign = client_credentials_token(&app, &machine, "read").await;
+
+    for token in ["garbage", foreign.as_str()] {
+        // Act
+        let res = introspect_as(&app, &caller, token, Some(MEDIA)).await;
+
+        // Assert: §5, `{"active": false}` inside, for this caller.
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["content-type"], MEDIA);
+        let jwt = res.text().await.unwrap();
+        let claims = verify_with_jwks(&app, &jwt, "token-introspection+jwt", &caller.id).await;
+        assert_eq!(claims["token_introspection"], json!({"active": false}));
+    }
+    // Errors stay RFC 6749 §5.2 JSON whatever the Accept header says.
+    let res = app
+        .http
+        .post(app.url("/oauth/introspect"))
+        .basic_auth(&caller.id, Some("wrong"))
+        .header("accept", MEDIA)
+        .form(&[("token", "x")])
+        .send()
+        .await
+        .unwrap();
+    expect_oauth_error(res, 401, "invalid_client").await;
+    // Without the media type, the plain JSON answer.
+    let res = introspect_as(&app, &caller, "garbage", Some("application/json")).await;
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    assert_eq!(json(res).await, json!({"active": false}));
+}
+
+#[tokio::test]
+async fn latch_verify_checks_a_signed_introspection_response() {
+    // Arrange: an issuer the verifier can reach (as in `verify.rs`).
+    let app = spawn_app_with(|s| s.issuer = "http://127.0.0.1:0".into()).await;
+    let rs = resource_server(&app).await;
+    let machine = app.machine_client().await;
+    let token = client_credentials_token(&app, &machine, "read").await;
+    let verifier = latch_verify::Verifier::builder(&app.settings.issuer)
+        .audience(&app.settings.audience)
+        .discover()
+        .await
+        .expect("discover");
+    let jwt = introspect_as(&app, &rs, &token, Some(MEDIA))
+        .await
+        .text()
+        .await
+        .unwrap();
+
+    // Act
+    let answer = verifier
+        .verify_introspection_response(&jwt, &rs.id)
+        .await
+        .expect("verifies");
+
+    // Assert: the RFC 7662 object; for another client, or tampered, or an access token
+    // passed off as one, it is refused.
+    assert_eq!(answer["active"], true);
+    assert_eq!(answer["client_id"], machine.id);
+    assert!(
+        verifier
+            .verify_introspection_response(&jwt, &machine.id)
+            .await
+            .is_err()
+    );
+    let (input, sig) = jwt.rsplit_once('.').unwrap();
+    let flipped = if sig.starts_with('A') { "B" } else { "A" };
+    let tampered = format!("{input}.{flipped}{}", &sig[1..]);
+    assert!(
+        verifier
+            .verify_introspection_response(&tampered, &rs.id)
+            .await
+            .is_err()
+    );
+    assert!(
+        verifier
+            .verify_introspection_response(&token, &rs.id)
+            .await
+            .is_err()
+    );
+}
