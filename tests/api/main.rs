@@ -15,6 +15,7 @@ mod foundation;
 mod hostile_input;
 mod key_policies;
 mod oauth_flow;
+mod par;
 mod rate_limit;
 mod reliability;
 mod resource;

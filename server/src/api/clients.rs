@@ -42,6 +42,9 @@ pub fn client_object(c: &entity::client::Model) -> serde_json::Value {
         "client_uri": c.client_uri,
         "policy_uri": c.policy_uri,
         "tos_uri": c.tos_uri,
+        "require_pushed_authorization_requests": c.require_par,
+        "jwks": c.jwks.as_deref().and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok()),
+        "jwks_uri": c.jwks_uri,
         "created": c.created_at.timestamp(),
         "updated": c.updated_at.timestamp(),
     })
@@ -127,8 +130,21 @@ async fn create(
         "client_uri",
         "policy_uri",
         "tos_uri",
+        "require_pushed_authorization_requests",
+        "token_endpoint_auth_method",
+        "jwks",
+        "jwks_uri",
     ])?;
     idempotency::run(&state, &p.owner(), &req, &body, || async {
+        // RFC 9126 §6 and RFC 7591 §2 names; `jwks` is the JWK Set as JSON text.
+        let protocol = clients::Protocol {
+            require_par: params
+                .bool("require_pushed_authorization_requests")?
+                .unwrap_or(false),
+            auth_method: params.one("token_endpoint_auth_method")?.map(str::to_owned),
+            jwks: params.one("jwks")?.map(str::to_owned),
+            jwks_uri: params.one("jwks_uri")?.map(str::to_owned),
+        };
         let new = NewClient {
             name: params
                 .one("name")?
@@ -157,7 +173,8 @@ async fn create(
             },
         };
         let (c, secret) =
-            clients::create(&state.db, &state.catalog.get(), &state.logos, new).await?;
+            clients::create_with(&state.db, &state.catalog.get(), &state.logos, new, protocol)
+                .await?;
         super::audit(&state, &req, &owner, AuditKind::ClientCreated, detail(&c)).await?;
         let mut v = client_object(&c);
         v["secret"] = json!(secret);
@@ -184,9 +201,11 @@ async fn update(
         "client_uri",
         "policy_uri",
         "tos_uri",
+        "require_pushed_authorization_requests",
     ])?;
     idempotency::run(&state, &p.owner(), &req, &body, || async {
         let u = ClientUpdate {
+            require_par: params.bool("require_pushed_authorization_requests")?,
             name: params.one("name")?.map(str::to_owned),
             redirect_uris: params.list("redirect_uris"),
             scopes: params.list("scopes"),

@@ -256,6 +256,9 @@ enum ClientCommand {
         scopes: Vec<String>,
         #[command(flatten)]
         metadata: ClientMetadataArgs,
+        /// Require (true) or stop requiring (false) pushed authorization requests.
+        #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+        require_par: Option<bool>,
         #[arg(long)]
         json: bool,
     },
@@ -332,6 +335,19 @@ struct ClientCreate {
     /// The app's terms of service, linked from the consent screen.
     #[arg(long, value_name = "URI")]
     tos_uri: Option<String>,
+    /// Its authorization requests must be pushed to /oauth/par first (RFC 9126).
+    #[arg(long)]
+    require_par: bool,
+    /// How it authenticates: client_secret_basic (default), client_secret_post,
+    /// private_key_jwt (with --jwks or --jwks-uri), none (public clients).
+    #[arg(long, value_name = "METHOD")]
+    auth_method: Option<String>,
+    /// For private_key_jwt: a file holding its JWK Set (public keys).
+    #[arg(long, value_name = "FILE", conflicts_with = "jwks_uri")]
+    jwks: Option<std::path::PathBuf>,
+    /// For private_key_jwt: where it publishes its JWK Set.
+    #[arg(long, value_name = "URL")]
+    jwks_uri: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -675,14 +691,28 @@ async fn run(command: Command, mut settings: Settings) -> Result<(), Failure> {
                     tos_uri: c.tos_uri,
                 },
             };
+            let jwks = match &c.jwks {
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .map_err(|e| Failure(2, format!("cannot read {}: {e}", path.display())))?,
+                ),
+                None => None,
+            };
+            let protocol = crate::clients::Protocol {
+                require_par: c.require_par,
+                auth_method: c.auth_method,
+                jwks,
+                jwks_uri: c.jwks_uri,
+            };
             let catalog = load_catalog(&db, &settings).await?;
             let logos = crate::clients::logo::Fetcher::for_issuer(&settings.issuer);
-            let (client, secret) = crate::clients::create(&db, &catalog, &logos, new)
-                .await
-                .map_err(|e| match e {
-                    crate::clients::ClientError::Store(s) => Failure(1, s.to_string()),
-                    other => Failure(2, other.to_string()),
-                })?;
+            let (client, secret) =
+                crate::clients::create_with(&db, &catalog, &logos, new, protocol)
+                    .await
+                    .map_err(|e| match e {
+                        crate::clients::ClientError::Store(s) => Failure(1, s.to_string()),
+                        other => Failure(2, other.to_string()),
+                    })?;
             operator::audit_client(&db, crate::audit::AuditKind::ClientCreated, &client).await?;
             if c.json {
                 // Exactly DESIGN.md's fields (`client show --json` has them all).

@@ -64,6 +64,9 @@ pub(super) fn client_json(c: &entity::client::Model) -> serde_json::Value {
         "policy_uri": c.policy_uri,
         "tos_uri": c.tos_uri,
         "secret_last4": c.secret_last4,
+        "token_endpoint_auth_method": c.token_endpoint_auth_method,
+        "require_pushed_authorization_requests": c.require_par,
+        "jwks_uri": c.jwks_uri,
         "created": c.created_at.timestamp(),
     })
 }
@@ -324,11 +327,13 @@ pub(super) async fn client(command: ClientCommand, settings: &Settings) -> Resul
             redirect_uris,
             scopes,
             metadata,
+            require_par,
             json,
         } => {
             let c = client_by_id(&db, &id).await?;
             let m = metadata;
-            if name.is_none()
+            if require_par.is_none()
+                && name.is_none()
                 && redirect_uris.is_empty()
                 && scopes.is_empty()
                 && m.logo_uri.is_none()
@@ -339,13 +344,14 @@ pub(super) async fn client(command: ClientCommand, settings: &Settings) -> Resul
                 return Err(Failure(
                     2,
                     "nothing to change: give --name, --redirect-uri, --scope, --logo-uri, \
-                     --client-uri, --policy-uri or --tos-uri"
+                     --client-uri, --policy-uri, --tos-uri or --require-par"
                         .into(),
                 ));
             }
             let catalog = load_catalog(&db, settings).await?;
             let logos = crate::clients::logo::Fetcher::for_issuer(&settings.issuer);
             let u = crate::clients::ClientUpdate {
+                require_par,
                 name,
                 redirect_uris: (!redirect_uris.is_empty()).then_some(redirect_uris),
                 scopes: (!scopes.is_empty()).then_some(scopes),

@@ -1,0 +1,179 @@
+//! `private_key_jwt` (RFC 7523 §2.2 and §3, OIDC Core §9): the client proves itself with a
+//! JWT signed by one of its registered keys, sent as `client_assertion` with
+//! `client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
+//!
+//! Checks, in order: the type; an asymmetric `alg` only ([`jwks::ALGS`]: never `none`,
+//! never an HMAC, which would turn the client secret into a signing key); the client is
+//! registered for `private_key_jwt`; a key of its JWKS (by `kid`, and the key's own `alg`
+//! when it names one) verifies the signature; `iss` = `sub` = the client id (§3 items 1,
+//! 2); `aud` names this server's issuer or the URL of the endpoint called (§3 item 3; OIDC
+//! Core §9); `exp` present, not past and at most [`MAX_AHEAD_SECS`] ahead (§3 item 4: the
+//! server may bound how far, and the shorter it is the less a stolen assertion is worth);
+//! `nbf`/`iat` not in the future; `jti` present and not seen before (§3 item 7), recorded
+//! in the database until `exp` so no instance accepts it twice.
+//!
+//! JWT times are on the system clock, like every JWT Latch signs and verifies.
+
+use jsonwebtoken::{Header, Validation};
+use serde::Deserialize;
+
+use crate::clients::jwks;
+use crate::errors::OAuthError;
+use crate::state::AppState;
+
+/// RFC 7523 §2.2.
+pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// How far ahead `exp` may be (DESIGN.md: 5 minutes).
+pub const MAX_AHEAD_SECS: i64 = 300;
+/// Clock skew allowed between the client and Latch.
+const SKEW_SECS: i64 = 30;
+/// Longest assertion read.
+const MAX_LEN: usize = 8 * 1024;
+
+fn bad(why: &'static str) -> OAuthError {
+    OAuthError::invalid_client(why)
+}
+
+#[derive(Deserialize)]
+struct Unverified {
+    sub: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    iss: String,
+    sub: String,
+    aud: serde_json::Value,
+    exp: i64,
+    jti: String,
+    #[serde(default)]
+    nbf: Option<i64>,
+    #[serde(default)]
+    iat: Option<i64>,
+}
+
+/// What the assertion says before it is verified: its header and the client it names
+/// (`sub`), to find the client and its keys. Nothing here is trusted yet.
+pub struct Presented<'a> {
+    pub assertion: &'a str,
+    pub header: Header,
+    pub client_id: String,
+}
+
+/// Read the assertion's type, header and `sub`; refuse what no key could make valid.
+pub fn read<'a>(
+    assertion_type: Option<&str>,
+    assertion: Option<&'a str>,
+) -> Result<Presented<'a>, OAuthError> {
+    if assertion_type != Some(ASSERTION_TYPE) {
+        return Err(OAuthError::invalid_request(
+            "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ));
+    }
+    let assertion = assertion.ok_or_else(|| {
+        OAuthError::invalid_request("client_assertion_type was sent without client_assertion")
+    })?;
+    if assertion.len() > MAX_LEN {
+        return Err(bad("The client assertion is too long"));
+    }
+    // `alg: none` and unknown algorithms do not parse as a header at all.
+    let header = jsonwebtoken::decode_header(assertion)
+        .map_err(|_| bad("The client assertion is not a signed JWT"))?;
+    if !jwks::ALGS.contains(&header.alg) {
+        return Err(bad(
+            "The client assertion must be signed with an asymmetric algorithm",
+        ));
+    }
+    let claims: Unverified = jsonwebtoken::dangerous::insecure_decode_claims(assertion)
+        .map_err(|_| bad("The client assertion is not a signed JWT"))?;
+    let client_id = claims
+        .sub
+        .ok_or_else(|| bad("The client assertion has no sub"))?;
+    Ok(Presented {
+        assertion,
+        header,
+        client_id,
+    })
+}
+
+/// Verify the assertion with the client's keys and check its claims; `Ok(())` only when
+/// every check of the module doc passed, the `jti` included (then recorded).
+pub async fn verify(
+    state: &AppState,
+    req: &actix_web::HttpRequest,
+    client: &entity::client::Model,
+    p: &Presented<'_>,
+) -> Result<(), OAuthError> {
+    let kid = p.header.kid.as_deref();
+    let keys = state
+        .client_keys
+        .keys(&state.logos, client, kid, state.clock.now())
+        .await
+        .map_err(|e| {
+            tracing::warn!(client_id = %client.id, why = %e.0, "client keys unavailable");
+            bad("The client's keys could not be loaded")
+        })?;
+    let alg = p.header.alg;
+    let mut validation = Validation::new(alg);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    let verified = keys
+        .iter()
+        .filter(|k| kid.is_none() || k.kid.as_deref() == kid)
+        .filter(|k| k.alg.is_none_or(|a| a == alg))
+        .find_map(|k| jsonwebtoken::decode::<Claims>(p.assertion, &k.key, &validation).ok());
+    let Some(verified) = verified else {
+        // A signature that does not verify counts towards the lock, like a wrong secret.
+        super::client_auth::count_failure(state, req, &client.id).await;
+        return Err(bad(
+            "The client assertion's signature does not verify with the client's keys",
+        ));
+    };
+    let claims = verified.claims;
+
+    if claims.iss != client.id || claims.sub != client.id {
+        return Err(bad(
+            "The client assertion's iss and sub must be the client_id",
+        ));
+    }
+    let issuer = &state.settings.issuer;
+    let endpoint = format!("{issuer}{}", req.path());
+    let ours = |v: &serde_json::Value| v.as_str().is_some_and(|a| a == issuer || a == endpoint);
+    let aud_ok = match &claims.aud {
+        serde_json::Value::Array(v) => v.iter().any(ours),
+        v => ours(v),
+    };
+    if !aud_ok {
+        return Err(bad(
+            "The client assertion's aud must be the issuer or this endpoint's URL",
+        ));
+    }
+    let now = crate::store::now();
+    let t = now.timestamp();
+    if claims.exp <= t - SKEW_SECS {
+        return Err(bad("The client assertion has expired"));
+    }
+    if claims.exp > t + MAX_AHEAD_SECS + SKEW_SECS {
+        return Err(bad(
+            "The client assertion's exp is more than 5 minutes ahead",
+        ));
+    }
+    if claims.nbf.is_some_and(|n| n > t + SKEW_SECS)
+        || claims.iat.is_some_and(|i| i > t + SKEW_SECS)
+    {
+        return Err(bad("The client assertion is not valid yet"));
+    }
+    if claims.jti.is_empty() || claims.jti.len() > 256 {
+        return Err(bad(
+            "The client assertion needs a jti of at most 256 characters",
+        ));
+    }
+    let expires = chrono::DateTime::from_timestamp(claims.exp.max(t), 0).unwrap_or(now)
+        + chrono::TimeDelta::seconds(SKEW_SECS);
+    let id = crate::crypto::sha256_hex(&format!("{}\n{}", client.id, claims.jti));
+    if !crate::store::client_assertions::remember(&state.db, &id, &client.id, expires, now).await? {
+        return Err(bad("The client assertion was already used (jti)"));
+    }
+    Ok(())
+}
