@@ -16,6 +16,7 @@ mod hostile_input;
 mod key_policies;
 mod oauth_flow;
 mod par;
+mod private_key_jwt;
 mod rate_limit;
 mod reliability;
 mod resource;

@@ -39,13 +39,19 @@ struct Unverified {
     sub: Option<String>,
 }
 
+/// Every claim optional here, so a missing one is named rather than read as a bad signature.
 #[derive(Deserialize)]
 struct Claims {
-    iss: String,
-    sub: String,
+    #[serde(default)]
+    iss: Option<String>,
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default)]
     aud: serde_json::Value,
-    exp: i64,
-    jti: String,
+    #[serde(default)]
+    exp: Option<i64>,
+    #[serde(default)]
+    jti: Option<String>,
     #[serde(default)]
     nbf: Option<i64>,
     #[serde(default)]
@@ -132,7 +138,9 @@ pub async fn verify(
     };
     let claims = verified.claims;
 
-    if claims.iss != client.id || claims.sub != client.id {
+    if claims.iss.as_deref() != Some(client.id.as_str())
+        || claims.sub.as_deref() != Some(client.id.as_str())
+    {
         return Err(bad(
             "The client assertion's iss and sub must be the client_id",
         ));
@@ -151,10 +159,13 @@ pub async fn verify(
     }
     let now = crate::store::now();
     let t = now.timestamp();
-    if claims.exp <= t - SKEW_SECS {
+    let Some(exp) = claims.exp else {
+        return Err(bad("The client assertion has no exp"));
+    };
+    if exp <= t - SKEW_SECS {
         return Err(bad("The client assertion has expired"));
     }
-    if claims.exp > t + MAX_AHEAD_SECS + SKEW_SECS {
+    if exp > t + MAX_AHEAD_SECS + SKEW_SECS {
         return Err(bad(
             "The client assertion's exp is more than 5 minutes ahead",
         ));
@@ -164,14 +175,15 @@ pub async fn verify(
     {
         return Err(bad("The client assertion is not valid yet"));
     }
-    if claims.jti.is_empty() || claims.jti.len() > 256 {
+    let jti = claims.jti.unwrap_or_default();
+    if jti.is_empty() || jti.len() > 256 {
         return Err(bad(
             "The client assertion needs a jti of at most 256 characters",
         ));
     }
-    let expires = chrono::DateTime::from_timestamp(claims.exp.max(t), 0).unwrap_or(now)
+    let expires = chrono::DateTime::from_timestamp(exp.max(t), 0).unwrap_or(now)
         + chrono::TimeDelta::seconds(SKEW_SECS);
-    let id = crate::crypto::sha256_hex(&format!("{}\n{}", client.id, claims.jti));
+    let id = crate::crypto::sha256_hex(&format!("{}\n{}", client.id, jti));
     if !crate::store::client_assertions::remember(&state.db, &id, &client.id, expires, now).await? {
         return Err(bad("The client assertion was already used (jti)"));
     }
