@@ -496,3 +496,76 @@ async fn v1_registers_a_key_client_and_refuses_private_or_missing_keys() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_jwks_uri_on_a_private_address_or_too_large_is_never_used() {
+    // Arrange: one client points at a private address (the SSRF fence of `clients::logo`),
+    // another at a document over 64 KiB.
+    let app = spawn_app().await;
+    let key = client_key(SigningAlg::ES256);
+    let private = pkjwt_client(&app, None, Some("https://10.1.2.3/jwks.json".into())).await;
+    let mut big = json!({"keys": [key.jwk.clone()]});
+    big["padding"] = json!("x".repeat(70 * 1024));
+    let doc = Arc::new(Mutex::new(big.to_string()));
+    let hits = Arc::new(AtomicUsize::new(0));
+    let uri = jwks_server(doc, hits.clone()).await;
+    let too_large = pkjwt_client(&app, None, Some(uri)).await;
+
+    // Act
+    let at_private = token_with(&app, &sign(&key, claims(&app, &private))).await;
+    let from_large = token_with(&app, &sign(&key, claims(&app, &too_large))).await;
+    let again = token_with(&app, &sign(&key, claims(&app, &too_large))).await;
+
+    // Assert: refused; and a failed fetch is not retried at once (rate limited).
+    expect_oauth_error(at_private, 401, "invalid_client").await;
+    expect_oauth_error(from_large, 401, "invalid_client").await;
+    expect_oauth_error(again, 401, "invalid_client").await;
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn the_sweeper_removes_expired_jtis_and_pushed_requests() {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    // Arrange
+    let app = spawn_app().await;
+    let key = client_key(SigningAlg::ES256);
+    let id = pkjwt_client(&app, Some(jwks_of(&[&key])), None).await;
+    assert_eq!(
+        token_with(&app, &sign(&key, claims(&app, &id)))
+            .await
+            .status(),
+        200
+    );
+    let (_, challenge) = pkce_pair();
+    let par = app
+        .post_form(
+            "/oauth/par",
+            &[
+                ("response_type", "code"),
+                ("scope", "read"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+                ("client_assertion_type", TYPE),
+                ("client_assertion", &sign(&key, claims(&app, &id))),
+            ],
+        )
+        .await;
+    assert_eq!(par.status(), 201);
+    let jtis = || entity::client_assertion_jti::Entity::find().count(&app.db);
+    let pushed = || entity::pushed_request::Entity::find().count(&app.db);
+    assert_eq!((jtis().await.unwrap(), pushed().await.unwrap()), (2, 1));
+
+    // Act: a sweep now keeps them; one two hours on removes them.
+    latch::sweeper::sweep(&app.db, app.clock.now(), chrono::TimeDelta::days(90))
+        .await
+        .unwrap();
+    let kept = (jtis().await.unwrap(), pushed().await.unwrap());
+    app.advance(2 * 3600);
+    latch::sweeper::sweep(&app.db, app.clock.now(), chrono::TimeDelta::days(90))
+        .await
+        .unwrap();
+
+    // Assert
+    assert_eq!(kept, (2, 1));
+    assert_eq!((jtis().await.unwrap(), pushed().await.unwrap()), (0, 0));
+}

@@ -133,8 +133,11 @@ fn algorithm(a: KeyAlgorithm) -> Option<Algorithm> {
 struct Entry {
     /// The inline set's text or the URI it came from: a change of either is a new entry.
     source: String,
+    /// Empty when no fetch has succeeded yet.
     keys: Arc<Vec<Key>>,
     fetched_at: DateTime<Utc>,
+    /// The last fetch started (successful or not): the rate limit of refetches.
+    tried_at: DateTime<Utc>,
 }
 
 /// Parsed keys per client, per instance (`AppState::client_keys`).
@@ -147,32 +150,28 @@ pub struct KeyCache {
 #[derive(Debug)]
 pub struct Unavailable(pub String);
 
-impl KeyCache {
-    fn cached(&self, client_id: &str, source: &str) -> Option<(Arc<Vec<Key>>, DateTime<Utc>)> {
-        let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(client_id)
-            .filter(|e| e.source == source)
-            .map(|e| (e.keys.clone(), e.fetched_at))
-    }
+/// What to do about a `jwks_uri` client, decided under the lock.
+enum Plan {
+    Use(Arc<Vec<Key>>),
+    /// Fetch; the stale keys (if any) stand in should the fetch fail.
+    Fetch(Arc<Vec<Key>>),
+}
 
-    fn put(&self, client_id: &str, source: &str, keys: Arc<Vec<Key>>, now: DateTime<Utc>) {
+impl KeyCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        // Bounded by the number of private_key_jwt clients; drop all if that ever explodes.
+        // Bounded by the number of private_key_jwt clients; start over if that ever explodes.
         if map.len() > 10_000 {
             map.clear();
         }
-        map.insert(
-            client_id.to_owned(),
-            Entry {
-                source: source.to_owned(),
-                keys,
-                fetched_at: now,
-            },
-        );
+        map
     }
 
     /// The keys of `client`. `want_kid`: the assertion names a key; when the cached set of a
-    /// `jwks_uri` lacks it, the set is fetched again (at most once per [`REFRESH_MIN`]).
+    /// `jwks_uri` lacks it, the set is fetched again — at most once per [`REFRESH_MIN`] per
+    /// client, whether fetches succeed or fail, and one request at a time claims the fetch
+    /// (the others go on with what is cached), so neither unknown `kid`s nor a slow client
+    /// server turn Latch into a fetch amplifier.
     pub async fn keys(
         &self,
         fetcher: &Fetcher,
@@ -181,33 +180,86 @@ impl KeyCache {
         now: DateTime<Utc>,
     ) -> Result<Arc<Vec<Key>>, Unavailable> {
         if let Some(text) = client.jwks.as_deref() {
-            if let Some((keys, _)) = self.cached(&client.id, text) {
-                return Ok(keys);
+            if let Some(e) = self.lock().get(&client.id).filter(|e| e.source == text) {
+                return Ok(e.keys.clone());
             }
             let keys = Arc::new(parse(text).map_err(Unavailable)?);
-            self.put(&client.id, text, keys.clone(), now);
+            self.lock().insert(
+                client.id.clone(),
+                Entry {
+                    source: text.to_owned(),
+                    keys: keys.clone(),
+                    fetched_at: now,
+                    tried_at: now,
+                },
+            );
             return Ok(keys);
         }
         let Some(uri) = client.jwks_uri.as_deref() else {
             return Err(Unavailable("the client has no keys registered".to_owned()));
         };
-        if let Some((keys, at)) = self.cached(&client.id, uri) {
-            let fresh = now - at < URI_TTL;
-            let has_kid = want_kid.is_none_or(|k| keys.iter().any(|x| x.kid.as_deref() == Some(k)));
-            if fresh && (has_kid || now - at < REFRESH_MIN) {
-                return Ok(keys);
+        let plan = {
+            let mut map = self.lock();
+            match map.get_mut(&client.id).filter(|e| e.source == uri) {
+                None => {
+                    map.insert(
+                        client.id.clone(),
+                        Entry {
+                            source: uri.to_owned(),
+                            keys: Arc::new(Vec::new()),
+                            fetched_at: DateTime::<Utc>::MIN_UTC,
+                            tried_at: now,
+                        },
+                    );
+                    Plan::Fetch(Arc::new(Vec::new()))
+                }
+                Some(e) => {
+                    let stale = now - e.fetched_at >= URI_TTL;
+                    let has_kid =
+                        want_kid.is_none_or(|k| e.keys.iter().any(|x| x.kid.as_deref() == Some(k)));
+                    if (stale || !has_kid) && now - e.tried_at >= REFRESH_MIN {
+                        e.tried_at = now;
+                        Plan::Fetch(e.keys.clone())
+                    } else {
+                        Plan::Use(e.keys.clone())
+                    }
+                }
             }
+        };
+        let stale = match plan {
+            Plan::Use(keys) if keys.is_empty() => {
+                return Err(Unavailable(
+                    "jwks_uri: the last fetch failed; retrying later".to_owned(),
+                ));
+            }
+            Plan::Use(keys) => return Ok(keys),
+            Plan::Fetch(stale) => stale,
+        };
+        match fetch(fetcher, uri).await {
+            Ok(keys) => {
+                let keys = Arc::new(keys);
+                if let Some(e) = self.lock().get_mut(&client.id).filter(|e| e.source == uri) {
+                    e.keys = keys.clone();
+                    e.fetched_at = now;
+                }
+                Ok(keys)
+            }
+            // The keys it had still verify what they verified: a client whose server is down
+            // for a moment keeps working with them.
+            Err(_) if !stale.is_empty() => Ok(stale),
+            Err(e) => Err(e),
         }
-        let bytes = fetcher
-            .fetch_json(uri, MAX_BYTES)
-            .await
-            .map_err(|why| Unavailable(format!("jwks_uri: {why}")))?;
-        let text =
-            String::from_utf8(bytes).map_err(|_| Unavailable("jwks_uri: not UTF-8".to_owned()))?;
-        let keys = Arc::new(parse(&text).map_err(|why| Unavailable(format!("jwks_uri: {why}")))?);
-        self.put(&client.id, uri, keys.clone(), now);
-        Ok(keys)
     }
+}
+
+async fn fetch(fetcher: &Fetcher, uri: &str) -> Result<Vec<Key>, Unavailable> {
+    let bytes = fetcher
+        .fetch_json(uri, MAX_BYTES)
+        .await
+        .map_err(|why| Unavailable(format!("jwks_uri: {why}")))?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| Unavailable("jwks_uri: not UTF-8".to_owned()))?;
+    parse(&text).map_err(|why| Unavailable(format!("jwks_uri: {why}")))
 }
 
 #[cfg(test)]
