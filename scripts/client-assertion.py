@@ -4,13 +4,15 @@
   client-assertion.py jwks KEY.pem KID        print the JWK Set of an EC P-256 key (public part)
   client-assertion.py sign KEY.pem KID CLIENT_ID AUD [N]
                                               print N (default 1) ES256 client assertions, one a
-                                              line: iss = sub = CLIENT_ID, aud = AUD, exp in 60 s,
+                                              line: iss = sub = CLIENT_ID, aud = AUD, exp in 60 s
+                                              (EXP_SECS to change it; Latch takes at most 300),
                                               a fresh random jti each
 
 Make a key with: openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out KEY.pem
 """
 import base64
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -44,19 +46,35 @@ def der_to_raw(sig: bytes) -> bytes:
     return out
 
 
-def sign(key: str, kid: str, client_id: str, aud: str) -> str:
+def openssl_signer(key: str):
+    def sign_der(data: bytes) -> bytes:
+        return subprocess.run(
+            ["openssl", "dgst", "-sha256", "-sign", key],
+            input=data, capture_output=True, check=True,
+        ).stdout
+    return sign_der
+
+
+def signer(key: str):
+    """DER ECDSA P-256/SHA-256 signatures: with the `cryptography` package when it is there
+    (fast, for the thousands of assertions a benchmark needs), else one openssl run each."""
+    try:
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+    except ImportError:
+        return openssl_signer(key)
+    with open(key, "rb") as f:
+        private = serialization.load_pem_private_key(f.read(), password=None)
+    return lambda data: private.sign(data, ec.ECDSA(hashes.SHA256()))
+
+
+def sign(sign_der, kid: str, client_id: str, aud: str) -> str:
     now = int(time.time())
     header = {"alg": "ES256", "typ": "JWT", "kid": kid}
     claims = {"iss": client_id, "sub": client_id, "aud": aud, "iat": now,
-              "exp": now + 60, "jti": secrets.token_urlsafe(24)}
+              "exp": now + int(os.environ.get("EXP_SECS", "60")), "jti": secrets.token_urlsafe(24)}
     signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
-    der = subprocess.run(
-        ["openssl", "dgst", "-sha256", "-sign", key],
-        input=signing_input.encode(),
-        capture_output=True,
-        check=True,
-    ).stdout
-    return f"{signing_input}.{b64(der_to_raw(der))}"
+    return f"{signing_input}.{b64(der_to_raw(sign_der(signing_input.encode())))}"
 
 
 def main() -> None:
@@ -67,8 +85,9 @@ def main() -> None:
         print(json.dumps({"keys": [jwk]}))
     elif len(sys.argv) in (6, 7) and sys.argv[1] == "sign":
         count = int(sys.argv[6]) if len(sys.argv) == 7 else 1
+        sign_der = signer(sys.argv[2])
         for _ in range(count):
-            print(sign(*sys.argv[2:6]))
+            print(sign(sign_der, *sys.argv[3:6]))
     else:
         sys.exit(__doc__)
 

@@ -189,3 +189,63 @@ pub async fn verify(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use proptest::prelude::*;
+
+    fn b64(v: &serde_json::Value) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    }
+
+    #[test]
+    fn none_and_hmac_are_refused_before_any_key_is_looked_at() {
+        let claims = b64(&serde_json::json!({"sub": "cl_a"}));
+        for alg in ["none", "HS256", "HS384", "HS512", "ES512", ""] {
+            let jwt = format!("{}.{claims}.c2ln", b64(&serde_json::json!({"alg": alg})));
+            assert!(read(Some(ASSERTION_TYPE), Some(&jwt)).is_err(), "{alg}");
+        }
+        let ok = format!(
+            "{}.{claims}.c2ln",
+            b64(&serde_json::json!({"alg": "ES256"}))
+        );
+        assert_eq!(
+            read(Some(ASSERTION_TYPE), Some(&ok)).unwrap().client_id,
+            "cl_a"
+        );
+        assert!(read(Some("urn:other"), Some(&ok)).is_err());
+        assert!(read(None, Some(&ok)).is_err());
+        assert!(read(Some(ASSERTION_TYPE), None).is_err());
+    }
+
+    proptest! {
+        #![proptest_config(hostile_config!())]
+
+        /// Arbitrary assertions never panic; what is read names an asymmetric algorithm.
+        #[test]
+        fn prop_arbitrary_assertions_never_panic(s in "\\PC{0,300}|[A-Za-z0-9_.-]{0,300}") {
+            if let Ok(p) = read(Some(ASSERTION_TYPE), Some(&s)) {
+                prop_assert!(jwks::ALGS.contains(&p.header.alg));
+            }
+        }
+
+        /// Arbitrary JSON header and claims parts never panic.
+        #[test]
+        fn prop_arbitrary_json_parts_never_panic(
+            alg in prop::sample::select(vec!["ES256", "EdDSA", "RS256", "none", "HS256", "x"]),
+            kid in prop::option::of("\\PC{0,20}"),
+            sub in prop::option::of(any::<String>()),
+            sig in "[A-Za-z0-9_-]{0,90}",
+        ) {
+            let header = serde_json::json!({"alg": alg, "kid": kid});
+            let claims = serde_json::json!({"sub": sub});
+            let jwt = format!("{}.{}.{sig}", b64(&header), b64(&claims));
+            let r = read(Some(ASSERTION_TYPE), Some(&jwt));
+            if alg == "none" || alg == "HS256" || alg == "x" || sub.is_none() {
+                prop_assert!(r.is_err());
+            }
+        }
+    }
+}
