@@ -11,6 +11,9 @@ use crate::helpers::*;
 
 const URN: &str = "urn:ietf:params:oauth:request_uri:";
 
+/// An authorization request's parameters.
+type Params = Vec<(&'static str, String)>;
+
 /// Push `params` for `c` with `client_secret_basic`.
 async fn push(app: &TestApp, c: &TestClient, params: &[(&str, &str)]) -> reqwest::Response {
     app.http
@@ -333,7 +336,7 @@ async fn bad_pushed_requests_get_json_errors() {
         }
         p
     };
-    let cases: Vec<(&str, Vec<(&str, String)>, u16, &str)> = vec![
+    let cases: Vec<(&str, Params, u16, &str)> = vec![
         (
             "no response_type",
             with("response_type", ""),
