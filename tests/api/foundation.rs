@@ -32,6 +32,8 @@ fn expected_tables() -> Vec<String> {
         entity::idempotency_key::Entity.table_name(),
         entity::api::Entity.table_name(),
         entity::api_scope::Entity.table_name(),
+        entity::pushed_request::Entity.table_name(),
+        entity::client_assertion_jti::Entity.table_name(),
         "seaql_migrations",
     ]
     .iter()
