@@ -19,6 +19,9 @@
 #   token_api  as token, for a client of a registered "Billing API" (aud = its identifier,
 #              its own access_token_ttl): the catalog lookup on the hot path
 #   apikey_capped / apikey_allowlisted   as apikey, with a usage cap / an IP allowlist
+#   token_pkjwt as token, the client authenticated by private_key_jwt (RFC 7523): an ES256
+#              assertion with a unique jti per request (pre-signed by scripts/client-assertion.py,
+#              each used once), so each request verifies a signature and records a jti
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${DURATION:-10}"; WARMUP="${WARMUP:-2}"; CONCS="${CONCS:-32 1}"; DB="${DB:-sqlite}"
@@ -60,6 +63,14 @@ ACID="$(sed -n 's/.*"client_id":"\([^"]*\)".*/\1/p' <<<"$AC")"; ACSEC="$(sed -n 
 BC="$("$BIN" client create --name bench-billing --grant-type client_credentials --scope invoices:read --json)"
 BCID="$(sed -n 's/.*"client_id":"\([^"]*\)".*/\1/p' <<<"$BC")"; BCSEC="$(sed -n 's/.*"client_secret":"\([^"]*\)".*/\1/p' <<<"$BC")"
 BBASIC="$(printf '%s:%s' "$BCID" "$BCSEC" | base64 -w0)"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$TMP/client-key.pem" 2>/dev/null
+python3 scripts/client-assertion.py jwks "$TMP/client-key.pem" bench-1 >"$TMP/client-jwks.json"
+KC="$("$BIN" client create --name bench-keyed --grant-type client_credentials --scope read \
+  --auth-method private_key_jwt --jwks "$TMP/client-jwks.json" --json)"
+KCID="$(sed -n 's/.*"client_id":"\([^"]*\)".*/\1/p' <<<"$KC")"
+ISSUER="${LATCH_ISSUER:-http://127.0.0.1:$PORT}"
+# Assertions live at most 5 minutes (Latch's bound): signed just before each run.
+sign_assertions() { EXP_SECS=290 python3 scripts/client-assertion.py sign "$TMP/client-key.pem" bench-1 "$KCID" "$ISSUER" "$1"; }
 BASIC="$(printf '%s:%s' "$CID" "$CSEC" | base64 -w0)"; ABASIC="$(printf '%s:%s' "$ACID" "$ACSEC" | base64 -w0)"
 
 PIN_S=(); PIN_G=()
@@ -70,6 +81,8 @@ for _ in $(seq 100); do curl -sf -o /dev/null "$BASE/healthz" && break; sleep 0.
 sleep 1; IDLE_RSS="$(awk '/VmRSS/{print $2, $3}' "/proc/$PID/status")"
 curl -sf -u "$CID:$CSEC" -d grant_type=client_credentials "$BASE/oauth/token" | grep -q '"access_token":"eyJ' || { echo "sanity check failed" >&2; cat "$TMP/latch.log"; exit 1; }
 
+curl -sf -d grant_type=client_credentials -d client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer \
+  -d "client_assertion=$(sign_assertions 1)" "$BASE/oauth/token" | grep -q '"access_token":"eyJ' || { echo "private_key_jwt sanity check failed" >&2; exit 1; }
 curl -sf -u "$BCID:$BCSEC" -d grant_type=client_credentials "$BASE/oauth/token" | grep -q '"expires_in":600' || { echo "custom-API token sanity check failed" >&2; exit 1; }
 AT="$(curl -sf -u "$CID:$CSEC" -d grant_type=client_credentials "$BASE/oauth/token" | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')"
 curl -sf -u "$CID:$CSEC" -d "token=$AT" "$BASE/oauth/introspect" | grep -q '"active":true' || { echo "introspection sanity check failed" >&2; exit 1; }
@@ -127,6 +140,17 @@ request = function()
 end
 $result_lua
 LUA
+# Each assertion is used once (its jti is recorded): the same cursor over pre-signed ones.
+cat >"$TMP/token_pkjwt.lua" <<LUA
+local assertions = {}; for l in io.lines("$TMP/assertions.txt") do assertions[#assertions + 1] = l end
+local i = 0
+request = function()
+  i = i + 1
+  local body = "grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=" .. (assertions[i] or "exhausted")
+  return wrk.format("POST", nil, {["Content-Type"] = "application/x-www-form-urlencoded"}, body)
+end
+$result_lua
+LUA
 
 cpu_ticks() { awk '{print $14+$15}' "/proc/$PID/stat"; }
 run() { # path lua conc secs
@@ -139,6 +163,7 @@ for ep in ${ENDPOINTS:-token code introspect apikey discovery}; do
   case $ep in
     token) path=/oauth/token; lua="$TMP/token.lua" ;;
     token_api) path=/oauth/token; lua="$TMP/token_api.lua" ;;
+    token_pkjwt) path=/oauth/token; lua="$TMP/token_pkjwt.lua" ;;
     code) path=/oauth/token; lua="$TMP/code.lua" ;;
     introspect) path=/oauth/introspect; lua="$TMP/introspect.lua" ;;
     apikey) path=/v1/users/me; lua="$TMP/apikey.lua" ;;
@@ -150,6 +175,9 @@ for ep in ${ENDPOINTS:-token code introspect apikey discovery}; do
     if [[ $ep == code ]]; then
       # Enough fresh codes for the run (measured rate is far below this).
       "${MINT[@]}" "$LATCH_DATABASE_URL" "$ACID" bench@example.com "${CODES:-40000}" >"$TMP/codes.txt"
+    elif [[ $ep == token_pkjwt ]]; then
+      # Enough fresh assertions for the run; one wrk thread, so one cursor.
+      sign_assertions "${ASSERTIONS:-60000}" >"$TMP/assertions.txt"
     else
       run "$path" "$lua" 32 "$WARMUP" >/dev/null
     fi

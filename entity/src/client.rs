@@ -17,7 +17,7 @@ pub struct Model {
     pub grant_types: String,
     /// The scopes this client may ask for, space-separated.
     pub scopes: String,
-    /// `client_secret_basic`, `client_secret_post` or `none`.
+    /// `client_secret_basic`, `client_secret_post`, `private_key_jwt` or `none`.
     pub token_endpoint_auth_method: String,
     pub is_public: bool,
     pub first_party: bool,
@@ -44,6 +44,12 @@ pub struct Model {
     /// RFC 8693: the API identifiers (space-separated) this client may exchange tokens
     /// into; empty: none, even with the token-exchange grant enabled.
     pub token_exchange_audiences: String,
+    /// Authorization requests must be pushed first (RFC 9126 §6).
+    pub require_par: bool,
+    /// A JWK Set (RFC 7517 §5) of a `private_key_jwt` client's public keys.
+    pub jwks: Option<String>,
+    /// Where a `private_key_jwt` client publishes its JWK Set instead.
+    pub jwks_uri: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

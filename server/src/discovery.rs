@@ -31,9 +31,13 @@ pub fn metadata(state: &AppState) -> serde_json::Value {
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": GrantType::ALL,
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        // RFC 8414 §2: the algorithms a private_key_jwt assertion may be signed with.
+        "token_endpoint_auth_signing_alg_values_supported": crate::clients::jwks::ALG_NAMES,
+        "introspection_endpoint_auth_signing_alg_values_supported": crate::clients::jwks::ALG_NAMES,
+        "revocation_endpoint_auth_signing_alg_values_supported": crate::clients::jwks::ALG_NAMES,
         // RFC 9700 §2.1.1: S256 only.
         "code_challenge_methods_supported": ["S256"],
         // RFC 9207 §3.
@@ -42,6 +46,9 @@ pub fn metadata(state: &AppState) -> serde_json::Value {
         // RFC 9701 §8: introspection answers as JWTs, signed like the access tokens.
         "introspection_signing_alg_values_supported":
             state.signer.current().map(|k| vec![k.alg.as_str()]).unwrap_or_default(),
+        // RFC 9126 §5.
+        "pushed_authorization_request_endpoint": format!("{iss}/oauth/par"),
+        "require_pushed_authorization_requests": state.settings.require_par,
     })
 }
 

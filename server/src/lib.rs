@@ -81,6 +81,8 @@ pub mod oauth;
 pub mod oidc;
 /// Server-rendered pages and static assets.
 pub mod pages;
+/// `POST /oauth/par`: pushed authorization requests (RFC 9126).
+pub mod par;
 /// Rate limits and brute-force tracking (in-process or Redis).
 pub mod rate_limit;
 /// The id of the request being handled (a task-local); imports nothing of ours.

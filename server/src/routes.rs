@@ -15,6 +15,7 @@ pub fn machine_routes(cfg: &mut web::ServiceConfig) {
     crate::token::routes(cfg);
     crate::introspect::routes(cfg);
     crate::revoke::routes(cfg);
+    crate::par::routes(cfg);
     cfg.service(
         web::scope("/v1")
             .wrap(actix_web::middleware::from_fn(

@@ -31,6 +31,9 @@ const SID: &str = "sid";
 /// The `prompt=login` records (`authorize::fresh_login`). Sign-in keeps them across the
 /// session renewal: that sign-in is what the records wait for.
 pub const FRESH_LOGIN: &str = "fresh_login";
+/// The pushed requests (RFC 9126) this browser redeemed (`authorize::pushed`). Sign-in
+/// keeps them too: the request continues after it.
+pub const PUSHED: &str = "pushed_requests";
 
 /// The signed-in user and when they signed in.
 pub struct CurrentUser {
@@ -88,10 +91,14 @@ pub fn sign_in(
     now: chrono::DateTime<Utc>,
 ) -> Result<(), HtmlError> {
     let fresh = session.get::<serde_json::Value>(FRESH_LOGIN).ok().flatten();
+    let pushed = session.get::<serde_json::Value>(PUSHED).ok().flatten();
     session.renew();
     session.clear();
     if let Some(v) = fresh {
         session.insert(FRESH_LOGIN, v).map_err(session_err)?;
+    }
+    if let Some(v) = pushed {
+        session.insert(PUSHED, v).map_err(session_err)?;
     }
     session.insert(UID, user_id).map_err(session_err)?;
     session

@@ -231,6 +231,7 @@ impl Application {
             clock,
             catalog,
             logos: crate::clients::logo::Fetcher::for_issuer(&settings.issuer),
+            client_keys: crate::clients::jwks::KeyCache::default(),
         });
         let cookie_key = Key::derive_from(&derive_key(&master, "session-cookie"));
         let secure_cookies = secure_transport(settings);

@@ -28,4 +28,6 @@ pub struct AppState {
     pub catalog: Arc<crate::catalog::Catalog>,
     /// Fetches client logos under this server's address rule (`clients::logo`).
     pub logos: crate::clients::logo::Fetcher,
+    /// The parsed keys of `private_key_jwt` clients (`clients::jwks`), per instance.
+    pub client_keys: crate::clients::jwks::KeyCache,
 }

@@ -28,6 +28,8 @@ pub async fn sweep(
     audit_retention: chrono::TimeDelta,
 ) -> Result<(), crate::errors::StoreError> {
     crate::store::tokens::sweep(db, now).await?;
+    crate::store::pushed_requests::sweep(db, now - chrono::Duration::hours(1)).await?;
+    crate::store::client_assertions::sweep(db, now).await?;
     crate::api::idempotency::sweep(db, now).await?;
     let cutoff = now - audit_retention;
     crate::store::audit::prune(db, cutoff).await?;

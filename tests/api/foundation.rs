@@ -33,6 +33,8 @@ fn expected_tables() -> Vec<String> {
         entity::api::Entity.table_name(),
         entity::api_scope::Entity.table_name(),
         entity::exchanged_token::Entity.table_name(),
+        entity::pushed_request::Entity.table_name(),
+        entity::client_assertion_jti::Entity.table_name(),
         "seaql_migrations",
     ]
     .iter()

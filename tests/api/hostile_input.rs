@@ -1,7 +1,7 @@
 //! Hostile requests (issue #16, "Fuzzing and hostile input"), black-box: a bounded,
 //! seeded set of generated requests — random bytes, huge and odd headers, invalid UTF-8 and
 //! NUL bytes in forms and query strings, overlong values — sent over raw TCP to
-//! `/oauth/token`, `/oauth/authorize`, `/oauth/introspect`, `/oauth/revoke`,
+//! `/oauth/token`, `/oauth/authorize`, `/oauth/introspect`, `/oauth/revoke`, `/oauth/par`,
 //! `/v1/users/me` and `/login`. Every answer must come within a bound (no hang), never be a
 //! 5xx, and be in the path's dialect: RFC 6749 §5.2 JSON on `/oauth` (the authorization
 //! endpoint's pages aside), the API format on `/v1`, HTML on pages.
@@ -443,6 +443,21 @@ async fn hostile_requests_are_answered_4xx_in_the_right_dialect_and_never_hang()
             "/oauth/revoke",
             vec![("token", "t"), ("token_type_hint", "refresh_token")],
         ),
+        // RFC 9126: any authorization-request parameter, client-authenticated, JSON errors.
+        Target {
+            path: "/oauth/par",
+            dialect: Dialect::OAuth,
+            real: vec![
+                ("response_type", "code"),
+                ("redirect_uri", redirect_uri),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+                ("scope", "read"),
+            ],
+            auth: Some(basic.clone()),
+            get: false,
+            post: true,
+        },
         Target {
             path: "/oauth/authorize",
             dialect: Dialect::AuthorizePage,

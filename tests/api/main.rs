@@ -17,6 +17,8 @@ mod hostile_input;
 mod introspection_jwt;
 mod key_policies;
 mod oauth_flow;
+mod par;
+mod private_key_jwt;
 mod rate_limit;
 mod reliability;
 mod resource;

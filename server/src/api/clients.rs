@@ -48,6 +48,9 @@ pub fn client_object(c: &entity::client::Model) -> serde_json::Value {
         "policy_uri": c.policy_uri,
         "tos_uri": c.tos_uri,
         "token_exchange_audiences": words(&c.token_exchange_audiences).collect::<Vec<_>>(),
+        "require_pushed_authorization_requests": c.require_par,
+        "jwks": c.jwks.as_deref().and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok()),
+        "jwks_uri": c.jwks_uri,
         "created": c.created_at.timestamp(),
         "updated": c.updated_at.timestamp(),
     })
@@ -135,6 +138,10 @@ async fn create(
         "tos_uri",
         "resource_server",
         "token_exchange_audiences",
+        "require_pushed_authorization_requests",
+        "token_endpoint_auth_method",
+        "jwks",
+        "jwks_uri",
     ])?;
     // A resource server may introspect every token and key of the server: only an admin's
     // API key makes one (`Principal::allow_admin`).
@@ -147,6 +154,15 @@ async fn create(
         clients::check_exchange_audiences(&state.catalog.get(), a)?;
     }
     idempotency::run(&state, &p.owner(), &req, &body, || async {
+        // RFC 9126 §6 and RFC 7591 §2 names; `jwks` is the JWK Set as JSON text.
+        let protocol = clients::Protocol {
+            require_par: params
+                .bool("require_pushed_authorization_requests")?
+                .unwrap_or(false),
+            auth_method: params.one("token_endpoint_auth_method")?.map(str::to_owned),
+            jwks: params.one("jwks")?.map(str::to_owned),
+            jwks_uri: params.one("jwks_uri")?.map(str::to_owned),
+        };
         let new = NewClient {
             name: params
                 .one("name")?
@@ -175,7 +191,8 @@ async fn create(
             },
         };
         let (mut c, secret) =
-            clients::create(&state.db, &state.catalog.get(), &state.logos, new).await?;
+            clients::create_with(&state.db, &state.catalog.get(), &state.logos, new, protocol)
+                .await?;
         if let Some(a) = &audiences {
             let catalog = state.catalog.get();
             c = clients::set_exchange_audiences(&state.db, &catalog, &state.rows, &c, a).await?;
@@ -207,6 +224,7 @@ async fn update(
         "policy_uri",
         "tos_uri",
         "token_exchange_audiences",
+        "require_pushed_authorization_requests",
     ])?;
     let audiences = params.list("token_exchange_audiences");
     idempotency::run(&state, &p.owner(), &req, &body, || async {
@@ -214,6 +232,7 @@ async fn update(
             clients::check_exchange_audiences(&state.catalog.get(), a)?;
         }
         let u = ClientUpdate {
+            require_par: params.bool("require_pushed_authorization_requests")?,
             name: params.one("name")?.map(str::to_owned),
             redirect_uris: params.list("redirect_uris"),
             scopes: params.list("scopes"),

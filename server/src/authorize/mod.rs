@@ -8,6 +8,7 @@ pub mod consent;
 pub mod csp;
 pub mod fresh_login;
 pub mod pkce;
+pub mod pushed;
 pub mod request;
 
 use actix_session::Session;
@@ -288,10 +289,27 @@ async fn authorize(
     session: &Session,
     params: Params,
 ) -> Result<HttpResponse, HtmlError> {
-    let r = match request::parse(state, params).await {
+    let resolved = match pushed::resolve(state, session, params).await {
+        Ok(p) => p,
+        Err(rej) => return rejected(state, session, rej).await,
+    };
+    let r = match request::parse(state, resolved.params).await {
         Ok(r) => r,
         Err(rej) => return rejected(state, session, rej).await,
     };
+    // RFC 9126 §5: a client (or, with LATCH_REQUIRE_PAR, every client) that must push its
+    // requests gets an error for any other; client and redirect URI are verified by now.
+    if !resolved.pushed && (r.client.require_par || state.settings.require_par) {
+        return error_before_sign_in(
+            state,
+            session,
+            ErrorTo::of(&r),
+            OAuthCode::InvalidRequest,
+            "This application must send its authorization requests to the pushed authorization request endpoint first",
+            false,
+        )
+        .await;
+    }
     let prompt_none = r.prompt.iter().any(|p| p == "none");
     let prompt_login = r.prompt.iter().any(|p| p == "login");
     let now = state.clock.now().timestamp();

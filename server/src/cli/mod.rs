@@ -264,6 +264,9 @@ enum ClientCommand {
         /// replaces the list; --exchange-audience "" clears it).
         #[arg(long = "exchange-audience", value_name = "ID")]
         exchange_audiences: Vec<String>,
+        /// Require (true) or stop requiring (false) pushed authorization requests.
+        #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+        require_par: Option<bool>,
         #[arg(long)]
         json: bool,
     },
@@ -344,6 +347,19 @@ struct ClientCreate {
     /// --grant-type urn:ietf:params:oauth:grant-type:token-exchange).
     #[arg(long = "exchange-audience", value_name = "ID")]
     exchange_audiences: Vec<String>,
+    /// Its authorization requests must be pushed to /oauth/par first (RFC 9126).
+    #[arg(long)]
+    require_par: bool,
+    /// How it authenticates: client_secret_basic (default), client_secret_post,
+    /// private_key_jwt (with --jwks or --jwks-uri), none (public clients).
+    #[arg(long, value_name = "METHOD")]
+    auth_method: Option<String>,
+    /// For private_key_jwt: a file holding its JWK Set (public keys).
+    #[arg(long, value_name = "FILE", conflicts_with = "jwks_uri")]
+    jwks: Option<std::path::PathBuf>,
+    /// For private_key_jwt: where it publishes its JWK Set.
+    #[arg(long, value_name = "URL")]
+    jwks_uri: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -679,6 +695,19 @@ async fn run(command: Command, mut settings: Settings) -> Result<(), Failure> {
                     tos_uri: c.tos_uri,
                 },
             };
+            let jwks = match &c.jwks {
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .map_err(|e| Failure(2, format!("cannot read {}: {e}", path.display())))?,
+                ),
+                None => None,
+            };
+            let protocol = crate::clients::Protocol {
+                require_par: c.require_par,
+                auth_method: c.auth_method,
+                jwks,
+                jwks_uri: c.jwks_uri,
+            };
             let catalog = load_catalog(&db, &settings).await?;
             let logos = crate::clients::logo::Fetcher::for_issuer(&settings.issuer);
             let client_failure = |e| match e {
@@ -687,9 +716,10 @@ async fn run(command: Command, mut settings: Settings) -> Result<(), Failure> {
             };
             crate::clients::check_exchange_audiences(&catalog, &c.exchange_audiences)
                 .map_err(client_failure)?;
-            let (mut client, secret) = crate::clients::create(&db, &catalog, &logos, new)
-                .await
-                .map_err(client_failure)?;
+            let (mut client, secret) =
+                crate::clients::create_with(&db, &catalog, &logos, new, protocol)
+                    .await
+                    .map_err(client_failure)?;
             if !c.exchange_audiences.is_empty() {
                 let rows = crate::store::RowCaches::default();
                 client = crate::clients::set_exchange_audiences(

@@ -66,6 +66,9 @@ pub(super) fn client_json(c: &entity::client::Model) -> serde_json::Value {
         "token_exchange_audiences": list(&c.token_exchange_audiences),
         "secret_last4": c.secret_last4,
         "previous_secret_expires": c.previous_secret_expires_at.map(|t| t.timestamp()),
+        "token_endpoint_auth_method": c.token_endpoint_auth_method,
+        "require_pushed_authorization_requests": c.require_par,
+        "jwks_uri": c.jwks_uri,
         "created": c.created_at.timestamp(),
     })
 }
@@ -347,11 +350,13 @@ pub(super) async fn client(command: ClientCommand, settings: &Settings) -> Resul
             scopes,
             metadata,
             exchange_audiences,
+            require_par,
             json,
         } => {
             let c = client_by_id(&db, &id).await?;
             let m = metadata;
-            if name.is_none()
+            if require_par.is_none()
+                && name.is_none()
                 && redirect_uris.is_empty()
                 && scopes.is_empty()
                 && exchange_audiences.is_empty()
@@ -363,13 +368,14 @@ pub(super) async fn client(command: ClientCommand, settings: &Settings) -> Resul
                 return Err(Failure(
                     2,
                     "nothing to change: give --name, --redirect-uri, --scope, --logo-uri, \
-                     --client-uri, --policy-uri, --tos-uri or --exchange-audience"
+                     --client-uri, --policy-uri, --tos-uri, --exchange-audience or --require-par"
                         .into(),
                 ));
             }
             let catalog = load_catalog(&db, settings).await?;
             let logos = crate::clients::logo::Fetcher::for_issuer(&settings.issuer);
             let u = crate::clients::ClientUpdate {
+                require_par,
                 name,
                 redirect_uris: (!redirect_uris.is_empty()).then_some(redirect_uris),
                 scopes: (!scopes.is_empty()).then_some(scopes),

@@ -55,17 +55,41 @@ impl Fetcher {
     /// Fetch and check the logo at `uri` (already validated as a metadata URI). The error is
     /// a sentence for the person who gave the URI.
     pub async fn fetch(&self, uri: &str) -> Result<Logo, String> {
+        read_image(self.get(uri, "Latch logo fetcher").await?).await
+    }
+
+    /// Fetch a JSON document of at most `max` bytes at `uri` under the same fence (a
+    /// `private_key_jwt` client's `jwks_uri`, `clients::jwks`).
+    pub async fn fetch_json(&self, uri: &str, max: usize) -> Result<Vec<u8>, String> {
+        let mut res = self.get(uri, "Latch JWKS fetcher").await?;
+        let too_big = || format!("the document is larger than {} KiB", max / 1024);
+        if res.content_length().is_some_and(|n| n > max as u64) {
+            return Err(too_big());
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = res.chunk().await.map_err(describe)? {
+            if bytes.len() + chunk.len() > max {
+                return Err(too_big());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
+    }
+
+    /// GET `uri` under the fence (each redirect hop checked again); the final successful
+    /// response, its body not yet read.
+    async fn get(&self, uri: &str, agent: &str) -> Result<reqwest::Response, String> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .timeout(TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
-            .user_agent("Latch logo fetcher")
+            .user_agent(agent)
             .dns_resolver(Arc::new(CheckedResolver {
                 allow_loopback: self.allow_loopback,
             }))
             .build()
-            .map_err(|_| "the logo could not be fetched".to_owned())?;
+            .map_err(|_| "the document could not be fetched".to_owned())?;
         let mut url = Url::parse(uri).map_err(|_| "it is not an absolute URI".to_owned())?;
         for _ in 0..=MAX_REDIRECTS {
             self.check_url(&url)?;
@@ -86,7 +110,7 @@ impl Fetcher {
                     res.status().as_u16()
                 ));
             }
-            return read_image(res).await;
+            return Ok(res);
         }
         Err(format!("it redirects more than {MAX_REDIRECTS} times"))
     }

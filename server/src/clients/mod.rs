@@ -4,6 +4,7 @@
 //! for an app ([`Trust`]): the operator's apps and admins' apps are trusted, an app a user
 //! registered is "unverified" until an admin verifies it.
 
+pub mod jwks;
 pub mod logo;
 
 use url::Url;
@@ -286,6 +287,88 @@ fn dedup(v: &[String]) -> Vec<String> {
     out
 }
 
+/// How a client authenticates at the token endpoint and sends its authorization
+/// requests, beside [`NewClient`] (whose callers that need none of it call [`create`]).
+#[derive(Clone, Debug, Default)]
+pub struct Protocol {
+    /// RFC 9126 §6 `require_pushed_authorization_requests`.
+    pub require_par: bool,
+    /// `token_endpoint_auth_method` (RFC 7591 §2); `None`: `none` for a public client,
+    /// `client_secret_basic` otherwise.
+    pub auth_method: Option<String>,
+    /// For `private_key_jwt`: a JWK Set (RFC 7517 §5) as JSON text, or where it is published.
+    pub jwks: Option<String>,
+    pub jwks_uri: Option<String>,
+}
+
+/// The client-authentication methods a client can be registered with.
+pub const AUTH_METHODS: &[&str] = &[
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
+];
+
+/// `token_endpoint_auth_method` and the keys that go with it: `none` for public clients
+/// only; `private_key_jwt` (RFC 7523 §2.2) with exactly one of an inline JWKS or a
+/// `jwks_uri` (OIDC Dynamic Client Registration §2: "MUST NOT both be present"), and no
+/// keys with any other method.
+fn check_protocol(
+    public: bool,
+    p: &Protocol,
+) -> Result<(String, Option<String>, Option<String>), ClientError> {
+    let method = match p.auth_method.as_deref().map(str::trim) {
+        None | Some("") if public => "none",
+        None | Some("") => "client_secret_basic",
+        Some(m) if AUTH_METHODS.contains(&m) => m,
+        Some(m) => {
+            return Err(invalid(
+                format!(
+                    "unsupported token_endpoint_auth_method {:?}; use {}",
+                    m.chars().take(40).collect::<String>(),
+                    AUTH_METHODS.join(", ")
+                ),
+                "token_endpoint_auth_method",
+            ));
+        }
+    };
+    if public != (method == "none") {
+        return Err(invalid(
+            "public clients use token_endpoint_auth_method none, and only they do",
+            "token_endpoint_auth_method",
+        ));
+    }
+    let jwks = p.jwks.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let jwks_uri = p
+        .jwks_uri
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    if method != "private_key_jwt" {
+        if jwks.is_some() || jwks_uri.is_some() {
+            return Err(invalid(
+                "jwks and jwks_uri are for token_endpoint_auth_method private_key_jwt",
+                "token_endpoint_auth_method",
+            ));
+        }
+        return Ok((method.to_owned(), None, None));
+    }
+    match (jwks, jwks_uri) {
+        (Some(j), None) => {
+            jwks::parse(j).map_err(|m| invalid(m, "jwks"))?;
+            Ok((method.to_owned(), Some(j.to_owned()), None))
+        }
+        (None, Some(u)) => {
+            let u = validate_metadata_uri(u, "jwks_uri")?;
+            Ok((method.to_owned(), None, u))
+        }
+        _ => Err(invalid(
+            "private_key_jwt needs exactly one of jwks and jwks_uri",
+            "jwks",
+        )),
+    }
+}
+
 /// Validate and register a client. Returns the row and, for a confidential client, the
 /// secret: shown once, stored only as its digest.
 pub async fn create(
@@ -294,6 +377,19 @@ pub async fn create(
     logos: &logo::Fetcher,
     c: NewClient,
 ) -> Result<(entity::client::Model, Option<String>), ClientError> {
+    create_with(db, catalog, logos, c, Protocol::default()).await
+}
+
+/// [`create`] with the client's [`Protocol`]. A `private_key_jwt` client gets no secret:
+/// its keys are its credential.
+pub async fn create_with(
+    db: &impl Conn,
+    catalog: &Snapshot,
+    logos: &logo::Fetcher,
+    c: NewClient,
+    protocol: Protocol,
+) -> Result<(entity::client::Model, Option<String>), ClientError> {
+    let (auth_method, jwks, jwks_uri) = check_protocol(c.public, &protocol)?;
     let name = check_name(&c.name)?;
     let grant_types = dedup(&c.grant_types);
     if grant_types.is_empty() {
@@ -331,7 +427,8 @@ pub async fn create(
         Some(uri) => Some(fetch_logo(logos, uri).await?),
         None => None,
     };
-    let secret = (!c.public).then(|| crypto::mint_secret("cs_"));
+    let uses_secret = auth_method.starts_with("client_secret_");
+    let secret = uses_secret.then(|| crypto::mint_secret("cs_"));
     let now = store::now();
     let model = entity::client::Model {
         id: format!("cl_{}", crypto::random_base62(24)),
@@ -342,12 +439,7 @@ pub async fn create(
         redirect_uris: redirect_uris.join(" "),
         grant_types: grant_types.join(" "),
         scopes: scopes.join(" "),
-        token_endpoint_auth_method: if c.public {
-            "none"
-        } else {
-            "client_secret_basic"
-        }
-        .to_owned(),
+        token_endpoint_auth_method: auth_method,
         is_public: c.public,
         first_party: c.first_party,
         resource_server: c.resource_server,
@@ -364,6 +456,9 @@ pub async fn create(
         previous_secret_hash: None,
         previous_secret_expires_at: None,
         token_exchange_audiences: String::new(),
+        require_par: protocol.require_par,
+        jwks,
+        jwks_uri,
     };
     let row = store::clients::insert(db, model).await?;
     if let Some(l) = logo {
@@ -456,6 +551,8 @@ pub struct ClientUpdate {
     pub client_uri: Option<String>,
     pub policy_uri: Option<String>,
     pub tos_uri: Option<String>,
+    /// RFC 9126 §6 `require_pushed_authorization_requests`.
+    pub require_par: Option<bool>,
 }
 
 /// Change a client; this instance's cached row goes at once (others within the cache TTL).
@@ -495,6 +592,7 @@ pub async fn update(
         Some(Some(uri)) => Some(fetch_logo(logos, uri).await?),
         _ => None,
     };
+    changes.require_par = u.require_par;
     let cleared_logo = matches!(changes.logo_uri, Some(None));
     let updated = store::clients::update_fields(db, client, changes, store::now()).await?;
     if let Some(l) = logo {
@@ -555,8 +653,8 @@ pub async fn rotate_secret(
     overlap_secs: i64,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(entity::client::Model, String), ClientError> {
-    if client.is_public {
-        return Err(invalid("public clients have no secret", "id"));
+    if client.is_public || client.secret_hash.is_none() {
+        return Err(invalid("this client authenticates without a secret", "id"));
     }
     if !(0..=MAX_SECRET_OVERLAP_SECS).contains(&overlap_secs) {
         return Err(invalid(

@@ -139,6 +139,9 @@ pub struct Settings {
     /// The product name, logo and accent colour on every page (and, once Latch sends mail,
     /// every mail): `LATCH_BRAND_NAME`, `LATCH_BRAND_LOGO`, `LATCH_BRAND_COLOR`.
     pub brand: std::sync::Arc<crate::brand::Brand>,
+    /// Every authorization request must be pushed first (RFC 9126 §5), `LATCH_REQUIRE_PAR`;
+    /// otherwise only for clients registered with `require_pushed_authorization_requests`.
+    pub require_par: bool,
 }
 
 impl Settings {

@@ -51,6 +51,7 @@ pub(super) struct Raw {
     pub(super) brand_name: Option<String>,
     pub(super) brand_logo: Option<String>,
     pub(super) brand_color: Option<String>,
+    pub(super) require_par: Option<String>,
 }
 
 /// Read the file and environment layers into [`Raw`]; `env` is the process environment

@@ -435,6 +435,7 @@ async fn update(
     // A field the form did not carry is left as it is.
     let given = |k: &str, v: &String| form.get(k).map(|_| v.clone());
     let u = ClientUpdate {
+        require_par: None,
         name: Some(form.text("name")),
         redirect_uris: Some(split_uris(&form.text("redirect_uris"))),
         scopes: scopes.clone(),

@@ -32,6 +32,8 @@ pub enum OAuthCode {
     InsufficientScope,
     ServerError,
     TemporarilyUnavailable,
+    /// OIDC Core §3.1.2.6: the `request` parameter (a request object) is not supported.
+    RequestNotSupported,
 }
 
 impl OAuthCode {
@@ -54,6 +56,7 @@ impl OAuthCode {
             Self::InsufficientScope => "insufficient_scope",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::RequestNotSupported => "request_not_supported",
         }
     }
 

@@ -1,5 +1,8 @@
-//! Client authentication at the token endpoint (RFC 6749 §2.3.1, §3.2.1): exactly one of
-//! `client_secret_basic`, `client_secret_post`, or `none` for public clients.
+//! Client authentication at every endpoint a client calls (RFC 6749 §2.3.1, §3.2.1):
+//! exactly one of `client_secret_basic`, `client_secret_post`, `private_key_jwt` (RFC 7523
+//! §2.2, [`super::client_assertion`]) or `none` for public clients. The method a client was
+//! registered with is enforced: a `private_key_jwt` client has no secret, and a client with
+//! a secret cannot send an assertion.
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
@@ -56,6 +59,26 @@ pub async fn authenticate(
     let basic = basic_credentials(req)?;
     let post_secret = form.get("client_secret");
     let form_id = form.get("client_id");
+    let assertion_type = form.get("client_assertion_type");
+    let assertion = form.get("client_assertion");
+    if assertion_type.is_some() || assertion.is_some() {
+        if basic.is_some() || post_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "Use one client authentication method per request",
+            ));
+        }
+        let presented = super::client_assertion::read(assertion_type, assertion)?;
+        // RFC 7523 §3 item 2: `sub` is the client; a client_id sent beside must agree.
+        if form_id.is_some_and(|f| f != presented.client_id) {
+            return Err(bad_client());
+        }
+        let client = locked_client(state, req, &presented.client_id).await?;
+        if client.token_endpoint_auth_method != "private_key_jwt" {
+            return Err(bad_client());
+        }
+        super::client_assertion::verify(state, req, &client, &presented).await?;
+        return Ok(client);
+    }
     let (client_id, secret) = match (basic, post_secret) {
         (Some(_), Some(_)) => {
             return Err(OAuthError::invalid_request(
@@ -75,7 +98,41 @@ pub async fn authenticate(
         ),
         (None, None) => (form_id.ok_or_else(bad_client)?.to_owned(), None),
     };
-    if !crate::authorize::request::plausible_client_id(&client_id) {
+    let client = locked_client(state, req, &client_id).await?;
+    match (&client.secret_hash, secret) {
+        (Some(_), Some(secret)) => {
+            // The current secret, or the previous one during a rotation's overlap.
+            if !crate::clients::secret_matches(&client, &secret, state.clock.now()) {
+                count_failure(state, req, &client_id).await;
+                return Err(bad_client());
+            }
+        }
+        (None, None) if client.is_public => {}
+        // A confidential client without credentials, a public client sending a secret, or a
+        // `private_key_jwt` client (no secret) sending one.
+        _ => return Err(bad_client()),
+    }
+    Ok(client)
+}
+
+/// Count a failed authentication of `client_id` from this address, locking it after
+/// repeated failures (see [`locked_client`]).
+pub(super) async fn count_failure(state: &AppState, req: &HttpRequest, client_id: &str) {
+    let lock_key = client_lock_key(req, client_id);
+    if let Some(lock) = state.limiter.fail(FailureKind::ClientAuth, &lock_key).await {
+        tracing::warn!(client_id = %client_id, lock_secs = lock.as_secs(), "client authentication locked after repeated failures");
+        metrics::counter!("latch_client_auth_locked_total").increment(1);
+    }
+}
+
+/// The client named `client_id`, if it exists, may act, and is not locked from this
+/// address after repeated failures.
+async fn locked_client(
+    state: &AppState,
+    req: &HttpRequest,
+    client_id: &str,
+) -> Result<std::sync::Arc<client::Model>, OAuthError> {
+    if !crate::authorize::request::plausible_client_id(client_id) {
         return Err(bad_client());
     }
     // RFC 6819 §5.1.4.2.3: guessing a client's secret is throttled; after repeated
@@ -83,7 +140,7 @@ pub async fn authenticate(
     // public, so the lock is per (client, source address): wrong secrets sent from one
     // address never lock the client out for callers elsewhere (secrets are 256-bit random,
     // so spreading guesses over many addresses gains an attacker nothing).
-    let lock_key = client_lock_key(req, &client_id);
+    let lock_key = client_lock_key(req, client_id);
     if let Some(wait) = state
         .limiter
         .locked(FailureKind::ClientAuth, &lock_key)
@@ -91,26 +148,11 @@ pub async fn authenticate(
     {
         return Err(OAuthError::too_many_requests(wait.as_secs().max(1)));
     }
-    let client = store::clients::by_id_cached(&state.db, &state.rows, &client_id)
+    let client = store::clients::by_id_cached(&state.db, &state.rows, client_id)
         .await?
         .ok_or_else(bad_client)?;
     if !crate::clients::may_act(&state.db, &state.rows, &client).await? {
         return Err(bad_client());
-    }
-    match (&client.secret_hash, secret) {
-        (Some(_), Some(secret)) => {
-            // The current secret, or the previous one during a rotation's overlap.
-            if !crate::clients::secret_matches(&client, &secret, state.clock.now()) {
-                if let Some(lock) = state.limiter.fail(FailureKind::ClientAuth, &lock_key).await {
-                    tracing::warn!(client_id = %client_id, lock_secs = lock.as_secs(), "client authentication locked after repeated failures");
-                    metrics::counter!("latch_client_auth_locked_total").increment(1);
-                }
-                return Err(bad_client());
-            }
-        }
-        (None, None) if client.is_public => {}
-        // A confidential client without credentials, or a public client sending a secret.
-        _ => return Err(bad_client()),
     }
     Ok(client)
 }

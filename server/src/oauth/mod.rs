@@ -9,6 +9,7 @@
 //! own module, which imports this one and not its siblings.
 
 pub mod access_token;
+pub mod client_assertion;
 pub mod client_auth;
 pub mod form;
 pub mod id_token;

@@ -135,6 +135,8 @@ pub struct FieldChanges {
     pub client_uri: Option<Option<String>>,
     pub policy_uri: Option<Option<String>>,
     pub tos_uri: Option<Option<String>>,
+    /// RFC 9126 §6 `require_pushed_authorization_requests`.
+    pub require_par: Option<bool>,
 }
 
 /// Write an owner's changes and stamp `updated_at`.
@@ -166,6 +168,9 @@ pub async fn update_fields(
     }
     if let Some(u) = changes.tos_uri {
         m.tos_uri = Set(u);
+    }
+    if let Some(p) = changes.require_par {
+        m.require_par = Set(p);
     }
     m.updated_at = Set(now);
     update(db, m).await

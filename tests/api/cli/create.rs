@@ -417,3 +417,62 @@ async fn key_create_with_scopes_makes_a_restricted_key_and_refuses_unknown_scope
     assert_eq!(k["allowed_ips"], serde_json::json!(["10.0.0.0/8"]));
     assert_eq!(k["metadata"]["team"], "ops");
 }
+
+#[tokio::test]
+async fn client_create_registers_a_private_key_jwt_client_from_a_jwks_file_with_par_required() {
+    // Arrange: a public key in a JWK Set file, and one with its private part.
+    let cli = Cli::new().await;
+    let key = latch::signing::generate(latch::signing::SigningAlg::ES256).expect("key");
+    let jwk: Value = serde_json::from_str(&key.public_jwk).expect("jwk");
+    std::fs::write(
+        cli.cwd.path().join("jwks.json"),
+        serde_json::json!({"keys": [jwk.clone()]}).to_string(),
+    )
+    .expect("write");
+    let mut private = jwk;
+    private["d"] = Value::from("AAAA");
+    std::fs::write(
+        cli.cwd.path().join("private.json"),
+        serde_json::json!({"keys": [private]}).to_string(),
+    )
+    .expect("write");
+    let create = |extra: &[&str]| {
+        let mut args = vec![
+            "client",
+            "create",
+            "--name",
+            "Keyed",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "read",
+        ];
+        args.extend_from_slice(extra);
+        cli.run(&args)
+    };
+
+    // Act
+    let made = parse_json(&create(&[
+        "--auth-method",
+        "private_key_jwt",
+        "--jwks",
+        "jwks.json",
+        "--require-par",
+        "--json",
+    ]));
+    let id = made["client_id"].as_str().expect("client_id").to_owned();
+    let shown = cli.json(&["client", "show", &id, "--json"]);
+    let updated = cli.json(&["client", "update", &id, "--require-par", "false", "--json"]);
+    let no_keys = create(&["--auth-method", "private_key_jwt"]);
+    let private_key = create(&["--auth-method", "private_key_jwt", "--jwks", "private.json"]);
+    let unknown = create(&["--auth-method", "tls_client_auth"]);
+
+    // Assert
+    assert!(made["client_secret"].is_null(), "{made}");
+    assert_eq!(shown["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(shown["require_pushed_authorization_requests"], true);
+    assert_eq!(updated["require_pushed_authorization_requests"], false);
+    assert_usage_error(&no_keys, "jwks");
+    assert_usage_error(&private_key, "private");
+    assert_usage_error(&unknown, "token_endpoint_auth_method");
+}
