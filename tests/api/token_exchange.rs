@@ -775,3 +775,41 @@ async fn the_policy_is_set_through_v1_and_advertised_grant_in_metadata() {
             .contains(&json!(GRANT))
     );
 }
+
+#[tokio::test]
+async fn a_password_reset_revokes_exchanged_tokens_with_the_users_grants() {
+    // Arrange: an exchanged token from a code-flow token (no refresh family).
+    let w = world().await;
+    let subject = user_token(&w, "invoices:read").await;
+    let (exchanged_token, _) = exchanged(&w.app, &w.gateway, &to_billing(&subject)).await;
+    let user = latch::store::users::by_id(&w.app.db, &w.user_id)
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Act: the operator sets a new password (every grant of the account ends).
+    latch::users::reset_password(
+        &w.app.db,
+        &user,
+        "another long passphrase",
+        w.app.clock.now(),
+    )
+    .await
+    .unwrap();
+    w.app.state.denied.catch_up(&w.app.db).await.unwrap();
+
+    // Assert: the user is still enabled; the exchanged token ends through the cascade.
+    let jti = jwt_claims(&exchanged_token)["jti"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        latch::store::tokens::is_denied_in_db(&w.app.db, &jti)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        introspect(&w.app, &w.rs, &exchanged_token).await,
+        json!({"active": false})
+    );
+}
