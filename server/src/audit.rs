@@ -60,6 +60,12 @@ audit_kinds! {
     SignupDuplicate = "signup.duplicate",
     PasswordChanged = "password.changed",
     PasswordChangeFailed = "password.change_failed",
+    /// A reset link was mailed (or, with `via: cli`, made by an operator).
+    PasswordResetRequested = "password.reset_requested",
+    /// The password was set with a reset link; every session ended.
+    PasswordReset = "password.reset",
+    EmailVerificationSent = "email.verification_sent",
+    EmailVerified = "email.verified",
     ApiKeyCreated = "api_key.created",
     ApiKeyRolled = "api_key.rolled",
     ApiKeyRevoked = "api_key.revoked",
@@ -135,15 +141,31 @@ impl AuditKind {
     pub const fn severity(self) -> Severity {
         use AuditKind::*;
         match self {
-            SigninSucceeded | AccountCreated | ApiKeyCreated | ApiKeyRenamed | ApiKeyUpdated
-            | ClientCreated | ClientUpdated | ClientEnabled | ClientVerified | ConsentGranted
-            | ConsentRevoked | UserEnabled | UserAdminRevoked | ApiCreated | ApiUpdated
-            | ApiScopeAdded => Severity::Info,
+            SigninSucceeded
+            | AccountCreated
+            | ApiKeyCreated
+            | ApiKeyRenamed
+            | ApiKeyUpdated
+            | ClientCreated
+            | ClientUpdated
+            | ClientEnabled
+            | ClientVerified
+            | ConsentGranted
+            | ConsentRevoked
+            | UserEnabled
+            | UserAdminRevoked
+            | ApiCreated
+            | ApiUpdated
+            | ApiScopeAdded
+            | EmailVerificationSent
+            | EmailVerified => Severity::Info,
             SigninFailed
             | SigninLocked
             | SignupDuplicate
             | PasswordChanged
             | PasswordChangeFailed
+            | PasswordResetRequested
+            | PasswordReset
             | ApiKeyRolled
             | ApiKeyRevoked
             | ApiKeyNewIp

@@ -28,4 +28,6 @@ pub struct AppState {
     pub catalog: Arc<crate::catalog::Catalog>,
     /// Fetches client logos under this server's address rule (`clients::logo`).
     pub logos: crate::clients::logo::Fetcher,
+    /// Mail: whether it is configured, the outbox, the worker's wake-up and status.
+    pub mail: crate::mail::Mailer,
 }

@@ -2,6 +2,7 @@
 //! Run on SQLite by default; set `DATABASE_URL=postgres://…` to run on PostgreSQL.
 
 mod helpers;
+mod smtp_sink;
 
 mod authorize;
 mod branding;
@@ -11,10 +12,13 @@ mod consent_truth;
 mod dashboard;
 mod deny_sync;
 mod discovery;
+mod email_verification;
 mod foundation;
 mod hostile_input;
 mod key_policies;
+mod mail;
 mod oauth_flow;
+mod password_reset;
 mod rate_limit;
 mod reliability;
 mod resource;

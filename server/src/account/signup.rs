@@ -158,6 +158,13 @@ async fn post_signup(
                         .detail(json!({"admin": user.is_admin}))
                         .record(&state.db)
                         .await?;
+                    // Ask the new account to verify its address (`account::verify`). The
+                    // account exists either way: a failure here leaves the resend button.
+                    if state.mail.enabled()
+                        && let Err(e) = super::verify::send(&state, &user, &req).await
+                    {
+                        tracing::warn!(user = %user.id, error = %e.message, "sign-up: could not queue the verification mail");
+                    }
                     None
                 }
                 // Lost a race with another sign-up for the same email.

@@ -13,8 +13,11 @@ use base64::Engine;
 
 pub use crate::signing::SigningAlg;
 
+mod mail;
 mod raw;
 mod validate;
+
+pub use mail::{MailSettings, MailTransport, SmtpAuth, SmtpSecurity};
 
 /// A configuration problem, always naming the offending key.
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +142,11 @@ pub struct Settings {
     /// The product name, logo and accent colour on every page (and, once Latch sends mail,
     /// every mail): `LATCH_BRAND_NAME`, `LATCH_BRAND_LOGO`, `LATCH_BRAND_COLOR`.
     pub brand: std::sync::Arc<crate::brand::Brand>,
+    /// `LATCH_SMTP_URL`, `LATCH_MAIL_FROM`, `LATCH_MAIL_MAX_ATTEMPTS`; `None`: no mail (the
+    /// pages say so; admins make reset links with `latch user reset-link`).
+    pub mail: Option<MailSettings>,
+    /// `LATCH_REQUIRE_VERIFIED_EMAIL`: no sign-in to OAuth apps until the address is verified.
+    pub require_verified_email: bool,
 }
 
 impl Settings {

@@ -13,8 +13,10 @@ pub mod codes;
 pub mod consents;
 mod error;
 pub mod idempotency;
+pub mod mail_outbox;
 pub mod signing_keys;
 pub mod tokens;
+pub mod user_tokens;
 pub mod users;
 
 use std::time::Duration;
