@@ -238,4 +238,24 @@ mod tests {
             "https://id.x/email/verify?token=T"
         );
     }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(hostile_config!())]
+
+        /// Whatever arrives as `token`, only our exact shape (43 ASCII letters and digits)
+        /// reaches a lookup, as its 64-hex-digit digest; nothing panics.
+        #[test]
+        fn prop_only_well_formed_tokens_are_digested(t in "\\PC{0,60}|[A-Za-z0-9]{40,46}") {
+            match digest(&t) {
+                Some(d) => {
+                    prop_assert_eq!(t.len(), 43);
+                    prop_assert!(t.bytes().all(|b| b.is_ascii_alphanumeric()));
+                    prop_assert_eq!(d.len(), 64);
+                }
+                None => prop_assert!(t.len() != 43 || !t.bytes().all(|b| b.is_ascii_alphanumeric())),
+            }
+        }
+    }
 }

@@ -19,6 +19,7 @@ mod apis;
 mod config;
 mod create;
 mod operator;
+mod reset_link;
 mod secrets;
 mod serve;
 
