@@ -150,10 +150,12 @@ async fn post_forgot(
     {
         links::mail(
             &*tx,
-            &state.mail,
-            &state.sealer,
-            &state.settings.issuer,
-            state.settings.brand.name(),
+            &links::Outbox {
+                mailer: &state.mail,
+                sealer: &state.sealer,
+                issuer: &state.settings.issuer,
+                brand: state.settings.brand.name(),
+            },
             u,
             Purpose::PasswordReset,
             now,

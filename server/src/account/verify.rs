@@ -76,10 +76,12 @@ pub async fn send(
     let tx = store::begin_write(&state.db).await?;
     links::mail(
         &*tx,
-        &state.mail,
-        &state.sealer,
-        &state.settings.issuer,
-        state.settings.brand.name(),
+        &links::Outbox {
+            mailer: &state.mail,
+            sealer: &state.sealer,
+            issuer: &state.settings.issuer,
+            brand: state.settings.brand.name(),
+        },
         user,
         Purpose::EmailVerify,
         state.clock.now(),

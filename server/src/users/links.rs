@@ -191,30 +191,36 @@ pub async fn verify_email(
     store::users::by_id(db, &t.user_id).await
 }
 
+/// What a mailed link needs besides the account: the outbox, the sealing key, and the
+/// server's issuer (the link's origin) and brand name (the mail's wording).
+pub struct Outbox<'a> {
+    pub mailer: &'a crate::mail::Mailer,
+    pub sealer: &'a crate::crypto::Sealer,
+    pub issuer: &'a str,
+    pub brand: &'a str,
+}
+
 /// Put a reset or verification mail for `user` in the outbox, with a fresh token, in `db`
 /// (a write transaction, so the token and its mail exist together). The caller commits and
 /// wakes the mailer.
 pub async fn mail(
     db: &impl Conn,
-    mailer: &crate::mail::Mailer,
-    sealer: &crate::crypto::Sealer,
-    issuer: &str,
-    brand: &str,
+    out: &Outbox<'_>,
     user: &user::Model,
     purpose: Purpose,
     now: DateTime<Utc>,
 ) -> Result<(), UserError> {
     let token = issue(db, user, purpose, now).await?;
-    let url = link(issuer, purpose, &token);
+    let url = link(out.issuer, purpose, &token);
     let m = match purpose {
         Purpose::PasswordReset => {
-            crate::mail::templates::password_reset(brand, &user.email, &url, purpose.ttl())
+            crate::mail::templates::password_reset(out.brand, &user.email, &url, purpose.ttl())
         }
         Purpose::EmailVerify => {
-            crate::mail::templates::verify_email(brand, &user.email, &url, purpose.ttl())
+            crate::mail::templates::verify_email(out.brand, &user.email, &url, purpose.ttl())
         }
     }?;
-    mailer.enqueue(db, sealer, &m).await?;
+    out.mailer.enqueue(db, out.sealer, &m).await?;
     Ok(())
 }
 
