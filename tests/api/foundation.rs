@@ -32,6 +32,8 @@ fn expected_tables() -> Vec<String> {
         entity::idempotency_key::Entity.table_name(),
         entity::api::Entity.table_name(),
         entity::api_scope::Entity.table_name(),
+        entity::mail_outbox::Entity.table_name(),
+        entity::user_token::Entity.table_name(),
         "seaql_migrations",
     ]
     .iter()
