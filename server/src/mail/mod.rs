@@ -139,7 +139,14 @@ impl Mailer {
         let Some(s) = &self.settings else {
             return serde_json::json!("off (LATCH_SMTP_URL not set)");
         };
-        let counts = store::mail_outbox::counts(db).await.ok();
+        // Bounded like the database check: a database outage must not slow `/readyz`.
+        let counts = tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            store::mail_outbox::counts(db),
+        )
+        .await
+        .ok()
+        .and_then(Result::ok);
         let failing = self.status.consecutive_failures.load(Ordering::Relaxed);
         serde_json::json!({
             "transport": s.transport.describe(),
