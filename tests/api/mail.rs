@@ -263,3 +263,34 @@ async fn without_mail_readyz_says_it_is_off() {
     let app = spawn_app().await;
     assert_eq!(readyz_mail(&app).await, "off (LATCH_SMTP_URL not set)");
 }
+
+/// `?tls=starttls` requires STARTTLS (RFC 3207) and `smtps://` speaks TLS from the first
+/// byte (RFC 8314): against a server offering neither, nothing is sent in the clear; the
+/// mail waits and is retried.
+#[tokio::test]
+async fn required_tls_never_falls_back_to_plain_text() {
+    for scheme in ["smtp+starttls", "smtps"] {
+        // Arrange: a plain-text server (it does not offer STARTTLS)
+        let sink = SmtpSink::start().await;
+        let url = match scheme {
+            "smtps" => format!("smtps://127.0.0.1:{}", sink.port),
+            _ => format!("smtp://127.0.0.1:{}?tls=starttls", sink.port),
+        };
+        let app = spawn_app_with(move |s| s.mail = Some(mail_settings(&url))).await;
+        app.create_user(ANN, PASSWORD).await;
+
+        // Act
+        forgot(&app, &app.new_browser(), ANN).await;
+
+        // Assert
+        eventually(15, "a failed attempt is recorded", || async {
+            outbox(&app).await.first().is_some_and(|r| r.attempts >= 1)
+        })
+        .await;
+        assert!(
+            sink.messages().is_empty(),
+            "{scheme}: nothing sent in the clear"
+        );
+        assert_eq!(readyz_mail(&app).await["state"], "failing", "{scheme}");
+    }
+}

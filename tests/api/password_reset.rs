@@ -176,6 +176,12 @@ async fn reset_end_to_end_ends_every_session_and_refresh_token_and_the_link_work
             .status(),
         303
     );
+    // The link proved the mailbox: the address counts as verified now
+    let ann = latch::store::users::by_email(&app.db, ANN)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(ann.email_verified_at.is_some());
     // Audited
     let kinds: Vec<String> = latch::store::audit::page(
         &app.db,
