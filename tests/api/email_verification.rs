@@ -3,8 +3,6 @@
 //! `LATCH_REQUIRE_VERIFIED_EMAIL` keeps an unverified account out of apps (a page with a
 //! resend button) until it verifies; the dashboard banner's resend is limited.
 
-use std::time::Duration;
-
 use crate::helpers::*;
 use crate::smtp_sink::{SmtpSink, mail_settings};
 
@@ -85,7 +83,6 @@ async fn sign_up_mails_a_link_that_verifies_once_and_the_claims_tell_the_truth()
     // Assert
     assert_eq!(res.status(), 200);
     assert!(res.text().await.unwrap().contains("verified"));
-    tokio::time::sleep(Duration::from_millis(2100)).await; // the 2 s user-row cache
     let (id, info) = id_token_and_userinfo(&app, &client).await;
     assert_eq!(id["email_verified"], true);
     assert_eq!(info["email_verified"], true);
