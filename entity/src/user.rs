@@ -10,6 +10,9 @@ pub struct Model {
     pub email: String,
     #[sea_orm(unique)]
     pub email_normalized: String,
+    /// When the current `email` was proven by a mailed link (`None`: not verified; an
+    /// email change clears it).
+    pub email_verified_at: Option<DateTimeUtc>,
     /// argon2id PHC string.
     pub password_hash: String,
     pub name: Option<String>,

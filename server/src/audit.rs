@@ -60,6 +60,12 @@ audit_kinds! {
     SignupDuplicate = "signup.duplicate",
     PasswordChanged = "password.changed",
     PasswordChangeFailed = "password.change_failed",
+    /// A reset link was mailed (or, with `via: cli`, made by an operator).
+    PasswordResetRequested = "password.reset_requested",
+    /// The password was set with a reset link; every session ended.
+    PasswordReset = "password.reset",
+    EmailVerificationSent = "email.verification_sent",
+    EmailVerified = "email.verified",
     ApiKeyCreated = "api_key.created",
     ApiKeyRolled = "api_key.rolled",
     ApiKeyRevoked = "api_key.revoked",
@@ -140,12 +146,16 @@ impl AuditKind {
             SigninSucceeded | AccountCreated | ApiKeyCreated | ApiKeyRenamed | ApiKeyUpdated
             | ClientCreated | ClientUpdated | ClientEnabled | ClientVerified | ConsentGranted
             | ConsentRevoked | UserEnabled | UserAdminRevoked | ApiCreated | ApiUpdated
-            | ApiScopeAdded | TokenExchanged => Severity::Info,
+            | ApiScopeAdded | TokenExchanged | EmailVerificationSent | EmailVerified => {
+                Severity::Info
+            }
             SigninFailed
             | SigninLocked
             | SignupDuplicate
             | PasswordChanged
             | PasswordChangeFailed
+            | PasswordResetRequested
+            | PasswordReset
             | ApiKeyRolled
             | ApiKeyRevoked
             | ApiKeyNewIp

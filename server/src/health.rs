@@ -37,6 +37,9 @@ async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
         "status": if db_ok { "ready" } else { "unavailable" },
         "checks": { "database": if db_ok { "ok" } else { "unreachable" } },
         "rate_limit": rate_limit,
+        // Detail only: a mail outage does not make the instance unready (mail is retried
+        // from the outbox; sign-in and tokens still work).
+        "mail": state.mail.readiness(&state.db).await,
     });
     if db_ok {
         HttpResponse::Ok()

@@ -72,6 +72,8 @@ mod hostile_input;
 pub mod introspect;
 /// `GET /logos/…`: the client logos Latch fetched, served from its own origin.
 pub mod logos;
+/// Mail: the outbox, its worker (SMTP or `.eml` files) and the mail templates.
+pub mod mail;
 /// Client IPs, body deadlines, metrics and security headers.
 pub mod middleware;
 /// The shared layer of the `/oauth` endpoints: form, client authentication, bearer tokens,

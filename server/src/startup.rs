@@ -232,7 +232,9 @@ impl Application {
             catalog,
             logos: crate::clients::logo::Fetcher::for_issuer(&settings.issuer),
             client_keys: crate::clients::jwks::KeyCache::default(),
+            mail: crate::mail::Mailer::new(settings.mail.clone()),
         });
+        crate::mail::worker::spawn(state.db.clone(), state.sealer.clone(), &state.mail);
         let cookie_key = Key::derive_from(&derive_key(&master, "session-cookie"));
         let secure_cookies = secure_transport(settings);
         let cookie_name = session_cookie_name(settings);
@@ -329,7 +331,11 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let r = self.server.await;
+        // Stopped: this instance sends no more mail; what is left waits in the outbox for
+        // the next instance (a claim in progress runs out, `mail::worker::CLAIM`).
+        self.state.mail.stop();
+        r
     }
 }
 

@@ -30,4 +30,6 @@ pub struct AppState {
     pub logos: crate::clients::logo::Fetcher,
     /// The parsed keys of `private_key_jwt` clients (`clients::jwks`), per instance.
     pub client_keys: crate::clients::jwks::KeyCache,
+    /// Mail: whether it is configured, the outbox, the worker's wake-up and status.
+    pub mail: crate::mail::Mailer,
 }

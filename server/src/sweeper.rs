@@ -34,6 +34,10 @@ pub async fn sweep(
     let cutoff = now - audit_retention;
     crate::store::audit::prune(db, cutoff).await?;
     notify_expiring_keys(db, now).await?;
+    // Mailed links a day past expiry; mails given up on, kept a week for the operator.
+    crate::store::user_tokens::prune(db, now - chrono::TimeDelta::days(1)).await?;
+    crate::store::mail_outbox::prune_failed(db, crate::store::now() - chrono::TimeDelta::days(7))
+        .await?;
     Ok(())
 }
 

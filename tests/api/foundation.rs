@@ -35,6 +35,8 @@ fn expected_tables() -> Vec<String> {
         entity::exchanged_token::Entity.table_name(),
         entity::pushed_request::Entity.table_name(),
         entity::client_assertion_jti::Entity.table_name(),
+        entity::mail_outbox::Entity.table_name(),
+        entity::user_token::Entity.table_name(),
         "seaql_migrations",
     ]
     .iter()

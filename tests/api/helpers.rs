@@ -129,6 +129,19 @@ pub async fn spawn_app_with(f: impl FnOnce(&mut Settings)) -> TestApp {
     spawn_on(test_db, settings, latch::clock::Clock::manual()).await
 }
 
+/// [`spawn_sibling`] with settings changed by `f` (e.g. another mail server).
+pub async fn spawn_sibling_with(other: &TestApp, f: impl FnOnce(&mut Settings)) -> TestApp {
+    let test_db = TestDb {
+        url: other.test_db.url.clone(),
+        _dir: None,
+        _pg: None,
+    };
+    let mut settings = other.settings.clone();
+    settings.bind = "127.0.0.1:0".into();
+    f(&mut settings);
+    spawn_on(test_db, settings, other.clock.clone()).await
+}
+
 /// Spawn a second instance sharing the database and master key of `other`.
 pub async fn spawn_sibling(other: &TestApp) -> TestApp {
     // The first instance owns (and drops) the database.

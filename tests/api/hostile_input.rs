@@ -494,6 +494,34 @@ async fn hostile_requests_are_answered_4xx_in_the_right_dialect_and_never_hang()
             get: true,
             post: true,
         },
+        // Mailed links (issue #12): the token is untrusted input on every instance.
+        Target {
+            path: "/password/reset",
+            dialect: Dialect::Html,
+            real: vec![
+                ("token", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+                ("password", "a long enough passphrase"),
+            ],
+            auth: None,
+            get: true,
+            post: true,
+        },
+        Target {
+            path: "/password/forgot",
+            dialect: Dialect::Html,
+            real: vec![("email", "hostile@example.com")],
+            auth: None,
+            get: true,
+            post: true,
+        },
+        Target {
+            path: "/email/verify",
+            dialect: Dialect::Html,
+            real: vec![("token", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")],
+            auth: None,
+            get: true,
+            post: false,
+        },
     ];
     let seed: u64 = std::env::var("HOSTILE_SEED")
         .ok()

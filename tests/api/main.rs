@@ -2,6 +2,7 @@
 //! Run on SQLite by default; set `DATABASE_URL=postgres://…` to run on PostgreSQL.
 
 mod helpers;
+mod smtp_sink;
 
 mod authorize;
 mod branding;
@@ -12,13 +13,16 @@ mod dashboard;
 mod deny_sync;
 mod disable_v1;
 mod discovery;
+mod email_verification;
 mod foundation;
 mod hostile_input;
 mod introspection_jwt;
 mod key_policies;
+mod mail;
 mod oauth_flow;
 mod par;
 mod private_key_jwt;
+mod password_reset;
 mod rate_limit;
 mod reliability;
 mod resource;

@@ -2,7 +2,9 @@
 //! (CSRF, the current user, validity) is [`crate::session`]; account settings pages are
 //! the dashboard's (`dashboard::settings`).
 
+pub mod reset;
 pub mod signup;
+pub mod verify;
 
 use actix_session::Session;
 use actix_web::http::{StatusCode, header};
@@ -26,6 +28,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/login", web::post().to(post_login))
         .route("/logout", web::post().to(post_logout));
     signup::routes(cfg);
+    reset::routes(cfg);
+    verify::routes(cfg);
 }
 
 #[derive(Deserialize)]

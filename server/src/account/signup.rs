@@ -158,6 +158,13 @@ async fn post_signup(
                         .detail(json!({"admin": user.is_admin}))
                         .record(&state.db)
                         .await?;
+                    // Ask the new account to verify its address (`account::verify`). The
+                    // account exists either way: a failure here leaves the resend button.
+                    if state.mail.enabled()
+                        && let Err(e) = super::verify::send(&state, &user, &req).await
+                    {
+                        tracing::warn!(user = %user.id, error = %e.message, "sign-up: could not queue the verification mail");
+                    }
                     None
                 }
                 // Lost a race with another sign-up for the same email.
@@ -203,11 +210,19 @@ async fn get_done(
             url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
         )
     };
+    // With mail, a new account was also sent a verification link; said for both cases alike.
+    let message = if state.mail.enabled() {
+        "Sign in with your email and the password you just chose; a new account also gets a \
+         mail with a link to verify its address. If this email already had a Latch account, \
+         sign in with that account's password instead."
+    } else {
+        "Sign in with your email and the password you just chose. If this email already had a \
+         Latch account, sign in with that account's password instead."
+    };
     Ok(message_page(
         StatusCode::OK,
         "Your account is ready",
-        "Sign in with your email and the password you just chose. If this email already had a \
-         Latch account, sign in with that account's password instead.",
+        message,
         Some((&href, "Continue to sign in")),
     ))
 }

@@ -10,6 +10,7 @@ pub mod fresh_login;
 pub mod pkce;
 pub mod pushed;
 pub mod request;
+pub mod verified;
 
 use actix_session::Session;
 use actix_web::http::header;
@@ -361,6 +362,20 @@ async fn authorize(
             );
         }
         return login_redirect(session, &r.params, Some(now));
+    }
+
+    // LATCH_REQUIRE_VERIFIED_EMAIL: no sign-in to an app before the address is proven.
+    if state.settings.require_verified_email && user.user.email_verified_at.is_none() {
+        if prompt_none {
+            // OIDC Core §3.1.2.6: the person must act (verify) before this can succeed.
+            return error_to_client(
+                state,
+                &r,
+                OAuthCode::InteractionRequired,
+                "The account's email address is not verified",
+            );
+        }
+        return verified::page(session, &r.params, &r.client.name, &user.user.email);
     }
 
     let granted = match consent::remembered(state, &r.client.id, &user).await {

@@ -167,6 +167,16 @@ enum UserCommand {
         /// Do not make the first user of an empty server an admin.
         #[arg(long)]
         no_admin: bool,
+        /// The operator vouches for the address: mark it verified (`email_verified` true).
+        #[arg(long)]
+        email_verified: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a single-use password-reset link for a user (30 minutes; works without mail).
+    ResetLink {
+        #[arg(long)]
+        email: String,
         #[arg(long)]
         json: bool,
     },
@@ -621,6 +631,7 @@ async fn run(command: Command, mut settings: Settings) -> Result<(), Failure> {
                     password_stdin,
                     admin,
                     no_admin,
+                    email_verified,
                     json,
                 },
         } => {
@@ -633,11 +644,11 @@ async fn run(command: Command, mut settings: Settings) -> Result<(), Failure> {
                         .await
                         .map_err(|e| Failure(1, e.to_string()))?
                         == 0);
-            let user = crate::users::create(&db, &email, &password, admin)
+            let user = crate::users::create_with(&db, &email, &password, admin, email_verified)
                 .await
                 .map_err(user_failure)?;
             if json {
-                let mut v = json!({"id": user.id, "email": user.email, "admin": user.is_admin});
+                let mut v = json!({"id": user.id, "email": user.email, "admin": user.is_admin, "email_verified": user.email_verified_at.is_some()});
                 if generated {
                     v["password"] = json!(password);
                 }

@@ -185,6 +185,48 @@ pub(super) async fn user(command: UserCommand, settings: &Settings) -> Result<()
             }
             Ok(())
         }
+        UserCommand::ResetLink { email, json } => {
+            // The same link a mail would carry (`users::links`): single use, 30 minutes on
+            // the server's clock, stored as its digest; for servers without mail.
+            let target = user_by_email(&db, &email).await?;
+            if target.disabled_at.is_some() {
+                return Err(Failure(2, format!("{} is disabled", target.email)));
+            }
+            let token = crate::users::links::issue(
+                &db,
+                &target,
+                crate::users::links::Purpose::PasswordReset,
+                now,
+            )
+            .await
+            .map_err(store_err)?;
+            let link = crate::users::links::link(
+                &settings.issuer,
+                crate::users::links::Purpose::PasswordReset,
+                &token,
+            );
+            crate::audit::Event::new(AuditKind::PasswordResetRequested)
+                .user(&target.id)
+                .detail(json!({"via": "cli"}))
+                .record(&db)
+                .await
+                .map_err(store_err)?;
+            let expires = now + crate::users::links::RESET_TTL;
+            if json {
+                println!(
+                    "{}",
+                    json!({"link": link, "expires_at": expires.timestamp(), "email": target.email})
+                );
+            } else {
+                println!("{link}");
+                eprintln!(
+                    "Single use, valid until {}. Give it to {} only.",
+                    expires.to_rfc3339(),
+                    target.email
+                );
+            }
+            Ok(())
+        }
         UserCommand::Disable { email, json } => {
             let target = user_by_email(&db, &email).await?;
             let u = crate::users::set_disabled(&db, &keys, &rows, None, &target, true, now)

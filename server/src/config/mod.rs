@@ -13,8 +13,11 @@ use base64::Engine;
 
 pub use crate::signing::SigningAlg;
 
+mod mail;
 mod raw;
 mod validate;
+
+pub use mail::{MailSettings, MailTransport, SmtpAuth, SmtpSecurity};
 
 /// A configuration problem, always naming the offending key.
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +145,11 @@ pub struct Settings {
     /// Every authorization request must be pushed first (RFC 9126 §5), `LATCH_REQUIRE_PAR`;
     /// otherwise only for clients registered with `require_pushed_authorization_requests`.
     pub require_par: bool,
+    /// `LATCH_SMTP_URL`, `LATCH_MAIL_FROM`, `LATCH_MAIL_MAX_ATTEMPTS`; `None`: no mail (the
+    /// pages say so; admins make reset links with `latch user reset-link`).
+    pub mail: Option<MailSettings>,
+    /// `LATCH_REQUIRE_VERIFIED_EMAIL`: no sign-in to OAuth apps until the address is verified.
+    pub require_verified_email: bool,
 }
 
 impl Settings {

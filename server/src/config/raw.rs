@@ -52,6 +52,13 @@ pub(super) struct Raw {
     pub(super) brand_logo: Option<String>,
     pub(super) brand_color: Option<String>,
     pub(super) require_par: Option<String>,
+    pub(super) smtp_url: Option<String>,
+    pub(super) mail_from: Option<String>,
+    pub(super) mail_max_attempts: Option<String>,
+    pub(super) require_verified_email: Option<String>,
+    pub(super) limit_password_reset_ip: Option<String>,
+    pub(super) limit_password_reset_account: Option<String>,
+    pub(super) limit_verify_resend: Option<String>,
 }
 
 /// Read the file and environment layers into [`Raw`]; `env` is the process environment

@@ -35,7 +35,7 @@ fn parse_secs(key: &'static str, v: &str, min: u64, max: u64) -> Result<Duration
     Ok(Duration::from_secs(n))
 }
 
-fn parse_num<T: std::str::FromStr + PartialOrd + fmt::Display + Copy>(
+pub(super) fn parse_num<T: std::str::FromStr + PartialOrd + fmt::Display + Copy>(
     key: &'static str,
     v: &str,
     min: T,
@@ -228,6 +228,21 @@ pub(super) fn settings(raw: Raw, o: &Overrides) -> Result<Settings, ConfigError>
             &raw.limit_signup_ip,
             &mut limits.signup_ip,
         ),
+        (
+            "LATCH_LIMIT_PASSWORD_RESET_IP",
+            &raw.limit_password_reset_ip,
+            &mut limits.password_reset_ip,
+        ),
+        (
+            "LATCH_LIMIT_PASSWORD_RESET_ACCOUNT",
+            &raw.limit_password_reset_account,
+            &mut limits.password_reset_account,
+        ),
+        (
+            "LATCH_LIMIT_VERIFY_RESEND",
+            &raw.limit_verify_resend,
+            &mut limits.verify_resend,
+        ),
     ] {
         if let Some(v) = raw_value {
             *slot = crate::rate_limit::Rate::parse(v).ok_or_else(|| {
@@ -276,7 +291,22 @@ pub(super) fn settings(raw: Raw, o: &Overrides) -> Result<Settings, ConfigError>
         .map(|v| parse_num("LATCH_IPV6_PREFIX", v, 32u8, 128))
         .transpose()?
         .unwrap_or(64);
+    let mail = super::mail::settings(raw.smtp_url, raw.mail_from, raw.mail_max_attempts)?;
+    let require_verified_email = flag(
+        "LATCH_REQUIRE_VERIFIED_EMAIL",
+        raw.require_verified_email,
+        false,
+    )?;
+    if require_verified_email && mail.is_none() {
+        // Nobody could ever verify: every sign-in to an app would be refused.
+        return Err(invalid(
+            "LATCH_REQUIRE_VERIFIED_EMAIL",
+            "needs mail (LATCH_SMTP_URL): without it no address can be verified",
+        ));
+    }
     Ok(Settings {
+        mail,
+        require_verified_email,
         brand: brand(raw.brand_name, raw.brand_logo, raw.brand_color)?,
         session_ttl,
         body_timeout,

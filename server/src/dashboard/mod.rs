@@ -113,6 +113,8 @@ pub struct Dash {
     pub user: entity::user::Model,
     pub csrf: String,
     pub session: Session,
+    /// Mail is configured (`LATCH_SMTP_URL`): the verify banner can offer a resend.
+    pub mail: bool,
 }
 
 impl Dash {
@@ -126,7 +128,9 @@ impl Dash {
     /// The layout's data for a page under the nav item `nav`; takes the pending flash.
     pub fn chrome(&self, nav: &'static str) -> Chrome {
         let flash = self.session.remove_as::<Flash>(FLASH).and_then(Result::ok);
-        Chrome::new(&self.user, &self.csrf, nav, flash)
+        let mut c = Chrome::new(&self.user, &self.csrf, nav, flash);
+        c.verify_banner = self.mail && self.user.email_verified_at.is_none();
+        c
     }
 
     /// Answer the POST that made a secret with a redirect to its one view
@@ -219,6 +223,7 @@ async fn extract_dash(req: HttpRequest) -> Result<Dash, actix_web::Error> {
                 user: cu.user,
                 csrf,
                 session,
+                mail: state.mail.enabled(),
             })
         }
         None => Err(actix_web::error::InternalError::from_response(

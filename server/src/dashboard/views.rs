@@ -32,6 +32,9 @@ pub struct Chrome {
     pub csrf: String,
     pub nav: &'static str,
     pub flash: Option<Flash>,
+    /// The "Verify your email" banner with its resend button (mail configured, address
+    /// not verified).
+    pub verify_banner: bool,
 }
 
 impl Chrome {
@@ -49,6 +52,7 @@ impl Chrome {
             csrf: csrf.to_owned(),
             nav,
             flash,
+            verify_banner: false,
         }
     }
 }

@@ -33,8 +33,9 @@ pub fn user_claims(u: &user::Model, scope: &str, out: &mut serde_json::Value) {
             }
             "email" => {
                 out["email"] = json!(u.email);
-                // Latch does not verify addresses by mail, so it never claims it did.
-                out["email_verified"] = json!(false);
+                // True only once a mailed link proved this very address (`users::links`);
+                // an operator may vouch for it (`latch user create --email-verified`).
+                out["email_verified"] = json!(u.email_verified_at.is_some());
             }
             _ => {}
         }

@@ -62,6 +62,12 @@ pub struct Limits {
     pub authorize_ip: Rate,
     pub login_ip: Rate,
     pub signup_ip: Rate,
+    /// Password-reset requests and link uses per IP.
+    pub password_reset_ip: Rate,
+    /// Password-reset mails per account (beyond it the request is answered alike, unsent).
+    pub password_reset_account: Rate,
+    /// Verification mails an account may ask to be sent again.
+    pub verify_resend: Rate,
     /// Failed sign-ins per account before it is locked (then the lock doubles per failure).
     pub login_failures_per_account: u32,
     /// Failed sign-ins (any account) per IP before that IP is blocked.
@@ -106,6 +112,21 @@ impl Default for Limits {
                 period: Duration::from_secs(3600),
                 burst: 10,
             },
+            password_reset_ip: Rate {
+                count: 20,
+                period: Duration::from_secs(3600),
+                burst: 20,
+            },
+            password_reset_account: Rate {
+                count: 3,
+                period: Duration::from_secs(3600),
+                burst: 3,
+            },
+            verify_resend: Rate {
+                count: 3,
+                period: Duration::from_secs(3600),
+                burst: 3,
+            },
             login_failures_per_account: 5,
             login_failures_per_ip: 20,
             client_auth_failures: 10,
@@ -131,6 +152,12 @@ pub enum Policy {
     LoginIp,
     /// Account creation per IP (`LATCH_LIMIT_SIGNUP_IP`).
     SignupIp,
+    /// `/password/forgot` and `/password/reset` per IP (`LATCH_LIMIT_PASSWORD_RESET_IP`).
+    PasswordResetIp,
+    /// Reset mails per account (`LATCH_LIMIT_PASSWORD_RESET_ACCOUNT`).
+    PasswordResetAccount,
+    /// Verification mails sent again per account (`LATCH_LIMIT_VERIFY_RESEND`).
+    VerifyResend,
     /// A `/v1` call with an API key: the key's own rate if it has one, else its mode's.
     ApiKey { livemode: bool, own: Option<Rate> },
     /// A `/v1` call with an OAuth access token, at its mode's API-key rate.
@@ -145,6 +172,9 @@ impl Policy {
             Policy::AuthorizeIp => "authorize_ip",
             Policy::LoginIp => "login_ip",
             Policy::SignupIp => "signup_ip",
+            Policy::PasswordResetIp => "password_reset_ip",
+            Policy::PasswordResetAccount => "password_reset_account",
+            Policy::VerifyResend => "verify_resend",
             Policy::ApiKey { .. } => "api_key",
             Policy::ApiToken { .. } => "api_token",
         }
@@ -157,6 +187,9 @@ impl Policy {
             Policy::AuthorizeIp => limits.authorize_ip,
             Policy::LoginIp => limits.login_ip,
             Policy::SignupIp => limits.signup_ip,
+            Policy::PasswordResetIp => limits.password_reset_ip,
+            Policy::PasswordResetAccount => limits.password_reset_account,
+            Policy::VerifyResend => limits.verify_resend,
             Policy::ApiKey {
                 own: Some(rate), ..
             } => rate,

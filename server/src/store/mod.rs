@@ -16,8 +16,10 @@ mod error;
 pub mod exchanged_tokens;
 pub mod idempotency;
 pub mod pushed_requests;
+pub mod mail_outbox;
 pub mod signing_keys;
 pub mod tokens;
+pub mod user_tokens;
 pub mod users;
 
 use std::time::Duration;

@@ -20,6 +20,8 @@ pub struct NewUser<'a> {
     pub email: &'a str,
     pub password_hash: &'a str,
     pub is_admin: bool,
+    /// The operator vouches for the address (`latch user create --email-verified`).
+    pub email_verified: bool,
     pub now: DateTime<Utc>,
 }
 
@@ -28,6 +30,7 @@ pub async fn insert(db: &impl ConnectionTrait, u: NewUser<'_>) -> Result<user::M
         id: Set(u.id.to_owned()),
         email: Set(crate::email::normalize(u.email)),
         email_normalized: Set(normalize_email(u.email)),
+        email_verified_at: Set(u.email_verified.then_some(u.now)),
         password_hash: Set(u.password_hash.to_owned()),
         name: Set(None),
         is_admin: Set(u.is_admin),
@@ -158,4 +161,23 @@ pub async fn set_admin(
     m.is_admin = Set(admin);
     m.updated_at = Set(now);
     update(db, m).await
+}
+
+/// Mark the account's address verified at `now`, if it is still `email` (a link mailed to
+/// an old address proves nothing about a new one). `true` when it was marked.
+pub async fn set_email_verified(
+    db: &impl ConnectionTrait,
+    id: &str,
+    email: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    use sea_orm::sea_query::Expr;
+    let r = Entity::update_many()
+        .col_expr(Column::EmailVerifiedAt, Expr::value(Some(now)))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(id))
+        .filter(Column::EmailNormalized.eq(normalize_email(email)))
+        .exec(db)
+        .await?;
+    Ok(r.rows_affected == 1)
 }

@@ -14,7 +14,10 @@ async fn user_create_prints_a_generated_password_once_when_no_password_is_given(
     let v = cli.json(&["user", "create", "--email", "ann@example.com", "--json"]);
 
     // Assert
-    assert_eq!(keys_of(&v), sorted(&["id", "email", "admin", "password"]));
+    assert_eq!(
+        keys_of(&v),
+        sorted(&["id", "email", "admin", "email_verified", "password"])
+    );
     assert_eq!(v["email"], "ann@example.com");
     assert_eq!(
         v["admin"], true,
@@ -56,7 +59,10 @@ async fn user_create_reads_the_password_from_stdin_and_does_not_print_it_when_pa
 
     // Assert
     let v = parse_json(&out);
-    assert_eq!(keys_of(&v), sorted(&["id", "email", "admin"]));
+    assert_eq!(
+        keys_of(&v),
+        sorted(&["id", "email", "admin", "email_verified"])
+    );
     assert!(!stdout(&out).contains(password) && !stderr(&out).contains(password));
     let db = Database::connect(&cli.db_url).await.expect("connect");
     let user = latch::store::users::by_email(&db, "bob@example.com")

@@ -20,6 +20,7 @@ mod config;
 mod create;
 mod exchange;
 mod operator;
+mod reset_link;
 mod secrets;
 mod serve;
 
