@@ -101,6 +101,16 @@ audit_kinds! {
     ApiDeleted = "api.deleted",
     ApiScopeAdded = "api.scope_added",
     ApiScopeRemoved = "api.scope_removed",
+    /// Two-step sign-in: an authenticator app was set up (RFC 6238).
+    TotpEnabled = "totp.enabled",
+    /// The authenticator app and its recovery codes were removed.
+    TotpDisabled = "totp.disabled",
+    /// A recovery code passed the second step (it is now used up).
+    RecoveryCodeUsed = "recovery_code.used",
+    /// A wrong code at the second step of sign-in.
+    SecondStepFailed = "signin.second_step_failed",
+    /// A browser session was ended from Settings (one, or all others).
+    SessionEnded = "session.ended",
 }
 
 /// A stored kind this build does not know (written by another version); shown as stored.
@@ -138,7 +148,7 @@ impl AuditKind {
             SigninSucceeded | AccountCreated | ApiKeyCreated | ApiKeyRenamed | ApiKeyUpdated
             | ClientCreated | ClientUpdated | ClientEnabled | ClientVerified | ConsentGranted
             | ConsentRevoked | UserEnabled | UserAdminRevoked | ApiCreated | ApiUpdated
-            | ApiScopeAdded => Severity::Info,
+            | ApiScopeAdded | TotpEnabled => Severity::Info,
             SigninFailed
             | SigninLocked
             | SignupDuplicate
@@ -159,7 +169,11 @@ impl AuditKind {
             | UserAdminGranted
             | RateLimitExceeded
             | ApiDeleted
-            | ApiScopeRemoved => Severity::Warning,
+            | ApiScopeRemoved
+            | TotpDisabled
+            | RecoveryCodeUsed
+            | SecondStepFailed
+            | SessionEnded => Severity::Warning,
         }
     }
 }

@@ -29,6 +29,10 @@ pub async fn sweep(
 ) -> Result<(), crate::errors::StoreError> {
     crate::store::tokens::sweep(db, now).await?;
     crate::api::idempotency::sweep(db, now).await?;
+    // A session record not seen for longer than the longest LATCH_SESSION_TTL (30 days)
+    // belongs to a session that has expired whatever the setting.
+    crate::store::browser_sessions::delete_seen_before(db, now - chrono::TimeDelta::days(30))
+        .await?;
     let cutoff = now - audit_retention;
     crate::store::audit::prune(db, cutoff).await?;
     notify_expiring_keys(db, now).await?;

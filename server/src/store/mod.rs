@@ -7,6 +7,7 @@ pub mod apis;
 pub mod cache;
 pub use cache::RowCaches;
 pub mod audit;
+pub mod browser_sessions;
 pub mod client_logos;
 pub mod clients;
 pub mod codes;
@@ -15,6 +16,7 @@ mod error;
 pub mod idempotency;
 pub mod signing_keys;
 pub mod tokens;
+pub mod totp;
 pub mod users;
 
 use std::time::Duration;
