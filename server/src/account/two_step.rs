@@ -169,21 +169,16 @@ async fn post_two_step(
         .await;
     if passed == Passed::RecoveryCode {
         let left = mfa::recovery_codes_left(&state.db, &user.id).await?;
-        audit(&state, &req, AuditKind::RecoveryCodeUsed, &user.id)
+        audit(&req, AuditKind::RecoveryCodeUsed, &user.id)
             .detail(json!({"recovery_codes_left": left}))
             .record(&state.db)
             .await?;
     }
-    finish(&state, &req, &session, &user.id, &p.next, passed).await?;
+    finish(&state, &req, &session, &user.id, passed).await?;
     Ok(see_other(&p.next))
 }
 
-fn audit<'a>(
-    _state: &AppState,
-    req: &'a HttpRequest,
-    kind: AuditKind,
-    user_id: &'a str,
-) -> Event<'a> {
+fn audit<'a>(req: &'a HttpRequest, kind: AuditKind, user_id: &'a str) -> Event<'a> {
     Event::new(kind)
         .user(user_id)
         .client_ip(ClientIp::of(req))
@@ -225,12 +220,12 @@ async fn failed(
         .fail(FailureKind::LoginAccount, account_key)
         .await;
     if let Some(lock) = locked {
-        audit(state, req, AuditKind::SigninLocked, user_id)
+        audit(req, AuditKind::SigninLocked, user_id)
             .detail(json!({"reason": "repeated wrong two-step codes", "locked_seconds": lock.as_secs().max(1)}))
             .record(&state.db)
             .await?;
     }
-    audit(state, req, AuditKind::SecondStepFailed, user_id)
+    audit(req, AuditKind::SecondStepFailed, user_id)
         .record(&state.db)
         .await?;
     Ok(())
@@ -243,7 +238,6 @@ async fn finish(
     req: &HttpRequest,
     session: &Session,
     user_id: &str,
-    _next: &str,
     passed: Passed,
 ) -> Result<(), HtmlError> {
     session::clear_pending(session);
@@ -252,7 +246,7 @@ async fn finish(
         Passed::Otp => "otp",
         Passed::RecoveryCode => "recovery_code",
     };
-    audit(state, req, AuditKind::SigninSucceeded, user_id)
+    audit(req, AuditKind::SigninSucceeded, user_id)
         .detail(json!({"second_step": via}))
         .record(&state.db)
         .await?;
@@ -365,11 +359,11 @@ async fn post_setup(
         .limiter
         .succeed(FailureKind::LoginAccount, &account_key)
         .await;
-    audit(&state, &req, AuditKind::TotpEnabled, &user.id)
+    audit(&req, AuditKind::TotpEnabled, &user.id)
         .detail(json!({"at_sign_in": true}))
         .record(&state.db)
         .await?;
-    finish(&state, &req, &session, &user.id, &p.next, Passed::Otp).await?;
+    finish(&state, &req, &session, &user.id, Passed::Otp).await?;
     // Shown once, in this answer (never cached): the codes are kept only as digests.
     let mut res = render(
         StatusCode::OK,

@@ -93,6 +93,7 @@ async fn shown_once(state: web::Data<AppState>, dash: Dash) -> HttpResponse {
                 "keys" => "keys",
                 "apps" => "apps",
                 "admin_apps" => "admin_apps",
+                "settings" => "settings",
                 _ => "overview",
             };
             views::secret(views::SecretPage {
