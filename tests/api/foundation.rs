@@ -32,6 +32,9 @@ fn expected_tables() -> Vec<String> {
         entity::idempotency_key::Entity.table_name(),
         entity::api::Entity.table_name(),
         entity::api_scope::Entity.table_name(),
+        entity::totp_factor::Entity.table_name(),
+        entity::recovery_code::Entity.table_name(),
+        entity::browser_session::Entity.table_name(),
         "seaql_migrations",
     ]
     .iter()
