@@ -642,6 +642,14 @@ async fn both_steps_again(app: &TestApp, secret: &str, extra: &[(&str, &str)]) {
     // The password alone does not satisfy it: the second step comes next…
     let res = app.sign_in(&browser, EMAIL, PASSWORD, &next).await;
     assert_eq!(location(&res), "/login/two-step");
+    // Its form ends in redirects to the app: `form-action` allows the app's redirect URI.
+    let page = browser
+        .get(app.url("/login/two-step"))
+        .send()
+        .await
+        .unwrap();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("https://app.example.com"), "{csp}");
     // …and only after it, the authorization request goes on to the client.
     let res = second_step(app, &browser, &code(app, secret, 0)).await;
     assert_eq!(location(&res), next);

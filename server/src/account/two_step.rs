@@ -63,6 +63,18 @@ pub async fn after_password(
     Ok(Some(see_other(to)))
 }
 
+/// The second-step form's answer is a redirect to `next`; when that is an authorization
+/// request, it goes on to the app's redirect URI, which `form-action` must then allow (CSP 3
+/// applies it across redirects), as on the sign-in page (`authorize::csp`).
+async fn allow_app_redirect(state: &AppState, next: &str, res: &mut HttpResponse) {
+    let app = super::client_for(state, next).await;
+    if let Some(uri) = app.as_ref().and_then(|a| a.redirect_uri.as_deref())
+        && let Ok(v) = header::HeaderValue::from_str(&crate::authorize::csp::with_redirect(uri))
+    {
+        res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+}
+
 fn see_other(to: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, to.to_owned()))
@@ -109,7 +121,7 @@ async fn get_two_step(
         return Ok(see_other("/login/two-step/setup"));
     }
     let csrf = csrf_token(&session)?;
-    Ok(render(
+    let mut res = render(
         StatusCode::OK,
         &TwoStepPage {
             version: asset_version(),
@@ -117,7 +129,9 @@ async fn get_two_step(
             email: &user.email,
             error: None,
         },
-    ))
+    );
+    allow_app_redirect(&state, &p.next, &mut res).await;
+    Ok(res)
 }
 
 #[derive(Deserialize)]
@@ -153,7 +167,7 @@ async fn post_two_step(
     let Some(passed) = passed else {
         failed(&state, &req, &user.id, &ip_key, &account_key).await?;
         let csrf = csrf_token(&session)?;
-        return Ok(render(
+        let mut res = render(
             StatusCode::UNAUTHORIZED,
             &TwoStepPage {
                 version: asset_version(),
@@ -161,7 +175,9 @@ async fn post_two_step(
                 email: &user.email,
                 error: Some("That code is not right, or was already used. Try the next one."),
             },
-        ));
+        );
+        allow_app_redirect(&state, &p.next, &mut res).await;
+        return Ok(res);
     };
     state
         .limiter
