@@ -274,6 +274,8 @@ pub async fn end_session(
     let (Some(uid), Some(auth_ms), Some(sid)) = (uid, auth_ms, sid) else {
         return Ok(None);
     };
+    // Off the sessions list at once.
+    store::browser_sessions::delete(&state.db, &uid, &sid).await?;
     let now = state.clock.now();
     let ttl = state.settings.session_ttl;
     let expires = chrono::DateTime::from_timestamp_millis(auth_ms).unwrap_or(now) + ttl;

@@ -281,6 +281,26 @@ async fn a_password_change_ends_every_other_session() {
 }
 
 #[tokio::test]
+async fn a_signed_out_browser_leaves_the_list() {
+    let app = spawn_app().await;
+    let user = app.create_user(EMAIL, PASSWORD).await;
+    let a = signed_in_as(&app, CHROME_LINUX).await;
+    let b = signed_in_as(&app, FIREFOX_WINDOWS).await;
+    let csrf = dash_csrf(&app, &b).await;
+    let res = b
+        .post(app.url("/logout"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let html = settings_html(&app, &a).await;
+    assert_eq!(listed(&html).len(), 1);
+    assert!(!html.contains("Firefox on Windows"));
+    assert_eq!(rows(&app, &user.id).await.len(), 1);
+}
+
+#[tokio::test]
 async fn the_settings_page_needs_a_session() {
     let app = spawn_app().await;
     app.create_user(EMAIL, PASSWORD).await;
