@@ -26,6 +26,8 @@ pub struct Model {
     /// The access token minted from this code, and when it expires (deny-listed on replay).
     pub access_token_jti: Option<String>,
     pub access_token_expires_at: Option<DateTimeUtc>,
+    /// How the person signed in (OIDC Core §2 `amr`), space-separated: `pwd`, `pwd otp`.
+    pub amr: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

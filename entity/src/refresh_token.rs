@@ -26,6 +26,8 @@ pub struct Model {
     pub expires_at: DateTimeUtc,
     pub rotated_at: Option<DateTimeUtc>,
     pub revoked_at: Option<DateTimeUtc>,
+    /// How the person signed in (OIDC Core §2 `amr`), space-separated: `pwd`, `pwd otp`.
+    pub amr: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

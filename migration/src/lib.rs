@@ -12,6 +12,7 @@ mod m20261130_000006_client_metadata;
 mod m20261130_000011_token_exchange;
 mod m20261130_000013_par_private_key_jwt;
 mod m20261130_000014_mail_reset_verify;
+mod m20261130_000015_totp_sessions;
 mod m20261130_000016_client_secret_overlap;
 
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000011_token_exchange::Migration),
             Box::new(m20261130_000013_par_private_key_jwt::Migration),
             Box::new(m20261130_000014_mail_reset_verify::Migration),
+            Box::new(m20261130_000015_totp_sessions::Migration),
             Box::new(m20261130_000016_client_secret_overlap::Migration),
         ]
     }

@@ -109,6 +109,16 @@ audit_kinds! {
     ApiScopeRemoved = "api.scope_removed",
     /// RFC 8693: a client exchanged a token of the account for one to another API.
     TokenExchanged = "token.exchanged",
+    /// Two-step sign-in: an authenticator app was set up (RFC 6238).
+    TotpEnabled = "totp.enabled",
+    /// The authenticator app and its recovery codes were removed.
+    TotpDisabled = "totp.disabled",
+    /// A recovery code passed the second step (it is now used up).
+    RecoveryCodeUsed = "recovery_code.used",
+    /// A wrong code at the second step of sign-in.
+    SecondStepFailed = "signin.second_step_failed",
+    /// A browser session was ended from Settings (one, or all others).
+    SessionEnded = "session.ended",
 }
 
 /// A stored kind this build does not know (written by another version); shown as stored.
@@ -146,9 +156,8 @@ impl AuditKind {
             SigninSucceeded | AccountCreated | ApiKeyCreated | ApiKeyRenamed | ApiKeyUpdated
             | ClientCreated | ClientUpdated | ClientEnabled | ClientVerified | ConsentGranted
             | ConsentRevoked | UserEnabled | UserAdminRevoked | ApiCreated | ApiUpdated
-            | ApiScopeAdded | TokenExchanged | EmailVerificationSent | EmailVerified => {
-                Severity::Info
-            }
+            | ApiScopeAdded | TokenExchanged | EmailVerificationSent | EmailVerified
+            | TotpEnabled => Severity::Info,
             SigninFailed
             | SigninLocked
             | SignupDuplicate
@@ -171,7 +180,11 @@ impl AuditKind {
             | UserAdminGranted
             | RateLimitExceeded
             | ApiDeleted
-            | ApiScopeRemoved => Severity::Warning,
+            | ApiScopeRemoved
+            | TotpDisabled
+            | RecoveryCodeUsed
+            | SecondStepFailed
+            | SessionEnded => Severity::Warning,
         }
     }
 }

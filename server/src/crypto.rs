@@ -70,8 +70,11 @@ pub fn sha256_hex(s: &str) -> String {
 }
 
 pub fn sha256_hex_bytes(data: &[u8]) -> String {
-    let d = Sha256::digest(data);
-    let mut out = String::with_capacity(64);
+    hex(&Sha256::digest(data))
+}
+
+fn hex(d: &[u8]) -> String {
+    let mut out = String::with_capacity(d.len() * 2);
     for b in d {
         out.push(char::from(b"0123456789abcdef"[(b >> 4) as usize]));
         out.push(char::from(b"0123456789abcdef"[(b & 15) as usize]));
@@ -128,15 +131,30 @@ pub fn derive_key(master: &[u8], purpose: &str) -> [u8; 32] {
 #[derive(Clone)]
 pub struct Sealer {
     key: std::sync::Arc<LessSafeKey>,
+    /// HMAC-SHA-256 under a key derived from the master secret, for short secrets stored as
+    /// digests (recovery codes): without the master key, a stolen table cannot be searched.
+    mac: std::sync::Arc<aws_lc_rs::hmac::Key>,
 }
 
 impl Sealer {
     pub fn new(master: &[u8]) -> Self {
         let k = derive_key(master, "signing-key-encryption");
         let unbound = UnboundKey::new(&aead::AES_256_GCM, &k).expect("32-byte AES-256 key");
+        let m = derive_key(master, "keyed-digest");
         Self {
             key: std::sync::Arc::new(LessSafeKey::new(unbound)),
+            mac: std::sync::Arc::new(aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &m)),
         }
+    }
+
+    /// Hex HMAC-SHA-256 of `data` under the master-derived digest key, with `purpose`
+    /// prefixed so one kind of digest cannot stand for another.
+    pub fn keyed_digest(&self, purpose: &str, data: &[u8]) -> String {
+        let mut ctx = aws_lc_rs::hmac::Context::with_key(&self.mac);
+        ctx.update(purpose.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(data);
+        hex(ctx.sign().as_ref())
     }
 
     pub fn seal(&self, plaintext: &[u8], aad: &str) -> String {

@@ -111,5 +111,9 @@ pub mod sweeper;
 pub mod telemetry;
 /// `POST /oauth/token` and its grants.
 pub mod token;
+/// Time-based one-time passwords (RFC 6238), base32, the `otpauth://` URI and its QR code.
+pub mod totp;
+/// The one-line device summary of a `User-Agent` ("Firefox on Linux") for the sessions list.
+pub mod user_agent;
 /// Accounts and passwords.
 pub mod users;

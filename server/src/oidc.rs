@@ -36,6 +36,7 @@ async fn get_configuration(state: web::Data<AppState>) -> HttpResponse {
         "exp",
         "iat",
         "auth_time",
+        "amr",
         "nonce",
         "at_hash",
         "azp",

@@ -8,6 +8,14 @@
 //! account is void, on every instance, at the next request. Used by `account` (sign-in and
 //! sign-out), `authorize` (who is consenting) and `dashboard` (every page). A new value
 //! kept in the session gets its key here.
+//!
+//! Each sign-in also has a server-side record (`browser_session`, keyed by the cookie's
+//! `sid`) so Settings can list where the account is signed in and end any one: ending it
+//! deletes the record and deny-lists the id (at once on every instance, within the deny-list
+//! sync); a session whose record is gone is signed out at its next once-a-minute check
+//! (the same check stamps "last seen", so the record costs one write a minute per session).
+//! Between the password and the second step (`account::two_step`) the session holds only a
+//! [`Pending`] sign-in, which expires after [`PENDING_SECS`].
 
 use actix_session::Session;
 use actix_web::HttpRequest;
@@ -28,6 +36,18 @@ const AUTH_TIME: &str = "auth_time";
 const AUTH_MS: &str = "auth_ms";
 const CSRF: &str = "csrf";
 const SID: &str = "sid";
+/// How the person signed in (OIDC Core §2 `amr`, RFC 8176 values): `["pwd"]`, `["pwd","otp"]`.
+const AMR: &str = "amr";
+/// When the record was last stamped seen (seconds, app clock).
+const SEEN: &str = "seen";
+/// This session has a `browser_session` record: if it is gone, the session was ended.
+const REC: &str = "rec";
+/// The half-finished sign-in waiting for its second step.
+const PENDING: &str = "pending";
+/// How long a password stays good for its second step.
+pub const PENDING_SECS: i64 = 300;
+/// "Last seen" is written at most this often.
+const SEEN_EVERY_SECS: i64 = 60;
 /// The `prompt=login` records (`authorize::fresh_login`). Sign-in keeps them across the
 /// session renewal: that sign-in is what the records wait for.
 pub const FRESH_LOGIN: &str = "fresh_login";
@@ -39,6 +59,132 @@ pub const PUSHED: &str = "pushed_requests";
 pub struct CurrentUser {
     pub user: entity::user::Model,
     pub auth_time: i64,
+    /// How they signed in (`amr`); `["pwd"]` for sessions begun before it was recorded.
+    pub amr: Vec<String>,
+    /// This browser's `browser_session` id.
+    pub sid: String,
+}
+
+/// This browser's session id (its `browser_session` record), if signed in.
+pub fn sid(session: &Session) -> Option<String> {
+    session.get::<String>(SID).ok().flatten()
+}
+
+/// How this session signed in (`amr`).
+pub fn amr(session: &Session) -> Vec<String> {
+    session
+        .get::<Vec<String>>(AMR)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| vec!["pwd".to_owned()])
+}
+
+/// A sign-in whose password was right, waiting for its second step (or, under
+/// `LATCH_REQUIRE_MFA`, for an authenticator to be set up).
+#[derive(serde::Serialize, serde::Deserialize, Clone)]
+pub struct Pending {
+    pub uid: String,
+    /// When the password was checked (seconds, app clock).
+    pub at: i64,
+    /// The local path to continue to (`account::safe_next`).
+    pub next: String,
+    /// The account has no authenticator yet and must set one up first.
+    pub setup: bool,
+}
+
+/// Keep a half-finished sign-in (replacing any earlier one).
+pub fn set_pending(session: &Session, p: &Pending) -> Result<(), HtmlError> {
+    session.insert(PENDING, p).map_err(session_err)
+}
+
+/// The half-finished sign-in, if one is under way and younger than [`PENDING_SECS`].
+pub fn pending(session: &Session, now: i64) -> Option<Pending> {
+    let p = session.get::<Pending>(PENDING).ok().flatten()?;
+    if now - p.at > PENDING_SECS || now < p.at {
+        session.remove(PENDING);
+        return None;
+    }
+    Some(p)
+}
+
+pub fn clear_pending(session: &Session) {
+    session.remove(PENDING);
+}
+
+/// Finish a sign-in: a fresh session ([`sign_in`]) with its `amr`, and its server-side
+/// record (device summary and IP from the request).
+pub async fn start(
+    state: &AppState,
+    session: &Session,
+    req: &HttpRequest,
+    user_id: &str,
+    amr: &[&str],
+) -> Result<(), HtmlError> {
+    let now = state.clock.now();
+    sign_in(session, user_id, now)?;
+    session.insert(AMR, amr).map_err(session_err)?;
+    let sid = session
+        .get::<String>(SID)
+        .ok()
+        .flatten()
+        .ok_or_else(|| session_err("no sid after sign-in"))?;
+    let ua = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    store::browser_sessions::insert(
+        &state.db,
+        entity::browser_session::Model {
+            id: sid,
+            user_id: user_id.to_owned(),
+            device: crate::user_agent::summary(ua),
+            ip: crate::client_ip::ClientIp::of(req).map(|i| i.to_string()),
+            created_at: now,
+            last_seen_at: now,
+        },
+    )
+    .await?;
+    session.insert(REC, true).map_err(session_err)?;
+    session.insert(SEEN, now.timestamp()).map_err(session_err)?;
+    Ok(())
+}
+
+/// End another session of the account (from Settings): its record goes and its id is
+/// deny-listed until it would have expired, so that browser is signed out at its next
+/// request on every instance. False if it was not this account's.
+pub async fn end_other(state: &AppState, user_id: &str, sid: &str) -> Result<bool, HtmlError> {
+    let Some(row) = store::browser_sessions::delete(&state.db, user_id, sid).await? else {
+        return Ok(false);
+    };
+    deny_until_expiry(state, &row).await?;
+    state.denied.catch_up(&state.db).await?;
+    Ok(true)
+}
+
+/// End every session of the account but `keep` (this one); how many ended.
+pub async fn end_all_but(
+    state: &AppState,
+    user_id: &str,
+    keep: Option<&str>,
+) -> Result<usize, HtmlError> {
+    let rows = store::browser_sessions::delete_others(&state.db, user_id, keep).await?;
+    for row in &rows {
+        deny_until_expiry(state, row).await?;
+    }
+    state.denied.catch_up(&state.db).await?;
+    Ok(rows.len())
+}
+
+async fn deny_until_expiry(
+    state: &AppState,
+    row: &entity::browser_session::Model,
+) -> Result<(), HtmlError> {
+    let now = state.clock.now();
+    let expires = row.created_at + state.settings.session_ttl;
+    if expires > now {
+        store::tokens::deny(&state.db, &ended_key(&row.id), expires, now).await?;
+    }
+    Ok(())
 }
 
 fn session_err(e: impl std::fmt::Display) -> HtmlError {
@@ -135,6 +281,8 @@ pub async fn end_session(
     let (Some(uid), Some(auth_ms), Some(sid)) = (uid, auth_ms, sid) else {
         return Ok(None);
     };
+    // Off the sessions list at once.
+    store::browser_sessions::delete(&state.db, &uid, &sid).await?;
     let now = state.clock.now();
     let ttl = state.settings.session_ttl;
     let expires = chrono::DateTime::from_timestamp_millis(auth_ms).unwrap_or(now) + ttl;
@@ -175,5 +323,60 @@ pub async fn current_user(
         session.purge();
         return Ok(None);
     }
-    Ok(Some(CurrentUser { user, auth_time }))
+    if !checked_record(state, session, &sid, &user.id).await? {
+        session.purge();
+        return Ok(None);
+    }
+    let amr = session
+        .get::<Vec<String>>(AMR)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| vec!["pwd".to_owned()]);
+    Ok(Some(CurrentUser {
+        user,
+        auth_time,
+        amr,
+        sid,
+    }))
+}
+
+/// At most once a minute: stamp the record seen, and tell whether it still exists. A
+/// session with no record that never had one (begun by a bare [`sign_in`]) gets one now.
+async fn checked_record(
+    state: &AppState,
+    session: &Session,
+    sid: &str,
+    user_id: &str,
+) -> Result<bool, HtmlError> {
+    let now = state.clock.now();
+    let seen = session.get::<i64>(SEEN).ok().flatten().unwrap_or(i64::MIN);
+    if now.timestamp().saturating_sub(seen) < SEEN_EVERY_SECS {
+        return Ok(true);
+    }
+    if !store::browser_sessions::touch(&state.db, sid, None, now).await? {
+        if session.get::<bool>(REC).ok().flatten().unwrap_or(false) {
+            return Ok(false);
+        }
+        let started = session
+            .get::<i64>(AUTH_MS)
+            .ok()
+            .flatten()
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .unwrap_or(now);
+        store::browser_sessions::insert(
+            &state.db,
+            entity::browser_session::Model {
+                id: sid.to_owned(),
+                user_id: user_id.to_owned(),
+                device: crate::user_agent::summary(None),
+                ip: None,
+                created_at: started,
+                last_seen_at: now,
+            },
+        )
+        .await?;
+        session.insert(REC, true).map_err(session_err)?;
+    }
+    session.insert(SEEN, now.timestamp()).map_err(session_err)?;
+    Ok(true)
 }

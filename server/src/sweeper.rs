@@ -31,6 +31,10 @@ pub async fn sweep(
     crate::store::pushed_requests::sweep(db, now - chrono::Duration::hours(1)).await?;
     crate::store::client_assertions::sweep(db, now).await?;
     crate::api::idempotency::sweep(db, now).await?;
+    // A session record not seen for longer than the longest LATCH_SESSION_TTL (30 days)
+    // belongs to a session that has expired whatever the setting.
+    crate::store::browser_sessions::delete_seen_before(db, now - chrono::TimeDelta::days(30))
+        .await?;
     let cutoff = now - audit_retention;
     crate::store::audit::prune(db, cutoff).await?;
     notify_expiring_keys(db, now).await?;

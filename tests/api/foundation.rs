@@ -37,6 +37,9 @@ fn expected_tables() -> Vec<String> {
         entity::client_assertion_jti::Entity.table_name(),
         entity::mail_outbox::Entity.table_name(),
         entity::user_token::Entity.table_name(),
+        entity::totp_factor::Entity.table_name(),
+        entity::recovery_code::Entity.table_name(),
+        entity::browser_session::Entity.table_name(),
         "seaql_migrations",
     ]
     .iter()

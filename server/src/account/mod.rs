@@ -5,6 +5,7 @@
 pub mod reset;
 pub mod signup;
 pub mod verify;
+pub mod two_step;
 
 use actix_session::Session;
 use actix_web::http::{StatusCode, header};
@@ -30,6 +31,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     signup::routes(cfg);
     reset::routes(cfg);
     verify::routes(cfg);
+    two_step::routes(cfg);
 }
 
 #[derive(Deserialize)]
@@ -233,7 +235,12 @@ async fn post_login(
         .limiter
         .succeed(FailureKind::LoginAccount, &account_key)
         .await;
-    session::sign_in(&session, &user.id, state.clock.now())?;
+    // Two-step sign-in: an account with an authenticator (or any, under
+    // LATCH_REQUIRE_MFA) is not signed in until its second step.
+    if let Some(second) = two_step::after_password(&state, &session, &user, &next).await? {
+        return Ok(second);
+    }
+    session::start(&state, &session, &req, &user.id, &["pwd"]).await?;
     Event::new(AuditKind::SigninSucceeded)
         .user(&user.id)
         .ip(ip)

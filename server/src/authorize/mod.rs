@@ -481,6 +481,8 @@ async fn store_code(
         family_id: None,
         access_token_jti: None,
         access_token_expires_at: None,
+        // OIDC Core §2: how the person signed in, for the ID tokens of this grant.
+        amr: Some(user.amr.join(" ")),
     };
     store::codes::insert(&state.db, row).await?;
     Ok(code)

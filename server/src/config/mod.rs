@@ -124,6 +124,9 @@ pub struct Settings {
     pub behind_proxy: bool,
     pub migrate: bool,
     pub signup: bool,
+    /// `LATCH_REQUIRE_MFA`: an account without a second factor sets one up at its next
+    /// sign-in before it can continue (default off).
+    pub require_mfa: bool,
     pub rate_limit: bool,
     pub db_max_connections: u32,
     pub db_acquire_timeout: Duration,

@@ -31,6 +31,7 @@ pub(super) struct Raw {
     pub(super) behind_proxy: Option<String>,
     pub(super) migrate: Option<String>,
     pub(super) signup: Option<String>,
+    pub(super) require_mfa: Option<String>,
     pub(super) rate_limit: Option<String>,
     pub(super) db_max_connections: Option<String>,
     pub(super) db_acquire_timeout_ms: Option<String>,

@@ -367,6 +367,7 @@ pub(super) fn settings(raw: Raw, o: &Overrides) -> Result<Settings, ConfigError>
         migrate: flag("LATCH_MIGRATE", raw.migrate, true)?,
         signup: flag("LATCH_SIGNUP", raw.signup, true)?,
         require_par: flag("LATCH_REQUIRE_PAR", raw.require_par, false)?,
+        require_mfa: flag("LATCH_REQUIRE_MFA", raw.require_mfa, false)?,
         rate_limit,
         db_max_connections: raw
             .db_max_connections

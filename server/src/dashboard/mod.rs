@@ -15,6 +15,7 @@ pub mod apps;
 pub mod authorized;
 pub mod format;
 pub mod keys;
+pub mod security;
 pub mod settings;
 pub mod views;
 
@@ -48,6 +49,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     admin::routes(cfg);
     admin_apis::routes(cfg);
     settings::routes(cfg);
+    security::routes(cfg);
 }
 
 /// `/` has nothing of its own: a person lands on their dashboard (or its sign-in).
@@ -91,6 +93,7 @@ async fn shown_once(state: web::Data<AppState>, dash: Dash) -> HttpResponse {
                 "keys" => "keys",
                 "apps" => "apps",
                 "admin_apps" => "admin_apps",
+                "settings" => "settings",
                 _ => "overview",
             };
             views::secret(views::SecretPage {

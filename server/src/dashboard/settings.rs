@@ -100,7 +100,12 @@ async fn post_password(
         Err(UserError::Store(e)) => return Err(e.into()),
         Err(e) => return Err(HtmlError::internal(anyhow::anyhow!("password change: {e}"))),
     }
-    session::sign_in(&dash.session, &dash.user.id, state.clock.now())?;
+    // A new session for this browser (same `amr`), and every other one's record gone.
+    let amr = session::amr(&dash.session);
+    let amr: Vec<&str> = amr.iter().map(String::as_str).collect();
+    session::start(&state, &dash.session, &req, &dash.user.id, &amr).await?;
+    let this = session::sid(&dash.session);
+    session::end_all_but(&state, &dash.user.id, this.as_deref()).await?;
     dash.audit(&state, &req, AuditKind::PasswordChanged, json!({}))
         .await?;
     dash.flash("Password changed. You were signed out everywhere else.");

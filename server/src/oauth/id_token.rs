@@ -47,6 +47,9 @@ pub struct IdTokenInput<'a> {
     pub user: &'a user::Model,
     pub scope: &'a str,
     pub auth_time: i64,
+    /// How the person signed in, space-separated (`pwd`, `pwd otp`), as stored with the
+    /// grant; `None` for grants made before it was recorded.
+    pub amr: Option<&'a str>,
     pub nonce: Option<&'a str>,
     pub access_token: &'a str,
 }
@@ -67,6 +70,10 @@ pub fn id_token(state: &AppState, i: IdTokenInput<'_>) -> Result<String, OAuthEr
         "auth_time": i.auth_time,
         "at_hash": at_hash(i.access_token),
     });
+    // OIDC Core §2 `amr` (values from RFC 8176): `pwd`, and `otp` after a second step.
+    if let Some(amr) = i.amr.filter(|a| !a.is_empty()) {
+        claims["amr"] = json!(amr.split(' ').collect::<Vec<_>>());
+    }
     if let Some(n) = i.nonce {
         claims["nonce"] = json!(n);
     }

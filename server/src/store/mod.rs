@@ -8,6 +8,7 @@ pub mod cache;
 pub use cache::RowCaches;
 pub mod audit;
 pub mod client_assertions;
+pub mod browser_sessions;
 pub mod client_logos;
 pub mod clients;
 pub mod codes;
@@ -20,6 +21,7 @@ pub mod mail_outbox;
 pub mod signing_keys;
 pub mod tokens;
 pub mod user_tokens;
+pub mod totp;
 pub mod users;
 
 use std::time::Duration;

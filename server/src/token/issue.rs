@@ -154,6 +154,8 @@ pub fn new_refresh(
         expires_at: family_expires_at,
         rotated_at: None,
         revoked_at: None,
+        // Set by the grant from the code or the parent token (`amr` of the sign-in).
+        amr: None,
     };
     (secret, row)
 }

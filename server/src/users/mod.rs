@@ -2,6 +2,7 @@
 
 pub use crate::email;
 pub mod links;
+pub mod mfa;
 pub mod password;
 
 use crate::errors::{ApiError, StoreError};

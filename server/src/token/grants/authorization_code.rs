@@ -156,6 +156,7 @@ pub async fn exchange(
                 user: &user,
                 scope: &row.scope,
                 auth_time: row.auth_time.timestamp(),
+                amr: row.amr.as_deref(),
                 nonce: row.nonce.as_deref(),
                 access_token: &access.jwt,
             },
@@ -168,7 +169,7 @@ pub async fn exchange(
         .then(|| {
             let family = crypto::new_id("fam");
             let ttl = state.settings.refresh_token_ttl;
-            let (secret, rt) = issue::new_refresh(
+            let (secret, mut rt) = issue::new_refresh(
                 client,
                 &user.id,
                 &row.scope,
@@ -180,6 +181,7 @@ pub async fn exchange(
                 &access,
                 now,
             );
+            rt.amr = row.amr.clone();
             (secret, rt, family)
         });
 

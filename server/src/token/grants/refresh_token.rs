@@ -166,6 +166,7 @@ pub async fn exchange(
                 user: &user,
                 scope: &scope,
                 auth_time: row.auth_time.timestamp(),
+                amr: row.amr.as_deref(),
                 nonce: None,
                 access_token: &access.jwt,
             },
@@ -173,7 +174,7 @@ pub async fn exchange(
     } else {
         None
     };
-    let (secret, new_row) = issue::new_refresh(
+    let (secret, mut new_row) = issue::new_refresh(
         client,
         &user.id,
         &granted_scope,
@@ -187,6 +188,7 @@ pub async fn exchange(
         &access,
         now,
     );
+    new_row.amr = row.amr.clone();
 
     let txn = store::begin_write(&state.db).await?;
     // Serialise with revocation on the family (issue #16, defect 1): a family revoked since
