@@ -37,6 +37,10 @@ pub struct Model {
     pub client_uri: Option<String>,
     pub policy_uri: Option<String>,
     pub tos_uri: Option<String>,
+    /// Origins allowed to call the token, revocation, userinfo and device endpoints from a
+    /// browser (CORS), space-separated; `None`: the default (a public client's redirect URI
+    /// origins, none for a confidential client).
+    pub allowed_origins: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

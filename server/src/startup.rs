@@ -195,6 +195,12 @@ impl Application {
             .await
             .map_err(|e| StartupError::Database(e.to_string()))?;
         crate::catalog::start_reloading(db.clone(), catalog.clone());
+        let origins = Arc::new(crate::clients::origins::OriginSet::default());
+        origins
+            .reload(&db)
+            .await
+            .map_err(|e| StartupError::Database(e.to_string()))?;
+        crate::clients::origins::start_reloading(db.clone(), origins.clone());
 
         let limiter = crate::rate_limit::Limiter::new(
             settings.rate_limit,
@@ -231,6 +237,7 @@ impl Application {
             clock,
             catalog,
             logos: crate::clients::logo::Fetcher::for_issuer(&settings.issuer),
+            origins,
         });
         let cookie_key = Key::derive_from(&derive_key(&master, "session-cookie"));
         let secure_cookies = secure_transport(settings);
@@ -277,6 +284,7 @@ impl Application {
                             crate::routes::unreadable_body,
                         ),
                 )
+                .wrap(from_fn(crate::oauth::cors::answer))
                 .wrap(from_fn(crate::middleware::observe))
                 .configure(crate::routes::machine_routes)
                 // Browser pages get the session cookie; the machine endpoints above do not

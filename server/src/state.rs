@@ -28,4 +28,6 @@ pub struct AppState {
     pub catalog: Arc<crate::catalog::Catalog>,
     /// Fetches client logos under this server's address rule (`clients::logo`).
     pub logos: crate::clients::logo::Fetcher,
+    /// Every enabled client's CORS origins (reloaded every 2 s and at once after a change here).
+    pub origins: Arc<crate::clients::origins::OriginSet>,
 }

@@ -8,6 +8,7 @@ mod branding;
 mod catalog;
 mod cli;
 mod consent_truth;
+mod cors;
 mod dashboard;
 mod deny_sync;
 mod discovery;

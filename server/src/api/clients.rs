@@ -42,6 +42,7 @@ pub fn client_object(c: &entity::client::Model) -> serde_json::Value {
         "client_uri": c.client_uri,
         "policy_uri": c.policy_uri,
         "tos_uri": c.tos_uri,
+        "allowed_origins": clients::origins::of(c),
         "created": c.created_at.timestamp(),
         "updated": c.updated_at.timestamp(),
     })
@@ -127,6 +128,7 @@ async fn create(
         "client_uri",
         "policy_uri",
         "tos_uri",
+        "allowed_origins",
     ])?;
     idempotency::run(&state, &p.owner(), &req, &body, || async {
         let new = NewClient {
@@ -155,9 +157,12 @@ async fn create(
                 policy_uri: params.one("policy_uri")?.map(str::to_owned),
                 tos_uri: params.one("tos_uri")?.map(str::to_owned),
             },
+            allowed_origins: params.list("allowed_origins"),
         };
         let (c, secret) =
             clients::create(&state.db, &state.catalog.get(), &state.logos, new).await?;
+        // This instance answers preflights for the new origins at once.
+        state.origins.reload(&state.db).await?;
         super::audit(&state, &req, &owner, AuditKind::ClientCreated, detail(&c)).await?;
         let mut v = client_object(&c);
         v["secret"] = json!(secret);
@@ -184,6 +189,7 @@ async fn update(
         "client_uri",
         "policy_uri",
         "tos_uri",
+        "allowed_origins",
     ])?;
     idempotency::run(&state, &p.owner(), &req, &body, || async {
         let u = ClientUpdate {
@@ -194,6 +200,7 @@ async fn update(
             client_uri: params.one("client_uri")?.map(str::to_owned),
             policy_uri: params.one("policy_uri")?.map(str::to_owned),
             tos_uri: params.one("tos_uri")?.map(str::to_owned),
+            allowed_origins: params.list("allowed_origins"),
         };
         let updated = clients::update(
             &state.db,
@@ -204,6 +211,7 @@ async fn update(
             u,
         )
         .await?;
+        state.origins.reload(&state.db).await?;
         super::audit(
             &state,
             &req,

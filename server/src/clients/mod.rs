@@ -5,6 +5,7 @@
 //! registered is "unverified" until an admin verifies it.
 
 pub mod logo;
+pub mod origins;
 
 use url::Url;
 
@@ -103,6 +104,8 @@ pub struct NewClient {
     pub resource_server: bool,
     pub owner_id: Option<String>,
     pub metadata: Metadata,
+    /// CORS origins ([`origins`]); `None`: the default.
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 /// The OpenID client metadata people see on the consent screen (OIDC Dynamic Client
@@ -317,6 +320,14 @@ pub async fn create(
         return Err(ClientError::UnknownOwner(owner.clone()));
     }
     let metadata = check_metadata(&c.metadata)?;
+    let allowed_origins = match &c.allowed_origins {
+        Some(list) => Some(
+            origins::check_origins(list)
+                .map_err(|m| invalid(m, "allowed_origins"))?
+                .join(" "),
+        ),
+        None => None,
+    };
     let logo = match &metadata.logo_uri {
         Some(uri) => Some(fetch_logo(logos, uri).await?),
         None => None,
@@ -351,6 +362,7 @@ pub async fn create(
         client_uri: metadata.client_uri,
         policy_uri: metadata.policy_uri,
         tos_uri: metadata.tos_uri,
+        allowed_origins,
     };
     let row = store::clients::insert(db, model).await?;
     if let Some(l) = logo {
@@ -436,6 +448,8 @@ pub struct ClientUpdate {
     pub client_uri: Option<String>,
     pub policy_uri: Option<String>,
     pub tos_uri: Option<String>,
+    /// Replaces the CORS origins (an empty list: none).
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 /// Change a client; this instance's cached row goes at once (others within the cache TTL).
@@ -469,6 +483,13 @@ pub async fn update(
         if let Some(v) = given {
             *slot = Some(validate_metadata_uri(v, param)?);
         }
+    }
+    if let Some(list) = &u.allowed_origins {
+        changes.allowed_origins = Some(
+            origins::check_origins(list)
+                .map_err(|m| invalid(m, "allowed_origins"))?
+                .join(" "),
+        );
     }
     // The logo is fetched before anything is written, so a refused logo changes nothing.
     let logo = match &changes.logo_uri {

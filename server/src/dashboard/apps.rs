@@ -235,6 +235,7 @@ async fn create(
             policy_uri: some(&links.policy_uri),
             tos_uri: some(&links.tos_uri),
         },
+        allowed_origins: None,
     };
     let catalog = state.catalog.get();
     let result = if scopes.is_empty() {
@@ -406,6 +407,7 @@ async fn update(
         client_uri: given("client_uri", &links.client_uri),
         policy_uri: given("policy_uri", &links.policy_uri),
         tos_uri: given("tos_uri", &links.tos_uri),
+        allowed_origins: None,
     };
     let result = if scopes.as_ref().is_some_and(Vec::is_empty) {
         Err(ClientError::Invalid(

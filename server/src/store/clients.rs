@@ -135,6 +135,8 @@ pub struct FieldChanges {
     pub client_uri: Option<Option<String>>,
     pub policy_uri: Option<Option<String>>,
     pub tos_uri: Option<Option<String>>,
+    /// `Some(list)` stores the allowed origins (space-separated).
+    pub allowed_origins: Option<String>,
 }
 
 /// Write an owner's changes and stamp `updated_at`.
@@ -166,6 +168,9 @@ pub async fn update_fields(
     }
     if let Some(u) = changes.tos_uri {
         m.tos_uri = Set(u);
+    }
+    if let Some(o) = changes.allowed_origins {
+        m.allowed_origins = Set(Some(o));
     }
     m.updated_at = Set(now);
     update(db, m).await
@@ -210,4 +215,22 @@ pub async fn set_verified(
     m.verified_at = sea_orm::Set(at);
     m.updated_at = sea_orm::Set(super::now());
     Ok(m.update(db).await?)
+}
+
+/// Each enabled client's `(is_public, redirect_uris, allowed_origins)`: what the CORS
+/// origin set is built from (`clients::origins`), without the rest of the rows.
+pub async fn origin_rows(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<(bool, String, Option<String>)>, StoreError> {
+    use entity::client::Column;
+    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+    Ok(Entity::find()
+        .select_only()
+        .column(Column::IsPublic)
+        .column(Column::RedirectUris)
+        .column(Column::AllowedOrigins)
+        .filter(Column::DisabledAt.is_null())
+        .into_tuple()
+        .all(db)
+        .await?)
 }
