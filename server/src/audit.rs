@@ -101,6 +101,9 @@ audit_kinds! {
     ApiDeleted = "api.deleted",
     ApiScopeAdded = "api.scope_added",
     ApiScopeRemoved = "api.scope_removed",
+    DeviceApproved = "device.approved",
+    DeviceDenied = "device.denied",
+    DeviceCodeRejected = "device.code_rejected",
 }
 
 /// A stored kind this build does not know (written by another version); shown as stored.
@@ -138,7 +141,7 @@ impl AuditKind {
             SigninSucceeded | AccountCreated | ApiKeyCreated | ApiKeyRenamed | ApiKeyUpdated
             | ClientCreated | ClientUpdated | ClientEnabled | ClientVerified | ConsentGranted
             | ConsentRevoked | UserEnabled | UserAdminRevoked | ApiCreated | ApiUpdated
-            | ApiScopeAdded => Severity::Info,
+            | ApiScopeAdded | DeviceApproved | DeviceDenied => Severity::Info,
             SigninFailed
             | SigninLocked
             | SignupDuplicate
@@ -159,7 +162,8 @@ impl AuditKind {
             | UserAdminGranted
             | RateLimitExceeded
             | ApiDeleted
-            | ApiScopeRemoved => Severity::Warning,
+            | ApiScopeRemoved
+            | DeviceCodeRejected => Severity::Warning,
         }
     }
 }

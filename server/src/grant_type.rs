@@ -39,6 +39,8 @@ grant_types! {
     RefreshToken = "refresh_token",
     /// RFC 6749 §4.4, confidential clients only.
     ClientCredentials = "client_credentials",
+    /// RFC 8628 §3.4: a device polls with the device code a person approved on `/device`.
+    DeviceCode = "urn:ietf:params:oauth:grant-type:device_code",
 }
 
 impl GrantType {
@@ -48,6 +50,7 @@ impl GrantType {
             GrantType::AuthorizationCode => "Authorization code",
             GrantType::RefreshToken => "Refresh tokens",
             GrantType::ClientCredentials => "Client credentials",
+            GrantType::DeviceCode => "Device code (TVs, CLIs)",
         }
     }
 
@@ -99,11 +102,11 @@ mod tests {
     fn names_lists_every_grant() {
         assert_eq!(
             GrantType::names(", ", ", "),
-            "authorization_code, refresh_token, client_credentials"
+            "authorization_code, refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:device_code"
         );
         assert_eq!(
             GrantType::names(", ", " or "),
-            "authorization_code, refresh_token or client_credentials"
+            "authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:device_code"
         );
     }
 }

@@ -15,6 +15,7 @@ pub fn machine_routes(cfg: &mut web::ServiceConfig) {
     crate::token::routes(cfg);
     crate::introspect::routes(cfg);
     crate::revoke::routes(cfg);
+    crate::device::machine_routes(cfg);
     cfg.service(
         web::scope("/v1")
             .wrap(actix_web::middleware::from_fn(
@@ -42,6 +43,7 @@ pub fn machine_routes(cfg: &mut web::ServiceConfig) {
 /// Pages for people: behind the session middleware.
 pub fn browser_routes(cfg: &mut web::ServiceConfig) {
     crate::authorize::routes(cfg);
+    crate::device::browser_routes(cfg);
     crate::account::routes(cfg);
     crate::dashboard::routes(cfg);
     cfg.default_service(web::to(not_found));

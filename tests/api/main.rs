@@ -11,6 +11,7 @@ mod consent_truth;
 mod cors;
 mod dashboard;
 mod deny_sync;
+mod device_flow;
 mod discovery;
 mod foundation;
 mod hostile_input;

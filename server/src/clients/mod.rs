@@ -390,6 +390,8 @@ fn check_grant(grant: GrantType, public: bool) -> Result<(), ClientError> {
             "grant_types",
         )),
         GrantType::ClientCredentials => Ok(()),
+        // RFC 8628 §3.4: public (a TV, a CLI) or confidential alike.
+        GrantType::DeviceCode => Ok(()),
     }
 }
 

@@ -32,6 +32,12 @@ pub enum OAuthCode {
     InsufficientScope,
     ServerError,
     TemporarilyUnavailable,
+    /// RFC 8628 §3.5: the person has not answered yet; keep polling.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polling too fast; the interval grows by 5 seconds.
+    SlowDown,
+    /// RFC 8628 §3.5: the device code expired; start again.
+    ExpiredToken,
 }
 
 impl OAuthCode {
@@ -54,6 +60,9 @@ impl OAuthCode {
             Self::InsufficientScope => "insufficient_scope",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
         }
     }
 

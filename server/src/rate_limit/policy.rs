@@ -62,6 +62,8 @@ pub struct Limits {
     pub authorize_ip: Rate,
     pub login_ip: Rate,
     pub signup_ip: Rate,
+    /// User codes entered on `/device`, per IP and per session (RFC 8628 §5.1).
+    pub device_code: Rate,
     /// Failed sign-ins per account before it is locked (then the lock doubles per failure).
     pub login_failures_per_account: u32,
     /// Failed sign-ins (any account) per IP before that IP is blocked.
@@ -106,6 +108,13 @@ impl Default for Limits {
                 period: Duration::from_secs(3600),
                 burst: 10,
             },
+            // RFC 8628 §5.1: 20^8 codes, of which few are live; 10 tries a minute makes
+            // guessing one hopeless within its 10 minutes.
+            device_code: Rate {
+                count: 10,
+                period: Duration::from_secs(60),
+                burst: 10,
+            },
             login_failures_per_account: 5,
             login_failures_per_ip: 20,
             client_auth_failures: 10,
@@ -131,6 +140,8 @@ pub enum Policy {
     LoginIp,
     /// Account creation per IP (`LATCH_LIMIT_SIGNUP_IP`).
     SignupIp,
+    /// User codes entered on `/device`, keyed per IP and per session (`LATCH_LIMIT_DEVICE_CODE`).
+    DeviceCode,
     /// A `/v1` call with an API key: the key's own rate if it has one, else its mode's.
     ApiKey { livemode: bool, own: Option<Rate> },
     /// A `/v1` call with an OAuth access token, at its mode's API-key rate.
@@ -145,6 +156,7 @@ impl Policy {
             Policy::AuthorizeIp => "authorize_ip",
             Policy::LoginIp => "login_ip",
             Policy::SignupIp => "signup_ip",
+            Policy::DeviceCode => "device_code",
             Policy::ApiKey { .. } => "api_key",
             Policy::ApiToken { .. } => "api_token",
         }
@@ -157,6 +169,7 @@ impl Policy {
             Policy::AuthorizeIp => limits.authorize_ip,
             Policy::LoginIp => limits.login_ip,
             Policy::SignupIp => limits.signup_ip,
+            Policy::DeviceCode => limits.device_code,
             Policy::ApiKey {
                 own: Some(rate), ..
             } => rate,

@@ -49,6 +49,7 @@ async fn post_token(
         GrantRequest::ClientCredentials(r) => {
             grants::client_credentials::exchange(&state, &client, r).await?
         }
+        GrantRequest::DeviceCode(r) => grants::device_code::exchange(&state, &client, r).await?,
     };
     Ok(issue::response(&issued))
 }

@@ -43,10 +43,17 @@ pub struct ClientCredentialsRequest<'a> {
     pub resources: &'a [String],
 }
 
+/// RFC 8628 §3.4 with RFC 8707 §2.2.
+pub struct DeviceCodeRequest<'a> {
+    pub device_code: &'a str,
+    pub resources: &'a [String],
+}
+
 pub enum GrantRequest<'a> {
     AuthorizationCode(CodeRequest<'a>),
     RefreshToken(RefreshRequest<'a>),
     ClientCredentials(ClientCredentialsRequest<'a>),
+    DeviceCode(DeviceCodeRequest<'a>),
 }
 
 /// The `grant_type` parameter, refused unless it names a grant Latch supports. Runs
@@ -84,6 +91,10 @@ impl<'a> GrantRequest<'a> {
                 scope: requested_scope(form),
                 resources: form.resources(),
             }),
+            GrantType::DeviceCode => Self::DeviceCode(DeviceCodeRequest {
+                device_code: required(form, "device_code")?,
+                resources: form.resources(),
+            }),
         })
     }
 }
@@ -104,11 +115,12 @@ mod tests {
             grant in prop_oneof![
                 Just("authorization_code".to_owned()), Just("refresh_token".to_owned()),
                 Just("client_credentials".to_owned()), Just("password".to_owned()),
-                Just("implicit".to_owned()), Just("AUTHORIZATION_CODE".to_owned()), any::<String>(),
+                Just("implicit".to_owned()), Just("AUTHORIZATION_CODE".to_owned()),
+                Just("urn:ietf:params:oauth:grant-type:device_code".to_owned()), any::<String>(),
             ],
             others in prop::collection::vec(
                 (prop::sample::select(vec!["code", "refresh_token", "scope", "resource",
-                    "redirect_uri", "code_verifier"]), any::<String>()),
+                    "redirect_uri", "code_verifier", "device_code"]), any::<String>()),
                 0..6,
             ),
         ) {
@@ -125,7 +137,8 @@ mod tests {
             };
             match grant_type(&form) {
                 Ok(g) => {
-                    prop_assert!(["authorization_code", "refresh_token", "client_credentials"]
+                    prop_assert!(["authorization_code", "refresh_token", "client_credentials",
+                        "urn:ietf:params:oauth:grant-type:device_code"]
                         .contains(&grant.as_str()));
                     if let Ok(GrantRequest::AuthorizationCode(c)) = GrantRequest::parse(g, &form) {
                         prop_assert_eq!(Some(c.code), form.get("code"));
@@ -133,6 +146,9 @@ mod tests {
                     }
                     if let Ok(GrantRequest::RefreshToken(r)) = GrantRequest::parse(g, &form) {
                         prop_assert!(!r.refresh_token.is_empty());
+                    }
+                    if let Ok(GrantRequest::DeviceCode(d)) = GrantRequest::parse(g, &form) {
+                        prop_assert_eq!(Some(d.device_code), form.get("device_code"));
                     }
                 }
                 Err(_) => prop_assert!(GrantType::parse(&grant).is_none()),
