@@ -127,6 +127,8 @@ enum User {
     Id,
 }
 
+// The column `device_code_hash` repeats the table's name.
+#[allow(clippy::enum_variant_names)]
 #[derive(DeriveIden, Clone, Copy)]
 enum DeviceCode {
     Table,

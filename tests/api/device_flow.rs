@@ -480,3 +480,21 @@ async fn metadata_names_the_device_endpoint_and_grant() {
             .any(|g| g == DEVICE_GRANT)
     );
 }
+
+#[tokio::test]
+async fn the_sweeper_deletes_device_authorizations_a_day_past_their_expiry() {
+    // Arrange
+    let app = spawn_app().await;
+    let c = cli_client(&app).await;
+    let d = device_authorization(&app, &c.id, "read").await;
+    let code = d["device_code"].as_str().expect("device_code");
+
+    // Act
+    app.advance(600 + 86_400 + 1);
+    latch::sweeper::sweep(&app.db, app.clock.now(), chrono::TimeDelta::days(90))
+        .await
+        .expect("sweep");
+
+    // Assert: gone (an expired but kept code would answer expired_token).
+    expect_oauth_error(poll(&app, &c.id, code).await, 400, "invalid_grant").await;
+}
