@@ -83,9 +83,14 @@ async fn decide(
         .find("action=\"/device/decision\"")
         .expect("decision form")..];
     let csrf = input_value(form, "csrf").expect("csrf");
+    let user_code = input_value(form, "user_code").expect("user_code");
     browser
         .post(app.url("/device/decision"))
-        .form(&[("csrf", csrf.as_str()), ("decision", decision)])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("user_code", user_code.as_str()),
+            ("decision", decision),
+        ])
         .send()
         .await
         .expect("decision")
@@ -497,4 +502,29 @@ async fn the_sweeper_deletes_device_authorizations_a_day_past_their_expiry() {
 
     // Assert: gone (an expired but kept code would answer expired_token).
     expect_oauth_error(poll(&app, &c.id, code).await, 400, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn an_answer_goes_only_to_the_code_its_screen_showed() {
+    // Arrange: two codes; the person opens the first, then enters the second in another tab.
+    let app = spawn_app().await;
+    app.create_user("ada@example.com", PASSWORD).await;
+    let c = cli_client(&app).await;
+    let first = device_authorization(&app, &c.id, "read").await;
+    let second = device_authorization(&app, &c.id, "read").await;
+    let browser = app.signed_in_browser("ada@example.com").await;
+    let res = enter_code(&app, &browser, first["user_code"].as_str().unwrap()).await;
+    let first_screen = res.text().await.unwrap();
+    let res = enter_code(&app, &browser, second["user_code"].as_str().unwrap()).await;
+    assert_eq!(res.status(), 200);
+
+    // Act: "Allow" on the first screen.
+    let res = decide(&app, &browser, &first_screen, "allow").await;
+
+    // Assert: refused; neither code was approved.
+    assert_eq!(res.status(), 400);
+    for d in [&first, &second] {
+        let res = poll(&app, &c.id, d["device_code"].as_str().unwrap()).await;
+        expect_oauth_error(res, 400, "authorization_pending").await;
+    }
 }

@@ -58,6 +58,10 @@ pub struct DecisionForm {
     csrf: String,
     #[serde(default)]
     decision: String,
+    /// The code the consent screen showed: it must be the one pending in this session (a
+    /// code entered since in another tab replaces it, and this answer must not go to that).
+    #[serde(default)]
+    user_code: String,
 }
 
 /// To sign-in, then back to `/device` with the code (if it was a well-formed one).
@@ -255,7 +259,11 @@ pub async fn decide(
         )
     };
     // Single use: the pending entry leaves the session now, and the row is decided once.
-    let Some(pending) = session.remove_as::<Pending>(PENDING).and_then(Result::ok) else {
+    let Some(pending) = session
+        .remove_as::<Pending>(PENDING)
+        .and_then(Result::ok)
+        .filter(|p| user_code::normalize(&form.user_code).as_deref() == Some(&p.user_code))
+    else {
         return Ok(expired());
     };
     let now = state.clock.now();
@@ -266,11 +274,17 @@ pub async fn decide(
         return Ok(expired());
     };
     let auth_time = chrono::DateTime::from_timestamp(user.auth_time, 0).unwrap_or(now);
+    // The decision and the remembered consent commit together.
+    let txn = store::begin_write(&state.db).await?;
+    if !store::device_codes::decide(&*txn, &row.id, &user.user.id, auth_time, approve, now).await? {
+        txn.rollback().await.map_err(store::StoreError::from)?;
+        return Ok(expired());
+    }
     if approve {
         // Remembered like a consent on the authorization endpoint (the dashboard lists it;
         // revoking it ends the refresh tokens): the union with what was granted before.
         let mut scope: Vec<String> =
-            match store::consents::find(&state.db, &user.user.id, &row.client_id).await? {
+            match store::consents::find(&*txn, &user.user.id, &row.client_id).await? {
                 Some(c) if c.revoked_at.is_none() => words(&c.scope).map(str::to_owned).collect(),
                 _ => Vec::new(),
             };
@@ -279,20 +293,9 @@ pub async fn decide(
                 scope.push(s.to_owned());
             }
         }
-        store::consents::grant(
-            &state.db,
-            &user.user.id,
-            &row.client_id,
-            &scope.join(" "),
-            now,
-        )
-        .await?;
+        store::consents::grant(&*txn, &user.user.id, &row.client_id, &scope.join(" "), now).await?;
     }
-    if !store::device_codes::decide(&state.db, &row.id, &user.user.id, auth_time, approve, now)
-        .await?
-    {
-        return Ok(expired());
-    }
+    txn.commit().await.map_err(store::StoreError::from)?;
     let kind = if approve {
         AuditKind::DeviceApproved
     } else {
