@@ -527,3 +527,86 @@ async fn a_disabled_clients_origins_are_not_answered() {
     let res = preflight(&app, "/oauth/token", SPA, "POST").await;
     no_cors(res.headers(), "disabled client");
 }
+
+#[tokio::test]
+async fn the_dashboard_app_page_shows_and_edits_allowed_origins() {
+    // Arrange: Ann's own public app.
+    let app = spawn_app().await;
+    let ann = app.create_user("ann@example.com", PASSWORD).await;
+    let (c, _) = latch::clients::create(
+        &app.db,
+        &app.state.catalog.get(),
+        &app.state.logos,
+        latch::clients::NewClient {
+            name: "Ann's SPA".into(),
+            redirect_uris: vec![SPA_CB.into()],
+            public: true,
+            grant_types: vec!["authorization_code".into()],
+            scopes: vec!["read".into()],
+            livemode: true,
+            first_party: false,
+            resource_server: false,
+            owner_id: Some(ann.id.clone()),
+            metadata: Default::default(),
+            allowed_origins: None,
+        },
+    )
+    .await
+    .expect("client");
+    let browser = app.signed_in_browser("ann@example.com").await;
+    let path = format!("/dashboard/apps/{}", c.id);
+    let page = browser.get(app.url(&path)).send().await.unwrap();
+    let html = page.text().await.unwrap();
+
+    // Assert: the field, and the default in force.
+    assert!(html.contains("name=\"allowed_origins\""), "{html}");
+    assert!(
+        html.contains(&format!("<code>{SPA}</code>")),
+        "default shown"
+    );
+    let csrf = input_value(&html, "csrf").expect("csrf");
+    let save = |origins: &'static str| {
+        let (browser, csrf, path) = (&browser, csrf.clone(), path.clone());
+        let app = &app;
+        async move {
+            browser
+                .post(app.url(&path))
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("name", "Ann's SPA"),
+                    ("redirect_uris", SPA_CB),
+                    ("allowed_origins", origins),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    // Act: an invalid origin is explained, nothing changes.
+    let res = save("https://spa.example.com/path").await;
+    assert_eq!(res.status(), 422);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("https://spa.example.com/path")
+    );
+
+    // Act: an empty field keeps the default.
+    let res = save("").await;
+    assert_eq!(res.status(), 303);
+    let row = latch::store::clients::by_id(&app.db, &c.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.allowed_origins, None);
+
+    // Act: naming origins replaces the default, answered at once.
+    let res = save("https://app.example.org\r\nhttp://localhost:3000").await;
+    assert_eq!(res.status(), 303);
+    let res = preflight(&app, "/oauth/token", "http://localhost:3000", "POST").await;
+    assert_eq!(acao(res.headers()), Some("http://localhost:3000"));
+    let res = preflight(&app, "/oauth/token", SPA, "POST").await;
+    no_cors(res.headers(), "default replaced");
+}

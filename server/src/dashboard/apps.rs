@@ -336,6 +336,8 @@ struct Values {
     redirect_uris: String,
     links: Links,
     scopes: Vec<String>,
+    /// The CORS origins as typed (one per line); empty: the default.
+    allowed_origins: String,
 }
 
 fn app_page(
@@ -352,6 +354,11 @@ fn app_page(
             .join("\n"),
         links: Links::of(c),
         scopes: crate::store::words(&c.scopes).map(str::to_owned).collect(),
+        allowed_origins: c
+            .allowed_origins
+            .as_deref()
+            .map(|o| crate::store::words(o).collect::<Vec<_>>().join("\n"))
+            .unwrap_or_default(),
     });
     let catalog = state.catalog.get();
     let status = if error.is_some() {
@@ -371,6 +378,8 @@ fn app_page(
             verified: clients::trust_of(c, Some(&dash.user)).verified,
             error,
             needs_redirect: crate::store::words(&c.grant_types).any(|g| g == "authorization_code"),
+            origins_value: v.allowed_origins,
+            origins_effective: clients::origins::of(c).join(", "),
         },
     )
 }
@@ -407,7 +416,12 @@ async fn update(
         client_uri: given("client_uri", &links.client_uri),
         policy_uri: given("policy_uri", &links.policy_uri),
         tos_uri: given("tos_uri", &links.tos_uri),
-        allowed_origins: None,
+        // CORS origins: an empty field keeps the default while there is one (nothing was
+        // ever named); otherwise the list typed replaces the stored one.
+        allowed_origins: form.get("allowed_origins").and_then(|_| {
+            let typed = split_uris(&form.text("allowed_origins"));
+            (!typed.is_empty() || c.allowed_origins.is_some()).then_some(typed)
+        }),
     };
     let result = if scopes.as_ref().is_some_and(Vec::is_empty) {
         Err(ClientError::Invalid(
@@ -440,11 +454,14 @@ async fn update(
                     scopes: scopes.unwrap_or_else(|| {
                         crate::store::words(&c.scopes).map(str::to_owned).collect()
                     }),
+                    allowed_origins: form.text("allowed_origins"),
                 }),
                 Some(capitalize(&e.to_string())),
             ));
         }
     };
+    // This instance answers CORS preflights for the new origins at once.
+    state.origins.reload(&state.db).await?;
     dash.audit(&state, &req, AuditKind::ClientUpdated, detail(&updated))
         .await?;
     dash.flash("Changes saved.");
@@ -642,4 +659,8 @@ pub struct AppPage {
     pub verified: bool,
     pub error: Option<String>,
     pub needs_redirect: bool,
+    /// The stored CORS origins, one per line (empty: the default).
+    pub origins_value: String,
+    /// The origins in force, for the hint.
+    pub origins_effective: String,
 }
