@@ -528,3 +528,50 @@ async fn an_answer_goes_only_to_the_code_its_screen_showed() {
         expect_oauth_error(res, 400, "authorization_pending").await;
     }
 }
+
+#[tokio::test]
+async fn an_app_registered_on_the_dashboard_with_the_device_grant_can_start_the_flow() {
+    // Arrange
+    let app = spawn_app().await;
+    let ann = app.create_user("ann@example.com", PASSWORD).await;
+    let browser = app.signed_in_browser("ann@example.com").await;
+    let page = browser
+        .get(app.url("/dashboard/apps/new"))
+        .send()
+        .await
+        .unwrap();
+    let html = page.text().await.unwrap();
+    assert!(html.contains("name=\"grant_device_code\""), "{html}");
+    let csrf = input_value(&html, "csrf").expect("csrf");
+
+    // Act: a public app with only the device grant (no redirect URI needed).
+    let res = browser
+        .post(app.url("/dashboard/apps"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "Ann's CLI"),
+            ("kind", "public"),
+            ("mode", "live"),
+            ("grant_device_code", "on"),
+            ("redirect_uris", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let rows = latch::store::clients::page(
+        &app.db,
+        latch::store::clients::Owner::User(&ann.id),
+        None,
+        10,
+        None,
+    )
+    .await
+    .unwrap();
+
+    // Assert
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].grant_types, DEVICE_GRANT);
+    let d = device_authorization(&app, &rows[0].id, "read").await;
+    assert!(d["user_code"].as_str().is_some());
+}

@@ -86,6 +86,7 @@ async fn new_form(state: web::Data<AppState>, dash: Dash) -> HttpResponse {
         grant_code: true,
         grant_refresh: true,
         grant_client_credentials: false,
+        grant_device: false,
     };
     views::render(
         StatusCode::OK,
@@ -206,6 +207,7 @@ async fn create(
         grant_code: form.get("grant_authorization_code").is_some(),
         grant_refresh: form.get("grant_refresh_token").is_some(),
         grant_client_credentials: form.get("grant_client_credentials").is_some(),
+        grant_device: form.get("grant_device_code").is_some(),
     };
     let links = form.links();
     let scopes = form.scopes().unwrap_or_else(clients::default_scopes);
@@ -214,6 +216,10 @@ async fn create(
         (f.grant_code, "authorization_code"),
         (f.grant_refresh, "refresh_token"),
         (f.grant_client_credentials, "client_credentials"),
+        (
+            f.grant_device,
+            crate::grant_type::GrantType::DeviceCode.as_str(),
+        ),
     ] {
         if on {
             grant_types.push(g.to_owned());
@@ -634,6 +640,8 @@ pub struct AppForm {
     pub grant_code: bool,
     pub grant_refresh: bool,
     pub grant_client_credentials: bool,
+    /// RFC 8628: TVs and command-line tools sign in with a code on `/device`.
+    pub grant_device: bool,
 }
 
 #[derive(Template)]
