@@ -50,6 +50,10 @@ pub struct Model {
     pub jwks: Option<String>,
     /// Where a `private_key_jwt` client publishes its JWK Set instead.
     pub jwks_uri: Option<String>,
+    /// Origins allowed to call the token, revocation, userinfo and device endpoints from a
+    /// browser (CORS), space-separated; `None`: the default (a public client's redirect URI
+    /// origins, none for a confidential client).
+    pub allowed_origins: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

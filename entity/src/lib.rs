@@ -15,6 +15,7 @@ pub mod client_assertion_jti;
 pub mod client_logo;
 pub mod consent;
 pub mod exchanged_token;
+pub mod device_code;
 pub mod idempotency_key;
 pub mod mail_outbox;
 pub mod prelude;

@@ -119,6 +119,9 @@ audit_kinds! {
     SecondStepFailed = "signin.second_step_failed",
     /// A browser session was ended from Settings (one, or all others).
     SessionEnded = "session.ended",
+    DeviceApproved = "device.approved",
+    DeviceDenied = "device.denied",
+    DeviceCodeRejected = "device.code_rejected",
 }
 
 /// A stored kind this build does not know (written by another version); shown as stored.
@@ -157,7 +160,7 @@ impl AuditKind {
             | ClientCreated | ClientUpdated | ClientEnabled | ClientVerified | ConsentGranted
             | ConsentRevoked | UserEnabled | UserAdminRevoked | ApiCreated | ApiUpdated
             | ApiScopeAdded | TokenExchanged | EmailVerificationSent | EmailVerified
-            | TotpEnabled => Severity::Info,
+            | TotpEnabled | DeviceApproved | DeviceDenied => Severity::Info,
             SigninFailed
             | SigninLocked
             | SignupDuplicate
@@ -185,6 +188,7 @@ impl AuditKind {
             | RecoveryCodeUsed
             | SecondStepFailed
             | SessionEnded => Severity::Warning,
+            | DeviceCodeRejected => Severity::Warning,
         }
     }
 }

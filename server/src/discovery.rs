@@ -26,6 +26,8 @@ pub fn metadata(state: &AppState) -> serde_json::Value {
         "jwks_uri": format!("{iss}/.well-known/jwks.json"),
         "introspection_endpoint": format!("{iss}/oauth/introspect"),
         "revocation_endpoint": format!("{iss}/oauth/revoke"),
+        // RFC 8628 §4.
+        "device_authorization_endpoint": format!("{iss}/oauth/device_authorization"),
         "scopes_supported": state.catalog.get().supported(),
         // RFC 9700 §2.1.2: no implicit grant; only the code flow.
         "response_types_supported": ["code"],

@@ -41,6 +41,8 @@ grant_types! {
     ClientCredentials = "client_credentials",
     /// RFC 8693 §2.1, confidential clients only, into the audiences the client's policy names.
     TokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange",
+    /// RFC 8628 §3.4: a device polls with the device code a person approved on `/device`.
+    DeviceCode = "urn:ietf:params:oauth:grant-type:device_code",
 }
 
 impl GrantType {
@@ -51,6 +53,7 @@ impl GrantType {
             GrantType::RefreshToken => "Refresh tokens",
             GrantType::ClientCredentials => "Client credentials",
             GrantType::TokenExchange => "Token exchange",
+            GrantType::DeviceCode => "Device code (TVs, CLIs)",
         }
     }
 
@@ -103,12 +106,15 @@ mod tests {
         assert_eq!(
             GrantType::names(", ", ", "),
             "authorization_code, refresh_token, client_credentials, \
-             urn:ietf:params:oauth:grant-type:token-exchange"
+             urn:ietf:params:oauth:grant-type:token-exchange, \
+             urn:ietf:params:oauth:grant-type:device_code"
         );
         assert_eq!(
             GrantType::names(", ", " or "),
-            "authorization_code, refresh_token, client_credentials or \
-             urn:ietf:params:oauth:grant-type:token-exchange"
+            "authorization_code, refresh_token, client_credentials, \
+             urn:ietf:params:oauth:grant-type:token-exchange or \
+             urn:ietf:params:oauth:grant-type:device_code"
         );
     }
+
 }

@@ -54,6 +54,8 @@ pub mod crypto;
 pub mod cursor;
 /// The developer dashboard: API keys, OAuth apps, authorized apps, activity, settings, admin pages.
 pub mod dashboard;
+/// The device authorization grant (RFC 8628): its endpoint and the `/device` page.
+pub mod device;
 /// RFC 8414 metadata and the JWKS document.
 pub mod discovery;
 /// Email addresses: the stored form, lookups, look-alikes (UTS #39).

@@ -108,6 +108,11 @@ async fn userinfo(
             ));
         }
     };
+    // CORS: the token's client decides which browser origin may read this answer.
+    if let Some(c) = store::clients::by_id_cached(&state.db, &state.rows, &claims.client_id).await?
+    {
+        crate::oauth::cors::mark(&req, &c);
+    }
     if !has_openid(&claims.scope) || claims.sub == claims.client_id {
         return Ok(bearer_error(
             OAuthCode::InsufficientScope,

@@ -378,6 +378,87 @@ pub fn consent_page(v: &ConsentView) -> HttpResponse {
     )
 }
 
+// ---------------------------------------------------------------------------------------------
+// Device sign-in (RFC 8628 §3.3)
+
+/// What the code-entry page of `/device` shows.
+pub struct DeviceEntryView<'a> {
+    /// The session's CSRF token (the code form and the "Sign out" form).
+    pub csrf: &'a str,
+    /// Prefilled code (from `verification_uri_complete`), shown as `XXXX-XXXX`.
+    pub code: &'a str,
+    pub error: Option<&'a str>,
+    pub user_email: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "device.html")]
+struct DeviceEntryTemplate<'a, 'b> {
+    version: &'static str,
+    v: &'a DeviceEntryView<'b>,
+}
+
+/// `/device`: posts `csrf` and `user_code` to `/device`.
+pub fn device_entry_page(status: StatusCode, v: &DeviceEntryView) -> HttpResponse {
+    render(
+        status,
+        &DeviceEntryTemplate {
+            version: asset_version(),
+            v,
+        },
+    )
+}
+
+/// What the device consent screen shows.
+pub struct DeviceConsentView<'a> {
+    pub csrf: &'a str,
+    pub client_name: &'a str,
+    pub client_id: &'a str,
+    pub user_email: &'a str,
+    /// `XXXX-XXXX`, for the person to compare with the device (RFC 8628 §5.4).
+    pub user_code: &'a str,
+    /// The code letter by letter, for screen readers.
+    pub user_code_spelled: &'a str,
+    pub groups: Vec<ScopeGroup<'a>>,
+    pub livemode: bool,
+    pub registered_by: &'a str,
+    pub verified: bool,
+    pub homepage: Option<(&'a str, &'a str)>,
+    pub logo_url: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "device_consent.html")]
+struct DeviceConsentTemplate<'a, 'b> {
+    version: &'static str,
+    initial: String,
+    v: &'a DeviceConsentView<'b>,
+    homepage: Option<(&'b str, &'b str)>,
+    logo_url: Option<&'b str>,
+}
+
+/// The device consent screen: posts `csrf` and `decision=allow|deny` to `/device/decision`.
+pub fn device_consent_page(v: &DeviceConsentView) -> HttpResponse {
+    let initial = v
+        .client_name
+        .chars()
+        .find(|c| c.is_alphanumeric())
+        .map_or_else(|| "?".to_owned(), |c| c.to_uppercase().collect());
+    render(
+        StatusCode::OK,
+        &DeviceConsentTemplate {
+            version: asset_version(),
+            initial,
+            v,
+            // As on the consent page: only http(s) links, only Latch's own logo copy.
+            homepage: v.homepage.filter(|(href, _)| is_http_href(href)),
+            logo_url: v
+                .logo_url
+                .filter(|h| h.starts_with("/logos/") && !h.contains("//")),
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,7 @@ pub fn machine_routes(cfg: &mut web::ServiceConfig) {
     crate::introspect::routes(cfg);
     crate::revoke::routes(cfg);
     crate::par::routes(cfg);
+    crate::device::machine_routes(cfg);
     cfg.service(
         web::scope("/v1")
             .wrap(actix_web::middleware::from_fn(
@@ -43,6 +44,7 @@ pub fn machine_routes(cfg: &mut web::ServiceConfig) {
 /// Pages for people: behind the session middleware.
 pub fn browser_routes(cfg: &mut web::ServiceConfig) {
     crate::authorize::routes(cfg);
+    crate::device::browser_routes(cfg);
     crate::account::routes(cfg);
     crate::dashboard::routes(cfg);
     cfg.default_service(web::to(not_found));

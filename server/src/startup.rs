@@ -195,6 +195,12 @@ impl Application {
             .await
             .map_err(|e| StartupError::Database(e.to_string()))?;
         crate::catalog::start_reloading(db.clone(), catalog.clone());
+        let origins = Arc::new(crate::clients::origins::OriginSet::default());
+        origins
+            .reload(&db)
+            .await
+            .map_err(|e| StartupError::Database(e.to_string()))?;
+        crate::clients::origins::start_reloading(db.clone(), origins.clone());
 
         let limiter = crate::rate_limit::Limiter::new(
             settings.rate_limit,
@@ -233,6 +239,7 @@ impl Application {
             logos: crate::clients::logo::Fetcher::for_issuer(&settings.issuer),
             client_keys: crate::clients::jwks::KeyCache::default(),
             mail: crate::mail::Mailer::new(settings.mail.clone()),
+            origins,
         });
         crate::mail::worker::spawn(state.db.clone(), state.sealer.clone(), &state.mail);
         let cookie_key = Key::derive_from(&derive_key(&master, "session-cookie"));
@@ -280,6 +287,7 @@ impl Application {
                             crate::routes::unreadable_body,
                         ),
                 )
+                .wrap(from_fn(crate::oauth::cors::answer))
                 .wrap(from_fn(crate::middleware::observe))
                 .configure(crate::routes::machine_routes)
                 // Browser pages get the session cookie; the machine endpoints above do not

@@ -32,4 +32,6 @@ pub struct AppState {
     pub client_keys: crate::clients::jwks::KeyCache,
     /// Mail: whether it is configured, the outbox, the worker's wake-up and status.
     pub mail: crate::mail::Mailer,
+    /// Every enabled client's CORS origins (reloaded every 2 s and at once after a change here).
+    pub origins: Arc<crate::clients::origins::OriginSet>,
 }

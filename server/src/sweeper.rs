@@ -21,6 +21,7 @@ pub fn spawn(db: Db, clock: crate::clock::Clock, audit_retention: chrono::TimeDe
 }
 
 /// One pass: expired deny-list rows, codes and families; idempotency records past 24 h;
+/// device authorizations a day past their expiry;
 /// audit events past retention (`LATCH_AUDIT_RETENTION_DAYS`).
 pub async fn sweep(
     db: &Db,
@@ -35,6 +36,9 @@ pub async fn sweep(
     // belongs to a session that has expired whatever the setting.
     crate::store::browser_sessions::delete_seen_before(db, now - chrono::TimeDelta::days(30))
         .await?;
+    // Device authorizations (RFC 8628) a day past their 10 minutes: their user codes are
+    // unique, so expired ones must not pile up.
+    crate::store::device_codes::delete_expired(db, now - chrono::TimeDelta::days(1)).await?;
     let cutoff = now - audit_retention;
     crate::store::audit::prune(db, cutoff).await?;
     notify_expiring_keys(db, now).await?;

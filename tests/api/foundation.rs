@@ -40,6 +40,7 @@ fn expected_tables() -> Vec<String> {
         entity::totp_factor::Entity.table_name(),
         entity::recovery_code::Entity.table_name(),
         entity::browser_session::Entity.table_name(),
+        entity::device_code::Entity.table_name(),
         "seaql_migrations",
     ]
     .iter()

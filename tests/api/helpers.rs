@@ -256,11 +256,20 @@ impl TestApp {
             resource_server: c.resource_server,
             owner_id: None,
             metadata: Default::default(),
+            allowed_origins: c
+                .allowed_origins
+                .map(|v| v.iter().map(|s| s.to_string()).collect()),
         };
         let (m, secret) =
             latch::clients::create(&self.db, &self.state.catalog.get(), &self.state.logos, new)
                 .await
                 .expect("client created");
+        // As `/v1` and the CLI do: this instance knows the new CORS origins at once.
+        self.state
+            .origins
+            .reload(&self.db)
+            .await
+            .expect("origins reloaded");
         TestClient {
             id: m.id,
             secret,
@@ -304,6 +313,8 @@ pub struct ClientSpec {
     pub livemode: bool,
     pub first_party: bool,
     pub resource_server: bool,
+    /// CORS origins; `None`: the default.
+    pub allowed_origins: Option<Vec<&'static str>>,
 }
 
 impl Default for ClientSpec {
@@ -317,6 +328,7 @@ impl Default for ClientSpec {
             livemode: true,
             first_party: false,
             resource_server: false,
+            allowed_origins: None,
         }
     }
 }

@@ -75,6 +75,7 @@ async fn pkjwt_client(app: &TestApp, jwks: Option<String>, jwks_uri: Option<Stri
         resource_server: false,
         owner_id: None,
         metadata: Default::default(),
+        allowed_origins: None,
     };
     let protocol = latch::clients::Protocol {
         auth_method: Some("private_key_jwt".into()),

@@ -449,6 +449,7 @@ async fn a_client_without_the_grant_is_unauthorized() {
         resource_server: false,
         owner_id: None,
         metadata: Default::default(),
+        allowed_origins: None,
     };
     assert!(
         latch::clients::create(

@@ -544,7 +544,7 @@ async fn token_unsupported_grant_type_when_grant_is_password_implicit_or_unknown
         "password",
         "implicit",
         "token",
-        "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:ietf:params:oauth:grant-type:saml2-bearer",
         "urn:example:unknown",
         "CLIENT_CREDENTIALS",
     ] {

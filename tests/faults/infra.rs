@@ -372,6 +372,7 @@ impl InProcess {
                 resource_server: false,
                 owner_id: None,
                 metadata: Default::default(),
+                allowed_origins: None,
             };
         let (m, secret) = latch::clients::create(
             db,

@@ -51,6 +51,7 @@ pub fn client_object(c: &entity::client::Model) -> serde_json::Value {
         "require_pushed_authorization_requests": c.require_par,
         "jwks": c.jwks.as_deref().and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok()),
         "jwks_uri": c.jwks_uri,
+        "allowed_origins": clients::origins::of(c),
         "created": c.created_at.timestamp(),
         "updated": c.updated_at.timestamp(),
     })
@@ -142,6 +143,7 @@ async fn create(
         "token_endpoint_auth_method",
         "jwks",
         "jwks_uri",
+        "allowed_origins",
     ])?;
     // A resource server may introspect every token and key of the server: only an admin's
     // API key makes one (`Principal::allow_admin`).
@@ -189,6 +191,7 @@ async fn create(
                 policy_uri: params.one("policy_uri")?.map(str::to_owned),
                 tos_uri: params.one("tos_uri")?.map(str::to_owned),
             },
+            allowed_origins: params.list("allowed_origins"),
         };
         let (mut c, secret) =
             clients::create_with(&state.db, &state.catalog.get(), &state.logos, new, protocol)
@@ -197,6 +200,8 @@ async fn create(
             let catalog = state.catalog.get();
             c = clients::set_exchange_audiences(&state.db, &catalog, &state.rows, &c, a).await?;
         }
+        // This instance answers preflights for the new origins at once.
+        state.origins.reload(&state.db).await?;
         super::audit(&state, &req, &owner, AuditKind::ClientCreated, detail(&c)).await?;
         let mut v = client_object(&c);
         v["secret"] = json!(secret);
@@ -225,6 +230,7 @@ async fn update(
         "tos_uri",
         "token_exchange_audiences",
         "require_pushed_authorization_requests",
+        "allowed_origins",
     ])?;
     let audiences = params.list("token_exchange_audiences");
     idempotency::run(&state, &p.owner(), &req, &body, || async {
@@ -240,6 +246,7 @@ async fn update(
             client_uri: params.one("client_uri")?.map(str::to_owned),
             policy_uri: params.one("policy_uri")?.map(str::to_owned),
             tos_uri: params.one("tos_uri")?.map(str::to_owned),
+            allowed_origins: params.list("allowed_origins"),
         };
         let mut updated = clients::update(
             &state.db,
@@ -256,6 +263,7 @@ async fn update(
                 clients::set_exchange_audiences(&state.db, &catalog, &state.rows, &updated, a)
                     .await?;
         }
+        state.origins.reload(&state.db).await?;
         super::audit(
             &state,
             &req,

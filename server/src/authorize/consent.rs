@@ -82,7 +82,7 @@ pub(super) fn covers(granted: &[String], r: &AuthorizeRequest) -> bool {
 /// The requested scopes as the consent page shows them: the OpenID ones as "Your
 /// identity", then each API by name in catalog order, each scope in plain words and
 /// marked when `granted` already holds it.
-fn groups<'a>(
+pub(crate) fn groups<'a>(
     catalog: &'a crate::catalog::Snapshot,
     scopes: &'a [String],
     granted: &[String],

@@ -370,6 +370,11 @@ struct ClientCreate {
     /// For private_key_jwt: where it publishes its JWK Set.
     #[arg(long, value_name = "URL")]
     jwks_uri: Option<String>,
+    /// A browser origin (scheme://host[:port]) that may call the token, revocation,
+    /// userinfo and device endpoints (CORS; repeatable, replaces the list; "" for none).
+    /// Default: a public client's redirect URI origins, none for a confidential one.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    allowed_origins: Vec<String>,
     #[arg(long)]
     json: bool,
 }
@@ -390,6 +395,11 @@ struct ClientMetadataArgs {
     /// The app's terms of service, linked from the consent screen.
     #[arg(long, value_name = "URI")]
     tos_uri: Option<String>,
+    /// A browser origin (scheme://host[:port]) that may call the token, revocation,
+    /// userinfo and device endpoints (CORS; repeatable, replaces the list; "" for none).
+    /// Default: a public client's redirect URI origins, none for a confidential one.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    allowed_origins: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -705,6 +715,7 @@ async fn run(command: Command, mut settings: Settings) -> Result<(), Failure> {
                     policy_uri: c.policy_uri,
                     tos_uri: c.tos_uri,
                 },
+                allowed_origins: (!c.allowed_origins.is_empty()).then_some(c.allowed_origins),
             };
             let jwks = match &c.jwks {
                 Some(path) => Some(

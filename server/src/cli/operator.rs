@@ -51,6 +51,7 @@ pub(super) fn client_json(c: &entity::client::Model) -> serde_json::Value {
         "name": c.name,
         "redirect_uris": list(&c.redirect_uris),
         "grant_types": list(&c.grant_types),
+        "allowed_origins": crate::clients::origins::of(c),
         "scopes": list(&c.scopes),
         "livemode": c.livemode,
         "public": c.is_public,
@@ -406,11 +407,13 @@ pub(super) async fn client(command: ClientCommand, settings: &Settings) -> Resul
                 && m.client_uri.is_none()
                 && m.policy_uri.is_none()
                 && m.tos_uri.is_none()
+                && m.allowed_origins.is_empty()
             {
                 return Err(Failure(
                     2,
                     "nothing to change: give --name, --redirect-uri, --scope, --logo-uri, \
-                     --client-uri, --policy-uri, --tos-uri, --exchange-audience or --require-par"
+                     --client-uri, --policy-uri, --tos-uri, --exchange-audience, --require-par \
+                     or --allowed-origin"
                         .into(),
                 ));
             }
@@ -425,6 +428,7 @@ pub(super) async fn client(command: ClientCommand, settings: &Settings) -> Resul
                 client_uri: m.client_uri,
                 policy_uri: m.policy_uri,
                 tos_uri: m.tos_uri,
+                allowed_origins: (!m.allowed_origins.is_empty()).then_some(m.allowed_origins),
             };
             if !exchange_audiences.is_empty() {
                 crate::clients::check_exchange_audiences(&catalog, &exchange_audiences)

@@ -6,6 +6,7 @@
 
 pub mod jwks;
 pub mod logo;
+pub mod origins;
 
 use url::Url;
 
@@ -104,6 +105,8 @@ pub struct NewClient {
     pub resource_server: bool,
     pub owner_id: Option<String>,
     pub metadata: Metadata,
+    /// CORS origins ([`origins`]); `None`: the default.
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 /// The OpenID client metadata people see on the consent screen (OIDC Dynamic Client
@@ -423,6 +426,14 @@ pub async fn create_with(
         return Err(ClientError::UnknownOwner(owner.clone()));
     }
     let metadata = check_metadata(&c.metadata)?;
+    let allowed_origins = match &c.allowed_origins {
+        Some(list) => Some(
+            origins::check_origins(list)
+                .map_err(|m| invalid(m, "allowed_origins"))?
+                .join(" "),
+        ),
+        None => None,
+    };
     let logo = match &metadata.logo_uri {
         Some(uri) => Some(fetch_logo(logos, uri).await?),
         None => None,
@@ -459,6 +470,7 @@ pub async fn create_with(
         require_par: protocol.require_par,
         jwks,
         jwks_uri,
+        allowed_origins,
     };
     let row = store::clients::insert(db, model).await?;
     if let Some(l) = logo {
@@ -493,6 +505,8 @@ fn check_grant(grant: GrantType, public: bool) -> Result<(), ClientError> {
             "grant_types",
         )),
         GrantType::TokenExchange => Ok(()),
+        // RFC 8628 §3.4: public (a TV, a CLI) or confidential alike.
+        GrantType::DeviceCode => Ok(()),
     }
 }
 
@@ -553,6 +567,8 @@ pub struct ClientUpdate {
     pub tos_uri: Option<String>,
     /// RFC 9126 §6 `require_pushed_authorization_requests`.
     pub require_par: Option<bool>,
+    /// Replaces the CORS origins (an empty list: none).
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 /// Change a client; this instance's cached row goes at once (others within the cache TTL).
@@ -586,6 +602,13 @@ pub async fn update(
         if let Some(v) = given {
             *slot = Some(validate_metadata_uri(v, param)?);
         }
+    }
+    if let Some(list) = &u.allowed_origins {
+        changes.allowed_origins = Some(
+            origins::check_origins(list)
+                .map_err(|m| invalid(m, "allowed_origins"))?
+                .join(" "),
+        );
     }
     // The logo is fetched before anything is written, so a refused logo changes nothing.
     let logo = match &changes.logo_uri {

@@ -43,6 +43,7 @@ pub(super) struct Raw {
     pub(super) limit_authorize_ip: Option<String>,
     pub(super) limit_login_ip: Option<String>,
     pub(super) limit_signup_ip: Option<String>,
+    pub(super) limit_device_code: Option<String>,
     pub(super) login_lockout_threshold: Option<String>,
     pub(super) audit_retention_days: Option<String>,
     pub(super) session_ttl: Option<String>,

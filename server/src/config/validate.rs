@@ -243,6 +243,11 @@ pub(super) fn settings(raw: Raw, o: &Overrides) -> Result<Settings, ConfigError>
             &raw.limit_verify_resend,
             &mut limits.verify_resend,
         ),
+        (
+            "LATCH_LIMIT_DEVICE_CODE",
+            &raw.limit_device_code,
+            &mut limits.device_code,
+        ),
     ] {
         if let Some(v) = raw_value {
             *slot = crate::rate_limit::Rate::parse(v).ok_or_else(|| {

@@ -113,6 +113,9 @@ pub fn event_title(kind: &str) -> std::borrow::Cow<'_, str> {
         ApiScopeAdded => "Scope added to an API",
         ApiScopeRemoved => "Scope removed from an API",
         TokenExchanged => "An app exchanged your token for one to another API",
+        DeviceApproved => "Device signed in",
+        DeviceDenied => "Device sign-in denied",
+        DeviceCodeRejected => "Wrong device code entered",
         // Shown by name until they get a sentence (as before AuditKind existed).
         ApiKeyExpiring => "API key expiring soon",
         ApiKeyUpdated | ApiKeyNewIp | RateLimitExceeded => k.as_str(),

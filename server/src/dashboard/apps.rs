@@ -87,6 +87,7 @@ async fn new_form(state: web::Data<AppState>, dash: Dash) -> HttpResponse {
         grant_code: true,
         grant_refresh: true,
         grant_client_credentials: false,
+        grant_device: false,
     };
     views::render(
         StatusCode::OK,
@@ -215,6 +216,7 @@ async fn create(
         grant_code: form.get("grant_authorization_code").is_some(),
         grant_refresh: form.get("grant_refresh_token").is_some(),
         grant_client_credentials: form.get("grant_client_credentials").is_some(),
+        grant_device: form.get("grant_device_code").is_some(),
     };
     let links = form.links();
     let scopes = form.scopes().unwrap_or_else(clients::default_scopes);
@@ -223,6 +225,10 @@ async fn create(
         (f.grant_code, "authorization_code"),
         (f.grant_refresh, "refresh_token"),
         (f.grant_client_credentials, "client_credentials"),
+        (
+            f.grant_device,
+            crate::grant_type::GrantType::DeviceCode.as_str(),
+        ),
     ] {
         if on {
             grant_types.push(g.to_owned());
@@ -247,6 +253,7 @@ async fn create(
             policy_uri: some(&links.policy_uri),
             tos_uri: some(&links.tos_uri),
         },
+        allowed_origins: None,
     };
     let catalog = state.catalog.get();
     let result = if scopes.is_empty() {
@@ -349,6 +356,8 @@ struct Values {
     redirect_uris: String,
     links: Links,
     scopes: Vec<String>,
+    /// The CORS origins as typed (one per line); empty: the default.
+    allowed_origins: String,
 }
 
 async fn app_page(
@@ -365,6 +374,11 @@ async fn app_page(
             .join("\n"),
         links: Links::of(c),
         scopes: crate::store::words(&c.scopes).map(str::to_owned).collect(),
+        allowed_origins: c
+            .allowed_origins
+            .as_deref()
+            .map(|o| crate::store::words(o).collect::<Vec<_>>().join("\n"))
+            .unwrap_or_default(),
     });
     let catalog = state.catalog.get();
     let status = if error.is_some() {
@@ -393,6 +407,8 @@ async fn app_page(
             error,
             needs_redirect: crate::store::words(&c.grant_types).any(|g| g == "authorization_code"),
             previous_secret: previous_secret_note(c, state.clock.now()),
+            origins_value: v.allowed_origins,
+            origins_effective: clients::origins::of(c).join(", "),
         },
     ))
 }
@@ -444,6 +460,12 @@ async fn update(
         client_uri: given("client_uri", &links.client_uri),
         policy_uri: given("policy_uri", &links.policy_uri),
         tos_uri: given("tos_uri", &links.tos_uri),
+        // CORS origins: an empty field keeps the default while there is one (nothing was
+        // ever named); otherwise the list typed replaces the stored one.
+        allowed_origins: form.get("allowed_origins").and_then(|_| {
+            let typed = split_uris(&form.text("allowed_origins"));
+            (!typed.is_empty() || c.allowed_origins.is_some()).then_some(typed)
+        }),
     };
     let result = if scopes.as_ref().is_some_and(Vec::is_empty) {
         Err(ClientError::Invalid(
@@ -476,12 +498,15 @@ async fn update(
                     scopes: scopes.unwrap_or_else(|| {
                         crate::store::words(&c.scopes).map(str::to_owned).collect()
                     }),
+                    allowed_origins: form.text("allowed_origins"),
                 }),
                 Some(capitalize(&e.to_string())),
             )
             .await;
         }
     };
+    // This instance answers CORS preflights for the new origins at once.
+    state.origins.reload(&state.db).await?;
     dash.audit(&state, &req, AuditKind::ClientUpdated, detail(&updated))
         .await?;
     dash.flash("Changes saved.");
@@ -687,6 +712,8 @@ pub struct AppForm {
     pub grant_code: bool,
     pub grant_refresh: bool,
     pub grant_client_credentials: bool,
+    /// RFC 8628: TVs and command-line tools sign in with a code on `/device`.
+    pub grant_device: bool,
 }
 
 #[derive(Template)]
@@ -716,4 +743,8 @@ pub struct AppPage {
     pub previous_secret: Option<String>,
     /// The stored logo (`/logos/…`), shown instead of the initial.
     pub logo_url: Option<String>,
+    /// The stored CORS origins, one per line (empty: the default).
+    pub origins_value: String,
+    /// The origins in force, for the hint.
+    pub origins_effective: String,
 }

@@ -34,6 +34,12 @@ pub enum OAuthCode {
     TemporarilyUnavailable,
     /// OIDC Core §3.1.2.6: the `request` parameter (a request object) is not supported.
     RequestNotSupported,
+    /// RFC 8628 §3.5: the person has not answered yet; keep polling.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polling too fast; the interval grows by 5 seconds.
+    SlowDown,
+    /// RFC 8628 §3.5: the device code expired; start again.
+    ExpiredToken,
 }
 
 impl OAuthCode {
@@ -57,6 +63,9 @@ impl OAuthCode {
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::RequestNotSupported => "request_not_supported",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
         }
     }
 

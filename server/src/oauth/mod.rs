@@ -11,6 +11,7 @@
 pub mod access_token;
 pub mod client_assertion;
 pub mod client_auth;
+pub mod cors;
 pub mod form;
 pub mod id_token;
 
@@ -57,6 +58,8 @@ impl ClientRequest {
         let form = parse_form(req, &body)?;
         let early = before_auth(&form)?;
         let client = client_auth::authenticate(state, req, &form).await?;
+        // From here on, answers are the client's to read: its origins decide CORS.
+        cors::mark(req, &client);
         client_auth::limit_client(state, req, &client).await?;
         Ok((Self { form, client }, early))
     }

@@ -277,6 +277,7 @@ impl Limiter {
                     self.limits.authorize_ip,
                     self.limits.login_ip,
                     self.limits.signup_ip,
+                    self.limits.device_code,
                 ];
                 map.retain(|(_, r), _| defaults.contains(r));
             }

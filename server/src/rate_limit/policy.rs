@@ -68,6 +68,8 @@ pub struct Limits {
     pub password_reset_account: Rate,
     /// Verification mails an account may ask to be sent again.
     pub verify_resend: Rate,
+    /// User codes entered on `/device`, per IP and per session (RFC 8628 §5.1).
+    pub device_code: Rate,
     /// Failed sign-ins per account before it is locked (then the lock doubles per failure).
     pub login_failures_per_account: u32,
     /// Failed sign-ins (any account) per IP before that IP is blocked.
@@ -127,6 +129,13 @@ impl Default for Limits {
                 period: Duration::from_secs(3600),
                 burst: 3,
             },
+            // RFC 8628 §5.1: 20^8 codes, of which few are live; 10 tries a minute makes
+            // guessing one hopeless within its 10 minutes.
+            device_code: Rate {
+                count: 10,
+                period: Duration::from_secs(60),
+                burst: 10,
+            },
             login_failures_per_account: 5,
             login_failures_per_ip: 20,
             client_auth_failures: 10,
@@ -158,6 +167,8 @@ pub enum Policy {
     PasswordResetAccount,
     /// Verification mails sent again per account (`LATCH_LIMIT_VERIFY_RESEND`).
     VerifyResend,
+    /// User codes entered on `/device`, keyed per IP and per session (`LATCH_LIMIT_DEVICE_CODE`).
+    DeviceCode,
     /// A `/v1` call with an API key: the key's own rate if it has one, else its mode's.
     ApiKey { livemode: bool, own: Option<Rate> },
     /// A `/v1` call with an OAuth access token, at its mode's API-key rate.
@@ -175,6 +186,7 @@ impl Policy {
             Policy::PasswordResetIp => "password_reset_ip",
             Policy::PasswordResetAccount => "password_reset_account",
             Policy::VerifyResend => "verify_resend",
+            Policy::DeviceCode => "device_code",
             Policy::ApiKey { .. } => "api_key",
             Policy::ApiToken { .. } => "api_token",
         }
@@ -190,6 +202,7 @@ impl Policy {
             Policy::PasswordResetIp => limits.password_reset_ip,
             Policy::PasswordResetAccount => limits.password_reset_account,
             Policy::VerifyResend => limits.verify_resend,
+            Policy::DeviceCode => limits.device_code,
             Policy::ApiKey {
                 own: Some(rate), ..
             } => rate,

@@ -137,6 +137,8 @@ pub struct FieldChanges {
     pub tos_uri: Option<Option<String>>,
     /// RFC 9126 §6 `require_pushed_authorization_requests`.
     pub require_par: Option<bool>,
+    /// `Some(list)` stores the allowed origins (space-separated).
+    pub allowed_origins: Option<String>,
 }
 
 /// Write an owner's changes and stamp `updated_at`.
@@ -171,6 +173,9 @@ pub async fn update_fields(
     }
     if let Some(p) = changes.require_par {
         m.require_par = Set(p);
+    }
+    if let Some(o) = changes.allowed_origins {
+        m.allowed_origins = Set(Some(o));
     }
     m.updated_at = Set(now);
     update(db, m).await
@@ -233,4 +238,22 @@ pub async fn set_exchange_audiences(
     m.token_exchange_audiences = Set(audiences);
     m.updated_at = Set(now);
     update(db, m).await
+}
+
+/// Each enabled client's `(is_public, redirect_uris, allowed_origins)`: what the CORS
+/// origin set is built from (`clients::origins`), without the rest of the rows.
+pub async fn origin_rows(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<(bool, String, Option<String>)>, StoreError> {
+    use entity::client::Column;
+    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+    Ok(Entity::find()
+        .select_only()
+        .column(Column::IsPublic)
+        .column(Column::RedirectUris)
+        .column(Column::AllowedOrigins)
+        .filter(Column::DisabledAt.is_null())
+        .into_tuple()
+        .all(db)
+        .await?)
 }

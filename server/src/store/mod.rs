@@ -13,6 +13,7 @@ pub mod client_logos;
 pub mod clients;
 pub mod codes;
 pub mod consents;
+pub mod device_codes;
 mod error;
 pub mod exchanged_tokens;
 pub mod idempotency;

@@ -54,6 +54,7 @@ async fn post_token(
             let issued = grants::token_exchange::exchange(&state, &req, &client, r).await?;
             return Ok(grants::token_exchange::response(&issued));
         }
+        GrantRequest::DeviceCode(r) => grants::device_code::exchange(&state, &client, r).await?,
     };
     Ok(issue::response(&issued))
 }

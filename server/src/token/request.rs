@@ -56,11 +56,18 @@ pub struct TokenExchangeRequest<'a> {
     pub audience: Option<&'a str>,
 }
 
+/// RFC 8628 §3.4 with RFC 8707 §2.2.
+pub struct DeviceCodeRequest<'a> {
+    pub device_code: &'a str,
+    pub resources: &'a [String],
+}
+
 pub enum GrantRequest<'a> {
     AuthorizationCode(CodeRequest<'a>),
     RefreshToken(RefreshRequest<'a>),
     ClientCredentials(ClientCredentialsRequest<'a>),
     TokenExchange(TokenExchangeRequest<'a>),
+    DeviceCode(DeviceCodeRequest<'a>),
 }
 
 /// The `grant_type` parameter, refused unless it names a grant Latch supports. Runs
@@ -108,6 +115,10 @@ impl<'a> GrantRequest<'a> {
                 resources: form.resources(),
                 audience: form.get("audience"),
             }),
+            GrantType::DeviceCode => Self::DeviceCode(DeviceCodeRequest {
+                device_code: required(form, "device_code")?,
+                resources: form.resources(),
+            }),
         })
     }
 }
@@ -129,12 +140,13 @@ mod tests {
                 Just("authorization_code".to_owned()), Just("refresh_token".to_owned()),
                 Just("client_credentials".to_owned()), Just("password".to_owned()),
                 Just("urn:ietf:params:oauth:grant-type:token-exchange".to_owned()),
+                Just("urn:ietf:params:oauth:grant-type:device_code".to_owned()),
                 Just("implicit".to_owned()), Just("AUTHORIZATION_CODE".to_owned()), any::<String>(),
             ],
             others in prop::collection::vec(
                 (prop::sample::select(vec!["code", "refresh_token", "scope", "resource",
                     "redirect_uri", "code_verifier", "subject_token", "subject_token_type",
-                    "audience"]), any::<String>()),
+                    "audience", "device_code"]), any::<String>()),
                 0..6,
             ),
         ) {
@@ -152,7 +164,8 @@ mod tests {
             match grant_type(&form) {
                 Ok(g) => {
                     prop_assert!(["authorization_code", "refresh_token", "client_credentials",
-                        "urn:ietf:params:oauth:grant-type:token-exchange"]
+                        "urn:ietf:params:oauth:grant-type:token-exchange",
+                        "urn:ietf:params:oauth:grant-type:device_code"]
                         .contains(&grant.as_str()));
                     if let Ok(GrantRequest::AuthorizationCode(c)) = GrantRequest::parse(g, &form) {
                         prop_assert_eq!(Some(c.code), form.get("code"));
@@ -164,6 +177,9 @@ mod tests {
                     if let Ok(GrantRequest::TokenExchange(r)) = GrantRequest::parse(g, &form) {
                         prop_assert_eq!(Some(r.subject_token), form.get("subject_token"));
                         prop_assert_eq!(Some(r.subject_token_type), form.get("subject_token_type"));
+                    }
+                    if let Ok(GrantRequest::DeviceCode(d)) = GrantRequest::parse(g, &form) {
+                        prop_assert_eq!(Some(d.device_code), form.get("device_code"));
                     }
                 }
                 Err(_) => prop_assert!(GrantType::parse(&grant).is_none()),

@@ -151,6 +151,7 @@ async fn client_registration_rejects_the_redirect_uri_when_it_is_http_off_loopba
         resource_server: false,
         owner_id: None,
         metadata: Default::default(),
+        allowed_origins: None,
     };
     for bad in [
         "http://app.example.com/cb",

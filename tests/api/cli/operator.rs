@@ -319,3 +319,50 @@ async fn client_list_show_rotate_update_disable_enable_and_delete() {
         ]
     );
 }
+
+#[tokio::test]
+async fn client_allowed_origins_are_set_by_create_and_update_and_invalid_ones_exit_2() {
+    // Arrange
+    let cli = Cli::new().await;
+    let v = cli.json(&[
+        "client",
+        "create",
+        "--name",
+        "Back office",
+        "--redirect-uri",
+        "https://bo.example.com/cb",
+        "--allowed-origin",
+        "https://bo.example.com",
+        "--allowed-origin",
+        "http://localhost:5173",
+        "--json",
+    ]);
+    let id = v["client_id"].as_str().expect("id").to_owned();
+
+    // Act + Assert
+    let shown = cli.json(&["client", "show", &id, "--json"]);
+    assert_eq!(
+        shown["allowed_origins"],
+        serde_json::json!(["https://bo.example.com", "http://localhost:5173"])
+    );
+    let updated = cli.json(&[
+        "client",
+        "update",
+        &id,
+        "--allowed-origin",
+        "https://new.example.com",
+        "--json",
+    ]);
+    assert_eq!(
+        updated["allowed_origins"],
+        serde_json::json!(["https://new.example.com"])
+    );
+    let out = cli.run(&[
+        "client",
+        "update",
+        &id,
+        "--allowed-origin",
+        "https://new.example.com/path",
+    ]);
+    assert_usage_error(&out, "https://new.example.com/path");
+}

@@ -22,6 +22,7 @@ async fn owned_client(app: &TestApp, owner_id: &str) -> TestClient {
             resource_server: false,
             owner_id: Some(owner_id.to_owned()),
             metadata: Default::default(),
+            allowed_origins: None,
         },
     )
     .await
