@@ -39,6 +39,7 @@
 //! key may be accepted for that long.
 
 mod claims;
+pub mod dpop;
 mod error;
 mod introspect;
 mod jwks;
