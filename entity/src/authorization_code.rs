@@ -26,6 +26,8 @@ pub struct Model {
     /// The access token minted from this code, and when it expires (deny-listed on replay).
     pub access_token_jti: Option<String>,
     pub access_token_expires_at: Option<DateTimeUtc>,
+    /// RFC 9449 §10 `dpop_jkt`: the code is redeemed only with a proof by this key.
+    pub dpop_jkt: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

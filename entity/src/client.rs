@@ -37,6 +37,8 @@ pub struct Model {
     pub client_uri: Option<String>,
     pub policy_uri: Option<String>,
     pub tos_uri: Option<String>,
+    /// RFC 9449 §5.2 `dpop_bound_access_tokens`: every token request needs a DPoP proof.
+    pub dpop_bound_access_tokens: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,7 @@ pub mod authorization_code;
 pub mod client;
 pub mod client_logo;
 pub mod consent;
+pub mod dpop_proof;
 pub mod idempotency_key;
 pub mod prelude;
 pub mod refresh_token;

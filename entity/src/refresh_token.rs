@@ -26,6 +26,9 @@ pub struct Model {
     pub expires_at: DateTimeUtc,
     pub rotated_at: Option<DateTimeUtc>,
     pub revoked_at: Option<DateTimeUtc>,
+    /// RFC 9449 §5: a public client's family is bound to this key (JWK thumbprint): a
+    /// refresh needs a proof by it.
+    pub dpop_jkt: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -120,9 +120,10 @@ async fn post_introspect(
     if claims.client_id != caller.id && !caller.resource_server {
         return Ok(inactive());
     }
-    Ok(answer(json!({
+    // RFC 9449 §6.2: a DPoP-bound token is reported with its type and `cnf.jkt`.
+    let mut body = json!({
         "active": true,
-        "token_type": "Bearer",
+        "token_type": if claims.cnf.is_some() { "DPoP" } else { "Bearer" },
         "scope": claims.scope,
         "client_id": claims.client_id,
         "sub": claims.sub,
@@ -133,5 +134,9 @@ async fn post_introspect(
         "iss": claims.iss,
         "jti": claims.jti,
         "livemode": claims.livemode,
-    })))
+    });
+    if let Some(cnf) = &claims.cnf {
+        body["cnf"] = json!({"jkt": cnf.jkt});
+    }
+    Ok(answer(body))
 }

@@ -231,6 +231,11 @@ impl Application {
             clock,
             catalog,
             logos: crate::clients::logo::Fetcher::for_issuer(&settings.issuer),
+            dpop: crate::dpop::Dpop::new(
+                &master,
+                settings.dpop_proof_max_age,
+                settings.dpop_require_nonce,
+            ),
         });
         let cookie_key = Key::derive_from(&derive_key(&master, "session-cookie"));
         let secure_cookies = secure_transport(settings);

@@ -28,4 +28,6 @@ pub struct AppState {
     pub catalog: Arc<crate::catalog::Catalog>,
     /// Fetches client logos under this server's address rule (`clients::logo`).
     pub logos: crate::clients::logo::Fetcher,
+    /// DPoP nonces and proof checks (RFC 9449).
+    pub dpop: crate::dpop::Dpop,
 }

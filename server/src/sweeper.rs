@@ -28,6 +28,8 @@ pub async fn sweep(
     audit_retention: chrono::TimeDelta,
 ) -> Result<(), crate::errors::StoreError> {
     crate::store::tokens::sweep(db, now).await?;
+    // Proof windows are on the system clock (JWT `iat`), not the app clock.
+    crate::store::dpop_proofs::sweep(db, crate::store::now()).await?;
     crate::api::idempotency::sweep(db, now).await?;
     let cutoff = now - audit_retention;
     crate::store::audit::prune(db, cutoff).await?;

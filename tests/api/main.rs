@@ -11,6 +11,7 @@ mod consent_truth;
 mod dashboard;
 mod deny_sync;
 mod discovery;
+mod dpop;
 mod foundation;
 mod hostile_input;
 mod key_policies;

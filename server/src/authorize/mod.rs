@@ -448,6 +448,7 @@ async fn store_code(
         family_id: None,
         access_token_jti: None,
         access_token_expires_at: None,
+        dpop_jkt: r.dpop_jkt.clone(),
     };
     store::codes::insert(&state.db, row).await?;
     Ok(code)

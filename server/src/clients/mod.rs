@@ -351,6 +351,7 @@ pub async fn create(
         client_uri: metadata.client_uri,
         policy_uri: metadata.policy_uri,
         tos_uri: metadata.tos_uri,
+        dpop_bound_access_tokens: false,
     };
     let row = store::clients::insert(db, model).await?;
     if let Some(l) = logo {

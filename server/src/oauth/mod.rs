@@ -10,6 +10,7 @@
 
 pub mod access_token;
 pub mod client_auth;
+pub mod dpop;
 pub mod form;
 pub mod id_token;
 

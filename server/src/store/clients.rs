@@ -211,3 +211,15 @@ pub async fn set_verified(
     m.updated_at = sea_orm::Set(super::now());
     Ok(m.update(db).await?)
 }
+
+/// RFC 9449 §5.2 `dpop_bound_access_tokens`: whether the client must send DPoP proofs.
+pub async fn set_dpop_bound(
+    db: &impl ConnectionTrait,
+    c: &client::Model,
+    bound: bool,
+) -> Result<client::Model, StoreError> {
+    let mut m = c.clone().into_active_model();
+    m.dpop_bound_access_tokens = sea_orm::Set(bound);
+    m.updated_at = sea_orm::Set(super::now());
+    Ok(m.update(db).await?)
+}

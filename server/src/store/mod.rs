@@ -11,6 +11,7 @@ pub mod client_logos;
 pub mod clients;
 pub mod codes;
 pub mod consents;
+pub mod dpop_proofs;
 mod error;
 pub mod idempotency;
 pub mod signing_keys;

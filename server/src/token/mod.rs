@@ -39,16 +39,20 @@ async fn post_token(
             "This client is not allowed to use the {grant_type} grant"
         )));
     }
-    let issued = match GrantRequest::parse(grant_type, &form)? {
+    let request = GrantRequest::parse(grant_type, &form)?;
+    // RFC 9449 §5: a proof binds what every grant issues now to its key.
+    let dpop = crate::oauth::dpop::at_token_endpoint(&state, &req, &client).await?;
+    let proof = dpop.as_ref();
+    let issued = match request {
         GrantRequest::AuthorizationCode(r) => {
-            grants::authorization_code::exchange(&state, &req, &client, r).await?
+            grants::authorization_code::exchange(&state, &req, &client, r, proof).await?
         }
         GrantRequest::RefreshToken(r) => {
-            grants::refresh_token::exchange(&state, &req, &client, r).await?
+            grants::refresh_token::exchange(&state, &req, &client, r, proof).await?
         }
         GrantRequest::ClientCredentials(r) => {
-            grants::client_credentials::exchange(&state, &client, r).await?
+            grants::client_credentials::exchange(&state, &client, r, proof).await?
         }
     };
-    Ok(issue::response(&issued))
+    Ok(issue::response(&issued, dpop.is_some()))
 }
