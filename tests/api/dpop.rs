@@ -19,14 +19,14 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// A client's DPoP key.
-struct Key {
+/// A client's DPoP key (also used by `verify.rs`).
+pub(crate) struct Key {
     pair: EcdsaKeyPair,
     jwk: Value,
 }
 
 impl Key {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let rng = aws_lc_rs::rand::SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
         let pair =
@@ -57,12 +57,12 @@ impl Key {
     }
 
     /// A good proof for `htm` `htu`.
-    fn proof(&self, htm: &str, htu: &str) -> String {
+    pub(crate) fn proof(&self, htm: &str, htu: &str) -> String {
         self.sign(&self.header(), &claims(htm, htu))
     }
 
     /// A good proof for a resource request with `token` (`ath`).
-    fn proof_for(&self, htm: &str, htu: &str, token: &str) -> String {
+    pub(crate) fn proof_for(&self, htm: &str, htu: &str, token: &str) -> String {
         let mut c = claims(htm, htu);
         c["ath"] = json!(latch_verify::dpop::ath(token));
         self.sign(&self.header(), &c)
@@ -585,4 +585,48 @@ async fn resources_require_nonces_when_configured() {
     .await;
     // Past authentication (a client token has no user: not a 401).
     assert_ne!(res.status(), 401);
+}
+
+#[tokio::test]
+async fn v1_clients_set_and_show_dpop_bound_access_tokens() {
+    let app = spawn_app().await;
+    let user = app.create_user(EMAIL, PASSWORD).await;
+    let (_, key) = key_for(&app, &user.id, true, &["read", "write"]).await;
+    let res = bearer_post(
+        &app,
+        &key,
+        "/v1/clients",
+        &[
+            ("name", "Bound"),
+            ("redirect_uris[]", "https://bound.example/cb"),
+            ("dpop_bound_access_tokens", "true"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let c = json(res).await;
+    assert_eq!(c["dpop_bound_access_tokens"], true);
+    let id = c["id"].as_str().unwrap();
+    let row = latch::store::clients::by_id(&app.db, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.dpop_bound_access_tokens);
+    let res = bearer_post(
+        &app,
+        &key,
+        &format!("/v1/clients/{id}"),
+        &[("dpop_bound_access_tokens", "false")],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(json(res).await["dpop_bound_access_tokens"], false);
+    let res = bearer_post(
+        &app,
+        &key,
+        &format!("/v1/clients/{id}"),
+        &[("dpop_bound_access_tokens", "maybe")],
+    )
+    .await;
+    assert_eq!(res.status(), 400);
 }

@@ -42,6 +42,7 @@ pub fn client_object(c: &entity::client::Model) -> serde_json::Value {
         "client_uri": c.client_uri,
         "policy_uri": c.policy_uri,
         "tos_uri": c.tos_uri,
+        "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
         "created": c.created_at.timestamp(),
         "updated": c.updated_at.timestamp(),
     })
@@ -127,8 +128,10 @@ async fn create(
         "client_uri",
         "policy_uri",
         "tos_uri",
+        "dpop_bound_access_tokens",
     ])?;
     idempotency::run(&state, &p.owner(), &req, &body, || async {
+        let dpop_bound = params.bool("dpop_bound_access_tokens")?;
         let new = NewClient {
             name: params
                 .one("name")?
@@ -158,6 +161,11 @@ async fn create(
         };
         let (c, secret) =
             clients::create(&state.db, &state.catalog.get(), &state.logos, new).await?;
+        // RFC 9449 §5.2.
+        let c = match dpop_bound {
+            Some(b) => clients::set_dpop_bound(&state.db, &state.rows, &c, b).await?,
+            None => c,
+        };
         super::audit(&state, &req, &owner, AuditKind::ClientCreated, detail(&c)).await?;
         let mut v = client_object(&c);
         v["secret"] = json!(secret);
@@ -184,8 +192,10 @@ async fn update(
         "client_uri",
         "policy_uri",
         "tos_uri",
+        "dpop_bound_access_tokens",
     ])?;
     idempotency::run(&state, &p.owner(), &req, &body, || async {
+        let dpop_bound = params.bool("dpop_bound_access_tokens")?;
         let u = ClientUpdate {
             name: params.one("name")?.map(str::to_owned),
             redirect_uris: params.list("redirect_uris"),
@@ -204,6 +214,10 @@ async fn update(
             u,
         )
         .await?;
+        let updated = match dpop_bound {
+            Some(b) => clients::set_dpop_bound(&state.db, &state.rows, &updated, b).await?,
+            None => updated,
+        };
         super::audit(
             &state,
             &req,

@@ -316,6 +316,10 @@ struct ClientCreate {
     /// A resource server: may introspect any token and API key.
     #[arg(long)]
     resource_server: bool,
+    /// Every token request must carry a DPoP proof (RFC 9449 §5.2
+    /// `dpop_bound_access_tokens`).
+    #[arg(long)]
+    dpop_bound: bool,
     /// Email of the user who owns the client.
     #[arg(long)]
     owner: Option<String>,
@@ -683,6 +687,14 @@ async fn run(command: Command, mut settings: Settings) -> Result<(), Failure> {
                     crate::clients::ClientError::Store(s) => Failure(1, s.to_string()),
                     other => Failure(2, other.to_string()),
                 })?;
+            let client = if c.dpop_bound {
+                let rows = crate::store::RowCaches::default();
+                crate::clients::set_dpop_bound(&db, &rows, &client, true)
+                    .await
+                    .map_err(|e| Failure(1, e.to_string()))?
+            } else {
+                client
+            };
             operator::audit_client(&db, crate::audit::AuditKind::ClientCreated, &client).await?;
             if c.json {
                 // Exactly DESIGN.md's fields (`client show --json` has them all).

@@ -527,6 +527,23 @@ pub async fn set_disabled(
     Ok(updated)
 }
 
+/// RFC 9449 §5.2 `dpop_bound_access_tokens`: from now on every token request of `client`
+/// needs a DPoP proof (or no longer does). Takes effect at once on this instance (the row
+/// cache entry is dropped), within the cache's 2 s elsewhere.
+pub async fn set_dpop_bound(
+    db: &impl Conn,
+    rows: &store::RowCaches,
+    client: &entity::client::Model,
+    bound: bool,
+) -> Result<entity::client::Model, StoreError> {
+    if client.dpop_bound_access_tokens == bound {
+        return Ok(client.clone());
+    }
+    let updated = store::clients::set_dpop_bound(db, client, bound).await?;
+    rows.forget_client(&client.id);
+    Ok(updated)
+}
+
 /// Delete a client with its codes, refresh tokens and consents (foreign keys cascade). The
 /// access tokens it obtained for people go on the deny list first, which outlives the
 /// client's rows, so they stop working now rather than at their expiry.
