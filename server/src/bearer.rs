@@ -206,6 +206,21 @@ mod tests {
                 for error in ["invalid_token", e.as_str()] {
                     let v = challenge(Some(error), &d);
                     prop_assert!(v.to_str().is_ok_and(|s| s.starts_with("Bearer realm=\"latch\"")));
+                    let v = dpop_challenge(Some(error), &d, "ES256 EdDSA");
+                    prop_assert!(v.to_str().is_ok_and(|s| s.starts_with("DPoP realm=\"latch\"")
+                        && s.ends_with("algs=\"ES256 EdDSA\"")));
+                }
+            }
+
+            /// Any `DPoP` header value never panics; what comes back is trimmed.
+            #[test]
+            fn prop_dpop_headers_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+                let Ok(v) = HeaderValue::from_bytes(&bytes) else { return Ok(()) };
+                let req = actix_web::test::TestRequest::default()
+                    .insert_header(("dpop", v))
+                    .to_http_request();
+                if let Ok(Some(p)) = dpop_proof(&req) {
+                    prop_assert_eq!(p, p.trim());
                 }
             }
         }

@@ -258,6 +258,13 @@ async fn a_proof_is_single_use_across_instances() {
     let key = Key::new();
     let proof = key.proof("POST", &token_url(&app));
     assert_eq!(cc(&app, &c, &[&proof]).await.status(), 200);
+    // Without Redis the used proof is a row (digest of key and jti) until its window ends.
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let rows = entity::dpop_proof::Entity::find()
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
     let body = expect_dpop_error(cc(&app, &c, &[&proof]).await, "invalid_dpop_proof").await;
     assert!(
         body["error_description"]
@@ -629,4 +636,45 @@ async fn v1_clients_set_and_show_dpop_bound_access_tokens() {
     )
     .await;
     assert_eq!(res.status(), 400);
+}
+
+/// With Redis, used `jti`s go there (`SET NX PX`), shared by every instance; the table
+/// stays empty. Skips without a Redis on 127.0.0.1:6379, except under CI.
+#[tokio::test]
+async fn with_redis_a_proof_is_single_use_across_instances_without_table_rows() {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let up = tokio::net::TcpStream::connect("127.0.0.1:6379")
+        .await
+        .is_ok();
+    assert!(
+        up || std::env::var_os("CI").is_none(),
+        "CI is set but Redis does not answer"
+    );
+    if !up {
+        eprintln!("skipping: no Redis on 127.0.0.1:6379");
+        return;
+    }
+    let app = spawn_app_with(|s| s.redis_url = Some("redis://127.0.0.1:6379".into())).await;
+    let sibling = spawn_sibling(&app).await;
+    // The limiter connects in the background: wait for both (a connection, not a lifetime).
+    for _ in 0..100 {
+        if app.state.limiter.redis_up() == Some(true)
+            && sibling.state.limiter.redis_up() == Some(true)
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(sibling.state.limiter.redis_up(), Some(true));
+    let c = app.machine_client().await;
+    let key = Key::new();
+    let proof = key.proof("POST", &token_url(&app));
+    assert_eq!(cc(&app, &c, &[&proof]).await.status(), 200);
+    expect_dpop_error(cc(&sibling, &c, &[&proof]).await, "invalid_dpop_proof").await;
+    expect_dpop_error(cc(&app, &c, &[&proof]).await, "invalid_dpop_proof").await;
+    let rows = entity::dpop_proof::Entity::find()
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0, "Redis holds the used proofs");
 }
