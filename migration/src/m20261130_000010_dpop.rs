@@ -1,5 +1,5 @@
 //! DPoP (RFC 9449): the per-client "DPoP required" flag (§5.2 metadata
-//! `dpop_bound_access_tokens`), the key a code (`dpop_jkt`, §10) or a public client's
+//! `dpop_bound_access_tokens`) and "server nonce required" flag (§8, §9), the key a code (`dpop_jkt`, §10) or a public client's
 //! refresh token (§5) is bound to, and the used proof `jti`s (§11.1) when there is no Redis:
 //! one row per (key, `jti`) until the proof's `iat` window has passed.
 
@@ -17,6 +17,18 @@ impl MigrationTrait for Migration {
                 .table(Client::Table)
                 .add_column(
                     ColumnDef::new(Client::DpopBoundAccessTokens)
+                        .boolean()
+                        .not_null()
+                        .default(false),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(Client::Table)
+                .add_column(
+                    ColumnDef::new(Client::DpopRequireNonce)
                         .boolean()
                         .not_null()
                         .default(false),
@@ -85,6 +97,13 @@ impl MigrationTrait for Migration {
         m.alter_table(
             Table::alter()
                 .table(Client::Table)
+                .drop_column(Client::DpopRequireNonce)
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(Client::Table)
                 .drop_column(Client::DpopBoundAccessTokens)
                 .to_owned(),
         )
@@ -96,6 +115,7 @@ impl MigrationTrait for Migration {
 enum Client {
     Table,
     DpopBoundAccessTokens,
+    DpopRequireNonce,
 }
 
 #[derive(DeriveIden)]

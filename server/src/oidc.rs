@@ -110,8 +110,15 @@ async fn userinfo(
             ));
         }
     };
-    if let Err(r) =
-        crate::oauth::dpop::at_resource(&state, &req, scheme, &token, claims.jkt()).await
+    if let Err(r) = crate::oauth::dpop::at_resource(
+        &state,
+        &req,
+        scheme,
+        &token,
+        claims.jkt(),
+        &claims.client_id,
+    )
+    .await
     {
         if let crate::oauth::dpop::ResourceRefusal::Store(e) = r {
             return Err(e.into());

@@ -607,6 +607,7 @@ async fn v1_clients_set_and_show_dpop_bound_access_tokens() {
             ("name", "Bound"),
             ("redirect_uris[]", "https://bound.example/cb"),
             ("dpop_bound_access_tokens", "true"),
+            ("dpop_require_nonce", "true"),
         ],
     )
     .await;
@@ -619,6 +620,8 @@ async fn v1_clients_set_and_show_dpop_bound_access_tokens() {
         .unwrap()
         .unwrap();
     assert!(row.dpop_bound_access_tokens);
+    assert!(row.dpop_require_nonce);
+    assert_eq!(c["dpop_require_nonce"], true);
     let res = bearer_post(
         &app,
         &key,
@@ -677,4 +680,49 @@ async fn with_redis_a_proof_is_single_use_across_instances_without_table_rows() 
         .await
         .unwrap();
     assert_eq!(rows, 0, "Redis holds the used proofs");
+}
+
+#[tokio::test]
+async fn a_client_flag_requires_nonces_for_that_client_only() {
+    let app = spawn_app().await;
+    let strict = app.machine_client().await;
+    let lax = app.machine_client().await;
+    let row = latch::store::clients::by_id(&app.db, &strict.id)
+        .await
+        .unwrap()
+        .unwrap();
+    latch::clients::set_dpop_require_nonce(&app.db, &app.state.rows, &row, true)
+        .await
+        .unwrap();
+    let key = Key::new();
+    let url = token_url(&app);
+    assert_eq!(
+        cc(&app, &lax, &[&key.proof("POST", &url)]).await.status(),
+        200
+    );
+    let res = cc(&app, &strict, &[&key.proof("POST", &url)]).await;
+    let nonce = res
+        .headers()
+        .get("dpop-nonce")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    expect_dpop_error(res, "use_dpop_nonce").await;
+    let mut cl = claims("POST", &url);
+    cl["nonce"] = json!(nonce);
+    let res = cc(&app, &strict, &[&key.sign(&key.header(), &cl)]).await;
+    assert_eq!(res.status(), 200);
+    let at = json(res).await["access_token"].as_str().unwrap().to_owned();
+    // At a resource too (§9): 401 use_dpop_nonce with DPoP-Nonce.
+    let v1 = format!("{}/v1/users/me", app.settings.issuer);
+    let res = resource(
+        &app,
+        "/v1/users/me",
+        &format!("DPoP {at}"),
+        Some(&key.proof_for("GET", &v1, &at)),
+    )
+    .await;
+    assert!(res.headers().get("dpop-nonce").is_some());
+    expect_challenge(res, "use_dpop_nonce").await;
 }

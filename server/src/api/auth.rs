@@ -384,7 +384,15 @@ async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
         .map_err(as_dpop)?;
     // RFC 9449 §7: a DPoP-bound token needs its proof; a Bearer token without `cnf` passes
     // without any work.
-    if let Err(r) = crate::oauth::dpop::at_resource(&state, &req, scheme, token, claims.jkt()).await
+    if let Err(r) = crate::oauth::dpop::at_resource(
+        &state,
+        &req,
+        scheme,
+        token,
+        claims.jkt(),
+        &claims.client_id,
+    )
+    .await
     {
         use crate::oauth::dpop::ResourceRefusal;
         return Err(match r {

@@ -43,6 +43,7 @@ pub fn client_object(c: &entity::client::Model) -> serde_json::Value {
         "policy_uri": c.policy_uri,
         "tos_uri": c.tos_uri,
         "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
+        "dpop_require_nonce": c.dpop_require_nonce,
         "created": c.created_at.timestamp(),
         "updated": c.updated_at.timestamp(),
     })
@@ -129,9 +130,11 @@ async fn create(
         "policy_uri",
         "tos_uri",
         "dpop_bound_access_tokens",
+        "dpop_require_nonce",
     ])?;
     idempotency::run(&state, &p.owner(), &req, &body, || async {
         let dpop_bound = params.bool("dpop_bound_access_tokens")?;
+        let dpop_nonce = params.bool("dpop_require_nonce")?;
         let new = NewClient {
             name: params
                 .one("name")?
@@ -166,6 +169,10 @@ async fn create(
             Some(b) => clients::set_dpop_bound(&state.db, &state.rows, &c, b).await?,
             None => c,
         };
+        let c = match dpop_nonce {
+            Some(b) => clients::set_dpop_require_nonce(&state.db, &state.rows, &c, b).await?,
+            None => c,
+        };
         super::audit(&state, &req, &owner, AuditKind::ClientCreated, detail(&c)).await?;
         let mut v = client_object(&c);
         v["secret"] = json!(secret);
@@ -193,9 +200,11 @@ async fn update(
         "policy_uri",
         "tos_uri",
         "dpop_bound_access_tokens",
+        "dpop_require_nonce",
     ])?;
     idempotency::run(&state, &p.owner(), &req, &body, || async {
         let dpop_bound = params.bool("dpop_bound_access_tokens")?;
+        let dpop_nonce = params.bool("dpop_require_nonce")?;
         let u = ClientUpdate {
             name: params.one("name")?.map(str::to_owned),
             redirect_uris: params.list("redirect_uris"),
@@ -216,6 +225,10 @@ async fn update(
         .await?;
         let updated = match dpop_bound {
             Some(b) => clients::set_dpop_bound(&state.db, &state.rows, &updated, b).await?,
+            None => updated,
+        };
+        let updated = match dpop_nonce {
+            Some(b) => clients::set_dpop_require_nonce(&state.db, &state.rows, &updated, b).await?,
             None => updated,
         };
         super::audit(

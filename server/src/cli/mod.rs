@@ -320,6 +320,9 @@ struct ClientCreate {
     /// `dpop_bound_access_tokens`).
     #[arg(long)]
     dpop_bound: bool,
+    /// Every DPoP proof of this client must carry a server nonce (RFC 9449 §8, §9).
+    #[arg(long)]
+    dpop_require_nonce: bool,
     /// Email of the user who owns the client.
     #[arg(long)]
     owner: Option<String>,
@@ -690,6 +693,14 @@ async fn run(command: Command, mut settings: Settings) -> Result<(), Failure> {
             let client = if c.dpop_bound {
                 let rows = crate::store::RowCaches::default();
                 crate::clients::set_dpop_bound(&db, &rows, &client, true)
+                    .await
+                    .map_err(|e| Failure(1, e.to_string()))?
+            } else {
+                client
+            };
+            let client = if c.dpop_require_nonce {
+                let rows = crate::store::RowCaches::default();
+                crate::clients::set_dpop_require_nonce(&db, &rows, &client, true)
                     .await
                     .map_err(|e| Failure(1, e.to_string()))?
             } else {

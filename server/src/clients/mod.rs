@@ -352,6 +352,7 @@ pub async fn create(
         policy_uri: metadata.policy_uri,
         tos_uri: metadata.tos_uri,
         dpop_bound_access_tokens: false,
+        dpop_require_nonce: false,
     };
     let row = store::clients::insert(db, model).await?;
     if let Some(l) = logo {
@@ -540,6 +541,22 @@ pub async fn set_dpop_bound(
         return Ok(client.clone());
     }
     let updated = store::clients::set_dpop_bound(db, client, bound).await?;
+    rows.forget_client(&client.id);
+    Ok(updated)
+}
+
+/// RFC 9449 §8, §9: from now on every DPoP proof of `client` must carry a server nonce
+/// (or no longer must). At once on this instance, within 2 s elsewhere.
+pub async fn set_dpop_require_nonce(
+    db: &impl Conn,
+    rows: &store::RowCaches,
+    client: &entity::client::Model,
+    required: bool,
+) -> Result<entity::client::Model, StoreError> {
+    if client.dpop_require_nonce == required {
+        return Ok(client.clone());
+    }
+    let updated = store::clients::set_dpop_require_nonce(db, client, required).await?;
     rows.forget_client(&client.id);
     Ok(updated)
 }

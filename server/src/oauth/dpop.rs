@@ -51,7 +51,7 @@ pub async fn at_token_endpoint(
             req.method().as_str(),
             &url,
             None,
-            false,
+            client.dpop_require_nonce,
             state.clock.now(),
         )
         .await
@@ -117,13 +117,15 @@ pub fn bare_challenge() -> HeaderValue {
 }
 
 /// A resource's check of the proof behind an access token that already verified (RFC 9449
-/// §7.1): `jkt` is the token's `cnf.jkt`. A Bearer token without `cnf` costs nothing here.
+/// §7.1): `jkt` is the token's `cnf.jkt`, `client_id` the client it was issued to (whose
+/// flag may require nonces). A Bearer token without `cnf` costs nothing here.
 pub async fn at_resource(
     state: &AppState,
     req: &HttpRequest,
     scheme: Scheme,
     token: &str,
     jkt: Option<&str>,
+    client_id: &str,
 ) -> Result<(), ResourceRefusal> {
     let (scheme, jkt) = match (scheme, jkt) {
         (Scheme::Bearer, None) => return Ok(()),
@@ -154,6 +156,11 @@ pub async fn at_resource(
         }
     };
     let url = url_of(state, req);
+    // The row is cached (and was just read to check the token is active).
+    let require_nonce = crate::store::clients::by_id_cached(&state.db, &state.rows, client_id)
+        .await
+        .map_err(ResourceRefusal::Store)?
+        .is_some_and(|c| c.dpop_require_nonce);
     let checked = state
         .dpop
         .check(
@@ -163,7 +170,7 @@ pub async fn at_resource(
             req.method().as_str(),
             &url,
             Some(token),
-            false,
+            require_nonce,
             state.clock.now(),
         )
         .await;
