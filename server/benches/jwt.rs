@@ -21,6 +21,7 @@ fn claims() -> AccessClaims {
         scope: "read write".into(),
         livemode: true,
         auth_time: Some(now),
+        cnf: None,
     }
 }
 
