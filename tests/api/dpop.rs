@@ -301,7 +301,10 @@ async fn required_nonces_are_handed_out_accepted_anywhere_and_expire() {
         cl["nonce"] = json!(n);
         key.sign(&key.header(), &cl)
     };
-    assert_eq!(cc(&app, &c, &[&with_nonce(&nonce)]).await.status(), 200);
+    let res = cc(&app, &c, &[&with_nonce(&nonce)]).await;
+    assert_eq!(res.status(), 200);
+    // §8.2: the next nonce comes with the answer.
+    assert!(res.headers().get("dpop-nonce").is_some());
     // Stateless: the other instance accepts this instance's nonce.
     assert_eq!(cc(&sibling, &c, &[&with_nonce(&nonce)]).await.status(), 200);
     // A made-up nonce is refused with a fresh one.

@@ -32,6 +32,7 @@ fn expected_tables() -> Vec<String> {
         entity::idempotency_key::Entity.table_name(),
         entity::api::Entity.table_name(),
         entity::api_scope::Entity.table_name(),
+        entity::dpop_proof::Entity.table_name(),
         "seaql_migrations",
     ]
     .iter()

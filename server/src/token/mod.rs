@@ -54,5 +54,17 @@ async fn post_token(
             grants::client_credentials::exchange(&state, &client, r, proof).await?
         }
     };
-    Ok(issue::response(&issued, dpop.is_some()))
+    let mut res = issue::response(&issued, dpop.is_some());
+    // RFC 9449 §8.2: where nonces are required, the next one comes with each answer, so
+    // the client's next request needs no `use_dpop_nonce` round trip.
+    if dpop.is_some() && (state.dpop.require_nonce || client.dpop_require_nonce) {
+        let nonce = state.dpop.nonce(state.clock.now());
+        if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&nonce) {
+            res.headers_mut().insert(
+                actix_web::http::header::HeaderName::from_static("dpop-nonce"),
+                v,
+            );
+        }
+    }
+    Ok(res)
 }
