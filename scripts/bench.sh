@@ -22,6 +22,9 @@
 #   token_pkjwt as token, the client authenticated by private_key_jwt (RFC 7523): an ES256
 #              assertion with a unique jti per request (pre-signed by scripts/client-assertion.py,
 #              each used once), so each request verifies a signature and records a jti
+#   token_dpop as token, with a fresh DPoP proof (RFC 9449) per request (ES256 proofs
+#              pre-made by scripts/dpop_proofs.py, each used once): proof verification,
+#              the jti replay record (database, or Redis with REDIS=) and a DPoP-bound token
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${DURATION:-10}"; WARMUP="${WARMUP:-2}"; CONCS="${CONCS:-32 1}"; DB="${DB:-sqlite}"
@@ -52,6 +55,8 @@ export LATCH_LIMIT_API_KEY_TEST=10000000/s LATCH_LIMIT_TOKEN_IP=10000000/s LATCH
 export LATCH_MAX_CONNECTIONS_PER_IP=1000000
 if [[ -n "${REDIS:-}" ]]; then export LATCH_REDIS_URL="$REDIS"; fi
 export LATCH_WORKERS=1 LATCH_LOG=warn LATCH_CODE_TTL=600
+# Pre-made DPoP proofs stay acceptable for a whole run.
+export LATCH_DPOP_PROOF_MAX_AGE=300
 "$BIN" migrate >/dev/null
 CC="$("$BIN" client create --name bench --grant-type client_credentials --scope read --scope write --json)"
 CID="$(sed -n 's/.*"client_id":"\([^"]*\)".*/\1/p' <<<"$CC")"; CSEC="$(sed -n 's/.*"client_secret":"\([^"]*\)".*/\1/p' <<<"$CC")"
@@ -85,6 +90,12 @@ curl -sf -d grant_type=client_credentials -d client_assertion_type=urn:ietf:para
   -d "client_assertion=$(sign_assertions 1)" "$BASE/oauth/token" | grep -q '"access_token":"eyJ' || { echo "private_key_jwt sanity check failed" >&2; exit 1; }
 curl -sf -u "$BCID:$BCSEC" -d grant_type=client_credentials "$BASE/oauth/token" | grep -q '"expires_in":600' || { echo "custom-API token sanity check failed" >&2; exit 1; }
 AT="$(curl -sf -u "$CID:$CSEC" -d grant_type=client_credentials "$BASE/oauth/token" | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')"
+# DPoP proofs name the issuer's token endpoint (`htu`), whatever address wrk uses.
+ISSUER="$(curl -sf "$BASE/.well-known/oauth-authorization-server" | sed -n 's/.*"issuer":"\([^"]*\)".*/\1/p')"
+if [[ " ${ENDPOINTS:-} " == *" token_dpop "* ]]; then
+  curl -sf -u "$CID:$CSEC" -H "DPoP: $(python3 scripts/dpop_proofs.py "$ISSUER/oauth/token" 1)" \
+    -d grant_type=client_credentials "$BASE/oauth/token" | grep -q '"token_type":"DPoP"' || { echo "DPoP sanity check failed" >&2; exit 1; }
+fi
 curl -sf -u "$CID:$CSEC" -d "token=$AT" "$BASE/oauth/introspect" | grep -q '"active":true' || { echo "introspection sanity check failed" >&2; exit 1; }
 KEY="$("$BIN" key create --user bench@example.com --mode test --json | sed -n 's/.*"key":"\([^"]*\)".*/\1/p')"
 curl -sf -H "Authorization: Bearer $KEY" "$BASE/v1/users/me" | grep -q '"object":"user"' || { echo "API key sanity check failed" >&2; exit 1; }
@@ -129,6 +140,17 @@ cat >"$TMP/apikey_allowlisted.lua" <<LUA
 wrk.headers["Authorization"] = "Bearer $AKEY"
 $result_lua
 LUA
+# Each DPoP proof is used once, like the codes below.
+cat >"$TMP/token_dpop.lua" <<LUA
+local proofs = {}; for l in io.lines("$TMP/proofs.txt") do proofs[#proofs + 1] = l end
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("POST", nil, {["Content-Type"] = "application/x-www-form-urlencoded",
+    ["Authorization"] = "Basic $BASIC", ["DPoP"] = proofs[i] or "exhausted"}, "grant_type=client_credentials")
+end
+$result_lua
+LUA
 # Each code is used once: thread-local cursor over a file of pre-minted codes.
 cat >"$TMP/code.lua" <<LUA
 local codes = {}; for l in io.lines("$TMP/codes.txt") do codes[#codes + 1] = l end
@@ -164,6 +186,7 @@ for ep in ${ENDPOINTS:-token code introspect apikey discovery}; do
     token) path=/oauth/token; lua="$TMP/token.lua" ;;
     token_api) path=/oauth/token; lua="$TMP/token_api.lua" ;;
     token_pkjwt) path=/oauth/token; lua="$TMP/token_pkjwt.lua" ;;
+    token_dpop) path=/oauth/token; lua="$TMP/token_dpop.lua" ;;
     code) path=/oauth/token; lua="$TMP/code.lua" ;;
     introspect) path=/oauth/introspect; lua="$TMP/introspect.lua" ;;
     apikey) path=/v1/users/me; lua="$TMP/apikey.lua" ;;
@@ -178,6 +201,8 @@ for ep in ${ENDPOINTS:-token code introspect apikey discovery}; do
     elif [[ $ep == token_pkjwt ]]; then
       # Enough fresh assertions for the run; one wrk thread, so one cursor.
       sign_assertions "${ASSERTIONS:-60000}" >"$TMP/assertions.txt"
+    elif [[ $ep == token_dpop ]]; then
+      python3 scripts/dpop_proofs.py "$ISSUER/oauth/token" "${PROOFS:-40000}" >"$TMP/proofs.txt"
     else
       run "$path" "$lua" 32 "$WARMUP" >/dev/null
     fi

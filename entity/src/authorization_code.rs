@@ -28,6 +28,8 @@ pub struct Model {
     pub access_token_expires_at: Option<DateTimeUtc>,
     /// How the person signed in (OIDC Core §2 `amr`), space-separated: `pwd`, `pwd otp`.
     pub amr: Option<String>,
+    /// RFC 9449 §10 `dpop_jkt`: the code is redeemed only with a proof by this key.
+    pub dpop_jkt: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -54,6 +54,11 @@ pub struct Model {
     /// browser (CORS), space-separated; `None`: the default (a public client's redirect URI
     /// origins, none for a confidential client).
     pub allowed_origins: Option<String>,
+    /// RFC 9449 §5.2 `dpop_bound_access_tokens`: every token request needs a DPoP proof.
+    pub dpop_bound_access_tokens: bool,
+    /// Every DPoP proof of this client, at the token endpoint and at resources, must carry
+    /// a server nonce (RFC 9449 §8, §9), as `LATCH_DPOP_REQUIRE_NONCE` asks of all clients.
+    pub dpop_require_nonce: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

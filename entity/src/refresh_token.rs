@@ -28,6 +28,9 @@ pub struct Model {
     pub revoked_at: Option<DateTimeUtc>,
     /// How the person signed in (OIDC Core §2 `amr`), space-separated: `pwd`, `pwd otp`.
     pub amr: Option<String>,
+    /// RFC 9449 §5: a public client's family is bound to this key (JWK thumbprint): a
+    /// refresh needs a proof by it.
+    pub dpop_jkt: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,6 +9,7 @@ mod m20261130_000002_api_catalog;
 mod m20261130_000003_key_policies;
 mod m20261130_000005_client_disabled;
 mod m20261130_000006_client_metadata;
+mod m20261130_000010_dpop;
 mod m20261130_000011_token_exchange;
 mod m20261130_000012_cors_device;
 mod m20261130_000013_par_private_key_jwt;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000003_key_policies::Migration),
             Box::new(m20261130_000005_client_disabled::Migration),
             Box::new(m20261130_000006_client_metadata::Migration),
+            Box::new(m20261130_000010_dpop::Migration),
             Box::new(m20261130_000011_token_exchange::Migration),
             Box::new(m20261130_000012_cors_device::Migration),
             Box::new(m20261130_000013_par_private_key_jwt::Migration),

@@ -22,6 +22,7 @@ fn claims() -> AccessClaims {
         livemode: true,
         auth_time: Some(now),
         act: None,
+        cnf: None,
     }
 }
 

@@ -156,11 +156,28 @@ impl AuditKind {
     pub const fn severity(self) -> Severity {
         use AuditKind::*;
         match self {
-            SigninSucceeded | AccountCreated | ApiKeyCreated | ApiKeyRenamed | ApiKeyUpdated
-            | ClientCreated | ClientUpdated | ClientEnabled | ClientVerified | ConsentGranted
-            | ConsentRevoked | UserEnabled | UserAdminRevoked | ApiCreated | ApiUpdated
-            | ApiScopeAdded | TokenExchanged | EmailVerificationSent | EmailVerified
-            | TotpEnabled | DeviceApproved | DeviceDenied => Severity::Info,
+            SigninSucceeded
+            | AccountCreated
+            | ApiKeyCreated
+            | ApiKeyRenamed
+            | ApiKeyUpdated
+            | ClientCreated
+            | ClientUpdated
+            | ClientEnabled
+            | ClientVerified
+            | ConsentGranted
+            | ConsentRevoked
+            | UserEnabled
+            | UserAdminRevoked
+            | ApiCreated
+            | ApiUpdated
+            | ApiScopeAdded
+            | TokenExchanged
+            | EmailVerificationSent
+            | EmailVerified
+            | TotpEnabled
+            | DeviceApproved
+            | DeviceDenied => Severity::Info,
             SigninFailed
             | SigninLocked
             | SignupDuplicate
@@ -188,7 +205,7 @@ impl AuditKind {
             | RecoveryCodeUsed
             | SecondStepFailed
             | SessionEnded => Severity::Warning,
-            | DeviceCodeRejected => Severity::Warning,
+            DeviceCodeRejected => Severity::Warning,
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Bearer tokens (RFC 6750): reading one from `Authorization` (§2.1) and the one
-//! `WWW-Authenticate: Bearer` challenge builder (§3) that userinfo and the `/v1` errors use.
-//! Imports nothing of ours, so the error types can build their challenge here.
+//! `WWW-Authenticate: Bearer` challenge builder (§3) that userinfo and the `/v1` errors use;
+//! and the same for DPoP-bound tokens (RFC 9449 §7.1: `Authorization: DPoP`, the `DPoP`
+//! proof header, `WWW-Authenticate: DPoP … algs=…`). Imports nothing of ours, so the error
+//! types can build their challenge here.
 
 use actix_web::HttpRequest;
 use actix_web::http::header::{self, HeaderValue};
@@ -17,6 +19,69 @@ pub fn from_header(req: &HttpRequest) -> Option<&str> {
         .and_then(|h| h.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, t)| t.trim())
+}
+
+/// The scheme of `Authorization` a token came with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    /// RFC 6750 §2.1.
+    Bearer,
+    /// RFC 9449 §7.1: the token is bound to the key of the `DPoP` proof sent with it.
+    DPoP,
+}
+
+/// The credentials of `Authorization: Bearer <token>` or `Authorization: DPoP <token>`
+/// (schemes case-insensitive, RFC 7235 §2.1), trimmed, with the scheme.
+pub fn credentials(req: &HttpRequest) -> Option<(Scheme, &str)> {
+    let (scheme, token) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.split_once(' '))?;
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::DPoP
+    } else {
+        return None;
+    };
+    Some((scheme, token.trim()))
+}
+
+/// The `DPoP` proof header (RFC 9449 §4.1): `Ok(None)` without one, `Err(())` when there
+/// are several or it is not visible ASCII (§4.3 step 1: exactly one).
+#[allow(clippy::result_unit_err)]
+pub fn dpop_proof(req: &HttpRequest) -> Result<Option<&str>, ()> {
+    let mut all = req.headers().get_all("dpop");
+    let Some(first) = all.next() else {
+        return Ok(None);
+    };
+    if all.next().is_some() {
+        return Err(());
+    }
+    first.to_str().map(|s| Some(s.trim())).map_err(|_| ())
+}
+
+/// RFC 9449 §7.1: `DPoP algs="…"` and, with an error (`invalid_token`,
+/// `invalid_dpop_proof`, `use_dpop_nonce`), `error` and `error_description` with the same
+/// character rules as [`challenge`].
+pub fn dpop_challenge(error: Option<&str>, description: &str, algs: &str) -> HeaderValue {
+    let bare = || {
+        HeaderValue::from_str(&format!("DPoP realm=\"{REALM}\", algs=\"{algs}\""))
+            .unwrap_or(HeaderValue::from_static("DPoP realm=\"latch\""))
+    };
+    let Some(error) = error else {
+        return bare();
+    };
+    let allowed = |b: u8| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E);
+    if !description.bytes().all(|b| b == b'"' || allowed(b)) || !error.bytes().all(allowed) {
+        return bare();
+    }
+    let v = format!(
+        "DPoP realm=\"{REALM}\", error=\"{error}\", error_description=\"{}\", algs=\"{algs}\"",
+        description.replace('"', "'")
+    );
+    HeaderValue::from_str(&v).unwrap_or_else(|_| bare())
 }
 
 /// RFC 6750 §3: `Bearer realm="latch"` for a request without credentials (§3.1: no error
@@ -67,6 +132,24 @@ mod tests {
                 "Bearer realm=\"latch\""
             );
         }
+    }
+
+    #[test]
+    fn credentials_name_their_scheme_and_dpop_header_is_single() {
+        let req = actix_web::test::TestRequest::default()
+            .insert_header((header::AUTHORIZATION, "DPoP abc"))
+            .to_http_request();
+        assert_eq!(credentials(&req), Some((Scheme::DPoP, "abc")));
+        assert_eq!(from_header(&req), None);
+        let req = actix_web::test::TestRequest::default()
+            .append_header(("DPoP", "a"))
+            .append_header(("DPoP", "b"))
+            .to_http_request();
+        assert_eq!(dpop_proof(&req), Err(()));
+        assert_eq!(
+            dpop_challenge(Some("invalid_dpop_proof"), "bad \"iat\"", "ES256"),
+            "DPoP realm=\"latch\", error=\"invalid_dpop_proof\", error_description=\"bad 'iat'\", algs=\"ES256\""
+        );
     }
 
     #[test]
@@ -123,6 +206,21 @@ mod tests {
                 for error in ["invalid_token", e.as_str()] {
                     let v = challenge(Some(error), &d);
                     prop_assert!(v.to_str().is_ok_and(|s| s.starts_with("Bearer realm=\"latch\"")));
+                    let v = dpop_challenge(Some(error), &d, "ES256 EdDSA");
+                    prop_assert!(v.to_str().is_ok_and(|s| s.starts_with("DPoP realm=\"latch\"")
+                        && s.ends_with("algs=\"ES256 EdDSA\"")));
+                }
+            }
+
+            /// Any `DPoP` header value never panics; what comes back is trimmed.
+            #[test]
+            fn prop_dpop_headers_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+                let Ok(v) = HeaderValue::from_bytes(&bytes) else { return Ok(()) };
+                let req = actix_web::test::TestRequest::default()
+                    .insert_header(("dpop", v))
+                    .to_http_request();
+                if let Ok(Some(p)) = dpop_proof(&req) {
+                    prop_assert_eq!(p, p.trim());
                 }
             }
         }

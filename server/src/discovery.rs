@@ -23,6 +23,8 @@ pub fn metadata(state: &AppState) -> serde_json::Value {
         "issuer": iss,
         "authorization_endpoint": format!("{iss}/oauth/authorize"),
         "token_endpoint": format!("{iss}/oauth/token"),
+        // RFC 9449 §5.1.
+        "dpop_signing_alg_values_supported": latch_verify::dpop::SIGNING_ALGS,
         "jwks_uri": format!("{iss}/.well-known/jwks.json"),
         "introspection_endpoint": format!("{iss}/oauth/introspect"),
         "revocation_endpoint": format!("{iss}/oauth/revoke"),

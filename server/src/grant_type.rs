@@ -116,5 +116,4 @@ mod tests {
              urn:ietf:params:oauth:grant-type:device_code"
         );
     }
-
 }

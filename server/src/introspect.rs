@@ -166,9 +166,10 @@ async fn introspect(
     if claims.client_id != caller.id && !caller.resource_server {
         return Ok(inactive());
     }
+    // RFC 9449 §6.2: a DPoP-bound token is reported with its type and `cnf.jkt`.
     let mut body = json!({
         "active": true,
-        "token_type": "Bearer",
+        "token_type": if claims.cnf.is_some() { "DPoP" } else { "Bearer" },
         "scope": claims.scope,
         "client_id": claims.client_id,
         "sub": claims.sub,
@@ -183,6 +184,9 @@ async fn introspect(
     // RFC 8693 §4.1 (and §2.2 of RFC 7662's extensibility): who acts for `sub`.
     if let Some(act) = claims.act {
         body["act"] = act;
+    }
+    if let Some(cnf) = &claims.cnf {
+        body["cnf"] = json!({"jkt": cnf.jkt});
     }
     Ok(body)
 }

@@ -34,6 +34,8 @@ pub mod authorize;
 pub mod bearer;
 /// The brand on every page: name, logo and accent colour (a task-local per request).
 pub mod brand;
+/// DPoP (RFC 9449): server nonces, the proof replay cache, the one proof check.
+pub mod dpop;
 
 pub mod catalog;
 /// The `latch` command line.

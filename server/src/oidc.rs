@@ -77,7 +77,10 @@ async fn userinfo(
             "Access tokens must not be sent in the query string",
         ));
     }
-    let from_header = bearer::from_header(&req).map(str::to_owned);
+    // RFC 9449 §7.1: `Authorization: DPoP` as well as Bearer.
+    let creds = bearer::credentials(&req);
+    let scheme = creds.map_or(bearer::Scheme::Bearer, |(s, _)| s);
+    let from_header = creds.map(|(_, t)| t.to_owned());
     let from_body = if req.method() == actix_web::http::Method::POST && !body.is_empty() {
         url::form_urlencoded::parse(&body)
             .find(|(k, _)| k == "access_token")
@@ -112,6 +115,26 @@ async fn userinfo(
     if let Some(c) = store::clients::by_id_cached(&state.db, &state.rows, &claims.client_id).await?
     {
         crate::oauth::cors::mark(&req, &c);
+    }
+    if let Err(r) = crate::oauth::dpop::at_resource(
+        &state,
+        &req,
+        scheme,
+        &token,
+        claims.jkt(),
+        &claims.client_id,
+    )
+    .await
+    {
+        if let crate::oauth::dpop::ResourceRefusal::Store(e) = r {
+            return Err(e.into());
+        }
+        let mut res = HttpResponse::Unauthorized();
+        res.insert_header((header::CACHE_CONTROL, "no-store"));
+        for (k, v) in r.headers() {
+            res.insert_header((k, v));
+        }
+        return Ok(res.json(json!({"error": r.error(), "error_description": r.description()})));
     }
     if !has_openid(&claims.scope) || claims.sub == claims.client_id {
         return Ok(bearer_error(

@@ -252,6 +252,22 @@ pub struct AccessClaims {
     /// `act` members are the earlier actors of a chain).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<serde_json::Value>,
+    /// RFC 9449 §6.1: the DPoP key the token is bound to (`{"jkt": thumbprint}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// RFC 7800 §3.1 `cnf`, with RFC 9449 §6.1's `jkt` member.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub jkt: String,
+}
+
+impl AccessClaims {
+    /// The DPoP key thumbprint this token is bound to, if any.
+    pub fn jkt(&self) -> Option<&str> {
+        self.cnf.as_ref().map(|c| c.jkt.as_str())
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -240,6 +240,11 @@ impl Application {
             client_keys: crate::clients::jwks::KeyCache::default(),
             mail: crate::mail::Mailer::new(settings.mail.clone()),
             origins,
+            dpop: crate::dpop::Dpop::new(
+                &master,
+                settings.dpop_proof_max_age,
+                settings.dpop_require_nonce,
+            ),
         });
         crate::mail::worker::spawn(state.db.clone(), state.sealer.clone(), &state.mail);
         let cookie_key = Key::derive_from(&derive_key(&master, "session-cookie"));

@@ -34,4 +34,6 @@ pub struct AppState {
     pub mail: crate::mail::Mailer,
     /// Every enabled client's CORS origins (reloaded every 2 s and at once after a change here).
     pub origins: Arc<crate::clients::origins::OriginSet>,
+    /// DPoP nonces and proof checks (RFC 9449).
+    pub dpop: crate::dpop::Dpop,
 }

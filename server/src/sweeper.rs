@@ -31,6 +31,8 @@ pub async fn sweep(
     crate::store::tokens::sweep(db, now).await?;
     crate::store::pushed_requests::sweep(db, now - chrono::Duration::hours(1)).await?;
     crate::store::client_assertions::sweep(db, now).await?;
+    // Proof windows are on the system clock (JWT `iat`), not the app clock.
+    crate::store::dpop_proofs::sweep(db, crate::store::now()).await?;
     crate::api::idempotency::sweep(db, now).await?;
     // A session record not seen for longer than the longest LATCH_SESSION_TTL (30 days)
     // belongs to a session that has expired whatever the setting.

@@ -41,6 +41,7 @@ fn expected_tables() -> Vec<String> {
         entity::recovery_code::Entity.table_name(),
         entity::browser_session::Entity.table_name(),
         entity::device_code::Entity.table_name(),
+        entity::dpop_proof::Entity.table_name(),
         "seaql_migrations",
     ]
     .iter()

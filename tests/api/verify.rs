@@ -237,3 +237,82 @@ async fn the_example_resource_server_accepts_a_real_token_and_refuses_a_tampered
         "{www}"
     );
 }
+
+/// RFC 9449 §7: `Verifier::verify_dpop` checks the proof, `ath` and the key binding, and
+/// keeps its own replay cache; `verify` refuses a DPoP-bound token sent as Bearer (§7.2).
+#[tokio::test]
+async fn latch_verify_checks_dpop_bound_tokens() {
+    use crate::dpop::Key;
+    let app = spawn_reachable_app().await;
+    let c = app.machine_client().await;
+    let key = Key::new();
+    let other = Key::new();
+    let res = app
+        .http
+        .post(app.url("/oauth/token"))
+        .basic_auth(&c.id, c.secret.as_deref())
+        .header("DPoP", key.proof("POST", &app.url("/oauth/token")))
+        .form(&[("grant_type", "client_credentials"), ("scope", "read")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let at = json(res).await["access_token"].as_str().unwrap().to_owned();
+    let v = verifier(&app).await;
+    let api = "https://api.example.com/invoices";
+
+    let proof = key.proof_for("GET", api, &at);
+    let claims = v
+        .verify_dpop(&at, Some(&proof), "GET", &format!("{api}?page=2"))
+        .await
+        .expect("a good proof verifies");
+    assert_eq!(claims.client_id.as_deref(), Some(c.id.as_str()));
+    // Replayed, missing, another key, another token's `ath`, another method or URL.
+    let refused = |r: Result<latch_verify::Claims, VerifyError>| match r {
+        Err(e @ VerifyError::InvalidDpopProof(_)) => {
+            assert_eq!(e.status(), 401);
+            assert!(
+                e.dpop_challenge()
+                    .starts_with("DPoP error=\"invalid_dpop_proof\"")
+            );
+        }
+        other => panic!("expected invalid_dpop_proof, got {other:?}"),
+    };
+    refused(v.verify_dpop(&at, Some(&proof), "GET", api).await);
+    refused(v.verify_dpop(&at, None, "GET", api).await);
+    refused(
+        v.verify_dpop(&at, Some(&other.proof_for("GET", api, &at)), "GET", api)
+            .await,
+    );
+    refused(
+        v.verify_dpop(&at, Some(&key.proof_for("GET", api, "x")), "GET", api)
+            .await,
+    );
+    refused(
+        v.verify_dpop(&at, Some(&key.proof_for("GET", api, &at)), "POST", api)
+            .await,
+    );
+    let elsewhere = "https://api.example.com/other";
+    refused(
+        v.verify_dpop(&at, Some(&key.proof_for("GET", api, &at)), "GET", elsewhere)
+            .await,
+    );
+    // §7.2: the bound token as Bearer.
+    assert_eq!(
+        v.verify(&at).await.unwrap_err(),
+        VerifyError::InvalidToken(InvalidToken::DpopBound)
+    );
+    // A Bearer token sent as DPoP.
+    let bearer = client_credentials_token(&app, &c, "read").await;
+    assert_eq!(
+        v.verify_dpop(
+            &bearer,
+            Some(&key.proof_for("GET", api, &bearer)),
+            "GET",
+            api
+        )
+        .await
+        .unwrap_err(),
+        VerifyError::InvalidToken(InvalidToken::NotDpopBound)
+    );
+}

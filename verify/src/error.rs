@@ -62,6 +62,10 @@ pub enum InvalidToken {
     Inactive,
     /// An API key was presented but the verifier has no introspection credentials.
     ApiKeysNotAccepted,
+    /// A DPoP-bound token (`cnf.jkt`) was presented as a Bearer token (RFC 9449 §7.2).
+    DpopBound,
+    /// A token without `cnf.jkt` was presented as a DPoP token (RFC 9449 §7.1).
+    NotDpopBound,
 }
 
 impl InvalidToken {
@@ -90,6 +94,10 @@ impl InvalidToken {
             }
             InvalidToken::Inactive => "The token is not active".into(),
             InvalidToken::ApiKeysNotAccepted => "API keys are not accepted here".into(),
+            InvalidToken::DpopBound => {
+                "The access token is bound to a DPoP key: send it as DPoP with a proof".into()
+            }
+            InvalidToken::NotDpopBound => "The access token is not bound to a DPoP key".into(),
         }
     }
 }
@@ -103,6 +111,10 @@ pub enum VerifyError {
     /// audience…; the reason is in the variant.
     #[error("invalid_token: {}", .0.description())]
     InvalidToken(InvalidToken),
+    /// 401 `invalid_dpop_proof` (RFC 9449 §7.1): the DPoP proof is missing, invalid,
+    /// replayed or by another key than the token's `cnf.jkt`; the text says which.
+    #[error("invalid_dpop_proof: {0}")]
+    InvalidDpopProof(String),
     /// 403 `insufficient_scope`: the token is good but lacks these scopes.
     #[error("insufficient_scope: requires {}", .required.join(" "))]
     InsufficientScope { required: Vec<String> },
@@ -129,7 +141,9 @@ impl VerifyError {
     /// HTTP status to answer with: 401, 403, 400 or 503.
     pub fn status(&self) -> u16 {
         match self {
-            VerifyError::InvalidToken(_) | VerifyError::MissingToken => 401,
+            VerifyError::InvalidToken(_)
+            | VerifyError::MissingToken
+            | VerifyError::InvalidDpopProof(_) => 401,
             VerifyError::InsufficientScope { .. } => 403,
             VerifyError::InvalidRequest(_) => 400,
             VerifyError::Unavailable(_) => 503,
@@ -141,6 +155,7 @@ impl VerifyError {
     pub fn error_code(&self) -> Option<&'static str> {
         match self {
             VerifyError::InvalidToken(_) => Some("invalid_token"),
+            VerifyError::InvalidDpopProof(_) => Some("invalid_dpop_proof"),
             VerifyError::InsufficientScope { .. } => Some("insufficient_scope"),
             VerifyError::InvalidRequest(_) => Some("invalid_request"),
             VerifyError::MissingToken | VerifyError::Unavailable(_) => None,
@@ -155,6 +170,7 @@ impl VerifyError {
                 "The access token lacks a scope this request requires".into()
             }
             VerifyError::InvalidRequest(m) => (*m).into(),
+            VerifyError::InvalidDpopProof(m) => m.clone(),
             VerifyError::MissingToken => "The request has no bearer token".into(),
             VerifyError::Unavailable(_) => {
                 "The credential cannot be checked right now; try again later".into()
@@ -174,6 +190,20 @@ impl VerifyError {
     /// the bare challenge `Bearer`.
     pub fn www_authenticate(&self) -> String {
         self.www_authenticate_with(None)
+    }
+
+    /// The RFC 9449 §7.1 challenge for a request made with `Authorization: DPoP`:
+    /// `DPoP error="…", error_description="…", algs="ES256 …"` (bare `DPoP algs=…` for
+    /// [`MissingToken`](Self::MissingToken) and [`Unavailable`](Self::Unavailable)).
+    pub fn dpop_challenge(&self) -> String {
+        let algs = crate::dpop::SIGNING_ALGS.join(" ");
+        match self.error_code() {
+            Some(code) => format!(
+                "DPoP error=\"{code}\", error_description=\"{}\", algs=\"{algs}\"",
+                quoted(&self.description())
+            ),
+            None => format!("DPoP algs=\"{algs}\""),
+        }
     }
 
     /// [`www_authenticate`](Self::www_authenticate) plus, when `resource_metadata` is given,

@@ -39,6 +39,7 @@
 //! key may be accepted for that long.
 
 mod claims;
+pub mod dpop;
 mod error;
 mod introspect;
 mod introspection_jwt;
@@ -95,7 +96,15 @@ struct Inner {
     min_interval: Duration,
     max_age: Duration,
     introspection: Option<Introspection>,
+    /// DPoP proof `jti`s seen by this process (RFC 9449 §11.1).
+    dpop_replay: dpop::ReplayCache,
 }
+
+/// How old a DPoP proof's `iat` may be at a resource (RFC 9449 §11.1), in seconds.
+pub const DPOP_PROOF_MAX_AGE: i64 = 60;
+/// How many DPoP proofs the in-process replay cache holds; when it is full of proofs still
+/// inside their window, new proofs are refused rather than old ones forgotten.
+pub const DPOP_REPLAY_CAPACITY: usize = 100_000;
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -311,9 +320,15 @@ impl VerifierBuilder {
                 min_interval: self.min_interval,
                 max_age: self.max_age,
                 introspection,
+                dpop_replay: dpop::ReplayCache::new(DPOP_REPLAY_CAPACITY),
             }),
         })
     }
+}
+
+/// The `cnf.jkt` of verified claims (RFC 9449 §6.1).
+fn dpop_jkt(claims: &Claims) -> Option<&str> {
+    claims.raw.get("cnf")?.get("jkt")?.as_str()
 }
 
 /// Latch API keys: secret `sk_live_…`/`sk_test_…` and restricted `rk_live_…`/`rk_test_…`.
@@ -432,11 +447,67 @@ impl Verifier {
         }
     }
 
-    /// Verify a JWT access token locally (RFC 9068 §4).
+    /// Verify a JWT access token locally (RFC 9068 §4), presented as a Bearer token: a
+    /// DPoP-bound token (with `cnf.jkt`) is refused here (RFC 9449 §7.2); see
+    /// [`verify_dpop`](Self::verify_dpop).
     pub async fn verify_jwt(&self, token: &str) -> Result<Claims, VerifyError> {
+        let claims = self.verify_jwt_any(token).await?;
+        if dpop_jkt(&claims).is_some() {
+            return Err(InvalidToken::DpopBound.into());
+        }
+        Ok(claims)
+    }
+
+    async fn verify_jwt_any(&self, token: &str) -> Result<Claims, VerifyError> {
         let parts = jwt::split(token)?;
         let key = self.key_for(&parts.kid).await?;
         jwt::verify(&parts, &key, self)
+    }
+
+    /// Verify a DPoP-bound access token sent as `Authorization: DPoP <token>` with its
+    /// `DPoP` proof header (RFC 9449 §7.1): the token as [`verify_jwt`](Self::verify_jwt)
+    /// does; then the proof (`typ`, asymmetric `alg`, public `jwk`, signature, `htm` =
+    /// `method`, `htu` = `url` without query and fragment, `iat` within
+    /// [`DPOP_PROOF_MAX_AGE`], `ath` = the token's hash), its key must be the token's
+    /// `cnf.jkt`, and its `jti` unused in this process. Server nonces are not asked for.
+    /// Answer refusals with [`VerifyError::dpop_challenge`].
+    pub async fn verify_dpop(
+        &self,
+        token: &str,
+        proof: Option<&str>,
+        method: &str,
+        url: &str,
+    ) -> Result<Claims, VerifyError> {
+        let claims = self.verify_jwt_any(token).await?;
+        let Some(jkt) = dpop_jkt(&claims) else {
+            return Err(InvalidToken::NotDpopBound.into());
+        };
+        let proof = proof.ok_or_else(|| {
+            VerifyError::InvalidDpopProof("A DPoP proof is required with a DPoP token".into())
+        })?;
+        let now = claims::unix_now();
+        let max_future = self.inner.leeway.min(5);
+        let expect = dpop::Expect {
+            method,
+            url,
+            access_token: Some(token),
+            now,
+            max_age: DPOP_PROOF_MAX_AGE,
+            max_future,
+        };
+        let invalid = |e: dpop::ProofError| VerifyError::InvalidDpopProof(e.to_string());
+        let p = dpop::verify(proof, &expect).map_err(invalid)?;
+        if p.jkt != jkt {
+            return Err(VerifyError::InvalidDpopProof(
+                "The DPoP proof is signed by another key than the token is bound to".into(),
+            ));
+        }
+        let until = p.iat + DPOP_PROOF_MAX_AGE + max_future + 1;
+        self.inner
+            .dpop_replay
+            .check_and_insert(&p, now, until)
+            .map_err(invalid)?;
+        Ok(claims)
     }
 
     fn keys(&self) -> Arc<KeySet> {

@@ -4,8 +4,8 @@
 
 pub mod reset;
 pub mod signup;
-pub mod verify;
 pub mod two_step;
+pub mod verify;
 
 use actix_session::Session;
 use actix_web::http::{StatusCode, header};

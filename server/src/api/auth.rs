@@ -250,8 +250,8 @@ async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
             "Credentials must be sent in the Authorization header, never in the URL",
         ));
     }
-    let token = match crate::bearer::from_header(&req) {
-        Some(t) if !t.is_empty() => t,
+    let (scheme, token) = match crate::bearer::credentials(&req) {
+        Some((s, t)) if !t.is_empty() => (s, t),
         _ => {
             return Err(ApiError::new(
                 ApiErrorType::Authentication,
@@ -260,7 +260,7 @@ async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
             ));
         }
     };
-    if api_keys::is_key_token(token) {
+    if api_keys::is_key_token(token) && scheme == crate::bearer::Scheme::Bearer {
         // A bad checksum is refused without touching the database (SECURITY.md K3).
         let ip = crate::middleware::ClientIp::of(&req);
         // Each well-formed key that is not cached costs a query: an address that keeps
@@ -357,6 +357,14 @@ async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
     }
     // `/v1` is the built-in API: the token's `aud` must name it (RFC 9068 §4).
     let for_v1 = crate::oauth::access_token::For::LatchApi;
+    let as_dpop = |e: ApiError| match scheme {
+        crate::bearer::Scheme::DPoP => {
+            let r =
+                crate::oauth::dpop::ResourceRefusal::InvalidToken("The access token is invalid");
+            e.with_headers(r.headers())
+        }
+        crate::bearer::Scheme::Bearer => e,
+    };
     let claims = crate::oauth::active_access_token(&state, token, for_v1)
         .await?
         .map_err(|e| match e {
@@ -372,7 +380,27 @@ async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
                 "The access token is invalid",
             )
             .with_bearer("invalid_token"),
-        })?;
+        })
+        .map_err(as_dpop)?;
+    // RFC 9449 §7: a DPoP-bound token needs its proof; a Bearer token without `cnf` passes
+    // without any work.
+    if let Err(r) = crate::oauth::dpop::at_resource(
+        &state,
+        &req,
+        scheme,
+        token,
+        claims.jkt(),
+        &claims.client_id,
+    )
+    .await
+    {
+        use crate::oauth::dpop::ResourceRefusal;
+        return Err(match r {
+            ResourceRefusal::Store(e) => e.into(),
+            r => ApiError::new(ApiErrorType::Authentication, r.error(), r.description())
+                .with_headers(r.headers()),
+        });
+    }
     let policy = Policy::ApiToken {
         livemode: claims.livemode,
     };

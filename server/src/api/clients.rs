@@ -52,6 +52,8 @@ pub fn client_object(c: &entity::client::Model) -> serde_json::Value {
         "jwks": c.jwks.as_deref().and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok()),
         "jwks_uri": c.jwks_uri,
         "allowed_origins": clients::origins::of(c),
+        "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
+        "dpop_require_nonce": c.dpop_require_nonce,
         "created": c.created_at.timestamp(),
         "updated": c.updated_at.timestamp(),
     })
@@ -144,6 +146,8 @@ async fn create(
         "jwks",
         "jwks_uri",
         "allowed_origins",
+        "dpop_bound_access_tokens",
+        "dpop_require_nonce",
     ])?;
     // A resource server may introspect every token and key of the server: only an admin's
     // API key makes one (`Principal::allow_admin`).
@@ -165,6 +169,8 @@ async fn create(
             jwks: params.one("jwks")?.map(str::to_owned),
             jwks_uri: params.one("jwks_uri")?.map(str::to_owned),
         };
+        let dpop_bound = params.bool("dpop_bound_access_tokens")?;
+        let dpop_nonce = params.bool("dpop_require_nonce")?;
         let new = NewClient {
             name: params
                 .one("name")?
@@ -202,6 +208,15 @@ async fn create(
         }
         // This instance answers preflights for the new origins at once.
         state.origins.reload(&state.db).await?;
+        // RFC 9449 §5.2.
+        let c = match dpop_bound {
+            Some(b) => clients::set_dpop_bound(&state.db, &state.rows, &c, b).await?,
+            None => c,
+        };
+        let c = match dpop_nonce {
+            Some(b) => clients::set_dpop_require_nonce(&state.db, &state.rows, &c, b).await?,
+            None => c,
+        };
         super::audit(&state, &req, &owner, AuditKind::ClientCreated, detail(&c)).await?;
         let mut v = client_object(&c);
         v["secret"] = json!(secret);
@@ -231,12 +246,16 @@ async fn update(
         "token_exchange_audiences",
         "require_pushed_authorization_requests",
         "allowed_origins",
+        "dpop_bound_access_tokens",
+        "dpop_require_nonce",
     ])?;
     let audiences = params.list("token_exchange_audiences");
     idempotency::run(&state, &p.owner(), &req, &body, || async {
         if let Some(a) = &audiences {
             clients::check_exchange_audiences(&state.catalog.get(), a)?;
         }
+        let dpop_bound = params.bool("dpop_bound_access_tokens")?;
+        let dpop_nonce = params.bool("dpop_require_nonce")?;
         let u = ClientUpdate {
             require_par: params.bool("require_pushed_authorization_requests")?,
             name: params.one("name")?.map(str::to_owned),
@@ -264,6 +283,14 @@ async fn update(
                     .await?;
         }
         state.origins.reload(&state.db).await?;
+        let updated = match dpop_bound {
+            Some(b) => clients::set_dpop_bound(&state.db, &state.rows, &updated, b).await?,
+            None => updated,
+        };
+        let updated = match dpop_nonce {
+            Some(b) => clients::set_dpop_require_nonce(&state.db, &state.rows, &updated, b).await?,
+            None => updated,
+        };
         super::audit(
             &state,
             &req,

@@ -483,6 +483,7 @@ async fn store_code(
         access_token_expires_at: None,
         // OIDC Core §2: how the person signed in, for the ID tokens of this grant.
         amr: Some(user.amr.join(" ")),
+        dpop_jkt: r.dpop_jkt.clone(),
     };
     store::codes::insert(&state.db, row).await?;
     Ok(code)

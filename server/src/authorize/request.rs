@@ -31,6 +31,8 @@ const SINGLE: &[&str] = &[
     "max_age",
     "login_after",
     "response_mode",
+    // RFC 9449 §10.
+    "dpop_jkt",
 ];
 
 /// RFC 8707 §2: `resource` may repeat (one value per API the token is meant for).
@@ -55,6 +57,8 @@ pub struct AuthorizeRequest {
     pub code_challenge: Option<String>,
     pub code_challenge_method: Option<String>,
     pub nonce: Option<String>,
+    /// RFC 9449 §10: the thumbprint of the DPoP key the code is bound to.
+    pub dpop_jkt: Option<String>,
     pub prompt: Vec<String>,
     pub max_age: Option<i64>,
     /// The validated parameters, to carry through sign-in and consent.
@@ -402,7 +406,22 @@ pub async fn parse(state: &AppState, params: Params) -> Result<AuthorizeRequest,
         ));
     }
 
+    // RFC 9449 §10: base64url of a SHA-256 thumbprint (RFC 7638), 43 characters.
+    let dpop_jkt = first(&params, "dpop_jkt").map(str::to_owned);
+    if dpop_jkt.as_ref().is_some_and(|j| {
+        j.len() != 43
+            || !j
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }) {
+        return Err(redirect(
+            OAuthCode::InvalidRequest,
+            "dpop_jkt must be a base64url SHA-256 JWK thumbprint",
+        ));
+    }
+
     Ok(AuthorizeRequest {
+        dpop_jkt,
         redirect_uri,
         redirect_uri_sent,
         state: state_param,

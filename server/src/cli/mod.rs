@@ -337,6 +337,13 @@ struct ClientCreate {
     /// A resource server: may introspect any token and API key.
     #[arg(long)]
     resource_server: bool,
+    /// Every token request must carry a DPoP proof (RFC 9449 §5.2
+    /// `dpop_bound_access_tokens`).
+    #[arg(long)]
+    dpop_bound: bool,
+    /// Every DPoP proof of this client must carry a server nonce (RFC 9449 §8, §9).
+    #[arg(long)]
+    dpop_require_nonce: bool,
     /// Email of the user who owns the client.
     #[arg(long)]
     owner: Option<String>,
@@ -754,6 +761,22 @@ async fn run(command: Command, mut settings: Settings) -> Result<(), Failure> {
                 .await
                 .map_err(client_failure)?;
             }
+            let client = if c.dpop_bound {
+                let rows = crate::store::RowCaches::default();
+                crate::clients::set_dpop_bound(&db, &rows, &client, true)
+                    .await
+                    .map_err(|e| Failure(1, e.to_string()))?
+            } else {
+                client
+            };
+            let client = if c.dpop_require_nonce {
+                let rows = crate::store::RowCaches::default();
+                crate::clients::set_dpop_require_nonce(&db, &rows, &client, true)
+                    .await
+                    .map_err(|e| Failure(1, e.to_string()))?
+            } else {
+                client
+            };
             operator::audit_client(&db, crate::audit::AuditKind::ClientCreated, &client).await?;
             if c.json {
                 // Exactly DESIGN.md's fields (`client show --json` has them all).

@@ -471,6 +471,8 @@ pub async fn create_with(
         jwks,
         jwks_uri,
         allowed_origins,
+        dpop_bound_access_tokens: false,
+        dpop_require_nonce: false,
     };
     let row = store::clients::insert(db, model).await?;
     if let Some(l) = logo {
@@ -746,6 +748,39 @@ pub async fn set_disabled(
         return Ok(client.clone());
     }
     let updated = store::clients::set_disabled(db, client, disabled.then_some(now)).await?;
+    rows.forget_client(&client.id);
+    Ok(updated)
+}
+
+/// RFC 9449 §5.2 `dpop_bound_access_tokens`: from now on every token request of `client`
+/// needs a DPoP proof (or no longer does). Takes effect at once on this instance (the row
+/// cache entry is dropped), within the cache's 2 s elsewhere.
+pub async fn set_dpop_bound(
+    db: &impl Conn,
+    rows: &store::RowCaches,
+    client: &entity::client::Model,
+    bound: bool,
+) -> Result<entity::client::Model, StoreError> {
+    if client.dpop_bound_access_tokens == bound {
+        return Ok(client.clone());
+    }
+    let updated = store::clients::set_dpop_bound(db, client, bound).await?;
+    rows.forget_client(&client.id);
+    Ok(updated)
+}
+
+/// RFC 9449 §8, §9: from now on every DPoP proof of `client` must carry a server nonce
+/// (or no longer must). At once on this instance, within 2 s elsewhere.
+pub async fn set_dpop_require_nonce(
+    db: &impl Conn,
+    rows: &store::RowCaches,
+    client: &entity::client::Model,
+    required: bool,
+) -> Result<entity::client::Model, StoreError> {
+    if client.dpop_require_nonce == required {
+        return Ok(client.clone());
+    }
+    let updated = store::clients::set_dpop_require_nonce(db, client, required).await?;
     rows.forget_client(&client.id);
     Ok(updated)
 }

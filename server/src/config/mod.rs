@@ -116,6 +116,11 @@ pub struct Settings {
     /// Window in which a just-rotated refresh token may be replayed (lost response).
     pub refresh_token_grace: chrono::TimeDelta,
     pub code_ttl: chrono::TimeDelta,
+    /// How old a DPoP proof's `iat` may be (RFC 9449 §11.1); also the life of a server
+    /// nonce's time slot (§8).
+    pub dpop_proof_max_age: chrono::TimeDelta,
+    /// Every DPoP proof must carry a server nonce (RFC 9449 §8, §9).
+    pub dpop_require_nonce: bool,
     pub log_format: LogFormat,
     pub signing_alg: SigningAlg,
     /// How long a new signing key is published in JWKS before it signs.

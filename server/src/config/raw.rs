@@ -22,6 +22,8 @@ pub(super) struct Raw {
     pub(super) refresh_token_ttl: Option<String>,
     pub(super) refresh_token_idle_ttl: Option<String>,
     pub(super) refresh_token_grace: Option<String>,
+    pub(super) dpop_proof_max_age: Option<String>,
+    pub(super) dpop_require_nonce: Option<String>,
     pub(super) code_ttl: Option<String>,
     pub(super) log_format: Option<String>,
     pub(super) signing_alg: Option<String>,

@@ -356,6 +356,16 @@ pub(super) fn settings(raw: Raw, o: &Overrides) -> Result<Settings, ConfigError>
         )?,
         // RFC 6749 §4.1.2: "A maximum authorization code lifetime of 10 minutes is RECOMMENDED."
         code_ttl: lifetime("LATCH_CODE_TTL", raw.code_ttl, 60, 1, 600)?,
+        // RFC 9449 §11.1: a short window bounds the replay cache and a stolen proof's use;
+        // below 5 s ordinary clock skew would refuse honest clients.
+        dpop_proof_max_age: lifetime(
+            "LATCH_DPOP_PROOF_MAX_AGE",
+            raw.dpop_proof_max_age,
+            60,
+            5,
+            300,
+        )?,
+        dpop_require_nonce: flag("LATCH_DPOP_REQUIRE_NONCE", raw.dpop_require_nonce, false)?,
         log_format,
         signing_alg,
         // At least one key reload plus one JWKS max-age, so no instance signs with a key

@@ -24,6 +24,10 @@ pub enum OAuthCode {
     InvalidScope,
     /// RFC 8707 §2: a `resource` that is invalid, unknown or not allowed.
     InvalidTarget,
+    /// RFC 9449 §5: the `DPoP` proof is invalid.
+    InvalidDpopProof,
+    /// RFC 9449 §8: the proof must carry the nonce in the `DPoP-Nonce` header.
+    UseDpopNonce,
     AccessDenied,
     LoginRequired,
     ConsentRequired,
@@ -54,6 +58,8 @@ impl OAuthCode {
             Self::UnsupportedTokenType => "unsupported_token_type",
             Self::InvalidScope => "invalid_scope",
             Self::InvalidTarget => "invalid_target",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
             Self::AccessDenied => "access_denied",
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
@@ -124,6 +130,17 @@ impl OAuthError {
     }
     pub fn invalid_target(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(OAuthCode::InvalidTarget, d)
+    }
+    pub fn invalid_dpop_proof(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(OAuthCode::InvalidDpopProof, d)
+    }
+    /// RFC 9449 §8: 400 `use_dpop_nonce` with the nonce to use in `DPoP-Nonce`.
+    pub fn use_dpop_nonce(nonce: String) -> Self {
+        Self::new(
+            OAuthCode::UseDpopNonce,
+            "The DPoP proof must carry the nonce in the DPoP-Nonce header",
+        )
+        .with_headers([("dpop-nonce", nonce)])
     }
     pub fn unauthorized_client(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(OAuthCode::UnauthorizedClient, d)

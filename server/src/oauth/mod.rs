@@ -12,6 +12,7 @@ pub mod access_token;
 pub mod client_assertion;
 pub mod client_auth;
 pub mod cors;
+pub mod dpop;
 pub mod form;
 pub mod id_token;
 

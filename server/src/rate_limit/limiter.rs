@@ -221,6 +221,30 @@ impl Limiter {
         r.conn.read().await.clone()
     }
 
+    /// `SET key 1 NX PX ttl` in Redis: `Some(true)` the first time `key` is set,
+    /// `Some(false)` while it is still set (from any instance), `None` when Redis is not in
+    /// use right now (the caller keeps its own record instead). Single-use markers such as
+    /// DPoP proof `jti`s (RFC 9449 §11.1) live here next to the limits that share Redis.
+    pub async fn set_once(&self, key: &str, ttl: Duration) -> Option<bool> {
+        let r = self.redis.as_ref()?;
+        let mut conn = Self::redis_conn(r).await?;
+        let res: Result<Option<String>, _> = redis::cmd("SET")
+            .arg(format!("latch:once:{key}"))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl.as_millis().max(1) as u64)
+            .query_async(&mut conn)
+            .await;
+        match res {
+            Ok(v) => Some(v.is_some()),
+            Err(e) => {
+                Self::mark_down(r, &e);
+                None
+            }
+        }
+    }
+
     /// Take one request from `policy`'s bucket for `key`.
     pub async fn check(&self, policy: &'static str, rate: Rate, key: &str) -> Decision {
         if !self.enabled {

@@ -257,3 +257,27 @@ pub async fn origin_rows(
         .all(db)
         .await?)
 }
+
+/// RFC 9449 §8, §9: whether the client's DPoP proofs must carry a server nonce.
+pub async fn set_dpop_require_nonce(
+    db: &impl ConnectionTrait,
+    c: &client::Model,
+    required: bool,
+) -> Result<client::Model, StoreError> {
+    let mut m = c.clone().into_active_model();
+    m.dpop_require_nonce = sea_orm::Set(required);
+    m.updated_at = sea_orm::Set(super::now());
+    Ok(m.update(db).await?)
+}
+
+/// RFC 9449 §5.2 `dpop_bound_access_tokens`: whether the client must send DPoP proofs.
+pub async fn set_dpop_bound(
+    db: &impl ConnectionTrait,
+    c: &client::Model,
+    bound: bool,
+) -> Result<client::Model, StoreError> {
+    let mut m = c.clone().into_active_model();
+    m.dpop_bound_access_tokens = sea_orm::Set(bound);
+    m.updated_at = sea_orm::Set(super::now());
+    Ok(m.update(db).await?)
+}

@@ -36,6 +36,14 @@ struct AccessClaimsRef<'a> {
     livemode: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     auth_time: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<CnfRef<'a>>,
+}
+
+/// RFC 9449 §6.1: `"cnf": {"jkt": …}`.
+#[derive(serde::Serialize)]
+struct CnfRef<'a> {
+    jkt: &'a str,
 }
 
 /// RFC 7519 §4.1.3: a string for one audience, an array for several (as
@@ -80,7 +88,8 @@ pub struct Access {
 /// Its `aud` is the identifier of every API owning one of `scope` (RFC 9068 §2.2, RFC 8707
 /// §2), the built-in API's for a token with only OpenID scopes; its lifetime the shortest
 /// `access_token_ttl` among those APIs, else `LATCH_ACCESS_TOKEN_TTL` (DESIGN.md "Your own
-/// APIs"). The catalog is in memory: no query.
+/// APIs"). The catalog is in memory: no query. With `jkt` (a DPoP proof's key, RFC 9449
+/// §6.1) the token carries `cnf.jkt` and is good only with proofs by that key.
 pub fn mint_access(
     state: &AppState,
     catalog: &Snapshot,
@@ -88,6 +97,7 @@ pub fn mint_access(
     sub: &str,
     scope: &str,
     auth_time: Option<i64>,
+    jkt: Option<&str>,
 ) -> Result<Access, OAuthError> {
     let key = state
         .signer
@@ -112,6 +122,7 @@ pub fn mint_access(
         scope,
         livemode: client.livemode,
         auth_time,
+        cnf: jkt.map(|jkt| CnfRef { jkt }),
     };
     let jwt = key.sign_access(&claims).map_err(OAuthError::server)?;
     Ok(Access {
@@ -135,6 +146,7 @@ pub fn new_refresh(
     family_expires_at: DateTime<Utc>,
     access: &Access,
     now: DateTime<Utc>,
+    dpop_jkt: Option<String>,
 ) -> (String, refresh_token::Model) {
     let secret = crypto::mint_secret("rt_");
     let row = refresh_token::Model {
@@ -156,12 +168,14 @@ pub fn new_refresh(
         revoked_at: None,
         // Set by the grant from the code or the parent token (`amr` of the sign-in).
         amr: None,
+        dpop_jkt,
     };
     (secret, row)
 }
 
-/// RFC 6749 §5.1, with `Cache-Control: no-store` and `Pragma: no-cache`.
-pub fn response(i: &Issued) -> HttpResponse {
+/// RFC 6749 §5.1, with `Cache-Control: no-store` and `Pragma: no-cache`; `token_type`
+/// is `DPoP` when the access token is bound to a proof's key (RFC 9449 §5).
+pub fn response(i: &Issued, dpop: bool) -> HttpResponse {
     #[derive(serde::Serialize)]
     struct Body<'a> {
         access_token: &'a str,
@@ -178,7 +192,7 @@ pub fn response(i: &Issued) -> HttpResponse {
         .insert_header((header::PRAGMA, "no-cache"))
         .json(Body {
             access_token: &i.access_token,
-            token_type: "Bearer",
+            token_type: if dpop { "DPoP" } else { "Bearer" },
             expires_in: i.expires_in,
             scope: &i.scope,
             refresh_token: i.refresh_token.as_deref(),

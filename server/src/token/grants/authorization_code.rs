@@ -14,6 +14,7 @@ use super::super::request::CodeRequest;
 use crate::audit::{AuditKind, Event};
 use crate::authorize::pkce;
 use crate::crypto;
+use crate::dpop::Proof;
 use crate::errors::OAuthError;
 use crate::grant_type::GrantType;
 use crate::middleware::ClientIp;
@@ -101,6 +102,7 @@ pub async fn exchange(
     req: &HttpRequest,
     client: &client::Model,
     r: CodeRequest<'_>,
+    dpop: Option<&Proof>,
 ) -> Result<Issued, OAuthError> {
     let code = r.code;
     if !crypto::check_secret(code, "ac_") {
@@ -116,6 +118,16 @@ pub async fn exchange(
     }
     check_redirect(&row, r.redirect_uri)?;
     check_pkce(&row, r.code_verifier)?;
+    // RFC 9449 §10: a code bound with `dpop_jkt` is redeemed only with a proof by that key
+    // (checked before consumption: a wrong proof burns nothing).
+    if let Some(bound) = &row.dpop_jkt
+        && dpop.is_none_or(|p| &p.jkt != bound)
+    {
+        return Err(OAuthError::invalid_dpop_proof(
+            "The authorization request bound this code to another DPoP key (dpop_jkt)",
+        ));
+    }
+    let jkt = dpop.map(|p| p.jkt.as_str());
     if row.consumed_at.is_some() {
         revoke_what_it_issued(state, req, &row).await?;
         return Err(invalid_grant());
@@ -146,6 +158,7 @@ pub async fn exchange(
         &user.id,
         &scope,
         Some(row.auth_time.timestamp()),
+        jkt,
     )?;
     // OpenID Connect Core §3.1.3.3: an ID token when `openid` was granted.
     let id_token = if has_openid(&row.scope) {
@@ -180,6 +193,9 @@ pub async fn exchange(
                 now + ttl,
                 &access,
                 now,
+                // RFC 9449 §5: a public client's refresh tokens are bound to the key (a
+                // confidential client's are bound to its credentials already).
+                jkt.filter(|_| client.is_public).map(str::to_owned),
             );
             rt.amr = row.amr.clone();
             (secret, rt, family)

@@ -6,6 +6,7 @@ use entity::client;
 
 use super::super::issue::{self, Issued};
 use super::super::request::ClientCredentialsRequest;
+use crate::dpop::Proof;
 use crate::errors::OAuthError;
 use crate::scope::ScopeSet;
 use crate::state::AppState;
@@ -14,6 +15,7 @@ pub async fn exchange(
     state: &AppState,
     client: &client::Model,
     r: ClientCredentialsRequest<'_>,
+    dpop: Option<&Proof>,
 ) -> Result<Issued, OAuthError> {
     if client.is_public {
         return Err(OAuthError::unauthorized_client(
@@ -42,7 +44,8 @@ pub async fn exchange(
         ));
     }
     let scope = scopes.to_string();
-    let access = issue::mint_access(state, &catalog, client, &client.id, &scope, None)?;
+    let jkt = dpop.map(|p| p.jkt.as_str());
+    let access = issue::mint_access(state, &catalog, client, &client.id, &scope, None, jkt)?;
     Ok(Issued {
         access_token: access.jwt,
         expires_in: access.expires_in,

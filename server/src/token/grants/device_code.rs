@@ -14,6 +14,7 @@ use entity::client;
 use super::super::issue::{self, Issued};
 use super::super::request::DeviceCodeRequest;
 use crate::crypto;
+use crate::dpop::Proof;
 use crate::errors::{OAuthCode, OAuthError};
 use crate::grant_type::GrantType;
 use crate::oauth::id_token::{self, IdTokenInput, has_openid};
@@ -36,7 +37,10 @@ pub async fn exchange(
     state: &AppState,
     client: &client::Model,
     r: DeviceCodeRequest<'_>,
+    dpop: Option<&Proof>,
 ) -> Result<Issued, OAuthError> {
+    // RFC 9449 §5: a proof binds the access token, and a public client's refresh token.
+    let jkt = dpop.map(|p| p.jkt.as_str());
     if !crypto::check_secret(r.device_code, "dc_") {
         return Err(invalid_grant());
     }
@@ -97,6 +101,7 @@ pub async fn exchange(
         &user.id,
         &scope,
         Some(auth_time.timestamp()),
+        jkt,
     )?;
     // OpenID Connect Core §3.1.3.3: an ID token when `openid` was granted (no nonce: the
     // device flow has no authorization request to carry one).
@@ -134,6 +139,7 @@ pub async fn exchange(
                 now + state.settings.refresh_token_ttl,
                 &access,
                 now,
+                jkt.filter(|_| client.is_public).map(str::to_owned),
             )
         });
 

@@ -13,6 +13,7 @@ use super::super::issue::{self, Issued};
 use super::super::request::RefreshRequest;
 use crate::audit::{AuditKind, Event};
 use crate::crypto;
+use crate::dpop::Proof;
 use crate::errors::OAuthError;
 use crate::middleware::ClientIp;
 use crate::oauth::id_token::{self, IdTokenInput, has_openid};
@@ -58,6 +59,7 @@ pub async fn exchange(
     req: &HttpRequest,
     client: &client::Model,
     r: RefreshRequest<'_>,
+    dpop: Option<&Proof>,
 ) -> Result<Issued, OAuthError> {
     let presented = r.refresh_token;
     if !crypto::check_secret(presented, "rt_") {
@@ -70,6 +72,15 @@ pub async fn exchange(
     if row.client_id != client.id || row.revoked_at.is_some() {
         return Err(invalid_grant());
     }
+    // RFC 9449 §5: a family bound to a DPoP key refreshes only with a proof by that key.
+    if let Some(bound) = &row.dpop_jkt
+        && dpop.is_none_or(|p| &p.jkt != bound)
+    {
+        return Err(OAuthError::invalid_dpop_proof(
+            "This refresh token is bound to another DPoP key",
+        ));
+    }
+    let jkt = dpop.map(|p| p.jkt.as_str());
     let now = state.clock.now();
     let idle = state.settings.refresh_token_idle_ttl;
     if row.expires_at <= now || row.created_at + idle <= now {
@@ -156,6 +167,7 @@ pub async fn exchange(
         &user.id,
         &scope,
         Some(row.auth_time.timestamp()),
+        jkt,
     )?;
     // OpenID Connect Core §12.2: a new ID token on refresh, same sub and auth_time, no nonce.
     let id_token = if has_openid(&scope) {
@@ -187,6 +199,8 @@ pub async fn exchange(
         row.expires_at,
         &access,
         now,
+        // The family keeps the key it was bound to at issuance.
+        row.dpop_jkt.clone(),
     );
     new_row.amr = row.amr.clone();
 

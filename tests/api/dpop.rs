@@ -1,0 +1,731 @@
+//! DPoP (RFC 9449): proofs at the token endpoint for every grant (§5), bound refresh tokens
+//! and codes (§5, §10), server nonces (§8, §9), replay across instances (§11.1), the
+//! resource side (`/v1`, userinfo: §7), introspection (§6.2) and metadata (§5.1). Proofs are
+//! made here by hand with an EC P-256 key (aws-lc-rs), including each malformed kind.
+
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const EMAIL: &str = "dee@example.com";
+
+fn b64(data: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// A client's DPoP key (also used by `verify.rs`).
+pub(crate) struct Key {
+    pair: EcdsaKeyPair,
+    jwk: Value,
+}
+
+impl Key {
+    pub(crate) fn new() -> Self {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+        let pk = pair.public_key().as_ref().to_vec();
+        let jwk = json!({"kty": "EC", "crv": "P-256", "x": b64(&pk[1..33]), "y": b64(&pk[33..65])});
+        Key { pair, jwk }
+    }
+
+    fn jkt(&self) -> String {
+        latch_verify::dpop::thumbprint(&self.jwk, "ES256").unwrap()
+    }
+
+    fn header(&self) -> Value {
+        json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk})
+    }
+
+    /// Sign `header.claims` with this key (whatever the header says).
+    fn sign(&self, header: &Value, claims: &Value) -> String {
+        let msg = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let sig = self.pair.sign(&rng, msg.as_bytes()).unwrap();
+        format!("{msg}.{}", b64(sig.as_ref()))
+    }
+
+    /// A good proof for `htm` `htu`.
+    pub(crate) fn proof(&self, htm: &str, htu: &str) -> String {
+        self.sign(&self.header(), &claims(htm, htu))
+    }
+
+    /// A good proof for a resource request with `token` (`ath`).
+    pub(crate) fn proof_for(&self, htm: &str, htu: &str, token: &str) -> String {
+        let mut c = claims(htm, htu);
+        c["ath"] = json!(latch_verify::dpop::ath(token));
+        self.sign(&self.header(), &c)
+    }
+}
+
+fn claims(htm: &str, htu: &str) -> Value {
+    json!({"jti": uuid::Uuid::new_v4().to_string(), "htm": htm, "htu": htu, "iat": now()})
+}
+
+/// `POST /oauth/token` with `client_secret_basic` (when `c` has a secret) and `DPoP`
+/// headers (each one given).
+async fn token(
+    app: &TestApp,
+    c: &TestClient,
+    form: &[(&str, &str)],
+    proofs: &[&str],
+) -> reqwest::Response {
+    let mut form: Vec<(&str, &str)> = form.to_vec();
+    let mut req = app.http.post(app.url("/oauth/token"));
+    match &c.secret {
+        Some(s) => req = req.basic_auth(&c.id, Some(s)),
+        None => form.push(("client_id", &c.id)),
+    }
+    for p in proofs {
+        req = req.header("DPoP", *p);
+    }
+    req.form(&form).send().await.unwrap()
+}
+
+async fn cc(app: &TestApp, c: &TestClient, proofs: &[&str]) -> reqwest::Response {
+    token(
+        app,
+        c,
+        &[("grant_type", "client_credentials"), ("scope", "read")],
+        proofs,
+    )
+    .await
+}
+
+async fn expect_dpop_error(res: reqwest::Response, code: &str) -> Value {
+    assert_eq!(res.status(), 400, "expected {code}");
+    let body = json(res).await;
+    assert_eq!(body["error"], code, "{body}");
+    body
+}
+
+fn token_url(app: &TestApp) -> String {
+    format!("{}/oauth/token", app.settings.issuer)
+}
+
+#[tokio::test]
+async fn client_credentials_with_a_proof_gives_a_dpop_token_bound_to_the_key() {
+    let app = spawn_app().await;
+    let c = app.machine_client().await;
+    let key = Key::new();
+    let res = cc(&app, &c, &[&key.proof("POST", &token_url(&app))]).await;
+    assert_eq!(res.status(), 200);
+    let body = json(res).await;
+    assert_eq!(body["token_type"], "DPoP");
+    let at = body["access_token"].as_str().unwrap();
+    assert_eq!(jwt_claims(at)["cnf"]["jkt"], key.jkt().as_str());
+
+    // Introspection (RFC 9449 §6.2) reports the binding.
+    let rs = app
+        .create_client(ClientSpec {
+            resource_server: true,
+            grant_types: vec!["client_credentials"],
+            redirect_uris: vec![],
+            ..Default::default()
+        })
+        .await;
+    let res = app
+        .http
+        .post(app.url("/oauth/introspect"))
+        .basic_auth(&rs.id, rs.secret.as_deref())
+        .form(&[("token", at)])
+        .send()
+        .await
+        .unwrap();
+    let v = json(res).await;
+    assert_eq!(v["active"], true);
+    assert_eq!(v["token_type"], "DPoP");
+    assert_eq!(v["cnf"]["jkt"], key.jkt().as_str());
+
+    // Without a proof: a Bearer token, no `cnf`.
+    let res = cc(&app, &c, &[]).await;
+    let body = json(res).await;
+    assert_eq!(body["token_type"], "Bearer");
+    assert!(
+        jwt_claims(body["access_token"].as_str().unwrap())
+            .get("cnf")
+            .is_none()
+    );
+
+    // RFC 9449 §5.1 metadata.
+    let meta = json(app.get("/.well-known/oauth-authorization-server").await).await;
+    let algs = meta["dpop_signing_alg_values_supported"]
+        .as_array()
+        .unwrap();
+    assert!(algs.contains(&json!("ES256")));
+    assert!(
+        !algs
+            .iter()
+            .any(|a| a == "none" || a.as_str().unwrap().starts_with("HS"))
+    );
+}
+
+#[tokio::test]
+async fn each_malformed_proof_is_invalid_dpop_proof() {
+    let app = spawn_app().await;
+    let c = app.machine_client().await;
+    let key = Key::new();
+    let other = Key::new();
+    let url = token_url(&app);
+    let mut cases: Vec<(&str, String)> = Vec::new();
+    cases.push(("wrong htm", key.proof("GET", &url)));
+    cases.push((
+        "wrong htu",
+        key.proof("POST", &format!("{}/oauth/introspect", app.settings.issuer)),
+    ));
+    cases.push((
+        "other origin htu",
+        key.proof("POST", "https://evil.example/oauth/token"),
+    ));
+    let mut c1 = claims("POST", &url);
+    c1["iat"] = json!(now() - 120);
+    cases.push(("stale iat", key.sign(&key.header(), &c1)));
+    let mut c2 = claims("POST", &url);
+    c2["iat"] = json!(now() + 120);
+    cases.push(("future iat", key.sign(&key.header(), &c2)));
+    let mut c3 = claims("POST", &url);
+    c3.as_object_mut().unwrap().remove("jti");
+    cases.push(("no jti", key.sign(&key.header(), &c3)));
+    let mut h = key.header();
+    h["typ"] = json!("JWT");
+    cases.push(("typ", key.sign(&h, &claims("POST", &url))));
+    // Signed by another key than the one in `jwk`.
+    cases.push((
+        "other key",
+        other.sign(&key.header(), &claims("POST", &url)),
+    ));
+    // A private key in `jwk` (RFC 9449 §4.3 step 7).
+    let mut h = key.header();
+    h["jwk"]["d"] = json!(b64(&[1u8; 32]));
+    cases.push(("private jwk", key.sign(&h, &claims("POST", &url))));
+    // `alg: none`, unsigned.
+    let none = format!(
+        "{}.{}.",
+        b64(json!({"typ": "dpop+jwt", "alg": "none", "jwk": key.jwk})
+            .to_string()
+            .as_bytes()),
+        b64(claims("POST", &url).to_string().as_bytes())
+    );
+    cases.push(("none", none));
+    // HMAC with the "key" in the header.
+    let secret = b"0123456789abcdef0123456789abcdef";
+    let hh = json!({"typ": "dpop+jwt", "alg": "HS256", "jwk": {"kty": "oct", "k": b64(secret)}});
+    let msg = format!(
+        "{}.{}",
+        b64(hh.to_string().as_bytes()),
+        b64(claims("POST", &url).to_string().as_bytes())
+    );
+    let mac = aws_lc_rs::hmac::sign(
+        &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret),
+        msg.as_bytes(),
+    );
+    cases.push(("HS256", format!("{msg}.{}", b64(mac.as_ref()))));
+    // HS256 header over the EC key's `jwk`.
+    let mut h = key.header();
+    h["alg"] = json!("HS256");
+    cases.push(("HS256 over EC jwk", key.sign(&h, &claims("POST", &url))));
+    cases.push(("garbage", "not.a.jwt".to_owned()));
+    for (name, proof) in &cases {
+        let res = cc(&app, &c, &[proof]).await;
+        assert_eq!(res.status(), 400, "{name}");
+        let body = json(res).await;
+        assert_eq!(body["error"], "invalid_dpop_proof", "{name}: {body}");
+    }
+    // Two DPoP headers (§4.3 step 1).
+    let (a, b) = (key.proof("POST", &url), key.proof("POST", &url));
+    expect_dpop_error(cc(&app, &c, &[&a, &b]).await, "invalid_dpop_proof").await;
+    // The query and fragment of htu do not count (§4.3 step 9).
+    let ok = key.proof("POST", &format!("{url}?x=1#frag"));
+    assert_eq!(cc(&app, &c, &[&ok]).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_proof_is_single_use_across_instances() {
+    let app = spawn_app().await;
+    let sibling = spawn_sibling(&app).await;
+    let c = app.machine_client().await;
+    let key = Key::new();
+    let proof = key.proof("POST", &token_url(&app));
+    assert_eq!(cc(&app, &c, &[&proof]).await.status(), 200);
+    // Without Redis the used proof is a row (digest of key and jti) until its window ends.
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let rows = entity::dpop_proof::Entity::find()
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
+    let body = expect_dpop_error(cc(&app, &c, &[&proof]).await, "invalid_dpop_proof").await;
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("already used")
+    );
+    // The other instance knows it too (the shared store).
+    expect_dpop_error(cc(&sibling, &c, &[&proof]).await, "invalid_dpop_proof").await;
+    let fresh = key.proof("POST", &token_url(&app));
+    assert_eq!(cc(&sibling, &c, &[&fresh]).await.status(), 200);
+    expect_dpop_error(cc(&app, &c, &[&fresh]).await, "invalid_dpop_proof").await;
+}
+
+#[tokio::test]
+async fn required_nonces_are_handed_out_accepted_anywhere_and_expire() {
+    let app = spawn_app_with(|s| s.dpop_require_nonce = true).await;
+    let sibling = spawn_sibling(&app).await;
+    let c = app.machine_client().await;
+    let key = Key::new();
+    let url = token_url(&app);
+    // No nonce: 400 use_dpop_nonce with one in DPoP-Nonce (§8).
+    let res = cc(&app, &c, &[&key.proof("POST", &url)]).await;
+    let nonce = res
+        .headers()
+        .get("dpop-nonce")
+        .expect("DPoP-Nonce")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    expect_dpop_error(res, "use_dpop_nonce").await;
+    let with_nonce = |n: &str| {
+        let mut cl = claims("POST", &url);
+        cl["nonce"] = json!(n);
+        key.sign(&key.header(), &cl)
+    };
+    let res = cc(&app, &c, &[&with_nonce(&nonce)]).await;
+    assert_eq!(res.status(), 200);
+    // §8.2: the next nonce comes with the answer.
+    assert!(res.headers().get("dpop-nonce").is_some());
+    // Stateless: the other instance accepts this instance's nonce.
+    assert_eq!(cc(&sibling, &c, &[&with_nonce(&nonce)]).await.status(), 200);
+    // A made-up nonce is refused with a fresh one.
+    expect_dpop_error(
+        cc(&app, &c, &[&with_nonce("bm9ub25jZQ")]).await,
+        "use_dpop_nonce",
+    )
+    .await;
+    // Two windows later (LATCH_DPOP_PROOF_MAX_AGE, 60 s) the nonce is stale.
+    app.advance(121);
+    let res = cc(&app, &c, &[&with_nonce(&nonce)]).await;
+    let fresh = res
+        .headers()
+        .get("dpop-nonce")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(fresh, nonce);
+    expect_dpop_error(res, "use_dpop_nonce").await;
+    assert_eq!(cc(&app, &c, &[&with_nonce(&fresh)]).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_client_registered_dpop_bound_must_send_proofs() {
+    let app = spawn_app().await;
+    let c = app.machine_client().await;
+    let row = latch::store::clients::by_id(&app.db, &c.id)
+        .await
+        .unwrap()
+        .unwrap();
+    latch::store::clients::set_dpop_bound(&app.db, &row, true)
+        .await
+        .unwrap();
+    app.state.rows.forget_client(&c.id);
+    expect_dpop_error(cc(&app, &c, &[]).await, "invalid_dpop_proof").await;
+    let key = Key::new();
+    let res = cc(&app, &c, &[&key.proof("POST", &token_url(&app))]).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(json(res).await["token_type"], "DPoP");
+}
+
+/// The code flow for a public client with PKCE; `extra` goes to the authorization request.
+async fn code_for(app: &TestApp, c: &TestClient, extra: &[(&str, &str)]) -> (String, String) {
+    let (verifier, challenge) = pkce_pair();
+    let mut params = vec![
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("scope", "openid read"),
+    ];
+    params.extend_from_slice(extra);
+    (app.obtain_code(c, EMAIL, &params).await, verifier)
+}
+
+async fn redeem(
+    app: &TestApp,
+    c: &TestClient,
+    code: &str,
+    verifier: &str,
+    proofs: &[&str],
+) -> reqwest::Response {
+    token(
+        app,
+        c,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", &c.redirect_uri),
+            ("code_verifier", verifier),
+        ],
+        proofs,
+    )
+    .await
+}
+
+async fn refresh(app: &TestApp, c: &TestClient, rt: &str, proofs: &[&str]) -> reqwest::Response {
+    token(
+        app,
+        c,
+        &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+        proofs,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_public_clients_refresh_tokens_are_bound_to_its_key() {
+    let app = spawn_app().await;
+    app.create_user(EMAIL, PASSWORD).await;
+    let c = app.public_client().await;
+    let key = Key::new();
+    let other = Key::new();
+    let url = token_url(&app);
+    let (code, verifier) = code_for(&app, &c, &[]).await;
+    let res = redeem(&app, &c, &code, &verifier, &[&key.proof("POST", &url)]).await;
+    assert_eq!(res.status(), 200);
+    let body = json(res).await;
+    assert_eq!(body["token_type"], "DPoP");
+    assert_eq!(
+        jwt_claims(body["access_token"].as_str().unwrap())["cnf"]["jkt"],
+        key.jkt().as_str()
+    );
+    let rt = body["refresh_token"].as_str().unwrap().to_owned();
+    // Without a proof, or with another key's: refused, and the token is not spent.
+    expect_dpop_error(refresh(&app, &c, &rt, &[]).await, "invalid_dpop_proof").await;
+    expect_dpop_error(
+        refresh(&app, &c, &rt, &[&other.proof("POST", &url)]).await,
+        "invalid_dpop_proof",
+    )
+    .await;
+    let res = refresh(&app, &c, &rt, &[&key.proof("POST", &url)]).await;
+    assert_eq!(res.status(), 200);
+    let body = json(res).await;
+    assert_eq!(body["token_type"], "DPoP");
+    // The successor stays bound.
+    let rt2 = body["refresh_token"].as_str().unwrap().to_owned();
+    expect_dpop_error(
+        refresh(&app, &c, &rt2, &[&other.proof("POST", &url)]).await,
+        "invalid_dpop_proof",
+    )
+    .await;
+    assert_eq!(
+        refresh(&app, &c, &rt2, &[&key.proof("POST", &url)])
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn dpop_jkt_binds_the_code_to_the_key() {
+    let app = spawn_app().await;
+    app.create_user(EMAIL, PASSWORD).await;
+    let c = app.public_client().await;
+    let key = Key::new();
+    let other = Key::new();
+    let url = token_url(&app);
+    let jkt = key.jkt();
+    let (code, verifier) = code_for(&app, &c, &[("dpop_jkt", &jkt)]).await;
+    expect_dpop_error(
+        redeem(&app, &c, &code, &verifier, &[]).await,
+        "invalid_dpop_proof",
+    )
+    .await;
+    expect_dpop_error(
+        redeem(&app, &c, &code, &verifier, &[&other.proof("POST", &url)]).await,
+        "invalid_dpop_proof",
+    )
+    .await;
+    // Not burnt by the wrong attempts.
+    let res = redeem(&app, &c, &code, &verifier, &[&key.proof("POST", &url)]).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(json(res).await["token_type"], "DPoP");
+}
+
+async fn resource(app: &TestApp, path: &str, auth: &str, proof: Option<&str>) -> reqwest::Response {
+    let mut req = app.http.get(app.url(path)).header("Authorization", auth);
+    if let Some(p) = proof {
+        req = req.header("DPoP", p);
+    }
+    req.send().await.unwrap()
+}
+
+async fn expect_challenge(res: reqwest::Response, error: &str) {
+    assert_eq!(res.status(), 401, "expected {error}");
+    let h = res
+        .headers()
+        .get("www-authenticate")
+        .expect("a challenge")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(h.starts_with("DPoP "), "{h}");
+    assert!(h.contains(&format!("error=\"{error}\"")), "{h}");
+    assert!(h.contains("algs=\"ES256"), "{h}");
+}
+
+#[tokio::test]
+async fn resources_take_dpop_tokens_with_proofs_and_refuse_them_as_bearer() {
+    let app = spawn_app().await;
+    app.create_user(EMAIL, PASSWORD).await;
+    let c = app.public_client().await;
+    let key = Key::new();
+    let other = Key::new();
+    let (code, verifier) = code_for(&app, &c, &[]).await;
+    let res = redeem(
+        &app,
+        &c,
+        &code,
+        &verifier,
+        &[&key.proof("POST", &token_url(&app))],
+    )
+    .await;
+    let at = json(res).await["access_token"].as_str().unwrap().to_owned();
+    let dpop = format!("DPoP {at}");
+    for path in ["/v1/users/me", "/oauth/userinfo"] {
+        let url = format!("{}{path}", app.settings.issuer);
+        let res = resource(&app, path, &dpop, Some(&key.proof_for("GET", &url, &at))).await;
+        assert_eq!(res.status(), 200, "{path}");
+        // §7.2: a DPoP-bound token sent as Bearer.
+        expect_challenge(
+            resource(&app, path, &format!("Bearer {at}"), None).await,
+            "invalid_token",
+        )
+        .await;
+        // No proof, a proof without `ath`, `ath` of another token, another key, wrong htm.
+        expect_challenge(
+            resource(&app, path, &dpop, None).await,
+            "invalid_dpop_proof",
+        )
+        .await;
+        let no_ath = key.proof("GET", &url);
+        expect_challenge(
+            resource(&app, path, &dpop, Some(&no_ath)).await,
+            "invalid_dpop_proof",
+        )
+        .await;
+        let wrong_ath = key.proof_for("GET", &url, "another-token");
+        expect_challenge(
+            resource(&app, path, &dpop, Some(&wrong_ath)).await,
+            "invalid_dpop_proof",
+        )
+        .await;
+        let by_other = other.proof_for("GET", &url, &at);
+        expect_challenge(
+            resource(&app, path, &dpop, Some(&by_other)).await,
+            "invalid_dpop_proof",
+        )
+        .await;
+        let post = key.proof_for("POST", &url, &at);
+        expect_challenge(
+            resource(&app, path, &dpop, Some(&post)).await,
+            "invalid_dpop_proof",
+        )
+        .await;
+        // Replay of a proof that worked.
+        let once = key.proof_for("GET", &url, &at);
+        assert_eq!(resource(&app, path, &dpop, Some(&once)).await.status(), 200);
+        expect_challenge(
+            resource(&app, path, &dpop, Some(&once)).await,
+            "invalid_dpop_proof",
+        )
+        .await;
+    }
+    // A Bearer token sent as DPoP is refused; as Bearer it still works.
+    let bearer = app.machine_client().await;
+    let bt = client_credentials_token(&app, &bearer, "read").await;
+    let url = format!("{}/v1/users/me", app.settings.issuer);
+    let res = resource(
+        &app,
+        "/v1/users/me",
+        &format!("DPoP {bt}"),
+        Some(&key.proof_for("GET", &url, &bt)),
+    )
+    .await;
+    expect_challenge(res, "invalid_token").await;
+}
+
+#[tokio::test]
+async fn resources_require_nonces_when_configured() {
+    let app = spawn_app_with(|s| s.dpop_require_nonce = true).await;
+    let c = app.machine_client().await;
+    let key = Key::new();
+    let nonce = app.state.dpop.nonce(app.clock.now());
+    let mut cl = claims("POST", &token_url(&app));
+    cl["nonce"] = json!(nonce);
+    let res = cc(&app, &c, &[&key.sign(&key.header(), &cl)]).await;
+    let at = json(res).await["access_token"].as_str().unwrap().to_owned();
+    let url = format!("{}/v1/users/me", app.settings.issuer);
+    let res = resource(
+        &app,
+        "/v1/users/me",
+        &format!("DPoP {at}"),
+        Some(&key.proof_for("GET", &url, &at)),
+    )
+    .await;
+    assert!(res.headers().get("dpop-nonce").is_some());
+    expect_challenge(res, "use_dpop_nonce").await;
+    let mut cl = claims("GET", &url);
+    cl["ath"] = json!(latch_verify::dpop::ath(&at));
+    cl["nonce"] = json!(nonce);
+    let res = resource(
+        &app,
+        "/v1/users/me",
+        &format!("DPoP {at}"),
+        Some(&key.sign(&key.header(), &cl)),
+    )
+    .await;
+    // Past authentication (a client token has no user: not a 401).
+    assert_ne!(res.status(), 401);
+}
+
+#[tokio::test]
+async fn v1_clients_set_and_show_dpop_bound_access_tokens() {
+    let app = spawn_app().await;
+    let user = app.create_user(EMAIL, PASSWORD).await;
+    let (_, key) = key_for(&app, &user.id, true, &["read", "write"]).await;
+    let res = bearer_post(
+        &app,
+        &key,
+        "/v1/clients",
+        &[
+            ("name", "Bound"),
+            ("redirect_uris[]", "https://bound.example/cb"),
+            ("dpop_bound_access_tokens", "true"),
+            ("dpop_require_nonce", "true"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let c = json(res).await;
+    assert_eq!(c["dpop_bound_access_tokens"], true);
+    let id = c["id"].as_str().unwrap();
+    let row = latch::store::clients::by_id(&app.db, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.dpop_bound_access_tokens);
+    assert!(row.dpop_require_nonce);
+    assert_eq!(c["dpop_require_nonce"], true);
+    let res = bearer_post(
+        &app,
+        &key,
+        &format!("/v1/clients/{id}"),
+        &[("dpop_bound_access_tokens", "false")],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(json(res).await["dpop_bound_access_tokens"], false);
+    let res = bearer_post(
+        &app,
+        &key,
+        &format!("/v1/clients/{id}"),
+        &[("dpop_bound_access_tokens", "maybe")],
+    )
+    .await;
+    assert_eq!(res.status(), 400);
+}
+
+/// With Redis, used `jti`s go there (`SET NX PX`), shared by every instance; the table
+/// stays empty. Skips without a Redis on 127.0.0.1:6379, except under CI.
+#[tokio::test]
+async fn with_redis_a_proof_is_single_use_across_instances_without_table_rows() {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let up = tokio::net::TcpStream::connect("127.0.0.1:6379")
+        .await
+        .is_ok();
+    assert!(
+        up || std::env::var_os("CI").is_none(),
+        "CI is set but Redis does not answer"
+    );
+    if !up {
+        eprintln!("skipping: no Redis on 127.0.0.1:6379");
+        return;
+    }
+    let app = spawn_app_with(|s| s.redis_url = Some("redis://127.0.0.1:6379".into())).await;
+    let sibling = spawn_sibling(&app).await;
+    // The limiter connects in the background: wait for both (a connection, not a lifetime).
+    for _ in 0..100 {
+        if app.state.limiter.redis_up() == Some(true)
+            && sibling.state.limiter.redis_up() == Some(true)
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(sibling.state.limiter.redis_up(), Some(true));
+    let c = app.machine_client().await;
+    let key = Key::new();
+    let proof = key.proof("POST", &token_url(&app));
+    assert_eq!(cc(&app, &c, &[&proof]).await.status(), 200);
+    expect_dpop_error(cc(&sibling, &c, &[&proof]).await, "invalid_dpop_proof").await;
+    expect_dpop_error(cc(&app, &c, &[&proof]).await, "invalid_dpop_proof").await;
+    let rows = entity::dpop_proof::Entity::find()
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0, "Redis holds the used proofs");
+}
+
+#[tokio::test]
+async fn a_client_flag_requires_nonces_for_that_client_only() {
+    let app = spawn_app().await;
+    let strict = app.machine_client().await;
+    let lax = app.machine_client().await;
+    let row = latch::store::clients::by_id(&app.db, &strict.id)
+        .await
+        .unwrap()
+        .unwrap();
+    latch::clients::set_dpop_require_nonce(&app.db, &app.state.rows, &row, true)
+        .await
+        .unwrap();
+    let key = Key::new();
+    let url = token_url(&app);
+    assert_eq!(
+        cc(&app, &lax, &[&key.proof("POST", &url)]).await.status(),
+        200
+    );
+    let res = cc(&app, &strict, &[&key.proof("POST", &url)]).await;
+    let nonce = res
+        .headers()
+        .get("dpop-nonce")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    expect_dpop_error(res, "use_dpop_nonce").await;
+    let mut cl = claims("POST", &url);
+    cl["nonce"] = json!(nonce);
+    let res = cc(&app, &strict, &[&key.sign(&key.header(), &cl)]).await;
+    assert_eq!(res.status(), 200);
+    let at = json(res).await["access_token"].as_str().unwrap().to_owned();
+    // At a resource too (§9): 401 use_dpop_nonce with DPoP-Nonce.
+    let v1 = format!("{}/v1/users/me", app.settings.issuer);
+    let res = resource(
+        &app,
+        "/v1/users/me",
+        &format!("DPoP {at}"),
+        Some(&key.proof_for("GET", &v1, &at)),
+    )
+    .await;
+    assert!(res.headers().get("dpop-nonce").is_some());
+    expect_challenge(res, "use_dpop_nonce").await;
+}

@@ -1,0 +1,505 @@
+//! DPoP proofs (RFC 9449): parsing and checking one `DPoP` header (§4.2, §4.3), the JWK
+//! SHA-256 thumbprint that names the key (RFC 7638, `jkt`, §6.1), `ath` (§4.2), and a small
+//! in-memory replay cache for `jti` (§11.1). Pure: no I/O, no clock of its own (the caller
+//! passes `now`), so the authorization server and resource servers share one parser.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use base64::Engine;
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// The proof algorithms accepted (RFC 9449 §4.3 step 5: asymmetric only, never `none` or a
+/// MAC); published as `dpop_signing_alg_values_supported` (§5.1) and in `algs` (§7.1).
+pub const SIGNING_ALGS: &[&str] = &[
+    "ES256", "ES384", "EdDSA", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+];
+
+/// The longest proof looked at: a proof with an RSA-4096 `jwk` is about 1.5 KiB.
+pub const MAX_PROOF_LEN: usize = 8 * 1024;
+
+/// The longest `jti` kept (RFC 9449 §4.2 asks for at least 96 bits of randomness; a
+/// longer value only costs the replay cache).
+pub const MAX_JTI_LEN: usize = 256;
+
+/// JWK members that hold private key material (RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC 8037
+/// §2): a proof's `jwk` must be public only (RFC 9449 §4.3 step 7).
+const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// What a proof must match, from the request it came with.
+#[derive(Clone, Copy, Debug)]
+pub struct Expect<'a> {
+    /// The HTTP method (`htm`, §4.3 step 8).
+    pub method: &'a str,
+    /// The URL of the request, query and fragment ignored (`htu`, §4.3 step 9).
+    pub url: &'a str,
+    /// The access token presented with the proof at a resource (`ath`, §4.3 step 10);
+    /// `None` at the token endpoint, where `ath` is not checked.
+    pub access_token: Option<&'a str>,
+    /// Now, in seconds since the epoch.
+    pub now: i64,
+    /// How old `iat` may be, in seconds (§4.3 step 11, §11.1).
+    pub max_age: i64,
+    /// How far in the future `iat` may be, in seconds (clock skew).
+    pub max_future: i64,
+}
+
+/// A proof that passed every check of [`verify`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Proof {
+    /// The RFC 7638 SHA-256 thumbprint of the proof's key, base64url (`cnf.jkt`, §6.1).
+    pub jkt: String,
+    pub jti: String,
+    pub iat: i64,
+    /// The server nonce the proof carries (§8), not yet checked: the caller knows its nonces.
+    pub nonce: Option<String>,
+}
+
+/// Why a proof was refused. Every variant is `invalid_dpop_proof` (§5, §7.1); the text is
+/// safe to show (it never echoes the proof).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProofError {
+    #[error("The DPoP proof is not a compact JWS")]
+    Malformed,
+    #[error("The DPoP proof's typ must be dpop+jwt")]
+    Type,
+    #[error("The DPoP proof's alg must be one of {}", SIGNING_ALGS.join(" "))]
+    Algorithm,
+    #[error("The DPoP proof's jwk is missing, private or does not suit alg")]
+    Key,
+    #[error("The DPoP proof's signature does not verify with its jwk")]
+    Signature,
+    #[error("The DPoP proof's htm does not match the request method")]
+    Method,
+    #[error("The DPoP proof's htu does not match the request URL")]
+    Url,
+    #[error("The DPoP proof's iat is too old or in the future")]
+    Time,
+    #[error("The DPoP proof has no jti")]
+    Jti,
+    #[error("The DPoP proof's ath does not match the access token")]
+    AccessTokenHash,
+    #[error("The DPoP proof was already used")]
+    Replayed,
+}
+
+#[derive(serde::Deserialize)]
+struct Claims {
+    jti: Option<String>,
+    htm: Option<String>,
+    htu: Option<String>,
+    iat: Option<i64>,
+    ath: Option<String>,
+    nonce: Option<String>,
+}
+
+fn b64(s: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .ok()
+}
+
+fn b64url(data: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
+}
+
+/// `ath` for an access token (RFC 9449 §4.2): base64url(SHA-256(ASCII token)).
+pub fn ath(access_token: &str) -> String {
+    b64url(&Sha256::digest(access_token.as_bytes()))
+}
+
+fn algorithm(name: &str) -> Option<Algorithm> {
+    Some(match name {
+        "ES256" => Algorithm::ES256,
+        "ES384" => Algorithm::ES384,
+        "EdDSA" => Algorithm::EdDSA,
+        "RS256" => Algorithm::RS256,
+        "RS384" => Algorithm::RS384,
+        "RS512" => Algorithm::RS512,
+        "PS256" => Algorithm::PS256,
+        "PS384" => Algorithm::PS384,
+        "PS512" => Algorithm::PS512,
+        _ => return None,
+    })
+}
+
+/// The RFC 7638 §3.2 members of a public key in lexicographic order, for the thumbprint;
+/// `None` for a key type or curve that does not suit `alg` (RFC 7518 §3.4, RFC 8037 §3.1).
+fn required_members(jwk: &Map<String, Value>, alg: Algorithm) -> Option<Vec<(&'static str, &str)>> {
+    let s = |name: &str| jwk.get(name).and_then(Value::as_str);
+    let kty = s("kty")?;
+    Some(match (kty, alg) {
+        ("EC", Algorithm::ES256 | Algorithm::ES384) => {
+            let crv = s("crv")?;
+            let want = if alg == Algorithm::ES256 {
+                "P-256"
+            } else {
+                "P-384"
+            };
+            if crv != want {
+                return None;
+            }
+            vec![("crv", crv), ("kty", kty), ("x", s("x")?), ("y", s("y")?)]
+        }
+        ("OKP", Algorithm::EdDSA) => {
+            let crv = s("crv")?;
+            if crv != "Ed25519" {
+                return None;
+            }
+            vec![("crv", crv), ("kty", kty), ("x", s("x")?)]
+        }
+        (
+            "RSA",
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512,
+        ) => vec![("e", s("e")?), ("kty", kty), ("n", s("n")?)],
+        _ => return None,
+    })
+}
+
+/// The RFC 7638 SHA-256 thumbprint of a public JWK (as JSON), base64url: the `jkt` of
+/// `cnf` (RFC 9449 §6.1) and of `dpop_jkt` (§10). `None` for an unsupported or private key.
+pub fn thumbprint(jwk: &Value, alg: &str) -> Option<String> {
+    let jwk = jwk.as_object()?;
+    let alg = algorithm(alg)?;
+    if PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
+        return None;
+    }
+    Some(thumbprint_of(&required_members(jwk, alg)?))
+}
+
+fn thumbprint_of(members: &[(&str, &str)]) -> String {
+    // RFC 7638 §3.3: no whitespace, members sorted, strings JSON-escaped.
+    let mut canonical = String::from("{");
+    for (i, (k, v)) in members.iter().enumerate() {
+        if i > 0 {
+            canonical.push(',');
+        }
+        canonical.push_str(&Value::from(*k).to_string());
+        canonical.push(':');
+        canonical.push_str(&Value::from(*v).to_string());
+    }
+    canonical.push('}');
+    b64url(&Sha256::digest(canonical.as_bytes()))
+}
+
+/// RFC 9449 §4.3 step 9: `htu` matches the request URL once both are normalised (RFC 3986
+/// §6.2.2 and §6.2.3: case of scheme and host, default port, dot segments, percent-encoding
+/// case; the `url` crate's parse does these) and query and fragment are dropped.
+pub fn htu_matches(htu: &str, request_url: &str) -> bool {
+    fn norm(s: &str) -> Option<url::Url> {
+        let mut u = url::Url::parse(s).ok()?;
+        if !matches!(u.scheme(), "http" | "https") {
+            return None;
+        }
+        u.set_query(None);
+        u.set_fragment(None);
+        Some(u)
+    }
+    match (norm(htu), norm(request_url)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Check a `DPoP` header value against the request (RFC 9449 §4.3 steps 1–11, except the
+/// nonce of step 10's neighbour §8 and the `jti` replay check of §11.1, which need state
+/// the caller holds: see [`Proof::nonce`] and [`ReplayCache`]).
+pub fn verify(proof: &str, expect: &Expect<'_>) -> Result<Proof, ProofError> {
+    // Step 1–3: one well-formed compact JWS (RFC 7515 §7.1).
+    if proof.len() > MAX_PROOF_LEN {
+        return Err(ProofError::Malformed);
+    }
+    let mut parts = proof.split('.');
+    let (Some(h64), Some(p64), Some(sig), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(ProofError::Malformed);
+    };
+    let header: Map<String, Value> = b64(h64)
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or(ProofError::Malformed)?;
+    // Step 4: `typ` is exactly `dpop+jwt` (§4.2).
+    if header.get("typ").and_then(Value::as_str) != Some("dpop+jwt") {
+        return Err(ProofError::Type);
+    }
+    // Step 5: an asymmetric algorithm we support; `none` and `HS*` are not in the list.
+    let alg_name = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .ok_or(ProofError::Algorithm)?;
+    let alg = algorithm(alg_name).ok_or(ProofError::Algorithm)?;
+    // Step 7: a public key, of a type that suits `alg`.
+    let jwk_value = header.get("jwk").ok_or(ProofError::Key)?;
+    let jwk_map = jwk_value.as_object().ok_or(ProofError::Key)?;
+    if PRIVATE_MEMBERS.iter().any(|m| jwk_map.contains_key(*m)) {
+        return Err(ProofError::Key);
+    }
+    let members = required_members(jwk_map, alg).ok_or(ProofError::Key)?;
+    let jwk: Jwk = serde_json::from_value(jwk_value.clone()).map_err(|_| ProofError::Key)?;
+    let key = DecodingKey::from_jwk(&jwk).map_err(|_| ProofError::Key)?;
+    // Step 6: the signature, by that key.
+    let signed_len = h64.len() + 1 + p64.len();
+    let verified = jsonwebtoken::crypto::verify(sig, &proof.as_bytes()[..signed_len], &key, alg)
+        .unwrap_or(false);
+    if !verified {
+        return Err(ProofError::Signature);
+    }
+    let claims: Claims = b64(p64)
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or(ProofError::Malformed)?;
+    // §4.2: `jti` is required; bounded so a replay cache cannot be made to hold megabytes.
+    let jti = claims
+        .jti
+        .filter(|j| !j.is_empty() && j.len() <= MAX_JTI_LEN)
+        .ok_or(ProofError::Jti)?;
+    // Step 8: `htm` is the method (RFC 9110 §9.1: case-sensitive).
+    if claims.htm.as_deref() != Some(expect.method) {
+        return Err(ProofError::Method);
+    }
+    // Step 9: `htu`.
+    if !claims
+        .htu
+        .as_deref()
+        .is_some_and(|htu| htu_matches(htu, expect.url))
+    {
+        return Err(ProofError::Url);
+    }
+    // Step 11: `iat` within the window (§11.1).
+    let iat = claims.iat.ok_or(ProofError::Time)?;
+    if iat < expect.now.saturating_sub(expect.max_age)
+        || iat > expect.now.saturating_add(expect.max_future)
+    {
+        return Err(ProofError::Time);
+    }
+    // Step 10 (§4.3, resource access): `ath` is the access token's hash, compared in
+    // constant time (it is a digest of a secret).
+    if let Some(token) = expect.access_token {
+        let want = ath(token);
+        let got = claims.ath.as_deref().unwrap_or("");
+        let same = want.len() == got.len()
+            && want
+                .bytes()
+                .zip(got.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        if !same {
+            return Err(ProofError::AccessTokenHash);
+        }
+    }
+    Ok(Proof {
+        jkt: thumbprint_of(&members),
+        jti,
+        iat,
+        nonce: claims.nonce,
+    })
+}
+
+/// `jti` single use within the `iat` window (RFC 9449 §11.1), in memory: for a resource
+/// server running one process. Entries live until `iat + max_age + max_future` has passed
+/// (a proof older than that is refused by [`verify`] anyway); a full cache refuses new
+/// proofs rather than forgetting used ones.
+pub struct ReplayCache {
+    seen: Mutex<HashMap<String, i64>>,
+    capacity: usize,
+}
+
+impl ReplayCache {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            seen: Mutex::new(HashMap::new()),
+            capacity,
+        }
+    }
+
+    /// Record `proof`'s `jti` (per key: `jkt` + `jti`) until `until` (seconds since the
+    /// epoch); `Err(Replayed)` if it was seen and has not expired yet, or if the cache is
+    /// full of live entries.
+    pub fn check_and_insert(&self, proof: &Proof, now: i64, until: i64) -> Result<(), ProofError> {
+        let key = format!("{}:{}", proof.jkt, proof.jti);
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.len() >= self.capacity {
+            seen.retain(|_, exp| *exp > now);
+        }
+        match seen.get(&key) {
+            Some(exp) if *exp > now => Err(ProofError::Replayed),
+            _ if seen.len() >= self.capacity => Err(ProofError::Replayed),
+            _ => {
+                seen.insert(key, until);
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+    use serde_json::json;
+
+    /// A P-256 key for tests: the pair and its public JWK.
+    pub(crate) fn key() -> (EcdsaKeyPair, Value) {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+        let pk = pair.public_key().as_ref();
+        let jwk =
+            json!({"kty": "EC", "crv": "P-256", "x": b64url(&pk[1..33]), "y": b64url(&pk[33..65])});
+        (pair, jwk)
+    }
+
+    pub(crate) fn sign(pair: &EcdsaKeyPair, header: &Value, claims: &Value) -> String {
+        let msg = format!(
+            "{}.{}",
+            b64url(header.to_string().as_bytes()),
+            b64url(claims.to_string().as_bytes())
+        );
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let sig = pair.sign(&rng, msg.as_bytes()).unwrap();
+        format!("{msg}.{}", b64url(sig.as_ref()))
+    }
+
+    const URL: &str = "https://as.example.com/oauth/token";
+
+    fn expect(now: i64) -> Expect<'static> {
+        Expect {
+            method: "POST",
+            url: URL,
+            access_token: None,
+            now,
+            max_age: 60,
+            max_future: 5,
+        }
+    }
+
+    fn claims(now: i64) -> Value {
+        json!({"jti": "j1", "htm": "POST", "htu": URL, "iat": now})
+    }
+
+    fn header(jwk: &Value) -> Value {
+        json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk})
+    }
+
+    #[test]
+    fn a_good_proof_verifies_and_names_its_key() {
+        let (pair, jwk) = key();
+        let p = verify(&sign(&pair, &header(&jwk), &claims(1000)), &expect(1000)).unwrap();
+        assert_eq!(p.jkt, thumbprint(&jwk, "ES256").unwrap());
+        assert_eq!(p.jti, "j1");
+        assert_eq!(p.nonce, None);
+    }
+
+    #[test]
+    fn rfc7638_thumbprint_example() {
+        // RFC 7638 §3.1's RSA key and thumbprint.
+        let jwk = json!({"kty": "RSA", "e": "AQAB", "alg": "RS256", "kid": "2011-04-29",
+            "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"});
+        assert_eq!(
+            thumbprint(&jwk, "RS256").unwrap(),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+    }
+
+    #[test]
+    fn each_check_refuses() {
+        let (pair, jwk) = key();
+        let (other, _) = key();
+        let now = 1000;
+        let ok = |h: &Value, c: &Value| verify(&sign(&pair, h, c), &expect(now));
+        let h = header(&jwk);
+        let mut c = claims(now);
+        c["htm"] = json!("GET");
+        assert_eq!(ok(&h, &c), Err(ProofError::Method));
+        let mut c = claims(now);
+        c["htu"] = json!("https://as.example.com/oauth/other");
+        assert_eq!(ok(&h, &c), Err(ProofError::Url));
+        let mut c = claims(now);
+        c["iat"] = json!(now - 61);
+        assert_eq!(ok(&h, &c), Err(ProofError::Time));
+        c["iat"] = json!(now + 6);
+        assert_eq!(ok(&h, &c), Err(ProofError::Time));
+        let mut c = claims(now);
+        c.as_object_mut().unwrap().remove("jti");
+        assert_eq!(ok(&h, &c), Err(ProofError::Jti));
+        let mut hh = h.clone();
+        hh["typ"] = json!("JWT");
+        assert_eq!(ok(&hh, &claims(now)), Err(ProofError::Type));
+        for alg in ["none", "HS256", "ES512", ""] {
+            let mut hh = h.clone();
+            hh["alg"] = json!(alg);
+            assert_eq!(ok(&hh, &claims(now)), Err(ProofError::Algorithm));
+        }
+        let mut hh = h.clone();
+        hh["alg"] = json!("ES384");
+        assert_eq!(ok(&hh, &claims(now)), Err(ProofError::Key));
+        let mut hh = h.clone();
+        hh["jwk"]["d"] = json!("AAAA");
+        assert_eq!(ok(&hh, &claims(now)), Err(ProofError::Key));
+        // Signed by another key than the one in `jwk`.
+        assert_eq!(
+            verify(&sign(&other, &h, &claims(now)), &expect(now)),
+            Err(ProofError::Signature)
+        );
+        // `ath` at a resource.
+        let mut e = expect(now);
+        e.access_token = Some("tok");
+        assert_eq!(
+            verify(&sign(&pair, &h, &claims(now)), &e),
+            Err(ProofError::AccessTokenHash)
+        );
+        let mut c = claims(now);
+        c["ath"] = json!(ath("tok"));
+        assert!(verify(&sign(&pair, &h, &c), &e).is_ok());
+        // An HMAC "proof" with the key in `jwk` as `oct`.
+        let mut hh = h.clone();
+        hh["jwk"] = json!({"kty": "oct", "k": "c2VjcmV0"});
+        assert_eq!(ok(&hh, &claims(now)), Err(ProofError::Key));
+    }
+
+    #[test]
+    fn htu_ignores_query_fragment_and_case() {
+        assert!(htu_matches(
+            "HTTPS://AS.example.com:443/oauth/token?x=1#f",
+            "https://as.example.com/oauth/token"
+        ));
+        assert!(!htu_matches("https://a.b/x", "https://a.b/y"));
+        assert!(!htu_matches("https://a.b/x", "http://a.b/x"));
+        assert!(!htu_matches("mailto:x@y", "mailto:x@y"));
+    }
+
+    #[test]
+    fn replay_cache_is_single_use_until_expiry() {
+        let cache = ReplayCache::new(2);
+        let p = |jti: &str| Proof {
+            jkt: "k".into(),
+            jti: jti.into(),
+            iat: 0,
+            nonce: None,
+        };
+        assert!(cache.check_and_insert(&p("a"), 0, 10).is_ok());
+        assert_eq!(
+            cache.check_and_insert(&p("a"), 5, 15),
+            Err(ProofError::Replayed)
+        );
+        assert!(cache.check_and_insert(&p("b"), 5, 15).is_ok());
+        // Full of live entries: refused, not forgotten.
+        assert_eq!(
+            cache.check_and_insert(&p("c"), 5, 15),
+            Err(ProofError::Replayed)
+        );
+        // `a` expired at 10: swept, room again, and `a` is usable again.
+        assert!(cache.check_and_insert(&p("a"), 11, 20).is_ok());
+    }
+}
