@@ -202,10 +202,14 @@ async fn update(
         "policy_uri",
         "tos_uri",
         "require_pushed_authorization_requests",
+        "jwks",
+        "jwks_uri",
     ])?;
     idempotency::run(&state, &p.owner(), &req, &body, || async {
         let u = ClientUpdate {
             require_par: params.bool("require_pushed_authorization_requests")?,
+            jwks: params.one("jwks")?.map(str::to_owned),
+            jwks_uri: params.one("jwks_uri")?.map(str::to_owned),
             name: params.one("name")?.map(str::to_owned),
             redirect_uris: params.list("redirect_uris"),
             scopes: params.list("scopes"),

@@ -137,6 +137,8 @@ pub struct FieldChanges {
     pub tos_uri: Option<Option<String>>,
     /// RFC 9126 §6 `require_pushed_authorization_requests`.
     pub require_par: Option<bool>,
+    /// A `private_key_jwt` client's new keys: `(jwks, jwks_uri)`, one of them set.
+    pub keys: Option<(Option<String>, Option<String>)>,
 }
 
 /// Write an owner's changes and stamp `updated_at`.
@@ -171,6 +173,10 @@ pub async fn update_fields(
     }
     if let Some(p) = changes.require_par {
         m.require_par = Set(p);
+    }
+    if let Some((jwks, jwks_uri)) = changes.keys {
+        m.jwks = Set(jwks);
+        m.jwks_uri = Set(jwks_uri);
     }
     m.updated_at = Set(now);
     update(db, m).await
