@@ -570,3 +570,74 @@ async fn the_sweeper_removes_expired_jtis_and_pushed_requests() {
     assert_eq!(kept, (2, 1));
     assert_eq!((jtis().await.unwrap(), pushed().await.unwrap()), (0, 0));
 }
+
+#[tokio::test]
+async fn an_inline_key_is_rotated_through_v1_and_the_old_one_stops_at_once() {
+    // Arrange
+    let app = spawn_app().await;
+    let user = app.create_user("dev@example.com", PASSWORD).await;
+    let (_, api_key) = key_for(&app, &user.id, true, &[]).await;
+    let (a, b) = (client_key(SigningAlg::ES256), client_key(SigningAlg::EdDSA));
+    let send = |path: String, body: serde_json::Value| {
+        app.http
+            .post(app.url(&path))
+            .bearer_auth(&api_key)
+            .json(&body)
+            .send()
+    };
+    let made = json(
+        send(
+            "/v1/clients".into(),
+            json!({
+                "name": "Key App", "grant_types": ["client_credentials"],
+                "token_endpoint_auth_method": "private_key_jwt", "jwks": jwks_of(&[&a]),
+            }),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let id = made["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        token_with(&app, &sign(&a, claims(&app, &id)))
+            .await
+            .status(),
+        200
+    );
+
+    // Act: replace A by B; a secret client may not be given keys.
+    let rotated = send(format!("/v1/clients/{id}"), json!({"jwks": jwks_of(&[&b])}))
+        .await
+        .unwrap();
+    let secret_client = json(
+        send(
+            "/v1/clients".into(),
+            json!({"name": "Secret App", "grant_types": ["client_credentials"]}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let keys_for_secret_client = send(
+        format!("/v1/clients/{}", secret_client["id"].as_str().unwrap()),
+        json!({"jwks": jwks_of(&[&b])}),
+    )
+    .await
+    .unwrap();
+
+    // Assert
+    assert_eq!(rotated.status(), 200);
+    assert_eq!(
+        json(rotated).await["jwks"]["keys"][0]["kid"],
+        b.kid.as_str()
+    );
+    let old = token_with(&app, &sign(&a, claims(&app, &id))).await;
+    expect_oauth_error(old, 401, "invalid_client").await;
+    assert_eq!(
+        token_with(&app, &sign(&b, claims(&app, &id)))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(keys_for_secret_client.status(), 400);
+}

@@ -248,6 +248,8 @@ async fn update(
         "allowed_origins",
         "dpop_bound_access_tokens",
         "dpop_require_nonce",
+        "jwks",
+        "jwks_uri",
     ])?;
     let audiences = params.list("token_exchange_audiences");
     idempotency::run(&state, &p.owner(), &req, &body, || async {
@@ -258,6 +260,8 @@ async fn update(
         let dpop_nonce = params.bool("dpop_require_nonce")?;
         let u = ClientUpdate {
             require_par: params.bool("require_pushed_authorization_requests")?,
+            jwks: params.one("jwks")?.map(str::to_owned),
+            jwks_uri: params.one("jwks_uri")?.map(str::to_owned),
             name: params.one("name")?.map(str::to_owned),
             redirect_uris: params.list("redirect_uris"),
             scopes: params.list("scopes"),

@@ -277,6 +277,12 @@ enum ClientCommand {
         /// Require (true) or stop requiring (false) pushed authorization requests.
         #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
         require_par: Option<bool>,
+        /// A private_key_jwt client's new JWK Set file (replaces its keys).
+        #[arg(long, value_name = "FILE", conflicts_with = "jwks_uri")]
+        jwks: Option<std::path::PathBuf>,
+        /// A private_key_jwt client's new JWK Set URL.
+        #[arg(long, value_name = "URL")]
+        jwks_uri: Option<String>,
         #[arg(long)]
         json: bool,
     },

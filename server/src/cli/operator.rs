@@ -394,11 +394,22 @@ pub(super) async fn client(command: ClientCommand, settings: &Settings) -> Resul
             metadata,
             exchange_audiences,
             require_par,
+            jwks,
+            jwks_uri,
             json,
         } => {
             let c = client_by_id(&db, &id).await?;
             let m = metadata;
+            let jwks = match &jwks {
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .map_err(|e| Failure(2, format!("cannot read {}: {e}", path.display())))?,
+                ),
+                None => None,
+            };
             if require_par.is_none()
+                && jwks.is_none()
+                && jwks_uri.is_none()
                 && name.is_none()
                 && redirect_uris.is_empty()
                 && scopes.is_empty()
@@ -412,8 +423,8 @@ pub(super) async fn client(command: ClientCommand, settings: &Settings) -> Resul
                 return Err(Failure(
                     2,
                     "nothing to change: give --name, --redirect-uri, --scope, --logo-uri, \
-                     --client-uri, --policy-uri, --tos-uri, --exchange-audience, --require-par \
-                     or --allowed-origin"
+                     --client-uri, --policy-uri, --tos-uri, --exchange-audience, --require-par, \
+                     --allowed-origin, --jwks or --jwks-uri"
                         .into(),
                 ));
             }
@@ -421,6 +432,8 @@ pub(super) async fn client(command: ClientCommand, settings: &Settings) -> Resul
             let logos = crate::clients::logo::Fetcher::for_issuer(&settings.issuer);
             let u = crate::clients::ClientUpdate {
                 require_par,
+                jwks,
+                jwks_uri,
                 name,
                 redirect_uris: (!redirect_uris.is_empty()).then_some(redirect_uris),
                 scopes: (!scopes.is_empty()).then_some(scopes),

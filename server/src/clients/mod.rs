@@ -571,6 +571,11 @@ pub struct ClientUpdate {
     pub require_par: Option<bool>,
     /// Replaces the CORS origins (an empty list: none).
     pub allowed_origins: Option<Vec<String>>,
+    /// A `private_key_jwt` client's new JWK Set, or the URL it moves to: either replaces
+    /// both (a client rotates inline keys by sending the set with old and new keys, then
+    /// the new one alone).
+    pub jwks: Option<String>,
+    pub jwks_uri: Option<String>,
 }
 
 /// Change a client; this instance's cached row goes at once (others within the cache TTL).
@@ -618,6 +623,22 @@ pub async fn update(
         _ => None,
     };
     changes.require_par = u.require_par;
+    if u.jwks.is_some() || u.jwks_uri.is_some() {
+        if client.token_endpoint_auth_method != "private_key_jwt" {
+            return Err(invalid(
+                "jwks and jwks_uri are for token_endpoint_auth_method private_key_jwt",
+                "jwks",
+            ));
+        }
+        let p = Protocol {
+            auth_method: Some("private_key_jwt".to_owned()),
+            jwks: u.jwks,
+            jwks_uri: u.jwks_uri,
+            ..Protocol::default()
+        };
+        let (_, jwks, jwks_uri) = check_protocol(false, &p)?;
+        changes.keys = Some((jwks, jwks_uri));
+    }
     let cleared_logo = matches!(changes.logo_uri, Some(None));
     let updated = store::clients::update_fields(db, client, changes, store::now()).await?;
     if let Some(l) = logo {

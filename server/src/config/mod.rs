@@ -304,6 +304,17 @@ mod tests {
         assert!(e.contains("LATCH_SECRET_KEY") && e.contains("32"), "{e}");
     }
 
+    /// RFC 9126 §5: PAR is optional unless `LATCH_REQUIRE_PAR` says otherwise.
+    #[test]
+    fn require_par_defaults_off_and_a_bad_value_names_the_key() {
+        assert!(!load(&[]).unwrap().require_par);
+        assert!(load(&[("LATCH_REQUIRE_PAR", "true")]).unwrap().require_par);
+        let e = load(&[("LATCH_REQUIRE_PAR", "sometimes")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("LATCH_REQUIRE_PAR"), "{e}");
+    }
+
     /// Issue #16, defect 4: with less than one key reload plus one JWKS max-age, an
     /// instance signs with a key other instances and cached JWKS do not have yet.
     #[test]

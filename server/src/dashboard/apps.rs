@@ -452,6 +452,8 @@ async fn update(
     let given = |k: &str, v: &String| form.get(k).map(|_| v.clone());
     let u = ClientUpdate {
         require_par: None,
+        jwks: None,
+        jwks_uri: None,
         name: Some(form.text("name")),
         redirect_uris: Some(split_uris(&form.text("redirect_uris"))),
         scopes: scopes.clone(),

@@ -139,6 +139,8 @@ pub struct FieldChanges {
     pub require_par: Option<bool>,
     /// `Some(list)` stores the allowed origins (space-separated).
     pub allowed_origins: Option<String>,
+    /// A `private_key_jwt` client's new keys: `(jwks, jwks_uri)`, one of them set.
+    pub keys: Option<(Option<String>, Option<String>)>,
 }
 
 /// Write an owner's changes and stamp `updated_at`.
@@ -176,6 +178,10 @@ pub async fn update_fields(
     }
     if let Some(o) = changes.allowed_origins {
         m.allowed_origins = Set(Some(o));
+    }
+    if let Some((jwks, jwks_uri)) = changes.keys {
+        m.jwks = Set(jwks);
+        m.jwks_uri = Set(jwks_uri);
     }
     m.updated_at = Set(now);
     update(db, m).await
