@@ -60,6 +60,8 @@ audit_kinds! {
     SignupDuplicate = "signup.duplicate",
     PasswordChanged = "password.changed",
     PasswordChangeFailed = "password.change_failed",
+    /// The account's display name changed.
+    ProfileUpdated = "profile.updated",
     /// A reset link was mailed (or, with `via: cli`, made by an operator).
     PasswordResetRequested = "password.reset_requested",
     /// The password was set with a reset link; every session ended.
@@ -157,6 +159,7 @@ impl AuditKind {
         use AuditKind::*;
         match self {
             SigninSucceeded
+            | ProfileUpdated
             | AccountCreated
             | ApiKeyCreated
             | ApiKeyRenamed

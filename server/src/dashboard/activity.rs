@@ -77,6 +77,7 @@ pub fn event_title(kind: &str) -> std::borrow::Cow<'_, str> {
         SignupDuplicate => "Someone tried to sign up with this email",
         PasswordChanged => "Password changed",
         PasswordChangeFailed => "Wrong current password when changing the password",
+        ProfileUpdated => "Display name changed",
         PasswordResetRequested => "Password reset link sent",
         PasswordReset => "Password reset with an email link",
         EmailVerificationSent => "Verification email sent",

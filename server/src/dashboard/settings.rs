@@ -26,7 +26,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/dashboard/settings/password",
             web::post().to(post_password),
-        );
+        )
+        .route("/dashboard/settings/name", web::post().to(post_name));
 }
 
 async fn get_settings() -> HttpResponse {
@@ -39,6 +40,7 @@ fn page(dash: &Dash, status: StatusCode, error: Option<&str>) -> HttpResponse {
         &PasswordPage {
             c: dash.chrome("settings"),
             email: dash.user.email.clone(),
+            name: dash.user.name.clone().unwrap_or_default(),
             member_since: When::date(dash.user.created_at),
             admin: dash.user.is_admin,
             error: error.map(str::to_owned),
@@ -115,11 +117,55 @@ async fn post_password(
 // ---------------------------------------------------------------------------------------------
 // Views
 
+#[derive(Deserialize)]
+struct NameForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+}
+
+/// The display name apps see with the `profile` scope (`name`, OIDC Core §5.1).
+async fn post_name(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    dash: Dash,
+    form: web::Form<NameForm>,
+) -> Result<HttpResponse, HtmlError> {
+    dash.check(&req, &state, &form.csrf)?;
+    let Some(name) = users::clean_name(&form.name) else {
+        return Ok(page(
+            &dash,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("Choose a name of at most 100 characters, without line breaks."),
+        ));
+    };
+    if name != dash.user.name {
+        crate::store::users::set_name(&state.db, &dash.user, name.clone(), state.clock.now())
+            .await?;
+        state.rows.forget_user(&dash.user.id);
+        dash.audit(
+            &state,
+            &req,
+            AuditKind::ProfileUpdated,
+            json!({"name": name}),
+        )
+        .await?;
+    }
+    dash.flash(match &name {
+        Some(n) => format!("Your name is now {n}."),
+        None => "Your name was removed.".to_owned(),
+    });
+    Ok(see_other("/dashboard/settings/password"))
+}
+
 #[derive(Template)]
 #[template(path = "dashboard/password.html")]
 pub struct PasswordPage {
     pub c: Chrome,
     pub email: String,
+    /// The display name (empty: none).
+    pub name: String,
     pub member_since: When,
     pub admin: bool,
     pub error: Option<String>,

@@ -115,6 +115,20 @@ pub async fn by_ids(
         .await?)
 }
 
+/// Set or clear the display name (`name`, OIDC Core §5.1).
+pub async fn set_name(
+    db: &impl ConnectionTrait,
+    u: &user::Model,
+    name: Option<String>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<user::Model, StoreError> {
+    use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
+    let mut m = u.clone().into_active_model();
+    m.name = Set(name);
+    m.updated_at = Set(now);
+    Ok(m.update(db).await?)
+}
+
 /// Store a new password hash; sessions from before `now` end (`sessions_valid_after`).
 pub async fn set_password(
     db: &impl ConnectionTrait,

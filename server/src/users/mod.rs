@@ -175,6 +175,20 @@ pub async fn reset_password(
     Ok(updated)
 }
 
+/// The longest display name, in characters.
+pub const MAX_NAME_LEN: usize = 100;
+
+/// Set the display name people and apps see (`name` with the `profile` scope, OIDC Core
+/// §5.1): trimmed, at most [`MAX_NAME_LEN`] characters, no control characters; empty clears
+/// it. Returns `None` when the name is refused.
+pub fn clean_name(raw: &str) -> Option<Option<String>> {
+    let name = raw.trim();
+    if name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control) {
+        return None;
+    }
+    Some((!name.is_empty()).then(|| name.to_owned()))
+}
+
 /// Disable or re-enable an account. Disabling ends its sessions (also for good: they stay
 /// void after re-enabling), revokes its grants and, through the API-key cache, its keys: at
 /// once on this instance (`keys.clear()`), on others within `api_keys::CACHE_TTL`.
@@ -224,6 +238,16 @@ pub async fn set_admin(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_names_are_trimmed_bounded_and_printable() {
+        assert_eq!(clean_name("  Ann Lee "), Some(Some("Ann Lee".to_owned())));
+        assert_eq!(clean_name("   "), Some(None));
+        assert_eq!(clean_name("Ann\u{0}"), None);
+        assert_eq!(clean_name("a\nb"), None);
+        assert_eq!(clean_name(&"é".repeat(100)), Some(Some("é".repeat(100))));
+        assert_eq!(clean_name(&"é".repeat(101)), None);
+    }
 
     #[test]
     fn email_validation() {

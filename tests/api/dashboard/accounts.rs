@@ -356,3 +356,79 @@ async fn dashboard_posts_are_refused_without_the_csrf_token_or_from_another_site
     assert_eq!(res.status(), 403);
     assert_eq!(latch::store::users::count(&app.db).await.unwrap(), 1);
 }
+
+#[tokio::test]
+async fn a_display_name_set_in_settings_is_what_apps_see_with_profile() {
+    // Arrange
+    let app = spawn_app().await;
+    app.create_user(ANN, PASSWORD).await;
+    let b = app.signed_in_browser(ANN).await;
+    let token = csrf(&app, &b).await;
+
+    // Act: refused names change nothing; a good one is saved (trimmed).
+    for bad in ["Ann\nLee", &"x".repeat(101)] {
+        let res = post(
+            &app,
+            &b,
+            "/dashboard/settings/name",
+            &[("csrf", &token), ("name", bad)],
+        )
+        .await;
+        assert_eq!(res.status(), 422, "{bad:?}");
+    }
+    let res = post(
+        &app,
+        &b,
+        "/dashboard/settings/name",
+        &[("csrf", &token), ("name", "  Ann Lee ")],
+    )
+    .await;
+
+    // Assert: the page shows it, an app with `profile` gets it in userinfo and the ID token.
+    assert_eq!(res.status(), 303);
+    let (_, page) = get_html(&app, &b, "/dashboard/settings/password").await;
+    assert!(page.contains("value=\"Ann Lee\""), "{page}");
+    let client = app.confidential_client().await;
+    let (verifier, challenge) = pkce_pair();
+    let code = app
+        .obtain_code(
+            &client,
+            ANN,
+            &[
+                ("scope", "openid profile"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        )
+        .await;
+    let tokens = json(
+        app.post_token_basic(
+            &client.id,
+            client.secret(),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &client.redirect_uri),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        jwt_claims(tokens["id_token"].as_str().unwrap())["name"],
+        "Ann Lee"
+    );
+    let info = json(
+        bearer_get(
+            &app,
+            tokens["access_token"].as_str().unwrap(),
+            "/oauth/userinfo",
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(info["name"], "Ann Lee");
+    let (_, activity) = get_html(&app, &b, "/dashboard/activity").await;
+    assert!(activity.contains("Display name changed"));
+}
