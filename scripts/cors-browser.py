@@ -12,96 +12,22 @@ Needs Debian's `chromium`, `npm`, and `pip install websocket-client`.
 """
 
 import argparse
-import functools
-import http.server
 import json
 import os
-import shutil
-import socket
-import subprocess
 import sys
-import tarfile
-import tempfile
-import threading
-import time
-import urllib.request
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from screenshot import Browser  # noqa: E402  scripts/screenshot.py
-
-O4W_VERSION = "3.8.8"
-EMAIL, PASSWORD = "spa@example.com", "a long passphrase"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Spa(http.server.SimpleHTTPRequestHandler):
-    """Every path but the library is the app's one page."""
-
-    def translate_path(self, path):
-        if path.startswith("/oauth4webapi.js"):
-            return super().translate_path("/oauth4webapi.js")
-        return super().translate_path("/index.html")
-
-    def guess_type(self, path):
-        return "text/javascript" if path.endswith(".js") else "text/html"
-
-    def log_message(self, *args):
-        pass
+from spa_harness import EMAIL, LIB as lib, OPTS as opts, LatchSpa  # noqa: E402
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--latch", default=os.environ.get("LATCH_BIN", "target/debug/latch"))
     a = ap.parse_args()
-    work = tempfile.mkdtemp(prefix="latch-cors-")
-    latch_port, spa_port = free_port(), free_port()
-    iss = f"http://127.0.0.1:{latch_port}"
-    spa = f"http://127.0.0.1:{spa_port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LATCH_")}
-    env.update(LATCH_DATABASE_URL=f"sqlite://{work}/latch.db?mode=rwc",
-               LATCH_BIND=f"127.0.0.1:{latch_port}", LATCH_ISSUER=iss)
-    env["LATCH_SECRET_KEY"] = subprocess.check_output(
-        [a.latch, "secret", "generate"], env=env, text=True).strip()
-
-    def latch(*args, stdin=None):
-        return subprocess.run([a.latch, *args], env=env, input=stdin, text=True,
-                              capture_output=True, check=True).stdout
-
-    # The app: its page and the library, from npm.
-    site = os.path.join(work, "site")
-    os.makedirs(site)
-    subprocess.run(["npm", "pack", f"oauth4webapi@{O4W_VERSION}", "--pack-destination", work],
-                   check=True, capture_output=True)
-    with tarfile.open(os.path.join(work, f"oauth4webapi-{O4W_VERSION}.tgz")) as t:
-        f = t.extractfile("package/build/index.js")
-        open(os.path.join(site, "oauth4webapi.js"), "wb").write(f.read())
-    open(os.path.join(site, "index.html"), "w").write("<!doctype html><title>SPA</title>")
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", spa_port), functools.partial(Spa, directory=site))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-
-    latch("user", "create", "--email", EMAIL, "--password-stdin", stdin=PASSWORD + "\n")
-    client_id = json.loads(latch("client", "create", "--name", "Browser app", "--public",
-                                 "--redirect-uri", f"{spa}/callback", "--json"))["client_id"]
-    server = subprocess.Popen([a.latch, "serve"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    b = None
+    h = LatchSpa(a.latch, prefix="latch-cors-")
+    b, iss, spa, client_id, spa_port = h.b, h.iss, h.spa, h.client_id, h.spa_port
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{iss}/readyz")
-                break
-            except OSError:
-                time.sleep(0.1)
-        b = Browser(1280, 900)
-        opts = "{[o.allowInsecureRequests]: true}"
-        lib = "const o = await import('/oauth4webapi.js');"
         # Discovery and the authorization URL, from the app's origin.
         b.goto(f"{spa}/")
         auth_url = b.eval(f"""(async () => {{ {lib}
@@ -122,15 +48,7 @@ def main():
             return u.href; }})()""")
         assert auth_url and auth_url.startswith(iss), auth_url
         # The person signs in and allows, on Latch's pages.
-        b.goto(auth_url)
-        b.eval(f"""document.querySelector('input[name=email]').value = {json.dumps(EMAIL)};
-                   document.querySelector('input[name=password]').value = {json.dumps(PASSWORD)};
-                   document.querySelector('input[name=password]').form.submit();""")
-        time.sleep(1.0)
-        b.wait_loaded()
-        b.eval("document.querySelector('button[value=allow]').click()")
-        time.sleep(1.0)
-        b.wait_loaded()
+        h.sign_in_and_allow(auth_url)
         # Back on the app: code exchange, userinfo and refresh, each a CORS request.
         result = b.eval(f"""(async () => {{ {lib}
             try {{
@@ -171,12 +89,7 @@ def main():
         assert meta == "READ", meta
         print("ok")
     finally:
-        if b:
-            b.close()
-        server.terminate()
-        server.wait()
-        httpd.shutdown()
-        shutil.rmtree(work, ignore_errors=True)
+        h.close()
 
 
 if __name__ == "__main__":
