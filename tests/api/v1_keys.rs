@@ -355,6 +355,93 @@ async fn lists_paginate_with_limit_starting_after_and_has_more() {
 }
 
 #[tokio::test]
+async fn a_clients_grant_types_change_after_registration_under_the_registration_rules() {
+    // Arrange: a confidential worker (client_credentials only, no redirect URI) and a public app.
+    let (app, _, key) = setup().await;
+    let worker = json(
+        post(
+            &app,
+            &key,
+            "/v1/clients",
+            &[("name", "Worker"), ("grant_types[]", "client_credentials")],
+        )
+        .await,
+    )
+    .await;
+    let (id, secret) = (
+        worker["id"].as_str().unwrap().to_owned(),
+        worker["secret"].as_str().unwrap().to_owned(),
+    );
+    let spa = json(
+        post(
+            &app,
+            &key,
+            "/v1/clients",
+            &[
+                ("name", "SPA"),
+                ("public", "true"),
+                ("redirect_uris[]", "http://127.0.0.1:9/cb"),
+            ],
+        )
+        .await,
+    )
+    .await;
+    let spa_id = spa["id"].as_str().unwrap();
+    let cc = [("grant_type", "client_credentials")];
+
+    // Act + Assert: the code grant needs a redirect URI; a public client cannot get
+    // client_credentials; an unknown grant is named. Nothing changes on a refusal.
+    for (path, form, param) in [
+        (
+            format!("/v1/clients/{id}"),
+            vec![("grant_types[]", "authorization_code")],
+            "redirect_uris",
+        ),
+        (
+            format!("/v1/clients/{spa_id}"),
+            vec![("grant_types[]", "client_credentials")],
+            "grant_types",
+        ),
+        (
+            format!("/v1/clients/{id}"),
+            vec![("grant_types[]", "password")],
+            "grant_types",
+        ),
+    ] {
+        let res = post(&app, &key, &path, &form).await;
+        assert_eq!(res.status(), 400, "{form:?}");
+        assert_eq!(json(res).await["error"]["param"], param, "{form:?}");
+    }
+    assert_eq!(app.post_token_basic(&id, &secret, &cc).await.status(), 200);
+
+    // Act: give it a redirect URI and the code grant, dropping client_credentials.
+    let res = post(
+        &app,
+        &key,
+        &format!("/v1/clients/{id}"),
+        &[
+            ("grant_types[]", "authorization_code"),
+            ("grant_types[]", "refresh_token"),
+            ("redirect_uris[]", "https://worker.example.com/cb"),
+        ],
+    )
+    .await;
+
+    // Assert: the object says so and client_credentials is refused from now on.
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        json(res).await["grant_types"],
+        serde_json::json!(["authorization_code", "refresh_token"])
+    );
+    expect_oauth_error(
+        app.post_token_basic(&id, &secret, &cc).await,
+        400,
+        "unauthorized_client",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn a_client_secret_rotated_with_an_overlap_keeps_the_old_one_until_it_ends() {
     // Arrange
     let (app, _, key) = setup().await;

@@ -243,6 +243,7 @@ async fn update(
         "client_uri",
         "policy_uri",
         "tos_uri",
+        "grant_types",
         "token_exchange_audiences",
         "require_pushed_authorization_requests",
         "allowed_origins",
@@ -259,6 +260,7 @@ async fn update(
         let dpop_bound = params.bool("dpop_bound_access_tokens")?;
         let dpop_nonce = params.bool("dpop_require_nonce")?;
         let u = ClientUpdate {
+            grant_types: params.list("grant_types"),
             require_par: params.bool("require_pushed_authorization_requests")?,
             jwks: params.one("jwks")?.map(str::to_owned),
             jwks_uri: params.one("jwks_uri")?.map(str::to_owned),

@@ -262,6 +262,9 @@ enum ClientCommand {
         id: String,
         #[arg(long)]
         name: Option<String>,
+        /// Grant type (repeatable; replaces the list, with the rules of `client create`).
+        #[arg(long = "grant-type", value_name = "GRANT")]
+        grant_types: Vec<String>,
         /// Exact redirect URI (repeatable; replaces the list).
         #[arg(long = "redirect-uri", value_name = "URI")]
         redirect_uris: Vec<String>,

@@ -396,6 +396,7 @@ pub(super) async fn client(command: ClientCommand, settings: &Settings) -> Resul
             require_par,
             jwks,
             jwks_uri,
+            grant_types,
             json,
         } => {
             let c = client_by_id(&db, &id).await?;
@@ -408,6 +409,7 @@ pub(super) async fn client(command: ClientCommand, settings: &Settings) -> Resul
                 None => None,
             };
             if require_par.is_none()
+                && grant_types.is_empty()
                 && jwks.is_none()
                 && jwks_uri.is_none()
                 && name.is_none()
@@ -422,7 +424,7 @@ pub(super) async fn client(command: ClientCommand, settings: &Settings) -> Resul
             {
                 return Err(Failure(
                     2,
-                    "nothing to change: give --name, --redirect-uri, --scope, --logo-uri, \
+                    "nothing to change: give --name, --grant-type, --redirect-uri, --scope, --logo-uri, \
                      --client-uri, --policy-uri, --tos-uri, --exchange-audience, --require-par, \
                      --allowed-origin, --jwks or --jwks-uri"
                         .into(),
@@ -431,6 +433,7 @@ pub(super) async fn client(command: ClientCommand, settings: &Settings) -> Resul
             let catalog = load_catalog(&db, settings).await?;
             let logos = crate::clients::logo::Fetcher::for_issuer(&settings.issuer);
             let u = crate::clients::ClientUpdate {
+                grant_types: (!grant_types.is_empty()).then_some(grant_types),
                 require_par,
                 jwks,
                 jwks_uri,

@@ -394,30 +394,7 @@ pub async fn create_with(
 ) -> Result<(entity::client::Model, Option<String>), ClientError> {
     let (auth_method, jwks, jwks_uri) = check_protocol(c.public, &protocol)?;
     let name = check_name(&c.name)?;
-    let grant_types = dedup(&c.grant_types);
-    if grant_types.is_empty() {
-        return Err(invalid(
-            "at least one grant type is required",
-            "grant_types",
-        ));
-    }
-    let grants = grant_types
-        .iter()
-        .map(|g| {
-            GrantType::parse(g).ok_or_else(|| {
-                invalid(
-                    format!(
-                        "unsupported grant type {g:?}; use {}",
-                        GrantType::names(", ", " or ")
-                    ),
-                    "grant_types",
-                )
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    for g in grants {
-        check_grant(g, c.public)?;
-    }
+    let grant_types = check_grant_types(&c.grant_types, c.public)?;
     let scopes = check_scopes(catalog, &c.scopes)?;
     let redirect_uris = check_redirect_uris(&c.redirect_uris, &grant_types)?;
     if let Some(owner) = &c.owner_id
@@ -531,6 +508,31 @@ fn check_scopes(catalog: &Snapshot, scopes: &[String]) -> Result<Vec<String>, Cl
     Ok(set.to_vec())
 }
 
+/// A client's grant types, deduplicated: at least one, each supported and allowed for the
+/// client's type (the one rule for registration and for changes).
+fn check_grant_types(given: &[String], public: bool) -> Result<Vec<String>, ClientError> {
+    let grant_types = dedup(given);
+    if grant_types.is_empty() {
+        return Err(invalid(
+            "at least one grant type is required",
+            "grant_types",
+        ));
+    }
+    for g in &grant_types {
+        let grant = GrantType::parse(g).ok_or_else(|| {
+            invalid(
+                format!(
+                    "unsupported grant type {g:?}; use {}",
+                    GrantType::names(", ", " or ")
+                ),
+                "grant_types",
+            )
+        })?;
+        check_grant(grant, public)?;
+    }
+    Ok(grant_types)
+}
+
 fn check_redirect_uris(
     uris: &[String],
     grant_types: &[String],
@@ -558,6 +560,8 @@ fn check_redirect_uris(
 /// Changes an owner may make to a registered client.
 #[derive(Default)]
 pub struct ClientUpdate {
+    /// Replaces the grant types (the same rules as at registration).
+    pub grant_types: Option<Vec<String>>,
     pub name: Option<String>,
     pub redirect_uris: Option<Vec<String>>,
     pub scopes: Option<Vec<String>>,
@@ -587,15 +591,34 @@ pub async fn update(
     client: &entity::client::Model,
     u: ClientUpdate,
 ) -> Result<entity::client::Model, ClientError> {
-    let grant_types: Vec<String> = store::words(&client.grant_types)
-        .map(str::to_owned)
-        .collect();
     let mut changes = store::clients::FieldChanges::default();
+    // Grant types may change after registration (issue #15): the same rules as at
+    // registration, and the redirect URIs (given now, or stored) must suit the new set.
+    // Dropping `refresh_token` stops the refreshes of tokens already issued: the token
+    // endpoint checks the client's grants on every request.
+    let grant_types: Vec<String> = match &u.grant_types {
+        Some(g) => check_grant_types(g, client.is_public)?,
+        None => store::words(&client.grant_types)
+            .map(str::to_owned)
+            .collect(),
+    };
+    if u.grant_types.is_some() {
+        changes.grant_types = Some(grant_types.join(" "));
+    }
     if let Some(n) = u.name {
         changes.name = Some(check_name(&n)?);
     }
-    if let Some(r) = u.redirect_uris {
-        changes.redirect_uris = Some(check_redirect_uris(&r, &grant_types)?.join(" "));
+    match u.redirect_uris {
+        Some(r) => {
+            changes.redirect_uris = Some(check_redirect_uris(&r, &grant_types)?.join(" "));
+        }
+        None if u.grant_types.is_some() => {
+            let stored: Vec<String> = store::words(&client.redirect_uris)
+                .map(str::to_owned)
+                .collect();
+            check_redirect_uris(&stored, &grant_types)?;
+        }
+        None => {}
     }
     if let Some(s) = u.scopes {
         changes.scopes = Some(check_scopes(catalog, &s)?.join(" "));

@@ -407,6 +407,14 @@ async fn app_page(
             error,
             needs_redirect: crate::store::words(&c.grant_types).any(|g| g == "authorization_code"),
             previous_secret: previous_secret_note(c, state.clock.now()),
+            grant_choices: crate::grant_type::GrantType::ALL
+                .iter()
+                .map(|g| {
+                    let wire = g.as_str();
+                    let on = crate::store::words(&c.grant_types).any(|x| x == wire);
+                    (wire.to_owned(), g.label(), on)
+                })
+                .collect(),
             origins_value: v.allowed_origins,
             origins_effective: clients::origins::of(c).join(", "),
         },
@@ -450,7 +458,16 @@ async fn update(
     let scopes = form.scopes();
     // A field the form did not carry is left as it is.
     let given = |k: &str, v: &String| form.get(k).map(|_| v.clone());
+    // Grant types: the form says it showed them, so no box ticked means none (refused).
+    let grant_types = form.get("grants_shown").map(|_| {
+        form.0
+            .iter()
+            .filter(|(k, _)| k == "grant_type")
+            .map(|(_, v)| v.clone())
+            .collect::<Vec<_>>()
+    });
     let u = ClientUpdate {
+        grant_types,
         require_par: None,
         jwks: None,
         jwks_uri: None,
@@ -743,6 +760,8 @@ pub struct AppPage {
     pub needs_redirect: bool,
     /// While a rotation's overlap lasts, when the previous secret stops working.
     pub previous_secret: Option<String>,
+    /// Every grant Latch supports: (wire name, label, enabled for this app).
+    pub grant_choices: Vec<(String, &'static str, bool)>,
     /// The stored logo (`/logos/…`), shown instead of the initial.
     pub logo_url: Option<String>,
     /// The stored CORS origins, one per line (empty: the default).

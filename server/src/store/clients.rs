@@ -137,6 +137,8 @@ pub struct FieldChanges {
     pub tos_uri: Option<Option<String>>,
     /// RFC 9126 §6 `require_pushed_authorization_requests`.
     pub require_par: Option<bool>,
+    /// The grant types, space-separated.
+    pub grant_types: Option<String>,
     /// `Some(list)` stores the allowed origins (space-separated).
     pub allowed_origins: Option<String>,
     /// A `private_key_jwt` client's new keys: `(jwks, jwks_uri)`, one of them set.
@@ -175,6 +177,9 @@ pub async fn update_fields(
     }
     if let Some(p) = changes.require_par {
         m.require_par = Set(p);
+    }
+    if let Some(g) = changes.grant_types {
+        m.grant_types = Set(g);
     }
     if let Some(o) = changes.allowed_origins {
         m.allowed_origins = Set(Some(o));

@@ -256,6 +256,71 @@ async fn registering_an_app_explains_invalid_input_and_keeps_it() {
 // Authorized apps
 
 #[tokio::test]
+async fn an_apps_grant_types_are_edited_on_its_page() {
+    // Arrange: a confidential app with the code and refresh grants.
+    let app = spawn_app().await;
+    app.create_user(ANN, PASSWORD).await;
+    let b = app.signed_in_browser(ANN).await;
+    let token = csrf(&app, &b).await;
+    let res = post(
+        &app,
+        &b,
+        "/dashboard/apps",
+        &[
+            ("csrf", &token),
+            ("name", "Billing"),
+            ("kind", "confidential"),
+            ("mode", "test"),
+            ("grant_authorization_code", "on"),
+            ("grant_refresh_token", "on"),
+            ("redirect_uris", "https://billing.example.com/cb"),
+        ],
+    )
+    .await;
+    let html = shown_once(&app, &b, res).await.text().await.unwrap();
+    let id = code_by_id(&html, "client-id").unwrap();
+    let (_, page) = get_html(&app, &b, &format!("/dashboard/apps/{id}")).await;
+    assert!(page.contains("name=\"grant_type\" value=\"refresh_token\" checked"));
+    assert!(page.contains("name=\"grant_type\" value=\"client_credentials\">"));
+    let form = |grants: &[&'static str]| {
+        let mut f = vec![
+            ("csrf", token.clone()),
+            ("name", "Billing".to_owned()),
+            ("redirect_uris", "https://billing.example.com/cb".to_owned()),
+            ("grants_shown", "1".to_owned()),
+        ];
+        f.extend(grants.iter().map(|g| ("grant_type", g.to_string())));
+        f
+    };
+    let send = |f: Vec<(&'static str, String)>| {
+        let (app, b, id) = (&app, &b, id.clone());
+        async move {
+            b.post(app.url(&format!("/dashboard/apps/{id}")))
+                .form(&f)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    // Act + Assert: no grant at all is explained and changes nothing.
+    let res = send(form(&[])).await;
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("t least one grant type"));
+
+    // Act: swap refresh tokens for client credentials.
+    let res = send(form(&["authorization_code", "client_credentials"])).await;
+
+    // Assert
+    assert_eq!(res.status(), 303);
+    let c = latch::store::clients::by_id(&app.db, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.grant_types, "authorization_code client_credentials");
+}
+
+#[tokio::test]
 async fn revoking_an_authorization_ends_the_apps_tokens() {
     // Arrange
     let app = spawn_app().await;
