@@ -6,6 +6,7 @@
 #   DB=postgres bash scripts/bench.sh           # PostgreSQL (fresh database on 127.0.0.1:5432)
 #   DURATION=5 CONCS="32" bash scripts/bench.sh
 #   BIN=/tmp/latch-old ENDPOINTS="token apikey" bash scripts/bench.sh   # another build, some endpoints
+#   SIGNINS=20 ENDPOINTS=token bash scripts/bench.sh   # 20 sign-ins per second beside each run
 #
 # Endpoints:
 #   token      POST /oauth/token grant_type=client_credentials, Basic auth, ES256 JWT
@@ -206,9 +207,17 @@ for ep in ${ENDPOINTS:-token code introspect apikey discovery}; do
     else
       run "$path" "$lua" 32 "$WARMUP" >/dev/null
     fi
+    # SIGNINS=20: people sign in (argon2id) at that rate beside the run (issue #12).
+    SPID=""
+    if [[ -n "${SIGNINS:-}" ]]; then
+      "${PIN_G[@]}" python3 scripts/signin_load.py "$BASE" bench@example.com bench-pass-1234567 \
+        "$SIGNINS" "$DURATION" >"$TMP/signins.txt" &
+      SPID=$!
+    fi
     t0=$(cpu_ticks)
     read -r reqs rps p50 p90 p99 non2xx sockerr <<<"$(run "$path" "$lua" "$c" "$DURATION")"
     t1=$(cpu_ticks)
+    if [[ -n "$SPID" ]]; then wait "$SPID"; echo "  beside it, $(cat "$TMP/signins.txt")"; fi
     cpu=$(awk -v a="$t0" -v b="$t1" -v h="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", (b-a)/h}')
     printf '%-18s %4s %10s %9s %9s %9s %7s %9s %10s\n' "$ep" "$c" "$rps" "$p50" "$p90" "$p99" "$((non2xx + sockerr))" "$reqs" \
       "$(awk -v r="$reqs" -v c="$cpu" 'BEGIN{ if (c>0) printf "%.0f", r/c; else print "n/a"}')"
