@@ -168,18 +168,12 @@ async fn change_app(
     let updated =
         clients::set_verified(&state.db, &state.rows, &c, verify, state.clock.now()).await?;
     if c.verified_at.is_some() != verify {
-        Event::new(if verify {
+        let kind = if verify {
             AuditKind::ClientVerified
         } else {
             AuditKind::ClientUnverified
-        })
-        .user_opt(c.owner_id.as_deref())
-        .actor(Some(&dash.user.id))
-        .client_ip(ClientIp::of(&req))
-        .user_agent_of(&req)
-        .detail(json!({"client_id": c.id, "name": c.name, "livemode": c.livemode, "by": dash.user.email}))
-        .record(&state.db)
-        .await?;
+        };
+        app_event(&state, &req, &dash, kind, &c).await?;
     }
     dash.flash(if verify {
         format!(
@@ -190,6 +184,26 @@ async fn change_app(
         format!("{} is no longer verified.", updated.name)
     });
     Ok(see_other("/dashboard/admin/apps?show=users"))
+}
+
+/// An admin's change to an app, in its owner's activity (operator apps: none), naming the
+/// admin.
+async fn app_event(
+    state: &AppState,
+    req: &HttpRequest,
+    dash: &super::Dash,
+    kind: AuditKind,
+    c: &entity::client::Model,
+) -> Result<(), HtmlError> {
+    Event::new(kind)
+        .user_opt(c.owner_id.as_deref())
+        .actor(Some(&dash.user.id))
+        .client_ip(ClientIp::of(req))
+        .user_agent_of(req)
+        .detail(json!({"client_id": c.id, "name": c.name, "livemode": c.livemode, "by": dash.user.email}))
+        .record(&state.db)
+        .await?;
+    Ok(())
 }
 
 /// Disable or enable an app (DESIGN.md "Accounts people can trust"): while disabled it
@@ -205,18 +219,12 @@ async fn set_app_disabled(
     let updated =
         clients::set_disabled(&state.db, &state.rows, &c, disable, state.clock.now()).await?;
     if c.disabled_at.is_some() != disable {
-        Event::new(if disable {
+        let kind = if disable {
             AuditKind::ClientDisabled
         } else {
             AuditKind::ClientEnabled
-        })
-        .user_opt(c.owner_id.as_deref())
-        .actor(Some(&dash.user.id))
-        .client_ip(ClientIp::of(&req))
-        .user_agent_of(&req)
-        .detail(json!({"client_id": c.id, "name": c.name, "livemode": c.livemode, "by": dash.user.email}))
-        .record(&state.db)
-        .await?;
+        };
+        app_event(&state, &req, &dash, kind, &c).await?;
     }
     dash.flash(if disable {
         format!(
