@@ -125,6 +125,10 @@ pub async fn spawn_app_with(f: impl FnOnce(&mut Settings)) -> TestApp {
     let test_db = TestDb::create().await;
     let mut settings = Settings::for_tests(&test_db.url);
     settings.rate_limit = false;
+    // The whole suite shares one PostgreSQL on 2 cores: under that load a start-up query
+    // can wait longer than the production bound (2 s) and the app would not start ("database
+    // unavailable", seen once in CI). Tests that measure the bound set their own.
+    settings.db_acquire_timeout = std::time::Duration::from_secs(10);
     f(&mut settings);
     spawn_on(test_db, settings, latch::clock::Clock::manual()).await
 }
