@@ -234,6 +234,15 @@ pub async fn parse(state: &AppState, params: Params) -> Result<AuthorizeRequest,
             &format!("The {dup} parameter was sent more than once"),
         ));
     }
+    // OIDC Core §6.1 / RFC 9101 §5: Latch takes no request objects (metadata says
+    // `request_parameter_supported: false`). Ignoring one would act on the plain parameters
+    // while the client believes its signed ones apply, so it is refused by name.
+    if count(&params, "request") > 0 {
+        return Err(redirect(
+            OAuthCode::RequestNotSupported,
+            "Request objects (the request parameter) are not supported; send the parameters themselves, or push them to the pushed authorization request endpoint",
+        ));
+    }
     match first(&params, "response_type") {
         None => {
             return Err(redirect(

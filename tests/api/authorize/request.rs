@@ -154,6 +154,23 @@ async fn authorize_redirects_unsupported_response_type_when_response_type_is_not
 }
 
 #[tokio::test]
+async fn authorize_redirects_request_not_supported_when_a_request_object_is_sent() {
+    // Arrange: a signed-in person and a first-party app, so a request that ignored the
+    // object would get a code at once.
+    let app = spawn_app().await;
+    let browser = signed_in(&app).await;
+    let c = first_party(&app).await;
+    for object in ["eyJhbGciOiJub25lIn0.e30.", "not-a-jwt"] {
+        // Act
+        let res = get(&browser, &url_of(&app, &params(&c, &[("request", object)]))).await;
+        // Assert: OIDC Core §6.1, to the verified redirect URI with state.
+        let q = assert_redirect_error(&app, &res, CB, "request_not_supported");
+        assert_eq!(q.get("state").map(String::as_str), Some("xyz"));
+    }
+    assert_eq!(app.codes_issued().await, 0);
+}
+
+#[tokio::test]
 async fn authorize_redirects_invalid_request_when_response_type_is_missing() {
     // Arrange
     let app = spawn_app().await;
