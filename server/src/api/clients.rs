@@ -404,17 +404,19 @@ async fn set_disabled(
     let updated =
         clients::set_disabled(&state.db, &state.rows, &c, disable, state.clock.now()).await?;
     if c.disabled_at.is_some() != disable {
-        crate::audit::Event::new(if disable {
+        let kind = if disable {
             AuditKind::ClientDisabled
         } else {
             AuditKind::ClientEnabled
-        })
-        .user_opt(c.owner_id.as_deref())
-        .actor(Some(&admin))
-        .client_ip(crate::middleware::ClientIp::of(&req))
-        .user_agent_of(&req)
-        .detail(detail(&c))
-        .record(&state.db)
+        };
+        super::admin_audit(
+            &state,
+            &req,
+            &admin,
+            c.owner_id.as_deref(),
+            kind,
+            detail(&c),
+        )
         .await?;
     }
     Ok(HttpResponse::Ok().json(client_object(&updated)))

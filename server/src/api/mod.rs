@@ -113,3 +113,24 @@ pub async fn audit(
         .await?;
     Ok(())
 }
+
+/// An admin's change to someone else's object (disable, enable): the event belongs to the
+/// object's owner (`user_id`, none for an operator's client) and names the admin as actor.
+pub async fn admin_audit(
+    state: &crate::state::AppState,
+    req: &actix_web::HttpRequest,
+    admin_id: &str,
+    user_id: Option<&str>,
+    kind: crate::audit::AuditKind,
+    detail: serde_json::Value,
+) -> Result<(), ApiError> {
+    crate::audit::Event::new(kind)
+        .user_opt(user_id)
+        .actor(Some(admin_id))
+        .client_ip(crate::middleware::ClientIp::of(req))
+        .user_agent_of(req)
+        .detail(detail)
+        .record(&state.db)
+        .await?;
+    Ok(())
+}

@@ -153,18 +153,13 @@ async fn set_disabled(
     };
     if target.disabled_at.is_some() != disable {
         state.denied.catch_up(&state.db).await?;
-        crate::audit::Event::new(if disable {
+        let kind = if disable {
             AuditKind::UserDisabled
         } else {
             AuditKind::UserEnabled
-        })
-        .user(&target.id)
-        .actor(Some(&admin.id))
-        .client_ip(crate::middleware::ClientIp::of(&req))
-        .user_agent_of(&req)
-        .detail(json!({"by": admin.email, "via": "api"}))
-        .record(&state.db)
-        .await?;
+        };
+        let detail = json!({"by": admin.email, "via": "api"});
+        super::admin_audit(&state, &req, &admin.id, Some(&target.id), kind, detail).await?;
     }
     Ok(HttpResponse::Ok().json(user_object(&updated, p.livemode)))
 }
