@@ -96,3 +96,12 @@ pub async fn prune(db: &impl ConnectionTrait, cutoff: DateTime<Utc>) -> Result<u
         .await?
         .rows_affected)
 }
+
+/// Every mailed link of an account (no foreign key: deleted with the account by hand).
+pub async fn delete_for_user(db: &impl ConnectionTrait, user_id: &str) -> Result<(), StoreError> {
+    Entity::delete_many()
+        .filter(Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
