@@ -78,7 +78,7 @@ async fn get_account(dash: Dash) -> HttpResponse {
 
 /// The fresh sign-in: the password again, refused while the sign-in failure locks hold,
 /// and a wrong one counted against them (and recorded). `Ok(false)`: wrong password.
-async fn fresh_sign_in(
+pub(super) async fn fresh_sign_in(
     state: &AppState,
     dash: &Dash,
     req: &HttpRequest,
@@ -147,6 +147,17 @@ async fn post_email(
     if !fresh_sign_in(&state, &dash, &req, &form.password, "changing the email").await? {
         return refuse("Your password is not correct. Your email was not changed.");
     }
+    // Each request mails two addresses, one of them typed here: bounded per account like the
+    // verification resend (`LATCH_LIMIT_VERIFY_RESEND`, shared with it), so Settings cannot
+    // be used to mail-bomb an address.
+    crate::rate_limit::enforce(
+        &state.limiter,
+        &state.db,
+        &req,
+        crate::rate_limit::Policy::VerifyResend,
+        &dash.user.id,
+    )
+    .await?;
     let now = state.clock.now();
     let tx = store::begin_write(&state.db).await?;
     let out = Outbox {
