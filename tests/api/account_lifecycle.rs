@@ -647,3 +647,57 @@ async fn the_device_flow_id_token_carries_amr_and_auth_time_from_the_sign_in() {
         assert_eq!(again["auth_time"], id["auth_time"]);
     }
 }
+
+#[tokio::test]
+async fn a_deleted_account_stops_on_another_instance_within_the_revocation_delay() {
+    // Arrange: ann's key and access token, cached by a second instance.
+    let app = spawn_app().await;
+    let other = spawn_sibling(&app).await;
+    admin(&app, ROOT).await;
+    let ann = app.create_user(ANN, PASSWORD).await;
+    let (_, key) = key_for(&app, &ann.id, true, &["read", "write"]).await;
+    let client = app.confidential_client().await;
+    let code = app.obtain_code(&client, ANN, &[]).await;
+    let tokens = json(
+        app.post_token_basic(
+            &client.id,
+            client.secret(),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &client.redirect_uri),
+            ],
+        )
+        .await,
+    )
+    .await;
+    let access = tokens["access_token"].as_str().expect("access").to_owned();
+    assert_eq!(bearer_get(&other, &key, "/v1/users/me").await.status(), 200);
+    assert_eq!(
+        bearer_get(&other, &access, "/v1/users/me").await.status(),
+        200
+    );
+    let browser = app.signed_in_browser(ANN).await;
+
+    // Act
+    let res = post_delete(&app, &browser, ANN, PASSWORD).await;
+    assert_eq!(res.status(), 200);
+
+    // Assert: the other instance refuses both within its caches' lifetime (2 s) and the
+    // deny-list sync (1 s).
+    let started = std::time::Instant::now();
+    let bound = latch::api_keys::CACHE_TTL + std::time::Duration::from_secs(2);
+    loop {
+        let k = bearer_get(&other, &key, "/v1/users/me").await.status();
+        let t = bearer_get(&other, &access, "/v1/users/me").await.status();
+        if k == 401 && t == 401 {
+            break;
+        }
+        assert!(
+            started.elapsed() < bound,
+            "still accepted after {:?}: key {k}, token {t}",
+            started.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
