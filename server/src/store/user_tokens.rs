@@ -105,3 +105,20 @@ pub async fn delete_for_user(db: &impl ConnectionTrait, user_id: &str) -> Result
         .await?;
     Ok(())
 }
+
+/// The addresses an account's links were sent to (its current one, and earlier ones whose
+/// links are not pruned yet), for redacting them when the account is deleted.
+pub async fn emails_of(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+) -> Result<Vec<String>, StoreError> {
+    use sea_orm::QuerySelect;
+    Ok(Entity::find()
+        .select_only()
+        .column(Column::Email)
+        .distinct()
+        .filter(Column::UserId.eq(user_id))
+        .into_tuple::<String>()
+        .all(db)
+        .await?)
+}

@@ -66,14 +66,17 @@ pub async fn delete_account(
     for key in store::api_keys::ids_of_user(&*tx, &target.id).await? {
         store::tokens::deny_derived(&*tx, &key, now).await?;
     }
+    // Its address, in the stored and lookup forms, and those its links were sent to
+    // (earlier addresses, while their links are kept).
+    let mut emails = vec![target.email.clone(), email::lookup_key(&target.email)];
+    for e in store::user_tokens::emails_of(&*tx, &target.id).await? {
+        if !emails.contains(&e) {
+            emails.push(e);
+        }
+    }
     store::user_tokens::delete_for_user(&*tx, &target.id).await?;
-    let lookup = email::lookup_key(&target.email);
-    store::audit::redact(
-        &*tx,
-        &[target.email.as_str(), lookup.as_str()],
-        DELETED_USER,
-    )
-    .await?;
+    let emails: Vec<&str> = emails.iter().map(String::as_str).collect();
+    store::audit::redact(&*tx, &emails, DELETED_USER).await?;
     store::users::delete(&*tx, &target.id).await?;
     tx.commit().await.map_err(StoreError::from)?;
     keys.clear();
