@@ -19,6 +19,8 @@ pub struct Model {
     /// Who approved or denied it.
     pub user_id: Option<String>,
     pub auth_time: Option<DateTimeUtc>,
+    /// How the person who approved had signed in (OIDC Core §2 `amr`), space-separated.
+    pub amr: Option<String>,
     /// The polling interval in seconds; raised by 5 on each `slow_down` (RFC 8628 §3.5).
     pub interval_secs: i32,
     pub last_polled_at: Option<DateTimeUtc>,

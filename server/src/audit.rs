@@ -124,6 +124,15 @@ audit_kinds! {
     DeviceApproved = "device.approved",
     DeviceDenied = "device.denied",
     DeviceCodeRejected = "device.code_rejected",
+    /// The account was deleted (by the person, an admin or the operator); its events stay,
+    /// with its email replaced.
+    AccountDeleted = "account.deleted",
+    /// A link to confirm a new address was mailed to it (the email has not changed yet).
+    EmailChangeRequested = "email.change_requested",
+    /// The new address was confirmed with the mailed link: the account's email changed.
+    EmailChanged = "email.changed",
+    /// Ten new recovery codes replaced the old ones.
+    RecoveryCodesRegenerated = "recovery_codes.regenerated",
 }
 
 /// A stored kind this build does not know (written by another version); shown as stored.
@@ -209,6 +218,8 @@ impl AuditKind {
             | SecondStepFailed
             | SessionEnded => Severity::Warning,
             DeviceCodeRejected => Severity::Warning,
+            EmailChangeRequested => Severity::Info,
+            AccountDeleted | EmailChanged | RecoveryCodesRegenerated => Severity::Warning,
         }
     }
 }

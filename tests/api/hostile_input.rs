@@ -522,6 +522,14 @@ async fn hostile_requests_are_answered_4xx_in_the_right_dialect_and_never_hang()
             get: true,
             post: false,
         },
+        Target {
+            path: "/email/change",
+            dialect: Dialect::Html,
+            real: vec![("token", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")],
+            auth: None,
+            get: true,
+            post: false,
+        },
     ];
     let seed: u64 = std::env::var("HOSTILE_SEED")
         .ok()

@@ -4,6 +4,7 @@
 mod helpers;
 mod smtp_sink;
 
+mod account_lifecycle;
 mod authorize;
 mod branding;
 mod catalog;

@@ -2,6 +2,7 @@
 //! (CSRF, the current user, validity) is [`crate::session`]; account settings pages are
 //! the dashboard's (`dashboard::settings`).
 
+pub mod email_change;
 pub mod reset;
 pub mod signup;
 pub mod two_step;
@@ -32,6 +33,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     reset::routes(cfg);
     verify::routes(cfg);
     two_step::routes(cfg);
+    email_change::routes(cfg);
 }
 
 #[derive(Deserialize)]

@@ -41,6 +41,9 @@ pub enum Via {
 ///   ([`Principal::allow_admin`]): a user principal whose account is an admin's now (read
 ///   from the database on each request, so removing admin rights takes effect at once),
 ///   reading with `read`, changing with `write` and an API key, as for [`Action::Manage`].
+///   Users are such a resource for their admin endpoints (list, retrieve, disable, enable,
+///   and `DELETE /v1/users/{id}`, which also refuses the caller's own account and the last
+///   admin: a person deletes their own account in Settings, after a fresh sign-in).
 #[derive(Clone, Debug)]
 pub struct Principal {
     /// The user the request acts for; `None` for a client-credentials token.

@@ -16,6 +16,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/users/me", web::get().to(get_me))
         .route("/users", web::get().to(list_users))
         .route("/users/{id}", web::get().to(retrieve))
+        .route("/users/{id}", web::delete().to(delete))
         .route("/users/{id}/disable", web::post().to(disable))
         .route("/users/{id}/enable", web::post().to(enable));
 }
@@ -162,4 +163,59 @@ async fn set_disabled(
         super::admin_audit(&state, &req, &admin.id, Some(&target.id), kind, detail).await?;
     }
     Ok(HttpResponse::Ok().json(user_object(&updated, p.livemode)))
+}
+
+/// `DELETE /v1/users/{id}`: an admin deletes another account (what goes is
+/// `users::lifecycle::delete_account`'s rule). Who may: [`Principal::allow_admin`] with
+/// `Manage` (an admin's API key); not on their own account (a person deletes their own in
+/// Settings, after a fresh sign-in), and never the last admin.
+async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let admin_id = p
+        .allow_admin(&state.db, "users", Action::Manage)
+        .await?
+        .to_owned();
+    let target = by_id(&state, &id).await?;
+    if target.id == admin_id {
+        return Err(ApiError::new(
+            ApiErrorType::InvalidRequest,
+            "cannot_delete_self",
+            "An admin deletes their own account in the dashboard's Settings, not through /v1",
+        )
+        .with_param("id"));
+    }
+    match crate::users::lifecycle::delete_account(
+        &state.db,
+        &state.keys,
+        &state.rows,
+        &target,
+        state.clock.now(),
+    )
+    .await
+    {
+        Ok(()) => {}
+        Err(crate::users::lifecycle::DeleteError::LastAdmin) => {
+            return Err(ApiError::new(
+                ApiErrorType::InvalidRequest,
+                "last_admin",
+                "This is the only admin account of this server; make another account an admin first",
+            )
+            .with_param("id"));
+        }
+        Err(crate::users::lifecycle::DeleteError::Store(e)) => return Err(e.into()),
+    }
+    state.denied.catch_up(&state.db).await?;
+    crate::audit::Event::new(AuditKind::AccountDeleted)
+        .user(&target.id)
+        .actor(Some(&admin_id))
+        .client_ip(crate::middleware::ClientIp::of(&req))
+        .user_agent_of(&req)
+        .detail(json!({"by": "an admin", "via": "api"}))
+        .record(&state.db)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({"id": target.id, "object": "user", "deleted": true})))
 }

@@ -223,6 +223,14 @@ enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Delete an account and everything it owns (keys, apps, grants, sessions); its audit
+    /// events stay without its email. The last admin cannot be deleted.
+    Delete {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]

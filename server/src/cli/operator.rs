@@ -250,6 +250,34 @@ pub(super) async fn user(command: UserCommand, settings: &Settings) -> Result<()
             print_user(&u, json, "is enabled");
             Ok(())
         }
+        UserCommand::Delete { email, json } => {
+            let target = user_by_email(&db, &email).await?;
+            match crate::users::lifecycle::delete_account(&db, &keys, &rows, &target, now).await {
+                Ok(()) => {}
+                Err(e @ crate::users::lifecycle::DeleteError::LastAdmin) => {
+                    return Err(Failure(2, e.to_string()));
+                }
+                Err(crate::users::lifecycle::DeleteError::Store(e)) => return Err(store_err(e)),
+            }
+            Event::new(AuditKind::AccountDeleted)
+                .user(&target.id)
+                .detail(json!({"by": "the operator", "via": "cli"}))
+                .record(&db)
+                .await
+                .map_err(store_err)?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"id": target.id, "object": "user", "deleted": true})
+                );
+            } else {
+                println!(
+                    "{} ({}) was deleted with its keys, apps, grants and sessions",
+                    target.email, target.id
+                );
+            }
+            Ok(())
+        }
     }
 }
 

@@ -117,6 +117,10 @@ pub fn event_title(kind: &str) -> std::borrow::Cow<'_, str> {
         DeviceApproved => "Device signed in",
         DeviceDenied => "Device sign-in denied",
         DeviceCodeRejected => "Wrong device code entered",
+        AccountDeleted => "Account deleted",
+        EmailChangeRequested => "Email change requested: confirmation link sent to the new address",
+        EmailChanged => "Email address changed",
+        RecoveryCodesRegenerated => "New recovery codes made; the old ones no longer work",
         // Shown by name until they get a sentence (as before AuditKind existed).
         ApiKeyExpiring => "API key expiring soon",
         ApiKeyUpdated | ApiKeyNewIp | RateLimitExceeded => k.as_str(),
@@ -263,7 +267,11 @@ pub fn event_rows(
                 _ => serde_json::Map::new(),
             };
             let email = emails.map(|m| match &e.user_id {
-                Some(id) => m.get(id).cloned().unwrap_or_else(|| id.clone()),
+                // An id with no account any more: a deleted one (its email is gone).
+                Some(id) => m
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_else(|| crate::users::lifecycle::DELETED_USER.to_owned()),
                 None => "—".to_owned(),
             });
             let subject = match &email {

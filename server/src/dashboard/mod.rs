@@ -8,6 +8,7 @@
 //! render directly, once, with `Cache-Control: no-store`. Handlers stay thin: they call the
 //! same domain functions as `/v1` and the CLI (`api_keys`, `clients`, `users`, `store`).
 
+pub mod account;
 pub mod activity;
 pub mod admin;
 pub mod admin_apis;
@@ -50,6 +51,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     admin_apis::routes(cfg);
     settings::routes(cfg);
     security::routes(cfg);
+    account::routes(cfg);
 }
 
 /// `/` has nothing of its own: a person lands on their dashboard (or its sign-in).

@@ -4,9 +4,10 @@
 //! - Set up an authenticator app (RFC 6238): `POST …/totp/begin` makes a new secret, `GET
 //!   …/totp` shows its `otpauth://` URI as text and as an inline SVG QR code, `POST
 //!   …/totp/confirm` checks a first code and hands out ten recovery codes, shown once.
-//! - Remove it: `POST …/totp/remove` with the password again (a fresh sign-in: whoever
-//!   finds a signed-in browser cannot turn the second step off). Wrong passwords count
-//!   against the sign-in failure locks.
+//! - Remove it: `POST …/totp/remove` with the password again (a fresh sign-in,
+//!   `account::fresh_sign_in`, shared with Settings' email change, new recovery codes and
+//!   account deletion: whoever finds a signed-in browser cannot turn the second step off).
+//!   Wrong passwords count against the sign-in failure locks.
 //! - Sessions: every browser signed in to the account (device, IP, started, last seen),
 //!   this one marked; `POST …/sessions/end` ends one, `POST …/sessions/end-others` all others.
 //!
@@ -25,12 +26,10 @@ use super::views::{self, Chrome, SecretBody, SecretItem};
 use super::{CsrfForm, Dash, see_other};
 use crate::audit::AuditKind;
 use crate::errors::HtmlError;
-use crate::middleware::ClientIp;
-use crate::rate_limit::FailureKind;
 use crate::session;
 use crate::state::AppState;
 use crate::store;
-use crate::users::{mfa, password};
+use crate::users::mfa;
 
 const PAGE: &str = "/dashboard/settings/security";
 
@@ -268,32 +267,15 @@ async fn post_totp_remove(
 ) -> Result<HttpResponse, HtmlError> {
     dash.check(&req, &state, &form.csrf)?;
     // A fresh sign-in: the password again, under the sign-in failure locks.
-    let account_key = store::users::normalize_email(&dash.user.email);
-    let ip_key = ClientIp::limit_key(&req).unwrap_or_default();
-    for (kind, key) in [
-        (FailureKind::LoginIp, &ip_key),
-        (FailureKind::LoginAccount, &account_key),
-    ] {
-        if let Some(wait) = state.limiter.locked(kind, key).await {
-            return Err(HtmlError::too_many_requests(wait.as_secs().max(1)));
-        }
-    }
-    let ok = password::verify(Some(dash.user.password_hash.clone()), form.password.clone())
-        .await
-        .map_err(HtmlError::internal)?;
-    if !ok {
-        state.limiter.fail(FailureKind::LoginIp, &ip_key).await;
-        state
-            .limiter
-            .fail(FailureKind::LoginAccount, &account_key)
-            .await;
-        dash.audit(
-            &state,
-            &req,
-            AuditKind::PasswordChangeFailed,
-            json!({"while": "removing two-step sign-in"}),
-        )
-        .await?;
+    if !super::account::fresh_sign_in(
+        &state,
+        &dash,
+        &req,
+        &form.password,
+        "removing two-step sign-in",
+    )
+    .await?
+    {
         return security_page(
             &state,
             &dash,
@@ -302,10 +284,6 @@ async fn post_totp_remove(
         )
         .await;
     }
-    state
-        .limiter
-        .succeed(FailureKind::LoginAccount, &account_key)
-        .await;
     if mfa::remove(&state.db, &dash.user.id).await? {
         dash.audit(&state, &req, AuditKind::TotpDisabled, json!({}))
             .await?;

@@ -101,6 +101,7 @@ pub async fn post(
             scope: scope.clone(),
             user_id: None,
             auth_time: None,
+            amr: None,
             interval_secs: INTERVAL_SECS,
             last_polled_at: None,
             created_at: now,

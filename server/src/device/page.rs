@@ -281,6 +281,8 @@ pub async fn decide(
         return Ok(expired());
     }
     if approve {
+        // How they signed in, for the ID token's `amr` (as the code flow carries it).
+        store::device_codes::set_amr(&*txn, &row.id, &user.amr.join(" ")).await?;
         // Remembered like a consent on the authorization endpoint (the dashboard lists it;
         // revoking it ends the refresh tokens): the union with what was granted before.
         let mut scope: Vec<String> =

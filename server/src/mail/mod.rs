@@ -30,6 +30,10 @@ use crate::store::{self, Conn};
 pub enum Kind {
     PasswordReset,
     EmailVerify,
+    /// The link that confirms a new address (email change).
+    EmailChange,
+    /// The notice to the old address that the account's email is changing.
+    EmailChangeNotice,
 }
 
 impl Kind {
@@ -37,6 +41,8 @@ impl Kind {
         match self {
             Kind::PasswordReset => "password_reset",
             Kind::EmailVerify => "email_verify",
+            Kind::EmailChange => "email_change",
+            Kind::EmailChangeNotice => "email_change_notice",
         }
     }
 
@@ -44,6 +50,8 @@ impl Kind {
         match s {
             "password_reset" => "password_reset",
             "email_verify" => "email_verify",
+            "email_change" => "email_change",
+            "email_change_notice" => "email_change_notice",
             _ => "other",
         }
     }

@@ -101,6 +101,98 @@ pub fn verify_email(
     })
 }
 
+#[derive(Template)]
+#[template(path = "mail/email_change.txt", whitespace = "preserve")]
+struct ChangeText<'a> {
+    brand: &'a str,
+    old: &'a str,
+    email: &'a str,
+    link: &'a str,
+    hours: i64,
+}
+
+#[derive(Template)]
+#[template(path = "mail/email_change.html", whitespace = "preserve")]
+struct ChangeHtml<'a> {
+    brand: &'a str,
+    old: &'a str,
+    email: &'a str,
+    link: &'a str,
+    hours: i64,
+}
+
+#[derive(Template)]
+#[template(path = "mail/email_change_notice.txt", whitespace = "preserve")]
+struct NoticeText<'a> {
+    brand: &'a str,
+    old: &'a str,
+    new_masked: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/email_change_notice.html", whitespace = "preserve")]
+struct NoticeHtml<'a> {
+    brand: &'a str,
+    old: &'a str,
+    new_masked: &'a str,
+}
+
+/// "Confirm your new email", to the new address: `link` is `/email/change?token=…`. The
+/// account's email changes only when it is opened.
+pub fn email_change(
+    brand: &str,
+    old: &str,
+    to: &str,
+    link: &str,
+    lifetime: chrono::TimeDelta,
+) -> Result<Outgoing, anyhow::Error> {
+    let hours = lifetime.num_hours();
+    Ok(Outgoing {
+        kind: Some(Kind::EmailChange),
+        to: to.to_owned(),
+        subject: format!("Confirm your new email for {brand}"),
+        text: render(&ChangeText {
+            brand,
+            old,
+            email: to,
+            link,
+            hours,
+        })?,
+        html: render(&ChangeHtml {
+            brand,
+            old,
+            email: to,
+            link,
+            hours,
+        })?,
+    })
+}
+
+/// "Your email is changing", to the old address: no link (nothing to click that an
+/// attacker could have asked for), the new address masked, and what to do if it was not
+/// them.
+pub fn email_change_notice(
+    brand: &str,
+    old: &str,
+    new_masked: &str,
+) -> Result<Outgoing, anyhow::Error> {
+    Ok(Outgoing {
+        kind: Some(Kind::EmailChangeNotice),
+        to: old.to_owned(),
+        subject: format!("Your {brand} email is changing"),
+        text: render(&NoticeText {
+            brand,
+            old,
+            new_masked,
+        })?,
+        html: render(&NoticeHtml {
+            brand,
+            old,
+            new_masked,
+        })?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -273,3 +273,18 @@ pub async fn mark_notice(
         .await?;
     Ok(r.rows_affected == 1)
 }
+
+/// The ids of every key of a user (revoked ones too), for deleting the account.
+pub async fn ids_of_user(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+) -> Result<Vec<String>, StoreError> {
+    use sea_orm::QuerySelect;
+    Ok(Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(Column::UserId.eq(user_id))
+        .into_tuple::<String>()
+        .all(db)
+        .await?)
+}

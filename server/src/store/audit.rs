@@ -96,3 +96,40 @@ pub async fn prune(
         .await?
         .rows_affected)
 }
+
+/// Replace every occurrence of the addresses `emails` in stored event details with
+/// `replacement` (a deleted account: its events stay, its address goes). Events naming it
+/// are those an admin or sign-in wrote about it (`"by": email`); the account's own events
+/// carry only its id. Returns how many events were changed.
+pub async fn redact(
+    db: &impl ConnectionTrait,
+    emails: &[&str],
+    replacement: &str,
+) -> Result<u64, StoreError> {
+    use entity::audit_event::Column;
+    use sea_orm::{ColumnTrait, Condition, QueryFilter};
+    if emails.iter().all(|e| e.is_empty()) {
+        return Ok(0);
+    }
+    let mut any = Condition::any();
+    for e in emails.iter().filter(|e| !e.is_empty()) {
+        any = any.add(Column::Detail.contains(*e));
+    }
+    let rows = Entity::find().filter(any).all(db).await?;
+    let mut n = 0;
+    for row in rows {
+        let mut detail = row.detail.clone();
+        for e in emails.iter().filter(|e| !e.is_empty()) {
+            detail = detail.replace(e, replacement);
+        }
+        if detail != row.detail {
+            Entity::update_many()
+                .col_expr(Column::Detail, sea_orm::sea_query::Expr::value(detail))
+                .filter(Column::Id.eq(row.id))
+                .exec(db)
+                .await?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}

@@ -292,3 +292,16 @@ pub async fn set_dpop_bound(
     m.updated_at = sea_orm::Set(super::now());
     Ok(m.update(db).await?)
 }
+
+/// The ids of the clients a user owns (all of them: deleting the account deletes them).
+pub async fn ids_owned(db: &impl ConnectionTrait, owner: &str) -> Result<Vec<String>, StoreError> {
+    use entity::client::Column;
+    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+    Ok(Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(Column::OwnerId.eq(owner))
+        .into_tuple::<String>()
+        .all(db)
+        .await?)
+}

@@ -116,3 +116,14 @@ pub async fn delete_expired(
         .await?
         .rows_affected)
 }
+
+/// Record how the person who approved had signed in (OIDC Core §2 `amr`), with the
+/// approval (same transaction as [`decide`]), for the ID token the device gets.
+pub async fn set_amr(db: &impl ConnectionTrait, id: &str, amr: &str) -> Result<(), StoreError> {
+    Entity::update_many()
+        .col_expr(Column::Amr, Expr::value(Some(amr.to_owned())))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

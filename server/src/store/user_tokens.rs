@@ -96,3 +96,29 @@ pub async fn prune(db: &impl ConnectionTrait, cutoff: DateTime<Utc>) -> Result<u
         .await?
         .rows_affected)
 }
+
+/// Every mailed link of an account (no foreign key: deleted with the account by hand).
+pub async fn delete_for_user(db: &impl ConnectionTrait, user_id: &str) -> Result<(), StoreError> {
+    Entity::delete_many()
+        .filter(Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The addresses an account's links were sent to (its current one, and earlier ones whose
+/// links are not pruned yet), for redacting them when the account is deleted.
+pub async fn emails_of(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+) -> Result<Vec<String>, StoreError> {
+    use sea_orm::QuerySelect;
+    Ok(Entity::find()
+        .select_only()
+        .column(Column::Email)
+        .distinct()
+        .filter(Column::UserId.eq(user_id))
+        .into_tuple::<String>()
+        .all(db)
+        .await?)
+}

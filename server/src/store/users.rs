@@ -195,3 +195,48 @@ pub async fn set_email_verified(
         .await?;
     Ok(r.rows_affected == 1)
 }
+
+/// Enabled admins other than `except`: deleting `except` must leave at least one.
+pub async fn count_other_admins(
+    db: &impl ConnectionTrait,
+    except: &str,
+) -> Result<u64, StoreError> {
+    Ok(Entity::find()
+        .filter(Column::IsAdmin.eq(true))
+        .filter(Column::DisabledAt.is_null())
+        .filter(Column::Id.ne(except))
+        .count(db)
+        .await?)
+}
+
+/// Delete the account row; every table keyed by it cascades (clients it owns with their
+/// codes, tokens and consents; its keys, consents, refresh tokens, device codes, TOTP
+/// factor, recovery codes and browser sessions). `true` when it existed.
+pub async fn delete(db: &impl ConnectionTrait, id: &str) -> Result<bool, StoreError> {
+    Ok(Entity::delete_by_id(id.to_owned())
+        .exec(db)
+        .await?
+        .rows_affected
+        == 1)
+}
+
+/// Give the account a new address, proven by the caller (a mailed link): stored NFKC,
+/// unique by its lookup form (a race with another account is a `Conflict`), and verified
+/// at `now`. `true` when the row was changed.
+pub async fn set_email(
+    db: &impl ConnectionTrait,
+    id: &str,
+    email: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    use sea_orm::sea_query::Expr;
+    let r = Entity::update_many()
+        .col_expr(Column::Email, Expr::value(crate::email::normalize(email)))
+        .col_expr(Column::EmailNormalized, Expr::value(normalize_email(email)))
+        .col_expr(Column::EmailVerifiedAt, Expr::value(Some(now)))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(r.rows_affected == 1)
+}

@@ -1,6 +1,7 @@
 //! Accounts: creation and lookup rules shared by the CLI, sign-up and the admin API.
 
 pub use crate::email;
+pub mod lifecycle;
 pub mod links;
 pub mod mfa;
 pub mod password;

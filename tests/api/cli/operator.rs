@@ -366,3 +366,31 @@ async fn client_allowed_origins_are_set_by_create_and_update_and_invalid_ones_ex
     ]);
     assert_usage_error(&out, "https://new.example.com/path");
 }
+
+#[tokio::test]
+async fn user_delete_removes_the_account_and_refuses_the_last_admin() {
+    // Arrange: ann is the first user, so the only admin.
+    let cli = Cli::new().await;
+    cli.json(&["user", "create", "--email", "ann@example.com", "--json"]);
+    cli.json(&["user", "create", "--email", "bob@example.com", "--json"]);
+
+    // Act + Assert: the last admin stays.
+    let refused = cli.run(&["user", "delete", "--email", "ann@example.com"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("only admin"),
+        "{}",
+        stderr(&refused)
+    );
+
+    let deleted = cli.json(&["user", "delete", "--email", "bob@example.com", "--json"]);
+    assert_eq!(deleted["deleted"], true, "{deleted}");
+    let list = cli.json(&["user", "list", "--json"]);
+    assert_eq!(list["data"].as_array().expect("data").len(), 1, "{list}");
+    assert_eq!(
+        cli_event_kinds(&cli).await.last().map(String::as_str),
+        Some("account.deleted")
+    );
+    // The address is free again.
+    cli.json(&["user", "create", "--email", "bob@example.com", "--json"]);
+}

@@ -114,9 +114,9 @@ pub async fn exchange(
                 scope: &row.scope,
                 auth_time: auth_time.timestamp(),
                 nonce: None,
-                // How the person signed in on `/device` is not recorded with the approval
-                // (yet): no `amr` rather than a guess.
-                amr: None,
+                // OIDC Core §2: how the person signed in on `/device`, recorded with the
+                // approval (rows approved before it was recorded have none).
+                amr: row.amr.as_deref(),
                 access_token: &access.jwt,
             },
         )?)
@@ -128,7 +128,7 @@ pub async fn exchange(
         .any(|g| g == GrantType::RefreshToken)
         .then(|| {
             let family = crypto::new_id("fam");
-            issue::new_refresh(
+            let (secret, mut rt) = issue::new_refresh(
                 client,
                 &user.id,
                 &row.scope,
@@ -140,7 +140,11 @@ pub async fn exchange(
                 &access,
                 now,
                 jkt.filter(|_| client.is_public).map(str::to_owned),
-            )
+            );
+            // Refreshed ID tokens keep the sign-in's `amr` (OIDC Core §12.2), as in the
+            // code flow.
+            rt.amr = row.amr.clone();
+            (secret, rt)
         });
 
     let txn = store::begin_write(&state.db).await?;
