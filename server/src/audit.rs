@@ -124,6 +124,10 @@ audit_kinds! {
     DeviceApproved = "device.approved",
     DeviceDenied = "device.denied",
     DeviceCodeRejected = "device.code_rejected",
+    /// A passkey (WebAuthn credential) was registered to the account.
+    PasskeyAdded = "passkey.added",
+    /// A passkey was removed from the account.
+    PasskeyRemoved = "passkey.removed",
 }
 
 /// A stored kind this build does not know (written by another version); shown as stored.
@@ -209,6 +213,7 @@ impl AuditKind {
             | SecondStepFailed
             | SessionEnded => Severity::Warning,
             DeviceCodeRejected => Severity::Warning,
+            PasskeyAdded | PasskeyRemoved => Severity::Warning,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! (CSRF, the current user, validity) is [`crate::session`]; account settings pages are
 //! the dashboard's (`dashboard::settings`).
 
+pub mod passkey;
 pub mod reset;
 pub mod signup;
 pub mod two_step;
@@ -32,6 +33,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     reset::routes(cfg);
     verify::routes(cfg);
     two_step::routes(cfg);
+    passkey::routes(cfg);
 }
 
 #[derive(Deserialize)]
@@ -121,6 +123,7 @@ async fn get_login(
     Ok(login_response(
         StatusCode::OK,
         &LoginView {
+            passkeys: passkey::relying_party(&state).is_some(),
             csrf: &csrf,
             email: "",
             error: None,
@@ -220,6 +223,7 @@ async fn post_login(
             return Ok(login_response(
                 StatusCode::UNAUTHORIZED,
                 &LoginView {
+                    passkeys: passkey::relying_party(&state).is_some(),
                     csrf: &csrf,
                     email: form.email.trim(),
                     error: Some("Incorrect email or password."),

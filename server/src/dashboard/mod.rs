@@ -15,6 +15,7 @@ pub mod apps;
 pub mod authorized;
 pub mod format;
 pub mod keys;
+pub mod passkeys;
 pub mod security;
 pub mod settings;
 pub mod views;
@@ -50,6 +51,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     admin_apis::routes(cfg);
     settings::routes(cfg);
     security::routes(cfg);
+    passkeys::routes(cfg);
 }
 
 /// `/` has nothing of its own: a person lands on their dashboard (or its sign-in).

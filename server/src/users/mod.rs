@@ -3,6 +3,7 @@
 pub use crate::email;
 pub mod links;
 pub mod mfa;
+pub mod passkeys;
 pub mod password;
 
 use crate::errors::{ApiError, StoreError};
