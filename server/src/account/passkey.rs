@@ -53,8 +53,9 @@ pub fn json_error(status: StatusCode, message: &str) -> HttpResponse {
 
 /// The answer for a ceremony that did not pass (store failures stay errors).
 pub fn refusal(e: PasskeyError) -> Result<HttpResponse, HtmlError> {
-    let status = match &e {
-        PasskeyError::Store(_) => return Err(HtmlError::internal(anyhow::Error::new(e))),
+    let status = match e {
+        // Unavailable database: 503 with `Retry-After`, as on every page.
+        PasskeyError::Store(e) => return Err(e.into()),
         PasskeyError::Unavailable => StatusCode::NOT_FOUND,
         PasskeyError::Expired | PasskeyError::BadName => StatusCode::BAD_REQUEST,
         PasskeyError::Rejected | PasskeyError::UnknownCredential => StatusCode::UNAUTHORIZED,
