@@ -151,9 +151,11 @@ async fn post_finish(
         &rp,
         &state.sealer,
         &dash.user.id,
-        &ceremony,
-        &b.name,
-        &cred,
+        passkeys::Registration {
+            ceremony: &ceremony,
+            name: &b.name,
+            response: &cred,
+        },
         now,
     )
     .await

@@ -170,19 +170,27 @@ pub async fn begin_registration(
     Ok((id, options))
 }
 
+/// What the browser sent to finish a registration.
+pub struct Registration<'a> {
+    /// The ceremony id from the session.
+    pub ceremony: &'a str,
+    /// The person's name for the passkey.
+    pub name: &'a str,
+    pub response: &'a RegisterPublicKeyCredential,
+}
+
 /// Finish a registration: the ceremony (taken, once) must be this account's; the
-/// attestation is verified by `webauthn-rs`; the credential is stored under `name`.
+/// attestation is verified by `webauthn-rs`; the credential is stored under its name.
 pub async fn finish_registration(
     db: &impl Conn,
     rp: &Webauthn,
     sealer: &Sealer,
     user_id: &str,
-    ceremony: &str,
-    name: &str,
-    response: &RegisterPublicKeyCredential,
+    r: Registration<'_>,
     now: DateTime<Utc>,
 ) -> Result<entity::passkey::Model, PasskeyError> {
-    let name = clean_name(name)?;
+    let (ceremony, response) = (r.ceremony, r.response);
+    let name = clean_name(r.name)?;
     let Some(row) = store::passkeys::take_ceremony(db, ceremony, REGISTER, now).await? else {
         return Err(PasskeyError::Expired);
     };
