@@ -880,3 +880,61 @@ async fn an_ip_address_issuer_offers_no_passkeys() {
             .starts_with("text/javascript")
     );
 }
+
+#[tokio::test]
+async fn a_credential_is_registered_to_one_account_only() {
+    // Arrange: the passkey is on the first account.
+    let app = app_on_localhost(|_| {}).await;
+    let mut auth = user_with_passkey(&app).await;
+    app.create_user("second@example.com", PASSWORD).await;
+    let browser = app.signed_in_browser("second@example.com").await;
+    // Act: the same credential (same id) offered to a second account (WebAuthn §7.1 step 22).
+    let res = register(&app, &browser, &mut auth, "Same key").await;
+    // Assert
+    assert_eq!(res.status(), 409);
+    let second = latch::store::users::by_email(&app.db, "second@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        latch::store::passkeys::count_for_user(&app.db, &second.id)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn passkey_posts_from_another_site_are_refused() {
+    // Arrange
+    let app = app_on_localhost(|_| {}).await;
+    let browser = app.new_browser();
+    let html = browser
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = input_value(&html, "csrf").unwrap();
+    // Act: the right token, but the browser says the page was another site's.
+    let res = browser
+        .post(app.url("/login/passkey/begin"))
+        .header("Origin", "https://evil.example")
+        .json(&json!({"csrf": csrf}))
+        .send()
+        .await
+        .unwrap();
+    // Assert: JSON for the script, 403.
+    assert_eq!(res.status(), 403);
+    assert!(json(res).await["error"].is_string());
+    // A body that is not JSON: a clear 400.
+    let res = browser
+        .post(app.url("/login/passkey/finish"))
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+}
