@@ -938,3 +938,31 @@ async fn passkey_posts_from_another_site_are_refused() {
         .unwrap();
     assert_eq!(res.status(), 400);
 }
+
+#[tokio::test]
+async fn a_disabled_account_cannot_sign_in_with_its_passkey() {
+    // Arrange
+    let app = app_on_localhost(|_| {}).await;
+    let mut auth = user_with_passkey(&app).await;
+    let user = latch::store::users::by_email(&app.db, EMAIL)
+        .await
+        .unwrap()
+        .unwrap();
+    latch::store::users::set_disabled(&app.db, &user, true, app.clock.now())
+        .await
+        .unwrap();
+    // Act
+    let browser = app.new_browser();
+    let (csrf, options) = begin_signin(&app, &browser, "/").await;
+    let res = finish_signin(
+        &app,
+        &browser,
+        &csrf,
+        "/",
+        &auth.get(&options, rp_id(&app), &origin(&app)),
+    )
+    .await;
+    // Assert
+    assert_eq!(res.status(), 401);
+    assert_eq!(dashboard_status(&app, &browser).await, 303);
+}
