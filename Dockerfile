@@ -1,12 +1,15 @@
 # Build the single `latch` binary, then ship it on a small base image.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
+# webauthn-rs (passkeys) links OpenSSL: its headers to build, libssl3 to run.
+RUN apt-get update && apt-get install -y --no-install-recommends libssl-dev pkg-config \
+    && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN cargo build --release --bin latch
 
 FROM debian:bookworm-slim
-# curl only for the container health check (GET /readyz).
-RUN apt-get update && apt-get install -y --no-install-recommends curl ca-certificates \
+# curl only for the container health check (GET /readyz); libssl3 for webauthn-rs (passkeys).
+RUN apt-get update && apt-get install -y --no-install-recommends curl ca-certificates libssl3 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /var/lib/latch --create-home latch
 COPY --from=build /src/target/release/latch /usr/local/bin/latch

@@ -19,6 +19,8 @@ pub mod dpop_proof;
 pub mod exchanged_token;
 pub mod idempotency_key;
 pub mod mail_outbox;
+pub mod passkey;
+pub mod passkey_ceremony;
 pub mod prelude;
 pub mod pushed_request;
 pub mod recovery_code;

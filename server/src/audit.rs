@@ -133,6 +133,10 @@ audit_kinds! {
     EmailChanged = "email.changed",
     /// Ten new recovery codes replaced the old ones.
     RecoveryCodesRegenerated = "recovery_codes.regenerated",
+    /// A passkey (WebAuthn credential) was registered to the account.
+    PasskeyAdded = "passkey.added",
+    /// A passkey was removed from the account.
+    PasskeyRemoved = "passkey.removed",
 }
 
 /// A stored kind this build does not know (written by another version); shown as stored.
@@ -220,6 +224,7 @@ impl AuditKind {
             DeviceCodeRejected => Severity::Warning,
             EmailChangeRequested => Severity::Info,
             AccountDeleted | EmailChanged | RecoveryCodesRegenerated => Severity::Warning,
+            PasskeyAdded | PasskeyRemoved => Severity::Warning,
         }
     }
 }

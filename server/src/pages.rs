@@ -57,6 +57,25 @@ pub async fn get_js() -> HttpResponse {
         .body(JS)
 }
 
+/// The passkey script of the sign-in page and Settings (`account::passkey`,
+/// `dashboard::passkeys`): same origin, so the page CSP's `script-src 'self'` allows it.
+pub const PASSKEY_JS: &str = include_str!("../../static/passkey.js");
+
+/// Content hash of [`PASSKEY_JS`] for its `?v=`.
+pub fn passkey_js_version() -> &'static str {
+    static V: LazyLock<String> =
+        LazyLock::new(|| crate::crypto::b64url(&crate::crypto::sha256(PASSKEY_JS.as_bytes())[..9]));
+    &V
+}
+
+/// `GET /static/passkey.js`
+pub async fn get_passkey_js() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, IMMUTABLE))
+        .body(PASSKEY_JS)
+}
+
 /// `GET /static/brand.css`: the accent variables computed from `LATCH_BRAND_COLOR`.
 /// Addressed by content (`?v=`), like the other assets.
 pub async fn get_brand_css() -> HttpResponse {
@@ -233,6 +252,9 @@ fn is_safe_href(href: &str) -> bool {
 
 /// What the sign-in page shows.
 pub struct LoginView<'a> {
+    /// Offer "Sign in with a passkey" (the issuer's host is a domain name, so it can be a
+    /// WebAuthn RP ID; `account::passkey`).
+    pub passkeys: bool,
     /// Hidden input `csrf`.
     pub csrf: &'a str,
     /// Prefilled value of the email field.
@@ -251,6 +273,7 @@ pub struct LoginView<'a> {
 #[template(path = "login.html")]
 struct LoginTemplate<'a, 'b> {
     version: &'static str,
+    passkey_version: &'static str,
     v: &'a LoginView<'b>,
 }
 
@@ -260,6 +283,7 @@ pub fn login_page(status: StatusCode, v: &LoginView) -> HttpResponse {
         status,
         &LoginTemplate {
             version: asset_version(),
+            passkey_version: passkey_js_version(),
             v,
         },
     )
@@ -542,6 +566,7 @@ mod tests {
     #[test]
     fn login_page_escapes_hostile_input() {
         let v = LoginView {
+            passkeys: true,
             csrf: ATTR,
             email: ATTR,
             error: Some(XSS),
@@ -586,6 +611,7 @@ mod tests {
     #[test]
     fn login_page_without_client_or_error_or_signup() {
         let v = LoginView {
+            passkeys: false,
             csrf: "c",
             email: "",
             error: None,

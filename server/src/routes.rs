@@ -38,6 +38,10 @@ pub fn machine_routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/static/brand/logo.{ext}",
             web::get().to(crate::pages::get_brand_logo),
+        )
+        .route(
+            "/static/passkey.js",
+            web::get().to(crate::pages::get_passkey_js),
         );
 }
 

@@ -380,3 +380,22 @@ async fn checked_record(
     session.insert(SEEN, now.timestamp()).map_err(session_err)?;
     Ok(true)
 }
+
+/// The passkey ceremony under way in this browser (`account::passkey`,
+/// `dashboard::passkeys`): only its id; its challenge is kept server-side
+/// (`store::passkeys`), used once. `kind` is `register` or `signin`.
+const PASSKEY_CEREMONY: &str = "passkey_ceremony";
+
+pub fn set_passkey_ceremony(session: &Session, kind: &str, id: &str) -> Result<(), HtmlError> {
+    session
+        .insert(PASSKEY_CEREMONY, (kind, id))
+        .map_err(session_err)
+}
+
+/// Take the ceremony id of `kind` (removed from the session whatever its kind).
+pub fn take_passkey_ceremony(session: &Session, kind: &str) -> Option<String> {
+    let (k, id) = session
+        .remove_as::<(String, String)>(PASSKEY_CEREMONY)
+        .and_then(Result::ok)?;
+    (k == kind).then_some(id)
+}

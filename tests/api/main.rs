@@ -25,6 +25,7 @@ mod key_policies;
 mod mail;
 mod oauth_flow;
 mod par;
+mod passkeys;
 mod password_reset;
 mod private_key_jwt;
 mod rate_limit;

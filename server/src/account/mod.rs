@@ -3,6 +3,7 @@
 //! the dashboard's (`dashboard::settings`).
 
 pub mod email_change;
+pub mod passkey;
 pub mod reset;
 pub mod signup;
 pub mod two_step;
@@ -34,6 +35,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     verify::routes(cfg);
     two_step::routes(cfg);
     email_change::routes(cfg);
+    passkey::routes(cfg);
 }
 
 #[derive(Deserialize)]
@@ -123,6 +125,7 @@ async fn get_login(
     Ok(login_response(
         StatusCode::OK,
         &LoginView {
+            passkeys: passkey::relying_party(&state).is_some(),
             csrf: &csrf,
             email: "",
             error: None,
@@ -222,6 +225,7 @@ async fn post_login(
             return Ok(login_response(
                 StatusCode::UNAUTHORIZED,
                 &LoginView {
+                    passkeys: passkey::relying_party(&state).is_some(),
                     csrf: &csrf,
                     email: form.email.trim(),
                     error: Some("Incorrect email or password."),

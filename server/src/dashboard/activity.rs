@@ -87,6 +87,8 @@ pub fn event_title(kind: &str) -> std::borrow::Cow<'_, str> {
         RecoveryCodeUsed => "Signed in with a recovery code",
         SecondStepFailed => "Wrong code at the second step of sign-in",
         SessionEnded => "Signed out a session from Settings",
+        PasskeyAdded => "Passkey added",
+        PasskeyRemoved => "Passkey removed",
         ApiKeyCreated => "API key created",
         ApiKeyRolled => "API key rolled",
         ApiKeyRevoked => "API key revoked",

@@ -16,6 +16,7 @@ pub mod apps;
 pub mod authorized;
 pub mod format;
 pub mod keys;
+pub mod passkeys;
 pub mod security;
 pub mod settings;
 pub mod views;
@@ -52,6 +53,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     settings::routes(cfg);
     security::routes(cfg);
     account::routes(cfg);
+    passkeys::routes(cfg);
 }
 
 /// `/` has nothing of its own: a person lands on their dashboard (or its sign-in).

@@ -77,9 +77,13 @@ pub struct SecurityPage {
     pub codes_left: u64,
     pub sessions: Vec<SessionRow>,
     pub error: Option<String>,
+    /// Passkeys (`dashboard::passkeys`): the list, and whether this site can have them.
+    pub passkeys: Vec<super::passkeys::PasskeyRow>,
+    pub passkeys_available: bool,
+    pub passkey_version: &'static str,
 }
 
-async fn security_page(
+pub(super) async fn security_page(
     state: &AppState,
     dash: &Dash,
     status: StatusCode,
@@ -121,6 +125,9 @@ async fn security_page(
             codes_left,
             sessions,
             error: error.map(str::to_owned),
+            passkeys: super::passkeys::rows(state, uid).await?,
+            passkeys_available: crate::account::passkey::relying_party(state).is_some(),
+            passkey_version: crate::pages::passkey_js_version(),
         },
     ))
 }

@@ -19,6 +19,7 @@ mod error;
 pub mod exchanged_tokens;
 pub mod idempotency;
 pub mod mail_outbox;
+pub mod passkeys;
 pub mod pushed_requests;
 pub mod signing_keys;
 pub mod tokens;

@@ -4,6 +4,7 @@ pub use crate::email;
 pub mod lifecycle;
 pub mod links;
 pub mod mfa;
+pub mod passkeys;
 pub mod password;
 
 use crate::errors::{ApiError, StoreError};
