@@ -4,6 +4,7 @@
 
 pub mod api_keys;
 pub mod apis;
+pub mod backchannel_logouts;
 pub mod cache;
 pub use cache::RowCaches;
 pub mod audit;
@@ -20,6 +21,7 @@ pub mod exchanged_tokens;
 pub mod idempotency;
 pub mod mail_outbox;
 pub mod pushed_requests;
+pub mod session_clients;
 pub mod signing_keys;
 pub mod tokens;
 pub mod totp;

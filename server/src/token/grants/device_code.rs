@@ -118,6 +118,8 @@ pub async fn exchange(
                 // (yet): no `amr` rather than a guess.
                 amr: None,
                 access_token: &access.jwt,
+                // The device is not the browser that approved: no browser session to name.
+                sid: None,
             },
         )?)
     } else {
