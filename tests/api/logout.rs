@@ -713,3 +713,112 @@ async fn v1_clients_set_validate_and_show_logout_uris() {
         serde_json::Value::Null
     );
 }
+
+#[tokio::test]
+async fn the_dashboard_app_page_shows_and_edits_logout_uris() {
+    // Arrange: Ann's own app.
+    let app = spawn_app().await;
+    let ann = app.create_user("ann@example.com", PASSWORD).await;
+    let (c, _) = latch::clients::create(
+        &app.db,
+        &app.state.catalog.get(),
+        &app.state.logos,
+        latch::clients::NewClient {
+            name: "Ann's app".into(),
+            redirect_uris: vec!["https://app.example.com/cb".into()],
+            public: false,
+            grant_types: vec!["authorization_code".into()],
+            scopes: vec!["read".into()],
+            livemode: true,
+            first_party: false,
+            resource_server: false,
+            owner_id: Some(ann.id.clone()),
+            metadata: Default::default(),
+            allowed_origins: None,
+        },
+    )
+    .await
+    .expect("client");
+    let browser = app.signed_in_browser("ann@example.com").await;
+    let path = format!("/dashboard/apps/{}", c.id);
+    let html = browser
+        .get(app.url(&path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("name=\"post_logout_redirect_uris\""),
+        "{html}"
+    );
+    assert!(html.contains("name=\"backchannel_logout_uri\""));
+    assert!(html.contains("<label for=\"post_logout_redirect_uris\">"));
+    let csrf = input_value(&html, "csrf").expect("csrf");
+    let save = |post: &'static str, back: &'static str| {
+        let (browser, csrf, path) = (&browser, csrf.clone(), path.clone());
+        let app = &app;
+        async move {
+            browser
+                .post(app.url(&path))
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("name", "Ann's app"),
+                    ("redirect_uris", "https://app.example.com/cb"),
+                    ("post_logout_redirect_uris", post),
+                    ("backchannel_logout_uri", back),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    // Act: an invalid URI is explained, nothing changes.
+    let res = save("javascript:alert(1)", "").await;
+    assert_eq!(res.status(), 422);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("ost-logout redirect URI")
+    );
+    let row = latch::store::clients::by_id(&app.db, &c.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.post_logout_redirect_uris, "");
+
+    // Act: valid ones are saved and shown.
+    let res = save(
+        "https://app.example.com/bye\r\nhttp://localhost:3000/bye",
+        "https://app.example.com/bc",
+    )
+    .await;
+    assert_eq!(res.status(), 303);
+    let row = latch::store::clients::by_id(&app.db, &c.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row.post_logout_redirect_uris,
+        "https://app.example.com/bye http://localhost:3000/bye"
+    );
+    assert_eq!(
+        row.backchannel_logout_uri.as_deref(),
+        Some("https://app.example.com/bc")
+    );
+    let html = browser
+        .get(app.url(&path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("value=\"https://app.example.com/bc\""),
+        "{html}"
+    );
+}

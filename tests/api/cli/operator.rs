@@ -366,3 +366,69 @@ async fn client_allowed_origins_are_set_by_create_and_update_and_invalid_ones_ex
     ]);
     assert_usage_error(&out, "https://new.example.com/path");
 }
+
+#[tokio::test]
+async fn client_logout_uris_are_set_by_create_and_update_shown_and_invalid_ones_exit_2() {
+    // Arrange
+    let cli = Cli::new().await;
+    let v = cli.json(&[
+        "client",
+        "create",
+        "--name",
+        "Logout app",
+        "--redirect-uri",
+        "https://app.example.com/cb",
+        "--post-logout-redirect-uri",
+        "https://app.example.com/bye",
+        "https://app.example.com/bye2",
+        "--backchannel-logout-uri",
+        "https://app.example.com/bc",
+        "--json",
+    ]);
+    let id = v["client_id"].as_str().expect("id").to_owned();
+
+    // Act + Assert
+    let shown = cli.json(&["client", "show", &id, "--json"]);
+    assert_eq!(
+        shown["post_logout_redirect_uris"],
+        serde_json::json!([
+            "https://app.example.com/bye",
+            "https://app.example.com/bye2"
+        ])
+    );
+    assert_eq!(
+        shown["backchannel_logout_uri"],
+        "https://app.example.com/bc"
+    );
+    let updated = cli.json(&[
+        "client",
+        "update",
+        &id,
+        "--post-logout-redirect-uri",
+        "https://app.example.com/later",
+        "--backchannel-logout-uri",
+        "",
+        "--json",
+    ]);
+    assert_eq!(
+        updated["post_logout_redirect_uris"],
+        serde_json::json!(["https://app.example.com/later"])
+    );
+    assert_eq!(updated["backchannel_logout_uri"], serde_json::Value::Null);
+    let out = cli.run(&[
+        "client",
+        "update",
+        &id,
+        "--post-logout-redirect-uri",
+        "javascript:alert(1)",
+    ]);
+    assert_usage_error(&out, "javascript:alert(1)");
+    let out = cli.run(&[
+        "client",
+        "update",
+        &id,
+        "--backchannel-logout-uri",
+        "https://app.example.com/bc#x",
+    ]);
+    assert_usage_error(&out, "fragment");
+}
