@@ -822,3 +822,77 @@ async fn the_dashboard_app_page_shows_and_edits_logout_uris() {
         "{html}"
     );
 }
+
+#[tokio::test]
+async fn a_post_without_the_session_cookie_goes_on_as_a_get() {
+    // Arrange: a cross-site form POST carries no SameSite=Lax cookie; a cookie-less client
+    // stands for it, then the signed-in browser follows the redirect.
+    let app = spawn_app().await;
+    app.create_user("ann@example.com", PASSWORD).await;
+    let (c, _) = logout_client(&app, "Logout App", None).await;
+    let browser = app.new_browser();
+    let id_token = id_token_in(&app, &browser, &c, "ann@example.com").await;
+    let no_cookies = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // Act
+    let res = no_cookies
+        .post(app.url("/oauth/logout"))
+        .form(&[
+            ("id_token_hint", id_token.as_str()),
+            ("post_logout_redirect_uri", BYE),
+            ("state", "s1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+
+    // Assert: on to the GET, which (with the cookie) ends the session and returns.
+    assert_eq!(res.status(), 303);
+    let next = location(&res);
+    assert!(next.starts_with("/oauth/logout?"), "{next}");
+    let res = browser.get(app.url(&next)).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let loc = location(&res);
+    assert!(loc.starts_with(BYE), "{loc}");
+    assert_eq!(query_of(&loc).get("state").map(String::as_str), Some("s1"));
+    assert!(!signed_in(&app, &browser, &c).await);
+}
+
+#[tokio::test]
+async fn ending_a_session_from_settings_tells_the_app() {
+    // Arrange: two browsers; the app signs in through the first.
+    let app = spawn_app().await;
+    app.create_user("ann@example.com", PASSWORD).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = receiver(listener).await;
+    let (a, _) = logout_client(&app, "App A", Some(format!("http://127.0.0.1:{port}/a"))).await;
+    let phone = app.new_browser();
+    let id_token = id_token_in(&app, &phone, &a, "ann@example.com").await;
+    let laptop = app.signed_in_browser("ann@example.com").await;
+
+    // Act: from the laptop, "Sign out other sessions".
+    let csrf = crate::totp::dash_csrf(&app, &laptop).await;
+    let res = laptop
+        .post(app.url("/dashboard/settings/sessions/end-others"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+
+    // Assert: the app is told about the phone's session.
+    wait_for(&got, 1, 10).await;
+    let (_, body) = got.lock().unwrap()[0].clone();
+    let form: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(body.as_bytes())
+            .into_owned()
+            .collect();
+    assert_eq!(
+        jwt_claims(&form["logout_token"])["sid"],
+        jwt_claims(&id_token)["sid"]
+    );
+}

@@ -168,7 +168,34 @@ async fn post_logout(
         ));
     }
     let p = parse(&body)?;
+    if session::current_user(&state, &session).await?.is_none() {
+        // The session cookie is `SameSite=Lax`, and browsers do not send a Lax cookie with a
+        // cross-site POST (RFC 6265bis §5.6.7.1): an app's form POST arrives here looking
+        // signed out. Send the browser on to the same request as a GET, a top-level
+        // navigation that does carry the cookie (RP-Initiated Logout §2 allows both). A
+        // browser that really is signed out gets the same answer there.
+        return Ok(HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, as_get(&p)))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish());
+    }
     logout(&state, &session, &p).await
+}
+
+/// The request's parameters as a `GET /oauth/logout` address.
+fn as_get(p: &Params) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in [
+        ("id_token_hint", &p.id_token_hint),
+        ("client_id", &p.client_id),
+        ("post_logout_redirect_uri", &p.post_logout_redirect_uri),
+        ("state", &p.state),
+    ] {
+        if let Some(v) = v {
+            q.append_pair(k, v);
+        }
+    }
+    format!("/oauth/logout?{}", q.finish())
 }
 
 async fn logout(
