@@ -30,6 +30,9 @@ pub struct Model {
     pub amr: Option<String>,
     /// RFC 9449 §10 `dpop_jkt`: the code is redeemed only with a proof by this key.
     pub dpop_jkt: Option<String>,
+    /// The public session id (OIDC Back-Channel Logout §2.1 `sid`) of the browser session
+    /// the grant was made in; `None` outside a browser session or before it was recorded.
+    pub sid: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

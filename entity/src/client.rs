@@ -59,6 +59,15 @@ pub struct Model {
     /// Every DPoP proof of this client, at the token endpoint and at resources, must carry
     /// a server nonce (RFC 9449 §8, §9), as `LATCH_DPOP_REQUIRE_NONCE` asks of all clients.
     pub dpop_require_nonce: bool,
+    /// OIDC RP-Initiated Logout §3.1: where the app may ask to be sent after sign-out,
+    /// space-separated, each matched exactly (the redirect URI rules).
+    pub post_logout_redirect_uris: String,
+    /// OIDC Back-Channel Logout §2.2: where Latch POSTs a `logout_token` when a browser
+    /// session that got tokens for this app ends.
+    pub backchannel_logout_uri: Option<String>,
+    /// Back-Channel Logout §2.2 `backchannel_logout_session_required`: the app needs `sid`
+    /// in logout tokens (and ID tokens). Latch always sends it; kept for the app's metadata.
+    pub backchannel_logout_session_required: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -31,6 +31,9 @@ pub struct Model {
     /// RFC 9449 §5: a public client's family is bound to this key (JWK thumbprint): a
     /// refresh needs a proof by it.
     pub dpop_jkt: Option<String>,
+    /// The public session id (OIDC Back-Channel Logout §2.1 `sid`) of the browser session
+    /// the grant was made in; `None` outside a browser session or before it was recorded.
+    pub sid: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -53,6 +53,11 @@ pub fn metadata(state: &AppState) -> serde_json::Value {
         // RFC 9126 §5.
         "pushed_authorization_request_endpoint": format!("{iss}/oauth/par"),
         "require_pushed_authorization_requests": state.settings.require_par,
+        // OIDC RP-Initiated Logout 1.0 §2.1 and Back-Channel Logout 1.0 §2.1: logout tokens
+        // always carry `sid`. No front-channel logout or session management (iframes).
+        "end_session_endpoint": format!("{iss}/oauth/logout"),
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
     })
 }
 

@@ -37,6 +37,9 @@ pub mod brand;
 /// DPoP (RFC 9449): server nonces, the proof replay cache, the one proof check.
 pub mod dpop;
 
+/// OIDC Back-Channel Logout 1.0: the public `sid`, which apps had a session, the outbox and
+/// its worker.
+pub mod backchannel;
 pub mod catalog;
 /// The `latch` command line.
 pub mod cli;
@@ -76,6 +79,8 @@ mod hostile_input;
 pub mod introspect;
 /// `GET /logos/…`: the client logos Latch fetched, served from its own origin.
 pub mod logos;
+/// `GET,POST /oauth/logout`: OIDC RP-Initiated Logout 1.0.
+pub mod logout;
 /// Mail: the outbox, its worker (SMTP or `.eml` files) and the mail templates.
 pub mod mail;
 /// Client IPs, body deadlines, metrics and security headers.

@@ -43,7 +43,9 @@ async fn get_configuration(state: web::Data<AppState>) -> HttpResponse {
         "name",
         "updated_at",
         "email",
-        "email_verified"
+        "email_verified",
+        // OIDC Back-Channel Logout §2.1: the browser session's public id.
+        "sid"
     ]);
     m["claims_parameter_supported"] = json!(false);
     m["request_parameter_supported"] = json!(false);

@@ -51,6 +51,7 @@ pub fn browser_routes(cfg: &mut web::ServiceConfig) {
     crate::device::browser_routes(cfg);
     crate::account::routes(cfg);
     crate::dashboard::routes(cfg);
+    crate::logout::routes(cfg);
     cfg.default_service(web::to(not_found));
 }
 

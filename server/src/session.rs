@@ -158,6 +158,7 @@ pub async fn end_other(state: &AppState, user_id: &str, sid: &str) -> Result<boo
     };
     deny_until_expiry(state, &row).await?;
     state.denied.catch_up(&state.db).await?;
+    tell_apps(state, &[row.id]).await?;
     Ok(true)
 }
 
@@ -172,7 +173,27 @@ pub async fn end_all_but(
         deny_until_expiry(state, row).await?;
     }
     state.denied.catch_up(&state.db).await?;
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    tell_apps(state, &ids).await?;
     Ok(rows.len())
+}
+
+/// OIDC Back-Channel Logout: the sessions `ids` ended, so each app that got tokens in one
+/// of them and asked to be told gets a logout token (queued; `backchannel::worker` sends).
+async fn tell_apps(state: &AppState, ids: &[String]) -> Result<(), HtmlError> {
+    let sids: Vec<String> = ids
+        .iter()
+        .map(|id| crate::backchannel::public_sid(id))
+        .collect();
+    if crate::backchannel::sessions_ended(&state.db, &sids, state.clock.now()).await? > 0 {
+        state.backchannel.wake();
+    }
+    Ok(())
+}
+
+/// The public `sid` (OIDC Back-Channel Logout §2.1) of this browser's session, if signed in.
+pub fn public_sid(session: &Session) -> Option<String> {
+    sid(session).map(|s| crate::backchannel::public_sid(&s))
 }
 
 async fn deny_until_expiry(
@@ -283,6 +304,7 @@ pub async fn end_session(
     };
     // Off the sessions list at once.
     store::browser_sessions::delete(&state.db, &uid, &sid).await?;
+    tell_apps(state, std::slice::from_ref(&sid)).await?;
     let now = state.clock.now();
     let ttl = state.settings.session_ttl;
     let expires = chrono::DateTime::from_timestamp_millis(auth_ms).unwrap_or(now) + ttl;

@@ -721,6 +721,59 @@ fn ser_alg<S: serde::Serializer>(a: &SigningAlg, s: S) -> Result<S::Ok, S::Error
     s.serialize_str(a.as_str())
 }
 
+/// What an `id_token_hint` (OIDC RP-Initiated Logout 1.0 §2) tells: whom it was issued to
+/// and about, and the session it named.
+#[derive(Debug, Clone)]
+pub struct IdTokenHint {
+    pub sub: String,
+    /// `aud`: the client(s) it was issued to.
+    pub aud: Vec<String>,
+    pub sid: Option<String>,
+}
+
+impl Signer {
+    /// An ID token this server signed, as an `id_token_hint` (RP-Initiated Logout §2): our
+    /// key by `kid` and that key's algorithm (never the header's choice, RFC 8725 §3.1), our
+    /// `iss`, `sub` and `aud` present; **expiry is not checked** (§2: the OP should accept an
+    /// expired hint; a sign-out request is often made long after the ID token's `exp`). An
+    /// access token (`typ: at+jwt`) or a logout token is refused: only `typ: JWT` or none.
+    /// `None` for anything else, including a token signed by a key no longer published.
+    pub fn verify_id_token_hint(&self, token: &str, issuer: &str) -> Option<IdTokenHint> {
+        if token.len() > 8192 || token.split('.').count() != 3 {
+            return None;
+        }
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        if !matches!(header.typ.as_deref(), None | Some("JWT")) {
+            return None;
+        }
+        let v = self.ring().verifiers.get(&header.kid?)?.clone();
+        if header.alg != v.alg {
+            return None;
+        }
+        let mut validation = Validation::new(v.alg);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.set_issuer(&[issuer]);
+        validation.set_required_spec_claims(&["iss", "sub", "aud"]);
+        let data = jsonwebtoken::decode::<serde_json::Value>(token, &v.key, &validation).ok()?;
+        let c = data.claims;
+        let aud = match &c["aud"] {
+            serde_json::Value::String(s) => vec![s.clone()],
+            serde_json::Value::Array(a) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            _ => return None,
+        };
+        Some(IdTokenHint {
+            sub: c["sub"].as_str()?.to_owned(),
+            aud,
+            sid: c["sid"].as_str().map(str::to_owned),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -245,8 +245,19 @@ impl Application {
                 settings.dpop_proof_max_age,
                 settings.dpop_require_nonce,
             ),
+            backchannel: crate::backchannel::Backchannel::default(),
         });
         crate::mail::worker::spawn(state.db.clone(), state.sealer.clone(), &state.mail);
+        crate::backchannel::worker::spawn(
+            crate::backchannel::worker::Worker {
+                db: state.db.clone(),
+                signer: state.signer.clone(),
+                issuer: settings.issuer.clone(),
+                fetcher: state.logos,
+                max_attempts: settings.backchannel_max_attempts,
+            },
+            &state.backchannel,
+        );
         let cookie_key = Key::derive_from(&derive_key(&master, "session-cookie"));
         let secure_cookies = secure_transport(settings);
         let cookie_name = session_cookie_name(settings);
@@ -348,6 +359,7 @@ impl Application {
         // Stopped: this instance sends no more mail; what is left waits in the outbox for
         // the next instance (a claim in progress runs out, `mail::worker::CLAIM`).
         self.state.mail.stop();
+        self.state.backchannel.stop();
         r
     }
 }

@@ -36,4 +36,6 @@ pub struct AppState {
     pub origins: Arc<crate::clients::origins::OriginSet>,
     /// DPoP nonces and proof checks (RFC 9449).
     pub dpop: crate::dpop::Dpop,
+    /// The back-channel logout worker's wake-up and stop flag (`backchannel`).
+    pub backchannel: crate::backchannel::Backchannel,
 }

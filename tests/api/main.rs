@@ -22,6 +22,7 @@ mod foundation;
 mod hostile_input;
 mod introspection_jwt;
 mod key_policies;
+mod logout;
 mod mail;
 mod oauth_flow;
 mod par;

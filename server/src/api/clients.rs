@@ -54,6 +54,10 @@ pub fn client_object(c: &entity::client::Model) -> serde_json::Value {
         "allowed_origins": clients::origins::of(c),
         "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
         "dpop_require_nonce": c.dpop_require_nonce,
+        // OIDC RP-Initiated Logout §3.1, Back-Channel Logout §2.2.
+        "post_logout_redirect_uris": clients::logout::post_logout_uris(c),
+        "backchannel_logout_uri": c.backchannel_logout_uri,
+        "backchannel_logout_session_required": c.backchannel_logout_session_required,
         "created": c.created_at.timestamp(),
         "updated": c.updated_at.timestamp(),
     })
@@ -148,6 +152,9 @@ async fn create(
         "allowed_origins",
         "dpop_bound_access_tokens",
         "dpop_require_nonce",
+        "post_logout_redirect_uris",
+        "backchannel_logout_uri",
+        "backchannel_logout_session_required",
     ])?;
     // A resource server may introspect every token and key of the server: only an admin's
     // API key makes one (`Principal::allow_admin`).
@@ -171,6 +178,13 @@ async fn create(
         };
         let dpop_bound = params.bool("dpop_bound_access_tokens")?;
         let dpop_nonce = params.bool("dpop_require_nonce")?;
+        let logout = clients::logout::LogoutChange {
+            post_logout_redirect_uris: params.list("post_logout_redirect_uris"),
+            backchannel_logout_uri: params.one("backchannel_logout_uri")?.map(str::to_owned),
+            backchannel_logout_session_required: params
+                .bool("backchannel_logout_session_required")?,
+        };
+        logout.validate()?;
         let new = NewClient {
             name: params
                 .one("name")?
@@ -217,6 +231,7 @@ async fn create(
             Some(b) => clients::set_dpop_require_nonce(&state.db, &state.rows, &c, b).await?,
             None => c,
         };
+        let c = clients::logout::set_logout(&state.db, &state.rows, &c, &logout).await?;
         super::audit(&state, &req, &owner, AuditKind::ClientCreated, detail(&c)).await?;
         let mut v = client_object(&c);
         v["secret"] = json!(secret);
@@ -251,6 +266,9 @@ async fn update(
         "dpop_require_nonce",
         "jwks",
         "jwks_uri",
+        "post_logout_redirect_uris",
+        "backchannel_logout_uri",
+        "backchannel_logout_session_required",
     ])?;
     let audiences = params.list("token_exchange_audiences");
     idempotency::run(&state, &p.owner(), &req, &body, || async {
@@ -259,6 +277,13 @@ async fn update(
         }
         let dpop_bound = params.bool("dpop_bound_access_tokens")?;
         let dpop_nonce = params.bool("dpop_require_nonce")?;
+        let logout = clients::logout::LogoutChange {
+            post_logout_redirect_uris: params.list("post_logout_redirect_uris"),
+            backchannel_logout_uri: params.one("backchannel_logout_uri")?.map(str::to_owned),
+            backchannel_logout_session_required: params
+                .bool("backchannel_logout_session_required")?,
+        };
+        logout.validate()?;
         let u = ClientUpdate {
             grant_types: params.list("grant_types"),
             require_par: params.bool("require_pushed_authorization_requests")?,
@@ -297,6 +322,8 @@ async fn update(
             Some(b) => clients::set_dpop_require_nonce(&state.db, &state.rows, &updated, b).await?,
             None => updated,
         };
+        let updated =
+            clients::logout::set_logout(&state.db, &state.rows, &updated, &logout).await?;
         super::audit(
             &state,
             &req,

@@ -484,6 +484,9 @@ async fn store_code(
         // OIDC Core §2: how the person signed in, for the ID tokens of this grant.
         amr: Some(user.amr.join(" ")),
         dpop_jkt: r.dpop_jkt.clone(),
+        // OIDC Back-Channel Logout §2.1: the session's public `sid`, for the ID tokens of
+        // this grant and to know that this app had the session.
+        sid: Some(crate::backchannel::public_sid(&user.sid)),
     };
     store::codes::insert(&state.db, row).await?;
     Ok(code)

@@ -281,6 +281,8 @@ enum ClientCommand {
         scopes: Vec<String>,
         #[command(flatten)]
         metadata: ClientMetadataArgs,
+        #[command(flatten)]
+        logout: ClientLogoutArgs,
         /// An API identifier this client may exchange tokens into (RFC 8693; repeatable;
         /// replaces the list; --exchange-audience "" clears it).
         #[arg(long = "exchange-audience", value_name = "ID")]
@@ -399,8 +401,38 @@ struct ClientCreate {
     /// Default: a public client's redirect URI origins, none for a confidential one.
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     allowed_origins: Vec<String>,
+    #[command(flatten)]
+    logout: ClientLogoutArgs,
     #[arg(long)]
     json: bool,
+}
+
+/// Logout registration (OIDC RP-Initiated Logout §3.1, Back-Channel Logout §2.2), for
+/// `client create` and `client update`.
+#[derive(Args, Debug)]
+struct ClientLogoutArgs {
+    /// Where the app may send people after sign-out at /oauth/logout (exact match, the
+    /// redirect URI rules; several values or repeatable; replaces the list; "" clears it).
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI", num_args = 1..)]
+    post_logout_redirect_uris: Vec<String>,
+    /// Where Latch POSTs a logout_token when a browser session the app had ends (https,
+    /// http only on loopback, no fragment; "" clears it).
+    #[arg(long, value_name = "URI")]
+    backchannel_logout_uri: Option<String>,
+    /// The app needs `sid` in logout tokens (Latch always sends it; recorded as metadata).
+    #[arg(long, value_name = "BOOL")]
+    backchannel_logout_session_required: Option<bool>,
+}
+
+impl ClientLogoutArgs {
+    fn change(self) -> crate::clients::logout::LogoutChange {
+        crate::clients::logout::LogoutChange {
+            post_logout_redirect_uris: (!self.post_logout_redirect_uris.is_empty())
+                .then_some(self.post_logout_redirect_uris),
+            backchannel_logout_uri: self.backchannel_logout_uri,
+            backchannel_logout_session_required: self.backchannel_logout_session_required,
+        }
+    }
 }
 
 /// The consent-screen metadata `client update` may change; an empty value clears one.
@@ -762,6 +794,8 @@ async fn run(command: Command, mut settings: Settings) -> Result<(), Failure> {
             };
             crate::clients::check_exchange_audiences(&catalog, &c.exchange_audiences)
                 .map_err(client_failure)?;
+            let logout = c.logout.change();
+            logout.validate().map_err(client_failure)?;
             let (mut client, secret) =
                 crate::clients::create_with(&db, &catalog, &logos, new, protocol)
                     .await
@@ -794,6 +828,14 @@ async fn run(command: Command, mut settings: Settings) -> Result<(), Failure> {
             } else {
                 client
             };
+            let client = crate::clients::logout::set_logout(
+                &db,
+                &crate::store::RowCaches::default(),
+                &client,
+                &logout,
+            )
+            .await
+            .map_err(client_failure)?;
             operator::audit_client(&db, crate::audit::AuditKind::ClientCreated, &client).await?;
             if c.json {
                 // Exactly DESIGN.md's fields (`client show --json` has them all).

@@ -71,6 +71,10 @@ pub(super) fn client_json(c: &entity::client::Model) -> serde_json::Value {
         "require_pushed_authorization_requests": c.require_par,
         "jwks_uri": c.jwks_uri,
         "created": c.created_at.timestamp(),
+        // OIDC RP-Initiated Logout §3.1, Back-Channel Logout §2.2.
+        "post_logout_redirect_uris": crate::clients::logout::post_logout_uris(c),
+        "backchannel_logout_uri": c.backchannel_logout_uri,
+        "backchannel_logout_session_required": c.backchannel_logout_session_required,
     })
 }
 
@@ -425,10 +429,12 @@ pub(super) async fn client(command: ClientCommand, settings: &Settings) -> Resul
             jwks,
             jwks_uri,
             grant_types,
+            logout,
             json,
         } => {
             let c = client_by_id(&db, &id).await?;
             let m = metadata;
+            let logout = logout.change();
             let jwks = match &jwks {
                 Some(path) => Some(
                     std::fs::read_to_string(path)
@@ -449,15 +455,18 @@ pub(super) async fn client(command: ClientCommand, settings: &Settings) -> Resul
                 && m.policy_uri.is_none()
                 && m.tos_uri.is_none()
                 && m.allowed_origins.is_empty()
+                && logout.is_empty()
             {
                 return Err(Failure(
                     2,
                     "nothing to change: give --name, --grant-type, --redirect-uri, --scope, --logo-uri, \
                      --client-uri, --policy-uri, --tos-uri, --exchange-audience, --require-par, \
-                     --allowed-origin, --jwks or --jwks-uri"
+                     --allowed-origin, --jwks, --jwks-uri, --post-logout-redirect-uri or \
+                     --backchannel-logout-uri"
                         .into(),
                 ));
             }
+            logout.validate().map_err(client_failure)?;
             let catalog = load_catalog(&db, settings).await?;
             let logos = crate::clients::logo::Fetcher::for_issuer(&settings.issuer);
             let u = crate::clients::ClientUpdate {
@@ -492,6 +501,9 @@ pub(super) async fn client(command: ClientCommand, settings: &Settings) -> Resul
                 .await
                 .map_err(client_failure)?;
             }
+            let c = crate::clients::logout::set_logout(&db, &rows, &c, &logout)
+                .await
+                .map_err(client_failure)?;
             audit_client(&db, AuditKind::ClientUpdated, &c).await?;
             print_client(&c, json, "updated");
             Ok(())

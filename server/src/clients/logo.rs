@@ -323,6 +323,47 @@ impl reqwest::dns::Resolve for CheckedResolver {
     }
 }
 
+impl Fetcher {
+    /// POST an `application/x-www-form-urlencoded` body to `uri` under the same fence
+    /// (`https`, public addresses; loopback only when the issuer is on loopback), following
+    /// no redirect, in at most the fetch timeout: back-channel logout (OIDC Back-Channel
+    /// Logout §2.5) posts to an address an app's registrant chose. `Ok` on any 2xx (§2.8);
+    /// otherwise a sentence for the operator (never the body the app answered).
+    pub async fn post_form(&self, uri: &str, body: String, agent: &str) -> Result<(), String> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .timeout(TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .user_agent(agent)
+            .dns_resolver(Arc::new(CheckedResolver {
+                allow_loopback: self.allow_loopback,
+            }))
+            .build()
+            .map_err(|_| "the request could not be made".to_owned())?;
+        let url = Url::parse(uri).map_err(|_| "it is not an absolute URI".to_owned())?;
+        self.check_url(&url)?;
+        let res = client
+            .post(url)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body)
+            .send()
+            .await
+            .map_err(describe)?;
+        if res.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "the server answered HTTP {}",
+                res.status().as_u16()
+            ))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@
 
 pub mod jwks;
 pub mod logo;
+pub mod logout;
 pub mod origins;
 
 use url::Url;
@@ -450,6 +451,10 @@ pub async fn create_with(
         allowed_origins,
         dpop_bound_access_tokens: false,
         dpop_require_nonce: false,
+        // Logout URIs are set after creation (`set_logout`).
+        post_logout_redirect_uris: String::new(),
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: false,
     };
     let row = store::clients::insert(db, model).await?;
     if let Some(l) = logo {

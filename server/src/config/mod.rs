@@ -158,6 +158,9 @@ pub struct Settings {
     pub mail: Option<MailSettings>,
     /// `LATCH_REQUIRE_VERIFIED_EMAIL`: no sign-in to OAuth apps until the address is verified.
     pub require_verified_email: bool,
+    /// `LATCH_BACKCHANNEL_MAX_ATTEMPTS`: how many times a back-channel logout is POSTed to
+    /// an app before Latch gives up on it (OIDC Back-Channel Logout §2.8).
+    pub backchannel_max_attempts: u32,
 }
 
 impl Settings {

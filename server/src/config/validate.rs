@@ -404,6 +404,14 @@ pub(super) fn settings(raw: Raw, o: &Overrides) -> Result<Settings, ConfigError>
                     .map(|n| n.get())
                     .unwrap_or(1)
             }),
+        // With the backoff of `backchannel::worker` (1 s doubling, capped at 1 h), 8
+        // attempts span about two minutes: enough for an app's restart, short enough that a
+        // session the app still shows is not believed alive for long.
+        backchannel_max_attempts: raw
+            .backchannel_max_attempts
+            .map(|v| parse_num("LATCH_BACKCHANNEL_MAX_ATTEMPTS", &v, 1u32, 50))
+            .transpose()?
+            .unwrap_or(8),
     })
 }
 

@@ -358,6 +358,9 @@ struct Values {
     scopes: Vec<String>,
     /// The CORS origins as typed (one per line); empty: the default.
     allowed_origins: String,
+    /// Post-logout redirect URIs (one per line) and the back-channel logout URI, as typed.
+    post_logout: String,
+    backchannel: String,
 }
 
 async fn app_page(
@@ -379,6 +382,8 @@ async fn app_page(
             .as_deref()
             .map(|o| crate::store::words(o).collect::<Vec<_>>().join("\n"))
             .unwrap_or_default(),
+        post_logout: clients::logout::post_logout_uris(c).join("\n"),
+        backchannel: c.backchannel_logout_uri.clone().unwrap_or_default(),
     });
     let catalog = state.catalog.get();
     let status = if error.is_some() {
@@ -417,6 +422,8 @@ async fn app_page(
                 .collect(),
             origins_value: v.allowed_origins,
             origins_effective: clients::origins::of(c).join(", "),
+            post_logout_value: v.post_logout,
+            backchannel_value: v.backchannel,
         },
     ))
 }
@@ -486,11 +493,23 @@ async fn update(
             (!typed.is_empty() || c.allowed_origins.is_some()).then_some(typed)
         }),
     };
+    // OIDC logout URIs: a field the form did not carry is left as it is.
+    let logout = clients::logout::LogoutChange {
+        post_logout_redirect_uris: form
+            .get("post_logout_redirect_uris")
+            .map(|_| split_uris(&form.text("post_logout_redirect_uris"))),
+        backchannel_logout_uri: form
+            .get("backchannel_logout_uri")
+            .map(|_| form.text("backchannel_logout_uri").trim().to_owned()),
+        backchannel_logout_session_required: None,
+    };
     let result = if scopes.as_ref().is_some_and(Vec::is_empty) {
         Err(ClientError::Invalid(
             "choose at least one scope the app may ask for".into(),
             "scopes",
         ))
+    } else if let Err(e) = logout.validate() {
+        Err(e)
     } else {
         clients::update(
             &state.db,
@@ -501,6 +520,10 @@ async fn update(
             u,
         )
         .await
+    };
+    let result = match result {
+        Ok(u) => clients::logout::set_logout(&state.db, &state.rows, &u, &logout).await,
+        Err(e) => Err(e),
     };
     let updated = match result {
         Ok(u) => u,
@@ -518,6 +541,8 @@ async fn update(
                         crate::store::words(&c.scopes).map(str::to_owned).collect()
                     }),
                     allowed_origins: form.text("allowed_origins"),
+                    post_logout: form.text("post_logout_redirect_uris"),
+                    backchannel: form.text("backchannel_logout_uri"),
                 }),
                 Some(capitalize(&e.to_string())),
             )
@@ -768,4 +793,7 @@ pub struct AppPage {
     pub origins_value: String,
     /// The origins in force, for the hint.
     pub origins_effective: String,
+    /// OIDC logout: post-logout redirect URIs (one per line) and the back-channel URI.
+    pub post_logout_value: String,
+    pub backchannel_value: String,
 }

@@ -17,7 +17,10 @@ fn dialect(req: &HttpRequest) -> Dialect {
     let path = req.path();
     if path.starts_with("/v1") {
         Dialect::Api
-    } else if path.starts_with("/oauth/") && path != "/oauth/authorize" {
+    } else if path.starts_with("/oauth/")
+        && path != "/oauth/authorize"
+        && !path.starts_with("/oauth/logout")
+    {
         // The authorization endpoint is a browser page: until the client is verified its
         // errors are an HTML page (RFC 6749 §4.1.2.1), never JSON.
         Dialect::OAuth

@@ -52,6 +52,9 @@ pub struct IdTokenInput<'a> {
     pub amr: Option<&'a str>,
     pub nonce: Option<&'a str>,
     pub access_token: &'a str,
+    /// The public session id of the browser session of the grant (OIDC Back-Channel
+    /// Logout §2.1 `sid`), so the app can match a later logout token to it.
+    pub sid: Option<&'a str>,
 }
 
 pub fn id_token(state: &AppState, i: IdTokenInput<'_>) -> Result<String, OAuthError> {
@@ -73,6 +76,9 @@ pub fn id_token(state: &AppState, i: IdTokenInput<'_>) -> Result<String, OAuthEr
     // OIDC Core §2 `amr` (values from RFC 8176): `pwd`, and `otp` after a second step.
     if let Some(amr) = i.amr.filter(|a| !a.is_empty()) {
         claims["amr"] = json!(amr.split(' ').collect::<Vec<_>>());
+    }
+    if let Some(sid) = i.sid {
+        claims["sid"] = json!(sid);
     }
     if let Some(n) = i.nonce {
         claims["nonce"] = json!(n);

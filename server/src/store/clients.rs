@@ -305,3 +305,26 @@ pub async fn ids_owned(db: &impl ConnectionTrait, owner: &str) -> Result<Vec<Str
         .all(db)
         .await?)
 }
+
+/// OIDC RP-Initiated Logout §3.1 / Back-Channel Logout §2.2 registration; `None` leaves a
+/// field as it is, `Some(None)` clears the back-channel URI.
+pub async fn set_logout(
+    db: &impl ConnectionTrait,
+    c: &client::Model,
+    post_logout_redirect_uris: Option<String>,
+    backchannel_logout_uri: Option<Option<String>>,
+    session_required: Option<bool>,
+) -> Result<client::Model, StoreError> {
+    let mut m = c.clone().into_active_model();
+    if let Some(v) = post_logout_redirect_uris {
+        m.post_logout_redirect_uris = sea_orm::Set(v);
+    }
+    if let Some(v) = backchannel_logout_uri {
+        m.backchannel_logout_uri = sea_orm::Set(v);
+    }
+    if let Some(v) = session_required {
+        m.backchannel_logout_session_required = sea_orm::Set(v);
+    }
+    m.updated_at = sea_orm::Set(super::now());
+    Ok(m.update(db).await?)
+}

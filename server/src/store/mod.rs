@@ -4,6 +4,7 @@
 
 pub mod api_keys;
 pub mod apis;
+pub mod backchannel_logouts;
 pub mod cache;
 pub use cache::RowCaches;
 pub mod audit;
@@ -21,6 +22,7 @@ pub mod idempotency;
 pub mod mail_outbox;
 pub mod passkeys;
 pub mod pushed_requests;
+pub mod session_clients;
 pub mod signing_keys;
 pub mod tokens;
 pub mod totp;

@@ -168,6 +168,8 @@ pub fn new_refresh(
         revoked_at: None,
         // Set by the grant from the code or the parent token (`amr` of the sign-in).
         amr: None,
+        // Set by the grant, like `amr` (the browser session's public `sid`).
+        sid: None,
         dpop_jkt,
     };
     (secret, row)

@@ -157,6 +157,8 @@ pub async fn reset_password(
         .ok_or(ResetError::InvalidLink)?;
     let updated = store::users::set_password(&*tx, &user, password_hash, now).await?;
     store::tokens::revoke_user_grants(&*tx, &user.id, None, now).await?;
+    // OIDC Back-Channel Logout: every session of the account ended; tell its apps.
+    crate::backchannel::user_sessions_ended(&*tx, &user.id, now).await?;
     store::user_tokens::use_all(&*tx, &user.id, Purpose::PasswordReset.as_str(), now).await?;
     if updated.email_verified_at.is_none() {
         store::users::set_email_verified(&*tx, &user.id, &user.email, now).await?;

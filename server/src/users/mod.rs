@@ -153,6 +153,8 @@ pub async fn change_password(
     let tx = store::begin_write(db).await?;
     let updated = store::users::set_password(&*tx, user, hash, now).await?;
     store::tokens::revoke_user_grants(&*tx, &user.id, None, now).await?;
+    // OIDC Back-Channel Logout: every session of the account ended; tell its apps.
+    crate::backchannel::user_sessions_ended(&*tx, &user.id, now).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(updated)
 }
@@ -173,6 +175,8 @@ pub async fn reset_password(
     let tx = store::begin_write(db).await?;
     let updated = store::users::set_password(&*tx, user, hash, now).await?;
     store::tokens::revoke_user_grants(&*tx, &user.id, None, now).await?;
+    // OIDC Back-Channel Logout: every session of the account ended; tell its apps.
+    crate::backchannel::user_sessions_ended(&*tx, &user.id, now).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(updated)
 }
@@ -213,6 +217,8 @@ pub async fn set_disabled(
     let updated = store::users::set_disabled(&*tx, target, disabled, now).await?;
     if disabled {
         store::tokens::revoke_user_grants(&*tx, &target.id, None, now).await?;
+        // OIDC Back-Channel Logout: its sessions ended; tell their apps.
+        crate::backchannel::user_sessions_ended(&*tx, &target.id, now).await?;
     }
     tx.commit().await.map_err(StoreError::from)?;
     keys.clear();

@@ -394,3 +394,69 @@ async fn user_delete_removes_the_account_and_refuses_the_last_admin() {
     // The address is free again.
     cli.json(&["user", "create", "--email", "bob@example.com", "--json"]);
 }
+
+#[tokio::test]
+async fn client_logout_uris_are_set_by_create_and_update_shown_and_invalid_ones_exit_2() {
+    // Arrange
+    let cli = Cli::new().await;
+    let v = cli.json(&[
+        "client",
+        "create",
+        "--name",
+        "Logout app",
+        "--redirect-uri",
+        "https://app.example.com/cb",
+        "--post-logout-redirect-uri",
+        "https://app.example.com/bye",
+        "https://app.example.com/bye2",
+        "--backchannel-logout-uri",
+        "https://app.example.com/bc",
+        "--json",
+    ]);
+    let id = v["client_id"].as_str().expect("id").to_owned();
+
+    // Act + Assert
+    let shown = cli.json(&["client", "show", &id, "--json"]);
+    assert_eq!(
+        shown["post_logout_redirect_uris"],
+        serde_json::json!([
+            "https://app.example.com/bye",
+            "https://app.example.com/bye2"
+        ])
+    );
+    assert_eq!(
+        shown["backchannel_logout_uri"],
+        "https://app.example.com/bc"
+    );
+    let updated = cli.json(&[
+        "client",
+        "update",
+        &id,
+        "--post-logout-redirect-uri",
+        "https://app.example.com/later",
+        "--backchannel-logout-uri",
+        "",
+        "--json",
+    ]);
+    assert_eq!(
+        updated["post_logout_redirect_uris"],
+        serde_json::json!(["https://app.example.com/later"])
+    );
+    assert_eq!(updated["backchannel_logout_uri"], serde_json::Value::Null);
+    let out = cli.run(&[
+        "client",
+        "update",
+        &id,
+        "--post-logout-redirect-uri",
+        "javascript:alert(1)",
+    ]);
+    assert_usage_error(&out, "javascript:alert(1)");
+    let out = cli.run(&[
+        "client",
+        "update",
+        &id,
+        "--backchannel-logout-uri",
+        "https://app.example.com/bc#x",
+    ]);
+    assert_usage_error(&out, "fragment");
+}

@@ -172,6 +172,7 @@ pub async fn exchange(
                 amr: row.amr.as_deref(),
                 nonce: row.nonce.as_deref(),
                 access_token: &access.jwt,
+                sid: row.sid.as_deref(),
             },
         )?)
     } else {
@@ -198,6 +199,7 @@ pub async fn exchange(
                 jkt.filter(|_| client.is_public).map(str::to_owned),
             );
             rt.amr = row.amr.clone();
+            rt.sid = row.sid.clone();
             (secret, rt, family)
         });
 
@@ -219,6 +221,10 @@ pub async fn exchange(
     }
     if let Some((_, rt, _)) = &refresh {
         store::tokens::insert(&*txn, rt.clone()).await?;
+    }
+    // OIDC Back-Channel Logout §2.1: this app now has tokens from that browser session.
+    if let Some(sid) = &row.sid {
+        store::session_clients::record(&*txn, sid, &client.id, &user.id, now).await?;
     }
     txn.commit().await.map_err(store::StoreError::from)?;
 

@@ -118,6 +118,8 @@ pub async fn exchange(
                 // approval (rows approved before it was recorded have none).
                 amr: row.amr.as_deref(),
                 access_token: &access.jwt,
+                // The device is not the browser that approved: no browser session to name.
+                sid: None,
             },
         )?)
     } else {

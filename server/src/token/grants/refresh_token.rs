@@ -181,6 +181,7 @@ pub async fn exchange(
                 amr: row.amr.as_deref(),
                 nonce: None,
                 access_token: &access.jwt,
+                sid: row.sid.as_deref(),
             },
         )?)
     } else {
@@ -203,6 +204,7 @@ pub async fn exchange(
         row.dpop_jkt.clone(),
     );
     new_row.amr = row.amr.clone();
+    new_row.sid = row.sid.clone();
 
     let txn = store::begin_write(&state.db).await?;
     // Serialise with revocation on the family (issue #16, defect 1): a family revoked since
