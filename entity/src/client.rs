@@ -59,6 +59,10 @@ pub struct Model {
     /// Every DPoP proof of this client, at the token endpoint and at resources, must carry
     /// a server nonce (RFC 9449 §8, §9), as `LATCH_DPOP_REQUIRE_NONCE` asks of all clients.
     pub dpop_require_nonce: bool,
+    /// RFC 7592 §1.3: SHA-256 hex of the registration access token of a client registered
+    /// at `/oauth/register`; `None` for every other client (so it also marks those
+    /// registered by an outside party).
+    pub registration_access_token_hash: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -53,6 +53,8 @@ pub fn metadata(state: &AppState) -> serde_json::Value {
         // RFC 9126 §5.
         "pushed_authorization_request_endpoint": format!("{iss}/oauth/par"),
         "require_pushed_authorization_requests": state.settings.require_par,
+        // RFC 8414 §2, RFC 7591 §3.
+        "registration_endpoint": format!("{iss}/oauth/register"),
     })
 }
 

@@ -7,6 +7,7 @@
 pub mod jwks;
 pub mod logo;
 pub mod origins;
+pub mod registration;
 
 use url::Url;
 
@@ -196,6 +197,9 @@ pub enum RegisteredBy {
     Admin,
     /// Anyone who signed up.
     User,
+    /// A program that registered itself at `/oauth/register` (RFC 7591): an outside party,
+    /// whatever initial access token it may have had; unverified until an admin verifies it.
+    Registration,
 }
 
 /// Who registered an app and whether someone this server trusts vouches for it.
@@ -208,6 +212,12 @@ pub struct Trust {
 
 /// The trust of `c`, given its owner's row (`None` for operator apps, or an owner gone).
 pub fn trust_of(c: &entity::client::Model, owner: Option<&entity::user::Model>) -> Trust {
+    if c.registration_access_token_hash.is_some() {
+        return Trust {
+            by: RegisteredBy::Registration,
+            verified: c.verified_at.is_some(),
+        };
+    }
     match (&c.owner_id, owner) {
         (None, _) => Trust {
             by: RegisteredBy::Operator,
@@ -450,6 +460,7 @@ pub async fn create_with(
         allowed_origins,
         dpop_bound_access_tokens: false,
         dpop_require_nonce: false,
+        registration_access_token_hash: None,
     };
     let row = store::clients::insert(db, model).await?;
     if let Some(l) = logo {

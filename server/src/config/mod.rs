@@ -158,6 +158,9 @@ pub struct Settings {
     pub mail: Option<MailSettings>,
     /// `LATCH_REQUIRE_VERIFIED_EMAIL`: no sign-in to OAuth apps until the address is verified.
     pub require_verified_email: bool,
+    /// `LATCH_OPEN_REGISTRATION`: `/oauth/register` takes public clients without an initial
+    /// access token (RFC 7591 §3), limited per IP (`LATCH_LIMIT_REGISTER_IP`). Off by default.
+    pub open_registration: bool,
 }
 
 impl Settings {

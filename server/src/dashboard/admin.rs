@@ -429,9 +429,17 @@ pub struct AdminAppRow {
 }
 
 impl AdminAppRow {
+    /// Registered by a program at `/oauth/register` (RFC 7591), not by the operator.
+    pub fn registered_outside(&self) -> bool {
+        self.registered_by == RegisteredBy::Registration
+    }
+
     /// Only a user's app is verified by hand (the operator's and admins' count as verified).
     pub fn verifiable(&self) -> bool {
-        self.registered_by == RegisteredBy::User
+        matches!(
+            self.registered_by,
+            RegisteredBy::User | RegisteredBy::Registration
+        )
     }
 }
 

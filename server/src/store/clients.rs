@@ -292,3 +292,15 @@ pub async fn set_dpop_bound(
     m.updated_at = sea_orm::Set(super::now());
     Ok(m.update(db).await?)
 }
+
+/// Store the digest of a client's RFC 7592 registration access token.
+pub async fn set_registration_token(
+    db: &impl ConnectionTrait,
+    c: &client::Model,
+    token_hash: String,
+) -> Result<client::Model, StoreError> {
+    use sea_orm::ActiveValue::Set;
+    let mut m = c.clone().into_active_model();
+    m.registration_access_token_hash = Set(Some(token_hash));
+    update(db, m).await
+}

@@ -20,6 +20,7 @@ pub mod exchanged_tokens;
 pub mod idempotency;
 pub mod mail_outbox;
 pub mod pushed_requests;
+pub mod registration_tokens;
 pub mod signing_keys;
 pub mod tokens;
 pub mod totp;
