@@ -124,6 +124,8 @@ audit_kinds! {
     DeviceApproved = "device.approved",
     DeviceDenied = "device.denied",
     DeviceCodeRejected = "device.code_rejected",
+    /// An initial access token for `/oauth/register` was made (RFC 7591 §3).
+    RegistrationTokenCreated = "registration_token.created",
 }
 
 /// A stored kind this build does not know (written by another version); shown as stored.
@@ -209,6 +211,7 @@ impl AuditKind {
             | SecondStepFailed
             | SessionEnded => Severity::Warning,
             DeviceCodeRejected => Severity::Warning,
+            RegistrationTokenCreated => Severity::Info,
         }
     }
 }

@@ -117,6 +117,7 @@ pub fn event_title(kind: &str) -> std::borrow::Cow<'_, str> {
         DeviceApproved => "Device signed in",
         DeviceDenied => "Device sign-in denied",
         DeviceCodeRejected => "Wrong device code entered",
+        RegistrationTokenCreated => "Initial access token made for client registration",
         // Shown by name until they get a sentence (as before AuditKind existed).
         ApiKeyExpiring => "API key expiring soon",
         ApiKeyUpdated | ApiKeyNewIp | RateLimitExceeded => k.as_str(),
