@@ -4,6 +4,7 @@
 //! for an app ([`Trust`]): the operator's apps and admins' apps are trusted, an app a user
 //! registered is "unverified" until an admin verifies it.
 
+pub mod auth_method;
 pub mod jwks;
 pub mod logo;
 pub mod origins;
