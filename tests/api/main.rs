@@ -27,6 +27,7 @@ mod par;
 mod password_reset;
 mod private_key_jwt;
 mod rate_limit;
+mod registration;
 mod reliability;
 mod resource;
 mod resource_indicators;
