@@ -454,6 +454,44 @@ mod tests {
         serde_json::from_value(v).unwrap()
     }
 
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(hostile_config!())]
+
+        /// Any body either fails to parse or gives a request whose checks answer without
+        /// panicking, at either door; any `--expires-in` text parses to a lifetime in range
+        /// or to nothing.
+        #[test]
+        fn prop_arbitrary_bodies_never_panic(
+            bytes in prop::collection::vec(any::<u8>(), 0..300),
+            fields in prop::collection::vec(
+                (prop::sample::select(vec![
+                    "redirect_uris", "grant_types", "response_types", "scope", "client_name",
+                    "token_endpoint_auth_method", "jwks", "jwks_uri", "client_id",
+                    "software_statement", "require_pushed_authorization_requests",
+                ]), any::<String>()),
+                0..6,
+            ),
+            ttl in any::<String>(),
+        ) {
+            if let Ok(r) = serde_json::from_slice::<Request>(&bytes) {
+                let _ = r.into_new(Door::Open);
+            }
+            let mut obj = serde_json::Map::new();
+            for (k, v) in fields {
+                obj.insert(k.to_owned(), json!(v));
+                obj.insert(format!("{k}_list"), json!([v]));
+            }
+            if let Ok(r) = serde_json::from_value::<Request>(Value::Object(obj)) {
+                let _ = r.into_new(Door::Initial("x"));
+            }
+            if let Some(secs) = parse_ttl(&ttl) {
+                prop_assert!((60..=MAX_IAT_TTL_SECS).contains(&secs));
+            }
+        }
+    }
+
     #[test]
     fn ttl_parsing() {
         assert_eq!(parse_ttl("3600"), Some(3600));
