@@ -723,3 +723,90 @@ async fn the_dashboard_edits_auth_method_keys_and_par_with_the_same_rules() {
     assert_eq!(r.token_endpoint_auth_method, "client_secret_post");
     assert!(r.jwks.is_none() && !r.require_par && r.secret_hash.is_some());
 }
+
+/// The text of `<code id="{id}">…</code>`.
+fn code_by_id(html: &str, id: &str) -> Option<String> {
+    let start = html.find(&format!("<code id=\"{id}\">"))?;
+    let rest = &html[start + format!("<code id=\"{id}\">").len()..];
+    Some(html_unescape(&rest[..rest.find("</code>")?]))
+}
+
+#[tokio::test]
+async fn an_admin_makes_an_initial_access_token_on_the_dashboard_shown_once() {
+    // Arrange: an admin and a member.
+    let app = spawn_app().await;
+    latch::users::create(&app.db, "root@example.com", PASSWORD, true)
+        .await
+        .unwrap();
+    app.create_user("ann@example.com", PASSWORD).await;
+
+    // A member cannot make one.
+    let member = app.signed_in_browser("ann@example.com").await;
+    let (_, _, csrf) = csrf_of(&app, &member, "/dashboard").await;
+    let res = member
+        .post(app.url("/dashboard/admin/registration_tokens"))
+        .form(&[("csrf", csrf.as_str()), ("expires_in", "1h")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+
+    // Act: the admin's form on the Apps page.
+    let admin = app.signed_in_browser("root@example.com").await;
+    let (status, html, csrf) = csrf_of(&app, &admin, "/dashboard/admin/apps").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("action=\"/dashboard/admin/registration_tokens\""));
+    assert!(html.contains("Open registration (public apps without a token) is off"));
+    let res = admin
+        .post(app.url("/dashboard/admin/registration_tokens"))
+        .form(&[("csrf", csrf.as_str()), ("expires_in", "1h")])
+        .send()
+        .await
+        .unwrap();
+
+    // Assert: post-redirect-get to the one-time view, then gone.
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/dashboard/shown-once");
+    let page = admin
+        .get(app.url("/dashboard/shown-once"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let token = code_by_id(&html, "registration-token").expect("the token on the page");
+    assert!(token.starts_with("iat_"));
+    let again = admin
+        .get(app.url("/dashboard/shown-once"))
+        .send()
+        .await
+        .unwrap();
+    let again = again.text().await.unwrap_or_default();
+    assert!(!again.contains(&token), "shown once only");
+
+    // The token works once, and the event is in the admin's activity.
+    assert_eq!(
+        register(&app, Some(&token), public_agent()).await.status(),
+        201
+    );
+    expect_error(
+        register(&app, Some(&token), public_agent()).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+    use sea_orm::EntityTrait;
+    let events = entity::audit_event::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap();
+    let root = latch::store::users::by_email(&app.db, "root@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(events.iter().any(|e| e.kind == "registration_token.created"
+        && e.user_id.as_deref() == Some(root.id.as_str())));
+    assert!(events.iter().any(|e| e.kind == "client.created"
+        && e.user_id.as_deref() == Some(root.id.as_str())
+        && e.detail.contains("initial_access_token")));
+}
