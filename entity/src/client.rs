@@ -68,6 +68,10 @@ pub struct Model {
     /// Back-Channel Logout §2.2 `backchannel_logout_session_required`: the app needs `sid`
     /// in logout tokens (and ID tokens). Latch always sends it; kept for the app's metadata.
     pub backchannel_logout_session_required: bool,
+    /// RFC 7592 §1.3: SHA-256 hex of the registration access token of a client registered
+    /// at `/oauth/register`; `None` for every other client (so it also marks those
+    /// registered by an outside party).
+    pub registration_access_token_hash: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -26,6 +26,7 @@ pub mod prelude;
 pub mod pushed_request;
 pub mod recovery_code;
 pub mod refresh_token;
+pub mod registration_token;
 pub mod revoked_token;
 pub mod session_client;
 pub mod signing_key;

@@ -137,6 +137,8 @@ audit_kinds! {
     PasskeyAdded = "passkey.added",
     /// A passkey was removed from the account.
     PasskeyRemoved = "passkey.removed",
+    /// An initial access token for `/oauth/register` was made (RFC 7591 §3).
+    RegistrationTokenCreated = "registration_token.created",
 }
 
 /// A stored kind this build does not know (written by another version); shown as stored.
@@ -225,6 +227,7 @@ impl AuditKind {
             EmailChangeRequested => Severity::Info,
             AccountDeleted | EmailChanged | RecoveryCodesRegenerated => Severity::Warning,
             PasskeyAdded | PasskeyRemoved => Severity::Warning,
+            RegistrationTokenCreated => Severity::Info,
         }
     }
 }

@@ -58,6 +58,8 @@ pub fn metadata(state: &AppState) -> serde_json::Value {
         "end_session_endpoint": format!("{iss}/oauth/logout"),
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
+        // RFC 8414 §2, RFC 7591 §3.
+        "registration_endpoint": format!("{iss}/oauth/register"),
     })
 }
 

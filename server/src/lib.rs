@@ -96,6 +96,8 @@ pub mod pages;
 pub mod par;
 /// Rate limits and brute-force tracking (in-process or Redis).
 pub mod rate_limit;
+/// `/oauth/register`: dynamic client registration and management (RFC 7591, RFC 7592).
+pub mod register;
 /// The id of the request being handled (a task-local); imports nothing of ours.
 pub mod request_id;
 /// `POST /oauth/revoke` (RFC 7009).

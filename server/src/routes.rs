@@ -16,6 +16,7 @@ pub fn machine_routes(cfg: &mut web::ServiceConfig) {
     crate::introspect::routes(cfg);
     crate::revoke::routes(cfg);
     crate::par::routes(cfg);
+    crate::register::routes(cfg);
     crate::device::machine_routes(cfg);
     cfg.service(
         web::scope("/v1")

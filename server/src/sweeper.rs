@@ -31,6 +31,7 @@ pub async fn sweep(
     crate::store::tokens::sweep(db, now).await?;
     crate::store::pushed_requests::sweep(db, now - chrono::Duration::hours(1)).await?;
     crate::store::client_assertions::sweep(db, now).await?;
+    crate::store::registration_tokens::sweep(db, now - chrono::Duration::days(1)).await?;
     // Proof windows are on the system clock (JWT `iat`), not the app clock.
     crate::store::dpop_proofs::sweep(db, crate::store::now()).await?;
     crate::api::idempotency::sweep(db, now).await?;

@@ -30,6 +30,7 @@ mod passkeys;
 mod password_reset;
 mod private_key_jwt;
 mod rate_limit;
+mod registration;
 mod reliability;
 mod resource;
 mod resource_indicators;

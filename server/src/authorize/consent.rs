@@ -175,6 +175,10 @@ pub(super) async fn show(
         (RegisteredBy::Admin, _) => "an administrator of this service",
         (RegisteredBy::User, true) => "a Latch user, verified by this service",
         (RegisteredBy::User, false) => "a Latch user",
+        (RegisteredBy::Registration, true) => {
+            "an outside party (dynamic registration), verified by this service"
+        }
+        (RegisteredBy::Registration, false) => "an outside party (dynamic registration)",
     };
     let homepage = r.client.client_uri.as_deref().and_then(|u| {
         let host = Url::parse(u).ok()?.host_str()?.to_owned();

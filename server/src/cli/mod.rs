@@ -329,6 +329,15 @@ enum ClientCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Make an initial access token for `POST /oauth/register` (RFC 7591 §3): single use,
+    /// printed once, stored only as its digest.
+    RegistrationToken {
+        /// Lifetime: seconds, or a number with m, h or d (60 s to 30 d).
+        #[arg(long, value_name = "DURATION", default_value = "24h")]
+        expires_in: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -326,6 +326,37 @@ pub(super) async fn client(command: ClientCommand, settings: &Settings) -> Resul
     let rows = store::RowCaches::default();
     match command {
         ClientCommand::Create(_) => Err(Failure(1, "handled by run()".into())),
+        ClientCommand::RegistrationToken { expires_in, json } => {
+            use crate::clients::registration;
+            let ttl = registration::parse_ttl(&expires_in).ok_or_else(|| {
+                Failure(
+                    2,
+                    format!(
+                        "invalid --expires-in {expires_in:?}: use seconds or a number with m, h or d, from 60 s to 30 d"
+                    ),
+                )
+            })?;
+            let (token, row) = registration::mint_iat(&db, None, ttl, now)
+                .await
+                .map_err(|e| Failure(1, e.to_string()))?;
+            Event::new(AuditKind::RegistrationTokenCreated)
+                .detail(json!({"expires_in": ttl, "via": "cli"}))
+                .record(&db)
+                .await
+                .map_err(store_err)?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"token": token, "expires_at": row.expires_at.timestamp()})
+                );
+            } else {
+                println!(
+                    "Initial access token (shown once, single use, expires {}):\n{token}",
+                    row.expires_at.to_rfc3339()
+                );
+            }
+            Ok(())
+        }
         ClientCommand::List {
             owner,
             operator,

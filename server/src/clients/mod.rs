@@ -4,10 +4,12 @@
 //! for an app ([`Trust`]): the operator's apps and admins' apps are trusted, an app a user
 //! registered is "unverified" until an admin verifies it.
 
+pub mod auth_method;
 pub mod jwks;
 pub mod logo;
 pub mod logout;
 pub mod origins;
+pub mod registration;
 
 use url::Url;
 
@@ -197,6 +199,9 @@ pub enum RegisteredBy {
     Admin,
     /// Anyone who signed up.
     User,
+    /// A program that registered itself at `/oauth/register` (RFC 7591): an outside party,
+    /// whatever initial access token it may have had; unverified until an admin verifies it.
+    Registration,
 }
 
 /// Who registered an app and whether someone this server trusts vouches for it.
@@ -209,6 +214,12 @@ pub struct Trust {
 
 /// The trust of `c`, given its owner's row (`None` for operator apps, or an owner gone).
 pub fn trust_of(c: &entity::client::Model, owner: Option<&entity::user::Model>) -> Trust {
+    if c.registration_access_token_hash.is_some() {
+        return Trust {
+            by: RegisteredBy::Registration,
+            verified: c.verified_at.is_some(),
+        };
+    }
     match (&c.owner_id, owner) {
         (None, _) => Trust {
             by: RegisteredBy::Operator,
@@ -455,6 +466,7 @@ pub async fn create_with(
         post_logout_redirect_uris: String::new(),
         backchannel_logout_uri: None,
         backchannel_logout_session_required: false,
+        registration_access_token_hash: None,
     };
     let row = store::clients::insert(db, model).await?;
     if let Some(l) = logo {

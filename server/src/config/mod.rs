@@ -161,6 +161,9 @@ pub struct Settings {
     /// `LATCH_BACKCHANNEL_MAX_ATTEMPTS`: how many times a back-channel logout is POSTed to
     /// an app before Latch gives up on it (OIDC Back-Channel Logout §2.8).
     pub backchannel_max_attempts: u32,
+    /// `LATCH_OPEN_REGISTRATION`: `/oauth/register` takes public clients without an initial
+    /// access token (RFC 7591 §3), limited per IP (`LATCH_LIMIT_REGISTER_IP`). Off by default.
+    pub open_registration: bool,
 }
 
 impl Settings {
@@ -305,6 +308,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("LATCH_SECRET_KEY") && e.contains("32"), "{e}");
+    }
+
+    /// RFC 7591 §3: registration needs an initial access token unless
+    /// `LATCH_OPEN_REGISTRATION` opens it; its per-IP limit is a rate like the others.
+    #[test]
+    fn open_registration_defaults_off_and_bad_values_name_the_key() {
+        let s = load(&[]).unwrap();
+        assert!(!s.open_registration);
+        assert_eq!(s.limits.register_ip.count, 10);
+        let s = load(&[
+            ("LATCH_OPEN_REGISTRATION", "true"),
+            ("LATCH_LIMIT_REGISTER_IP", "3/h"),
+        ])
+        .unwrap();
+        assert!(s.open_registration);
+        assert_eq!(s.limits.register_ip.count, 3);
+        for (k, v) in [
+            ("LATCH_OPEN_REGISTRATION", "maybe"),
+            ("LATCH_LIMIT_REGISTER_IP", "lots"),
+        ] {
+            let e = load(&[(k, v)]).unwrap_err().to_string();
+            assert!(e.contains(k), "{e}");
+        }
     }
 
     /// RFC 9126 §5: PAR is optional unless `LATCH_REQUIRE_PAR` says otherwise.

@@ -64,6 +64,8 @@ pub(super) struct Raw {
     pub(super) limit_password_reset_account: Option<String>,
     pub(super) limit_verify_resend: Option<String>,
     pub(super) backchannel_max_attempts: Option<String>,
+    pub(super) open_registration: Option<String>,
+    pub(super) limit_register_ip: Option<String>,
 }
 
 /// Read the file and environment layers into [`Raw`]; `env` is the process environment

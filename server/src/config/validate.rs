@@ -248,6 +248,11 @@ pub(super) fn settings(raw: Raw, o: &Overrides) -> Result<Settings, ConfigError>
             &raw.limit_device_code,
             &mut limits.device_code,
         ),
+        (
+            "LATCH_LIMIT_REGISTER_IP",
+            &raw.limit_register_ip,
+            &mut limits.register_ip,
+        ),
     ] {
         if let Some(v) = raw_value {
             *slot = crate::rate_limit::Rate::parse(v).ok_or_else(|| {
@@ -382,6 +387,7 @@ pub(super) fn settings(raw: Raw, o: &Overrides) -> Result<Settings, ConfigError>
         migrate: flag("LATCH_MIGRATE", raw.migrate, true)?,
         signup: flag("LATCH_SIGNUP", raw.signup, true)?,
         require_par: flag("LATCH_REQUIRE_PAR", raw.require_par, false)?,
+        open_registration: flag("LATCH_OPEN_REGISTRATION", raw.open_registration, false)?,
         require_mfa: flag("LATCH_REQUIRE_MFA", raw.require_mfa, false)?,
         rate_limit,
         db_max_connections: raw

@@ -123,6 +123,7 @@ pub fn event_title(kind: &str) -> std::borrow::Cow<'_, str> {
         EmailChangeRequested => "Email change requested: confirmation link sent to the new address",
         EmailChanged => "Email address changed",
         RecoveryCodesRegenerated => "New recovery codes made; the old ones no longer work",
+        RegistrationTokenCreated => "Initial access token made for client registration",
         // Shown by name until they get a sentence (as before AuditKind existed).
         ApiKeyExpiring => "API key expiring soon",
         ApiKeyUpdated | ApiKeyNewIp | RateLimitExceeded => k.as_str(),

@@ -41,7 +41,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/dashboard/admin/apps/{id}/{action}",
             web::post().to(change_app),
         )
-        .route("/dashboard/admin/activity", web::get().to(activity));
+        .route("/dashboard/admin/activity", web::get().to(activity))
+        .route(
+            "/dashboard/admin/registration_tokens",
+            web::post().to(make_registration_token),
+        );
 }
 
 const PAGE: usize = 50;
@@ -141,7 +145,76 @@ async fn all_apps(
         show,
         first_page: after.after().is_none(),
         next_page: next,
+        open_registration: state.settings.open_registration,
     }))
+}
+
+#[derive(serde::Deserialize)]
+struct RegistrationTokenForm {
+    csrf: String,
+    /// `1h`, `24h`, `7d` or `30d`; absent: the default (24 h).
+    #[serde(default)]
+    expires_in: Option<String>,
+}
+
+/// An initial access token for `/oauth/register` (RFC 7591 §3), made by this admin and shown
+/// once (post-redirect-get to the one-time view).
+async fn make_registration_token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    AdminDash(dash): AdminDash,
+    form: web::Form<RegistrationTokenForm>,
+) -> Result<HttpResponse, HtmlError> {
+    use crate::clients::registration;
+    dash.check(&req, &state, &form.csrf)?;
+    let ttl = match form.expires_in.as_deref() {
+        None => registration::DEFAULT_IAT_TTL_SECS,
+        Some(s) => registration::parse_ttl(s)
+            .ok_or_else(|| HtmlError::bad_request("Choose when the token should stop working."))?,
+    };
+    let (token, row) =
+        registration::mint_iat(&state.db, Some(&dash.user.id), ttl, state.clock.now())
+            .await
+            .map_err(|e| match e {
+                registration::RegistrationError::Store(s) => s.into(),
+                other => HtmlError::bad_request(other.to_string()),
+            })?;
+    dash.audit(
+        &state,
+        &req,
+        AuditKind::RegistrationTokenCreated,
+        json!({"expires_in": ttl}),
+    )
+    .await?;
+    Ok(dash.show_once(
+        &state,
+        "admin_apps",
+        views::SecretBody {
+            crumb: "Apps".into(),
+            crumb_href: "/dashboard/admin/apps".into(),
+            title: "Initial access token".into(),
+            lede: "Copy the token now: it is shown once. It registers one app at /oauth/register \
+                   (send it as Authorization: Bearer), then it is spent."
+                .into(),
+            livemode: true,
+            items: vec![views::SecretItem {
+                id: "registration-token".into(),
+                label: "Initial access token".into(),
+                value: token,
+                secret: true,
+            }],
+            details: vec![
+                (
+                    "Registration endpoint".into(),
+                    format!("{}/oauth/register", state.settings.issuer),
+                ),
+                ("Stops working".into(), super::format::full(row.expires_at)),
+            ],
+            note: None,
+            done_href: "/dashboard/admin/apps".into(),
+            done_label: "Done, I've saved it".into(),
+        },
+    ))
 }
 
 /// Verify or unverify an app a user registered (an audit event in its owner's activity).
@@ -429,9 +502,17 @@ pub struct AdminAppRow {
 }
 
 impl AdminAppRow {
+    /// Registered by a program at `/oauth/register` (RFC 7591), not by the operator.
+    pub fn registered_outside(&self) -> bool {
+        self.registered_by == RegisteredBy::Registration
+    }
+
     /// Only a user's app is verified by hand (the operator's and admins' count as verified).
     pub fn verifiable(&self) -> bool {
-        self.registered_by == RegisteredBy::User
+        matches!(
+            self.registered_by,
+            RegisteredBy::User | RegisteredBy::Registration
+        )
     }
 }
 
@@ -444,6 +525,8 @@ pub struct AllAppsPage {
     pub show: &'static str,
     pub first_page: bool,
     pub next_page: Option<String>,
+    /// `LATCH_OPEN_REGISTRATION`, stated beside the initial access token form.
+    pub open_registration: bool,
 }
 
 #[derive(Template)]

@@ -361,7 +361,68 @@ struct Values {
     /// Post-logout redirect URIs (one per line) and the back-channel logout URI, as typed.
     post_logout: String,
     backchannel: String,
+    proto: ProtocolValues,
 }
+
+/// How the app authenticates and sends authorization requests, as stored or as typed
+/// (issue #13 item 7; the same rules as the CLI and `/v1`: `clients::auth_method`).
+pub struct ProtocolValues {
+    pub auth_method: String,
+    /// The inline JWK Set (JSON text), for `private_key_jwt`.
+    pub jwks: String,
+    pub jwks_uri: String,
+    /// RFC 9126 §6: authorization requests must be pushed first.
+    pub require_par: bool,
+}
+
+impl ProtocolValues {
+    fn of(c: &entity::client::Model) -> Self {
+        ProtocolValues {
+            auth_method: c.token_endpoint_auth_method.clone(),
+            jwks: c.jwks.clone().unwrap_or_default(),
+            jwks_uri: c.jwks_uri.clone().unwrap_or_default(),
+            require_par: c.require_par,
+        }
+    }
+
+    /// The submitted values; `None` when the form did not show these fields.
+    fn from_form(form: &Pairs, c: &entity::client::Model) -> Option<Self> {
+        form.get("protocol_shown")?;
+        Some(ProtocolValues {
+            auth_method: form
+                .get("token_endpoint_auth_method")
+                .map_or_else(|| c.token_endpoint_auth_method.clone(), str::to_owned),
+            jwks: form.text("jwks").trim().to_owned(),
+            jwks_uri: form.text("jwks_uri").trim().to_owned(),
+            require_par: form.get("require_par").is_some(),
+        })
+    }
+
+    fn protocol(&self) -> clients::Protocol {
+        clients::Protocol {
+            require_par: self.require_par,
+            auth_method: Some(self.auth_method.clone()),
+            jwks: some(&self.jwks),
+            jwks_uri: some(&self.jwks_uri),
+        }
+    }
+}
+
+/// The methods a confidential app may pick on its page: (wire name, label).
+pub const CONFIDENTIAL_AUTH_METHODS: &[(&str, &str)] = &[
+    (
+        "client_secret_basic",
+        "Client secret, HTTP Basic (client_secret_basic)",
+    ),
+    (
+        "client_secret_post",
+        "Client secret in the form body (client_secret_post)",
+    ),
+    (
+        "private_key_jwt",
+        "Signed assertion with its own key (private_key_jwt)",
+    ),
+];
 
 async fn app_page(
     state: &AppState,
@@ -384,6 +445,7 @@ async fn app_page(
             .unwrap_or_default(),
         post_logout: clients::logout::post_logout_uris(c).join("\n"),
         backchannel: c.backchannel_logout_uri.clone().unwrap_or_default(),
+        proto: ProtocolValues::of(c),
     });
     let catalog = state.catalog.get();
     let status = if error.is_some() {
@@ -424,6 +486,8 @@ async fn app_page(
             origins_effective: clients::origins::of(c).join(", "),
             post_logout_value: v.post_logout,
             backchannel_value: v.backchannel,
+            proto: v.proto,
+            auth_methods: CONFIDENTIAL_AUTH_METHODS,
         },
     ))
 }
@@ -473,9 +537,16 @@ async fn update(
             .map(|(_, v)| v.clone())
             .collect::<Vec<_>>()
     });
+    // Authentication method, keys and PAR (issue #13 item 7): checked before anything is
+    // written, with the rules of registration, then written after the other settings.
+    let proto = ProtocolValues::from_form(&form, &c);
+    let checked_proto = match &proto {
+        Some(p) => clients::auth_method::check(c.is_public, &p.protocol()).map(|_| ()),
+        None => Ok(()),
+    };
     let u = ClientUpdate {
         grant_types,
-        require_par: None,
+        require_par: proto.as_ref().map(|p| p.require_par),
         jwks: None,
         jwks_uri: None,
         name: Some(form.text("name")),
@@ -510,6 +581,8 @@ async fn update(
         ))
     } else if let Err(e) = logout.validate() {
         Err(e)
+    } else if let Err(e) = checked_proto {
+        Err(e)
     } else {
         clients::update(
             &state.db,
@@ -543,16 +616,70 @@ async fn update(
                     allowed_origins: form.text("allowed_origins"),
                     post_logout: form.text("post_logout_redirect_uris"),
                     backchannel: form.text("backchannel_logout_uri"),
+                    proto: proto.unwrap_or_else(|| ProtocolValues::of(&c)),
                 }),
                 Some(capitalize(&e.to_string())),
             )
             .await;
         }
     };
+    let (updated, new_secret) = match &proto {
+        Some(p) => clients::auth_method::set(
+            &state.db,
+            &state.rows,
+            &updated,
+            &p.protocol(),
+            state.clock.now(),
+        )
+        .await
+        .map_err(|e| match e {
+            ClientError::Store(s) => HtmlError::from(s),
+            other => HtmlError::bad_request(capitalize(&other.to_string())),
+        })?,
+        None => (updated, None),
+    };
     // This instance answers CORS preflights for the new origins at once.
     state.origins.reload(&state.db).await?;
     dash.audit(&state, &req, AuditKind::ClientUpdated, detail(&updated))
         .await?;
+    if let Some(secret) = new_secret {
+        // A move from private_key_jwt to a client secret: the new secret, shown once.
+        return Ok(dash.show_once(
+            &state,
+            "apps",
+            views::SecretBody {
+                crumb: "OAuth apps".into(),
+                crumb_href: "/dashboard/apps".into(),
+                title: "New client secret".into(),
+                lede: format!(
+                    "{} now authenticates with a client secret. Copy it now and keep it on your server only.",
+                    updated.name
+                ),
+                livemode: updated.livemode,
+                items: vec![
+                    SecretItem {
+                        id: "client-id".into(),
+                        label: "Client ID".into(),
+                        value: updated.id.clone(),
+                        secret: false,
+                    },
+                    SecretItem {
+                        id: "client-secret".into(),
+                        label: "Client secret".into(),
+                        value: secret,
+                        secret: true,
+                    },
+                ],
+                details: app_details(&updated)
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect(),
+                note: None,
+                done_href: format!("/dashboard/apps/{}", updated.id),
+                done_label: "Done, I've saved it".into(),
+            },
+        ));
+    }
     dash.flash("Changes saved.");
     Ok(see_other(&format!("/dashboard/apps/{}", c.id)))
 }
@@ -796,4 +923,7 @@ pub struct AppPage {
     /// OIDC logout: post-logout redirect URIs (one per line) and the back-channel URI.
     pub post_logout_value: String,
     pub backchannel_value: String,
+    /// Token endpoint authentication, keys and "PAR required".
+    pub proto: ProtocolValues,
+    pub auth_methods: &'static [(&'static str, &'static str)],
 }

@@ -44,6 +44,12 @@ pub enum OAuthCode {
     SlowDown,
     /// RFC 8628 §3.5: the device code expired; start again.
     ExpiredToken,
+    /// RFC 7591 §3.2.2: a redirect URI the registration rules refuse.
+    InvalidRedirectUri,
+    /// RFC 7591 §3.2.2: any other metadata value refused.
+    InvalidClientMetadata,
+    /// RFC 7591 §3.2.2: software statements are not accepted here.
+    UnapprovedSoftwareStatement,
 }
 
 impl OAuthCode {
@@ -72,6 +78,9 @@ impl OAuthCode {
             Self::AuthorizationPending => "authorization_pending",
             Self::SlowDown => "slow_down",
             Self::ExpiredToken => "expired_token",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
+            Self::UnapprovedSoftwareStatement => "unapproved_software_statement",
         }
     }
 

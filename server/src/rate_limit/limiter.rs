@@ -302,6 +302,7 @@ impl Limiter {
                     self.limits.login_ip,
                     self.limits.signup_ip,
                     self.limits.device_code,
+                    self.limits.register_ip,
                 ];
                 map.retain(|(_, r), _| defaults.contains(r));
             }

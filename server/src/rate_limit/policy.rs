@@ -70,6 +70,8 @@ pub struct Limits {
     pub verify_resend: Rate,
     /// User codes entered on `/device`, per IP and per session (RFC 8628 §5.1).
     pub device_code: Rate,
+    /// Open client registrations (RFC 7591 without an initial access token) per IP.
+    pub register_ip: Rate,
     /// Failed sign-ins per account before it is locked (then the lock doubles per failure).
     pub login_failures_per_account: u32,
     /// Failed sign-ins (any account) per IP before that IP is blocked.
@@ -136,6 +138,13 @@ impl Default for Limits {
                 period: Duration::from_secs(60),
                 burst: 10,
             },
+            // RFC 7591 §5: open registration invites client flooding; a few an hour per
+            // address is plenty for a person's tools.
+            register_ip: Rate {
+                count: 10,
+                period: Duration::from_secs(3600),
+                burst: 10,
+            },
             login_failures_per_account: 5,
             login_failures_per_ip: 20,
             client_auth_failures: 10,
@@ -169,6 +178,8 @@ pub enum Policy {
     VerifyResend,
     /// User codes entered on `/device`, keyed per IP and per session (`LATCH_LIMIT_DEVICE_CODE`).
     DeviceCode,
+    /// Open registrations at `/oauth/register` per IP (`LATCH_LIMIT_REGISTER_IP`).
+    RegisterIp,
     /// A `/v1` call with an API key: the key's own rate if it has one, else its mode's.
     ApiKey { livemode: bool, own: Option<Rate> },
     /// A `/v1` call with an OAuth access token, at its mode's API-key rate.
@@ -187,6 +198,7 @@ impl Policy {
             Policy::PasswordResetAccount => "password_reset_account",
             Policy::VerifyResend => "verify_resend",
             Policy::DeviceCode => "device_code",
+            Policy::RegisterIp => "register_ip",
             Policy::ApiKey { .. } => "api_key",
             Policy::ApiToken { .. } => "api_token",
         }
@@ -203,6 +215,7 @@ impl Policy {
             Policy::PasswordResetAccount => limits.password_reset_account,
             Policy::VerifyResend => limits.verify_resend,
             Policy::DeviceCode => limits.device_code,
+            Policy::RegisterIp => limits.register_ip,
             Policy::ApiKey {
                 own: Some(rate), ..
             } => rate,

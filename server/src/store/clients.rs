@@ -328,3 +328,52 @@ pub async fn set_logout(
     m.updated_at = sea_orm::Set(super::now());
     Ok(m.update(db).await?)
 }
+
+/// Store the digest of a client's RFC 7592 registration access token.
+pub async fn set_registration_token(
+    db: &impl ConnectionTrait,
+    c: &client::Model,
+    token_hash: String,
+) -> Result<client::Model, StoreError> {
+    use sea_orm::ActiveValue::Set;
+    let mut m = c.clone().into_active_model();
+    m.registration_access_token_hash = Set(Some(token_hash));
+    update(db, m).await
+}
+
+/// What [`set_auth_method`] does to the client secret.
+pub enum SecretChange {
+    Keep,
+    /// `Some((digest, last4))`: a new secret; `None`: no secret any more (and no previous
+    /// one in an overlap).
+    Set(Option<(String, String)>),
+}
+
+/// Change a client's `token_endpoint_auth_method`, its keys and, with it, its secret.
+pub async fn set_auth_method(
+    db: &impl ConnectionTrait,
+    c: &client::Model,
+    method: String,
+    jwks: Option<String>,
+    jwks_uri: Option<String>,
+    secret: SecretChange,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<client::Model, StoreError> {
+    use sea_orm::ActiveValue::Set;
+    let mut m = c.clone().into_active_model();
+    m.token_endpoint_auth_method = Set(method);
+    m.jwks = Set(jwks);
+    m.jwks_uri = Set(jwks_uri);
+    if let SecretChange::Set(s) = secret {
+        let (hash, last4) = s.unzip();
+        if hash.is_some() {
+            m.secret_rotated_at = Set(Some(now));
+        }
+        m.secret_hash = Set(hash);
+        m.secret_last4 = Set(last4);
+        m.previous_secret_hash = Set(None);
+        m.previous_secret_expires_at = Set(None);
+    }
+    m.updated_at = Set(now);
+    update(db, m).await
+}

@@ -22,6 +22,7 @@ pub mod idempotency;
 pub mod mail_outbox;
 pub mod passkeys;
 pub mod pushed_requests;
+pub mod registration_tokens;
 pub mod session_clients;
 pub mod signing_keys;
 pub mod tokens;
