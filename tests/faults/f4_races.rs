@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use crate::infra::*;
 
-const ROUNDS: usize = 50;
+const ROUNDS: usize = 30;
 
 /// Status and body of a token request, recorded as an [`Answer`] too.
 async fn send(
