@@ -321,3 +321,49 @@ async fn code_exchange_503_with_retry_after_within_bound_when_sqlite_file_is_loc
     let (code, verifier) = &codes[0];
     assert_eq!(redeem(&app, &c, code, verifier).await.status(), 200);
 }
+
+/// "Retry after an unknown outcome" (issue #16): a client whose redemption committed but
+/// whose answer it never saw (a 503 as the database died, a dropped connection) retries with
+/// the same code, verifier and redirect URI. The rule (RELIABILITY.md): the retry is a
+/// replay like any other — refused, and what the first redemption issued is revoked (RFC
+/// 6749 §4.1.2, RFC 9700 §4.2.4, SECURITY.md T1) — because a second redemption with the
+/// verifier is also what an attacker who redeemed first looks like to us. The revocation
+/// reaches that code's grant only: the client's other grants keep working, the user stays
+/// signed in, and a new authorization gets it tokens again without a sign-in.
+#[tokio::test]
+async fn retry_after_an_unknown_outcome_revokes_only_that_codes_grant_and_a_new_authorization_works()
+ {
+    // Arrange: an earlier grant that must survive, then a redemption whose answer is "lost".
+    let app = spawn_app().await;
+    app.create_user(EMAIL, PASSWORD).await;
+    let c = app.confidential_client().await;
+    let browser = app.new_browser();
+    let (code, verifier) = code_for(&app, &browser, &c).await;
+    let (other_rt, _) = issued(redeem(&app, &c, &code, &verifier).await).await;
+    let (code, verifier) = code_for(&app, &browser, &c).await;
+    let (lost_rt, lost_jti) = issued(redeem(&app, &c, &code, &verifier).await).await;
+
+    // Act: the retry, at once, with everything the first request had.
+    let retry = redeem(&app, &c, &code, &verifier).await;
+
+    // Assert
+    expect_oauth_error(retry, 400, "invalid_grant").await;
+    assert!(
+        latch::store::tokens::is_denied_in_db(&app.db, &lost_jti)
+            .await
+            .expect("readable"),
+        "the lost answer's access token is revoked"
+    );
+    expect_oauth_error(refresh(&app, &c, &lost_rt).await, 400, "invalid_grant").await;
+    assert_eq!(
+        refresh(&app, &c, &other_rt).await.status(),
+        200,
+        "the client's other grant is untouched"
+    );
+    let (code, verifier) = code_for(&app, &browser, &c).await;
+    assert_eq!(
+        redeem(&app, &c, &code, &verifier).await.status(),
+        200,
+        "a new authorization (no sign-in: the session lives) gets tokens again"
+    );
+}

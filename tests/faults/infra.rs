@@ -13,7 +13,7 @@ use latch::startup::Application;
 
 pub const ADMIN: &str = "faults-admin@example.com";
 pub const PASSWORD: &str = "a long passphrase for faults";
-const REDIRECT: &str = "http://127.0.0.1:9/cb";
+pub const REDIRECT: &str = "http://127.0.0.1:9/cb";
 
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -188,6 +188,19 @@ impl PgCluster {
         .collect()
     }
 
+    /// The first line a query prints.
+    pub fn psql_one(&self, db: &str, sql: &str) -> String {
+        self.psql(db, sql).into_iter().next().unwrap_or_default()
+    }
+
+    /// `SELECT COUNT(*) FROM table`.
+    pub fn count(&self, db: &str, table: &str) -> i64 {
+        self.psql(db, &format!("SELECT COUNT(*) FROM {table}"))
+            .first()
+            .and_then(|n| n.parse().ok())
+            .expect("a count")
+    }
+
     /// The invariants of issue #16, F3: each violation as a line.
     pub fn invariant_violations(&self, db: &str) -> Vec<String> {
         let mut out = Vec::new();
@@ -325,10 +338,19 @@ pub struct InProcess {
 
 impl InProcess {
     pub async fn start(url: &str, f: impl FnOnce(&mut Settings)) -> Self {
+        Self::start_with_clock(url, latch::clock::Clock::system(), f).await
+    }
+
+    /// As [`InProcess::start`], on `clock` (a manual one lets the soak move time forward).
+    pub async fn start_with_clock(
+        url: &str,
+        clock: latch::clock::Clock,
+        f: impl FnOnce(&mut Settings),
+    ) -> Self {
         let mut s = Settings::for_tests(url);
         s.rate_limit = false;
         f(&mut s);
-        let app = Application::build_with(&mut s, false)
+        let app = Application::build_with_clock(&mut s, false, clock)
             .await
             .expect("app builds");
         let base = format!("http://127.0.0.1:{}", app.port());
@@ -339,6 +361,10 @@ impl InProcess {
             state,
             http: reqwest::Client::new(),
         }
+    }
+
+    pub fn state(&self) -> &latch::state::AppState {
+        &self.state
     }
 
     pub async fn fixtures(&self) -> Fixtures {
@@ -449,7 +475,7 @@ impl InProcess {
 }
 
 /// The master key both processes of a scenario share (32 bytes, base64).
-const SECRET_KEY: &str = "ZmF1bHRzLWZhdWx0cy1mYXVsdHMtZmF1bHRzLWZhdWw=";
+pub const SECRET_KEY: &str = "ZmF1bHRzLWZhdWx0cy1mYXVsdHMtZmF1bHRzLWZhdWw=";
 
 /// Latch as a real process (`latch serve`), for signals.
 pub struct Process {
@@ -969,14 +995,34 @@ impl Families {
 /// Sign in, authorize (first-party: no consent page), redeem the code with PKCE; the
 /// refresh token, or `None` when the server was not answering.
 async fn new_family(base: &str, fx: &Fixtures) -> Option<String> {
-    use base64::Engine;
-    use sha2::Digest;
-    let browser = reqwest::Client::builder()
+    let browser = browser();
+    let (code, verifier) = authorize(&browser, base, fx).await?;
+    let res = redeem_code(&browser, base, fx, &code, &verifier)
+        .await
+        .ok()?;
+    let v: serde_json::Value = res.json().await.ok()?;
+    v["refresh_token"].as_str().map(str::to_owned)
+}
+
+/// A browser: cookies kept (the session), redirects not followed.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(20))
         .build()
-        .ok()?;
+        .expect("client")
+}
+
+/// A code for the first-party web client and its PKCE verifier: `/oauth/authorize`, signing
+/// in first when the browser has no session yet (later calls reuse it: no password hash).
+pub async fn authorize(
+    browser: &reqwest::Client,
+    base: &str,
+    fx: &Fixtures,
+) -> Option<(String, String)> {
+    use base64::Engine;
+    use sha2::Digest;
     let verifier = format!(
         "{}{}",
         uuid::Uuid::new_v4().simple(),
@@ -990,59 +1036,84 @@ async fn new_family(base: &str, fx: &Fixtures) -> Option<String> {
         url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
     );
     let res = browser.get(&authorize).send().await.ok()?;
-    let login_path = res.headers().get("location")?.to_str().ok()?.to_owned();
-    let page = browser
-        .get(format!("{base}{login_path}"))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)?
-        .split('"')
-        .next()?
-        .to_owned();
-    let next: String = url::Url::parse(&format!("{base}{login_path}"))
-        .ok()?
-        .query_pairs()
-        .find(|(k, _)| k == "next")?
-        .1
-        .into_owned();
-    let res = browser
-        .post(format!("{base}/login"))
-        .form(&[
-            ("email", ADMIN),
-            ("password", PASSWORD),
-            ("csrf", &csrf),
-            ("next", &next),
-        ])
-        .send()
-        .await
-        .ok()?;
-    let back = res.headers().get("location")?.to_str().ok()?.to_owned();
-    let res = browser.get(format!("{base}{back}")).send().await.ok()?;
-    let to_client = res.headers().get("location")?.to_str().ok()?.to_owned();
+    let mut to_client = res.headers().get("location")?.to_str().ok()?.to_owned();
+    if to_client.starts_with('/') {
+        // Not signed in: the login page, then back to /oauth/authorize.
+        let login_path = to_client;
+        let page = browser
+            .get(format!("{base}{login_path}"))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        let csrf = page
+            .split("name=\"csrf\" value=\"")
+            .nth(1)?
+            .split('"')
+            .next()?
+            .to_owned();
+        let next: String = url::Url::parse(&format!("{base}{login_path}"))
+            .ok()?
+            .query_pairs()
+            .find(|(k, _)| k == "next")?
+            .1
+            .into_owned();
+        let res = browser
+            .post(format!("{base}/login"))
+            .form(&[
+                ("email", ADMIN),
+                ("password", PASSWORD),
+                ("csrf", &csrf),
+                ("next", &next),
+            ])
+            .send()
+            .await
+            .ok()?;
+        let back = res.headers().get("location")?.to_str().ok()?.to_owned();
+        let res = browser.get(format!("{base}{back}")).send().await.ok()?;
+        to_client = res.headers().get("location")?.to_str().ok()?.to_owned();
+    }
     let code = url::Url::parse(&to_client)
         .ok()?
         .query_pairs()
         .find(|(k, _)| k == "code")?
         .1
         .into_owned();
-    let res = browser
-        .post(format!("{base}/oauth/token"))
+    Some((code, verifier))
+}
+
+/// `POST /oauth/token` with the code, the registered redirect URI and the verifier.
+pub async fn redeem_code(
+    http: &reqwest::Client,
+    base: &str,
+    fx: &Fixtures,
+    code: &str,
+    verifier: &str,
+) -> reqwest::Result<reqwest::Response> {
+    http.post(format!("{base}/oauth/token"))
         .basic_auth(&fx.web_id, Some(&fx.web_secret))
         .form(&[
             ("grant_type", "authorization_code"),
-            ("code", &code),
+            ("code", code),
             ("redirect_uri", REDIRECT),
-            ("code_verifier", &verifier),
+            ("code_verifier", verifier),
         ])
         .send()
         .await
-        .ok()?;
-    let v: serde_json::Value = res.json().await.ok()?;
-    v["refresh_token"].as_str().map(str::to_owned)
+}
+
+/// `POST /oauth/token` with `grant_type=refresh_token`.
+pub async fn refresh(
+    http: &reqwest::Client,
+    base: &str,
+    fx: &Fixtures,
+    rt: &str,
+) -> reqwest::Result<reqwest::Response> {
+    http.post(format!("{base}/oauth/token"))
+        .basic_auth(&fx.web_id, Some(&fx.web_secret))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", rt)])
+        .send()
+        .await
 }
