@@ -59,6 +59,11 @@ pub struct Model {
     /// Every DPoP proof of this client, at the token endpoint and at resources, must carry
     /// a server nonce (RFC 9449 §8, §9), as `LATCH_DPOP_REQUIRE_NONCE` asks of all clients.
     pub dpop_require_nonce: bool,
+    /// A client ID metadata document client: its `client_id` is this `https` URL (the row's
+    /// `id` is a digest of it), and the row is a cache of the document.
+    pub metadata_document_url: Option<String>,
+    /// Until when the cached document is used before it is fetched again.
+    pub metadata_document_expires_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

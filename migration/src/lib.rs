@@ -16,6 +16,7 @@ mod m20261130_000013_par_private_key_jwt;
 mod m20261130_000014_mail_reset_verify;
 mod m20261130_000015_totp_sessions;
 mod m20261130_000016_client_secret_overlap;
+mod m20261130_000018_client_metadata_documents;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000014_mail_reset_verify::Migration),
             Box::new(m20261130_000015_totp_sessions::Migration),
             Box::new(m20261130_000016_client_secret_overlap::Migration),
+            Box::new(m20261130_000018_client_metadata_documents::Migration),
         ]
     }
 }

@@ -450,6 +450,8 @@ pub async fn create_with(
         allowed_origins,
         dpop_bound_access_tokens: false,
         dpop_require_nonce: false,
+        metadata_document_url: None,
+        metadata_document_expires_at: None,
     };
     let row = store::clients::insert(db, model).await?;
     if let Some(l) = logo {

@@ -158,6 +158,15 @@ pub struct Settings {
     pub mail: Option<MailSettings>,
     /// `LATCH_REQUIRE_VERIFIED_EMAIL`: no sign-in to OAuth apps until the address is verified.
     pub require_verified_email: bool,
+    /// `LATCH_CLIENT_ID_METADATA_DOCUMENTS` (default false): an `https` URL may be a
+    /// `client_id`, its JSON document fetched and checked
+    /// (draft-ietf-oauth-client-id-metadata-document; `clients::metadata_document`).
+    pub client_id_metadata_documents: bool,
+    /// `LATCH_ALLOW_LOOPBACK_FETCH` (default false; **for tests only**): Latch's outbound
+    /// fetches (`outbound`) may go to loopback addresses and plain `http://` loopback URLs,
+    /// so a test can serve documents from 127.0.0.1. Private, link-local and other
+    /// non-public addresses stay refused.
+    pub allow_loopback_fetch: bool,
 }
 
 impl Settings {

@@ -63,6 +63,8 @@ pub(super) struct Raw {
     pub(super) limit_password_reset_ip: Option<String>,
     pub(super) limit_password_reset_account: Option<String>,
     pub(super) limit_verify_resend: Option<String>,
+    pub(super) client_id_metadata_documents: Option<String>,
+    pub(super) allow_loopback_fetch: Option<String>,
 }
 
 /// Read the file and environment layers into [`Raw`]; `env` is the process environment
