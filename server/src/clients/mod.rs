@@ -6,6 +6,7 @@
 
 pub mod jwks;
 pub mod logo;
+pub mod metadata_document;
 pub mod origins;
 
 use url::Url;
@@ -45,6 +46,12 @@ impl From<ClientError> for ApiError {
 
 fn invalid(msg: impl Into<String>, param: &'static str) -> ClientError {
     ClientError::Invalid(msg.into(), param)
+}
+
+/// The `client_id` the client itself uses: its metadata document URL for such a client
+/// ([`metadata_document`]), else the row id.
+pub fn public_id(c: &entity::client::Model) -> &str {
+    c.metadata_document_url.as_deref().unwrap_or(&c.id)
 }
 
 pub(crate) fn is_loopback(url: &Url) -> bool {
@@ -209,6 +216,12 @@ pub struct Trust {
 /// The trust of `c`, given its owner's row (`None` for operator apps, or an owner gone).
 pub fn trust_of(c: &entity::client::Model, owner: Option<&entity::user::Model>) -> Trust {
     match (&c.owner_id, owner) {
+        // A client ID metadata document: whoever controls its URL wrote it; nobody here
+        // vouches for it (draft-ietf-oauth-client-id-metadata-document §6).
+        _ if c.metadata_document_url.is_some() => Trust {
+            by: RegisteredBy::User,
+            verified: false,
+        },
         (None, _) => Trust {
             by: RegisteredBy::Operator,
             verified: true,
