@@ -61,6 +61,13 @@ impl Fetcher {
         }
     }
 
+    /// This fetcher, also allowed loopback when `allow` (`LATCH_ALLOW_LOOPBACK_FETCH`).
+    pub fn or_loopback(self, allow: bool) -> Self {
+        Fetcher {
+            allow_loopback: self.allow_loopback || allow,
+        }
+    }
+
     /// Whether this fetcher may reach loopback.
     pub fn allows_loopback(&self) -> bool {
         self.allow_loopback
