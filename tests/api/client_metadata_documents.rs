@@ -500,3 +500,77 @@ async fn documents_on_loopback_plain_http_or_with_the_feature_off_are_refused() 
     let meta = json(off.get("/.well-known/oauth-authorization-server").await).await;
     assert!(meta.get("client_id_metadata_document_supported").is_none());
 }
+
+/// `/oauth/authorize` for `client_id` in a fresh browser: 303 to sign-in when the client is
+/// usable, the error page when not.
+async fn authorize_status(app: &TestApp, client_id: &str) -> u16 {
+    app.new_browser()
+        .get(app.authorize_url(&[
+            ("client_id", client_id),
+            ("response_type", "code"),
+            ("redirect_uri", CB),
+            ("code_challenge", &pkce_pair().1),
+            ("code_challenge_method", "S256"),
+        ]))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn a_document_is_cached_per_max_age_and_a_stale_copy_stands_in_while_its_server_is_down() {
+    use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
+    let app = cimd_app(true).await;
+    let fetches = Arc::new(AtomicU32::new(0));
+    let status = Arc::new(AtomicU16::new(200));
+    let cell = Arc::new(tokio::sync::OnceCell::<String>::new());
+    let (f2, s2, c2) = (fetches.clone(), status.clone(), cell.clone());
+    let base = serve(Arc::new(move |_, _| {
+        let (f, s, c) = (f2.clone(), s2.clone(), c2.clone());
+        Box::pin(async move {
+            f.fetch_add(1, Ordering::SeqCst);
+            let url = c.get().cloned().unwrap_or_default();
+            Reply {
+                status: s.load(Ordering::SeqCst),
+                ..Reply::json(&document(&url, CB, "read"))
+            }
+        })
+    }))
+    .await;
+    let url = format!("{base}/c.json");
+    cell.set(url.clone()).unwrap();
+
+    // Fresh for max-age=600: one fetch for two requests.
+    assert_eq!(authorize_status(&app, &url).await, 303);
+    assert_eq!(authorize_status(&app, &url).await, 303);
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+
+    // Expired: fetched again.
+    app.advance(601);
+    assert_eq!(authorize_status(&app, &url).await, 303);
+    assert_eq!(fetches.load(Ordering::SeqCst), 2);
+
+    // Expired and its server answers 503: the stored copy stands in (within 24 h)…
+    status.store(503, Ordering::SeqCst);
+    app.advance(601);
+    assert_eq!(authorize_status(&app, &url).await, 303);
+    assert_eq!(fetches.load(Ordering::SeqCst), 3);
+    // …and a failure is not retried at once.
+    assert_eq!(authorize_status(&app, &url).await, 303);
+    assert_eq!(fetches.load(Ordering::SeqCst), 3);
+    // Beyond the grace, the client is refused.
+    app.advance(25 * 3600);
+    assert_eq!(authorize_status(&app, &url).await, 400);
+
+    // A 404 refuses at once, stored copy or not.
+    let gone = one_document(|_| Reply {
+        status: 404,
+        headers: vec![],
+        body: vec![],
+        delay: Duration::ZERO,
+    })
+    .await;
+    assert_eq!(authorize_status(&app, &gone).await, 400);
+}
