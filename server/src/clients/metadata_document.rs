@@ -560,6 +560,75 @@ mod tests {
     }
 
     #[test]
+    fn documents_are_checked() {
+        let cat = crate::catalog::Catalog::new("https://auth.example.com").get();
+        let url = "https://agent.example.com/c.json";
+        let good = serde_json::json!({
+            "client_id": url,
+            "redirect_uris": ["https://agent.example.com/cb"],
+            "scope": "read",
+        });
+        let ok = check_document(&cat, url, good.to_string().as_bytes()).unwrap();
+        assert_eq!(ok.name, "agent.example.com");
+        assert_eq!(ok.grant_types, ["authorization_code"]);
+        assert_eq!(ok.scopes, ["read"]);
+        let with = |k: &str, v: serde_json::Value| {
+            let mut d = good.clone();
+            d[k] = v;
+            check_document(&cat, url, d.to_string().as_bytes())
+        };
+        for (k, v) in [
+            (
+                "client_id",
+                serde_json::json!("https://agent.example.com/other.json"),
+            ),
+            ("client_id", serde_json::json!(null)),
+            ("redirect_uris", serde_json::json!([])),
+            ("redirect_uris", serde_json::json!(["javascript:alert(1)"])),
+            (
+                "redirect_uris",
+                serde_json::json!(["http://agent.example.com/cb"]),
+            ),
+            (
+                "redirect_uris",
+                serde_json::json!("https://agent.example.com/cb"),
+            ),
+            ("client_secret", serde_json::json!("s")),
+            (
+                "token_endpoint_auth_method",
+                serde_json::json!("client_secret_basic"),
+            ),
+            (
+                "token_endpoint_auth_method",
+                serde_json::json!("private_key_jwt"),
+            ),
+            ("grant_types", serde_json::json!(["client_credentials"])),
+            ("grant_types", serde_json::json!(["refresh_token"])),
+            ("response_types", serde_json::json!(["token"])),
+            ("scope", serde_json::json!("no-such-scope")),
+            ("logo_uri", serde_json::json!("javascript:x")),
+            ("client_name", serde_json::json!("")),
+        ] {
+            assert!(with(k, v.clone()).is_err(), "{k}: {v}");
+        }
+        assert!(check_document(&cat, url, b"[]").is_err());
+        assert!(check_document(&cat, url, b"not json").is_err());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(hostile_config!())]
+
+        /// Arbitrary URLs, cache headers and documents never panic.
+        #[test]
+        fn prop_hostile_input_never_panics(url in "\\PC{0,120}", cc in "\\PC{0,60}", body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let _ = check_url(&url, true);
+            let _ = ttl_of(Some(&cc));
+            let cat = crate::catalog::Catalog::new("https://auth.example.com").get();
+            let _ = check_document(&cat, &url, &body);
+        }
+    }
+
+    #[test]
     fn row_ids_fit_and_differ() {
         let a = row_id("https://a.example/c");
         assert!(a.len() <= 64 && a.starts_with("cimd_"));

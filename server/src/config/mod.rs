@@ -315,6 +315,20 @@ mod tests {
 
     /// RFC 9126 §5: PAR is optional unless `LATCH_REQUIRE_PAR` says otherwise.
     #[test]
+    fn client_id_metadata_documents_and_loopback_fetch_default_off() {
+        let s = load(&[]).unwrap();
+        assert!(!s.client_id_metadata_documents && !s.allow_loopback_fetch);
+        let s = load(&[
+            ("LATCH_CLIENT_ID_METADATA_DOCUMENTS", "true"),
+            ("LATCH_ALLOW_LOOPBACK_FETCH", "true"),
+        ])
+        .unwrap();
+        assert!(s.client_id_metadata_documents && s.allow_loopback_fetch);
+        let e = load(&[("LATCH_ALLOW_LOOPBACK_FETCH", "maybe")]).unwrap_err();
+        assert!(e.to_string().contains("LATCH_ALLOW_LOOPBACK_FETCH"), "{e}");
+    }
+
+    #[test]
     fn require_par_defaults_off_and_a_bad_value_names_the_key() {
         assert!(!load(&[]).unwrap().require_par);
         assert!(load(&[("LATCH_REQUIRE_PAR", "true")]).unwrap().require_par);
