@@ -180,7 +180,7 @@ async fn an_mcp_client_discovers_and_gets_a_token_for_an_mcp_server_with_a_metad
         .discover()
         .await
         .expect("discover Latch");
-    verifier.set((v, resource.clone())).ok().expect("once");
+    assert!(verifier.set((v, resource.clone())).is_ok(), "set once");
 
     // The MCP client publishes its metadata document on loopback.
     let client_doc = Arc::new(tokio::sync::OnceCell::<serde_json::Value>::new());

@@ -475,7 +475,7 @@ async fn save<C: Conn>(
         is_public: true,
         first_party: false,
         resource_server: false,
-        livemode: stored.map_or(true, |s| s.livemode),
+        livemode: stored.is_none_or(|s| s.livemode),
         created_at: stored.map_or(now, |s| s.created_at),
         updated_at: now,
         secret_rotated_at: None,
