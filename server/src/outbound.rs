@@ -160,7 +160,8 @@ impl Fetcher {
     fn check_url(&self, url: &Url) -> Result<(), String> {
         match url.scheme() {
             "https" => {}
-            "http" if self.allow_loopback && is_loopback(url) => {}
+            // `http` to loopback only; whether loopback is allowed is the address check below.
+            "http" if is_loopback(url) => {}
             _ => return Err("it must use https".to_owned()),
         }
         if !url.username().is_empty() || url.password().is_some() {
