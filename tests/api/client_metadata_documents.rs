@@ -574,3 +574,68 @@ async fn a_document_is_cached_per_max_age_and_a_stale_copy_stands_in_while_its_s
     .await;
     assert_eq!(authorize_status(&app, &gone).await, 400);
 }
+
+#[tokio::test]
+async fn a_metadata_document_client_pushes_its_request_and_a_refused_one_cannot() {
+    // Arrange
+    let app = cimd_app(true).await;
+    let url = one_document(|u| Reply::json(&document(u, CB, "read"))).await;
+    let challenge = pkce_pair().1;
+    let request = |client_id: &str| {
+        vec![
+            ("client_id", client_id.to_owned()),
+            ("response_type", "code".to_owned()),
+            ("redirect_uri", CB.to_owned()),
+            ("scope", "read".to_owned()),
+            ("code_challenge", challenge.clone()),
+            ("code_challenge_method", "S256".to_owned()),
+        ]
+    };
+
+    // Act: RFC 9126 §2.1, a public client names itself with client_id only.
+    let res = app
+        .post_form(
+            "/oauth/par",
+            &request(&url)
+                .iter()
+                .map(|(k, v)| (*k, v.as_str()))
+                .collect::<Vec<_>>(),
+        )
+        .await;
+
+    // Assert
+    let body = json(res).await;
+    assert!(body["request_uri"].is_string(), "{body}");
+    let request_uri = body["request_uri"].as_str().unwrap().to_owned();
+    let res = app
+        .new_browser()
+        .get(app.authorize_url(&[("client_id", &url), ("request_uri", &request_uri)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "on to sign-in");
+    assert!(location(&res).starts_with("/login"));
+
+    // A document naming another client is invalid_client at PAR.
+    let wrong =
+        one_document(|_| Reply::json(&document("https://x.example.com/c.json", CB, "read"))).await;
+    let res = app
+        .post_form(
+            "/oauth/par",
+            &request(&wrong)
+                .iter()
+                .map(|(k, v)| (*k, v.as_str()))
+                .collect::<Vec<_>>(),
+        )
+        .await;
+    assert_eq!(res.status(), 401);
+    let body = json(res).await;
+    assert_eq!(body["error"], "invalid_client");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("metadata document was refused"),
+        "{body}"
+    );
+}

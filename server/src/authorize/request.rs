@@ -210,7 +210,7 @@ pub async fn parse(state: &AppState, params: Params) -> Result<AuthorizeRequest,
             }
             Some(Err(crate::clients::metadata_document::DocError::Refused(why))) => {
                 return Err(Rejection::Page(HtmlError::bad_request(format!(
-                    "The application that sent you here cannot be used: {why}."
+                    "The application that sent you here cannot be used: its client ID metadata document was refused ({why})."
                 ))));
             }
         }

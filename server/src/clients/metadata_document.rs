@@ -69,7 +69,7 @@ pub const RETRY_AFTER: Duration = Duration::from_secs(10);
 /// Most redirect URIs in one document.
 const MAX_REDIRECT_URIS: usize = 20;
 
-/// Why a metadata document client cannot be used: a sentence for the error page or
+/// Why a metadata document client cannot be used: the reason, for the error page or
 /// `error_description` (never a secret: it describes a public document), or a store error.
 #[derive(Debug, thiserror::Error)]
 pub enum DocError {
@@ -400,19 +400,14 @@ pub async fn resolve<C: Conn>(
             if e.transient {
                 return stale_or(stored, cx.now, e.why);
             }
-            return Err(DocError::Refused(format!(
-                "its client metadata document could not be used: {}",
-                e.why
-            )));
+            return Err(DocError::Refused(e.why));
         }
     };
     let checked = match check_document(cx.catalog, url, &fetched.body) {
         Ok(c) => c,
         Err(why) => {
             remember_failure(url, &why);
-            return Err(DocError::Refused(format!(
-                "its client metadata document could not be used: {why}"
-            )));
+            return Err(DocError::Refused(why));
         }
     };
     let expires_at = cx.now + ttl_of(fetched.cache_control.as_deref());
@@ -433,9 +428,7 @@ fn stale_or(
         {
             Ok(c)
         }
-        _ => Err(DocError::Refused(format!(
-            "its client metadata document could not be used: {why}"
-        ))),
+        _ => Err(DocError::Refused(why)),
     }
 }
 

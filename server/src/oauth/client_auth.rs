@@ -161,7 +161,9 @@ async fn locked_client(
                 return Err(e.into());
             }
             Some(Err(crate::clients::metadata_document::DocError::Refused(why))) => {
-                return Err(OAuthError::invalid_client(format!("The client {why}")));
+                return Err(OAuthError::invalid_client(format!(
+                    "The client ID metadata document was refused: {why}"
+                )));
             }
             None => return Err(bad_client()),
         }
