@@ -190,6 +190,12 @@ async fn an_mcp_client_discovers_and_gets_a_token_for_an_mcp_server_with_a_metad
         Box::pin(async move {
             match (path.as_str(), cd.get()) {
                 ("/oauth/client-metadata.json", Some(d)) => Reply::json(d),
+                ("/logo.png", _) => Reply {
+                    status: 200,
+                    headers: vec![("content-type".into(), "image/png".into())],
+                    body: b"\x89PNG\r\n\x1a\n0000".to_vec(),
+                    delay: Duration::ZERO,
+                },
                 _ => Reply {
                     status: 404,
                     headers: vec![],
@@ -202,9 +208,9 @@ async fn an_mcp_client_discovers_and_gets_a_token_for_an_mcp_server_with_a_metad
     .await;
     let client_id = format!("{docs}/oauth/client-metadata.json");
     let redirect_uri = "http://127.0.0.1:33418/callback";
-    client_doc
-        .set(document(&client_id, redirect_uri, "mcp:tools"))
-        .unwrap();
+    let mut doc = document(&client_id, redirect_uri, "mcp:tools");
+    doc["logo_uri"] = json!(format!("{docs}/logo.png"));
+    client_doc.set(doc).unwrap();
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -283,6 +289,12 @@ async fn an_mcp_client_discovers_and_gets_a_token_for_an_mcp_server_with_a_metad
     assert!(html.contains("Example MCP Agent"), "{html}");
     assert!(html.contains("127.0.0.1"), "the publishing host");
     assert!(html.contains("Unverified app"), "unverified notice");
+    // The logo was fetched by Latch and is served from Latch, never hot-linked.
+    assert!(html.contains("src=\"/logos/cimd_"), "logo served by Latch");
+    assert!(
+        !html.contains(&format!("{docs}/logo.png")),
+        "not hot-linked"
+    );
     let res = app
         .authorize_in_browser(&browser, &auth_url, EMAIL, "allow")
         .await;
