@@ -651,3 +651,48 @@ async fn a_metadata_document_client_pushes_its_request_and_a_refused_one_cannot(
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn an_id_token_of_a_metadata_document_client_is_for_its_url() {
+    // Arrange
+    let app = cimd_app(true).await;
+    app.create_user(EMAIL, PASSWORD).await;
+    let url = one_document(|u| Reply::json(&document(u, CB, "openid read"))).await;
+    let client = TestClient {
+        id: url.clone(),
+        secret: None,
+        redirect_uri: CB.to_owned(),
+    };
+    let (verifier, challenge) = pkce_pair();
+
+    // Act
+    let code = app
+        .obtain_code(
+            &client,
+            EMAIL,
+            &[
+                ("scope", "openid read"),
+                ("nonce", "n-0S6"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        )
+        .await;
+    let res = app
+        .post_token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CB),
+            ("client_id", &url),
+            ("code_verifier", &verifier),
+        ])
+        .await;
+
+    // Assert: OIDC Core §2, `aud` and `azp` are the client_id the client knows.
+    assert_eq!(res.status(), 200);
+    let body = json(res).await;
+    let id = jwt_claims(body["id_token"].as_str().expect("an ID token"));
+    assert_eq!(id["aud"], url);
+    assert_eq!(id["azp"], url);
+    assert_eq!(id["nonce"], "n-0S6");
+}
