@@ -72,6 +72,11 @@ pub struct Model {
     /// at `/oauth/register`; `None` for every other client (so it also marks those
     /// registered by an outside party).
     pub registration_access_token_hash: Option<String>,
+    /// A client ID metadata document client: its `client_id` is this `https` URL (the row's
+    /// `id` is a digest of it), and the row is a cache of the document.
+    pub metadata_document_url: Option<String>,
+    /// Until when the cached document is used before it is fetched again.
+    pub metadata_document_expires_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -17,6 +17,7 @@ mod m20261130_000014_mail_reset_verify;
 mod m20261130_000015_totp_sessions;
 mod m20261130_000016_client_secret_overlap;
 mod m20261130_000017_client_registration;
+mod m20261130_000018_client_metadata_documents;
 mod m20261130_000019_logout;
 mod m20261130_000020_passkeys;
 mod m20261130_000021_account_lifecycle;
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000015_totp_sessions::Migration),
             Box::new(m20261130_000016_client_secret_overlap::Migration),
             Box::new(m20261130_000017_client_registration::Migration),
+            Box::new(m20261130_000018_client_metadata_documents::Migration),
             Box::new(m20261130_000019_logout::Migration),
             Box::new(m20261130_000020_passkeys::Migration),
             Box::new(m20261130_000021_account_lifecycle::Migration),

@@ -19,7 +19,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// RFC 8414 §2 metadata. `issuer` is exactly the `iss` of our tokens and responses.
 pub fn metadata(state: &AppState) -> serde_json::Value {
     let iss = &state.settings.issuer;
-    json!({
+    let mut metadata = json!({
         "issuer": iss,
         "authorization_endpoint": format!("{iss}/oauth/authorize"),
         "token_endpoint": format!("{iss}/oauth/token"),
@@ -60,7 +60,14 @@ pub fn metadata(state: &AppState) -> serde_json::Value {
         "backchannel_logout_session_supported": true,
         // RFC 8414 §2, RFC 7591 §3.
         "registration_endpoint": format!("{iss}/oauth/register"),
-    })
+    });
+    // draft-ietf-oauth-client-id-metadata-document §5: an `https` URL may be a client_id.
+    if state.settings.client_id_metadata_documents
+        && let Some(m) = metadata.as_object_mut()
+    {
+        m.insert("client_id_metadata_document_supported".into(), true.into());
+    }
+    metadata
 }
 
 async fn get_metadata(state: web::Data<AppState>) -> HttpResponse {

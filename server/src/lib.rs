@@ -90,6 +90,9 @@ pub mod middleware;
 pub mod oauth;
 /// OpenID Connect: userinfo and discovery.
 pub mod oidc;
+/// Outbound fetches of addresses others chose (logos, JWKS, client ID metadata documents)
+/// under one SSRF fence.
+pub mod outbound;
 /// Server-rendered pages and static assets.
 pub mod pages;
 /// `POST /oauth/par`: pushed authorization requests (RFC 9126).

@@ -55,7 +55,11 @@ async fn post_par(
     }
     // The authenticated client is the request's client_id (§2.1); client_auth already
     // refused a body client_id naming another client.
-    let mut params: Params = vec![("client_id".to_owned(), client.id.clone())];
+    // A metadata document client is named by its URL (`clients::public_id`).
+    let mut params: Params = vec![(
+        "client_id".to_owned(),
+        crate::clients::public_id(&client).to_owned(),
+    )];
     let mut rest: Vec<_> = form
         .0
         .iter()

@@ -236,7 +236,8 @@ impl Application {
             sealer,
             clock,
             catalog,
-            logos: crate::clients::logo::Fetcher::for_issuer(&settings.issuer),
+            logos: crate::clients::logo::Fetcher::for_issuer(&settings.issuer)
+                .or_loopback(settings.allow_loopback_fetch),
             client_keys: crate::clients::jwks::KeyCache::default(),
             mail: crate::mail::Mailer::new(settings.mail.clone()),
             origins,

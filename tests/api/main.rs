@@ -9,6 +9,7 @@ mod authorize;
 mod branding;
 mod catalog;
 mod cli;
+mod client_metadata_documents;
 mod consent_truth;
 mod cors;
 mod dashboard;

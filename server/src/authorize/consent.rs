@@ -180,6 +180,15 @@ pub(super) async fn show(
         }
         (RegisteredBy::Registration, false) => "an outside party (dynamic registration)",
     };
+    // A client ID metadata document client: the host that published it is who it is.
+    let document_by = r.client.metadata_document_url.as_deref().map(|u| {
+        let host = Url::parse(u)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        format!("its own metadata document at {host}, not by this service")
+    });
+    let registered_by = document_by.as_deref().unwrap_or(registered_by);
     let homepage = r.client.client_uri.as_deref().and_then(|u| {
         let host = Url::parse(u).ok()?.host_str()?.to_owned();
         Some((u, host))
@@ -194,7 +203,7 @@ pub(super) async fn show(
         csrf: &token,
         logout_csrf: &logout_csrf,
         client_name: &r.client.name,
-        client_id: &r.client.id,
+        client_id: clients::public_id(&r.client),
         user_email: &user.user.email,
         groups,
         redirect_host: &host,

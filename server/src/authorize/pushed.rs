@@ -117,12 +117,19 @@ pub async fn resolve(
             "The request_uri was not issued by this server's pushed authorization endpoint.",
         ));
     }
-    if !super::request::plausible_client_id(client_id) {
+    // A client ID metadata document client pushed under its row id (its URL names it).
+    let row_id = if super::request::plausible_client_id(client_id) {
+        client_id.to_owned()
+    } else if state.settings.client_id_metadata_documents
+        && crate::clients::metadata_document::looks_like_url(client_id)
+    {
+        crate::clients::metadata_document::row_id(client_id)
+    } else {
         return Err(page(
             "The application that sent you here is not registered (unknown client_id).",
         ));
-    }
-    let row = store::pushed_requests::take(&state.db, &stored_id(uri), client_id, now).await?;
+    };
+    let row = store::pushed_requests::take(&state.db, &stored_id(uri), &row_id, now).await?;
     let Some(row) = row else {
         return Err(page(
             "This authorization request has expired or was already used. Go back to the application and start again.",

@@ -47,6 +47,29 @@ pub fn plausible_client_id(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
+/// The client whose `client_id` is a metadata document URL, when
+/// `LATCH_CLIENT_ID_METADATA_DOCUMENTS` is on (`clients::metadata_document`); `None` when
+/// the feature is off or `client_id` is no URL (then it is unknown, as before).
+pub async fn metadata_document_client(
+    state: &AppState,
+    client_id: &str,
+) -> Option<Result<client::Model, crate::clients::metadata_document::DocError>> {
+    use crate::clients::metadata_document as md;
+    if !state.settings.client_id_metadata_documents || !md::looks_like_url(client_id) {
+        return None;
+    }
+    let catalog = state.catalog.get();
+    let cx = md::Context {
+        db: &state.db,
+        rows: &state.rows,
+        catalog: &catalog,
+        logos: &state.logos,
+        allow_loopback: state.settings.allow_loopback_fetch,
+        now: state.clock.now(),
+    };
+    Some(md::resolve(&cx, client_id).await)
+}
+
 #[derive(Clone, Debug)]
 pub struct AuthorizeRequest {
     pub client: client::Model,
@@ -174,9 +197,23 @@ pub async fn parse(state: &AppState, params: Params) -> Result<AuthorizeRequest,
         return Err(page("The request is missing the client_id parameter."));
     };
     let client = if plausible_client_id(client_id) {
-        store::clients::by_id(&state.db, client_id).await?
+        // A metadata document client is named by its URL only, never by its row id.
+        store::clients::by_id(&state.db, client_id)
+            .await?
+            .filter(|c| c.metadata_document_url.is_none())
     } else {
-        None
+        match metadata_document_client(state, client_id).await {
+            None => None,
+            Some(Ok(c)) => Some(c),
+            Some(Err(crate::clients::metadata_document::DocError::Store(e))) => {
+                return Err(e.into());
+            }
+            Some(Err(crate::clients::metadata_document::DocError::Refused(why))) => {
+                return Err(Rejection::Page(HtmlError::bad_request(format!(
+                    "The application that sent you here cannot be used: its client ID metadata document was refused ({why})."
+                ))));
+            }
+        }
     };
     let Some(client) = client else {
         return Err(page(

@@ -164,6 +164,15 @@ pub struct Settings {
     /// `LATCH_OPEN_REGISTRATION`: `/oauth/register` takes public clients without an initial
     /// access token (RFC 7591 §3), limited per IP (`LATCH_LIMIT_REGISTER_IP`). Off by default.
     pub open_registration: bool,
+    /// `LATCH_CLIENT_ID_METADATA_DOCUMENTS` (default false): an `https` URL may be a
+    /// `client_id`, its JSON document fetched and checked
+    /// (draft-ietf-oauth-client-id-metadata-document; `clients::metadata_document`).
+    pub client_id_metadata_documents: bool,
+    /// `LATCH_ALLOW_LOOPBACK_FETCH` (default false; **for tests only**): Latch's outbound
+    /// fetches (`outbound`) may go to loopback addresses and plain `http://` loopback URLs,
+    /// so a test can serve documents from 127.0.0.1. Private, link-local and other
+    /// non-public addresses stay refused.
+    pub allow_loopback_fetch: bool,
 }
 
 impl Settings {
@@ -334,6 +343,20 @@ mod tests {
     }
 
     /// RFC 9126 §5: PAR is optional unless `LATCH_REQUIRE_PAR` says otherwise.
+    #[test]
+    fn client_id_metadata_documents_and_loopback_fetch_default_off() {
+        let s = load(&[]).unwrap();
+        assert!(!s.client_id_metadata_documents && !s.allow_loopback_fetch);
+        let s = load(&[
+            ("LATCH_CLIENT_ID_METADATA_DOCUMENTS", "true"),
+            ("LATCH_ALLOW_LOOPBACK_FETCH", "true"),
+        ])
+        .unwrap();
+        assert!(s.client_id_metadata_documents && s.allow_loopback_fetch);
+        let e = load(&[("LATCH_ALLOW_LOOPBACK_FETCH", "maybe")]).unwrap_err();
+        assert!(e.to_string().contains("LATCH_ALLOW_LOOPBACK_FETCH"), "{e}");
+    }
+
     #[test]
     fn require_par_defaults_off_and_a_bad_value_names_the_key() {
         assert!(!load(&[]).unwrap().require_par);

@@ -66,6 +66,8 @@ pub(super) struct Raw {
     pub(super) backchannel_max_attempts: Option<String>,
     pub(super) open_registration: Option<String>,
     pub(super) limit_register_ip: Option<String>,
+    pub(super) client_id_metadata_documents: Option<String>,
+    pub(super) allow_loopback_fetch: Option<String>,
 }
 
 /// Read the file and environment layers into [`Raw`]; `env` is the process environment

@@ -314,7 +314,24 @@ pub(super) fn settings(raw: Raw, o: &Overrides) -> Result<Settings, ConfigError>
             "needs mail (LATCH_SMTP_URL): without it no address can be verified",
         ));
     }
+    let client_id_metadata_documents = flag(
+        "LATCH_CLIENT_ID_METADATA_DOCUMENTS",
+        raw.client_id_metadata_documents,
+        false,
+    )?;
+    let allow_loopback_fetch = flag(
+        "LATCH_ALLOW_LOOPBACK_FETCH",
+        raw.allow_loopback_fetch,
+        false,
+    )?;
+    if allow_loopback_fetch {
+        tracing::warn!(
+            "LATCH_ALLOW_LOOPBACK_FETCH is on: outbound fetches may reach loopback; use it for tests only"
+        );
+    }
     Ok(Settings {
+        client_id_metadata_documents,
+        allow_loopback_fetch,
         mail,
         require_verified_email,
         brand: brand(raw.brand_name, raw.brand_logo, raw.brand_color)?,

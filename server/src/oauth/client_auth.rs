@@ -132,7 +132,11 @@ async fn locked_client(
     req: &HttpRequest,
     client_id: &str,
 ) -> Result<std::sync::Arc<client::Model>, OAuthError> {
-    if !crate::authorize::request::plausible_client_id(client_id) {
+    let document = !crate::authorize::request::plausible_client_id(client_id);
+    if document
+        && !(state.settings.client_id_metadata_documents
+            && crate::clients::metadata_document::looks_like_url(client_id))
+    {
         return Err(bad_client());
     }
     // RFC 6819 §5.1.4.2.3: guessing a client's secret is throttled; after repeated
@@ -148,9 +152,27 @@ async fn locked_client(
     {
         return Err(OAuthError::too_many_requests(wait.as_secs().max(1)));
     }
-    let client = store::clients::by_id_cached(&state.db, &state.rows, client_id)
-        .await?
-        .ok_or_else(bad_client)?;
+    let client = if document {
+        // A client ID metadata document client (draft-ietf-oauth-client-id-metadata-document):
+        // fetched or taken from the cache; public, so it authenticates with `none`.
+        match crate::authorize::request::metadata_document_client(state, client_id).await {
+            Some(Ok(c)) => std::sync::Arc::new(c),
+            Some(Err(crate::clients::metadata_document::DocError::Store(e))) => {
+                return Err(e.into());
+            }
+            Some(Err(crate::clients::metadata_document::DocError::Refused(why))) => {
+                return Err(OAuthError::invalid_client(format!(
+                    "The client ID metadata document was refused: {why}"
+                )));
+            }
+            None => return Err(bad_client()),
+        }
+    } else {
+        store::clients::by_id_cached(&state.db, &state.rows, client_id)
+            .await?
+            .filter(|c| c.metadata_document_url.is_none())
+            .ok_or_else(bad_client)?
+    };
     if !crate::clients::may_act(&state.db, &state.rows, &client).await? {
         return Err(bad_client());
     }

@@ -66,8 +66,8 @@ pub fn id_token(state: &AppState, i: IdTokenInput<'_>) -> Result<String, OAuthEr
     let mut claims = json!({
         "iss": state.settings.issuer,
         "sub": i.user.id,
-        "aud": i.client.id,
-        "azp": i.client.id,
+        "aud": crate::clients::public_id(i.client),
+        "azp": crate::clients::public_id(i.client),
         "exp": now + state.settings.access_token_ttl.num_seconds(),
         "iat": now,
         "auth_time": i.auth_time,
