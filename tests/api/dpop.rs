@@ -67,6 +67,20 @@ impl Key {
         c["ath"] = json!(latch_verify::dpop::ath(token));
         self.sign(&self.header(), &c)
     }
+
+    /// As [`proof_for`](Self::proof_for), carrying a server `nonce` (RFC 9449 §9).
+    pub(crate) fn proof_with_nonce(
+        &self,
+        htm: &str,
+        htu: &str,
+        token: &str,
+        nonce: &str,
+    ) -> String {
+        let mut c = claims(htm, htu);
+        c["ath"] = json!(latch_verify::dpop::ath(token));
+        c["nonce"] = json!(nonce);
+        self.sign(&self.header(), &c)
+    }
 }
 
 fn claims(htm: &str, htu: &str) -> Value {

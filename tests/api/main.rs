@@ -8,6 +8,7 @@ mod authorize;
 mod branding;
 mod catalog;
 mod cli;
+mod client_type;
 mod consent_truth;
 mod cors;
 mod dashboard;

@@ -5,6 +5,7 @@
 //! registered is "unverified" until an admin verifies it.
 
 pub mod jwks;
+pub mod kind;
 pub mod logo;
 pub mod origins;
 
