@@ -342,7 +342,7 @@ async fn latch_verify_requires_its_own_dpop_nonces_when_configured() {
     let with_nonces = |k: &[u8]| {
         Verifier::builder(&app.settings.issuer)
             .audience(&app.settings.audience)
-            .dpop_nonces(k.to_vec(), std::time::Duration::from_secs(60))
+            .dpop_nonces(k, std::time::Duration::from_secs(60))
     };
     let v = with_nonces(&rs_key).discover().await.unwrap();
     let sibling = with_nonces(&rs_key).discover().await.unwrap();
