@@ -26,6 +26,9 @@
 #   token_dpop as token, with a fresh DPoP proof (RFC 9449) per request (ES256 proofs
 #              pre-made by scripts/dpop_proofs.py, each used once): proof verification,
 #              the jti replay record (database, or Redis with REDIS=) and a DPoP-bound token
+#   v1_dpop    GET  /v1/users/me with Authorization: DPoP <access token> (a person's token,
+#              bound to a key by redeeming a code with a proof) and a fresh proof with `ath`
+#              per request (pre-made, each used once): the resource side of RFC 9449 §7
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${DURATION:-10}"; WARMUP="${WARMUP:-2}"; CONCS="${CONCS:-32 1}"; DB="${DB:-sqlite}"
@@ -97,6 +100,15 @@ if [[ " ${ENDPOINTS:-} " == *" token_dpop "* ]]; then
   curl -sf -u "$CID:$CSEC" -H "DPoP: $(python3 scripts/dpop_proofs.py "$ISSUER/oauth/token" 1)" \
     -d grant_type=client_credentials "$BASE/oauth/token" | grep -q '"token_type":"DPoP"' || { echo "DPoP sanity check failed" >&2; exit 1; }
 fi
+if [[ " ${ENDPOINTS:-} " == *" v1_dpop "* ]]; then
+  # A person's access token bound to a key: one code redeemed with a proof of that key.
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$TMP/dpop-key.pem" 2>/dev/null
+  DCODE="$("${MINT[@]}" "$LATCH_DATABASE_URL" "$ACID" bench@example.com 1)"
+  DAT="$(curl -sf -u "$ACID:$ACSEC" -H "DPoP: $(python3 scripts/dpop_proofs.py "$ISSUER/oauth/token" 1 POST "$TMP/dpop-key.pem")" \
+    -d grant_type=authorization_code -d "code=$DCODE" "$BASE/oauth/token" | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')"
+  curl -sf -H "Authorization: DPoP $DAT" -H "DPoP: $(python3 scripts/dpop_proofs.py "$ISSUER/v1/users/me" 1 GET "$TMP/dpop-key.pem" "$DAT")" \
+    "$BASE/v1/users/me" | grep -q '"object":"user"' || { echo "DPoP /v1 sanity check failed" >&2; exit 1; }
+fi
 curl -sf -u "$CID:$CSEC" -d "token=$AT" "$BASE/oauth/introspect" | grep -q '"active":true' || { echo "introspection sanity check failed" >&2; exit 1; }
 KEY="$("$BIN" key create --user bench@example.com --mode test --json | sed -n 's/.*"key":"\([^"]*\)".*/\1/p')"
 curl -sf -H "Authorization: Bearer $KEY" "$BASE/v1/users/me" | grep -q '"object":"user"' || { echo "API key sanity check failed" >&2; exit 1; }
@@ -152,6 +164,15 @@ request = function()
 end
 $result_lua
 LUA
+cat >"$TMP/v1_dpop.lua" <<LUA
+local proofs = {}; for l in io.lines("$TMP/v1proofs.txt") do proofs[#proofs + 1] = l end
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", nil, {["Authorization"] = "DPoP ${DAT:-}", ["DPoP"] = proofs[i] or "exhausted"})
+end
+$result_lua
+LUA
 # Each code is used once: thread-local cursor over a file of pre-minted codes.
 cat >"$TMP/code.lua" <<LUA
 local codes = {}; for l in io.lines("$TMP/codes.txt") do codes[#codes + 1] = l end
@@ -188,6 +209,7 @@ for ep in ${ENDPOINTS:-token code introspect apikey discovery}; do
     token_api) path=/oauth/token; lua="$TMP/token_api.lua" ;;
     token_pkjwt) path=/oauth/token; lua="$TMP/token_pkjwt.lua" ;;
     token_dpop) path=/oauth/token; lua="$TMP/token_dpop.lua" ;;
+    v1_dpop) path=/v1/users/me; lua="$TMP/v1_dpop.lua" ;;
     code) path=/oauth/token; lua="$TMP/code.lua" ;;
     introspect) path=/oauth/introspect; lua="$TMP/introspect.lua" ;;
     apikey) path=/v1/users/me; lua="$TMP/apikey.lua" ;;
@@ -204,6 +226,8 @@ for ep in ${ENDPOINTS:-token code introspect apikey discovery}; do
       sign_assertions "${ASSERTIONS:-60000}" >"$TMP/assertions.txt"
     elif [[ $ep == token_dpop ]]; then
       python3 scripts/dpop_proofs.py "$ISSUER/oauth/token" "${PROOFS:-40000}" >"$TMP/proofs.txt"
+    elif [[ $ep == v1_dpop ]]; then
+      python3 scripts/dpop_proofs.py "$ISSUER/v1/users/me" "${PROOFS:-40000}" GET "$TMP/dpop-key.pem" "$DAT" >"$TMP/v1proofs.txt"
     else
       run "$path" "$lua" 32 "$WARMUP" >/dev/null
     fi

@@ -22,6 +22,9 @@ use crate::store::{self, StoreError};
 /// How far in the future a proof's `iat` may be (clock skew between client and server).
 pub const MAX_FUTURE_SECS: i64 = 5;
 
+/// How many distinct proof headers (client keys) are kept parsed.
+const HEADER_CACHE: usize = 1024;
+
 /// Length of a nonce's slot number and MAC, in bytes.
 const SLOT_LEN: usize = 8;
 const MAC_LEN: usize = 16;
@@ -50,6 +53,10 @@ pub struct Dpop {
     pub max_age: i64,
     /// `LATCH_DPOP_REQUIRE_NONCE`.
     pub require_nonce: bool,
+    /// Used `jti`s without Redis: written in batches (group commit).
+    replay: store::dpop_proofs::GroupInsert,
+    /// Checked proof headers (their key, parsed once), by their raw bytes.
+    headers: latch_verify::dpop::HeaderCache,
 }
 
 impl Dpop {
@@ -59,6 +66,8 @@ impl Dpop {
             nonce_key: hmac::Key::new(hmac::HMAC_SHA256, &k),
             max_age: max_age.num_seconds().max(1),
             require_nonce,
+            replay: Default::default(),
+            headers: latch_verify::dpop::HeaderCache::new(HEADER_CACHE),
         }
     }
 
@@ -125,7 +134,10 @@ impl Dpop {
             max_age: self.max_age,
             max_future: MAX_FUTURE_SECS,
         };
-        let proof = latch_verify::dpop::verify(proof, &expect).map_err(Refusal::Invalid)?;
+        let proof = self
+            .headers
+            .verify(proof, &expect)
+            .map_err(Refusal::Invalid)?;
         if (require_nonce || self.require_nonce)
             && !proof
                 .nonce
@@ -148,10 +160,7 @@ impl Dpop {
             Some(first) => first,
             None => {
                 let expires = DateTime::from_timestamp(until, 0).unwrap_or_else(store::now);
-                let txn = store::begin_write(db).await?;
-                let first = store::dpop_proofs::insert_once(&*txn, key, expires).await?;
-                txn.commit().await.map_err(StoreError::from)?;
-                first
+                self.replay.insert_once(db, key, expires).await?
             }
         };
         if !first {

@@ -67,6 +67,20 @@ impl Key {
         c["ath"] = json!(latch_verify::dpop::ath(token));
         self.sign(&self.header(), &c)
     }
+
+    /// As [`proof_for`](Self::proof_for), carrying a server `nonce` (RFC 9449 §9).
+    pub(crate) fn proof_with_nonce(
+        &self,
+        htm: &str,
+        htu: &str,
+        token: &str,
+        nonce: &str,
+    ) -> String {
+        let mut c = claims(htm, htu);
+        c["ath"] = json!(latch_verify::dpop::ath(token));
+        c["nonce"] = json!(nonce);
+        self.sign(&self.header(), &c)
+    }
 }
 
 fn claims(htm: &str, htu: &str) -> Value {
@@ -728,4 +742,42 @@ async fn a_client_flag_requires_nonces_for_that_client_only() {
     .await;
     assert!(res.headers().get("dpop-nonce").is_some());
     expect_challenge(res, "use_dpop_nonce").await;
+}
+
+/// Used `jti`s are written by group commit (`store::dpop_proofs::GroupInsert`): the same
+/// proof sent many times at once, to two instances, in batches together or apart, is
+/// accepted exactly once; distinct proofs sent at once are each accepted.
+#[tokio::test]
+async fn concurrent_copies_of_a_proof_are_accepted_once() {
+    let app = spawn_app().await;
+    let sibling = spawn_sibling(&app).await;
+    let c = app.machine_client().await;
+    let key = Key::new();
+    let proof = key.proof("POST", &token_url(&app));
+    let sends = (0..24).map(|i| {
+        let (app, sibling, c, proof) = (&app, &sibling, &c, proof.clone());
+        async move {
+            let on = if i % 2 == 0 { app } else { sibling };
+            cc(on, c, &[&proof]).await.status().as_u16()
+        }
+    });
+    let statuses = futures_util::future::join_all(sends).await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 400),
+        "{statuses:?}"
+    );
+    let fresh: Vec<String> = (0..24)
+        .map(|_| key.proof("POST", &token_url(&app)))
+        .collect();
+    let sends = fresh.iter().map(|p| {
+        let (app, c) = (&app, &c);
+        async move { cc(app, c, &[p]).await.status().as_u16() }
+    });
+    let statuses = futures_util::future::join_all(sends).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
 }

@@ -10,6 +10,7 @@ mod branding;
 mod catalog;
 mod cli;
 mod client_metadata_documents;
+mod client_type;
 mod consent_truth;
 mod cors;
 mod dashboard;

@@ -316,3 +316,105 @@ async fn latch_verify_checks_dpop_bound_tokens() {
         VerifyError::InvalidToken(InvalidToken::NotDpopBound)
     );
 }
+
+/// RFC 9449 §9: a resource server using latch-verify can require its own nonces: a proof
+/// without one (or with a stale or foreign one) gets `use_dpop_nonce` with a nonce for
+/// `DPoP-Nonce`; with it, the proof passes; another verifier holding the same key (another
+/// instance of the resource server) accepts it; the replay cache still holds.
+#[tokio::test]
+async fn latch_verify_requires_its_own_dpop_nonces_when_configured() {
+    use crate::dpop::Key;
+    let app = spawn_reachable_app().await;
+    let c = app.machine_client().await;
+    let key = Key::new();
+    let res = app
+        .http
+        .post(app.url("/oauth/token"))
+        .basic_auth(&c.id, c.secret.as_deref())
+        .header("DPoP", key.proof("POST", &app.url("/oauth/token")))
+        .form(&[("grant_type", "client_credentials"), ("scope", "read")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let at = json(res).await["access_token"].as_str().unwrap().to_owned();
+    let rs_key = [7u8; 32];
+    let with_nonces = |k: &[u8]| {
+        Verifier::builder(&app.settings.issuer)
+            .audience(&app.settings.audience)
+            .dpop_nonces(k, std::time::Duration::from_secs(60))
+    };
+    let v = with_nonces(&rs_key).discover().await.unwrap();
+    let sibling = with_nonces(&rs_key).discover().await.unwrap();
+    let api = "https://api.example.com/invoices";
+
+    // Without a nonce: 401 use_dpop_nonce, and the nonce to use.
+    let e = v
+        .verify_dpop(&at, Some(&key.proof_for("GET", api, &at)), "GET", api)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), 401);
+    assert_eq!(e.error_code(), Some("use_dpop_nonce"));
+    assert!(
+        e.dpop_challenge()
+            .starts_with("DPoP error=\"use_dpop_nonce\"")
+    );
+    let nonce = e.dpop_nonce().expect("a nonce for DPoP-Nonce").to_owned();
+    assert_eq!(v.dpop_nonce().as_deref(), Some(nonce.as_str()));
+
+    // With it: accepted, here and by the sibling; each proof once.
+    let proof = key.proof_with_nonce("GET", api, &at, &nonce);
+    v.verify_dpop(&at, Some(&proof), "GET", api).await.unwrap();
+    assert!(matches!(
+        v.verify_dpop(&at, Some(&proof), "GET", api).await,
+        Err(VerifyError::InvalidDpopProof(_))
+    ));
+    sibling
+        .verify_dpop(
+            &at,
+            Some(&key.proof_with_nonce("GET", api, &at, &nonce)),
+            "GET",
+            api,
+        )
+        .await
+        .unwrap();
+
+    // A made-up nonce, and another resource server's nonce: use_dpop_nonce again.
+    let other = with_nonces(&[8u8; 32]).discover().await.unwrap();
+    let foreign = other.dpop_nonce().unwrap();
+    for bad in ["bm9ub25jZQ", foreign.as_str()] {
+        let e = v
+            .verify_dpop(
+                &at,
+                Some(&key.proof_with_nonce("GET", api, &at, bad)),
+                "GET",
+                api,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.dpop_nonce(), Some(nonce.as_str()), "{bad}");
+    }
+
+    // The nonce does not excuse anything else: another key is still refused.
+    let stranger = Key::new();
+    assert!(matches!(
+        v.verify_dpop(
+            &at,
+            Some(&stranger.proof_with_nonce("GET", api, &at, &nonce)),
+            "GET",
+            api
+        )
+        .await,
+        Err(VerifyError::InvalidDpopProof(_))
+    ));
+
+    // A short key or a step out of bounds is a configuration error.
+    assert!(with_nonces(&[1u8; 16]).discover().await.is_err());
+    let zero_step = Verifier::builder(&app.settings.issuer)
+        .dpop_nonces(rs_key, std::time::Duration::from_secs(0))
+        .discover()
+        .await;
+    assert!(zero_step.is_err());
+    // Without nonces configured, none is handed out.
+    assert_eq!(verifier(&app).await.dpop_nonce(), None);
+}

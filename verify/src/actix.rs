@@ -235,6 +235,10 @@ fn refusal_response(e: &VerifyError, resource_metadata: Option<&str>) -> HttpRes
     if let VerifyError::Unavailable(_) = e {
         res.insert_header((header::RETRY_AFTER, "5"));
     }
+    // RFC 9449 §9: the nonce the client's next proof must carry.
+    if let Some(n) = e.dpop_nonce() {
+        res.insert_header(("DPoP-Nonce", n));
+    }
     res.insert_header((header::CACHE_CONTROL, "no-store"));
     let error = e.error_code().unwrap_or(match e {
         VerifyError::Unavailable(_) => "temporarily_unavailable",

@@ -4,7 +4,7 @@
 //! passes `now`), so the authorization server and resource servers share one parser.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use jsonwebtoken::jwk::Jwk;
@@ -209,20 +209,35 @@ pub fn htu_matches(htu: &str, request_url: &str) -> bool {
     }
 }
 
-/// Check a `DPoP` header value against the request (RFC 9449 §4.3 steps 1–11, except the
-/// nonce of step 10's neighbour §8 and the `jti` replay check of §11.1, which need state
-/// the caller holds: see [`Proof::nonce`] and [`ReplayCache`]).
-pub fn verify(proof: &str, expect: &Expect<'_>) -> Result<Proof, ProofError> {
-    // Step 1–3: one well-formed compact JWS (RFC 7515 §7.1).
-    if proof.len() > MAX_PROOF_LEN {
-        return Err(ProofError::Malformed);
-    }
-    let mut parts = proof.split('.');
-    let (Some(h64), Some(p64), Some(sig), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(ProofError::Malformed);
-    };
+/// A proof header that passed §4.3 steps 4, 5 and 7, with its key ready for step 6.
+struct CheckedHeader {
+    alg: Algorithm,
+    key: VerifyKey,
+    /// The key's RFC 7638 thumbprint.
+    jkt: String,
+}
+
+enum VerifyKey {
+    /// EC and OKP keys, parsed (and checked to be on the curve) once.
+    Parsed(aws_lc_rs::signature::ParsedPublicKey),
+    /// RSA keys, through jsonwebtoken.
+    Jwt(DecodingKey),
+}
+
+/// A coordinate of an EC or OKP key: base64url of exactly `len` bytes (RFC 7518 §6.2.1.2,
+/// RFC 8037 §2).
+fn coordinate(jwk: &Map<String, Value>, name: &str, len: usize) -> Result<Vec<u8>, ProofError> {
+    jwk.get(name)
+        .and_then(Value::as_str)
+        .and_then(b64)
+        .filter(|b| b.len() == len)
+        .ok_or(ProofError::Key)
+}
+
+/// Steps 4, 5 and 7 of RFC 9449 §4.3 on the proof's first part: `typ`, `alg` and a public
+/// `jwk` that suits `alg`; then the key, built for verification.
+fn check_header(h64: &str) -> Result<CheckedHeader, ProofError> {
+    use aws_lc_rs::signature as sig;
     let header: Map<String, Value> = b64(h64)
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or(ProofError::Malformed)?;
@@ -243,12 +258,113 @@ pub fn verify(proof: &str, expect: &Expect<'_>) -> Result<Proof, ProofError> {
         return Err(ProofError::Key);
     }
     let members = required_members(jwk_map, alg).ok_or(ProofError::Key)?;
-    let jwk: Jwk = serde_json::from_value(jwk_value.clone()).map_err(|_| ProofError::Key)?;
-    let key = DecodingKey::from_jwk(&jwk).map_err(|_| ProofError::Key)?;
+    let parsed = |a: &'static sig::EcdsaVerificationAlgorithm, len: usize| {
+        let mut point = vec![4u8];
+        point.extend(coordinate(jwk_map, "x", len)?);
+        point.extend(coordinate(jwk_map, "y", len)?);
+        sig::ParsedPublicKey::new(a, point)
+            .map(VerifyKey::Parsed)
+            .map_err(|_| ProofError::Key)
+    };
+    let key = match alg {
+        Algorithm::ES256 => parsed(&sig::ECDSA_P256_SHA256_FIXED, 32)?,
+        Algorithm::ES384 => parsed(&sig::ECDSA_P384_SHA384_FIXED, 48)?,
+        Algorithm::EdDSA => sig::ParsedPublicKey::new(&sig::ED25519, coordinate(jwk_map, "x", 32)?)
+            .map(VerifyKey::Parsed)
+            .map_err(|_| ProofError::Key)?,
+        _ => {
+            let jwk: Jwk =
+                serde_json::from_value(jwk_value.clone()).map_err(|_| ProofError::Key)?;
+            VerifyKey::Jwt(DecodingKey::from_jwk(&jwk).map_err(|_| ProofError::Key)?)
+        }
+    };
+    Ok(CheckedHeader {
+        alg,
+        key,
+        jkt: thumbprint_of(&members),
+    })
+}
+
+/// Checked proof headers by their exact base64url text, for a server that sees the same
+/// client keys again and again: the header's JSON, the key's parsing and its thumbprint are
+/// done once per key instead of once per proof. Only a header that passed every check is
+/// kept, and the same bytes always give the same result, so nothing is skipped that could
+/// differ; the signature, the claims and the replay check are done for every proof. At
+/// most `capacity` headers; when full it starts over (a flood of new keys costs what it
+/// would without the cache).
+pub struct HeaderCache {
+    seen: Mutex<HashMap<Box<str>, Arc<CheckedHeader>>>,
+    capacity: usize,
+}
+
+impl HeaderCache {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            seen: Mutex::new(HashMap::new()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// [`verify`], with the header looked up here first.
+    pub fn verify(&self, proof: &str, expect: &Expect<'_>) -> Result<Proof, ProofError> {
+        verify_with(proof, expect, Some(self))
+    }
+
+    fn header(&self, h64: &str) -> Result<Arc<CheckedHeader>, ProofError> {
+        if let Some(h) = self.lock().get(h64) {
+            return Ok(h.clone());
+        }
+        let h = Arc::new(check_header(h64)?);
+        let mut seen = self.lock();
+        if seen.len() >= self.capacity {
+            seen.clear();
+        }
+        seen.insert(h64.into(), h.clone());
+        Ok(h)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Arc<CheckedHeader>>> {
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Check a `DPoP` header value against the request (RFC 9449 §4.3 steps 1–11, except the
+/// nonce of step 10's neighbour §8 and the `jti` replay check of §11.1, which need state
+/// the caller holds: see [`Proof::nonce`] and [`ReplayCache`]).
+pub fn verify(proof: &str, expect: &Expect<'_>) -> Result<Proof, ProofError> {
+    verify_with(proof, expect, None)
+}
+
+fn verify_with(
+    proof: &str,
+    expect: &Expect<'_>,
+    cache: Option<&HeaderCache>,
+) -> Result<Proof, ProofError> {
+    // Step 1–3: one well-formed compact JWS (RFC 7515 §7.1).
+    if proof.len() > MAX_PROOF_LEN {
+        return Err(ProofError::Malformed);
+    }
+    let mut parts = proof.split('.');
+    let (Some(h64), Some(p64), Some(sig), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(ProofError::Malformed);
+    };
+    // Steps 4, 5, 7.
+    let header = match cache {
+        Some(c) => c.header(h64)?,
+        None => Arc::new(check_header(h64)?),
+    };
     // Step 6: the signature, by that key.
-    let signed_len = h64.len() + 1 + p64.len();
-    let verified = jsonwebtoken::crypto::verify(sig, &proof.as_bytes()[..signed_len], &key, alg)
-        .unwrap_or(false);
+    let signed = &proof.as_bytes()[..h64.len() + 1 + p64.len()];
+    let verified = match &header.key {
+        VerifyKey::Parsed(k) => b64(sig).is_some_and(|s| k.verify_sig(signed, &s).is_ok()),
+        VerifyKey::Jwt(k) => {
+            jsonwebtoken::crypto::verify(sig, signed, k, header.alg).unwrap_or(false)
+        }
+    };
     if !verified {
         return Err(ProofError::Signature);
     }
@@ -295,7 +411,7 @@ pub fn verify(proof: &str, expect: &Expect<'_>) -> Result<Proof, ProofError> {
         }
     }
     Ok(Proof {
-        jkt: thumbprint_of(&members),
+        jkt: header.jkt.clone(),
         jti,
         iat,
         nonce: claims.nonce,
@@ -339,6 +455,78 @@ impl ReplayCache {
                 Ok(())
             }
         }
+    }
+}
+
+/// Server nonces of a resource server (RFC 9449 §9), stateless: `base64url(step ‖
+/// HMAC-SHA256(key, step)[..16])`, where `step` is the time divided by the step length. A
+/// nonce of the current or the previous step is accepted, so a nonce lives one to two steps
+/// and every process holding the same key accepts every other's; nothing is stored.
+pub struct NonceIssuer {
+    key: aws_lc_rs::hmac::Key,
+    step: i64,
+}
+
+/// Length of a nonce's step number and MAC, in bytes.
+const NONCE_STEP_LEN: usize = 8;
+const NONCE_MAC_LEN: usize = 16;
+
+/// The shortest key [`NonceIssuer::new`] takes (HMAC-SHA256's block of entropy).
+pub const MIN_NONCE_KEY_LEN: usize = 32;
+
+impl NonceIssuer {
+    /// `key`: at least [`MIN_NONCE_KEY_LEN`] random bytes the resource server keeps (the same
+    /// on each of its instances); `step_secs`: how long one nonce is current (≥ 1).
+    pub fn new(key: &[u8], step_secs: i64) -> Option<Self> {
+        if key.len() < MIN_NONCE_KEY_LEN || step_secs < 1 {
+            return None;
+        }
+        Some(Self {
+            key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key),
+            step: step_secs,
+        })
+    }
+
+    fn step_of(&self, now: i64) -> i64 {
+        now.div_euclid(self.step)
+    }
+
+    fn nonce_for(&self, step: i64) -> String {
+        let s = step.to_be_bytes();
+        let tag = aws_lc_rs::hmac::sign(&self.key, &s);
+        let mut out = s.to_vec();
+        out.extend_from_slice(&tag.as_ref()[..NONCE_MAC_LEN]);
+        b64url(&out)
+    }
+
+    /// The nonce to hand out at `now` (seconds since the epoch), for `DPoP-Nonce`.
+    pub fn nonce(&self, now: i64) -> String {
+        self.nonce_for(self.step_of(now))
+    }
+
+    /// Whether `nonce` was made with this key in the current or the previous step (the MAC
+    /// compared in constant time).
+    pub fn is_fresh(&self, nonce: &str, now: i64) -> bool {
+        let Some(raw) = b64(nonce) else {
+            return false;
+        };
+        if raw.len() != NONCE_STEP_LEN + NONCE_MAC_LEN {
+            return false;
+        }
+        let (s, mac) = raw.split_at(NONCE_STEP_LEN);
+        let mut step_bytes = [0u8; NONCE_STEP_LEN];
+        step_bytes.copy_from_slice(s);
+        let step = i64::from_be_bytes(step_bytes);
+        let current = self.step_of(now);
+        if step != current && step != current - 1 {
+            return false;
+        }
+        let want = aws_lc_rs::hmac::sign(&self.key, &step_bytes);
+        want.as_ref()[..NONCE_MAC_LEN]
+            .iter()
+            .zip(mac)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
     }
 }
 
@@ -501,5 +689,70 @@ pub(crate) mod tests {
         );
         // `a` expired at 10: swept, room again, and `a` is usable again.
         assert!(cache.check_and_insert(&p("a"), 11, 20).is_ok());
+    }
+
+    #[test]
+    fn nonces_live_one_to_two_steps_and_are_bound_to_the_key() {
+        assert!(NonceIssuer::new(&[1u8; 31], 60).is_none());
+        assert!(NonceIssuer::new(&[1u8; 32], 0).is_none());
+        let n = NonceIssuer::new(&[1u8; 32], 60).unwrap();
+        let t0 = 6000;
+        let nonce = n.nonce(t0);
+        assert!(n.is_fresh(&nonce, t0));
+        assert!(n.is_fresh(&nonce, t0 + 119));
+        assert!(!n.is_fresh(&nonce, t0 + 120));
+        // A nonce of the future, another key's, garbage and a flipped MAC are refused.
+        assert!(!n.is_fresh(&n.nonce(t0 + 60), t0));
+        let other = NonceIssuer::new(&[2u8; 32], 60).unwrap();
+        assert!(!other.is_fresh(&nonce, t0));
+        for bad in ["", "!!", "AAAA", &nonce[..nonce.len() - 1]] {
+            assert!(!n.is_fresh(bad, t0));
+        }
+        let mut raw = b64(&nonce).unwrap();
+        let last = raw.len() - 1;
+        raw[last] ^= 1;
+        assert!(!n.is_fresh(&b64url(&raw), t0));
+    }
+
+    #[test]
+    fn the_header_cache_gives_what_verify_gives() {
+        let (pair, jwk) = key();
+        let (other, _) = key();
+        let cache = HeaderCache::new(1);
+        let good = sign(&pair, &header(&jwk), &claims(1000));
+        assert_eq!(
+            cache.verify(&good, &expect(1000)),
+            verify(&good, &expect(1000))
+        );
+        // The same header again (from the cache), then a forged signature with that header:
+        // the signature is still checked each time.
+        let mut c = claims(1000);
+        c["jti"] = json!("j2");
+        assert!(
+            cache
+                .verify(&sign(&pair, &header(&jwk), &c), &expect(1000))
+                .is_ok()
+        );
+        assert_eq!(
+            cache.verify(&sign(&other, &header(&jwk), &c), &expect(1000)),
+            Err(ProofError::Signature)
+        );
+        // A refused header is not kept; another key replaces the one entry.
+        let mut bad = header(&jwk);
+        bad["typ"] = json!("JWT");
+        let p = sign(&pair, &bad, &claims(1000));
+        assert_eq!(cache.verify(&p, &expect(1000)), Err(ProofError::Type));
+        assert_eq!(cache.verify(&p, &expect(1000)), Err(ProofError::Type));
+        let (pair2, jwk2) = key();
+        let p2 = sign(&pair2, &header(&jwk2), &claims(1000));
+        assert_eq!(
+            cache.verify(&p2, &expect(1000)).unwrap().jkt,
+            thumbprint(&jwk2, "ES256").unwrap()
+        );
+        // EC coordinates of the wrong length are refused (RFC 7518 §6.2.1.2).
+        let mut short = jwk.clone();
+        short["x"] = json!(b64url(&[1u8; 31]));
+        let p = sign(&pair, &header(&short), &claims(1000));
+        assert_eq!(cache.verify(&p, &expect(1000)), Err(ProofError::Key));
     }
 }

@@ -115,6 +115,11 @@ pub enum VerifyError {
     /// replayed or by another key than the token's `cnf.jkt`; the text says which.
     #[error("invalid_dpop_proof: {0}")]
     InvalidDpopProof(String),
+    /// 401 `use_dpop_nonce` (RFC 9449 §9): the proof must carry a server nonce (it had none,
+    /// or a stale one); the value is the nonce to use, for the `DPoP-Nonce` header
+    /// ([`dpop_nonce`](Self::dpop_nonce)).
+    #[error("use_dpop_nonce")]
+    UseDpopNonce(String),
     /// 403 `insufficient_scope`: the token is good but lacks these scopes.
     #[error("insufficient_scope: requires {}", .required.join(" "))]
     InsufficientScope { required: Vec<String> },
@@ -143,7 +148,8 @@ impl VerifyError {
         match self {
             VerifyError::InvalidToken(_)
             | VerifyError::MissingToken
-            | VerifyError::InvalidDpopProof(_) => 401,
+            | VerifyError::InvalidDpopProof(_)
+            | VerifyError::UseDpopNonce(_) => 401,
             VerifyError::InsufficientScope { .. } => 403,
             VerifyError::InvalidRequest(_) => 400,
             VerifyError::Unavailable(_) => 503,
@@ -156,6 +162,7 @@ impl VerifyError {
         match self {
             VerifyError::InvalidToken(_) => Some("invalid_token"),
             VerifyError::InvalidDpopProof(_) => Some("invalid_dpop_proof"),
+            VerifyError::UseDpopNonce(_) => Some("use_dpop_nonce"),
             VerifyError::InsufficientScope { .. } => Some("insufficient_scope"),
             VerifyError::InvalidRequest(_) => Some("invalid_request"),
             VerifyError::MissingToken | VerifyError::Unavailable(_) => None,
@@ -171,10 +178,22 @@ impl VerifyError {
             }
             VerifyError::InvalidRequest(m) => (*m).into(),
             VerifyError::InvalidDpopProof(m) => m.clone(),
+            VerifyError::UseDpopNonce(_) => {
+                "The DPoP proof must carry the nonce given in DPoP-Nonce".into()
+            }
             VerifyError::MissingToken => "The request has no bearer token".into(),
             VerifyError::Unavailable(_) => {
                 "The credential cannot be checked right now; try again later".into()
             }
+        }
+    }
+
+    /// The nonce for the `DPoP-Nonce` response header (RFC 9449 §9), for
+    /// [`UseDpopNonce`](Self::UseDpopNonce).
+    pub fn dpop_nonce(&self) -> Option<&str> {
+        match self {
+            VerifyError::UseDpopNonce(n) => Some(n),
+            _ => None,
         }
     }
 

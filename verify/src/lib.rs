@@ -98,6 +98,10 @@ struct Inner {
     introspection: Option<Introspection>,
     /// DPoP proof `jti`s seen by this process (RFC 9449 §11.1).
     dpop_replay: dpop::ReplayCache,
+    /// Proof headers (client keys) already checked and parsed.
+    dpop_headers: dpop::HeaderCache,
+    /// Server nonces, when this resource server requires them (RFC 9449 §9).
+    dpop_nonces: Option<dpop::NonceIssuer>,
 }
 
 /// How old a DPoP proof's `iat` may be at a resource (RFC 9449 §11.1), in seconds.
@@ -105,6 +109,11 @@ pub const DPOP_PROOF_MAX_AGE: i64 = 60;
 /// How many DPoP proofs the in-process replay cache holds; when it is full of proofs still
 /// inside their window, new proofs are refused rather than old ones forgotten.
 pub const DPOP_REPLAY_CAPACITY: usize = 100_000;
+/// How many distinct DPoP proof headers (client keys) are kept parsed.
+pub const DPOP_HEADER_CACHE_CAPACITY: usize = 1024;
+/// The bounds of [`VerifierBuilder::dpop_nonces`]'s step: a nonce lives one to two steps.
+pub const MIN_DPOP_NONCE_STEP: Duration = Duration::from_secs(5);
+pub const MAX_DPOP_NONCE_STEP: Duration = Duration::from_secs(3600);
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -137,6 +146,8 @@ pub struct VerifierBuilder {
     cache_ttl: Duration,
     cache_capacity: usize,
     http: Option<reqwest::Client>,
+    /// [`dpop_nonces`](VerifierBuilder::dpop_nonces): the key and the step.
+    dpop_nonces: Option<(Vec<u8>, Duration)>,
 }
 
 impl std::fmt::Debug for VerifierBuilder {
@@ -241,9 +252,40 @@ impl VerifierBuilder {
         self
     }
 
+    /// Require server nonces in DPoP proofs (RFC 9449 §9): [`Verifier::verify_dpop`]
+    /// refuses a proof without a fresh nonce with [`VerifyError::UseDpopNonce`], whose
+    /// [`dpop_nonce`](VerifyError::dpop_nonce) goes in the `DPoP-Nonce` header. Nonces are
+    /// stateless (an HMAC of the time step under `key`, [`dpop::NonceIssuer`]): give every
+    /// instance of the resource server the same `key` (at least 32 random bytes, kept
+    /// secret) and they accept each other's nonces. A nonce is accepted for one to two
+    /// `step`s (5 s to 1 h; checked by [`discover`](Self::discover)). Nonces bound how long
+    /// a proof made in advance (by malware on the client, say) stays usable.
+    pub fn dpop_nonces(mut self, key: impl AsRef<[u8]>, step: Duration) -> Self {
+        self.dpop_nonces = Some((key.as_ref().to_vec(), step));
+        self
+    }
+
     /// Fetch `{issuer}/.well-known/oauth-authorization-server`, check that its `issuer` is
     /// exactly ours (RFC 8414 §3.3), fetch its `jwks_uri`, and return the verifier.
     pub async fn discover(self) -> Result<Verifier, Error> {
+        let dpop_nonces = match &self.dpop_nonces {
+            None => None,
+            Some((key, step)) => {
+                if *step < MIN_DPOP_NONCE_STEP || *step > MAX_DPOP_NONCE_STEP {
+                    return Err(Error::Config(format!(
+                        "the DPoP nonce step {step:?} must be {MIN_DPOP_NONCE_STEP:?} to {MAX_DPOP_NONCE_STEP:?}"
+                    )));
+                }
+                Some(
+                    dpop::NonceIssuer::new(key, step.as_secs() as i64).ok_or_else(|| {
+                        Error::Config(format!(
+                            "the DPoP nonce key must be at least {} random bytes",
+                            dpop::MIN_NONCE_KEY_LEN
+                        ))
+                    })?,
+                )
+            }
+        };
         if self.leeway > MAX_LEEWAY {
             return Err(Error::Config(format!(
                 "leeway {:?} exceeds the maximum {MAX_LEEWAY:?}",
@@ -321,6 +363,8 @@ impl VerifierBuilder {
                 max_age: self.max_age,
                 introspection,
                 dpop_replay: dpop::ReplayCache::new(DPOP_REPLAY_CAPACITY),
+                dpop_headers: dpop::HeaderCache::new(DPOP_HEADER_CACHE_CAPACITY),
+                dpop_nonces,
             }),
         })
     }
@@ -381,7 +425,18 @@ impl Verifier {
             cache_ttl: DEFAULT_INTROSPECTION_CACHE_TTL,
             cache_capacity: DEFAULT_INTROSPECTION_CACHE_CAPACITY,
             http: None,
+            dpop_nonces: None,
         }
+    }
+
+    /// The DPoP nonce to hand out now (`DPoP-Nonce`, RFC 9449 §9), when this verifier
+    /// requires nonces: a resource server may send it on any response so the client's next
+    /// proof carries it.
+    pub fn dpop_nonce(&self) -> Option<String> {
+        self.inner
+            .dpop_nonces
+            .as_ref()
+            .map(|n| n.nonce(claims::unix_now()))
     }
 
     /// The issuer this verifier trusts.
@@ -469,8 +524,9 @@ impl Verifier {
     /// does; then the proof (`typ`, asymmetric `alg`, public `jwk`, signature, `htm` =
     /// `method`, `htu` = `url` without query and fragment, `iat` within
     /// [`DPOP_PROOF_MAX_AGE`], `ath` = the token's hash), its key must be the token's
-    /// `cnf.jkt`, and its `jti` unused in this process. Server nonces are not asked for.
-    /// Answer refusals with [`VerifyError::dpop_challenge`].
+    /// `cnf.jkt`, its server nonce fresh when [`VerifierBuilder::dpop_nonces`] asks for
+    /// them, and its `jti` unused in this process. Answer refusals with
+    /// [`VerifyError::dpop_challenge`] (and `DPoP-Nonce: `[`VerifyError::dpop_nonce`]).
     pub async fn verify_dpop(
         &self,
         token: &str,
@@ -496,11 +552,23 @@ impl Verifier {
             max_future,
         };
         let invalid = |e: dpop::ProofError| VerifyError::InvalidDpopProof(e.to_string());
-        let p = dpop::verify(proof, &expect).map_err(invalid)?;
+        let p = self
+            .inner
+            .dpop_headers
+            .verify(proof, &expect)
+            .map_err(invalid)?;
         if p.jkt != jkt {
             return Err(VerifyError::InvalidDpopProof(
                 "The DPoP proof is signed by another key than the token is bound to".into(),
             ));
+        }
+        // §9: a nonce this resource server handed out, current or previous step. Checked
+        // before the `jti` is recorded, so the client's retry with the nonce may reuse
+        // nothing but is not refused as a replay either (it is a new proof).
+        if let Some(n) = &self.inner.dpop_nonces
+            && !p.nonce.as_deref().is_some_and(|x| n.is_fresh(x, now))
+        {
+            return Err(VerifyError::UseDpopNonce(n.nonce(now)));
         }
         let until = p.iat + DPOP_PROOF_MAX_AGE + max_future + 1;
         self.inner

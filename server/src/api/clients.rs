@@ -269,7 +269,36 @@ async fn update(
         "post_logout_redirect_uris",
         "backchannel_logout_uri",
         "backchannel_logout_session_required",
+        "public",
     ])?;
+    // The app's type (issue #15 item 7, `clients::kind`): on its own, so that a refused
+    // change of anything else never leaves a new secret nobody was shown.
+    if let Some(public) = params.bool("public")? {
+        if params.only(&["public"]).is_err() {
+            return Err(ApiError::invalid_request(
+                "parameter_invalid",
+                "public changes the app's type on its own: send the other changes in another request",
+            )
+            .with_param("public"));
+        }
+        return idempotency::run(&state, &p.owner(), &req, &body, || async {
+            let (updated, secret) =
+                clients::kind::set_public(&state.db, &state.rows, &c, public).await?;
+            state.origins.reload(&state.db).await?;
+            if updated.is_public != c.is_public {
+                let mut d = detail(&updated);
+                d["public"] = json!(updated.is_public);
+                super::audit(&state, &req, user_id, AuditKind::ClientUpdated, d).await?;
+            }
+            let mut v = client_object(&updated);
+            // Shown once, as at creation.
+            if let Some(s) = secret {
+                v["secret"] = json!(s);
+            }
+            Ok((StatusCode::OK, v))
+        })
+        .await;
+    }
     let audiences = params.list("token_exchange_audiences");
     idempotency::run(&state, &p.owner(), &req, &body, || async {
         if let Some(a) = &audiences {

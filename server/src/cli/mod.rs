@@ -296,6 +296,15 @@ enum ClientCommand {
         /// A private_key_jwt client's new JWK Set URL.
         #[arg(long, value_name = "URL")]
         jwks_uri: Option<String>,
+        /// Make the client public: its secret is erased, auth method none, and what it was
+        /// issued is revoked (refused while it has client_credentials or token exchange).
+        /// On its own, without other changes.
+        #[arg(long, conflicts_with = "confidential")]
+        public: bool,
+        /// Make a public client confidential: a new client secret, printed once.
+        /// On its own, without other changes.
+        #[arg(long)]
+        confidential: bool,
         #[arg(long)]
         json: bool,
     },

@@ -461,11 +461,66 @@ pub(super) async fn client(command: ClientCommand, settings: &Settings) -> Resul
             jwks_uri,
             grant_types,
             logout,
+            public,
+            confidential,
             json,
         } => {
             let c = client_by_id(&db, &id).await?;
             let m = metadata;
             let logout = logout.change();
+            // The type on its own (`clients::kind`), as on /v1: a refused other change never
+            // leaves a secret nobody saw.
+            if public || confidential {
+                let alone = require_par.is_none()
+                    && grant_types.is_empty()
+                    && jwks.is_none()
+                    && jwks_uri.is_none()
+                    && name.is_none()
+                    && redirect_uris.is_empty()
+                    && scopes.is_empty()
+                    && exchange_audiences.is_empty()
+                    && m.logo_uri.is_none()
+                    && m.client_uri.is_none()
+                    && m.policy_uri.is_none()
+                    && m.tos_uri.is_none()
+                    && m.allowed_origins.is_empty()
+                    && logout.is_empty();
+                if !alone {
+                    return Err(Failure(
+                        2,
+                        "--public and --confidential change the type on their own: make the other changes with another `client update`".into(),
+                    ));
+                }
+                let (c2, secret) = crate::clients::kind::set_public(&db, &rows, &c, public)
+                    .await
+                    .map_err(client_failure)?;
+                if c2.is_public != c.is_public {
+                    audit_client(&db, AuditKind::ClientUpdated, &c2).await?;
+                }
+                match (json, secret) {
+                    (true, secret) => {
+                        let mut v = client_json(&c2);
+                        if let Some(s) = secret {
+                            v["client_secret"] = json!(s);
+                        }
+                        println!("{v}");
+                    }
+                    (false, Some(secret)) => {
+                        println!("client_id:     {} (confidential now)", c2.id);
+                        println!("client_secret: {secret}   (shown once)");
+                    }
+                    (false, None) => print_client(
+                        &c2,
+                        false,
+                        if c2.is_public {
+                            "is public"
+                        } else {
+                            "unchanged"
+                        },
+                    ),
+                }
+                return Ok(());
+            }
             let jwks = match &jwks {
                 Some(path) => Some(
                     std::fs::read_to_string(path)

@@ -6,6 +6,7 @@
 
 pub mod auth_method;
 pub mod jwks;
+pub mod kind;
 pub mod logo;
 pub mod logout;
 pub mod metadata_document;

@@ -26,6 +26,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/dashboard/apps/{id}/rotate_secret",
             web::post().to(rotate_secret),
         )
+        .route(
+            "/dashboard/apps/{id}/make_public",
+            web::get().to(confirm_make_public),
+        )
+        .route(
+            "/dashboard/apps/{id}/make_public",
+            web::post().to(make_public),
+        )
+        .route(
+            "/dashboard/apps/{id}/make_confidential",
+            web::post().to(make_confidential),
+        )
         .route("/dashboard/apps/{id}/delete", web::get().to(confirm_delete))
         .route("/dashboard/apps/{id}/delete", web::post().to(delete));
 }
@@ -362,6 +374,9 @@ struct Values {
     post_logout: String,
     backchannel: String,
     proto: ProtocolValues,
+    /// RFC 9449 §5.2 `dpop_bound_access_tokens` and the nonce requirement (§8), as ticked.
+    dpop_bound: bool,
+    dpop_nonce: bool,
 }
 
 /// How the app authenticates and sends authorization requests, as stored or as typed
@@ -446,6 +461,8 @@ async fn app_page(
         post_logout: clients::logout::post_logout_uris(c).join("\n"),
         backchannel: c.backchannel_logout_uri.clone().unwrap_or_default(),
         proto: ProtocolValues::of(c),
+        dpop_bound: c.dpop_bound_access_tokens,
+        dpop_nonce: c.dpop_require_nonce,
     });
     let catalog = state.catalog.get();
     let status = if error.is_some() {
@@ -488,6 +505,8 @@ async fn app_page(
             backchannel_value: v.backchannel,
             proto: v.proto,
             auth_methods: CONFIDENTIAL_AUTH_METHODS,
+            dpop_bound: v.dpop_bound,
+            dpop_nonce: v.dpop_nonce,
         },
     ))
 }
@@ -574,6 +593,14 @@ async fn update(
             .map(|_| form.text("backchannel_logout_uri").trim().to_owned()),
         backchannel_logout_session_required: None,
     };
+    // DPoP: the form says it showed the boxes, so an unticked box means off (as /v1's
+    // `dpop_bound_access_tokens` / `dpop_require_nonce` = false).
+    let dpop = form.get("dpop_shown").map(|_| {
+        (
+            form.get("dpop_bound").is_some(),
+            form.get("dpop_nonce").is_some(),
+        )
+    });
     let result = if scopes.as_ref().is_some_and(Vec::is_empty) {
         Err(ClientError::Invalid(
             "choose at least one scope the app may ask for".into(),
@@ -617,6 +644,8 @@ async fn update(
                     post_logout: form.text("post_logout_redirect_uris"),
                     backchannel: form.text("backchannel_logout_uri"),
                     proto: proto.unwrap_or_else(|| ProtocolValues::of(&c)),
+                    dpop_bound: dpop.map_or(c.dpop_bound_access_tokens, |d| d.0),
+                    dpop_nonce: dpop.map_or(c.dpop_require_nonce, |d| d.1),
                 }),
                 Some(capitalize(&e.to_string())),
             )
@@ -637,6 +666,14 @@ async fn update(
             other => HtmlError::bad_request(capitalize(&other.to_string())),
         })?,
         None => (updated, None),
+    };
+    // The same two writes as `PATCH /v1/clients/{id}` (`crate::clients`).
+    let updated = match dpop {
+        Some((bound, nonce)) => {
+            let u = clients::set_dpop_bound(&state.db, &state.rows, &updated, bound).await?;
+            clients::set_dpop_require_nonce(&state.db, &state.rows, &u, nonce).await?
+        }
+        None => updated,
     };
     // This instance answers CORS preflights for the new origins at once.
     state.origins.reload(&state.db).await?;
@@ -774,6 +811,130 @@ async fn rotate_secret(
                 .collect(),
             note: None,
             done_href: format!("/dashboard/apps/{}", c.id),
+            done_label: "Done, I've saved it".into(),
+        },
+    ))
+}
+
+#[derive(serde::Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+/// "Make public": it erases the secret and revokes what the app was issued, so it is
+/// confirmed first, like deleting.
+async fn confirm_make_public(
+    state: web::Data<AppState>,
+    dash: Dash,
+    id: web::Path<String>,
+) -> Result<HttpResponse, HtmlError> {
+    let c = owned(&state, &dash, &id).await?;
+    Ok(views::page(&views::ConfirmPage {
+        c: dash.chrome("apps"),
+        title: format!("Make {} public?", c.name),
+        message: "Its client secret stops working at once and is erased, and every token and \
+                  refresh token it holds for people is revoked (they were issued to an app that \
+                  authenticated). From then on it signs people in with PKCE and no secret."
+            .into(),
+        subject: vec![
+            ("Name", c.name.clone()),
+            ("Client ID", c.id.clone()),
+            ("Mode", if c.livemode { "Live" } else { "Test" }.into()),
+        ],
+        action: format!("/dashboard/apps/{}/make_public", c.id),
+        button: "Make public",
+        cancel_href: format!("/dashboard/apps/{}", c.id),
+    }))
+}
+
+async fn make_public(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    dash: Dash,
+    id: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, HtmlError> {
+    change_type(req, state, dash, id, form, true).await
+}
+
+async fn make_confidential(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    dash: Dash,
+    id: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, HtmlError> {
+    change_type(req, state, dash, id, form, false).await
+}
+
+/// Change the app between public and confidential (`clients::kind`): to confidential, the
+/// new secret is shown once; to public, the secret is erased and what the app was issued
+/// is revoked; a grant only confidential apps may use is explained and nothing changes.
+async fn change_type(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    dash: Dash,
+    id: web::Path<String>,
+    form: web::Form<CsrfForm>,
+    public: bool,
+) -> Result<HttpResponse, HtmlError> {
+    dash.check(&req, &state, &form.csrf)?;
+    let c = owned(&state, &dash, &id).await?;
+    let (updated, secret) =
+        match clients::kind::set_public(&state.db, &state.rows, &c, public).await {
+            Ok(r) => r,
+            Err(ClientError::Store(e)) => return Err(e.into()),
+            Err(e) => {
+                return app_page(&state, &dash, &c, None, Some(capitalize(&e.to_string()))).await;
+            }
+        };
+    if updated.is_public != c.is_public {
+        state.origins.reload(&state.db).await?;
+        let mut d = detail(&updated);
+        d["public"] = json!(updated.is_public);
+        dash.audit(&state, &req, AuditKind::ClientUpdated, d)
+            .await?;
+    }
+    let Some(secret) = secret else {
+        dash.flash(if updated.is_public {
+            "The app is public now: its secret is erased, and what it had been issued is revoked."
+        } else {
+            "No change."
+        });
+        return Ok(see_other(&format!("/dashboard/apps/{}", c.id)));
+    };
+    Ok(dash.show_once(
+        &state,
+        "apps",
+        views::SecretBody {
+            crumb: "OAuth apps".into(),
+            crumb_href: "/dashboard/apps".into(),
+            title: "The app is confidential now".into(),
+            lede: format!(
+                "{} must now authenticate at the token endpoint with this secret.",
+                updated.name
+            ),
+            livemode: updated.livemode,
+            items: vec![
+                SecretItem {
+                    id: "client-id".into(),
+                    label: "Client ID".into(),
+                    value: updated.id.clone(),
+                    secret: false,
+                },
+                SecretItem {
+                    id: "client-secret".into(),
+                    label: "Client secret".into(),
+                    value: secret,
+                    secret: true,
+                },
+            ],
+            details: app_details(&updated)
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+            note: None,
+            done_href: format!("/dashboard/apps/{}", updated.id),
             done_label: "Done, I've saved it".into(),
         },
     ))
@@ -926,4 +1087,8 @@ pub struct AppPage {
     /// Token endpoint authentication, keys and "PAR required".
     pub proto: ProtocolValues,
     pub auth_methods: &'static [(&'static str, &'static str)],
+    /// "Require DPoP" (`dpop_bound_access_tokens`, RFC 9449 §5.2) as shown.
+    pub dpop_bound: bool,
+    /// "Require DPoP nonce" (`dpop_require_nonce`, RFC 9449 §8) as shown.
+    pub dpop_nonce: bool,
 }

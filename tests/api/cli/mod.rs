@@ -16,6 +16,7 @@ use serde_json::Value;
 use crate::helpers::*;
 
 mod apis;
+mod client_type;
 mod config;
 mod create;
 mod exchange;

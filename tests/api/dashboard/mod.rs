@@ -15,6 +15,7 @@ use crate::helpers::*;
 mod accounts;
 mod admin;
 mod admin_apis;
+mod app_dpop;
 mod apps;
 mod keys;
 mod pages;
