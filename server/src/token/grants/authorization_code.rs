@@ -2,8 +2,11 @@
 //!
 //! Every binding (client, redirect URI, PKCE verifier, expiry) is checked before the code
 //! is consumed, so a request with wrong parameters neither burns the code nor, for a code
-//! already used, revokes anything (OAuth 2.1 §7.5.2: no DoS lever). Consumption is one
-//! atomic statement inside the issuing transaction; the response is sent after commit.
+//! already used, revokes anything (OAuth 2.1 §7.5.2: no DoS lever). Consuming the code and
+//! storing the refresh token it issues are all or nothing (one statement on PostgreSQL, one
+//! write transaction on SQLite: `store::codes::consume_and_issue`); the response is sent
+//! after commit. An exchange costs PostgreSQL two round trips: the code read (with its
+//! user) and that statement.
 
 use actix_web::HttpRequest;
 use entity::{authorization_code, client};
@@ -109,7 +112,9 @@ pub async fn exchange(
         return Err(invalid_grant());
     }
     let hash = crypto::sha256_hex(code);
-    let row = store::codes::by_hash(&state.db, &hash)
+    // The code and its user in one query (one round trip; the user is checked below, after
+    // the replay and expiry checks, as before).
+    let (row, user) = store::codes::by_hash_with_user(&state.db, &hash)
         .await?
         .ok_or_else(invalid_grant)?;
     // RFC 6749 §4.1.3: the code must have been issued to the authenticated client.
@@ -136,9 +141,7 @@ pub async fn exchange(
     if row.expires_at <= now {
         return Err(invalid_grant());
     }
-    let user = store::users::by_id(&state.db, &row.user_id)
-        .await?
-        .ok_or_else(invalid_grant)?;
+    let user = user.ok_or_else(invalid_grant)?;
     if user.disabled_at.is_some() {
         return Err(invalid_grant());
     }
@@ -203,15 +206,16 @@ pub async fn exchange(
             (secret, rt, family)
         });
 
-    let txn = store::begin_write(&state.db).await?;
     let issued = store::codes::Issued {
         family_id: refresh.as_ref().map(|(_, _, f)| f.as_str()),
         jti: &access.jti,
         access_expires: access.expires_at,
     };
-    if !store::codes::consume(&*txn, &hash, &client.id, now, issued).await? {
+    // Consume the code and store the family's first refresh token, all or nothing: one
+    // statement on PostgreSQL, one write transaction on SQLite (`consume_and_issue`).
+    let rt = refresh.as_ref().map(|(_, rt, _)| rt);
+    if !store::codes::consume_and_issue(&state.db, &hash, &client.id, now, issued, rt).await? {
         // Lost a race with another redemption (it committed first): a replay.
-        txn.rollback().await.map_err(store::StoreError::from)?;
         if let Some(row) = store::codes::by_hash(&state.db, &hash).await?
             && row.consumed_at.is_some()
         {
@@ -219,14 +223,15 @@ pub async fn exchange(
         }
         return Err(invalid_grant());
     }
-    if let Some((_, rt, _)) = &refresh {
-        store::tokens::insert(&*txn, rt.clone()).await?;
-    }
     // OIDC Back-Channel Logout §2.1: this app now has tokens from that browser session.
-    if let Some(sid) = &row.sid {
-        store::session_clients::record(&*txn, sid, &client.id, &user.id, now).await?;
+    // After the code's one statement, and best effort: the tokens are issued already, and
+    // failing the request now would make the client's retry a replay that revokes them.
+    if let Some(sid) = &row.sid
+        && let Err(e) =
+            store::session_clients::record(&state.db, sid, &client.id, &user.id, now).await
+    {
+        tracing::warn!(error = %e, client_id = %client.id, "session_client not recorded; this app will get no back-channel logout for the session");
     }
-    txn.commit().await.map_err(store::StoreError::from)?;
 
     Ok(Issued {
         access_token: access.jwt,
