@@ -42,6 +42,11 @@ fn expected_tables() -> Vec<String> {
         entity::browser_session::Entity.table_name(),
         entity::device_code::Entity.table_name(),
         entity::dpop_proof::Entity.table_name(),
+        entity::backchannel_logout::Entity.table_name(),
+        entity::passkey::Entity.table_name(),
+        entity::passkey_ceremony::Entity.table_name(),
+        entity::registration_token::Entity.table_name(),
+        entity::session_client::Entity.table_name(),
         "seaql_migrations",
     ]
     .iter()
