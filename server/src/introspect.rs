@@ -150,7 +150,7 @@ async fn introspect(
             "active": true,
             "token_type": "refresh_token",
             "scope": rt.scope,
-            "client_id": rt.client_id,
+            "client_id": shown_client_id(state, &rt.client_id).await?,
             "sub": rt.user_id,
             "exp": rt.expires_at.min(rt.created_at + idle).timestamp(),
             "iat": rt.created_at.timestamp(),
@@ -171,7 +171,7 @@ async fn introspect(
         "active": true,
         "token_type": if claims.cnf.is_some() { "DPoP" } else { "Bearer" },
         "scope": claims.scope,
-        "client_id": claims.client_id,
+        "client_id": shown_client_id(state, &claims.client_id).await?,
         "sub": claims.sub,
         "exp": claims.exp,
         "iat": claims.iat,
@@ -189,6 +189,17 @@ async fn introspect(
         body["cnf"] = json!({"jkt": cnf.jkt});
     }
     Ok(body)
+}
+
+/// The `client_id` introspection reports: the one the client uses (RFC 7662 §2.2), which for
+/// a metadata document client is its URL rather than the row id tokens are kept under.
+async fn shown_client_id(state: &AppState, id: &str) -> Result<String, store::StoreError> {
+    if id.starts_with("cimd_")
+        && let Some(c) = store::clients::by_id_cached(&state.db, &state.rows, id).await?
+    {
+        return Ok(crate::clients::public_id(&c).to_owned());
+    }
+    Ok(id.to_owned())
 }
 
 #[cfg(test)]

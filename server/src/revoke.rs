@@ -49,7 +49,7 @@ async fn post_revoke(
     if let Some(claims) = state
         .signer
         .decode_access_ignoring_expiry(token, &state.settings.issuer)
-        && claims.client_id == client.id
+        && claims.client_id == crate::clients::public_id(&client)
         && let Some(exp) = chrono::DateTime::from_timestamp(claims.exp, 0)
         && exp > now
     {

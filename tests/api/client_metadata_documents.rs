@@ -325,6 +325,8 @@ async fn an_mcp_client_discovers_and_gets_a_token_for_an_mcp_server_with_a_metad
     let claims = jwt_claims(&access);
     assert_eq!(claims["aud"], resource, "{claims}");
     assert_eq!(claims["scope"], "mcp:tools");
+    // RFC 9068 §2.2: the client as it names itself, the URL (not the row id it is kept under).
+    assert_eq!(claims["client_id"], client_id.as_str(), "{claims}");
 
     // Act 5: the MCP call with the token.
     let res = http
@@ -350,6 +352,41 @@ async fn an_mcp_client_discovers_and_gets_a_token_for_an_mcp_server_with_a_metad
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
+
+    // Introspection (RFC 7662 §2.2) names the client by its URL too, and revocation by the
+    // client (RFC 7009 §2.1, client_id = the URL) ends the token.
+    let rs = app
+        .create_client(ClientSpec {
+            resource_server: true,
+            ..ClientSpec::default()
+        })
+        .await;
+    let introspect = |t: String| {
+        let req = http
+            .post(app.url("/oauth/introspect"))
+            .basic_auth(&rs.id, Some(rs.secret()))
+            .form(&[("token", t)]);
+        async move {
+            let res = req.send().await.unwrap();
+            assert_eq!(res.status(), 200);
+            res.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let seen = introspect(access.clone()).await;
+    assert_eq!(seen["active"], true, "{seen}");
+    assert_eq!(seen["client_id"], client_id.as_str(), "{seen}");
+    let res = http
+        .post(app.url("/oauth/revoke"))
+        .form(&[
+            ("token", access.as_str()),
+            ("client_id", client_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let seen = introspect(access.clone()).await;
+    assert_eq!(seen["active"], false, "{seen}");
 
     // The row id is not a second name for the client.
     let row_id = latch::clients::metadata_document::row_id(&client_id);

@@ -34,9 +34,10 @@
 //! - A failed fetch is remembered for [`RETRY_AFTER`] per URL (per instance), so requests
 //!   naming a broken document do not make Latch fetch it each time.
 //!
-//! Limits: `private_key_jwt` documents (with `jwks_uri`) are refused, not supported yet;
-//! access tokens and introspection name such a client by its row id (`cimd_…`), ID tokens
-//! by its URL (`aud`, `azp`: OIDC Core §2).
+//! Tokens name such a client by its URL: access tokens' `client_id` (RFC 9068 §2.2; mapped
+//! back to the row id by `oauth::active_access_token`), introspection, and ID tokens' `aud`
+//! and `azp` (OIDC Core §2). Limits: `private_key_jwt` documents (with `jwks_uri`) are
+//! refused, not supported yet; logout URIs in a document are not read.
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};

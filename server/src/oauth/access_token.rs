@@ -37,10 +37,15 @@ pub async fn active_access_token(
             state.signer.verify_access_any_audience(token, issuer)
         }
     };
-    let claims = match verified {
+    let mut claims = match verified {
         Ok(c) => c,
         Err(e) => return Ok(Err(e)),
     };
+    // A metadata document client's tokens name it by its URL (RFC 9068 §2.2); everything
+    // behind this function looks clients up by row id.
+    if crate::clients::metadata_document::looks_like_url(&claims.client_id) {
+        claims.client_id = crate::clients::metadata_document::row_id(&claims.client_id);
+    }
     if state.denied.contains(&claims.jti) {
         return Ok(Err(crate::signing::VerifyError::Invalid));
     }

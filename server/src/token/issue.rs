@@ -118,7 +118,9 @@ pub fn mint_access(
         iat: now.timestamp(),
         nbf: now.timestamp(),
         jti: &jti,
-        client_id: &client.id,
+        // RFC 9068 §2.2: the client identifier the client uses (a metadata document
+        // client's URL, not its row id; `active_access_token` maps it back).
+        client_id: crate::clients::public_id(client),
         scope,
         livemode: client.livemode,
         auth_time,
