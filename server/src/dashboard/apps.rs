@@ -684,37 +684,10 @@ async fn update(
         return Ok(dash.show_once(
             &state,
             "apps",
-            views::SecretBody {
-                crumb: "OAuth apps".into(),
-                crumb_href: "/dashboard/apps".into(),
-                title: "New client secret".into(),
-                lede: format!(
+            secret_body(&updated, secret, "New client secret", format!(
                     "{} now authenticates with a client secret. Copy it now and keep it on your server only.",
                     updated.name
-                ),
-                livemode: updated.livemode,
-                items: vec![
-                    SecretItem {
-                        id: "client-id".into(),
-                        label: "Client ID".into(),
-                        value: updated.id.clone(),
-                        secret: false,
-                    },
-                    SecretItem {
-                        id: "client-secret".into(),
-                        label: "Client secret".into(),
-                        value: secret,
-                        secret: true,
-                    },
-                ],
-                details: app_details(&updated)
-                    .into_iter()
-                    .map(|(k, v)| (k.to_owned(), v))
-                    .collect(),
-                note: None,
-                done_href: format!("/dashboard/apps/{}", updated.id),
-                done_label: "Done, I've saved it".into(),
-            },
+                )),
         ));
     }
     dash.flash("Changes saved.");
@@ -774,11 +747,7 @@ async fn rotate_secret(
     Ok(dash.show_once(
         &state,
         "apps",
-        views::SecretBody {
-            crumb: "OAuth apps".into(),
-            crumb_href: "/dashboard/apps".into(),
-            title: "New client secret".into(),
-            lede: if overlap == 0 {
+        secret_body(&c, secret, "New client secret", if overlap == 0 {
                 format!(
                     "The previous secret of {} has stopped working. Update your server with this one.",
                     c.name
@@ -789,31 +758,46 @@ async fn rotate_secret(
                     c.name,
                     super::format::span(overlap)
                 )
-            },
-            livemode: c.livemode,
-            items: vec![
-                SecretItem {
-                    id: "client-id".into(),
-                    label: "Client ID".into(),
-                    value: c.id.clone(),
-                    secret: false,
-                },
-                SecretItem {
-                    id: "client-secret".into(),
-                    label: "Client secret".into(),
-                    value: secret,
-                    secret: true,
-                },
-            ],
-            details: app_details(&c)
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect(),
-            note: None,
-            done_href: format!("/dashboard/apps/{}", c.id),
-            done_label: "Done, I've saved it".into(),
-        },
+            }),
     ))
+}
+
+/// The one-time view of an existing app's new client secret (rotation, a move to a secret
+/// from `private_key_jwt`, a public app made confidential).
+fn secret_body(
+    c: &entity::client::Model,
+    secret: String,
+    title: &str,
+    lede: String,
+) -> views::SecretBody {
+    views::SecretBody {
+        crumb: "OAuth apps".into(),
+        crumb_href: "/dashboard/apps".into(),
+        title: title.into(),
+        lede,
+        livemode: c.livemode,
+        items: vec![
+            SecretItem {
+                id: "client-id".into(),
+                label: "Client ID".into(),
+                value: c.id.clone(),
+                secret: false,
+            },
+            SecretItem {
+                id: "client-secret".into(),
+                label: "Client secret".into(),
+                value: secret,
+                secret: true,
+            },
+        ],
+        details: app_details(c)
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+        note: None,
+        done_href: format!("/dashboard/apps/{}", c.id),
+        done_label: "Done, I've saved it".into(),
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -906,37 +890,15 @@ async fn change_type(
     Ok(dash.show_once(
         &state,
         "apps",
-        views::SecretBody {
-            crumb: "OAuth apps".into(),
-            crumb_href: "/dashboard/apps".into(),
-            title: "The app is confidential now".into(),
-            lede: format!(
+        secret_body(
+            &updated,
+            secret,
+            "The app is confidential now",
+            format!(
                 "{} must now authenticate at the token endpoint with this secret.",
                 updated.name
             ),
-            livemode: updated.livemode,
-            items: vec![
-                SecretItem {
-                    id: "client-id".into(),
-                    label: "Client ID".into(),
-                    value: updated.id.clone(),
-                    secret: false,
-                },
-                SecretItem {
-                    id: "client-secret".into(),
-                    label: "Client secret".into(),
-                    value: secret,
-                    secret: true,
-                },
-            ],
-            details: app_details(&updated)
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect(),
-            note: None,
-            done_href: format!("/dashboard/apps/{}", updated.id),
-            done_label: "Done, I've saved it".into(),
-        },
+        ),
     ))
 }
 
