@@ -21,6 +21,7 @@ mod m20261130_000018_client_metadata_documents;
 mod m20261130_000019_logout;
 mod m20261130_000020_passkeys;
 mod m20261130_000021_account_lifecycle;
+mod m20261201_000022_logo_refresh;
 
 pub struct Migrator;
 
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000019_logout::Migration),
             Box::new(m20261130_000020_passkeys::Migration),
             Box::new(m20261130_000021_account_lifecycle::Migration),
+            Box::new(m20261201_000022_logo_refresh::Migration),
         ]
     }
 }

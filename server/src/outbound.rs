@@ -153,6 +153,38 @@ impl Fetcher {
         timeout: Duration,
         max_redirects: usize,
     ) -> Result<reqwest::Response, String> {
+        self.get_full(
+            uri,
+            agent,
+            timeout,
+            max_redirects,
+            reqwest::header::HeaderMap::new(),
+        )
+        .await
+    }
+
+    /// [`Self::get`] with request headers: `If-None-Match` / `If-Modified-Since` make it a
+    /// conditional request (RFC 9110 §13.1), and then a `304 Not Modified` is answered as
+    /// `Ok` (its status says so) rather than taken for a redirect.
+    pub(crate) async fn get_conditional(
+        &self,
+        uri: &str,
+        agent: &str,
+        headers: reqwest::header::HeaderMap,
+    ) -> Result<reqwest::Response, String> {
+        self.get_full(uri, agent, TIMEOUT, MAX_REDIRECTS, headers)
+            .await
+    }
+
+    async fn get_full(
+        &self,
+        uri: &str,
+        agent: &str,
+        timeout: Duration,
+        max_redirects: usize,
+        headers: reqwest::header::HeaderMap,
+    ) -> Result<reqwest::Response, String> {
+        let conditional = !headers.is_empty();
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
@@ -167,7 +199,15 @@ impl Fetcher {
         let mut url = Url::parse(uri).map_err(|_| "it is not an absolute URI".to_owned())?;
         for _ in 0..=max_redirects {
             self.check_url(&url)?;
-            let res = client.get(url.clone()).send().await.map_err(describe)?;
+            let res = client
+                .get(url.clone())
+                .headers(headers.clone())
+                .send()
+                .await
+                .map_err(describe)?;
+            if conditional && res.status() == reqwest::StatusCode::NOT_MODIFIED {
+                return Ok(res);
+            }
             if res.status().is_redirection() && max_redirects == 0 {
                 return Err(format!(
                     "it redirects (HTTP {}), and redirects are not followed",

@@ -259,6 +259,12 @@ impl Application {
             },
             &state.backchannel,
         );
+        crate::clients::logo_refresh::spawn(
+            state.db.clone(),
+            state.logos,
+            state.clock.clone(),
+            settings.logo_refresh,
+        );
         let cookie_key = Key::derive_from(&derive_key(&master, "session-cookie"));
         let secure_cookies = secure_transport(settings);
         let cookie_name = session_cookie_name(settings);

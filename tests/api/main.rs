@@ -24,6 +24,7 @@ mod foundation;
 mod hostile_input;
 mod introspection_jwt;
 mod key_policies;
+mod logo_refresh;
 mod logout;
 mod mail;
 mod oauth_flow;

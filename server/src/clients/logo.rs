@@ -25,6 +25,39 @@ pub struct Logo {
     pub bytes: Vec<u8>,
     /// SHA-256 hex of the bytes.
     pub digest: String,
+    /// The response's `ETag` and `Last-Modified` (RFC 9110 §8.8), when given and usable:
+    /// sent back when the logo is checked again ([`Fetcher::fetch_if_changed`]).
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+/// The longest validator kept (the column's size).
+const MAX_VALIDATOR: usize = 256;
+
+/// A validator header's value if it can be stored and sent back as it came: visible ASCII
+/// (and spaces, which HTTP dates contain), at most [`MAX_VALIDATOR`] characters.
+fn validator(res: &reqwest::Response, name: reqwest::header::HeaderName) -> Option<String> {
+    let v = res.headers().get(name)?.to_str().ok()?.trim();
+    (!v.is_empty() && v.len() <= MAX_VALIDATOR && v.bytes().all(|b| (0x20..0x7f).contains(&b)))
+        .then(|| v.to_owned())
+}
+
+/// The request headers that make a check conditional (RFC 9110 §13.1.2, §13.1.3): the
+/// stored `ETag` as `If-None-Match`, the stored `Last-Modified` as `If-Modified-Since`;
+/// empty when the server gave neither (the check is then a plain GET).
+pub fn conditional_headers(
+    etag: Option<&str>,
+    last_modified: Option<&str>,
+) -> reqwest::header::HeaderMap {
+    use reqwest::header::{HeaderMap, HeaderValue, IF_MODIFIED_SINCE, IF_NONE_MATCH};
+    let mut h = HeaderMap::new();
+    if let Some(v) = etag.and_then(|v| HeaderValue::from_str(v).ok()) {
+        h.insert(IF_NONE_MATCH, v);
+    }
+    if let Some(v) = last_modified.and_then(|v| HeaderValue::from_str(v).ok()) {
+        h.insert(IF_MODIFIED_SINCE, v);
+    }
+    h
 }
 
 impl Fetcher {
@@ -32,6 +65,28 @@ impl Fetcher {
     /// a sentence for the person who gave the URI.
     pub async fn fetch(&self, uri: &str) -> Result<Logo, String> {
         read_image(self.get(uri, "Latch logo fetcher").await?).await
+    }
+
+    /// Fetch the logo at `uri` again, conditionally on the validators stored with it: `None`
+    /// when the server answers `304 Not Modified`, else the image, checked as by
+    /// [`Self::fetch`] (same fence, size, type and signature).
+    pub async fn fetch_if_changed(
+        &self,
+        uri: &str,
+        etag: Option<&str>,
+        last_modified: Option<&str>,
+    ) -> Result<Option<Logo>, String> {
+        let res = self
+            .get_conditional(
+                uri,
+                "Latch logo fetcher",
+                conditional_headers(etag, last_modified),
+            )
+            .await?;
+        if res.status() == reqwest::StatusCode::NOT_MODIFIED {
+            return Ok(None);
+        }
+        read_image(res).await.map(Some)
     }
 }
 
@@ -65,6 +120,8 @@ async fn read_image(mut res: reqwest::Response) -> Result<Logo, String> {
             ));
         }
     };
+    let etag = validator(&res, reqwest::header::ETAG);
+    let last_modified = validator(&res, reqwest::header::LAST_MODIFIED);
     let too_big = || format!("the image is larger than {} KiB", MAX_BYTES / 1024);
     if res.content_length().is_some_and(|n| n > MAX_BYTES as u64) {
         return Err(too_big());
@@ -81,6 +138,8 @@ async fn read_image(mut res: reqwest::Response) -> Result<Logo, String> {
             content_type: t,
             digest: crate::crypto::sha256_hex_bytes(&bytes),
             bytes,
+            etag,
+            last_modified,
         }),
         _ => Err(format!(
             "the content is not the {declared} image its Content-Type says"
@@ -136,6 +195,16 @@ mod tests {
         assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
         assert_eq!(sniff(b"<svg xmlns=\"http://www.w3.org/2000/svg\"/>"), None);
         assert_eq!(sniff(b""), None);
+    }
+
+    #[test]
+    fn conditional_headers_carry_the_stored_validators() {
+        let h = conditional_headers(Some("\"v1\""), Some("Tue, 01 Dec 2026 03:00:00 GMT"));
+        assert_eq!(h["if-none-match"], "\"v1\"");
+        assert_eq!(h["if-modified-since"], "Tue, 01 Dec 2026 03:00:00 GMT");
+        assert!(conditional_headers(None, None).is_empty());
+        // A value that cannot be a header is left out rather than sent.
+        assert!(conditional_headers(Some("a\nb"), None).is_empty());
     }
 
     /// A one-shot HTTP server on 127.0.0.1 answering one request with a PNG.

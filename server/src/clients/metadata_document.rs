@@ -51,7 +51,7 @@ use crate::catalog::Snapshot;
 use crate::crypto;
 use crate::errors::StoreError;
 use crate::outbound::Fetcher;
-use crate::store::{self, Conn};
+use crate::store;
 
 /// The largest document accepted (8 KiB; the draft's §6.6 suggests 5 KB).
 pub const MAX_BYTES: usize = 8 * 1024;
@@ -362,8 +362,8 @@ fn remember_failure(url: &str, why: &str) {
 }
 
 /// What [`resolve`] needs of the app.
-pub struct Context<'a, C: Conn> {
-    pub db: &'a C,
+pub struct Context<'a> {
+    pub db: &'a store::Db,
     pub rows: &'a store::RowCaches,
     pub catalog: &'a Snapshot,
     /// Logos of such clients are fetched like registered clients' (`AppState::logos`).
@@ -375,8 +375,8 @@ pub struct Context<'a, C: Conn> {
 
 /// The client whose `client_id` is the URL `url`: the stored copy while fresh, else the
 /// document fetched and checked again (see the module doc).
-pub async fn resolve<C: Conn>(
-    cx: &Context<'_, C>,
+pub async fn resolve(
+    cx: &Context<'_>,
     url: &str,
 ) -> Result<entity::client::Model, DocError> {
     check_url(url, cx.allow_loopback).map_err(DocError::Refused)?;
@@ -433,8 +433,8 @@ fn stale_or(
     }
 }
 
-async fn save<C: Conn>(
-    cx: &Context<'_, C>,
+async fn save(
+    cx: &Context<'_>,
     url: &str,
     id: &str,
     stored: Option<&entity::client::Model>,
@@ -497,24 +497,31 @@ async fn save<C: Conn>(
         metadata_document_url: Some(url.to_owned()),
         metadata_document_expires_at: Some(expires_at),
     };
+    // The row and its logo in one transaction (the logo was fetched above, outside it).
+    let tx = store::begin_write(cx.db).await?;
     let row = match stored {
         Some(_) => {
             use sea_orm::{ActiveModelTrait, IntoActiveModel};
             // Every column is written: the row is a cache of the document.
             let am = model.into_active_model().reset_all();
-            store::clients::update(cx.db, am).await?
+            store::clients::update(&*tx, am).await?
         }
-        None => match store::clients::insert(cx.db, model.clone()).await {
+        None => match store::clients::insert(&*tx, model.clone()).await {
             Ok(r) => r,
-            // Two requests fetched the same new document at once: the other one stored it.
-            Err(_) => store::clients::by_id(cx.db, id)
-                .await?
-                .ok_or_else(|| DocError::Refused("the client could not be stored".to_owned()))?,
+            // Two requests fetched the same new document at once: the other one stored it,
+            // with its logo; this transaction is rolled back and writes nothing.
+            Err(_) => {
+                drop(tx);
+                return store::clients::by_id(cx.db, id).await?.ok_or_else(|| {
+                    DocError::Refused("the client could not be stored".to_owned())
+                });
+            }
         },
     };
     if let Some(l) = logo {
-        super::store_logo(cx.db, id, l).await?;
+        super::store_logo(&*tx, id, l).await?;
     }
+    tx.commit().await.map_err(StoreError::from)?;
     Ok(row)
 }
 

@@ -8,6 +8,7 @@ pub mod auth_method;
 pub mod jwks;
 pub mod kind;
 pub mod logo;
+pub mod logo_refresh;
 pub mod logout;
 pub mod metadata_document;
 pub mod origins;
@@ -184,18 +185,29 @@ async fn fetch_logo(logos: &logo::Fetcher, uri: &str) -> Result<logo::Logo, Clie
         .map_err(|why| invalid(format!("could not use logo_uri: {why}"), "logo_uri"))
 }
 
+/// Store a fetched logo as `client_id`'s: called inside the transaction that writes the
+/// client row, so an app is never saved without the logo it was checked with.
 async fn store_logo(db: &impl Conn, client_id: &str, l: logo::Logo) -> Result<(), StoreError> {
-    store::client_logos::put(
-        db,
-        entity::client_logo::Model {
-            client_id: client_id.to_owned(),
-            content_type: l.content_type.to_owned(),
-            digest: l.digest,
-            bytes: l.bytes,
-            fetched_at: store::now(),
-        },
-    )
-    .await
+    let now = store::now();
+    store::client_logos::put(db, logo_row(client_id, l, now)).await
+}
+
+/// The `client_logo` row of a logo fetched (and so checked) at `now`.
+pub(crate) fn logo_row(
+    client_id: &str,
+    l: logo::Logo,
+    now: chrono::DateTime<chrono::Utc>,
+) -> entity::client_logo::Model {
+    entity::client_logo::Model {
+        client_id: client_id.to_owned(),
+        content_type: l.content_type.to_owned(),
+        digest: l.digest,
+        bytes: l.bytes,
+        fetched_at: now,
+        etag: l.etag,
+        last_modified: l.last_modified,
+        checked_at: Some(now),
+    }
 }
 
 /// Who registered an app, as the consent screen says it.
@@ -401,7 +413,7 @@ fn check_protocol(
 /// Validate and register a client. Returns the row and, for a confidential client, the
 /// secret: shown once, stored only as its digest.
 pub async fn create(
-    db: &impl Conn,
+    db: &store::Db,
     catalog: &Snapshot,
     logos: &logo::Fetcher,
     c: NewClient,
@@ -410,9 +422,10 @@ pub async fn create(
 }
 
 /// [`create`] with the client's [`Protocol`]. A `private_key_jwt` client gets no secret:
-/// its keys are its credential.
+/// its keys are its credential. The logo is fetched first, outside any transaction (it is
+/// network), then the client row and its logo row are written in one transaction.
 pub async fn create_with(
-    db: &impl Conn,
+    db: &store::Db,
     catalog: &Snapshot,
     logos: &logo::Fetcher,
     c: NewClient,
@@ -484,10 +497,12 @@ pub async fn create_with(
         metadata_document_url: None,
         metadata_document_expires_at: None,
     };
-    let row = store::clients::insert(db, model).await?;
+    let tx = store::begin_write(db).await?;
+    let row = store::clients::insert(&*tx, model).await?;
     if let Some(l) = logo {
-        store_logo(db, &row.id, l).await?;
+        store_logo(&*tx, &row.id, l).await?;
     }
+    tx.commit().await.map_err(StoreError::from)?;
     Ok((row, secret))
 }
 
@@ -616,8 +631,10 @@ pub struct ClientUpdate {
 }
 
 /// Change a client; this instance's cached row goes at once (others within the cache TTL).
+/// A new logo is fetched before anything is written, then the row and the logo are written
+/// in one transaction.
 pub async fn update(
-    db: &impl Conn,
+    db: &store::Db,
     catalog: &Snapshot,
     rows: &store::RowCaches,
     logos: &logo::Fetcher,
@@ -696,12 +713,14 @@ pub async fn update(
         changes.keys = Some((jwks, jwks_uri));
     }
     let cleared_logo = matches!(changes.logo_uri, Some(None));
-    let updated = store::clients::update_fields(db, client, changes, store::now()).await?;
+    let tx = store::begin_write(db).await?;
+    let updated = store::clients::update_fields(&*tx, client, changes, store::now()).await?;
     if let Some(l) = logo {
-        store_logo(db, &client.id, l).await?;
+        store_logo(&*tx, &client.id, l).await?;
     } else if cleared_logo {
-        store::client_logos::delete(db, &client.id).await?;
+        store::client_logos::delete(&*tx, &client.id).await?;
     }
+    tx.commit().await.map_err(StoreError::from)?;
     rows.forget_client(&client.id);
     Ok(updated)
 }

@@ -161,6 +161,9 @@ pub struct Settings {
     /// `LATCH_BACKCHANNEL_MAX_ATTEMPTS`: how many times a back-channel logout is POSTed to
     /// an app before Latch gives up on it (OIDC Back-Channel Logout §2.8).
     pub backchannel_max_attempts: u32,
+    /// `LATCH_LOGO_REFRESH` (seconds, default 86400, at least 3600): how often each stored
+    /// client logo is checked again against its `logo_uri` (`clients::logo_refresh`).
+    pub logo_refresh: chrono::TimeDelta,
     /// `LATCH_OPEN_REGISTRATION`: `/oauth/register` takes public clients without an initial
     /// access token (RFC 7591 §3), limited per IP (`LATCH_LIMIT_REGISTER_IP`). Off by default.
     pub open_registration: bool,
@@ -298,6 +301,19 @@ mod tests {
         assert_eq!(s.issuer, "http://127.0.0.1:8080");
         assert!(s.is_sqlite());
         assert_eq!(s.code_ttl, chrono::TimeDelta::seconds(60));
+    }
+
+    #[test]
+    fn logo_refresh_defaults_to_a_day_and_refuses_less_than_an_hour() {
+        assert_eq!(load(&[]).unwrap().logo_refresh, chrono::TimeDelta::hours(24));
+        let s = load(&[("LATCH_LOGO_REFRESH", "3600")]).unwrap();
+        assert_eq!(s.logo_refresh, chrono::TimeDelta::hours(1));
+        for bad in ["60", "soon"] {
+            let e = load(&[("LATCH_LOGO_REFRESH", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("LATCH_LOGO_REFRESH"), "{e}");
+        }
     }
 
     #[test]

@@ -435,6 +435,15 @@ pub(super) fn settings(raw: Raw, o: &Overrides) -> Result<Settings, ConfigError>
             .map(|v| parse_num("LATCH_BACKCHANNEL_MAX_ATTEMPTS", &v, 1u32, 50))
             .transpose()?
             .unwrap_or(8),
+        // Each check is a request to the app's server: at least an hour apart, so many
+        // apps' logos do not turn Latch into a poller of other people's servers.
+        logo_refresh: lifetime(
+            "LATCH_LOGO_REFRESH",
+            raw.logo_refresh,
+            24 * 3600,
+            3600,
+            30 * 24 * 3600,
+        )?,
     })
 }
 
