@@ -255,7 +255,10 @@ async fn a_failed_fetch_keeps_the_old_logo_and_is_tried_again_next_period() {
     }
     let p = pass_a_day_later(&app).await;
     assert_eq!(p.changed, 1, "{p:?}");
-    assert_eq!(served(&app, &consent_logo(&app, &id).await).await, (200, png("three")));
+    assert_eq!(
+        served(&app, &consent_logo(&app, &id).await).await,
+        (200, png("three"))
+    );
 }
 
 #[tokio::test]

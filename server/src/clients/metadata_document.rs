@@ -375,10 +375,7 @@ pub struct Context<'a> {
 
 /// The client whose `client_id` is the URL `url`: the stored copy while fresh, else the
 /// document fetched and checked again (see the module doc).
-pub async fn resolve(
-    cx: &Context<'_>,
-    url: &str,
-) -> Result<entity::client::Model, DocError> {
+pub async fn resolve(cx: &Context<'_>, url: &str) -> Result<entity::client::Model, DocError> {
     check_url(url, cx.allow_loopback).map_err(DocError::Refused)?;
     let id = row_id(url);
     let stored = store::clients::by_id(cx.db, &id)
@@ -512,9 +509,9 @@ async fn save(
             // with its logo; this transaction is rolled back and writes nothing.
             Err(_) => {
                 drop(tx);
-                return store::clients::by_id(cx.db, id).await?.ok_or_else(|| {
-                    DocError::Refused("the client could not be stored".to_owned())
-                });
+                return store::clients::by_id(cx.db, id)
+                    .await?
+                    .ok_or_else(|| DocError::Refused("the client could not be stored".to_owned()));
             }
         },
     };

@@ -305,7 +305,10 @@ mod tests {
 
     #[test]
     fn logo_refresh_defaults_to_a_day_and_refuses_less_than_an_hour() {
-        assert_eq!(load(&[]).unwrap().logo_refresh, chrono::TimeDelta::hours(24));
+        assert_eq!(
+            load(&[]).unwrap().logo_refresh,
+            chrono::TimeDelta::hours(24)
+        );
         let s = load(&[("LATCH_LOGO_REFRESH", "3600")]).unwrap();
         assert_eq!(s.logo_refresh, chrono::TimeDelta::hours(1));
         for bad in ["60", "soon"] {
