@@ -372,7 +372,7 @@ fn verify_with(
     };
     // Step 6: the signature, by that key.
     let signed = &proof.as_bytes()[..h64.len() + 1 + p64.len()];
-    if !b64(sig).is_some_and(|s| header.key.verify_sig(signed, &s).is_ok()) {
+    if b64(sig).is_none_or(|s| header.key.verify_sig(signed, &s).is_err()) {
         return Err(ProofError::Signature);
     }
     let claims: Claims = b64(p64)
