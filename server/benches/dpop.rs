@@ -22,12 +22,15 @@ fn b64(data: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
 }
 
+/// Signs a JWS signing input.
+type SignFn = Box<dyn Fn(&[u8]) -> Vec<u8>>;
+
 /// A signer for one algorithm: its public JWK, a signing function and a verifier of the
 /// bare signature (for `signature_only`).
 struct Alg {
     name: &'static str,
     jwk: Value,
-    sign: Box<dyn Fn(&[u8]) -> Vec<u8>>,
+    sign: SignFn,
     public: Vec<u8>,
     verify_alg: &'static dyn sig::VerificationAlgorithm,
 }
