@@ -5,6 +5,8 @@
 #
 #   BIN=target/release/latch bash scripts/callgrind_token.sh            # N=2000 requests each
 #   N=1000 OUT=/tmp/cg BIN=… bash scripts/callgrind_token.sh
+#   KINDS=dpop ALG=RS256 BIN=… bash scripts/callgrind_token.sh    # one kind; proofs by another
+#                                                                 # algorithm (dpop_proofs.py)
 #
 # For each of bearer and dpop: start `latch serve` under callgrind, instrumentation off, warm
 # up (200 requests), collect over N requests, print Ir/request; the profile stays in
@@ -23,7 +25,7 @@ export LATCH_MAX_CONNECTIONS_PER_IP=1000000 LATCH_DPOP_PROOF_MAX_AGE=300
 CC="$("$BIN" client create --name prof --grant-type client_credentials --scope read --json)"
 CID="$(sed -n 's/.*"client_id":"\([^"]*\)".*/\1/p' <<<"$CC")"; CSEC="$(sed -n 's/.*"client_secret":"\([^"]*\)".*/\1/p' <<<"$CC")"
 BASIC="$(printf '%s:%s' "$CID" "$CSEC" | base64 -w0)"
-for kind in bearer dpop; do
+for kind in ${KINDS:-bearer dpop}; do
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT/$kind.out" \
     "$BIN" serve >"$TMP/serve-$kind.log" 2>&1 &
   PID=$!
@@ -41,7 +43,6 @@ for kind in bearer dpop; do
   kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
   # The dump made while running (…out.1 or the like) holds the collected part.
   f="$OUT/$kind.out.1"
-
-  [[ -n "$ir" ]] || ir="$(sed -n 's/^totals: *\([0-9]*\).*/\1/p' "$f" | head -1)"
+  ir="$(sed -n 's/^totals: *\([0-9]*\).*/\1/p' "$f" | head -1)"
   echo "$kind: $res; Ir/request $((ir / N)) ($f)"
 done

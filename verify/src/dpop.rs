@@ -7,8 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine;
-use jsonwebtoken::jwk::Jwk;
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -203,6 +202,11 @@ pub fn htu_matches(htu: &str, request_url: &str) -> bool {
         u.set_fragment(None);
         Some(u)
     }
+    // The same text normalises to the same URL: one parse instead of two (what a client
+    // that copies the URL it was given sends).
+    if htu == request_url {
+        return norm(request_url).is_some();
+    }
     match (norm(htu), norm(request_url)) {
         (Some(a), Some(b)) => a == b,
         _ => false,
@@ -211,18 +215,16 @@ pub fn htu_matches(htu: &str, request_url: &str) -> bool {
 
 /// A proof header that passed §4.3 steps 4, 5 and 7, with its key ready for step 6.
 struct CheckedHeader {
-    alg: Algorithm,
     key: VerifyKey,
     /// The key's RFC 7638 thumbprint.
     jkt: String,
 }
 
-enum VerifyKey {
-    /// EC and OKP keys, parsed (and checked to be on the curve) once.
-    Parsed(aws_lc_rs::signature::ParsedPublicKey),
-    /// RSA keys, through jsonwebtoken.
-    Jwt(DecodingKey),
-}
+/// A proof key, parsed once: EC keys checked to be on their curve, OKP keys, and RSA keys
+/// from `n` and `e` (aws-lc keeps the modulus' Montgomery context with the key, so it is not
+/// rebuilt per proof; the 2048–8192-bit size range is enforced at each verification, as
+/// jsonwebtoken's RSA verifiers do).
+type VerifyKey = aws_lc_rs::signature::ParsedPublicKey;
 
 /// A coordinate of an EC or OKP key: base64url of exactly `len` bytes (RFC 7518 §6.2.1.2,
 /// RFC 8037 §2).
@@ -262,24 +264,35 @@ fn check_header(h64: &str) -> Result<CheckedHeader, ProofError> {
         let mut point = vec![4u8];
         point.extend(coordinate(jwk_map, "x", len)?);
         point.extend(coordinate(jwk_map, "y", len)?);
-        sig::ParsedPublicKey::new(a, point)
-            .map(VerifyKey::Parsed)
+        sig::ParsedPublicKey::new(a, point).map_err(|_| ProofError::Key)
+    };
+    // RSA (RFC 7518 §6.3.1): `n` and `e` base64url, big-endian without leading zeros (a
+    // leading zero is refused by aws-lc, as it was through jsonwebtoken).
+    let rsa = |params: &'static sig::RsaParameters| {
+        let n = jwk_map.get("n").and_then(Value::as_str).and_then(b64);
+        let e = jwk_map.get("e").and_then(Value::as_str).and_then(b64);
+        let (Some(n), Some(e)) = (n, e) else {
+            return Err(ProofError::Key);
+        };
+        sig::RsaPublicKeyComponents { n, e }
+            .to_parsed_public_key(params)
             .map_err(|_| ProofError::Key)
     };
     let key = match alg {
         Algorithm::ES256 => parsed(&sig::ECDSA_P256_SHA256_FIXED, 32)?,
         Algorithm::ES384 => parsed(&sig::ECDSA_P384_SHA384_FIXED, 48)?,
         Algorithm::EdDSA => sig::ParsedPublicKey::new(&sig::ED25519, coordinate(jwk_map, "x", 32)?)
-            .map(VerifyKey::Parsed)
             .map_err(|_| ProofError::Key)?,
-        _ => {
-            let jwk: Jwk =
-                serde_json::from_value(jwk_value.clone()).map_err(|_| ProofError::Key)?;
-            VerifyKey::Jwt(DecodingKey::from_jwk(&jwk).map_err(|_| ProofError::Key)?)
-        }
+        // The parameters jsonwebtoken's verifiers use for these names.
+        Algorithm::RS256 => rsa(&sig::RSA_PKCS1_2048_8192_SHA256)?,
+        Algorithm::RS384 => rsa(&sig::RSA_PKCS1_2048_8192_SHA384)?,
+        Algorithm::RS512 => rsa(&sig::RSA_PKCS1_2048_8192_SHA512)?,
+        Algorithm::PS256 => rsa(&sig::RSA_PSS_2048_8192_SHA256)?,
+        Algorithm::PS384 => rsa(&sig::RSA_PSS_2048_8192_SHA384)?,
+        Algorithm::PS512 => rsa(&sig::RSA_PSS_2048_8192_SHA512)?,
+        _ => return Err(ProofError::Algorithm),
     };
     Ok(CheckedHeader {
-        alg,
         key,
         jkt: thumbprint_of(&members),
     })
@@ -359,13 +372,7 @@ fn verify_with(
     };
     // Step 6: the signature, by that key.
     let signed = &proof.as_bytes()[..h64.len() + 1 + p64.len()];
-    let verified = match &header.key {
-        VerifyKey::Parsed(k) => b64(sig).is_some_and(|s| k.verify_sig(signed, &s).is_ok()),
-        VerifyKey::Jwt(k) => {
-            jsonwebtoken::crypto::verify(sig, signed, k, header.alg).unwrap_or(false)
-        }
-    };
-    if !verified {
+    if b64(sig).is_none_or(|s| header.key.verify_sig(signed, &s).is_err()) {
         return Err(ProofError::Signature);
     }
     let claims: Claims = b64(p64)
@@ -656,6 +663,114 @@ pub(crate) mod tests {
         assert_eq!(ok(&hh, &claims(now)), Err(ProofError::Key));
     }
 
+    /// A signer of proofs by `alg`: its public JWK and a function signing the JWS input.
+    type ProofSigner = (Value, Box<dyn Fn(&[u8]) -> Vec<u8>>);
+
+    fn signer(alg: &str) -> ProofSigner {
+        use aws_lc_rs::signature as sig;
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        match alg {
+            "ES384" => {
+                let a = &sig::ECDSA_P384_SHA384_FIXED_SIGNING;
+                let pkcs8 = EcdsaKeyPair::generate_pkcs8(a, &rng).unwrap();
+                let pair = EcdsaKeyPair::from_pkcs8(a, pkcs8.as_ref()).unwrap();
+                let pk = pair.public_key().as_ref().to_vec();
+                let jwk = json!({"kty": "EC", "crv": "P-384", "x": b64url(&pk[1..49]),
+                    "y": b64url(&pk[49..])});
+                (
+                    jwk,
+                    Box::new(move |m| pair.sign(&rng, m).unwrap().as_ref().to_vec()),
+                )
+            }
+            "EdDSA" => {
+                let pair = sig::Ed25519KeyPair::generate().unwrap();
+                let jwk = json!({"kty": "OKP", "crv": "Ed25519",
+                    "x": b64url(pair.public_key().as_ref())});
+                (jwk, Box::new(move |m| pair.sign(m).as_ref().to_vec()))
+            }
+            "RS256" | "PS256" => {
+                let pair = sig::RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+                let pk = pair.public_key();
+                let jwk = json!({"kty": "RSA",
+                    "n": b64url(pk.modulus().big_endian_without_leading_zero()),
+                    "e": b64url(pk.exponent().big_endian_without_leading_zero())});
+                let padding: &'static dyn sig::RsaEncoding = if alg == "RS256" {
+                    &sig::RSA_PKCS1_SHA256
+                } else {
+                    &sig::RSA_PSS_SHA256
+                };
+                (
+                    jwk,
+                    Box::new(move |m| {
+                        let mut out = vec![0u8; pair.public_modulus_len()];
+                        pair.sign(padding, &rng, m, &mut out).unwrap();
+                        out
+                    }),
+                )
+            }
+            _ => unreachable!(),
+        }
+    }
+
+    fn sign_with(alg: &str, jwk: &Value, sign: &dyn Fn(&[u8]) -> Vec<u8>, c: &Value) -> String {
+        let h = json!({"typ": "dpop+jwt", "alg": alg, "jwk": jwk});
+        let msg = format!(
+            "{}.{}",
+            b64url(h.to_string().as_bytes()),
+            b64url(c.to_string().as_bytes())
+        );
+        let sig = sign(msg.as_bytes());
+        format!("{msg}.{}", b64url(&sig))
+    }
+
+    #[test]
+    fn every_algorithm_verifies_its_own_signatures_only() {
+        let cache = HeaderCache::new(8);
+        for alg in ["ES384", "EdDSA", "RS256", "PS256"] {
+            let (jwk, sign) = signer(alg);
+            let (_, other) = signer(alg);
+            let good = sign_with(alg, &jwk, &sign, &claims(1000));
+            let p = verify(&good, &expect(1000)).unwrap();
+            assert_eq!(p.jkt, thumbprint(&jwk, alg).unwrap(), "{alg}");
+            assert_eq!(cache.verify(&good, &expect(1000)), Ok(p), "{alg}");
+            // Twice through the cache: the key parsed once still checks each signature.
+            for _ in 0..2 {
+                let forged = sign_with(alg, &jwk, &other, &claims(1000));
+                assert_eq!(
+                    cache.verify(&forged, &expect(1000)),
+                    Err(ProofError::Signature),
+                    "{alg}"
+                );
+            }
+            // A signature's bytes flipped.
+            let mut bad = good.clone().into_bytes();
+            let i = bad.len() - 3;
+            bad[i] = if bad[i] == b'A' { b'B' } else { b'A' };
+            let bad = String::from_utf8(bad).unwrap();
+            assert_eq!(verify(&bad, &expect(1000)), Err(ProofError::Signature));
+        }
+        // A PKCS#1 v1.5 signature presented as PSS, and the reverse: refused.
+        let (jwk, sign) = signer("RS256");
+        let ps = sign_with("PS256", &jwk, &sign, &claims(1000));
+        assert_eq!(verify(&ps, &expect(1000)), Err(ProofError::Signature));
+        let (jwk, sign) = signer("PS256");
+        let rs = sign_with("RS256", &jwk, &sign, &claims(1000));
+        assert_eq!(verify(&rs, &expect(1000)), Err(ProofError::Signature));
+        // An RSA modulus with a leading zero byte, or that is not base64url: not a key.
+        let mut z = jwk.clone();
+        let n = b64(jwk["n"].as_str().unwrap()).unwrap();
+        z["n"] = json!(b64url(&[&[0u8][..], &n].concat()));
+        assert_eq!(
+            verify(&sign_with("PS256", &z, &sign, &claims(1000)), &expect(1000)),
+            Err(ProofError::Key)
+        );
+        z["n"] = json!("!!");
+        assert_eq!(
+            verify(&sign_with("PS256", &z, &sign, &claims(1000)), &expect(1000)),
+            Err(ProofError::Key)
+        );
+    }
+
     #[test]
     fn htu_ignores_query_fragment_and_case() {
         assert!(htu_matches(
@@ -665,6 +780,10 @@ pub(crate) mod tests {
         assert!(!htu_matches("https://a.b/x", "https://a.b/y"));
         assert!(!htu_matches("https://a.b/x", "http://a.b/x"));
         assert!(!htu_matches("mailto:x@y", "mailto:x@y"));
+        // The same text: equal when it is an http(s) URL, whatever its query.
+        assert!(htu_matches("https://a.b/x?q=1", "https://a.b/x?q=1"));
+        assert!(!htu_matches("not a url", "not a url"));
+        assert!(!htu_matches("", ""));
     }
 
     #[test]

@@ -42,6 +42,11 @@ fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, OAut
     // Decode the whole value exactly once: a raw `&` is a literal character, not a
     // parameter separator (else `secret&junk` would be read as `secret`).
     let decode = |s: &str| -> String {
+        // Without `%` or `+` the decoding is the identity (ids and generated secrets):
+        // no copies, no parse.
+        if !s.contains(['%', '+']) {
+            return s.to_owned();
+        }
         let s = s.replace('&', "%26");
         url::form_urlencoded::parse(format!("x={s}").as_bytes())
             .next()

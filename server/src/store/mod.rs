@@ -142,6 +142,28 @@ fn sqlite_writer(db: &DatabaseConnection) -> Option<std::sync::Arc<tokio::sync::
     Some(map.entry(file).or_default().clone())
 }
 
+/// This process's writer lock of a SQLite database (`None` on PostgreSQL), waited for no
+/// longer than the pool's acquire timeout (then "unavailable"), for a write that is one
+/// autocommit statement: it queues behind [`begin_write`]'s transactions like they do, and
+/// pays no `BEGIN` and `COMMIT` round trips.
+pub async fn lock_writer(
+    db: &DatabaseConnection,
+) -> Result<Option<tokio::sync::OwnedMutexGuard<()>>, StoreError> {
+    let Some(m) = sqlite_writer(db) else {
+        return Ok(None);
+    };
+    let bound = db
+        .get_sqlite_connection_pool()
+        .options()
+        .get_acquire_timeout();
+    match tokio::time::timeout(bound, m.lock_owned()).await {
+        Ok(guard) => Ok(Some(guard)),
+        Err(_) => Err(StoreError::Unavailable(sea_orm::DbErr::ConnectionAcquire(
+            sea_orm::ConnAcquireErr::Timeout,
+        ))),
+    }
+}
+
 /// Begin a transaction that will write. On SQLite it takes the write lock at `BEGIN`
 /// (`IMMEDIATE`) after the in-process writer lock, so concurrent writers neither spin nor
 /// fail with `SQLITE_BUSY_SNAPSHOT` when a read snapshot would have to be upgraded.
@@ -152,23 +174,7 @@ fn sqlite_writer(db: &DatabaseConnection) -> Option<std::sync::Arc<tokio::sync::
 /// turn (7.2 s measured, issue #16 defect 5).
 pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTxn, StoreError> {
     use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
-    let writer = match sqlite_writer(db) {
-        Some(m) => {
-            let bound = db
-                .get_sqlite_connection_pool()
-                .options()
-                .get_acquire_timeout();
-            match tokio::time::timeout(bound, m.lock_owned()).await {
-                Ok(guard) => Some(guard),
-                Err(_) => {
-                    return Err(StoreError::Unavailable(sea_orm::DbErr::ConnectionAcquire(
-                        sea_orm::ConnAcquireErr::Timeout,
-                    )));
-                }
-            }
-        }
-        None => None,
-    };
+    let writer = lock_writer(db).await?;
     let txn = db
         .begin_with_options(TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
