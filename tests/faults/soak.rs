@@ -207,6 +207,22 @@ async fn soak_token_tables_level_off_and_latency_holds() {
         all_times.extend(times);
     }
 
+    // Every other table too: none may grow with the tokens issued unnoticed (the audit
+    // table keeps its 90 days by design).
+    let others: Vec<(String, i64)> = pg
+        .psql_lines(
+            "latch",
+            "SELECT relname FROM pg_stat_user_tables WHERE schemaname = 'public' ORDER BY relname",
+        )
+        .into_iter()
+        .map(|t| {
+            let n = pg.count("latch", &format!("\"{t}\""));
+            (t, n)
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    eprintln!("soak: rows per table at the end {others:?}");
+
     // Assert: an epoch's rows are gone two epochs later, so after every sweep the token
     // tables hold at most what the last two epochs added — a level, since every epoch adds
     // the same number of tokens; and the last epochs are not slower than the first ones.
@@ -236,6 +252,12 @@ async fn soak_token_tables_level_off_and_latency_holds() {
                 rows_after[epoch][i],
             );
         }
+    }
+    for (table, rows) in &others {
+        assert!(
+            TABLES.contains(&table.as_str()) || *rows <= 100,
+            "{table} holds {rows} rows after {tokens} tokens: it grows with the tokens issued and no sweep keeps it level"
+        );
     }
     let early = p99s[..2].iter().max().copied().unwrap_or_default();
     let late = p99s[p99s.len() - 2..]
