@@ -188,6 +188,11 @@ impl PgCluster {
         .collect()
     }
 
+    /// Every line a query prints.
+    pub fn psql_lines(&self, db: &str, sql: &str) -> Vec<String> {
+        self.psql(db, sql)
+    }
+
     /// The first line a query prints.
     pub fn psql_one(&self, db: &str, sql: &str) -> String {
         self.psql(db, sql).into_iter().next().unwrap_or_default()

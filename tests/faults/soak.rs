@@ -7,7 +7,10 @@
 //! task does every `sweeper::EVERY`). Refresh tokens live [`REFRESH_TTL`]; the sweeper deletes
 //! rows a day past expiry, so an epoch's rows go two epochs later and the tables must level
 //! off at about two epochs' rows. `SOAK_TOKENS` (default 2,400: CI) sets the tokens issued
-//! in all, `SOAK_EPOCHS` (default 6) how many epochs they are spread over.
+//! in all, `SOAK_EPOCHS` (default 6) how many epochs they are spread over, `SOAK_TASKS`
+//! (default 6) how many clients issue them at once. A long run is best made in a release
+//! test build (`cargo test --release`): in a debug build Latch's own CPU time, not the
+//! database, bounds the rate (RELIABILITY.md, "Soak and housekeeping").
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,6 +23,7 @@ const REFRESH_TTL: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 /// Rotations per family; every fifth family ends with a replay (RFC 9700 §4.14.2), which
 /// revokes it and puts its access tokens on the deny list.
 const ROTATIONS: usize = 9;
+/// Clients issuing at once, unless `SOAK_TASKS` says otherwise.
 const TASKS: usize = 6;
 const TABLES: [&str; 4] = [
     "refresh_token",
@@ -42,8 +46,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-/// One epoch: `TASKS` clients issue `quota` tokens between them (codes and rotations);
-/// the latency of every token request.
+/// One epoch: one client per browser issues its part of `quota` tokens (codes and
+/// rotations); the latency of every token request.
 async fn issue(
     base: &str,
     fx: &Fixtures,
@@ -51,6 +55,7 @@ async fn issue(
     quota: usize,
 ) -> (Vec<Duration>, Answers) {
     let issued = Arc::new(AtomicUsize::new(0));
+    let clients = browsers.len();
     let tasks: Vec<_> = browsers
         .iter()
         .enumerate()
@@ -62,7 +67,7 @@ async fn issue(
                 let mut answers = Answers::default();
                 let mut family = t;
                 while issued.load(Ordering::Relaxed) < quota {
-                    family += TASKS;
+                    family += clients;
                     let Some((code, verifier)) = authorize(&browser, &base, &fx).await else {
                         answers.push(Answer {
                             status: 0,
@@ -147,6 +152,7 @@ async fn soak_token_tables_level_off_and_latency_holds() {
     // Arrange
     let tokens = env_or("SOAK_TOKENS", 2_400);
     let epochs = env_or("SOAK_EPOCHS", 6).max(4);
+    let clients = env_or("SOAK_TASKS", TASKS).max(1);
     let quota = tokens.div_ceil(epochs);
     let pg = PgCluster::start();
     let clock = latch::clock::Clock::manual();
@@ -161,11 +167,12 @@ async fn soak_token_tables_level_off_and_latency_holds() {
     .await;
     let fx = app.fixtures().await;
     let state = app.state();
-    let browsers: Vec<_> = (0..TASKS).map(|_| browser()).collect();
+    let browsers: Vec<_> = (0..clients).map(|_| browser()).collect();
     let started = Instant::now();
     let mut rows_after: Vec<[i64; 4]> = Vec::new();
     let mut rows_before: Vec<[i64; 4]> = Vec::new();
     let mut p99s = Vec::new();
+    let mut all_times = Vec::new();
     let mut report = Vec::new();
 
     // Act
@@ -197,14 +204,41 @@ async fn soak_token_tables_level_off_and_latency_holds() {
         rows_after.push(after);
         rows_before.push(before);
         p99s.push(p99);
+        all_times.extend(times);
     }
+
+    // Every other table too: none may grow with the tokens issued unnoticed (the audit
+    // table keeps its 90 days by design).
+    let others: Vec<(String, i64)> = pg
+        .psql_lines(
+            "latch",
+            "SELECT relname FROM pg_stat_user_tables WHERE schemaname = 'public' ORDER BY relname",
+        )
+        .into_iter()
+        .map(|t| {
+            let n = pg.count("latch", &format!("\"{t}\""));
+            (t, n)
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    eprintln!("soak: rows per table at the end {others:?}");
 
     // Assert: an epoch's rows are gone two epochs later, so after every sweep the token
     // tables hold at most what the last two epochs added — a level, since every epoch adds
     // the same number of tokens; and the last epochs are not slower than the first ones.
+    let elapsed = started.elapsed();
+    all_times.sort();
     eprintln!(
-        "soak: {tokens} tokens over {epochs} epochs in {:.1?}",
-        started.elapsed()
+        "soak: {tokens} tokens over {epochs} epochs by {clients} clients in {elapsed:.1?} ({:.0}/s); all token requests p50 {:.1?}, p99 {:.1?}, max {:.1?}; epochs' p99 {:.1?}..{:.1?}; most rows after a sweep (from epoch 2) {:?}",
+        all_times.len() as f64 / elapsed.as_secs_f64(),
+        percentile(&all_times, 0.5),
+        percentile(&all_times, 0.99),
+        all_times.last().copied().unwrap_or_default(),
+        p99s.iter().min().copied().unwrap_or_default(),
+        p99s.iter().max().copied().unwrap_or_default(),
+        (0..4)
+            .map(|i| rows_after[2..].iter().map(|r| r[i]).max().unwrap_or(0))
+            .collect::<Vec<_>>(),
     );
     // Rows an epoch added: its count before the sweep less what the previous sweep left.
     for epoch in 2..epochs {
@@ -218,6 +252,12 @@ async fn soak_token_tables_level_off_and_latency_holds() {
                 rows_after[epoch][i],
             );
         }
+    }
+    for (table, rows) in &others {
+        assert!(
+            TABLES.contains(&table.as_str()) || *rows <= 100,
+            "{table} holds {rows} rows after {tokens} tokens: it grows with the tokens issued and no sweep keeps it level"
+        );
     }
     let early = p99s[..2].iter().max().copied().unwrap_or_default();
     let late = p99s[p99s.len() - 2..]
