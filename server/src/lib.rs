@@ -67,6 +67,10 @@ pub mod discovery;
 pub mod email;
 /// The OAuth, `/v1` and HTML error dialects.
 pub mod errors;
+/// Thin public wrappers of private parsers for the cargo-fuzz targets in `fuzz/` (issue
+/// #16); only with the `fuzzing` feature, which the server build never enables.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 /// The grant types Latch supports: the one list (RFC 6749 §4, §6).
 pub mod grant_type;
 /// `/healthz`, `/readyz`, `/metrics`.

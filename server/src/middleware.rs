@@ -36,7 +36,7 @@ impl ProxyTrust {
     /// The peer address, unless Latch runs behind a proxy (`LATCH_BEHIND_PROXY`) and the
     /// peer is one of the trusted proxies: then the right-most `X-Forwarded-For` entry that
     /// is not itself a trusted proxy. Headers from anyone else are ignored.
-    fn client_ip_of(&self, req: &ServiceRequest) -> Option<IpAddr> {
+    pub(crate) fn client_ip_of(&self, req: &ServiceRequest) -> Option<IpAddr> {
         let peer = req.peer_addr()?.ip();
         if !self.behind_proxy || !self.trusted_proxies.contains(&peer) {
             return Some(peer);

@@ -12,6 +12,12 @@ use crate::errors::ApiError;
 pub struct Params(HashMap<String, Vec<String>>);
 
 impl Params {
+    /// Every name with its values, for the fuzz targets (`crate::fuzzing`).
+    #[cfg(feature = "fuzzing")]
+    pub fn into_map(self) -> HashMap<String, Vec<String>> {
+        self.0
+    }
+
     pub fn parse(req: &HttpRequest, body: &[u8]) -> Result<Self, ApiError> {
         let ct = req
             .headers()

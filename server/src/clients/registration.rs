@@ -202,7 +202,10 @@ impl Request {
     /// The client to create. RFC 7591 §2: `token_endpoint_auth_method` defaults to
     /// `client_secret_basic`; at the open door only `none` is allowed, so there it defaults
     /// to `none` (§3.2.1 lets the server substitute values; the response says which).
-    fn into_new(self, door: Door<'_>) -> Result<(NewClient, Protocol), RegistrationError> {
+    pub(crate) fn into_new(
+        self,
+        door: Door<'_>,
+    ) -> Result<(NewClient, Protocol), RegistrationError> {
         let c = self.common()?;
         let method = match (door, self.token_endpoint_auth_method.as_deref()) {
             (Door::Open, None | Some("none")) => "none".to_owned(),

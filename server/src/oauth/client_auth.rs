@@ -21,7 +21,7 @@ fn bad_client() -> OAuthError {
 
 /// Decode `Authorization: Basic` whose id and secret are form-urlencoded first
 /// (RFC 6749 §2.3.1 and Appendix B), so `:`, `%` and `+` in secrets survive.
-fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, OAuthError> {
+pub(crate) fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, OAuthError> {
     let Some(h) = req.headers().get(header::AUTHORIZATION) else {
         return Ok(None);
     };

@@ -1,0 +1,96 @@
+//! `/oauth` form bodies (`oauth::form::parse_form`, RFC 6749 §3.2, RFC 8707 §2) and the
+//! token request read from them (`token::request`): accepted exactly when the content type
+//! is a form, no credential is in the query string and no name but `resource` repeats;
+//! every value comes back as sent; only the grants Latch supports pass (never `password`).
+#![no_main]
+
+use std::collections::HashSet;
+
+use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
+use actix_web::test::TestRequest;
+use arbitrary::Arbitrary;
+use latch::grant_type::GrantType;
+use latch::oauth::form::{REPEATABLE, parse_form};
+use latch::token::request::{GrantRequest, grant_type};
+use libfuzzer_sys::fuzz_target;
+
+#[derive(Arbitrary, Debug)]
+struct Input<'a> {
+    form_type: bool,
+    content_type: &'a [u8],
+    query: &'a str,
+    body: &'a [u8],
+}
+
+fuzz_target!(|i: Input<'_>| {
+    let mut req = TestRequest::post();
+    let ct: &[u8] = if i.form_type {
+        b"application/x-www-form-urlencoded; charset=UTF-8"
+    } else {
+        i.content_type
+    };
+    if let Ok(v) = HeaderValue::from_bytes(ct) {
+        req = req.insert_header((CONTENT_TYPE, v));
+    }
+    let uri = format!("/oauth/token?{}", i.query);
+    if uri.parse::<actix_web::http::Uri>().is_ok() {
+        req = req.uri(&uri);
+    }
+    let req = req.to_http_request();
+    let result = parse_form(&req, i.body);
+
+    let ct_ok = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+        .starts_with("application/x-www-form-urlencoded");
+    let credential_in_query = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .any(|(k, _)| matches!(&*k, "client_secret" | "code" | "refresh_token" | "token"));
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(i.body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let mut names = HashSet::new();
+    let repeated = pairs
+        .iter()
+        .filter(|(k, _)| k != REPEATABLE)
+        .any(|(k, _)| !names.insert(k.clone()));
+    assert_eq!(
+        result.is_ok(),
+        ct_ok && !credential_in_query && !repeated,
+        "accept/refuse rule"
+    );
+    let Ok(form) = result else { return };
+
+    // Values as sent; `resource`s in order.
+    assert_eq!(form.0.len(), names.len());
+    for (k, v) in pairs.iter().filter(|(k, _)| k != REPEATABLE) {
+        assert_eq!(form.0.get(k), Some(v));
+    }
+    let resources: Vec<&String> = pairs
+        .iter()
+        .filter(|(k, _)| k == REPEATABLE)
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(form.resources().iter().collect::<Vec<_>>(), resources);
+
+    // The grant: only supported names (RFC 9700 §2.4: never `password`).
+    let Ok(grant) = grant_type(&form) else { return };
+    let name = form.get("grant_type").expect("a grant without grant_type");
+    assert_eq!(GrantType::parse(name), Some(grant));
+    assert_ne!(name, "password");
+    let nonempty = |k: &str, v: &str| {
+        assert!(!v.is_empty() && form.get(k) == Some(v), "{k}");
+    };
+    match GrantRequest::parse(grant, &form) {
+        Ok(GrantRequest::AuthorizationCode(c)) => nonempty("code", c.code),
+        Ok(GrantRequest::RefreshToken(r)) => nonempty("refresh_token", r.refresh_token),
+        Ok(GrantRequest::TokenExchange(t)) => {
+            nonempty("subject_token", t.subject_token);
+            nonempty("subject_token_type", t.subject_token_type);
+        }
+        Ok(GrantRequest::DeviceCode(d)) => nonempty("device_code", d.device_code),
+        Ok(GrantRequest::ClientCredentials(_)) | Err(_) => {}
+    }
+});
