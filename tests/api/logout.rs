@@ -67,7 +67,7 @@ async fn id_token_in(
         .await;
     assert_eq!(res.status(), 303, "authorize");
     let code = query_of(&location(&res)).remove("code").expect("code");
-    let res = app.redeem_code(&c, &code, &verifier).await;
+    let res = app.redeem_code(c, &code, &verifier).await;
     assert_eq!(res.status(), 200, "token");
     json(res).await["id_token"]
         .as_str()

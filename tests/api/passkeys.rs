@@ -714,7 +714,7 @@ async fn id_token_claims(app: &TestApp, browser: &reqwest::Client, client: &Test
     let loc = location(&res);
     assert!(loc.starts_with(&client.redirect_uri), "redirected to {loc}");
     let code = query_of(&loc).remove("code").expect("code");
-    let t = json(app.redeem_code(&client, &code, &verifier).await).await;
+    let t = json(app.redeem_code(client, &code, &verifier).await).await;
     jwt_claims(t["id_token"].as_str().expect("id_token"))
 }
 

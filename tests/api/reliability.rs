@@ -38,7 +38,7 @@ async fn code_for(app: &TestApp, browser: &reqwest::Client, c: &TestClient) -> (
 }
 
 async fn redeem(app: &TestApp, c: &TestClient, code: &str, verifier: &str) -> reqwest::Response {
-    app.redeem_code(&c, code, verifier).await
+    app.redeem_code(c, code, verifier).await
 }
 
 /// `(refresh_token, access-token jti)` of a 200 token response.

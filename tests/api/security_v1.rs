@@ -29,7 +29,7 @@ async fn user_tokens(app: &TestApp, c: &TestClient, email: &str, scope: &str) ->
             ],
         )
         .await;
-    let res = app.redeem_code(&c, &code, &verifier).await;
+    let res = app.redeem_code(c, &code, &verifier).await;
     assert_eq!(res.status(), 200);
     json(res).await
 }

@@ -373,7 +373,7 @@ async fn id_token_claims(
         return Err(res);
     }
     let code = query_of(&loc).remove("code").expect("code");
-    let t = json(app.redeem_code(&client, &code, &verifier).await).await;
+    let t = json(app.redeem_code(client, &code, &verifier).await).await;
     let refreshed = json(
         app.post_token_basic(
             &client.id,

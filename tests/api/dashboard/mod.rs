@@ -190,7 +190,7 @@ async fn code_flow_tokens(app: &TestApp, client: &TestClient, email: &str) -> (S
             ],
         )
         .await;
-    let res = app.redeem_code(&client, &code, &verifier).await;
+    let res = app.redeem_code(client, &code, &verifier).await;
     assert_eq!(res.status(), 200);
     let body = json(res).await;
     (
