@@ -47,12 +47,15 @@ pub async fn sweep(
     notify_expiring_keys(db, now).await?;
     // Mailed links a day past expiry; mails given up on, kept a week for the operator.
     crate::store::user_tokens::prune(db, now - chrono::TimeDelta::days(1)).await?;
-    crate::store::mail_outbox::prune_failed(db, crate::store::now() - chrono::TimeDelta::days(7))
-        .await?;
+    crate::store::outbox::prune_failed::<crate::store::outbox::Mail>(
+        db,
+        crate::store::now() - chrono::TimeDelta::days(7),
+    )
+    .await?;
     // Back-channel logout: records of sessions that have expired whatever the setting (as
     // above), and logouts given up on, kept a week for the operator.
     crate::store::session_clients::delete_before(db, now - chrono::TimeDelta::days(30)).await?;
-    crate::store::backchannel_logouts::prune_failed(
+    crate::store::outbox::prune_failed::<crate::store::outbox::BackchannelLogout>(
         db,
         crate::store::now() - chrono::TimeDelta::days(7),
     )

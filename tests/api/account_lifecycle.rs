@@ -8,7 +8,6 @@
 
 use crate::helpers::*;
 use crate::smtp_sink::{SmtpSink, mail_settings};
-use crate::totp::{code, enrol, password_step, second_step};
 
 const ROOT: &str = "root@example.com";
 const ANN: &str = "ann@example.com";
@@ -20,24 +19,13 @@ async fn admin(app: &TestApp, email: &str) -> entity::user::Model {
         .expect("admin created")
 }
 
-/// The settings page's CSRF token in a signed-in browser.
-async fn account_csrf(app: &TestApp, browser: &reqwest::Client) -> String {
-    let res = browser
-        .get(app.url("/dashboard/settings/account"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    input_value(&res.text().await.unwrap(), "csrf").expect("csrf on the account page")
-}
-
 async fn post_delete(
     app: &TestApp,
     browser: &reqwest::Client,
     confirm: &str,
     password: &str,
 ) -> reqwest::Response {
-    let csrf = account_csrf(app, browser).await;
+    let csrf = page_csrf(app, browser, "/dashboard/settings/account").await;
     browser
         .post(app.url("/dashboard/settings/delete"))
         .form(&[
@@ -48,16 +36,6 @@ async fn post_delete(
         .send()
         .await
         .unwrap()
-}
-
-async fn dashboard_status(app: &TestApp, browser: &reqwest::Client) -> u16 {
-    browser
-        .get(app.url("/dashboard"))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
 }
 
 async fn all_events(app: &TestApp) -> Vec<entity::audit_event::Model> {
@@ -309,7 +287,7 @@ async fn post_email(
     new: &str,
     password: &str,
 ) -> reqwest::Response {
-    let csrf = account_csrf(app, browser).await;
+    let csrf = page_csrf(app, browser, "/dashboard/settings/account").await;
     browser
         .post(app.url("/dashboard/settings/email"))
         .form(&[
@@ -483,8 +461,8 @@ async fn new_recovery_codes_are_shown_once_and_replace_the_old_ones() {
     let app = spawn_app().await;
     app.create_user(OTP, PASSWORD).await;
     let browser = app.signed_in_browser(OTP).await;
-    let (_secret, old_codes) = enrol(&app, &browser).await;
-    let csrf = account_csrf(&app, &browser).await;
+    let (_secret, old_codes) = enrol_totp(&app, &browser).await;
+    let csrf = page_csrf(&app, &browser, "/dashboard/settings/account").await;
     let post = |password: &'static str| {
         browser
             .post(app.url("/dashboard/settings/recovery-codes"))
@@ -559,11 +537,11 @@ async fn the_device_flow_id_token_carries_amr_and_auth_time_from_the_sign_in() {
     // Arrange: a person with TOTP signs in with both steps in the browser that approves.
     let app = spawn_app().await;
     app.create_user(OTP, PASSWORD).await;
-    let (secret, _) = enrol(&app, &app.signed_in_browser(OTP).await).await;
+    let (secret, _) = enrol_totp(&app, &app.signed_in_browser(OTP).await).await;
     let (browser, res) = password_step(&app, OTP, "/dashboard").await;
     assert_eq!(res.status(), 303);
     assert_eq!(
-        second_step(&app, &browser, &code(&app, &secret, 0))
+        second_step(&app, &browser, &totp_code(&app, &secret, 0))
             .await
             .status(),
         303

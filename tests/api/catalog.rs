@@ -5,19 +5,10 @@
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-use crate::helpers::{bearer_get as get, bearer_post as post};
+use crate::helpers::{bearer_delete as delete, bearer_get as get, bearer_post as post};
 
 const ADMIN: &str = "admin@example.com";
 const MEMBER: &str = "member@example.com";
-
-async fn delete(app: &TestApp, cred: &str, path: &str) -> reqwest::Response {
-    app.http
-        .delete(app.url(path))
-        .bearer_auth(cred)
-        .send()
-        .await
-        .expect("request")
-}
 
 async fn post_json(app: &TestApp, cred: &str, path: &str, body: Value) -> reqwest::Response {
     app.http
@@ -35,15 +26,6 @@ async fn error_of(res: reqwest::Response) -> (u16, String, String) {
     let body = json(res).await;
     let s = |k: &str| body["error"][k].as_str().unwrap_or("").to_owned();
     (status, s("code"), s("param"))
-}
-
-/// An admin and a full live key of theirs.
-async fn admin_key(app: &TestApp) -> (entity::user::Model, String) {
-    let admin = latch::users::create(&app.db, ADMIN, PASSWORD, true)
-        .await
-        .expect("admin created");
-    let (_, secret) = key_for(app, &admin.id, true, &[]).await;
-    (admin, secret)
 }
 
 const BILLING_FORM: &[(&str, &str)] = &[
@@ -397,18 +379,7 @@ async fn v1_apis_is_refused_to_members_to_clients_and_to_oauth_tokens_for_change
                 ],
             )
             .await;
-        let res = app
-            .post_token_basic(
-                &client.id,
-                client.secret(),
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", &code),
-                    ("redirect_uri", &client.redirect_uri),
-                    ("code_verifier", &verifier),
-                ],
-            )
-            .await;
+        let res = app.redeem_code(&client, &code, &verifier).await;
         json(res).await["access_token"].as_str().unwrap().to_owned()
     };
     let (_, read_only) = key_for(&app, &admin.id, true, &["read"]).await;

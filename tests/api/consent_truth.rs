@@ -77,12 +77,6 @@ async fn consent_page(app: &TestApp, client_id: &str) -> String {
     res.text().await.expect("html")
 }
 
-async fn dashboard_csrf(app: &TestApp, browser: &reqwest::Client, path: &str) -> String {
-    let res = browser.get(app.url(path)).send().await.expect("GET");
-    assert_eq!(res.status(), 200, "{path}");
-    input_value(&res.text().await.expect("html"), "csrf").expect("csrf")
-}
-
 async fn events_of(
     app: &TestApp,
     kind: latch::audit::AuditKind,
@@ -183,7 +177,7 @@ async fn a_users_app_is_unverified_until_an_admin_verifies_it_on_the_dashboard()
 
     // A member cannot verify anything.
     let member = app.signed_in_browser(MALLORY).await;
-    let csrf = dashboard_csrf(&app, &member, "/dashboard").await;
+    let csrf = page_csrf(&app, &member, "/dashboard").await;
     let res = member
         .post(app.url(&format!("/dashboard/admin/apps/{id}/verify")))
         .form(&[("csrf", csrf.as_str())])
@@ -317,7 +311,7 @@ async fn metadata_uris_are_validated_at_v1_and_on_the_dashboard() {
 
     // The dashboard form refuses the same and keeps what was typed.
     let browser = app.signed_in_browser(MALLORY).await;
-    let csrf = dashboard_csrf(&app, &browser, "/dashboard/apps/new").await;
+    let csrf = page_csrf(&app, &browser, "/dashboard/apps/new").await;
     let res = browser
         .post(app.url("/dashboard/apps"))
         .form(&[
@@ -517,7 +511,7 @@ async fn svg_oversize_and_mislabelled_logos_are_refused_naming_logo_uri() {
 
     // The dashboard form says so too.
     let browser = app.signed_in_browser(MALLORY).await;
-    let csrf = dashboard_csrf(&app, &browser, "/dashboard/apps/new").await;
+    let csrf = page_csrf(&app, &browser, "/dashboard/apps/new").await;
     let logo = format!("{origin}/logo.svg");
     let res = browser
         .post(app.url("/dashboard/apps"))

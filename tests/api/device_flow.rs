@@ -14,13 +14,6 @@ use crate::helpers::*;
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 const WARNING: &str = "a code you were given by someone else";
 
-fn oauth_http() -> oauth2::reqwest::Client {
-    oauth2::reqwest::Client::builder()
-        .redirect(oauth2::reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
-
 /// A public CLI with the device grant and refresh tokens.
 async fn cli_client(app: &TestApp) -> TestClient {
     app.create_client(ClientSpec {

@@ -13,14 +13,6 @@ use crate::helpers::{bearer_get as get, bearer_post as post};
 const ADMIN: &str = "admin@example.com";
 const BOB: &str = "bob@example.com";
 
-async fn admin_key(app: &TestApp) -> (entity::user::Model, String) {
-    let admin = latch::users::create(&app.db, ADMIN, PASSWORD, true)
-        .await
-        .expect("admin created");
-    let (_, secret) = key_for(app, &admin.id, true, &[]).await;
-    (admin, secret)
-}
-
 async fn error_of(res: reqwest::Response) -> (u16, String) {
     let status = res.status().as_u16();
     let body: Value = res.json().await.expect("json error");

@@ -4,20 +4,11 @@
 //! made here by hand with an EC P-256 key (aws-lc-rs), including each malformed kind.
 
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
-use base64::Engine;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
 
 const EMAIL: &str = "dee@example.com";
-
-fn b64(data: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
-}
-
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
 
 /// A client's DPoP key (also used by `verify.rs`).
 pub(crate) struct Key {
@@ -84,7 +75,7 @@ impl Key {
 }
 
 fn claims(htm: &str, htu: &str) -> Value {
-    json!({"jti": uuid::Uuid::new_v4().to_string(), "htm": htm, "htu": htu, "iat": now()})
+    json!({"jti": uuid::Uuid::new_v4().to_string(), "htm": htm, "htu": htu, "iat": unix_now()})
 }
 
 /// `POST /oauth/token` with `client_secret_basic` (when `c` has a secret) and `DPoP`
@@ -203,10 +194,10 @@ async fn each_malformed_proof_is_invalid_dpop_proof() {
         key.proof("POST", "https://evil.example/oauth/token"),
     ));
     let mut c1 = claims("POST", &url);
-    c1["iat"] = json!(now() - 120);
+    c1["iat"] = json!(unix_now() - 120);
     cases.push(("stale iat", key.sign(&key.header(), &c1)));
     let mut c2 = claims("POST", &url);
-    c2["iat"] = json!(now() + 120);
+    c2["iat"] = json!(unix_now() + 120);
     cases.push(("future iat", key.sign(&key.header(), &c2)));
     let mut c3 = claims("POST", &url);
     c3.as_object_mut().unwrap().remove("jti");

@@ -594,6 +594,29 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Redeem `code` with its PKCE `verifier` (RFC 7636 §4.5) for the confidential client
+    /// `c` (client_secret_basic, its first redirect URI).
+    pub async fn redeem_code(
+        &self,
+        c: &TestClient,
+        code: &str,
+        verifier: &str,
+    ) -> reqwest::Response {
+        self.post_token_basic(
+            &c.id,
+            c.secret(),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", &c.redirect_uri),
+                ("code_verifier", verifier),
+            ],
+        )
+        .await
+    }
+}
+
 /// RFC 6749 §5.1–5.2 (T7): every token-endpoint answer, success or error, is JSON and must
 /// not be cached.
 pub fn assert_token_headers(res: &reqwest::Response) {
@@ -780,4 +803,262 @@ pub async fn create_api(
     )
     .await
     .expect("create API")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Browser pages, statuses and audit events shared by the sign-in, Settings and dashboard suites
+
+/// The CSRF token of the page at `path` in `browser` (which must answer 200).
+pub async fn page_csrf(app: &TestApp, browser: &reqwest::Client, path: &str) -> String {
+    let res = browser.get(app.url(path)).send().await.expect("GET");
+    assert_eq!(res.status(), 200, "{path}");
+    input_value(&res.text().await.expect("html"), "csrf")
+        .unwrap_or_else(|| panic!("csrf on {path}"))
+}
+
+/// The CSRF token of a signed-in browser, from the security settings page.
+pub async fn settings_csrf(app: &TestApp, browser: &reqwest::Client) -> String {
+    page_csrf(app, browser, "/dashboard/settings/security").await
+}
+
+/// The status `/dashboard` answers in `browser` (200 signed in, 303 to the sign-in page not).
+pub async fn dashboard_status(app: &TestApp, browser: &reqwest::Client) -> u16 {
+    browser
+        .get(app.url("/dashboard"))
+        .send()
+        .await
+        .expect("dashboard")
+        .status()
+        .as_u16()
+}
+
+/// The status `/v1/users/me` (a resource server) answers for this access token.
+pub async fn me_status(app: &TestApp, bearer: &str) -> u16 {
+    app.http
+        .get(app.url("/v1/users/me"))
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .expect("GET /v1/users/me")
+        .status()
+        .as_u16()
+}
+
+/// The kinds of the audit events of the account `email`, newest first.
+pub async fn audit_kinds(app: &TestApp, email: &str) -> Vec<String> {
+    let user = latch::store::users::by_email(&app.db, email)
+        .await
+        .expect("readable")
+        .expect("the account");
+    latch::store::audit::page(
+        &app.db,
+        Some(&user.id),
+        latch::store::audit::ModeFilter::All,
+        100,
+        None,
+    )
+    .await
+    .expect("readable")
+    .into_iter()
+    .map(|e| e.kind)
+    .collect()
+}
+
+/// A first-party client: a signed-in person gets a code with no consent page.
+pub async fn first_party(app: &TestApp) -> TestClient {
+    app.create_client(ClientSpec {
+        first_party: true,
+        ..ClientSpec::default()
+    })
+    .await
+}
+
+/// Refresh `rt` for the confidential client `c` (client_secret_basic).
+pub async fn refresh(app: &TestApp, c: &TestClient, rt: &str) -> reqwest::Response {
+    app.post_token_basic(
+        &c.id,
+        c.secret(),
+        &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+    )
+    .await
+}
+
+/// An admin (`admin@example.com`) and a full live key of theirs.
+pub async fn admin_key(app: &TestApp) -> (entity::user::Model, String) {
+    let admin = latch::users::create(&app.db, "admin@example.com", PASSWORD, true)
+        .await
+        .expect("admin created");
+    let (_, secret) = key_for(app, &admin.id, true, &[]).await;
+    (admin, secret)
+}
+
+/// `DELETE path` with `Authorization: Bearer cred`.
+pub async fn bearer_delete(app: &TestApp, cred: &str, path: &str) -> reqwest::Response {
+    app.http
+        .delete(app.url(path))
+        .bearer_auth(cred)
+        .send()
+        .await
+        .expect("request")
+}
+
+/// The `oauth2` crate's HTTP client, not following redirects (as the crate asks).
+pub fn oauth_http() -> oauth2::reqwest::Client {
+    oauth2::reqwest::Client::builder()
+        .redirect(oauth2::reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// BASE64URL without padding (RFC 7515 §2).
+pub fn b64(data: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
+}
+
+/// The system's Unix time (for JWTs the tests sign: `iat`, `exp`).
+pub fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// A file under `tests/fixtures`.
+pub fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(name)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Two-step sign-in with an authenticator app (RFC 6238), used by totp, passkeys, sessions,
+// account_lifecycle: codes computed here (HMAC-SHA-1 and RFC 4226 truncation), not by the
+// server's code.
+
+/// RFC 4648 base32 (no padding) to bytes.
+pub fn base32_decode(s: &str) -> Vec<u8> {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut buf, mut bits, mut out) = (0u64, 0, Vec::new());
+    for c in s.bytes() {
+        let v = alphabet.iter().position(|&a| a == c).expect("base32") as u64;
+        buf = (buf << 5) | v;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// The six-digit RFC 6238 code of `secret` (base32) at Unix time `t`.
+pub fn totp_at(secret_b32: &str, t: i64) -> String {
+    use aws_lc_rs::hmac;
+    let key = hmac::Key::new(
+        hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
+        &base32_decode(secret_b32),
+    );
+    let counter = (t / 30) as u64;
+    let h = hmac::sign(&key, &counter.to_be_bytes());
+    let h = h.as_ref();
+    let o = (h[19] & 0x0f) as usize;
+    let bin = (u32::from(h[o] & 0x7f) << 24)
+        | (u32::from(h[o + 1]) << 16)
+        | (u32::from(h[o + 2]) << 8)
+        | u32::from(h[o + 3]);
+    format!("{:06}", bin % 1_000_000)
+}
+
+/// The code `steps` time steps from the app's now.
+pub fn totp_code(app: &TestApp, secret: &str, steps: i64) -> String {
+    totp_at(secret, app.clock.now().timestamp() + steps * 30)
+}
+
+pub fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
+    let i = html
+        .find(start)
+        .unwrap_or_else(|| panic!("{start} in page"))
+        + start.len();
+    let j = html[i..].find(end).expect("end marker") + i;
+    &html[i..j]
+}
+
+/// Turn on TOTP from Settings in a signed-in browser; the secret and the recovery codes.
+pub async fn enrol_totp(app: &TestApp, browser: &reqwest::Client) -> (String, Vec<String>) {
+    let csrf = settings_csrf(app, browser).await;
+    let res = browser
+        .post(app.url("/dashboard/settings/totp/begin"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/dashboard/settings/totp");
+    let html = browser
+        .get(app.url("/dashboard/settings/totp"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let secret = between(&html, "id=\"totp-secret\">", "</code>").to_owned();
+    let res = browser
+        .post(app.url("/dashboard/settings/totp/confirm"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("code", &totp_code(app, &secret, 0)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "confirming with a right code");
+    let html = browser
+        .get(app.url(&location(&res)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let codes: Vec<String> = between(&html, "id=\"recovery-codes\">", "</code>")
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    // The confirming code's step is used: move on so that even the previous step's code
+    // (one step of drift) is a fresh one.
+    app.advance(90);
+    (secret, codes)
+}
+
+/// A browser that passed the password step for `next`: the answer to the password POST.
+pub async fn password_step(
+    app: &TestApp,
+    email: &str,
+    next: &str,
+) -> (reqwest::Client, reqwest::Response) {
+    let browser = app.new_browser();
+    let res = app.sign_in(&browser, email, PASSWORD, next).await;
+    (browser, res)
+}
+
+/// Post a code at the second step.
+pub async fn second_step(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    code: &str,
+) -> reqwest::Response {
+    let html = browser
+        .get(app.url("/login/two-step"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = input_value(&html, "csrf").expect("csrf on the second-step page");
+    browser
+        .post(app.url("/login/two-step"))
+        .form(&[("csrf", csrf.as_str()), ("code", code)])
+        .send()
+        .await
+        .unwrap()
 }

@@ -67,18 +67,7 @@ async fn id_token_in(
         .await;
     assert_eq!(res.status(), 303, "authorize");
     let code = query_of(&location(&res)).remove("code").expect("code");
-    let res = app
-        .post_token_basic(
-            &c.id,
-            c.secret(),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &c.redirect_uri),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
+    let res = app.redeem_code(c, &code, &verifier).await;
     assert_eq!(res.status(), 200, "token");
     json(res).await["id_token"]
         .as_str()
@@ -543,7 +532,7 @@ async fn signing_out_and_a_password_reset_tell_the_app_too() {
     let first = id_token_in(&app, &browser, &a, "ann@example.com").await;
 
     // Act 1: the account's own sign-out form.
-    let csrf = crate::totp::dash_csrf(&app, &browser).await;
+    let csrf = settings_csrf(&app, &browser).await;
     let res = browser
         .post(app.url("/logout"))
         .form(&[("csrf", csrf.as_str())])
@@ -875,7 +864,7 @@ async fn ending_a_session_from_settings_tells_the_app() {
     let laptop = app.signed_in_browser("ann@example.com").await;
 
     // Act: from the laptop, "Sign out other sessions".
-    let csrf = crate::totp::dash_csrf(&app, &laptop).await;
+    let csrf = settings_csrf(&app, &laptop).await;
     let res = laptop
         .post(app.url("/dashboard/settings/sessions/end-others"))
         .form(&[("csrf", csrf.as_str())])

@@ -10,13 +10,6 @@ use oauth2::{
 
 use crate::helpers::*;
 
-fn oauth_http() -> oauth2::reqwest::Client {
-    oauth2::reqwest::Client::builder()
-        .redirect(oauth2::reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
-
 /// Verify an access token from the published JWKS, as a resource server does.
 pub async fn verify_with_jwks(app: &TestApp, token: &str) -> serde_json::Value {
     let jwks: JwkSet = app

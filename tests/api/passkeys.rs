@@ -16,10 +16,6 @@ use crate::helpers::*;
 
 const EMAIL: &str = "passkey@example.com";
 
-fn b64(data: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
-}
-
 fn unb64(s: &str) -> Vec<u8> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(s.trim_end_matches('='))
@@ -190,18 +186,6 @@ async fn post_json(browser: &reqwest::Client, url: &str, body: &Value) -> reqwes
     browser.post(url).json(body).send().await.expect("request")
 }
 
-async fn settings_csrf(app: &TestApp, browser: &reqwest::Client) -> String {
-    let html = browser
-        .get(app.url("/dashboard/settings/security"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    input_value(&html, "csrf").expect("csrf on the settings page")
-}
-
 /// Register `auth` as a passkey named `name` from Settings in a signed-in browser.
 async fn register(
     app: &TestApp,
@@ -281,35 +265,6 @@ async fn user_with_passkey(app: &TestApp) -> Authenticator {
     auth
 }
 
-async fn dashboard_status(app: &TestApp, browser: &reqwest::Client) -> u16 {
-    browser
-        .get(app.url("/dashboard"))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
-async fn events(app: &TestApp, email: &str) -> Vec<String> {
-    let user = latch::store::users::by_email(&app.db, email)
-        .await
-        .unwrap()
-        .unwrap();
-    latch::store::audit::page(
-        &app.db,
-        Some(&user.id),
-        latch::store::audit::ModeFilter::All,
-        100,
-        None,
-    )
-    .await
-    .unwrap()
-    .into_iter()
-    .map(|e| e.kind)
-    .collect()
-}
-
 // ---------------------------------------------------------------------------------------------
 // Register, list, sign in
 
@@ -336,7 +291,11 @@ async fn a_registered_passkey_is_listed_and_signs_in_without_a_password() {
         .unwrap();
     assert!(html.contains(">Work laptop</th>"), "listed by name");
     assert!(html.contains("Never"), "not used yet");
-    assert!(events(&app, EMAIL).await.contains(&"passkey.added".into()));
+    assert!(
+        audit_kinds(&app, EMAIL)
+            .await
+            .contains(&"passkey.added".into())
+    );
 
     // Act: sign in with it in another browser, no password.
     let other = app.new_browser();
@@ -551,7 +510,11 @@ async fn an_unknown_credential_or_another_origin_does_not_sign_in() {
     );
     assert_eq!(dashboard_status(&app, &browser).await, 303);
     // The failures of the registered credential are in its account's activity.
-    assert!(events(&app, EMAIL).await.contains(&"signin.failed".into()));
+    assert!(
+        audit_kinds(&app, EMAIL)
+            .await
+            .contains(&"signin.failed".into())
+    );
     // And a good one still works.
     let (csrf, options) = begin_signin(&app, &browser, "/").await;
     let res = finish_signin(
@@ -711,7 +674,7 @@ async fn removing_a_passkey_needs_the_password_again() {
         0
     );
     assert!(
-        events(&app, EMAIL)
+        audit_kinds(&app, EMAIL)
             .await
             .contains(&"passkey.removed".into())
     );
@@ -751,20 +714,7 @@ async fn id_token_claims(app: &TestApp, browser: &reqwest::Client, client: &Test
     let loc = location(&res);
     assert!(loc.starts_with(&client.redirect_uri), "redirected to {loc}");
     let code = query_of(&loc).remove("code").expect("code");
-    let t = json(
-        app.post_token_basic(
-            &client.id,
-            client.secret(),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &client.redirect_uri),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await,
-    )
-    .await;
+    let t = json(app.redeem_code(client, &code, &verifier).await).await;
     jwt_claims(t["id_token"].as_str().expect("id_token"))
 }
 
@@ -780,7 +730,7 @@ async fn a_passkey_sign_in_is_multi_factor_and_skips_the_second_step() {
         .await;
     let mut auth = user_with_passkey(&app).await;
     let browser = app.signed_in_browser(EMAIL).await;
-    crate::totp::enrol(&app, &browser).await;
+    enrol_totp(&app, &browser).await;
     // Act: an authorization request, sign-in with the passkey on its sign-in page.
     let fresh = app.new_browser();
     let (_, challenge) = pkce_pair();

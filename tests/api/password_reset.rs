@@ -77,16 +77,6 @@ async fn refresh_token_of(app: &TestApp, c: &TestClient) -> String {
         .to_owned()
 }
 
-async fn dashboard_status(app: &TestApp, browser: &reqwest::Client) -> u16 {
-    browser
-        .get(app.url("/dashboard"))
-        .send()
-        .await
-        .expect("dashboard")
-        .status()
-        .as_u16()
-}
-
 #[tokio::test]
 async fn reset_end_to_end_ends_every_session_and_refresh_token_and_the_link_works_once() {
     // Arrange: Ann is signed in in one browser and an app holds her refresh token

@@ -43,10 +43,6 @@ fn jwks_of(keys: &[&ClientKey]) -> String {
     json!({ "keys": keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() }).to_string()
 }
 
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
 /// An assertion for `client_id` signed by `key` with these claims (RFC 7523 §3).
 fn sign(key: &ClientKey, claims: serde_json::Value) -> String {
     let mut header = Header::new(key.alg);
@@ -58,7 +54,7 @@ fn sign(key: &ClientKey, claims: serde_json::Value) -> String {
 fn claims(app: &TestApp, client_id: &str) -> serde_json::Value {
     json!({
         "iss": client_id, "sub": client_id, "aud": app.settings.issuer,
-        "iat": now(), "exp": now() + 60, "jti": uuid::Uuid::new_v4().to_string(),
+        "iat": unix_now(), "exp": unix_now() + 60, "jti": uuid::Uuid::new_v4().to_string(),
     })
 }
 
@@ -276,13 +272,13 @@ async fn wrong_claims_are_refused() {
                 json!(format!("{}/oauth/revoke", app.settings.issuer)),
             ),
         ),
-        ("exp 1 h ahead", with("exp", json!(now() + 3600))),
-        ("expired", with("exp", json!(now() - 120))),
+        ("exp 1 h ahead", with("exp", json!(unix_now() + 3600))),
+        ("expired", with("exp", json!(unix_now() - 120))),
         ("no exp", with("exp", serde_json::Value::Null)),
         ("no jti", with("jti", serde_json::Value::Null)),
         ("iss of another client", with("iss", json!(other))),
         ("sub of another client", with("sub", json!(other))),
-        ("not yet valid", with("nbf", json!(now() + 600))),
+        ("not yet valid", with("nbf", json!(unix_now() + 600))),
     ];
 
     for (case, c) in cases {
@@ -293,7 +289,7 @@ async fn wrong_claims_are_refused() {
         let body = expect_oauth_error(res, 401, "invalid_client").await;
         assert!(body["error_description"].is_string(), "{case}");
     }
-    let ok = token_with(&app, &sign(&key, with("exp", json!(now() + 290)))).await;
+    let ok = token_with(&app, &sign(&key, with("exp", json!(unix_now() + 290)))).await;
     assert_eq!(ok.status(), 200, "exp within 5 minutes");
 }
 

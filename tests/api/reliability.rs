@@ -38,26 +38,7 @@ async fn code_for(app: &TestApp, browser: &reqwest::Client, c: &TestClient) -> (
 }
 
 async fn redeem(app: &TestApp, c: &TestClient, code: &str, verifier: &str) -> reqwest::Response {
-    app.post_token_basic(
-        &c.id,
-        c.secret(),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", &c.redirect_uri),
-            ("code_verifier", verifier),
-        ],
-    )
-    .await
-}
-
-async fn refresh(app: &TestApp, c: &TestClient, rt: &str) -> reqwest::Response {
-    app.post_token_basic(
-        &c.id,
-        c.secret(),
-        &[("grant_type", "refresh_token"), ("refresh_token", rt)],
-    )
-    .await
+    app.redeem_code(c, code, verifier).await
 }
 
 /// `(refresh_token, access-token jti)` of a 200 token response.

@@ -71,13 +71,6 @@ async fn world() -> World {
     World { app, c, client }
 }
 
-fn oauth_http() -> oauth2::reqwest::Client {
-    oauth2::reqwest::Client::builder()
-        .redirect(oauth2::reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
-
 impl World {
     /// The authorization URL for `scopes` (none: no `scope` parameter) and `resources`.
     fn auth_url(&self, scopes: &[&str], resources: &[&str]) -> String {

@@ -17,12 +17,6 @@ fn header(res: &reqwest::Response, name: &str) -> String {
         .unwrap_or_default()
 }
 
-fn fixture(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures")
-        .join(name)
-}
-
 /// A client that trusts the TLS test certificate.
 fn tls_client() -> reqwest::Client {
     let pem = std::fs::read(fixture("tls-cert.pem")).unwrap();

@@ -4,16 +4,7 @@
 use serde_json::json;
 
 use crate::helpers::*;
-use crate::helpers::{bearer_get as get, bearer_post as post};
-
-async fn delete(app: &TestApp, cred: &str, path: &str) -> reqwest::Response {
-    app.http
-        .delete(app.url(path))
-        .bearer_auth(cred)
-        .send()
-        .await
-        .expect("request")
-}
+use crate::helpers::{bearer_delete as delete, bearer_get as get, bearer_post as post};
 
 async fn error_code(res: reqwest::Response) -> (u16, String) {
     let status = res.status().as_u16();
@@ -38,18 +29,7 @@ async fn user_tokens(app: &TestApp, c: &TestClient, email: &str, scope: &str) ->
             ],
         )
         .await;
-    let res = app
-        .post_token_basic(
-            &c.id,
-            c.secret(),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &c.redirect_uri),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
+    let res = app.redeem_code(c, &code, &verifier).await;
     assert_eq!(res.status(), 200);
     json(res).await
 }

@@ -27,14 +27,6 @@ fn assert_not_framable(res: &reqwest::Response, page: &str) {
     assert_eq!(header(res, "x-frame-options"), "DENY", "{page}");
 }
 
-async fn first_party(app: &TestApp) -> TestClient {
-    app.create_client(ClientSpec {
-        first_party: true,
-        ..ClientSpec::default()
-    })
-    .await
-}
-
 fn authorize_url_for(app: &TestApp, c: &TestClient) -> String {
     app.authorize_url(&[
         ("client_id", &c.id),
@@ -59,19 +51,6 @@ async fn assert_signed_out(app: &TestApp, browser: &reqwest::Client) {
         "signed in: went to {}",
         location(&res)
     );
-}
-
-/// The login page's CSRF token for `browser`.
-async fn login_csrf(app: &TestApp, browser: &reqwest::Client) -> String {
-    let html = browser
-        .get(app.url("/login"))
-        .send()
-        .await
-        .expect("login page")
-        .text()
-        .await
-        .expect("body");
-    input_value(&html, "csrf").expect("csrf")
 }
 
 async fn post_login(
@@ -208,7 +187,7 @@ async fn login_returns_403_when_the_csrf_token_is_missing() {
     let app = spawn_app().await;
     app.create_user(EMAIL, PASSWORD).await;
     let browser = app.new_browser();
-    login_csrf(&app, &browser).await;
+    page_csrf(&app, &browser, "/login").await;
     // Act
     let res = post_login(
         &app,
@@ -228,7 +207,7 @@ async fn login_returns_403_when_the_csrf_token_is_empty_or_wrong() {
     let app = spawn_app().await;
     app.create_user(EMAIL, PASSWORD).await;
     let browser = app.new_browser();
-    let csrf = login_csrf(&app, &browser).await;
+    let csrf = page_csrf(&app, &browser, "/login").await;
     // Change the last character to a different one (a fixed `x` would be no change when
     // the token happens to end in `x`).
     let last = if csrf.ends_with('x') { 'y' } else { 'x' };
@@ -259,9 +238,9 @@ async fn login_returns_403_when_the_csrf_token_belongs_to_another_session() {
     let app = spawn_app().await;
     app.create_user(EMAIL, PASSWORD).await;
     let attacker = app.new_browser();
-    let foreign = login_csrf(&app, &attacker).await;
+    let foreign = page_csrf(&app, &attacker, "/login").await;
     let victim = app.new_browser();
-    login_csrf(&app, &victim).await;
+    page_csrf(&app, &victim, "/login").await;
     // Act
     let res = post_login(
         &app,
@@ -286,7 +265,7 @@ async fn login_returns_403_when_the_origin_is_cross_site() {
     let app = spawn_app().await;
     app.create_user(EMAIL, PASSWORD).await;
     let browser = app.new_browser();
-    let csrf = login_csrf(&app, &browser).await;
+    let csrf = page_csrf(&app, &browser, "/login").await;
     let form = [
         ("email", EMAIL),
         ("password", PASSWORD),
@@ -392,7 +371,7 @@ async fn logout_returns_403_and_keeps_the_session_when_the_csrf_token_is_missing
     app.create_user(EMAIL, PASSWORD).await;
     let browser = app.signed_in_browser(EMAIL).await;
     let other = app.new_browser();
-    let foreign = login_csrf(&app, &other).await;
+    let foreign = page_csrf(&app, &other, "/login").await;
     let c = first_party(&app).await;
     for form in [vec![("next", "/")], vec![("csrf", foreign.as_str())]] {
         // Act
@@ -537,7 +516,7 @@ async fn login_page_sets_a_secure_cookie_when_the_issuer_is_https() {
 
 async fn failed_login(app: &TestApp, email: &str) -> (u16, Vec<(String, String)>, String) {
     let browser = app.new_browser();
-    let csrf = login_csrf(app, &browser).await;
+    let csrf = page_csrf(app, &browser, "/login").await;
     let res = post_login(
         app,
         &browser,
@@ -622,7 +601,7 @@ async fn login_takes_comparable_time_when_the_email_is_unknown_or_the_password_i
     let app = spawn_app().await;
     app.create_user(EMAIL, PASSWORD).await;
     let browser = app.new_browser();
-    let csrf = login_csrf(&app, &browser).await;
+    let csrf = page_csrf(&app, &browser, "/login").await;
     timed_failure(&app, &browser, &csrf, EMAIL).await;
     timed_failure(&app, &browser, &csrf, "nobody@example.com").await;
     // Act: interleaved samples, so load on the machine hits both alike.

@@ -8,7 +8,6 @@ use reqwest::redirect::Policy;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::helpers::*;
-use crate::totp::dash_csrf;
 
 const EMAIL: &str = "sessions@example.com";
 const CHROME_LINUX: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
@@ -41,15 +40,6 @@ async fn settings_html(app: &TestApp, b: &reqwest::Client) -> String {
     res.text().await.unwrap()
 }
 
-async fn dashboard_status(app: &TestApp, b: &reqwest::Client) -> u16 {
-    b.get(app.url("/dashboard"))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 async fn rows(app: &TestApp, user_id: &str) -> Vec<entity::browser_session::Model> {
     entity::browser_session::Entity::find()
         .filter(entity::browser_session::Column::UserId.eq(user_id))
@@ -76,7 +66,7 @@ fn session_for(html: &str, device: &str) -> String {
 }
 
 async fn end(app: &TestApp, b: &reqwest::Client, id: &str) -> reqwest::Response {
-    let csrf = dash_csrf(app, b).await;
+    let csrf = settings_csrf(app, b).await;
     b.post(app.url("/dashboard/settings/sessions/end"))
         .form(&[("csrf", csrf.as_str()), ("session_id", id)])
         .send()
@@ -173,7 +163,7 @@ async fn end_all_others_keeps_this_one() {
     let b = signed_in_as(&app, FIREFOX_WINDOWS).await;
     let c = signed_in_as(&app, FIREFOX_WINDOWS).await;
     // Act
-    let csrf = dash_csrf(&app, &a).await;
+    let csrf = settings_csrf(&app, &a).await;
     let res = a
         .post(app.url("/dashboard/settings/sessions/end-others"))
         .form(&[("csrf", csrf.as_str())])
@@ -259,7 +249,7 @@ async fn a_password_change_ends_every_other_session() {
     let user = app.create_user(EMAIL, PASSWORD).await;
     let a = signed_in_as(&app, CHROME_LINUX).await;
     let b = signed_in_as(&app, FIREFOX_WINDOWS).await;
-    let csrf = dash_csrf(&app, &a).await;
+    let csrf = settings_csrf(&app, &a).await;
     let res = a
         .post(app.url("/dashboard/settings/password"))
         .form(&[
@@ -286,7 +276,7 @@ async fn a_signed_out_browser_leaves_the_list() {
     let user = app.create_user(EMAIL, PASSWORD).await;
     let a = signed_in_as(&app, CHROME_LINUX).await;
     let b = signed_in_as(&app, FIREFOX_WINDOWS).await;
-    let csrf = dash_csrf(&app, &b).await;
+    let csrf = settings_csrf(&app, &b).await;
     let res = b
         .post(app.url("/logout"))
         .form(&[("csrf", csrf.as_str())])

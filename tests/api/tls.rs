@@ -2,12 +2,6 @@
 
 use crate::helpers::*;
 
-fn fixture(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures")
-        .join(name)
-}
-
 #[tokio::test]
 async fn serve_answers_over_https_when_tls_is_configured() {
     // Arrange

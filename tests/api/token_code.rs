@@ -63,15 +63,6 @@ async fn tokens_of(res: reqwest::Response) -> (String, String, String) {
     (at.to_owned(), jti, rt)
 }
 
-async fn refresh(app: &TestApp, c: &TestClient, rt: &str) -> reqwest::Response {
-    app.post_token_basic(
-        &c.id,
-        c.secret(),
-        &[("grant_type", "refresh_token"), ("refresh_token", rt)],
-    )
-    .await
-}
-
 async fn is_denied(app: &TestApp, jti: &str) -> bool {
     latch::store::tokens::is_denied_in_db(&app.db, jti)
         .await
@@ -92,18 +83,6 @@ async fn is_active(app: &TestApp, c: &TestClient, token: &str) -> bool {
     json(res).await["active"] == true
 }
 
-/// The status a resource server (`/v1`) answers for this access token.
-async fn resource_status(app: &TestApp, at: &str) -> u16 {
-    app.http
-        .get(app.url("/v1/users/me"))
-        .bearer_auth(at)
-        .send()
-        .await
-        .expect("request")
-        .status()
-        .as_u16()
-}
-
 /// T1 (after the replay): the first use's access token is revoked (deny list,
 /// introspection, resource server) and its refresh token is refused.
 async fn assert_first_tokens_revoked(app: &TestApp, c: &TestClient, at: &str, jti: &str, rt: &str) {
@@ -112,7 +91,7 @@ async fn assert_first_tokens_revoked(app: &TestApp, c: &TestClient, at: &str, jt
         "the access token the code issued must be revoked"
     );
     assert!(!is_active(app, c, at).await, "introspection: still active");
-    assert_eq!(resource_status(app, at).await, 401);
+    assert_eq!(me_status(app, at).await, 401);
     expect_oauth_error(refresh(app, c, rt).await, 400, "invalid_grant").await;
 }
 
@@ -120,7 +99,7 @@ async fn assert_first_tokens_revoked(app: &TestApp, c: &TestClient, at: &str, jt
 async fn assert_first_tokens_live(app: &TestApp, c: &TestClient, at: &str, jti: &str, rt: &str) {
     assert!(!is_denied(app, jti).await, "access token was revoked");
     assert!(is_active(app, c, at).await);
-    assert_eq!(resource_status(app, at).await, 200);
+    assert_eq!(me_status(app, at).await, 200);
     assert_eq!(refresh(app, c, rt).await.status(), 200);
 }
 

@@ -714,18 +714,7 @@ async fn token_access_token_has_rfc9068_claims_when_issued_by_code_flow() {
         .await;
 
     // Act
-    let res = app
-        .post_token_basic(
-            &c.id,
-            c.secret(),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &c.redirect_uri),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
+    let res = app.redeem_code(&c, &code, &verifier).await;
 
     // Assert (RFC 9068 §2.2; SECURITY.md J8)
     assert_eq!(res.status(), 200);

@@ -72,16 +72,6 @@ async fn sign_in_tokens_with_scope(app: &TestApp, c: &TestClient, scope: &str) -
     tokens_of(res).await
 }
 
-/// Refresh with `client_secret_basic`.
-async fn refresh(app: &TestApp, c: &TestClient, rt: &str) -> reqwest::Response {
-    app.post_token_basic(
-        &c.id,
-        c.secret(),
-        &[("grant_type", "refresh_token"), ("refresh_token", rt)],
-    )
-    .await
-}
-
 async fn row_of(app: &TestApp, rt: &str) -> refresh_token::Model {
     latch::store::tokens::by_hash(&app.db, &latch::crypto::sha256_hex(rt))
         .await
@@ -98,18 +88,6 @@ async fn live_in_family(app: &TestApp, family: &str) -> Vec<refresh_token::Model
         .all(&app.db)
         .await
         .expect("readable")
-}
-
-/// The status a resource server (`/v1`) answers for this access token.
-async fn resource_status(app: &TestApp, at: &str) -> u16 {
-    app.http
-        .get(app.url("/v1/users/me"))
-        .bearer_auth(at)
-        .send()
-        .await
-        .expect("request")
-        .status()
-        .as_u16()
 }
 
 async fn is_denied(app: &TestApp, jti: &str) -> bool {
@@ -134,7 +112,7 @@ async fn token_invalid_grant_and_family_revoked_when_rotated_refresh_token_is_re
     expect_oauth_error(refresh(&app, &c, &second.rt).await, 400, "invalid_grant").await;
     for t in [&first, &second] {
         assert!(is_denied(&app, &t.jti).await);
-        assert_eq!(resource_status(&app, &t.at).await, 401);
+        assert_eq!(me_status(&app, &t.at).await, 401);
     }
     let family = row_of(&app, &first.rt).await.family_id;
     assert!(live_in_family(&app, &family).await.is_empty());

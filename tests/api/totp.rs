@@ -14,183 +14,11 @@ use crate::helpers::*;
 
 const EMAIL: &str = "otp@example.com";
 
-// ---------------------------------------------------------------------------------------------
-// Helpers (also used by `sessions`)
-
-/// RFC 4648 base32 (no padding) to bytes.
-fn base32_decode(s: &str) -> Vec<u8> {
-    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut buf, mut bits, mut out) = (0u64, 0, Vec::new());
-    for c in s.bytes() {
-        let v = alphabet.iter().position(|&a| a == c).expect("base32") as u64;
-        buf = (buf << 5) | v;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buf >> bits) as u8);
-        }
-    }
-    out
-}
-
-/// The six-digit RFC 6238 code of `secret` (base32) at Unix time `t`.
-pub fn totp_at(secret_b32: &str, t: i64) -> String {
-    use aws_lc_rs::hmac;
-    let key = hmac::Key::new(
-        hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
-        &base32_decode(secret_b32),
-    );
-    let counter = (t / 30) as u64;
-    let h = hmac::sign(&key, &counter.to_be_bytes());
-    let h = h.as_ref();
-    let o = (h[19] & 0x0f) as usize;
-    let bin = (u32::from(h[o] & 0x7f) << 24)
-        | (u32::from(h[o + 1]) << 16)
-        | (u32::from(h[o + 2]) << 8)
-        | u32::from(h[o + 3]);
-    format!("{:06}", bin % 1_000_000)
-}
-
-/// The code `steps` time steps from the app's now.
-pub fn code(app: &TestApp, secret: &str, steps: i64) -> String {
-    totp_at(secret, app.clock.now().timestamp() + steps * 30)
-}
-
-fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
-    let i = html
-        .find(start)
-        .unwrap_or_else(|| panic!("{start} in page"))
-        + start.len();
-    let j = html[i..].find(end).expect("end marker") + i;
-    &html[i..j]
-}
-
-/// The CSRF token of a signed-in browser (from a dashboard page).
-pub async fn dash_csrf(app: &TestApp, browser: &reqwest::Client) -> String {
-    let html = browser
-        .get(app.url("/dashboard/settings/security"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    input_value(&html, "csrf").expect("csrf on the settings page")
-}
-
-/// Turn on TOTP from Settings in a signed-in browser; the secret and the recovery codes.
-pub async fn enrol(app: &TestApp, browser: &reqwest::Client) -> (String, Vec<String>) {
-    let csrf = dash_csrf(app, browser).await;
-    let res = browser
-        .post(app.url("/dashboard/settings/totp/begin"))
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 303);
-    assert_eq!(location(&res), "/dashboard/settings/totp");
-    let html = browser
-        .get(app.url("/dashboard/settings/totp"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let secret = between(&html, "id=\"totp-secret\">", "</code>").to_owned();
-    let res = browser
-        .post(app.url("/dashboard/settings/totp/confirm"))
-        .form(&[("csrf", csrf.as_str()), ("code", &code(app, &secret, 0))])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 303, "confirming with a right code");
-    let html = browser
-        .get(app.url(&location(&res)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let codes: Vec<String> = between(&html, "id=\"recovery-codes\">", "</code>")
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
-    // The confirming code's step is used: move on so that even the previous step's code
-    // (one step of drift) is a fresh one.
-    app.advance(90);
-    (secret, codes)
-}
-
-/// A browser that passed the password step for `next`: the answer to the password POST.
-pub async fn password_step(
-    app: &TestApp,
-    email: &str,
-    next: &str,
-) -> (reqwest::Client, reqwest::Response) {
-    let browser = app.new_browser();
-    let res = app.sign_in(&browser, email, PASSWORD, next).await;
-    (browser, res)
-}
-
-/// Post a code at the second step.
-pub async fn second_step(
-    app: &TestApp,
-    browser: &reqwest::Client,
-    code: &str,
-) -> reqwest::Response {
-    let html = browser
-        .get(app.url("/login/two-step"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = input_value(&html, "csrf").expect("csrf on the second-step page");
-    browser
-        .post(app.url("/login/two-step"))
-        .form(&[("csrf", csrf.as_str()), ("code", code)])
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn dashboard_status(app: &TestApp, browser: &reqwest::Client) -> u16 {
-    browser
-        .get(app.url("/dashboard"))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 /// An account with TOTP on; its secret and recovery codes.
 async fn user_with_totp(app: &TestApp) -> (String, Vec<String>) {
     app.create_user(EMAIL, PASSWORD).await;
     let browser = app.signed_in_browser(EMAIL).await;
-    enrol(app, &browser).await
-}
-
-async fn events(app: &TestApp, email: &str) -> Vec<String> {
-    let user = latch::store::users::by_email(&app.db, email)
-        .await
-        .unwrap()
-        .unwrap();
-    latch::store::audit::page(
-        &app.db,
-        Some(&user.id),
-        latch::store::audit::ModeFilter::All,
-        100,
-        None,
-    )
-    .await
-    .unwrap()
-    .into_iter()
-    .map(|e| e.kind)
-    .collect()
+    enrol_totp(app, &browser).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -202,7 +30,7 @@ async fn set_up_shows_the_uri_and_a_qr_code_then_a_first_code_turns_it_on() {
     let app = spawn_app().await;
     let user = app.create_user(EMAIL, PASSWORD).await;
     let browser = app.signed_in_browser(EMAIL).await;
-    let csrf = dash_csrf(&app, &browser).await;
+    let csrf = settings_csrf(&app, &browser).await;
     // Act: start a set-up.
     let res = browser
         .post(app.url("/dashboard/settings/totp/begin"))
@@ -244,7 +72,10 @@ async fn set_up_shows_the_uri_and_a_qr_code_then_a_first_code_turns_it_on() {
     // Not on until a code confirms it: a wrong code is refused…
     let res = browser
         .post(app.url("/dashboard/settings/totp/confirm"))
-        .form(&[("csrf", csrf.as_str()), ("code", &code(&app, &secret, 3))])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("code", &totp_code(&app, &secret, 3)),
+        ])
         .send()
         .await
         .unwrap();
@@ -257,7 +88,10 @@ async fn set_up_shows_the_uri_and_a_qr_code_then_a_first_code_turns_it_on() {
     // …a right one turns it on and shows ten recovery codes, once.
     let res = browser
         .post(app.url("/dashboard/settings/totp/confirm"))
-        .form(&[("csrf", csrf.as_str()), ("code", &code(&app, &secret, 0))])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("code", &totp_code(&app, &secret, 0)),
+        ])
         .send()
         .await
         .unwrap();
@@ -292,7 +126,7 @@ async fn set_up_shows_the_uri_and_a_qr_code_then_a_first_code_turns_it_on() {
             .unwrap()
     );
     assert!(
-        events(&app, EMAIL)
+        audit_kinds(&app, EMAIL)
             .await
             .contains(&"totp.enabled".to_owned())
     );
@@ -360,7 +194,7 @@ async fn sign_in_asks_for_a_code_after_the_password_and_accepts_one_step_of_drif
                 .contains("autocomplete=\"one-time-code\"")
         );
         // A code `steps` away from now is accepted and continues to `next`.
-        let res = second_step(&app, &browser, &code(&app, &secret, steps)).await;
+        let res = second_step(&app, &browser, &totp_code(&app, &secret, steps)).await;
         assert_eq!(res.status(), 303, "{steps} step(s) of drift");
         assert_eq!(location(&res), "/dashboard/keys");
         assert_eq!(dashboard_status(&app, &browser).await, 200);
@@ -375,7 +209,7 @@ async fn codes_two_steps_away_are_refused() {
     let (secret, _) = user_with_totp(&app).await;
     let (browser, _) = password_step(&app, EMAIL, "/").await;
     for steps in [-2_i64, 2, 10] {
-        let res = second_step(&app, &browser, &code(&app, &secret, steps)).await;
+        let res = second_step(&app, &browser, &totp_code(&app, &secret, steps)).await;
         assert_eq!(res.status(), 401, "{steps} steps away");
         assert!(res.text().await.unwrap().contains("not right"));
     }
@@ -385,7 +219,7 @@ async fn codes_two_steps_away_are_refused() {
     }
     assert_eq!(dashboard_status(&app, &browser).await, 303);
     assert!(
-        events(&app, EMAIL)
+        audit_kinds(&app, EMAIL)
             .await
             .contains(&"signin.second_step_failed".to_owned())
     );
@@ -396,7 +230,7 @@ async fn a_replayed_code_is_refused() {
     // Arrange: one code used in a first browser.
     let app = spawn_app().await;
     let (secret, _) = user_with_totp(&app).await;
-    let c = code(&app, &secret, 0);
+    let c = totp_code(&app, &secret, 0);
     let (first, _) = password_step(&app, EMAIL, "/").await;
     assert_eq!(second_step(&app, &first, &c).await.status(), 303);
     // Act: the same code (same time step) in another browser, with the right password.
@@ -404,10 +238,10 @@ async fn a_replayed_code_is_refused() {
     let res = second_step(&app, &second, &c).await;
     // Assert (RFC 6238 §5.2): refused; so is the previous step's code (already retired).
     assert_eq!(res.status(), 401);
-    let res = second_step(&app, &second, &code(&app, &secret, -1)).await;
+    let res = second_step(&app, &second, &totp_code(&app, &secret, -1)).await;
     assert_eq!(res.status(), 401);
     // The next step's code is fresh.
-    let res = second_step(&app, &second, &code(&app, &secret, 1)).await;
+    let res = second_step(&app, &second, &totp_code(&app, &secret, 1)).await;
     assert_eq!(res.status(), 303);
 }
 
@@ -422,7 +256,7 @@ async fn a_recovery_code_signs_in_once() {
     assert_eq!(res.status(), 303);
     assert_eq!(dashboard_status(&app, &browser).await, 200);
     assert!(
-        events(&app, EMAIL)
+        audit_kinds(&app, EMAIL)
             .await
             .contains(&"recovery_code.used".to_owned())
     );
@@ -459,7 +293,10 @@ async fn the_half_signed_in_state_expires() {
     app.advance(301);
     let res = browser
         .post(app.url("/login/two-step"))
-        .form(&[("csrf", csrf.as_str()), ("code", &code(&app, &secret, 0))])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("code", &totp_code(&app, &secret, 0)),
+        ])
         .send()
         .await
         .unwrap();
@@ -488,17 +325,17 @@ async fn wrong_codes_are_throttled_like_passwords() {
     let (secret, _) = user_with_totp(&app).await;
     let (browser, _) = password_step(&app, EMAIL, "/").await;
     for _ in 0..3 {
-        let res = second_step(&app, &browser, &code(&app, &secret, 5)).await;
+        let res = second_step(&app, &browser, &totp_code(&app, &secret, 5)).await;
         assert_eq!(res.status(), 401);
     }
     // Act: now even the right code waits.
-    let res = second_step(&app, &browser, &code(&app, &secret, 0)).await;
+    let res = second_step(&app, &browser, &totp_code(&app, &secret, 0)).await;
     // Assert
     assert_eq!(res.status(), 429);
     assert!(res.headers().contains_key("retry-after"));
     assert_eq!(dashboard_status(&app, &browser).await, 303);
     assert!(
-        events(&app, EMAIL)
+        audit_kinds(&app, EMAIL)
             .await
             .contains(&"signin.locked".to_owned())
     );
@@ -536,20 +373,7 @@ async fn id_token_claims(
         return Err(res);
     }
     let code = query_of(&loc).remove("code").expect("code");
-    let t = json(
-        app.post_token_basic(
-            &client.id,
-            client.secret(),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &client.redirect_uri),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await,
-    )
-    .await;
+    let t = json(app.redeem_code(client, &code, &verifier).await).await;
     let refreshed = json(
         app.post_token_basic(
             &client.id,
@@ -570,14 +394,6 @@ async fn id_token_claims(
     Ok(first)
 }
 
-async fn first_party(app: &TestApp) -> TestClient {
-    app.create_client(ClientSpec {
-        first_party: true,
-        ..Default::default()
-    })
-    .await
-}
-
 #[tokio::test]
 async fn id_tokens_carry_amr_and_auth_time() {
     // Arrange
@@ -592,12 +408,12 @@ async fn id_tokens_carry_amr_and_auth_time() {
     let auth_time = claims["auth_time"].as_i64().unwrap();
     assert!(auth_time >= before && auth_time <= app.clock.now().timestamp());
     // With TOTP on, a sign-in with both steps: ["pwd","otp"], auth_time when it finished.
-    let (secret, codes) = enrol(&app, &browser).await;
+    let (secret, codes) = enrol_totp(&app, &browser).await;
     app.advance(100);
     let (b2, _) = password_step(&app, EMAIL, "/").await;
     let finished = app.clock.now().timestamp();
     assert_eq!(
-        second_step(&app, &b2, &code(&app, &secret, 0))
+        second_step(&app, &b2, &totp_code(&app, &secret, 0))
             .await
             .status(),
         303
@@ -626,7 +442,7 @@ async fn both_steps_again(app: &TestApp, secret: &str, extra: &[(&str, &str)]) {
     let client = first_party(app).await;
     let (browser, _) = password_step(app, EMAIL, "/").await;
     assert_eq!(
-        second_step(app, &browser, &code(app, secret, 0))
+        second_step(app, &browser, &totp_code(app, secret, 0))
             .await
             .status(),
         303
@@ -651,7 +467,7 @@ async fn both_steps_again(app: &TestApp, secret: &str, extra: &[(&str, &str)]) {
     let csp = page.headers()["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("https://app.example.com"), "{csp}");
     // …and only after it, the authorization request goes on to the client.
-    let res = second_step(app, &browser, &code(app, secret, 0)).await;
+    let res = second_step(app, &browser, &totp_code(app, secret, 0)).await;
     assert_eq!(location(&res), next);
     let res = browser.get(app.url(&next)).send().await.unwrap();
     assert!(
@@ -702,7 +518,10 @@ async fn require_mfa_makes_an_account_set_one_up_at_sign_in() {
     // A wrong code keeps the person out.
     let res = browser
         .post(app.url("/login/two-step/setup"))
-        .form(&[("csrf", csrf.as_str()), ("code", &code(&app, &secret, 4))])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("code", &totp_code(&app, &secret, 4)),
+        ])
         .send()
         .await
         .unwrap();
@@ -711,7 +530,10 @@ async fn require_mfa_makes_an_account_set_one_up_at_sign_in() {
     // A right one: the recovery codes, once, then on to `next`, signed in with both steps.
     let res = browser
         .post(app.url("/login/two-step/setup"))
-        .form(&[("csrf", csrf.as_str()), ("code", &code(&app, &secret, 0))])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("code", &totp_code(&app, &secret, 0)),
+        ])
         .send()
         .await
         .unwrap();
@@ -734,12 +556,12 @@ async fn removing_totp_needs_the_password_again() {
     let (secret, _) = user_with_totp(&app).await;
     let (browser, _) = password_step(&app, EMAIL, "/").await;
     assert_eq!(
-        second_step(&app, &browser, &code(&app, &secret, 0))
+        second_step(&app, &browser, &totp_code(&app, &secret, 0))
             .await
             .status(),
         303
     );
-    let csrf = dash_csrf(&app, &browser).await;
+    let csrf = settings_csrf(&app, &browser).await;
     // Act: a signed-in browser without the password cannot turn it off.
     let res = browser
         .post(app.url("/dashboard/settings/totp/remove"))
@@ -770,7 +592,7 @@ async fn removing_totp_needs_the_password_again() {
         0
     );
     assert!(
-        events(&app, EMAIL)
+        audit_kinds(&app, EMAIL)
             .await
             .contains(&"totp.disabled".to_owned())
     );

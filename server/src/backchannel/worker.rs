@@ -3,9 +3,9 @@
 //! one delivers a given logout), signs a fresh `logout_token` per attempt, POSTs it as
 //! `application/x-www-form-urlencoded` `logout_token=…` under the logo fetcher's SSRF fence
 //! (at most its 5 s per attempt, no redirects), deletes what was delivered, and schedules a
-//! failure again after `2^(attempts-1)` seconds (at most [`MAX_BACKOFF`]) until
-//! `LATCH_BACKCHANNEL_MAX_ATTEMPTS`, then gives up on it. Claims and backoff are timers, so
-//! they read the system clock, not the application's.
+//! failure again after `2^(attempts-1)` seconds (at most [`store::outbox::MAX_BACKOFF`])
+//! until `LATCH_BACKCHANNEL_MAX_ATTEMPTS`, then gives up on it. Claims and backoff are
+//! timers, so they read the system clock, not the application's.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,24 +13,18 @@ use std::time::Duration;
 use super::Backchannel;
 use crate::clients::logo::Fetcher;
 use crate::signing::Signer;
+use crate::store::outbox::{BackchannelLogout, backoff};
 use crate::store::{self, Db};
 
 /// How long a claim lasts: longer than one attempt may take (the fetcher's 5 s), so a live
 /// worker's claim never runs out under it.
 pub const CLAIM: Duration = Duration::from_secs(60);
-pub const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 /// Wake-ups come from this instance's sign-outs; this poll finds other instances' rows and
 /// retries that fell due.
 const POLL: Duration = Duration::from_secs(1);
 const BATCH: u64 = 20;
 /// Attempts run concurrently within a pass, so one slow app does not hold up the others.
 const PARALLEL: usize = 8;
-
-/// Delay before attempt `attempts + 1`, after `attempts` failed ones.
-pub fn backoff(attempts: u32) -> Duration {
-    let exp = attempts.saturating_sub(1).min(31);
-    Duration::from_secs(1u64 << exp).min(MAX_BACKOFF)
-}
 
 /// What the worker needs; cheap to clone.
 #[derive(Clone)]
@@ -62,12 +56,12 @@ pub fn spawn(w: Worker, bc: &Backchannel) {
 /// One pass over the due rows.
 pub async fn pass(w: &Worker) -> Result<(), crate::errors::StoreError> {
     let now = store::now();
-    let rows = store::backchannel_logouts::due(&w.db, now, BATCH).await?;
+    let rows = store::outbox::due::<BackchannelLogout>(&w.db, now, BATCH).await?;
     let sem = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
     let mut tasks = tokio::task::JoinSet::new();
     for row in rows {
         let until = now + chrono::TimeDelta::from_std(CLAIM).unwrap_or_default();
-        if !store::backchannel_logouts::claim(&w.db, &row, now, until).await? {
+        if !store::outbox::claim::<BackchannelLogout>(&w.db, &row, now, until).await? {
             continue; // another instance has it
         }
         let w = w.clone();
@@ -97,7 +91,7 @@ async fn attempt(
     let client = store::clients::by_id(&w.db, &row.client_id).await?;
     let Some(uri) = client.and_then(|c| c.backchannel_logout_uri) else {
         // The app is gone or no longer asks to be told: nothing to deliver.
-        store::backchannel_logouts::delete(&w.db, &row.id).await?;
+        store::outbox::delete::<BackchannelLogout>(&w.db, &row.id).await?;
         return Ok(());
     };
     let result = match super::logout_token(
@@ -119,7 +113,7 @@ async fn attempt(
     };
     match result {
         Ok(()) => {
-            store::backchannel_logouts::delete(&w.db, &row.id).await?;
+            store::outbox::delete::<BackchannelLogout>(&w.db, &row.id).await?;
             metrics::counter!("latch_backchannel_logout_delivered_total").increment(1);
         }
         Err(e) => {
@@ -134,20 +128,9 @@ async fn attempt(
             } else {
                 tracing::warn!(logout = %row.id, client = %row.client_id, attempts, error = %e, "back-channel logout: attempt failed; will retry");
             }
-            store::backchannel_logouts::failed(&w.db, &row.id, &e, next, store::now()).await?;
+            store::outbox::failed::<BackchannelLogout>(&w.db, &row.id, &e, next, store::now())
+                .await?;
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_from_one_second_and_caps() {
-        assert_eq!(backoff(1), Duration::from_secs(1));
-        assert_eq!(backoff(3), Duration::from_secs(4));
-        assert_eq!(backoff(40), MAX_BACKOFF);
-    }
 }

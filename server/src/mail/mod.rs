@@ -150,7 +150,7 @@ impl Mailer {
         // Bounded like the database check: a database outage must not slow `/readyz`.
         let counts = tokio::time::timeout(
             std::time::Duration::from_secs(1),
-            store::mail_outbox::counts(db),
+            store::outbox::counts::<store::outbox::Mail>(db),
         )
         .await
         .ok()

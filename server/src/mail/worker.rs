@@ -1,8 +1,8 @@
 //! The outbox worker: claims due mails (one conditional update each, so of two instances
 //! exactly one sends a given mail), sends them, deletes what was sent, and schedules a
-//! failed mail again after `2^(attempts-1)` seconds (at most [`MAX_BACKOFF`]) until
-//! `LATCH_MAIL_MAX_ATTEMPTS`, then gives up on it. Claims and backoff are timers, so they
-//! read the system clock, not the application's.
+//! failed mail again after `2^(attempts-1)` seconds (at most
+//! [`store::outbox::MAX_BACKOFF`]) until `LATCH_MAIL_MAX_ATTEMPTS`, then gives up on it.
+//! Claims and backoff are timers, so they read the system clock, not the application's.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -16,6 +16,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use super::{Kind, Mailer, Outgoing, Status, aad};
 use crate::config::{MailSettings, MailTransport, SmtpSecurity};
 use crate::crypto::Sealer;
+use crate::store::outbox::{Mail, backoff};
 use crate::store::{self, Db};
 
 /// How long a claim lasts: longer than one send may take (the SMTP timeout is
@@ -23,17 +24,10 @@ use crate::store::{self, Db};
 /// instance's claim lets another instance send the mail this long later.
 pub const CLAIM: Duration = Duration::from_secs(90);
 pub const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
-pub const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 /// A wake-up comes from this instance's enqueues; this poll finds other instances' mail
 /// and retries that fell due.
 const POLL: Duration = Duration::from_secs(1);
 const BATCH: u64 = 20;
-
-/// Delay before attempt `attempts + 1`, after `attempts` failed ones.
-pub fn backoff(attempts: u32) -> Duration {
-    let exp = attempts.saturating_sub(1).min(31);
-    Duration::from_secs(1u64 << exp).min(MAX_BACKOFF)
-}
 
 enum Sender {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
@@ -148,9 +142,9 @@ async fn pass(
     status: &Arc<Status>,
 ) -> Result<(), crate::errors::StoreError> {
     let now = store::now();
-    for row in store::mail_outbox::due(db, now, BATCH).await? {
+    for row in store::outbox::due::<Mail>(db, now, BATCH).await? {
         let until = now + chrono::TimeDelta::from_std(CLAIM).unwrap_or_default();
-        if !store::mail_outbox::claim(db, &row, now, until).await? {
+        if !store::outbox::claim::<Mail>(db, &row, now, until).await? {
             continue; // another instance has it
         }
         let attempts = u32::try_from(row.attempts).unwrap_or(0).saturating_add(1);
@@ -166,7 +160,7 @@ async fn pass(
         };
         match result {
             Ok(()) => {
-                store::mail_outbox::delete(db, &row.id).await?;
+                store::outbox::delete::<Mail>(db, &row.id).await?;
                 metrics::counter!("latch_mail_sent_total", "kind" => kind).increment(1);
                 status.sent.fetch_add(1, Ordering::Relaxed);
                 status.consecutive_failures.store(0, Ordering::Relaxed);
@@ -187,23 +181,9 @@ async fn pass(
                 } else {
                     tracing::warn!(mail = %row.id, kind, attempts, error = %e, "mail: attempt failed; will retry");
                 }
-                store::mail_outbox::failed(db, &row.id, &e, next, store::now()).await?;
+                store::outbox::failed::<Mail>(db, &row.id, &e, next, store::now()).await?;
             }
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_from_one_second_and_caps() {
-        assert_eq!(backoff(1), Duration::from_secs(1));
-        assert_eq!(backoff(2), Duration::from_secs(2));
-        assert_eq!(backoff(5), Duration::from_secs(16));
-        assert_eq!(backoff(40), MAX_BACKOFF);
-        assert_eq!(backoff(0), Duration::from_secs(1));
-    }
 }

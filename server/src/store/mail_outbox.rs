@@ -1,15 +1,11 @@
-//! The mail outbox: rows inserted by the request path (in the transaction of what they
-//! announce), claimed by one worker at a time with a conditional update, so two instances
-//! never send one mail twice; deleted once sent. Times here are the system clock's: claims
-//! and backoff are timers, not expiry decisions.
+//! Putting a mail in the outbox (in the transaction of what it announces). The worker's
+//! queries (due, claim, delete, failed, counts, prune) are the shared ones in
+//! [`super::outbox`], over [`super::outbox::Mail`]: one worker at a time claims a row with a
+//! conditional update, so two instances never send one mail twice; deleted once sent.
 
 use chrono::{DateTime, Utc};
-use entity::mail_outbox::{self, ActiveModel, Column, Entity};
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
-};
+use entity::mail_outbox::{ActiveModel, Entity};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
 
 use super::StoreError;
 
@@ -37,104 +33,4 @@ pub async fn insert(db: &impl ConnectionTrait, m: NewMail<'_>) -> Result<(), Sto
     .exec_without_returning(db)
     .await?;
     Ok(())
-}
-
-/// Rows due for an attempt, oldest first: not given up on, due, and not claimed by a
-/// worker whose claim is still running.
-pub async fn due(
-    db: &impl ConnectionTrait,
-    now: DateTime<Utc>,
-    limit: u64,
-) -> Result<Vec<mail_outbox::Model>, StoreError> {
-    Ok(Entity::find()
-        .filter(Column::FailedAt.is_null())
-        .filter(Column::NextAttemptAt.lte(now))
-        .filter(
-            Column::ClaimedUntil
-                .is_null()
-                .or(Column::ClaimedUntil.lt(now)),
-        )
-        .order_by_asc(Column::NextAttemptAt)
-        .limit(limit)
-        .all(db)
-        .await?)
-}
-
-/// Claim one row until `until`, counting the attempt: one conditional update, so of two
-/// workers that both saw the row due, exactly one gets `true`.
-pub async fn claim(
-    db: &impl ConnectionTrait,
-    row: &mail_outbox::Model,
-    now: DateTime<Utc>,
-    until: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    let r = Entity::update_many()
-        .col_expr(Column::ClaimedUntil, Expr::value(Some(until)))
-        .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
-        .filter(Column::Id.eq(row.id.clone()))
-        .filter(Column::Attempts.eq(row.attempts))
-        .filter(Column::FailedAt.is_null())
-        .filter(Column::NextAttemptAt.lte(now))
-        .filter(
-            Column::ClaimedUntil
-                .is_null()
-                .or(Column::ClaimedUntil.lt(now)),
-        )
-        .exec(db)
-        .await?;
-    Ok(r.rows_affected == 1)
-}
-
-/// Sent: the row (and the sealed links in it) goes.
-pub async fn delete(db: &impl ConnectionTrait, id: &str) -> Result<(), StoreError> {
-    Entity::delete_by_id(id.to_owned()).exec(db).await?;
-    Ok(())
-}
-
-/// A failed attempt: try again at `next`, or give up (`next: None`).
-pub async fn failed(
-    db: &impl ConnectionTrait,
-    id: &str,
-    error: &str,
-    next: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let mut q = Entity::update_many()
-        .col_expr(
-            Column::ClaimedUntil,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .col_expr(Column::LastError, Expr::value(Some(error.to_owned())))
-        .filter(Column::Id.eq(id.to_owned()));
-    q = match next {
-        Some(at) => q.col_expr(Column::NextAttemptAt, Expr::value(at)),
-        None => q.col_expr(Column::FailedAt, Expr::value(Some(now))),
-    };
-    q.exec(db).await?;
-    Ok(())
-}
-
-/// How many mails wait to be sent, and how many were given up on (for `/readyz`).
-pub async fn counts(db: &impl ConnectionTrait) -> Result<(u64, u64), StoreError> {
-    let pending = Entity::find()
-        .filter(Column::FailedAt.is_null())
-        .count(db)
-        .await?;
-    let failed = Entity::find()
-        .filter(Column::FailedAt.is_not_null())
-        .count(db)
-        .await?;
-    Ok((pending, failed))
-}
-
-/// Given-up rows older than `cutoff` (the sweeper; kept a while for the operator).
-pub async fn prune_failed(
-    db: &impl ConnectionTrait,
-    cutoff: DateTime<Utc>,
-) -> Result<u64, StoreError> {
-    Ok(Entity::delete_many()
-        .filter(Column::FailedAt.lt(cutoff))
-        .exec(db)
-        .await?
-        .rows_affected)
 }

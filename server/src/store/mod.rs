@@ -20,6 +20,7 @@ mod error;
 pub mod exchanged_tokens;
 pub mod idempotency;
 pub mod mail_outbox;
+pub mod outbox;
 pub mod passkeys;
 pub mod pushed_requests;
 pub mod registration_tokens;

@@ -52,14 +52,6 @@ async fn get(browser: &reqwest::Client, url: &str) -> reqwest::Response {
     browser.get(url).send().await.expect("request")
 }
 
-async fn first_party(app: &TestApp) -> TestClient {
-    app.create_client(ClientSpec {
-        first_party: true,
-        ..ClientSpec::default()
-    })
-    .await
-}
-
 async fn public_first_party(app: &TestApp, redirect_uris: Vec<&'static str>) -> TestClient {
     app.create_client(ClientSpec {
         public: true,

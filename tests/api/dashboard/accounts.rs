@@ -142,7 +142,7 @@ async fn changing_the_password_ends_other_sessions_and_refresh_tokens() {
     let (at, rt) = code_flow_tokens(&app, &client, ANN).await;
     let other = app.signed_in_browser(ANN).await;
     let here = app.signed_in_browser(ANN).await;
-    let token = csrf(&app, &here).await;
+    let token = page_csrf(&app, &here, "/dashboard").await;
 
     // Act
     let res = post(
@@ -193,7 +193,7 @@ async fn changing_the_password_with_a_wrong_current_one_changes_nothing() {
     let (_, rt) = code_flow_tokens(&app, &client, ANN).await;
     let other = app.signed_in_browser(ANN).await;
     let here = app.signed_in_browser(ANN).await;
-    let token = csrf(&app, &here).await;
+    let token = page_csrf(&app, &here, "/dashboard").await;
 
     // Act
     let wrong = post(
@@ -279,7 +279,7 @@ async fn dashboard_posts_are_refused_without_the_csrf_token_or_from_another_site
     let app = spawn_app().await;
     app.create_user(ANN, PASSWORD).await;
     let b = app.signed_in_browser(ANN).await;
-    let token = csrf(&app, &b).await;
+    let token = page_csrf(&app, &b, "/dashboard").await;
     let secret = create_key(&app, &b, "Kept", "test", &["read"]).await;
     let key = key_row(&app, &secret).await;
     let keys = || async {
@@ -363,7 +363,7 @@ async fn a_display_name_set_in_settings_is_what_apps_see_with_profile() {
     let app = spawn_app().await;
     app.create_user(ANN, PASSWORD).await;
     let b = app.signed_in_browser(ANN).await;
-    let token = csrf(&app, &b).await;
+    let token = page_csrf(&app, &b, "/dashboard").await;
 
     // Act: refused names change nothing; a good one is saved (trimmed).
     for bad in ["Ann\nLee", &"x".repeat(101)] {
@@ -401,20 +401,7 @@ async fn a_display_name_set_in_settings_is_what_apps_see_with_profile() {
             ],
         )
         .await;
-    let tokens = json(
-        app.post_token_basic(
-            &client.id,
-            client.secret(),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &client.redirect_uri),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await,
-    )
-    .await;
+    let tokens = json(app.redeem_code(&client, &code, &verifier).await).await;
     assert_eq!(
         jwt_claims(tokens["id_token"].as_str().unwrap())["name"],
         "Ann Lee"

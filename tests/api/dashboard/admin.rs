@@ -20,7 +20,7 @@ async fn admin_pages_are_403_for_members() {
         assert_eq!(status, 403, "{path}");
         assert!(html.contains("administrators"));
     }
-    let token = csrf(&app, &bob).await;
+    let token = page_csrf(&app, &bob, "/dashboard").await;
     let ann = user(&app, ANN).await;
     let res = post(
         &app,
@@ -223,7 +223,7 @@ async fn entity_rows_hold_no_plaintext_client_secret() {
     let app = spawn_app().await;
     app.create_user(ANN, PASSWORD).await;
     let b = app.signed_in_browser(ANN).await;
-    let token = csrf(&app, &b).await;
+    let token = page_csrf(&app, &b, "/dashboard").await;
     let res = post(
         &app,
         &b,

@@ -9,7 +9,7 @@ const PAGE: &str = "/dashboard/admin/apis";
 async fn admin_browser(app: &TestApp) -> (reqwest::Client, String) {
     signup(app, &app.new_browser(), ANN, PASSWORD).await;
     let b = app.signed_in_browser(ANN).await;
-    let token = csrf(app, &b).await;
+    let token = page_csrf(app, &b, "/dashboard").await;
     (b, token)
 }
 
@@ -61,7 +61,7 @@ async fn the_apis_page_is_for_admins_and_shows_the_builtin_api_read_only() {
     let (status, html) = get_html(&app, &bob, PAGE).await;
     assert_eq!(status, 403);
     assert!(html.contains("administrators"));
-    let token = csrf(&app, &bob).await;
+    let token = page_csrf(&app, &bob, "/dashboard").await;
     let res = register(&app, &bob, &token, "invoices:read = See your invoices").await;
     assert_eq!(res.status(), 403);
     assert!(billing(&app).is_none());

@@ -56,7 +56,7 @@ async fn dpop_requirements_are_shown_and_edited_on_the_app_page() {
     let app = spawn_app().await;
     app.create_user(ANN, PASSWORD).await;
     let b = app.signed_in_browser(ANN).await;
-    let token = csrf(&app, &b).await;
+    let token = page_csrf(&app, &b, "/dashboard").await;
     let id = registered(&app, &b, &token).await;
     let path = format!("/dashboard/apps/{id}");
     let (_, page) = get_html(&app, &b, &path).await;
@@ -126,7 +126,7 @@ async fn dpop_requirements_are_shown_and_edited_on_the_app_page() {
     // Act + Assert: another person cannot change it.
     app.create_user(BOB, PASSWORD).await;
     let bob = app.signed_in_browser(BOB).await;
-    let bob_token = csrf(&app, &bob).await;
+    let bob_token = page_csrf(&app, &bob, "/dashboard").await;
     let res = send(
         &app,
         &bob,
@@ -144,7 +144,7 @@ async fn an_apps_type_is_changed_on_its_page() {
     let app = spawn_app().await;
     app.create_user(ANN, PASSWORD).await;
     let b = app.signed_in_browser(ANN).await;
-    let token = csrf(&app, &b).await;
+    let token = page_csrf(&app, &b, "/dashboard").await;
     let id = registered(&app, &b, &token).await;
     let path = format!("/dashboard/apps/{id}");
     let (_, page) = get_html(&app, &b, &path).await;
@@ -229,7 +229,7 @@ async fn an_apps_type_is_changed_on_its_page() {
     // Act + Assert: another person's app is not found.
     app.create_user(BOB, PASSWORD).await;
     let bob = app.signed_in_browser(BOB).await;
-    let bob_token = csrf(&app, &bob).await;
+    let bob_token = page_csrf(&app, &bob, "/dashboard").await;
     let res = send(
         &app,
         &bob,

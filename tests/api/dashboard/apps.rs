@@ -11,7 +11,7 @@ async fn a_registered_app_gets_its_secret_once_and_rotating_it_ends_the_old_one(
     let app = spawn_app().await;
     app.create_user(ANN, PASSWORD).await;
     let b = app.signed_in_browser(ANN).await;
-    let token = csrf(&app, &b).await;
+    let token = page_csrf(&app, &b, "/dashboard").await;
 
     // Act: register.
     let res = post(
@@ -200,7 +200,7 @@ async fn registering_an_app_explains_invalid_input_and_keeps_it() {
     let app = spawn_app().await;
     app.create_user(ANN, PASSWORD).await;
     let b = app.signed_in_browser(ANN).await;
-    let token = csrf(&app, &b).await;
+    let token = page_csrf(&app, &b, "/dashboard").await;
     let res = post(
         &app,
         &b,
@@ -261,7 +261,7 @@ async fn an_apps_grant_types_are_edited_on_its_page() {
     let app = spawn_app().await;
     app.create_user(ANN, PASSWORD).await;
     let b = app.signed_in_browser(ANN).await;
-    let token = csrf(&app, &b).await;
+    let token = page_csrf(&app, &b, "/dashboard").await;
     let res = post(
         &app,
         &b,

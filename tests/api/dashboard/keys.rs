@@ -80,7 +80,7 @@ async fn rolling_a_key_keeps_the_old_one_for_the_chosen_time() {
     let first = create_key(&app, &b, "Server", "test", &["read"]).await;
     assert_eq!(me_status(&app, &first).await, 200);
     let first_row = key_row(&app, &first).await;
-    let token = csrf(&app, &b).await;
+    let token = page_csrf(&app, &b, "/dashboard").await;
 
     // Act: roll with a one-hour overlap.
     let res = post(
@@ -190,7 +190,7 @@ async fn renaming_a_key_keeps_it_working() {
     let b = app.signed_in_browser(ANN).await;
     let secret = create_key(&app, &b, "Old name", "test", &["read"]).await;
     let row = key_row(&app, &secret).await;
-    let token = csrf(&app, &b).await;
+    let token = page_csrf(&app, &b, "/dashboard").await;
     let path = format!("/dashboard/keys/{}/rename", row.id);
 
     let res = post(&app, &b, &path, &[("csrf", &token), ("name", "New name")]).await;
@@ -236,7 +236,7 @@ async fn the_key_list_shows_only_the_chosen_mode_and_others_keys_are_404() {
     let id = key_row(&app, &live).await.id;
     let (status, _) = get_html(&app, &bob, &format!("/dashboard/keys/{id}")).await;
     assert_eq!(status, 404);
-    let token = csrf(&app, &bob).await;
+    let token = page_csrf(&app, &bob, "/dashboard").await;
     let res = post(
         &app,
         &bob,

@@ -34,13 +34,6 @@ async fn get_html(app: &TestApp, browser: &reqwest::Client, path: &str) -> (u16,
     (status, res.text().await.expect("body"))
 }
 
-/// The session's CSRF token, read from a dashboard page.
-async fn csrf(app: &TestApp, browser: &reqwest::Client) -> String {
-    let (status, html) = get_html(app, browser, "/dashboard").await;
-    assert_eq!(status, 200, "not signed in");
-    input_value(&html, "csrf").expect("csrf on the dashboard")
-}
-
 async fn post(
     app: &TestApp,
     browser: &reqwest::Client,
@@ -138,7 +131,7 @@ async fn create_key(
     mode: &str,
     scopes: &[&str],
 ) -> String {
-    let csrf = csrf(app, browser).await;
+    let csrf = page_csrf(app, browser, "/dashboard").await;
     let mut form = vec![("csrf", csrf.as_str()), ("name", name), ("mode", mode)];
     // `read write` is a secret key (full access); `read` alone a restricted key with Read
     // on the Latch API.
@@ -172,17 +165,6 @@ async fn key_row(app: &TestApp, secret: &str) -> entity::api_key::Model {
         .expect("the key's row")
 }
 
-async fn me_status(app: &TestApp, bearer: &str) -> u16 {
-    app.http
-        .get(app.url("/v1/users/me"))
-        .bearer_auth(bearer)
-        .send()
-        .await
-        .expect("GET /v1/users/me")
-        .status()
-        .as_u16()
-}
-
 async fn events_of(app: &TestApp, user_id: &str) -> Vec<entity::audit_event::Model> {
     latch::store::audit::page(
         &app.db,
@@ -208,33 +190,13 @@ async fn code_flow_tokens(app: &TestApp, client: &TestClient, email: &str) -> (S
             ],
         )
         .await;
-    let res = app
-        .post_token_basic(
-            &client.id,
-            client.secret(),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &client.redirect_uri),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
+    let res = app.redeem_code(client, &code, &verifier).await;
     assert_eq!(res.status(), 200);
     let body = json(res).await;
     (
         body["access_token"].as_str().unwrap().to_owned(),
         body["refresh_token"].as_str().unwrap().to_owned(),
     )
-}
-
-async fn refresh(app: &TestApp, client: &TestClient, rt: &str) -> reqwest::Response {
-    app.post_token_basic(
-        &client.id,
-        client.secret(),
-        &[("grant_type", "refresh_token"), ("refresh_token", rt)],
-    )
-    .await
 }
 
 /// A body with the CSRF token values blanked out, for comparing two pages.
@@ -279,7 +241,7 @@ async fn render_pages_for_screenshots() {
     me_status(&app, &billing).await;
     me_status(&app, &ci).await;
     let staging = create_key(&app, &b, "Staging server", "test", &["read", "write"]).await;
-    let token = csrf(&app, &b).await;
+    let token = page_csrf(&app, &b, "/dashboard").await;
     let row = key_row(&app, &staging).await;
     let res = post(
         &app,
@@ -291,7 +253,7 @@ async fn render_pages_for_screenshots() {
     save("key-rolled", &res.text().await.unwrap());
     create_key(&app, &b, "Production API", "live", &["read", "write"]).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let csrf_now = csrf(&app, &b).await;
+    let csrf_now = page_csrf(&app, &b, "/dashboard").await;
     let res = post(
         &app,
         &b,

@@ -19,7 +19,7 @@ async fn hostile_names_are_escaped_on_every_page() {
     let b = app.signed_in_browser(email).await;
     let secret = create_key(&app, &b, XSS, "test", &["read"]).await;
     let key = key_row(&app, &secret).await;
-    let token = csrf(&app, &b).await;
+    let token = page_csrf(&app, &b, "/dashboard").await;
     let res = post(
         &app,
         &b,

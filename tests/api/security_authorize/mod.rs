@@ -25,18 +25,6 @@ async fn is_active(app: &TestApp, c: &TestClient, token: &str) -> bool {
     json(res).await["active"] == true
 }
 
-/// The status `/v1/users/me` answers for this access token.
-async fn me_status(app: &TestApp, bearer: &str) -> u16 {
-    app.http
-        .get(app.url("/v1/users/me"))
-        .bearer_auth(bearer)
-        .send()
-        .await
-        .expect("GET /v1/users/me")
-        .status()
-        .as_u16()
-}
-
 /// Exchange `code` (issued for `c`'s first redirect URI) for tokens.
 async fn exchange(app: &TestApp, c: &TestClient, code: &str) -> reqwest::Response {
     app.post_token_basic(
@@ -76,17 +64,6 @@ async fn code_in(
         .expect("a code in the redirect")
 }
 
-/// The session's CSRF token, read from the dashboard.
-async fn dashboard_csrf(app: &TestApp, browser: &reqwest::Client) -> String {
-    let res = browser
-        .get(app.url("/dashboard"))
-        .send()
-        .await
-        .expect("GET");
-    assert_eq!(res.status(), 200, "not signed in");
-    input_value(&res.text().await.expect("body"), "csrf").expect("csrf on the dashboard")
-}
-
 const CB: &str = "https://app.example.com/callback";
 
 /// A request for `c` with `changes` applied (an empty value removes the parameter).
@@ -114,14 +91,4 @@ fn login_next(res: &reqwest::Response) -> Option<String> {
         return None;
     }
     query_of(loc).remove("next")
-}
-
-/// A first-party client: a signed-in person gets a code with no consent page, so skipping
-/// the fresh sign-in would show as a code.
-async fn first_party(app: &TestApp) -> TestClient {
-    app.create_client(ClientSpec {
-        first_party: true,
-        ..ClientSpec::default()
-    })
-    .await
 }

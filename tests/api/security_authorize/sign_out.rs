@@ -42,7 +42,7 @@ async fn sign_out_revokes_the_access_token_of_a_client_without_a_refresh_grant()
         .to_owned();
     assert!(is_active(&app, &c, &at).await);
     assert_eq!(me_status(&app, &at).await, 200);
-    let csrf = dashboard_csrf(&app, &browser).await;
+    let csrf = page_csrf(&app, &browser, "/dashboard").await;
 
     // Act
     let out = sign_out(&app, &browser, &csrf).await;
@@ -64,7 +64,7 @@ async fn sign_out_voids_a_code_of_the_session_that_was_not_yet_redeemed() {
     let c = code_only_client(&app).await;
     let browser = app.new_browser();
     let code = code_in(&app, &browser, &c, ANN, "read").await;
-    let csrf = dashboard_csrf(&app, &browser).await;
+    let csrf = page_csrf(&app, &browser, "/dashboard").await;
 
     // Act
     let out = sign_out(&app, &browser, &csrf).await;
@@ -95,7 +95,7 @@ async fn sign_out_leaves_tokens_of_another_session_alone() {
         .as_str()
         .expect("access token")
         .to_owned();
-    let csrf = dashboard_csrf(&app, &browser).await;
+    let csrf = page_csrf(&app, &browser, "/dashboard").await;
 
     // Act
     let out = sign_out(&app, &browser, &csrf).await;
@@ -114,7 +114,7 @@ async fn sign_out_leaves_tokens_of_another_session_alone() {
 
 /// Withdraw `c`'s authorization from the dashboard of `browser`.
 async fn withdraw_consent(app: &TestApp, browser: &reqwest::Client, c: &TestClient) {
-    let csrf = dashboard_csrf(app, browser).await;
+    let csrf = page_csrf(app, browser, "/dashboard").await;
     let res = browser
         .post(app.url(&format!("/dashboard/authorized/{}/revoke", c.id)))
         .form(&[("csrf", csrf.as_str())])
