@@ -435,6 +435,12 @@ pub(super) fn settings(raw: Raw, o: &Overrides) -> Result<Settings, ConfigError>
             .map(|v| parse_num("LATCH_BACKCHANNEL_MAX_ATTEMPTS", &v, 1u32, 50))
             .transpose()?
             .unwrap_or(8),
+        // Each running hash holds 19 MiB: the bound is memory (issue #16), 1 by default.
+        hashing_threads: raw
+            .hashing_threads
+            .map(|v| parse_num("LATCH_HASHING_THREADS", &v, 1usize, 64))
+            .transpose()?
+            .unwrap_or(crate::users::password::DEFAULT_THREADS),
     })
 }
 
