@@ -78,7 +78,7 @@ pub const VERIFIED_CACHE_BYTES: u64 = 8 << 20;
 /// What one verified-token entry holds, roughly: the key (the token's text), the claims
 /// (decoded from the token's payload, so no larger than its text), and ~256 bytes of
 /// allocation and cache overhead.
-fn verified_weight(token: &String, _: &Arc<AccessClaims>) -> u32 {
+fn verified_weight(token: &str) -> u32 {
     u32::try_from(token.len().saturating_mul(2).saturating_add(256)).unwrap_or(u32::MAX)
 }
 
@@ -87,7 +87,7 @@ fn verified_weight(token: &String, _: &Arc<AccessClaims>) -> u32 {
 fn verified_cache() -> moka::sync::Cache<String, Arc<AccessClaims>> {
     moka::sync::Cache::builder()
         .max_capacity(VERIFIED_CACHE_BYTES)
-        .weigher(verified_weight)
+        .weigher(|token: &String, _: &Arc<AccessClaims>| verified_weight(token))
         .time_to_live(VERIFIED_TTL)
         .build()
 }
