@@ -69,11 +69,25 @@ pub const MIN_PREPUBLISH: Duration =
 /// How long a successfully verified access token is remembered (see `verify_access`).
 pub const VERIFIED_TTL: Duration = Duration::from_secs(60);
 
+/// The verified-token cache's bound, in (estimated) bytes: about 5 000 typical ES256 access
+/// tokens. It was 100 000 entries, and an entry (the token's text, its claims, moka's own
+/// bookkeeping) is 1–2 KB: a resource server introspecting many distinct tokens could have
+/// filled 100–200 MB (issue #16). Past the bound, a token costs one signature check again.
+pub const VERIFIED_CACHE_BYTES: u64 = 8 << 20;
+
+/// What one verified-token entry holds, roughly: the key (the token's text), the claims
+/// (decoded from the token's payload, so no larger than its text), and ~256 bytes of
+/// allocation and cache overhead.
+fn verified_weight(token: &str) -> u32 {
+    u32::try_from(token.len().saturating_mul(2).saturating_add(256)).unwrap_or(u32::MAX)
+}
+
 /// Access tokens this signer verified, by their text (see `verify_access`). One per
 /// signer, so two app instances in one process (the tests run many) never share it.
 fn verified_cache() -> moka::sync::Cache<String, Arc<AccessClaims>> {
     moka::sync::Cache::builder()
-        .max_capacity(100_000)
+        .max_capacity(VERIFIED_CACHE_BYTES)
+        .weigher(|token: &String, _: &Arc<AccessClaims>| verified_weight(token))
         .time_to_live(VERIFIED_TTL)
         .build()
 }

@@ -138,6 +138,7 @@ impl Application {
         // The recorder first: a metric set before it is installed (the rate limiter's
         // `latch_rate_limit_redis_up`) is dropped, not replayed (issue #16, defect 6).
         let metrics = crate::telemetry::metrics_handle();
+        crate::users::password::set_threads(settings.hashing_threads);
         if let Some((path, created)) = settings.ensure_secret_key()? {
             if created {
                 tracing::warn!(path = %path.display(), "LATCH_SECRET_KEY is not set: generated a master key and saved it (mode 0600); keep this file, or set LATCH_SECRET_KEY");

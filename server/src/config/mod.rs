@@ -164,6 +164,8 @@ pub struct Settings {
     /// `LATCH_LOGO_REFRESH` (seconds, default 86400, at least 3600): how often each stored
     /// client logo is checked again against its `logo_uri` (`clients::logo_refresh`).
     pub logo_refresh: chrono::TimeDelta,
+    /// `LATCH_HASHING_THREADS`: password hashes (argon2id, 19 MiB each) computed at once.
+    pub hashing_threads: usize,
     /// `LATCH_OPEN_REGISTRATION`: `/oauth/register` takes public clients without an initial
     /// access token (RFC 7591 §3), limited per IP (`LATCH_LIMIT_REGISTER_IP`). Off by default.
     pub open_registration: bool,
@@ -517,6 +519,23 @@ mod tests {
         .unwrap();
         assert_eq!(s.body_timeout, Duration::from_secs(3));
         assert_eq!(s.max_connections_per_ip, 8);
+    }
+
+    #[test]
+    fn hashing_threads_default_to_one_within_1_to_64() {
+        assert_eq!(load(&[]).unwrap().hashing_threads, 1);
+        assert_eq!(
+            load(&[("LATCH_HASHING_THREADS", "4")])
+                .unwrap()
+                .hashing_threads,
+            4
+        );
+        for bad in ["0", "65", "x"] {
+            let e = load(&[("LATCH_HASHING_THREADS", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("LATCH_HASHING_THREADS"), "{e}");
+        }
     }
 
     #[test]

@@ -65,6 +65,7 @@ pub(super) struct Raw {
     pub(super) limit_verify_resend: Option<String>,
     pub(super) backchannel_max_attempts: Option<String>,
     pub(super) logo_refresh: Option<String>,
+    pub(super) hashing_threads: Option<String>,
     pub(super) open_registration: Option<String>,
     pub(super) limit_register_ip: Option<String>,
     pub(super) client_id_metadata_documents: Option<String>,

@@ -6,6 +6,7 @@
 //! the token endpoint or `/v1` (issue #12). When the CPU is busy, request handling comes
 //! first and sign-ins wait; when it is idle, they run at full speed.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{LazyLock, Mutex, mpsc};
 
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
@@ -14,10 +15,21 @@ use tokio::sync::Semaphore;
 /// At most this many sign-ins wait for a hash at once (the rest wait for a permit).
 static HASHING: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(8));
 
-/// Hashing threads: at most this many argon2 computations run at once, each holding 19 MiB
-/// (so hashing adds at most 38 MiB to the process), and together they can take at most two
-/// cores, at a lower priority than request handling.
-const THREADS: usize = 2;
+/// Hashing threads (`LATCH_HASHING_THREADS`, default 1): at most this many argon2
+/// computations run at once, each holding 19 MiB while it runs (the blocks are freed, and
+/// given back to the OS, when the hash is done: `purge_delay` 0 in `main.rs`), and together
+/// they take at most this many cores, at a lower priority than request handling. With two,
+/// sign-ins beside the token endpoint took the peak to 83 MB (issue #16); one keeps hashing
+/// to 19 MiB. Read when the first hash starts the pool; [`set_threads`] sets it before.
+static THREADS: AtomicUsize = AtomicUsize::new(DEFAULT_THREADS);
+/// The default of `LATCH_HASHING_THREADS`.
+pub const DEFAULT_THREADS: usize = 1;
+
+/// Set the number of hashing threads (start-up, before the first sign-in; later calls do
+/// not resize a running pool).
+pub fn set_threads(n: usize) {
+    THREADS.store(n.max(1), Ordering::Relaxed);
+}
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -25,7 +37,7 @@ type Job = Box<dyn FnOnce() + Send>;
 static POOL: LazyLock<Mutex<mpsc::Sender<Job>>> = LazyLock::new(|| {
     let (tx, rx) = mpsc::channel::<Job>();
     let rx = std::sync::Arc::new(Mutex::new(rx));
-    for i in 0..THREADS {
+    for i in 0..THREADS.load(Ordering::Relaxed).max(1) {
         let rx = rx.clone();
         let _ = std::thread::Builder::new()
             .name(format!("argon2-{i}"))
