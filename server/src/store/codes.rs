@@ -203,6 +203,8 @@ fn refresh_json(rt: &refresh_token::Model) -> Result<serde_json::Value, StoreErr
 const MAX_BATCH: usize = 64;
 
 struct PendingExchange {
+    /// Finds it in the queue to withdraw it (see [`GroupConsume`]).
+    id: u64,
     row: serde_json::Value,
     reply: tokio::sync::oneshot::Sender<Result<bool, StoreError>>,
 }
@@ -212,7 +214,9 @@ struct PendingExchange {
 /// batch being written writes everything queued so far in one statement, so under load one
 /// commit (one WAL flush, `synchronous_commit` stays on) serves many exchanges, and alone an
 /// exchange waits for nothing but its own write. A batch holds at most [`MAX_BATCH`]
-/// exchanges; the wait is bounded by the one batch ahead. Each exchange learns whether ITS
+/// exchanges; the wait for the batch ahead is bounded by the pool's acquire timeout, after
+/// which an exchange no batch has taken yet leaves the queue with a 503 (nothing written for
+/// it; one already taken waits for its batch's answer). Each exchange learns whether ITS
 /// code was consumed. A batch that fails for a reason other than the database being out of
 /// reach is retried one exchange at a time, so one bad row cannot fail the others; a batch
 /// that cannot reach the database fails every exchange in it (503): nothing is answered
@@ -224,6 +228,8 @@ pub struct GroupConsume {
     writing: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// The most exchanges taken into one batch so far (tests, diagnosis).
     largest: std::sync::atomic::AtomicUsize,
+    /// The next exchange's queue id.
+    next: std::sync::atomic::AtomicU64,
 }
 
 impl GroupConsume {
@@ -238,8 +244,36 @@ impl GroupConsume {
         row: serde_json::Value,
     ) -> Result<bool, StoreError> {
         let (reply, mut rx) = tokio::sync::oneshot::channel();
-        self.lock_queue().push(PendingExchange { row, reply });
-        let guard = self.writing.clone().lock_owned().await;
+        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.lock_queue().push(PendingExchange { id, row, reply });
+        // The batch ahead is waited for no longer than the pool's acquire timeout (the
+        // bound on every wait for the database, issue #16 defect 3).
+        let bound = db
+            .get_postgres_connection_pool()
+            .options()
+            .get_acquire_timeout();
+        let guard = match tokio::time::timeout(bound, self.writing.clone().lock_owned()).await {
+            Ok(guard) => guard,
+            Err(_) => {
+                let withdrawn = {
+                    let mut queue = self.lock_queue();
+                    let at = queue.iter().position(|p| p.id == id);
+                    at.map(|at| queue.remove(at)).is_some()
+                };
+                if withdrawn {
+                    // Still queued: withdrawn, nothing was written for it.
+                    return Err(StoreError::Unavailable(sea_orm::DbErr::ConnectionAcquire(
+                        sea_orm::ConnAcquireErr::Timeout,
+                    )));
+                }
+                // A batch took it: the answer follows that batch's commit (or failure).
+                return rx.await.unwrap_or_else(|_| {
+                    Err(StoreError::Unavailable(sea_orm::DbErr::Custom(
+                        "the code exchange batch was not written".to_owned(),
+                    )))
+                });
+            }
+        };
         // A batch written while this exchange waited may have carried it already.
         if let Ok(answer) = rx.try_recv() {
             return answer;
