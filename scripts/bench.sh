@@ -197,6 +197,14 @@ $result_lua
 LUA
 
 cpu_ticks() { awk '{print $14+$15}' "/proc/$PID/stat"; }
+# DB=postgres: PostgreSQL's side of a run — transactions committed in the bench database
+# (pg_stat_database) and the CPU of its backends (from /proc), per request.
+pg_xacts() { psql -Atq postgres://postgres@127.0.0.1:5432/test -c "SELECT pg_stat_clear_snapshot(); SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '$name'" | tail -1; }
+pg_ticks() { # "pid ticks" per backend of the bench database
+  for p in $(pgrep -f "^postgres: .* $name " || true); do
+    awk -v p="$p" '{print p, $14+$15}' "/proc/$p/stat" 2>/dev/null || true
+  done
+}
 run() { # path lua conc secs
   timeout $(($4 + 30)) "${PIN_G[@]}" wrk -t1 -c"$3" -d"$4s" --timeout 10s -s "$2" "$BASE$1" | sed -n 's/^RESULT //p'
 }
@@ -238,13 +246,20 @@ for ep in ${ENDPOINTS:-token code introspect apikey discovery}; do
         "$SIGNINS" "$DURATION" >"$TMP/signins.txt" &
       SPID=$!
     fi
+    if [[ "$DB" == postgres ]]; then x0=$(pg_xacts); pg_ticks >"$TMP/pg0"; fi
     t0=$(cpu_ticks)
     read -r reqs rps p50 p90 p99 non2xx sockerr <<<"$(run "$path" "$lua" "$c" "$DURATION")"
     t1=$(cpu_ticks)
+    if [[ "$DB" == postgres ]]; then
+      pg_ticks >"$TMP/pg1"; sleep 1.5; x1=$(pg_xacts)
+      pgcpu=$(awk -v h="$(getconf CLK_TCK)" 'NR==FNR{a[$1]=$2; next} {d+=$2-a[$1]} END{printf "%.2f", d/h}' "$TMP/pg0" "$TMP/pg1")
+      pg_line="  postgres: $(awk -v a="$x0" -v b="$x1" -v r="$reqs" 'BEGIN{printf "%.3f", (b-a)/r}') transactions/req, backend CPU ${pgcpu} s = $(awk -v c="$pgcpu" -v r="$reqs" 'BEGIN{printf "%.0f", c*1e6/r}') us/req"
+    fi
     if [[ -n "$SPID" ]]; then wait "$SPID"; echo "  beside it, $(cat "$TMP/signins.txt")"; fi
     cpu=$(awk -v a="$t0" -v b="$t1" -v h="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", (b-a)/h}')
     printf '%-18s %4s %10s %9s %9s %9s %7s %9s %10s\n' "$ep" "$c" "$rps" "$p50" "$p90" "$p99" "$((non2xx + sockerr))" "$reqs" \
       "$(awk -v r="$reqs" -v c="$cpu" 'BEGIN{ if (c>0) printf "%.0f", r/c; else print "n/a"}')"
+    if [[ -n "${pg_line:-}" ]]; then echo "$pg_line"; pg_line=""; fi
   done
 done
 echo "latch idle RSS (after start-up, before any request): $IDLE_RSS"

@@ -248,6 +248,7 @@ impl Application {
                 settings.dpop_require_nonce,
             ),
             backchannel: crate::backchannel::Backchannel::default(),
+            codes: crate::store::codes::GroupConsume::default(),
         });
         crate::mail::worker::spawn(state.db.clone(), state.sealer.clone(), &state.mail);
         crate::backchannel::worker::spawn(

@@ -38,4 +38,6 @@ pub struct AppState {
     pub dpop: crate::dpop::Dpop,
     /// The back-channel logout worker's wake-up and stop flag (`backchannel`).
     pub backchannel: crate::backchannel::Backchannel,
+    /// Code exchanges on PostgreSQL, written in batches (group commit, `store::codes`).
+    pub codes: crate::store::codes::GroupConsume,
 }

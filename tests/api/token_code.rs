@@ -494,3 +494,167 @@ async fn token_winner_tokens_revoked_when_code_is_raced_concurrently() {
     let (at, jti, rt) = winner.expect("one redemption succeeds");
     assert_first_tokens_revoked(&app, &c, &at, &jti, &rt).await;
 }
+
+/// A family's first refresh token as the code grant builds it (for the store-level test).
+fn first_refresh_row(
+    client_id: &str,
+    user_id: &str,
+    family: &str,
+    jti: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> entity::refresh_token::Model {
+    entity::refresh_token::Model {
+        id: format!("rt_{family}"),
+        token_hash: latch::crypto::sha256_hex(family),
+        family_id: family.to_owned(),
+        parent_id: None,
+        client_id: client_id.to_owned(),
+        user_id: user_id.to_owned(),
+        scope: "openid".to_owned(),
+        auth_time: now,
+        nonce: Some("n0nce".to_owned()),
+        livemode: false,
+        access_token_jti: jti.to_owned(),
+        access_token_expires_at: now + chrono::TimeDelta::hours(1),
+        created_at: now,
+        expires_at: now + chrono::TimeDelta::days(1),
+        rotated_at: None,
+        revoked_at: None,
+        amr: Some("pwd".to_owned()),
+        dpop_jkt: None,
+        sid: None,
+    }
+}
+
+#[tokio::test]
+async fn exchanges_written_together_each_learn_their_own_outcome() {
+    // Arrange: fresh codes, one code twice, a code already redeemed, an unknown code, and a
+    // fresh code whose refresh token cannot be stored (its user does not exist). On
+    // PostgreSQL these go to the database together (group commit, `store::codes`).
+    let app = spawn_app().await;
+    let user = app.create_user(EMAIL, PASSWORD).await;
+    let c = app.confidential_client().await;
+    let mut fresh = Vec::new();
+    for _ in 0..6 {
+        fresh.push(code_with_pkce(&app, &c).await.0);
+    }
+    let (used, used_verifier) = code_with_pkce(&app, &c).await;
+    tokens_of(redeem(&app, &c, &used, Some(&used_verifier)).await).await;
+    let now = app.state.clock.now();
+    // (code, the refresh token's user)
+    let mut entries: Vec<(String, String)> = fresh[..4]
+        .iter()
+        .map(|code| (code.clone(), user.id.clone()))
+        .collect();
+    entries.push((fresh[4].clone(), user.id.clone()));
+    entries.push((used.clone(), user.id.clone()));
+    entries.push(("ac_unknown".to_owned(), user.id.clone()));
+    entries.push((fresh[5].clone(), "usr_gone".to_owned()));
+    entries.push((fresh[4].clone(), user.id.clone()));
+    let rows: Vec<(String, String, String, entity::refresh_token::Model)> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, (code, user_id))| {
+            let family = format!("fam_batch{i}");
+            let jti = format!("jti_batch{i}");
+            let rt = first_refresh_row(&c.id, user_id, &family, &jti, now);
+            (latch::crypto::sha256_hex(code), family, jti, rt)
+        })
+        .collect();
+
+    // Act: all at once.
+    let results = join_all(rows.iter().map(|(hash, family, jti, rt)| {
+        latch::store::codes::consume_and_issue(
+            &app.db,
+            &app.state.codes,
+            hash,
+            &c.id,
+            now,
+            latch::store::codes::Issued {
+                family_id: Some(family),
+                jti,
+                access_expires: now + chrono::TimeDelta::hours(1),
+            },
+            Some(rt),
+        )
+    }))
+    .await;
+
+    // Assert: each exchange got its own outcome.
+    let ok: Vec<Option<bool>> = results.iter().map(|r| r.as_ref().ok().copied()).collect();
+    assert_eq!(&ok[..4], &[Some(true); 4], "{ok:?}");
+    assert_eq!(ok[5], Some(false), "an already redeemed code: {ok:?}");
+    assert_eq!(ok[6], Some(false), "an unknown code: {ok:?}");
+    assert!(
+        results[7].is_err(),
+        "the refresh token naming no user: {ok:?}"
+    );
+    let twice = [ok[4], ok[8]];
+    assert!(
+        twice == [Some(true), Some(false)] || twice == [Some(false), Some(true)],
+        "a code twice: consumed once, {ok:?}"
+    );
+    // Exactly the winners' refresh tokens are stored; the failed one burnt nothing.
+    for (i, (hash, family, _, _)) in rows.iter().enumerate() {
+        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+        let stored = entity::refresh_token::Entity::find()
+            .filter(entity::refresh_token::Column::FamilyId.eq(family.as_str()))
+            .count(&app.db)
+            .await
+            .expect("count");
+        assert_eq!(stored, u64::from(ok[i] == Some(true)), "row {i}: {ok:?}");
+        if i == 7 {
+            let code = latch::store::codes::by_hash(&app.db, hash)
+                .await
+                .expect("read")
+                .expect("code");
+            assert!(
+                code.consumed_at.is_none(),
+                "a failed exchange consumed its code"
+            );
+        }
+    }
+    if sea_orm::ConnectionTrait::get_database_backend(&app.db) == sea_orm::DbBackend::Postgres {
+        assert!(
+            app.state.codes.largest_batch() > 1,
+            "the exchanges were not batched: {}",
+            app.state.codes.largest_batch()
+        );
+    }
+}
+
+#[tokio::test]
+async fn token_concurrent_exchanges_each_get_their_own_tokens_and_a_replay_among_them_revokes() {
+    // Arrange: a code redeemed once, and eight fresh codes.
+    let (app, c) = setup().await;
+    let (replayed, replayed_verifier) = code_with_pkce(&app, &c).await;
+    let (at, jti, rt) =
+        tokens_of(redeem(&app, &c, &replayed, Some(&replayed_verifier)).await).await;
+    let mut codes = Vec::new();
+    for _ in 0..8 {
+        codes.push(code_with_pkce(&app, &c).await);
+    }
+    codes.insert(4, (replayed.clone(), replayed_verifier.clone()));
+
+    // Act: all nine at once (on PostgreSQL they share batches).
+    let responses = join_all(
+        codes
+            .iter()
+            .map(|(code, v)| redeem(&app, &c, code, Some(v))),
+    )
+    .await;
+
+    // Assert: the replay is refused and revokes what the code issued (RFC 6749 §4.1.2);
+    // every other exchange gets tokens of its own, which work.
+    let mut seen = std::collections::HashSet::new();
+    for (i, res) in responses.into_iter().enumerate() {
+        if i == 4 {
+            expect_oauth_error(res, 400, "invalid_grant").await;
+            continue;
+        }
+        let (_, jti_i, rt_i) = tokens_of(res).await;
+        assert!(seen.insert(jti_i), "two exchanges got one access token");
+        assert_eq!(refresh(&app, &c, &rt_i).await.status(), 200);
+    }
+    assert_first_tokens_revoked(&app, &c, &at, &jti, &rt).await;
+}

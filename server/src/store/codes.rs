@@ -1,8 +1,7 @@
 //! Authorization codes. Consumption is one atomic `UPDATE … WHERE consumed_at IS NULL`, so
 //! two instances racing on one code give exactly one winner (SECURITY.md §5.3); on
-//! PostgreSQL the refresh token is stored by the same statement ([`consume_and_issue`]).
-
-use std::sync::LazyLock;
+//! PostgreSQL the refresh token is stored by the same statement, and exchanges arriving
+//! together share one statement and one commit ([`consume_and_issue`], [`GroupConsume`]).
 
 use chrono::{DateTime, Utc};
 use entity::authorization_code::{self, Column, Entity};
@@ -125,17 +124,17 @@ pub async fn by_hash_with_user(
 /// Consume the code, record what it issued and store the family's first refresh token, all
 /// or nothing. `false` when the code was already consumed (or expired): nothing is written.
 ///
-/// On PostgreSQL this is ONE statement, a data-modifying CTE in autocommit:
-/// `WITH consumed AS (UPDATE authorization_code … WHERE consumed_at IS NULL … RETURNING 1)
-/// INSERT INTO refresh_token … SELECT … FROM consumed`. The statement is atomic (its own
-/// transaction), so the code is consumed exactly when its refresh token is stored, and two
-/// racing redemptions meet on the code row's lock as before: the loser re-checks
-/// `consumed_at IS NULL` after the winner commits, updates nothing and so inserts nothing.
-/// It replaces `BEGIN`, the `UPDATE`, the `INSERT` and `COMMIT` (four round trips).
-/// On SQLite (in process, no round trips to save) it is the same two statements in one
-/// write transaction, under the process's writer lock ([`super::begin_write`]).
+/// On PostgreSQL the exchange joins a group commit ([`GroupConsume`]): exchanges that arrive
+/// while another batch is being written go together in ONE autocommit statement
+/// ([`CONSUME_AND_ISSUE_PG`]), one transaction and one WAL flush for all of them, and each
+/// learns its own outcome. The statement is atomic, so a code is consumed exactly when its
+/// refresh token is stored; two racing redemptions (in one batch, or from two instances)
+/// meet on the code row's lock and the loser updates nothing and so inserts nothing.
+/// On SQLite (in process, no round trips to save) it is two statements in one write
+/// transaction, under the process's writer lock ([`super::begin_write`]).
 pub async fn consume_and_issue(
     db: &DatabaseConnection,
+    group: &GroupConsume,
     code_hash: &str,
     client_id: &str,
     now: DateTime<Utc>,
@@ -143,32 +142,20 @@ pub async fn consume_and_issue(
     refresh: Option<&refresh_token::Model>,
 ) -> Result<bool, StoreError> {
     if db.get_database_backend() == DbBackend::Postgres {
-        let Some(rt) = refresh else {
-            // Nothing else to write: the `UPDATE` alone is already atomic.
-            return consume(db, code_hash, client_id, now, issued).await;
+        let rt = match refresh {
+            Some(rt) => refresh_json(rt)?,
+            None => serde_json::Value::Null,
         };
-        let mut values: Vec<Value> = vec![
-            now.into(),
-            issued.family_id.map(str::to_owned).into(),
-            issued.jti.to_owned().into(),
-            issued.access_expires.into(),
-            code_hash.to_owned().into(),
-            client_id.to_owned().into(),
-        ];
-        let am = rt.clone().into_active_model();
-        for c in refresh_token::Column::iter() {
-            // Every column of the model, taken from the entity so a new column cannot be
-            // left out (`into_active_model` sets them all).
-            values.push(am.get(c).into_value().ok_or_else(|| {
-                StoreError::Other(sea_orm::DbErr::Custom(format!(
-                    "refresh_token.{} unset",
-                    c.as_str()
-                )))
-            })?);
-        }
-        let stmt =
-            Statement::from_sql_and_values(DbBackend::Postgres, &*CONSUME_AND_ISSUE_PG, values);
-        return Ok(db.execute_raw(stmt).await?.rows_affected() == 1);
+        let row = serde_json::json!({
+            "code_hash": code_hash,
+            "client_id": client_id,
+            "now": ts(now),
+            "family_id": issued.family_id,
+            "jti": issued.jti,
+            "access_expires": ts(issued.access_expires),
+            "rt": rt,
+        });
+        return group.consume(db, row).await;
     }
     let txn = super::begin_write(db).await?;
     if !consume(&*txn, code_hash, client_id, now, issued).await? {
@@ -182,23 +169,237 @@ pub async fn consume_and_issue(
     Ok(true)
 }
 
-/// The statement of [`consume_and_issue`] on PostgreSQL: $1–$6 are the code's (now, family,
-/// jti, access expiry, hash, client), then one parameter per `refresh_token` column.
-static CONSUME_AND_ISSUE_PG: LazyLock<String> = LazyLock::new(|| {
-    let cols: Vec<&str> = refresh_token::Column::iter().map(|c| c.as_str()).collect();
-    let names = cols
+/// A timestamp as PostgreSQL reads it back equal (microseconds, UTC).
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// Every column of the refresh token as a JSON object keyed by column name (PostgreSQL's
+/// `jsonb_populate_record(NULL::refresh_token, …)` turns it back into a row). Taken from the
+/// entity, so a new column cannot be left out; a column of a type not handled here is an
+/// error, not a silently dropped value.
+fn refresh_json(rt: &refresh_token::Model) -> Result<serde_json::Value, StoreError> {
+    let am = rt.clone().into_active_model();
+    let mut obj = serde_json::Map::new();
+    for c in refresh_token::Column::iter() {
+        let unset = || {
+            StoreError::Other(sea_orm::DbErr::Custom(format!(
+                "refresh_token.{} unset or of an unexpected type",
+                c.as_str()
+            )))
+        };
+        let v = match am.get(c).into_value().ok_or_else(unset)? {
+            Value::String(s) => s.map_or(serde_json::Value::Null, |s| (*s).into()),
+            Value::Bool(b) => b.map_or(serde_json::Value::Null, Into::into),
+            Value::ChronoDateTimeUtc(t) => t.map_or(serde_json::Value::Null, |t| ts(t).into()),
+            _ => return Err(unset()),
+        };
+        obj.insert(c.as_str().to_owned(), v);
+    }
+    Ok(serde_json::Value::Object(obj))
+}
+
+/// The most exchanges written in one statement.
+const MAX_BATCH: usize = 64;
+
+struct PendingExchange {
+    /// Finds it in the queue to withdraw it (see [`GroupConsume`]).
+    id: u64,
+    row: serde_json::Value,
+    reply: tokio::sync::oneshot::Sender<Result<bool, StoreError>>,
+}
+
+/// Group commit of code exchanges on PostgreSQL (the pattern of
+/// [`super::dpop_proofs::GroupInsert`]): every exchange queues its row; whoever finds no
+/// batch being written writes everything queued so far in one statement, so under load one
+/// commit (one WAL flush, `synchronous_commit` stays on) serves many exchanges, and alone an
+/// exchange waits for nothing but its own write. A batch holds at most [`MAX_BATCH`]
+/// exchanges; the wait for the batch ahead is bounded by the pool's acquire timeout, after
+/// which an exchange no batch has taken yet leaves the queue with a 503 (nothing written for
+/// it; one already taken waits for its batch's answer). Each exchange learns whether ITS
+/// code was consumed. A batch that fails for a reason other than the database being out of
+/// reach is retried one exchange at a time, so one bad row cannot fail the others; a batch
+/// that cannot reach the database fails every exchange in it (503): nothing is answered
+/// that was not committed.
+#[derive(Default)]
+pub struct GroupConsume {
+    queue: std::sync::Mutex<Vec<PendingExchange>>,
+    /// Held while a batch is written: batches go one after another.
+    writing: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// The most exchanges taken into one batch so far (tests, diagnosis).
+    largest: std::sync::atomic::AtomicUsize,
+    /// The next exchange's queue id.
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl GroupConsume {
+    /// The most exchanges one batch has carried since start-up.
+    pub fn largest_batch(&self) -> usize {
+        self.largest.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    async fn consume(
+        &self,
+        db: &DatabaseConnection,
+        row: serde_json::Value,
+    ) -> Result<bool, StoreError> {
+        let (reply, mut rx) = tokio::sync::oneshot::channel();
+        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.lock_queue().push(PendingExchange { id, row, reply });
+        // The batch ahead is waited for no longer than the pool's acquire timeout (the
+        // bound on every wait for the database, issue #16 defect 3).
+        let bound = db
+            .get_postgres_connection_pool()
+            .options()
+            .get_acquire_timeout();
+        let guard = match tokio::time::timeout(bound, self.writing.clone().lock_owned()).await {
+            Ok(guard) => guard,
+            Err(_) => {
+                let withdrawn = {
+                    let mut queue = self.lock_queue();
+                    let at = queue.iter().position(|p| p.id == id);
+                    at.map(|at| queue.remove(at)).is_some()
+                };
+                if withdrawn {
+                    // Still queued: withdrawn, nothing was written for it.
+                    return Err(StoreError::Unavailable(sea_orm::DbErr::ConnectionAcquire(
+                        sea_orm::ConnAcquireErr::Timeout,
+                    )));
+                }
+                // A batch took it: the answer follows that batch's commit (or failure).
+                return rx.await.unwrap_or_else(|_| {
+                    Err(StoreError::Unavailable(sea_orm::DbErr::Custom(
+                        "the code exchange batch was not written".to_owned(),
+                    )))
+                });
+            }
+        };
+        // A batch written while this exchange waited may have carried it already.
+        if let Ok(answer) = rx.try_recv() {
+            return answer;
+        }
+        let batch = std::mem::take(&mut *self.lock_queue());
+        if !batch.is_empty() {
+            self.largest
+                .fetch_max(batch.len(), std::sync::atomic::Ordering::Relaxed);
+            // On a task of its own, so that a request dropped mid-write (its client went
+            // away) cannot leave the others in the batch without an answer.
+            let db = db.clone();
+            let task = tokio::spawn(async move {
+                let _guard = guard;
+                write_batch(&db, batch).await;
+            });
+            let _ = task.await;
+        } else {
+            drop(guard);
+        }
+        rx.await.unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(sea_orm::DbErr::Custom(
+                "the code exchange batch was not written".to_owned(),
+            )))
+        })
+    }
+
+    fn lock_queue(&self) -> std::sync::MutexGuard<'_, Vec<PendingExchange>> {
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+async fn write_batch(db: &DatabaseConnection, mut batch: Vec<PendingExchange>) {
+    while !batch.is_empty() {
+        let rest = batch.split_off(batch.len().min(MAX_BATCH));
+        let chunk = std::mem::replace(&mut batch, rest);
+        match consume_many(db, &chunk).await {
+            Ok(won) => answer(chunk, &won),
+            Err(e) if chunk.len() > 1 && !matches!(e, StoreError::Unavailable(_)) => {
+                // Not the database's absence but something in a row (say, a user deleted
+                // meanwhile): each exchange alone, so only that one fails.
+                tracing::warn!(error = %e, size = chunk.len(), "code exchange batch failed; retrying one by one");
+                for p in chunk {
+                    let one = [p];
+                    let r = consume_many(db, &one).await.map(|won| won.contains(&0));
+                    let [p] = one;
+                    let _ = p.reply.send(r);
+                }
+            }
+            Err(e) => {
+                // Each exchange gets the same kind of error (503 when the database is out of
+                // reach), with the cause's text.
+                let unavailable = matches!(e, StoreError::Unavailable(_));
+                let cause = std::error::Error::source(&e).map(ToString::to_string);
+                let msg = cause.unwrap_or_else(|| e.to_string());
+                for p in chunk {
+                    let err = sea_orm::DbErr::Custom(msg.clone());
+                    let _ = p.reply.send(Err(if unavailable {
+                        StoreError::Unavailable(err)
+                    } else {
+                        StoreError::Other(err)
+                    }));
+                }
+            }
+        }
+    }
+}
+
+fn answer(chunk: Vec<PendingExchange>, won: &std::collections::HashSet<i32>) {
+    for (i, p) in chunk.into_iter().enumerate() {
+        let _ = p
+            .reply
+            .send(Ok(i32::try_from(i).is_ok_and(|i| won.contains(&i))));
+    }
+}
+
+/// One statement for every exchange of `chunk`; the positions (in `chunk`) whose code it
+/// consumed.
+async fn consume_many(
+    db: &DatabaseConnection,
+    chunk: &[PendingExchange],
+) -> Result<std::collections::HashSet<i32>, StoreError> {
+    let rows: Vec<serde_json::Value> = chunk
         .iter()
-        .map(|c| format!("\"{c}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let params = (7..7 + cols.len())
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "WITH consumed AS (UPDATE \"authorization_code\" SET \"consumed_at\" = $1, \"family_id\" = $2, \
-         \"access_token_jti\" = $3, \"access_token_expires_at\" = $4 WHERE \"code_hash\" = $5 \
-         AND \"client_id\" = $6 AND \"consumed_at\" IS NULL AND \"expires_at\" > $1 RETURNING 1) \
-         INSERT INTO \"refresh_token\" ({names}) SELECT {params} FROM consumed"
-    )
-});
+        .enumerate()
+        .map(|(i, p)| {
+            let mut row = p.row.clone();
+            if let Some(o) = row.as_object_mut() {
+                o.insert("ord".to_owned(), i.into());
+            }
+            row
+        })
+        .collect();
+    let stmt = Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        CONSUME_AND_ISSUE_PG,
+        [Value::Json(Some(Box::new(serde_json::Value::Array(rows))))],
+    );
+    db.query_all_raw(stmt)
+        .await?
+        .into_iter()
+        .map(|r| r.try_get::<i32>("", "ord").map_err(StoreError::from))
+        .collect()
+}
+
+/// The statement of a batch of exchanges on PostgreSQL; `$1` is a JSON array of
+/// `{ord, code_hash, client_id, now, family_id, jti, access_expires, rt}` (`rt` the refresh
+/// token's row, or null). The codes' rows are locked first in `code_hash` order (two
+/// instances' batches over the same codes cannot deadlock), then each is consumed only if
+/// it is still unconsumed, unexpired (at that exchange's `now`) and issued to that client —
+/// checked again on the newest row version after any wait for a lock — and the refresh
+/// tokens of exactly the consumed ones are inserted. A code twice in one batch is consumed
+/// once: `UPDATE … FROM` updates a row once and returns the one input row it used. Returns
+/// the `ord` of each exchange that won.
+const CONSUME_AND_ISSUE_PG: &str = "\
+WITH i AS MATERIALIZED (\
+  SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(ord int, code_hash text, client_id text, \
+  now timestamptz, family_id text, jti text, access_expires timestamptz, rt jsonb)), \
+locked AS (SELECT c.id FROM \"authorization_code\" c \
+  WHERE c.code_hash = ANY(ARRAY(SELECT code_hash FROM i)) ORDER BY c.code_hash FOR UPDATE OF c), \
+consumed AS (UPDATE \"authorization_code\" c SET consumed_at = i.now, family_id = i.family_id, \
+  access_token_jti = i.jti, access_token_expires_at = i.access_expires FROM i \
+  WHERE c.id IN (SELECT id FROM locked) AND c.code_hash = i.code_hash \
+  AND c.client_id = i.client_id AND c.consumed_at IS NULL AND c.expires_at > i.now \
+  RETURNING i.ord, i.rt), \
+issued AS (INSERT INTO \"refresh_token\" SELECT r.* FROM consumed, \
+  jsonb_populate_record(NULL::\"refresh_token\", consumed.rt) r WHERE consumed.rt IS NOT NULL) \
+SELECT ord FROM consumed";

@@ -6,7 +6,8 @@
 //! storing the refresh token it issues are all or nothing (one statement on PostgreSQL, one
 //! write transaction on SQLite: `store::codes::consume_and_issue`); the response is sent
 //! after commit. An exchange costs PostgreSQL two round trips: the code read (with its
-//! user) and that statement.
+//! user) and that statement, which exchanges arriving together share (group commit: one
+//! statement and one WAL flush for the batch, each exchange told its own outcome).
 
 use actix_web::HttpRequest;
 use entity::{authorization_code, client};
@@ -214,7 +215,9 @@ pub async fn exchange(
     // Consume the code and store the family's first refresh token, all or nothing: one
     // statement on PostgreSQL, one write transaction on SQLite (`consume_and_issue`).
     let rt = refresh.as_ref().map(|(_, rt, _)| rt);
-    if !store::codes::consume_and_issue(&state.db, &hash, &client.id, now, issued, rt).await? {
+    if !store::codes::consume_and_issue(&state.db, &state.codes, &hash, &client.id, now, issued, rt)
+        .await?
+    {
         // Lost a race with another redemption (it committed first): a replay.
         if let Some(row) = store::codes::by_hash(&state.db, &hash).await?
             && row.consumed_at.is_some()
