@@ -98,6 +98,10 @@ pub struct Overrides {
     pub issuer: Option<String>,
 }
 
+/// Password hashes (argon2id, 19 MiB each) computed at once unless `LATCH_HASHING_THREADS`
+/// says otherwise: one, so the peak memory holds one hash (issue #16).
+pub const DEFAULT_HASHING_THREADS: usize = 1;
+
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub bind: String,

@@ -449,7 +449,7 @@ pub(super) fn settings(raw: Raw, o: &Overrides) -> Result<Settings, ConfigError>
             .hashing_threads
             .map(|v| parse_num("LATCH_HASHING_THREADS", &v, 1usize, 64))
             .transpose()?
-            .unwrap_or(crate::users::password::DEFAULT_THREADS),
+            .unwrap_or(super::DEFAULT_HASHING_THREADS),
     })
 }
 

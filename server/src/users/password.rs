@@ -23,7 +23,7 @@ static HASHING: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(8));
 /// to 19 MiB. Read when the first hash starts the pool; [`set_threads`] sets it before.
 static THREADS: AtomicUsize = AtomicUsize::new(DEFAULT_THREADS);
 /// The default of `LATCH_HASHING_THREADS`.
-pub const DEFAULT_THREADS: usize = 1;
+pub const DEFAULT_THREADS: usize = crate::config::DEFAULT_HASHING_THREADS;
 
 /// Set the number of hashing threads (start-up, before the first sign-in; later calls do
 /// not resize a running pool).
