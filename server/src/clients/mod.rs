@@ -431,25 +431,22 @@ pub async fn create_with(
     c: NewClient,
     protocol: Protocol,
 ) -> Result<(entity::client::Model, Option<String>), ClientError> {
-    let (auth_method, jwks, jwks_uri) = check_protocol(c.public, &protocol)?;
-    let name = check_name(&c.name)?;
-    let grant_types = check_grant_types(&c.grant_types, c.public)?;
-    let scopes = check_scopes(catalog, &c.scopes)?;
-    let redirect_uris = check_redirect_uris(&c.redirect_uris, &grant_types)?;
+    let Checked {
+        auth_method,
+        jwks,
+        jwks_uri,
+        name,
+        grant_types,
+        scopes,
+        redirect_uris,
+        metadata,
+        allowed_origins,
+    } = check_new(catalog, &c, &protocol)?;
     if let Some(owner) = &c.owner_id
         && store::users::by_id(db, owner).await?.is_none()
     {
         return Err(ClientError::UnknownOwner(owner.clone()));
     }
-    let metadata = check_metadata(&c.metadata)?;
-    let allowed_origins = match &c.allowed_origins {
-        Some(list) => Some(
-            origins::check_origins(list)
-                .map_err(|m| invalid(m, "allowed_origins"))?
-                .join(" "),
-        ),
-        None => None,
-    };
     let logo = match &metadata.logo_uri {
         Some(uri) => Some(fetch_logo(logos, uri).await?),
         None => None,
@@ -504,6 +501,55 @@ pub async fn create_with(
     }
     tx.commit().await.map_err(StoreError::from)?;
     Ok((row, secret))
+}
+
+/// A new client's values after every rule that needs neither the database nor the network
+/// (all of [`create_with`]'s checks but the owner lookup and the logo fetch).
+pub(crate) struct Checked {
+    pub auth_method: String,
+    pub jwks: Option<String>,
+    pub jwks_uri: Option<String>,
+    pub name: String,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub redirect_uris: Vec<String>,
+    pub metadata: Metadata,
+    pub allowed_origins: Option<String>,
+}
+
+/// The checks of [`create_with`] before it reads or writes anything; one function so the
+/// fuzz target of dynamic registration (`fuzz/fuzz_targets/registration.rs`, through
+/// `latch::fuzzing`) runs exactly the rules a registration meets.
+pub(crate) fn check_new(
+    catalog: &Snapshot,
+    c: &NewClient,
+    protocol: &Protocol,
+) -> Result<Checked, ClientError> {
+    let (auth_method, jwks, jwks_uri) = check_protocol(c.public, protocol)?;
+    let name = check_name(&c.name)?;
+    let grant_types = check_grant_types(&c.grant_types, c.public)?;
+    let scopes = check_scopes(catalog, &c.scopes)?;
+    let redirect_uris = check_redirect_uris(&c.redirect_uris, &grant_types)?;
+    let metadata = check_metadata(&c.metadata)?;
+    let allowed_origins = match &c.allowed_origins {
+        Some(list) => Some(
+            origins::check_origins(list)
+                .map_err(|m| invalid(m, "allowed_origins"))?
+                .join(" "),
+        ),
+        None => None,
+    };
+    Ok(Checked {
+        auth_method,
+        jwks,
+        jwks_uri,
+        name,
+        grant_types,
+        scopes,
+        redirect_uris,
+        metadata,
+        allowed_origins,
+    })
 }
 
 fn check_name(name: &str) -> Result<String, ClientError> {
