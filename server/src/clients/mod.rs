@@ -92,7 +92,7 @@ pub fn validate_redirect_uri(raw: &str) -> Result<(), String> {
     }
     match url.scheme() {
         "https" => Ok(()),
-        "http" if is_loopback(&url) => Ok(()),
+        "http" if is_loopback(&url) => loopback_written_plainly(raw),
         "http" => Err(format!(
             "redirect URI {raw:?} must use https (http is allowed only on loopback)"
         )),
@@ -104,6 +104,34 @@ pub fn validate_redirect_uri(raw: &str) -> Result<(), String> {
             "redirect URI {raw:?}: custom schemes must be reverse-domain names such as com.example.app"
         )),
     }
+}
+
+/// RFC 8252 §7.3: a loopback redirect URI matches whatever port the client sends, and
+/// `authorize::request::redirect_uri_matches` finds the port in the text as sent
+/// (`http://host[:port]…`, 1 to 5 digits; it never compares parsed URLs). A URI the URL
+/// parser accepts but written otherwise, with an upper-case scheme or an empty or longer
+/// port (RFC 3986 §3.2.3 says to leave out an empty one), would only ever match itself:
+/// refused here, with the spelling to use. Found by the `redirect_uri` fuzz target.
+fn loopback_written_plainly(raw: &str) -> Result<(), String> {
+    let Some(after) = raw.strip_prefix("http://") else {
+        return Err(format!(
+            "redirect URI {raw:?}: write the scheme of a loopback URI as http://"
+        ));
+    };
+    let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    let authority = &after[..end];
+    // A colon inside `[…]` belongs to an IPv6 literal, not to a port.
+    if let Some(i) = authority.rfind(':')
+        && !authority[i..].contains(']')
+    {
+        let port = &authority[i + 1..];
+        if port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!(
+                "redirect URI {raw:?}: write the port as 1 to 5 digits, or leave it out"
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub struct NewClient {
@@ -990,6 +1018,31 @@ mod tests {
             "https://app.example.com/ cb",
         ] {
             assert!(validate_redirect_uri(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// Found by the `redirect_uri` fuzz target (`fuzz/corpus/redirect_uri/empty_port`):
+    /// `http://[::1]:` was accepted, and then matched no other port, against RFC 8252 §7.3
+    /// (`authorize::request`'s tests check that what is accepted matches any port).
+    #[test]
+    fn loopback_redirect_uris_are_written_as_the_port_blind_match_reads_them() {
+        for bad in [
+            "http://[::1]:",
+            "http://127.0.0.1:/cb",
+            "http://127.0.0.1:000080/cb",
+            "HTTP://127.0.0.1/cb",
+            "Http://[::1]:8080/cb",
+            "http://localhost:/cb",
+        ] {
+            assert!(validate_redirect_uri(bad).is_err(), "{bad}");
+        }
+        for ok in [
+            "http://[::1]",
+            "http://127.0.0.1:08080/cb?x=1",
+            "http://[::1]:65535/cb",
+            "http://localhost:3000/cb",
+        ] {
+            assert!(validate_redirect_uri(ok).is_ok(), "{ok}");
         }
     }
 
