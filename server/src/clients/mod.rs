@@ -92,7 +92,7 @@ pub fn validate_redirect_uri(raw: &str) -> Result<(), String> {
     }
     match url.scheme() {
         "https" => Ok(()),
-        "http" if is_loopback(&url) => loopback_written_plainly(raw),
+        "http" if is_loopback(&url) => loopback_written_plainly(raw, &url),
         "http" => Err(format!(
             "redirect URI {raw:?} must use https (http is allowed only on loopback)"
         )),
@@ -107,31 +107,36 @@ pub fn validate_redirect_uri(raw: &str) -> Result<(), String> {
 }
 
 /// RFC 8252 §7.3: a loopback redirect URI matches whatever port the client sends, and
-/// `authorize::request::redirect_uri_matches` finds the port in the text as sent
+/// `authorize::request::redirect_uri_matches` finds host and port in the text as sent
 /// (`http://host[:port]…`, 1 to 5 digits; it never compares parsed URLs). A URI the URL
-/// parser accepts but written otherwise, with an upper-case scheme or an empty or longer
-/// port (RFC 3986 §3.2.3 says to leave out an empty one), would only ever match itself:
+/// parser accepts but written otherwise (an upper-case scheme, an empty or 6-digit port,
+/// which RFC 3986 §3.2.3 says to leave out, extra slashes or an empty userinfo before the
+/// host, a host spelled other than the parser reads it) would only ever match itself:
 /// refused here, with the spelling to use. Found by the `redirect_uri` fuzz target.
-fn loopback_written_plainly(raw: &str) -> Result<(), String> {
-    let Some(after) = raw.strip_prefix("http://") else {
-        return Err(format!(
-            "redirect URI {raw:?}: write the scheme of a loopback URI as http://"
-        ));
-    };
-    let end = after.find(['/', '?', '#']).unwrap_or(after.len());
-    let authority = &after[..end];
-    // A colon inside `[…]` belongs to an IPv6 literal, not to a port.
-    if let Some(i) = authority.rfind(':')
-        && !authority[i..].contains(']')
-    {
-        let port = &authority[i + 1..];
-        if port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!(
-                "redirect URI {raw:?}: write the port as 1 to 5 digits, or leave it out"
-            ));
+fn loopback_written_plainly(raw: &str, url: &Url) -> Result<(), String> {
+    let plain = || {
+        let after = raw.strip_prefix("http://")?;
+        let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+        let authority = &after[..end];
+        // A colon inside `[…]` belongs to an IPv6 literal, not to a port.
+        let (host, port) = match authority.rfind(':') {
+            Some(i) if !authority[i..].contains(']') => {
+                (&authority[..i], Some(&authority[i + 1..]))
+            }
+            _ => (authority, None),
+        };
+        if port
+            .is_some_and(|p| p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return None;
         }
-    }
-    Ok(())
+        url.host_str()?.eq_ignore_ascii_case(host).then_some(())
+    };
+    plain().ok_or_else(|| {
+        format!(
+            "redirect URI {raw:?}: write a loopback URI as http://127.0.0.1:PORT/path, http://[::1]:PORT/path or http://localhost:PORT/path (the port may be left out)"
+        )
+    })
 }
 
 pub struct NewClient {
@@ -1021,9 +1026,10 @@ mod tests {
         }
     }
 
-    /// Found by the `redirect_uri` fuzz target (`fuzz/corpus/redirect_uri/empty_port`):
-    /// `http://[::1]:` was accepted, and then matched no other port, against RFC 8252 §7.3
-    /// (`authorize::request`'s tests check that what is accepted matches any port).
+    /// Found by the `redirect_uri` fuzz target (`fuzz/corpus/redirect_uri/empty_port`,
+    /// `slashes_before_host`): `http://[::1]:` and `http:////@127.0.0.2:` were accepted, and
+    /// then matched no other port, against RFC 8252 §7.3 (`authorize::request`'s tests
+    /// check that what is accepted matches any port).
     #[test]
     fn loopback_redirect_uris_are_written_as_the_port_blind_match_reads_them() {
         for bad in [
@@ -1033,6 +1039,11 @@ mod tests {
             "HTTP://127.0.0.1/cb",
             "Http://[::1]:8080/cb",
             "http://localhost:/cb",
+            "http:////@127.0.0.2:",
+            "http://@127.0.0.1/cb",
+            "http://0x7f.1/cb",
+            "http://127.0.0.%31/cb",
+            "http://[0:0:0:0:0:0:0:1]/cb",
         ] {
             assert!(validate_redirect_uri(bad).is_err(), "{bad}");
         }
