@@ -26,6 +26,8 @@ enum JsonValue {
     Object(Vec<(String, String)>),
     Objects(Vec<Vec<(String, String)>>),
     Nested(String),
+    /// A list of an object and a string, refused ("a list of objects").
+    Mixed(Vec<(String, String)>, String),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -65,6 +67,10 @@ fn json_body(object: &[(String, JsonValue)]) -> (String, Want) {
                     .collect(),
             ),
             JsonValue::Nested(s) => json!({ s: {} }),
+            JsonValue::Mixed(o, s) => json!([
+                Value::Object(o.iter().map(|(a, b)| (a.clone(), json!(b))).collect()),
+                s
+            ]),
         };
         obj.insert(k.clone(), v);
     }
@@ -94,7 +100,10 @@ fn json_body(object: &[(String, JsonValue)]) -> (String, Want) {
             }
             Value::Array(items) if items.iter().any(Value::is_object) => {
                 for (i, item) in items.iter().enumerate() {
-                    let fields = item.as_object().expect("lists of objects hold objects");
+                    let Some(fields) = item.as_object() else {
+                        refused = true;
+                        continue;
+                    };
                     if fields.is_empty() {
                         put(format!("{k}[{i}]"), vec![String::new()]);
                     }
