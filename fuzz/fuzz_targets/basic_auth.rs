@@ -35,11 +35,20 @@ fuzz_target!(|i: Input<'_>| {
     }
     let b64 = base64::engine::general_purpose::STANDARD;
     let h = format!("Basic {}", b64.encode(i.raw_decoded));
-    if let Some(req) = with_header(h.as_bytes()) {
-        if let Ok(Some((id, secret))) = basic_credentials(&req) {
-            assert!(i.raw_decoded.contains(&b':'));
-            let _ = (id, secret);
-        }
+    if let Some(req) = with_header(h.as_bytes())
+        && let Ok(Some((id, secret))) = basic_credentials(&req)
+    {
+        // The two sides of the first colon, each form-urldecoded once (RFC 6749 §2.3.1,
+        // Appendix B), a raw `&` being a character like any other.
+        let text = std::str::from_utf8(i.raw_decoded).expect("credentials from non-UTF-8");
+        let (a, b) = text.split_once(':').expect("credentials without a colon");
+        let decode = |s: &str| {
+            url::form_urlencoded::parse(format!("x={}", s.replace('&', "%26")).as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        assert_eq!((id, secret), (decode(a), decode(b)), "{text:?}");
     }
 
     // The round trip.

@@ -129,10 +129,10 @@ fn proof(p: &Proof) -> (String, bool, bool, Value, Value) {
     if let Some(n) = &p.nonce {
         c["nonce"] = json!(n);
     }
-    if let Some((k, v)) = &p.extra {
-        if !["htm", "htu", "iat", "jti", "ath", "nonce"].contains(&k.as_str()) {
-            c[k.as_str()] = json!(v);
-        }
+    if let Some((k, v)) = &p.extra
+        && !["htm", "htu", "iat", "jti", "ath", "nonce"].contains(&k.as_str())
+    {
+        c[k.as_str()] = json!(v);
     }
     let input = format!(
         "{}.{}",

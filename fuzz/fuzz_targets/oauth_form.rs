@@ -14,12 +14,84 @@ use latch::oauth::form::{REPEATABLE, parse_form};
 use latch::token::request::{GrantRequest, grant_type};
 use libfuzzer_sys::fuzz_target;
 
+/// The parameter names the token endpoint reads (RFC 6749 §4.1.3, §6, RFC 7636 §4.5,
+/// RFC 8693 §2.1, RFC 8628 §3.4, RFC 8707 §2), so the fuzzer reaches past "unknown grant"
+/// without having to guess them.
+const NAMES: &[&str] = &[
+    "grant_type",
+    "code",
+    "redirect_uri",
+    "code_verifier",
+    "client_id",
+    "client_secret",
+    "refresh_token",
+    "scope",
+    "resource",
+    "subject_token",
+    "subject_token_type",
+    "actor_token",
+    "actor_token_type",
+    "requested_token_type",
+    "audience",
+    "device_code",
+    "token",
+];
+/// Grant names Latch supports and some it must refuse (`password`, RFC 9700 §2.4), and
+/// values the grants read.
+const VALUES: &[&str] = &[
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    "urn:ietf:params:oauth:grant-type:token-exchange",
+    "urn:ietf:params:oauth:grant-type:device_code",
+    "password",
+    "implicit",
+    "urn:ietf:params:oauth:token-type:access_token",
+    "urn:ietf:params:oauth:token-type:refresh_token",
+    "https://api.example",
+    "read write",
+    "",
+];
+
+#[derive(Arbitrary, Debug)]
+enum Text<'a> {
+    Known(u8),
+    Raw(&'a str),
+}
+
+impl<'a> Text<'a> {
+    fn get(&self, list: &[&'a str]) -> &'a str {
+        match self {
+            Text::Known(i) => list[usize::from(*i) % list.len()],
+            Text::Raw(s) => s,
+        }
+    }
+}
+
 #[derive(Arbitrary, Debug)]
 struct Input<'a> {
     form_type: bool,
     content_type: &'a [u8],
+    /// Pairs for the query string and the body, form-urlencoded, each followed by raw text.
+    query_pairs: Vec<(Text<'a>, Text<'a>)>,
     query: &'a str,
+    body_pairs: Vec<(Text<'a>, Text<'a>)>,
     body: &'a [u8],
+}
+
+fn encode(pairs: &[(Text<'_>, Text<'_>)], raw: &[u8]) -> Vec<u8> {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        s.append_pair(k.get(NAMES), v.get(VALUES));
+    }
+    let mut out = s.finish().into_bytes();
+    if !raw.is_empty() {
+        if !out.is_empty() {
+            out.push(b'&');
+        }
+        out.extend_from_slice(raw);
+    }
+    out
 }
 
 fuzz_target!(|i: Input<'_>| {
@@ -32,12 +104,14 @@ fuzz_target!(|i: Input<'_>| {
     if let Ok(v) = HeaderValue::from_bytes(ct) {
         req = req.insert_header((CONTENT_TYPE, v));
     }
-    let uri = format!("/oauth/token?{}", i.query);
+    let query = encode(&i.query_pairs, i.query.as_bytes());
+    let body = encode(&i.body_pairs, i.body);
+    let uri = format!("/oauth/token?{}", String::from_utf8_lossy(&query));
     if uri.parse::<actix_web::http::Uri>().is_ok() {
         req = req.uri(&uri);
     }
     let req = req.to_http_request();
-    let result = parse_form(&req, i.body);
+    let result = parse_form(&req, &body);
 
     let ct_ok = req
         .headers()
@@ -48,7 +122,7 @@ fuzz_target!(|i: Input<'_>| {
         .starts_with("application/x-www-form-urlencoded");
     let credential_in_query = url::form_urlencoded::parse(req.query_string().as_bytes())
         .any(|(k, _)| matches!(&*k, "client_secret" | "code" | "refresh_token" | "token"));
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(i.body)
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
     let mut names = HashSet::new();

@@ -15,10 +15,86 @@ use latch::authorize::request::{plausible_client_id, redirect_uri_matches};
 use latch::clients::validate_redirect_uri;
 use libfuzzer_sys::fuzz_target;
 
+/// A URI from parts the rules distinguish (scheme, loopback or not, port, path, query,
+/// fragment, userinfo), so the fuzzer reaches the loopback port rule (RFC 8252 §7.3)
+/// without having to spell `http://127.0.0.1` first; or any text.
+#[derive(Arbitrary, Debug)]
+enum Uri<'a> {
+    Raw(&'a str),
+    Built {
+        scheme: u8,
+        userinfo: Option<&'a str>,
+        host: u8,
+        port: Option<u16>,
+        /// A port written as text (leading zeros, too many digits, empty).
+        raw_port: Option<&'a str>,
+        path: &'a str,
+        query: Option<&'a str>,
+        fragment: Option<&'a str>,
+    },
+}
+
+const SCHEMES: &[&str] = &[
+    "http",
+    "https",
+    "com.example.app",
+    "HTTP",
+    "javascript",
+    "data",
+];
+const HOSTS: &[&str] = &[
+    "127.0.0.1",
+    "[::1]",
+    "localhost",
+    "app.example",
+    "127.0.0.2",
+    "0x7f.1",
+    "[::ffff:127.0.0.1]",
+    "LOCALHOST",
+    "",
+];
+
+impl Uri<'_> {
+    fn text(&self) -> String {
+        match self {
+            Uri::Raw(s) => (*s).to_owned(),
+            Uri::Built {
+                scheme,
+                userinfo,
+                host,
+                port,
+                raw_port,
+                path,
+                query,
+                fragment,
+            } => {
+                let mut s = format!("{}://", SCHEMES[usize::from(*scheme) % SCHEMES.len()]);
+                if let Some(u) = userinfo {
+                    s += &format!("{u}@");
+                }
+                s += HOSTS[usize::from(*host) % HOSTS.len()];
+                match (port, raw_port) {
+                    (Some(p), _) => s += &format!(":{p}"),
+                    (None, Some(p)) => s += &format!(":{p}"),
+                    (None, None) => {}
+                }
+                s += path;
+                if let Some(q) = query {
+                    s += &format!("?{q}");
+                }
+                if let Some(f) = fragment {
+                    s += &format!("#{f}");
+                }
+                s
+            }
+        }
+    }
+}
+
 #[derive(Arbitrary, Debug)]
 struct Input<'a> {
-    registered: &'a str,
-    presented: &'a str,
+    registered: Uri<'a>,
+    presented: Uri<'a>,
     port: Option<u16>,
 }
 
@@ -38,7 +114,9 @@ fn portless(s: &str) -> Option<url::Url> {
 }
 
 fuzz_target!(|i: Input<'_>| {
-    let r = i.registered;
+    let registered = i.registered.text();
+    let presented = i.presented.text();
+    let r = registered.as_str();
     if validate_redirect_uri(r).is_ok() {
         let u = url::Url::parse(r).expect("an accepted URI parses");
         assert!(r.len() <= 2000);
@@ -54,7 +132,7 @@ fuzz_target!(|i: Input<'_>| {
         );
         assert!(redirect_uri_matches(r, r), "{r:?} does not match itself");
     }
-    for (reg, p) in [(r, i.presented), (i.presented, r)] {
+    for (reg, p) in [(r, presented.as_str()), (presented.as_str(), r)] {
         if redirect_uri_matches(reg, p) && reg != p {
             let ru = url::Url::parse(reg).expect("a registered URI that matched parses");
             assert!(ru.scheme() == "http" && loopback_ip(&ru), "{reg:?} ~ {p:?}");
@@ -68,17 +146,27 @@ fuzz_target!(|i: Input<'_>| {
             }
         }
     }
-    // Any port of a loopback IP literal matches it (RFC 8252 §7.3).
-    if let (Some(port), Ok(u)) = (i.port, url::Url::parse(r)) {
-        if u.scheme() == "http" && loopback_ip(&u) && validate_redirect_uri(r).is_ok() {
-            let mut other = u.clone();
-            if other.set_port(Some(port)).is_ok() {
-                let _ = redirect_uri_matches(r, other.as_str());
-            }
-        }
+    // Any port of a registered loopback IP literal matches it (RFC 8252 §7.3): the
+    // registered text with its port replaced, or added, and nothing else changed.
+    if let (Some(port), Ok(u)) = (i.port, url::Url::parse(r))
+        && u.scheme() == "http"
+        && loopback_ip(&u)
+        && validate_redirect_uri(r).is_ok()
+    {
+        let after = r
+            .strip_prefix("http://")
+            .expect("a loopback URI spelled http://");
+        let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+        let (authority, rest) = after.split_at(end);
+        let host = match authority.rfind(':') {
+            Some(at) if !authority[at..].contains(']') => &authority[..at],
+            _ => authority,
+        };
+        let other = format!("http://{host}:{port}{rest}");
+        assert!(redirect_uri_matches(r, &other), "{r:?} !~ {other:?}");
     }
-    if plausible_client_id(i.presented) {
-        let s = i.presented;
+    if plausible_client_id(&presented) {
+        let s = presented.as_str();
         assert!((1..=64).contains(&s.len()));
         assert!(
             s.bytes()

@@ -35,17 +35,40 @@ pub fn v1_params(
         .map_err(|_| ())
 }
 
+/// What a dynamic client registration would create, as [`registration`] reads it.
+#[derive(Debug)]
+pub struct Registered {
+    pub redirect_uris: Vec<String>,
+    pub public: bool,
+    pub grant_types: Vec<String>,
+    pub auth_method: String,
+}
+
 /// A dynamic client registration (RFC 7591 §2, `clients::registration`) of a JSON body, at
 /// the open door or with an initial access token: `None` when the body is not a request,
-/// else the client it would create (its redirect URIs and whether it is public) or `Err`.
-#[allow(clippy::type_complexity)]
-pub fn registration(body: &[u8], open: bool) -> Option<Result<(Vec<String>, bool), ()>> {
-    use crate::clients::registration::{Door, Request};
+/// else the client it would create or `Err`. Every rule `registration::register` applies
+/// before it reads or writes the store: the request's own
+/// ([`prepare`](crate::clients::registration::prepare)), then the client's
+/// ([`check_new`](crate::clients::check_new), against a catalog of the built-in API).
+#[allow(clippy::result_unit_err)]
+pub fn registration(body: &[u8], open: bool) -> Option<Result<Registered, ()>> {
+    use crate::clients::registration::{Door, Request, prepare};
+    static CATALOG: std::sync::LazyLock<std::sync::Arc<crate::catalog::Snapshot>> =
+        std::sync::LazyLock::new(|| crate::catalog::Catalog::new("https://api.example").get());
     let r: Request = serde_json::from_slice(body).ok()?;
     let door = if open { Door::Open } else { Door::Initial("x") };
     Some(
-        r.into_new(door)
-            .map(|(c, _)| (c.redirect_uris, c.public))
-            .map_err(|_| ()),
+        prepare(r, door)
+            .map_err(|_| ())
+            .and_then(|(_, new, protocol)| {
+                crate::clients::check_new(&CATALOG, &new, &protocol)
+                    .map(|c| Registered {
+                        redirect_uris: c.redirect_uris,
+                        public: new.public,
+                        grant_types: c.grant_types,
+                        auth_method: c.auth_method,
+                    })
+                    .map_err(|_| ())
+            }),
     )
 }

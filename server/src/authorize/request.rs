@@ -528,6 +528,26 @@ mod tests {
         ));
     }
 
+    /// RFC 8252 §7.3 for whatever registration accepts: a loopback IP literal matches with
+    /// any port (found by the `redirect_uri` fuzz target: `http://[::1]:` was accepted and
+    /// matched no other port; `clients::validate_redirect_uri` now refuses that spelling).
+    #[test]
+    fn every_registrable_loopback_ip_matches_any_port() {
+        use crate::clients::validate_redirect_uri;
+        for (registered, other) in [
+            ("http://[::1]", "http://[::1]:2559"),
+            ("http://127.0.0.1:8080/cb", "http://127.0.0.1:9/cb"),
+            ("http://127.0.0.1:08080/cb?x=1", "http://127.0.0.1:1/cb?x=1"),
+            ("http://[::1]:65535/cb", "http://[::1]:80/cb"),
+        ] {
+            assert!(validate_redirect_uri(registered).is_ok(), "{registered}");
+            assert!(
+                redirect_uri_matches(registered, other),
+                "{registered} ~ {other}"
+            );
+        }
+    }
+
     #[test]
     fn client_ids_with_control_characters_are_implausible() {
         assert!(plausible_client_id("cl_abc123"));

@@ -92,7 +92,7 @@ pub fn validate_redirect_uri(raw: &str) -> Result<(), String> {
     }
     match url.scheme() {
         "https" => Ok(()),
-        "http" if is_loopback(&url) => Ok(()),
+        "http" if is_loopback(&url) => loopback_written_plainly(raw, &url),
         "http" => Err(format!(
             "redirect URI {raw:?} must use https (http is allowed only on loopback)"
         )),
@@ -104,6 +104,39 @@ pub fn validate_redirect_uri(raw: &str) -> Result<(), String> {
             "redirect URI {raw:?}: custom schemes must be reverse-domain names such as com.example.app"
         )),
     }
+}
+
+/// RFC 8252 §7.3: a loopback redirect URI matches whatever port the client sends, and
+/// `authorize::request::redirect_uri_matches` finds host and port in the text as sent
+/// (`http://host[:port]…`, 1 to 5 digits; it never compares parsed URLs). A URI the URL
+/// parser accepts but written otherwise (an upper-case scheme, an empty or 6-digit port,
+/// which RFC 3986 §3.2.3 says to leave out, extra slashes or an empty userinfo before the
+/// host, a host spelled other than the parser reads it) would only ever match itself:
+/// refused here, with the spelling to use. Found by the `redirect_uri` fuzz target.
+fn loopback_written_plainly(raw: &str, url: &Url) -> Result<(), String> {
+    let plain = || {
+        let after = raw.strip_prefix("http://")?;
+        let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+        let authority = &after[..end];
+        // A colon inside `[…]` belongs to an IPv6 literal, not to a port.
+        let (host, port) = match authority.rfind(':') {
+            Some(i) if !authority[i..].contains(']') => {
+                (&authority[..i], Some(&authority[i + 1..]))
+            }
+            _ => (authority, None),
+        };
+        if port
+            .is_some_and(|p| p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return None;
+        }
+        url.host_str()?.eq_ignore_ascii_case(host).then_some(())
+    };
+    plain().ok_or_else(|| {
+        format!(
+            "redirect URI {raw:?}: write a loopback URI as http://127.0.0.1:PORT/path, http://[::1]:PORT/path or http://localhost:PORT/path (the port may be left out)"
+        )
+    })
 }
 
 pub struct NewClient {
@@ -431,25 +464,22 @@ pub async fn create_with(
     c: NewClient,
     protocol: Protocol,
 ) -> Result<(entity::client::Model, Option<String>), ClientError> {
-    let (auth_method, jwks, jwks_uri) = check_protocol(c.public, &protocol)?;
-    let name = check_name(&c.name)?;
-    let grant_types = check_grant_types(&c.grant_types, c.public)?;
-    let scopes = check_scopes(catalog, &c.scopes)?;
-    let redirect_uris = check_redirect_uris(&c.redirect_uris, &grant_types)?;
+    let Checked {
+        auth_method,
+        jwks,
+        jwks_uri,
+        name,
+        grant_types,
+        scopes,
+        redirect_uris,
+        metadata,
+        allowed_origins,
+    } = check_new(catalog, &c, &protocol)?;
     if let Some(owner) = &c.owner_id
         && store::users::by_id(db, owner).await?.is_none()
     {
         return Err(ClientError::UnknownOwner(owner.clone()));
     }
-    let metadata = check_metadata(&c.metadata)?;
-    let allowed_origins = match &c.allowed_origins {
-        Some(list) => Some(
-            origins::check_origins(list)
-                .map_err(|m| invalid(m, "allowed_origins"))?
-                .join(" "),
-        ),
-        None => None,
-    };
     let logo = match &metadata.logo_uri {
         Some(uri) => Some(fetch_logo(logos, uri).await?),
         None => None,
@@ -504,6 +534,55 @@ pub async fn create_with(
     }
     tx.commit().await.map_err(StoreError::from)?;
     Ok((row, secret))
+}
+
+/// A new client's values after every rule that needs neither the database nor the network
+/// (all of [`create_with`]'s checks but the owner lookup and the logo fetch).
+pub(crate) struct Checked {
+    pub auth_method: String,
+    pub jwks: Option<String>,
+    pub jwks_uri: Option<String>,
+    pub name: String,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub redirect_uris: Vec<String>,
+    pub metadata: Metadata,
+    pub allowed_origins: Option<String>,
+}
+
+/// The checks of [`create_with`] before it reads or writes anything; one function so the
+/// fuzz target of dynamic registration (`fuzz/fuzz_targets/registration.rs`, through
+/// `latch::fuzzing`) runs exactly the rules a registration meets.
+pub(crate) fn check_new(
+    catalog: &Snapshot,
+    c: &NewClient,
+    protocol: &Protocol,
+) -> Result<Checked, ClientError> {
+    let (auth_method, jwks, jwks_uri) = check_protocol(c.public, protocol)?;
+    let name = check_name(&c.name)?;
+    let grant_types = check_grant_types(&c.grant_types, c.public)?;
+    let scopes = check_scopes(catalog, &c.scopes)?;
+    let redirect_uris = check_redirect_uris(&c.redirect_uris, &grant_types)?;
+    let metadata = check_metadata(&c.metadata)?;
+    let allowed_origins = match &c.allowed_origins {
+        Some(list) => Some(
+            origins::check_origins(list)
+                .map_err(|m| invalid(m, "allowed_origins"))?
+                .join(" "),
+        ),
+        None => None,
+    };
+    Ok(Checked {
+        auth_method,
+        jwks,
+        jwks_uri,
+        name,
+        grant_types,
+        scopes,
+        redirect_uris,
+        metadata,
+        allowed_origins,
+    })
 }
 
 fn check_name(name: &str) -> Result<String, ClientError> {
@@ -944,6 +1023,37 @@ mod tests {
             "https://app.example.com/ cb",
         ] {
             assert!(validate_redirect_uri(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// Found by the `redirect_uri` fuzz target (`fuzz/corpus/redirect_uri/empty_port`,
+    /// `slashes_before_host`): `http://[::1]:` and `http:////@127.0.0.2:` were accepted, and
+    /// then matched no other port, against RFC 8252 §7.3 (`authorize::request`'s tests
+    /// check that what is accepted matches any port).
+    #[test]
+    fn loopback_redirect_uris_are_written_as_the_port_blind_match_reads_them() {
+        for bad in [
+            "http://[::1]:",
+            "http://127.0.0.1:/cb",
+            "http://127.0.0.1:000080/cb",
+            "HTTP://127.0.0.1/cb",
+            "Http://[::1]:8080/cb",
+            "http://localhost:/cb",
+            "http:////@127.0.0.2:",
+            "http://@127.0.0.1/cb",
+            "http://0x7f.1/cb",
+            "http://127.0.0.%31/cb",
+            "http://[0:0:0:0:0:0:0:1]/cb",
+        ] {
+            assert!(validate_redirect_uri(bad).is_err(), "{bad}");
+        }
+        for ok in [
+            "http://[::1]",
+            "http://127.0.0.1:08080/cb?x=1",
+            "http://[::1]:65535/cb",
+            "http://localhost:3000/cb",
+        ] {
+            assert!(validate_redirect_uri(ok).is_ok(), "{ok}");
         }
     }
 

@@ -451,9 +451,7 @@ pub async fn register(
     door: Door<'_>,
     now: DateTime<Utc>,
 ) -> Result<Registered, RegistrationError> {
-    let logout = req.logout(false);
-    logout.validate()?;
-    let (new, protocol) = req.into_new(door)?;
+    let (logout, new, protocol) = prepare(req, door)?;
     let (client, secret) = super::create_with(db, catalog, logos, new, protocol).await?;
     let client = super::logout::set_logout(db, rows, &client, &logout).await?;
     let access_token = crypto::mint_secret(RAT_PREFIX);
@@ -474,6 +472,18 @@ pub async fn register(
         secret,
         access_token,
     })
+}
+
+/// What [`register`] derives from the request before it touches the store: the logout
+/// URIs (checked), then the client and its protocol, which [`super::create_with`] checks.
+pub(crate) fn prepare(
+    req: Request,
+    door: Door<'_>,
+) -> Result<(super::logout::LogoutChange, NewClient, Protocol), RegistrationError> {
+    let logout = req.logout(false);
+    logout.validate()?;
+    let (new, protocol) = req.into_new(door)?;
+    Ok((logout, new, protocol))
 }
 
 /// Replace a registered client's metadata (RFC 7592 §2.2) under the shared rules.
