@@ -46,7 +46,9 @@ trap cleanup EXIT INT TERM
 
 if [[ "$DB" == postgres ]]; then
   name="latch_bench_$$"; psql -q postgres://postgres@127.0.0.1:5432/test -c "CREATE DATABASE $name" >/dev/null
-  export LATCH_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$name"
+  # PG_SSLMODE=disable: no TLS between Latch and PostgreSQL (sqlx's default, `prefer`, uses
+  # TLS whenever the server offers it, as Debian's does: both ends then pay for encryption).
+  export LATCH_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$name${PG_SSLMODE:+?sslmode=$PG_SSLMODE}"
   trap 'cleanup; psql -q postgres://postgres@127.0.0.1:5432/test -c "DROP DATABASE IF EXISTS $name" >/dev/null 2>&1' EXIT
 else
   export LATCH_DATABASE_URL="sqlite://$TMP/latch.db?mode=rwc"

@@ -160,7 +160,7 @@ impl Dpop {
             Some(first) => first,
             None => {
                 let expires = DateTime::from_timestamp(until, 0).unwrap_or_else(store::now);
-                self.replay.insert_once(db, key, expires).await?
+                self.replay.submit(db, (key, expires)).await?
             }
         };
         if !first {

@@ -348,3 +348,105 @@ async fn retry_after_an_unknown_outcome_revokes_only_that_codes_grant_and_a_new_
         "a new authorization (no sign-in: the session lives) gets tokens again"
     );
 }
+
+/// This process's TCP sockets connected to `port`, by fd, with their inode (a fd number can
+/// be reused) and whether `TCP_NODELAY` is set.
+#[cfg(target_os = "linux")]
+fn sockets_to(port: u16) -> Vec<(i32, String, bool)> {
+    let mut found = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return found;
+    };
+    for entry in dir.flatten() {
+        let Ok(fd) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(target) = std::fs::read_link(entry.path()) else {
+            continue;
+        };
+        let inode = target.to_string_lossy().into_owned();
+        if !inode.starts_with("socket:") {
+            continue;
+        }
+        // SAFETY: getpeername and getsockopt write at most the lengths given into locals
+        // of those sizes; a fd that is not (or no longer) a connected socket fails, skipped.
+        let (peer_port, nodelay) = unsafe {
+            let mut addr: libc::sockaddr_storage = std::mem::zeroed();
+            let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            if libc::getpeername(fd, (&raw mut addr).cast(), &mut len) != 0 {
+                continue;
+            }
+            let peer_port = match i32::from(addr.ss_family) {
+                libc::AF_INET => {
+                    u16::from_be((*(&raw const addr).cast::<libc::sockaddr_in>()).sin_port)
+                }
+                libc::AF_INET6 => {
+                    u16::from_be((*(&raw const addr).cast::<libc::sockaddr_in6>()).sin6_port)
+                }
+                _ => continue,
+            };
+            let mut on: libc::c_int = 0;
+            let mut on_len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            if libc::getsockopt(
+                fd,
+                libc::IPPROTO_TCP,
+                libc::TCP_NODELAY,
+                (&raw mut on).cast(),
+                &mut on_len,
+            ) != 0
+            {
+                continue;
+            }
+            (peer_port, on != 0)
+        };
+        if peer_port == port {
+            found.push((fd, inode, nodelay));
+        }
+    }
+    found
+}
+
+/// Issue #16 (write path): sqlx 0.9.0 stopped setting `TCP_NODELAY`, and with TLS to
+/// PostgreSQL each round trip then waited ~40 ms for a delayed ACK (Nagle): code exchanges
+/// ran at ~550/s instead of ~1.5k. `vendor/sqlx-core` restores it (vendor/README.md); this
+/// fails if that patch is lost. Every connection the pool holds must have it. (SQLite: no
+/// socket, nothing to check.)
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn postgres_connections_are_opened_with_tcp_nodelay() {
+    // Arrange
+    let Some(url) = std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| u.starts_with("postgres"))
+    else {
+        return;
+    };
+    let port = url::Url::parse(&url)
+        .ok()
+        .and_then(|u| u.port())
+        .unwrap_or(5432);
+    let app = spawn_app().await;
+
+    // Act: the pool opens and uses its connections.
+    for _ in 0..4 {
+        app.db.execute_unprepared("SELECT 1").await.unwrap();
+    }
+    let first = sockets_to(port);
+    // Other tests in this process open connections too: one caught between its connect
+    // and its setsockopt is looked at again.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let again = sockets_to(port);
+
+    // Assert
+    assert!(
+        !first.is_empty(),
+        "no connection to PostgreSQL's port {port} found"
+    );
+    for (fd, inode, nodelay) in &first {
+        let still_off = again.iter().any(|(f, i, on)| f == fd && i == inode && !on);
+        assert!(
+            *nodelay || !still_off,
+            "fd {fd} ({inode}) to PostgreSQL has no TCP_NODELAY"
+        );
+    }
+}

@@ -4,6 +4,8 @@
 //! all others at once; last seen is written at most once a minute; a session whose record is
 //! gone is signed out; a password change ends every other session.
 
+use std::time::Duration;
+
 use reqwest::redirect::Policy;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
@@ -302,4 +304,58 @@ async fn the_settings_page_needs_a_session() {
         .unwrap();
     assert_eq!(res.status(), 303);
     assert!(location(&res).starts_with("/login?next="));
+}
+
+/// Issue #16 (peak memory): argon2id moved from OWASP's m = 19 MiB, t = 2 to its equivalent
+/// m = 7 MiB, t = 5. A hash from the old settings still signs in, is replaced by a new one
+/// in the background, and the session it opened (and the password) keep working.
+#[tokio::test]
+async fn a_hash_from_older_argon2_settings_signs_in_and_is_replaced_keeping_the_session() {
+    use argon2::PasswordHasher;
+    // Arrange
+    let app = spawn_app().await;
+    let user = app.create_user(EMAIL, PASSWORD).await;
+    let old = argon2::Argon2::default()
+        .hash_password(PASSWORD.as_bytes())
+        .unwrap()
+        .to_string();
+    assert!(old.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+    assert!(
+        latch::store::users::replace_password_hash(
+            &app.db,
+            &user.id,
+            &user.password_hash,
+            old.clone()
+        )
+        .await
+        .unwrap()
+    );
+
+    // Act
+    let b = signed_in_as(&app, "Firefox").await;
+    let mut stored = old.clone();
+    for _ in 0..200 {
+        stored = latch::store::users::by_id(&app.db, &user.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash;
+        if stored != old {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Assert
+    assert!(
+        stored.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"),
+        "{stored}"
+    );
+    assert!(
+        !settings_html(&app, &b).await.is_empty(),
+        "the session stays"
+    );
+    assert_eq!(rows(&app, &user.id).await.len(), 1);
+    let again = signed_in_as(&app, "Chrome").await;
+    assert!(!settings_html(&app, &again).await.is_empty());
 }

@@ -241,6 +241,7 @@ async fn post_login(
         .limiter
         .succeed(FailureKind::LoginAccount, &account_key)
         .await;
+    crate::users::upgrade_hash_in_background(&state.db, &user, form.password.clone());
     // Two-step sign-in: an account with an authenticator (or any, under
     // LATCH_REQUIRE_MFA) is not signed in until its second step.
     if let Some(second) = two_step::after_password(&state, &session, &user, &next).await? {

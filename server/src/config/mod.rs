@@ -98,7 +98,7 @@ pub struct Overrides {
     pub issuer: Option<String>,
 }
 
-/// Password hashes (argon2id, 19 MiB each) computed at once unless `LATCH_HASHING_THREADS`
+/// Password hashes (argon2id, 7 MiB each) computed at once unless `LATCH_HASHING_THREADS`
 /// says otherwise: one, so the peak memory holds one hash (issue #16).
 pub const DEFAULT_HASHING_THREADS: usize = 1;
 
@@ -168,7 +168,7 @@ pub struct Settings {
     /// `LATCH_LOGO_REFRESH` (seconds, default 86400, at least 3600): how often each stored
     /// client logo is checked again against its `logo_uri` (`clients::logo_refresh`).
     pub logo_refresh: chrono::TimeDelta,
-    /// `LATCH_HASHING_THREADS`: password hashes (argon2id, 19 MiB each) computed at once.
+    /// `LATCH_HASHING_THREADS`: password hashes (argon2id, 7 MiB each) computed at once.
     pub hashing_threads: usize,
     /// `LATCH_OPEN_REGISTRATION`: `/oauth/register` takes public clients without an initial
     /// access token (RFC 7591 §3), limited per IP (`LATCH_LIMIT_REGISTER_IP`). Off by default.

@@ -444,7 +444,7 @@ pub(super) fn settings(raw: Raw, o: &Overrides) -> Result<Settings, ConfigError>
             3600,
             30 * 24 * 3600,
         )?,
-        // Each running hash holds 19 MiB: the bound is memory (issue #16), 1 by default.
+        // Each running hash holds 7 MiB: the bound is memory (issue #16), 1 by default.
         hashing_threads: raw
             .hashing_threads
             .map(|v| parse_num("LATCH_HASHING_THREADS", &v, 1usize, 64))

@@ -155,7 +155,7 @@ pub async fn consume_and_issue(
             "access_expires": ts(issued.access_expires),
             "rt": rt,
         });
-        return group.consume(db, row).await;
+        return group.submit(db, row).await;
     }
     let txn = super::begin_write(db).await?;
     if !consume(&*txn, code_hash, client_id, now, issued).await? {
@@ -199,155 +199,25 @@ fn refresh_json(rt: &refresh_token::Model) -> Result<serde_json::Value, StoreErr
     Ok(serde_json::Value::Object(obj))
 }
 
-/// The most exchanges written in one statement.
-const MAX_BATCH: usize = 64;
+/// Code exchanges on PostgreSQL are group-committed ([`super::group_commit`]): exchanges
+/// that arrive while another batch is being written go together in one statement
+/// ([`CONSUME_AND_ISSUE_PG`]), one transaction and one WAL flush for all of them.
+pub type GroupConsume = super::group_commit::GroupCommit<Exchanges>;
 
-struct PendingExchange {
-    /// Finds it in the queue to withdraw it (see [`GroupConsume`]).
-    id: u64,
-    row: serde_json::Value,
-    reply: tokio::sync::oneshot::Sender<Result<bool, StoreError>>,
-}
+/// The grouped write of code exchanges; an item is one exchange's row (see
+/// [`CONSUME_AND_ISSUE_PG`] for its fields, less `ord`).
+pub struct Exchanges;
 
-/// Group commit of code exchanges on PostgreSQL (the pattern of
-/// [`super::dpop_proofs::GroupInsert`]): every exchange queues its row; whoever finds no
-/// batch being written writes everything queued so far in one statement, so under load one
-/// commit (one WAL flush, `synchronous_commit` stays on) serves many exchanges, and alone an
-/// exchange waits for nothing but its own write. A batch holds at most [`MAX_BATCH`]
-/// exchanges; the wait for the batch ahead is bounded by the pool's acquire timeout, after
-/// which an exchange no batch has taken yet leaves the queue with a 503 (nothing written for
-/// it; one already taken waits for its batch's answer). Each exchange learns whether ITS
-/// code was consumed. A batch that fails for a reason other than the database being out of
-/// reach is retried one exchange at a time, so one bad row cannot fail the others; a batch
-/// that cannot reach the database fails every exchange in it (503): nothing is answered
-/// that was not committed.
-#[derive(Default)]
-pub struct GroupConsume {
-    queue: std::sync::Mutex<Vec<PendingExchange>>,
-    /// Held while a batch is written: batches go one after another.
-    writing: std::sync::Arc<tokio::sync::Mutex<()>>,
-    /// The most exchanges taken into one batch so far (tests, diagnosis).
-    largest: std::sync::atomic::AtomicUsize,
-    /// The next exchange's queue id.
-    next: std::sync::atomic::AtomicU64,
-}
+impl super::group_commit::Batch for Exchanges {
+    type Item = serde_json::Value;
+    const MAX: usize = 64;
+    const NAME: &'static str = "code exchange batch";
 
-impl GroupConsume {
-    /// The most exchanges one batch has carried since start-up.
-    pub fn largest_batch(&self) -> usize {
-        self.largest.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    async fn consume(
-        &self,
-        db: &DatabaseConnection,
-        row: serde_json::Value,
-    ) -> Result<bool, StoreError> {
-        let (reply, mut rx) = tokio::sync::oneshot::channel();
-        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.lock_queue().push(PendingExchange { id, row, reply });
-        // The batch ahead is waited for no longer than the pool's acquire timeout (the
-        // bound on every wait for the database, issue #16 defect 3).
-        let bound = db
-            .get_postgres_connection_pool()
-            .options()
-            .get_acquire_timeout();
-        let guard = match tokio::time::timeout(bound, self.writing.clone().lock_owned()).await {
-            Ok(guard) => guard,
-            Err(_) => {
-                let withdrawn = {
-                    let mut queue = self.lock_queue();
-                    let at = queue.iter().position(|p| p.id == id);
-                    at.map(|at| queue.remove(at)).is_some()
-                };
-                if withdrawn {
-                    // Still queued: withdrawn, nothing was written for it.
-                    return Err(StoreError::Unavailable(sea_orm::DbErr::ConnectionAcquire(
-                        sea_orm::ConnAcquireErr::Timeout,
-                    )));
-                }
-                // A batch took it: the answer follows that batch's commit (or failure).
-                return rx.await.unwrap_or_else(|_| {
-                    Err(StoreError::Unavailable(sea_orm::DbErr::Custom(
-                        "the code exchange batch was not written".to_owned(),
-                    )))
-                });
-            }
-        };
-        // A batch written while this exchange waited may have carried it already.
-        if let Ok(answer) = rx.try_recv() {
-            return answer;
-        }
-        let batch = std::mem::take(&mut *self.lock_queue());
-        if !batch.is_empty() {
-            self.largest
-                .fetch_max(batch.len(), std::sync::atomic::Ordering::Relaxed);
-            // On a task of its own, so that a request dropped mid-write (its client went
-            // away) cannot leave the others in the batch without an answer.
-            let db = db.clone();
-            let task = tokio::spawn(async move {
-                let _guard = guard;
-                write_batch(&db, batch).await;
-            });
-            let _ = task.await;
-        } else {
-            drop(guard);
-        }
-        rx.await.unwrap_or_else(|_| {
-            Err(StoreError::Unavailable(sea_orm::DbErr::Custom(
-                "the code exchange batch was not written".to_owned(),
-            )))
-        })
-    }
-
-    fn lock_queue(&self) -> std::sync::MutexGuard<'_, Vec<PendingExchange>> {
-        self.queue
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-async fn write_batch(db: &DatabaseConnection, mut batch: Vec<PendingExchange>) {
-    while !batch.is_empty() {
-        let rest = batch.split_off(batch.len().min(MAX_BATCH));
-        let chunk = std::mem::replace(&mut batch, rest);
-        match consume_many(db, &chunk).await {
-            Ok(won) => answer(chunk, &won),
-            Err(e) if chunk.len() > 1 && !matches!(e, StoreError::Unavailable(_)) => {
-                // Not the database's absence but something in a row (say, a user deleted
-                // meanwhile): each exchange alone, so only that one fails.
-                tracing::warn!(error = %e, size = chunk.len(), "code exchange batch failed; retrying one by one");
-                for p in chunk {
-                    let one = [p];
-                    let r = consume_many(db, &one).await.map(|won| won.contains(&0));
-                    let [p] = one;
-                    let _ = p.reply.send(r);
-                }
-            }
-            Err(e) => {
-                // Each exchange gets the same kind of error (503 when the database is out of
-                // reach), with the cause's text.
-                let unavailable = matches!(e, StoreError::Unavailable(_));
-                let cause = std::error::Error::source(&e).map(ToString::to_string);
-                let msg = cause.unwrap_or_else(|| e.to_string());
-                for p in chunk {
-                    let err = sea_orm::DbErr::Custom(msg.clone());
-                    let _ = p.reply.send(Err(if unavailable {
-                        StoreError::Unavailable(err)
-                    } else {
-                        StoreError::Other(err)
-                    }));
-                }
-            }
-        }
-    }
-}
-
-fn answer(chunk: Vec<PendingExchange>, won: &std::collections::HashSet<i32>) {
-    for (i, p) in chunk.into_iter().enumerate() {
-        let _ = p
-            .reply
-            .send(Ok(i32::try_from(i).is_ok_and(|i| won.contains(&i))));
+    async fn write(db: &super::Db, chunk: &[serde_json::Value]) -> Result<Vec<bool>, StoreError> {
+        let won = consume_many(db, chunk).await?;
+        Ok((0..chunk.len())
+            .map(|i| i32::try_from(i).is_ok_and(|i| won.contains(&i)))
+            .collect())
     }
 }
 
@@ -355,13 +225,13 @@ fn answer(chunk: Vec<PendingExchange>, won: &std::collections::HashSet<i32>) {
 /// consumed.
 async fn consume_many(
     db: &DatabaseConnection,
-    chunk: &[PendingExchange],
+    chunk: &[serde_json::Value],
 ) -> Result<std::collections::HashSet<i32>, StoreError> {
     let rows: Vec<serde_json::Value> = chunk
         .iter()
         .enumerate()
-        .map(|(i, p)| {
-            let mut row = p.row.clone();
+        .map(|(i, row)| {
+            let mut row = row.clone();
             if let Some(o) = row.as_object_mut() {
                 o.insert("ord".to_owned(), i.into());
             }

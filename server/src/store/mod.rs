@@ -18,6 +18,7 @@ pub mod device_codes;
 pub mod dpop_proofs;
 mod error;
 pub mod exchanged_tokens;
+pub mod group_commit;
 pub mod idempotency;
 pub mod mail_outbox;
 pub mod outbox;
@@ -143,6 +144,21 @@ fn sqlite_writer(db: &DatabaseConnection) -> Option<std::sync::Arc<tokio::sync::
     Some(map.entry(file).or_default().clone())
 }
 
+/// The pool's acquire timeout (`LATCH_DB_ACQUIRE_TIMEOUT_MS`): the bound on every wait for
+/// the database, in the pool or in this process's own queues (issue #16 defect 3).
+pub fn acquire_timeout(db: &DatabaseConnection) -> Duration {
+    match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => db
+            .get_postgres_connection_pool()
+            .options()
+            .get_acquire_timeout(),
+        _ => db
+            .get_sqlite_connection_pool()
+            .options()
+            .get_acquire_timeout(),
+    }
+}
+
 /// This process's writer lock of a SQLite database (`None` on PostgreSQL), waited for no
 /// longer than the pool's acquire timeout (then "unavailable"), for a write that is one
 /// autocommit statement: it queues behind [`begin_write`]'s transactions like they do, and
@@ -153,11 +169,7 @@ pub async fn lock_writer(
     let Some(m) = sqlite_writer(db) else {
         return Ok(None);
     };
-    let bound = db
-        .get_sqlite_connection_pool()
-        .options()
-        .get_acquire_timeout();
-    match tokio::time::timeout(bound, m.lock_owned()).await {
+    match tokio::time::timeout(acquire_timeout(db), m.lock_owned()).await {
         Ok(guard) => Ok(Some(guard)),
         Err(_) => Err(StoreError::Unavailable(sea_orm::DbErr::ConnectionAcquire(
             sea_orm::ConnAcquireErr::Timeout,

@@ -144,6 +144,25 @@ pub async fn set_password(
     update(db, m).await
 }
 
+/// Replace the account's password hash `old` by `new` (the same password, hashed with
+/// today's settings), only while the row still holds `old`; whether it did. Sessions stay.
+pub async fn replace_password_hash(
+    db: &super::Db,
+    id: &str,
+    old: &str,
+    new: String,
+) -> Result<bool, StoreError> {
+    use sea_orm::sea_query::Expr;
+    let _writer = super::lock_writer(db).await?;
+    let done = Entity::update_many()
+        .col_expr(Column::PasswordHash, Expr::value(new))
+        .filter(Column::Id.eq(id))
+        .filter(Column::PasswordHash.eq(old))
+        .exec(db)
+        .await?;
+    Ok(done.rows_affected == 1)
+}
+
 /// Disable (from `now`, ending its sessions) or re-enable an account.
 pub async fn set_disabled(
     db: &impl ConnectionTrait,

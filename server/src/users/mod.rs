@@ -159,6 +159,29 @@ pub async fn change_password(
     Ok(updated)
 }
 
+/// Store a new hash of `password` (just verified at sign-in) when the account's hash was made
+/// with older argon2 settings ([`password::needs_rehash`]; OWASP Password Storage Cheat
+/// Sheet: upgrade on the next sign-in). In the background: the sign-in does not wait for a
+/// second hash. The password is unchanged, so sessions and grants stay; a password change
+/// meanwhile wins (the row is updated only while it still holds the old hash).
+pub fn upgrade_hash_in_background(db: &store::Db, user: &entity::user::Model, password: String) {
+    if !password::needs_rehash(&user.password_hash) {
+        return;
+    }
+    let (db, id, old) = (db.clone(), user.id.clone(), user.password_hash.clone());
+    tokio::spawn(async move {
+        let outcome = match password::hash(password).await {
+            Ok(new) => store::users::replace_password_hash(&db, &id, &old, new)
+                .await
+                .map_err(anyhow::Error::from),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = outcome {
+            tracing::warn!(error = %e, "could not store an upgraded password hash; the next sign-in tries again");
+        }
+    });
+}
+
 /// Set a new password for an account without its current one (the operator's
 /// `latch user set-password`): like [`change_password`], every session and grant from
 /// before ends.
