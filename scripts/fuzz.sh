@@ -60,6 +60,17 @@ for t in "${targets[@]}"; do
   log="$work/$t.log"
   mkdir -p "$corpus" "$artifacts" "corpus/$t"
   rm -f "$artifacts"*
+  # libFuzzer runs the whole working corpus before its time limit counts, so a corpus that
+  # only grows would make every bounded run slower: past 4,000 inputs it is first merged
+  # down to the inputs that add coverage (6,073 to 2,424 for redirect_uri, in 7 s).
+  if (($(find "$corpus" -type f | wc -l) > 4000)); then
+    rm -rf "$corpus.min" && mkdir -p "$corpus.min"
+    if "$bin_dir/$t" -merge=1 "$corpus.min" "$corpus" >"$work/$t.merge.log" 2>&1; then
+      rm -rf "$corpus" && mv "$corpus.min" "$corpus"
+    else
+      rm -rf "$corpus.min"
+    fi
+  fi
   # The working corpus first (new inputs go there), the committed seeds after it.
   if ! "$bin_dir/$t" "$corpus" "corpus/$t" \
     -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
