@@ -249,6 +249,7 @@ impl Application {
             ),
             backchannel: crate::backchannel::Backchannel::default(),
             codes: crate::store::codes::GroupConsume::default(),
+            code_reads: crate::store::codes::GroupRead::default(),
         });
         crate::mail::worker::spawn(state.db.clone(), state.sealer.clone(), &state.mail);
         crate::backchannel::worker::spawn(

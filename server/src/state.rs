@@ -40,4 +40,6 @@ pub struct AppState {
     pub backchannel: crate::backchannel::Backchannel,
     /// Code exchanges on PostgreSQL, written in batches (group commit, `store::codes`).
     pub codes: crate::store::codes::GroupConsume,
+    /// Reads of codes for exchanges on PostgreSQL, in batches (`store::codes::GroupRead`).
+    pub code_reads: crate::store::codes::GroupRead,
 }

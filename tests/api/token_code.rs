@@ -624,6 +624,62 @@ async fn exchanges_written_together_each_learn_their_own_outcome() {
 }
 
 #[tokio::test]
+async fn code_reads_made_together_each_get_their_own_row() {
+    // Arrange: 20 fresh codes, one of them asked for twice, a redeemed code and an unknown
+    // hash. On PostgreSQL the reads go to the database together
+    // (`store::codes::GroupRead`); on SQLite each is its own query.
+    let app = spawn_app().await;
+    let user = app.create_user(EMAIL, PASSWORD).await;
+    let c = app.confidential_client().await;
+    let mut codes = Vec::new();
+    for _ in 0..20 {
+        codes.push(code_with_pkce(&app, &c).await.0);
+    }
+    let (used, used_verifier) = code_with_pkce(&app, &c).await;
+    tokens_of(redeem(&app, &c, &used, Some(&used_verifier)).await).await;
+    let mut hashes: Vec<String> = codes.iter().map(|c| latch::crypto::sha256_hex(c)).collect();
+    hashes.push(hashes[7].clone());
+    hashes.push(latch::crypto::sha256_hex(&used));
+    hashes.push(latch::crypto::sha256_hex("ac_unknown"));
+
+    // Act: all at once.
+    let found = join_all(
+        hashes
+            .iter()
+            .map(|h| latch::store::codes::read_for_exchange(&app.db, &app.state.code_reads, h)),
+    )
+    .await;
+
+    // Assert: every read got the row of its own hash (and its user), none for the unknown.
+    let n = hashes.len();
+    for (i, (hash, got)) in hashes.iter().zip(&found).enumerate() {
+        let got = got.as_ref().expect("read failed");
+        if i == n - 1 {
+            assert!(got.is_none(), "an unknown hash found a row");
+            continue;
+        }
+        let (row, owner) = got.as_ref().expect("a code not found");
+        assert_eq!(&row.code_hash, hash, "read {i} got another code's row");
+        assert_eq!(
+            owner.as_ref().map(|u| u.id.as_str()),
+            Some(user.id.as_str())
+        );
+        assert_eq!(
+            row.consumed_at.is_some(),
+            i == n - 2,
+            "read {i}: consumed_at"
+        );
+    }
+    if sea_orm::ConnectionTrait::get_database_backend(&app.db) == sea_orm::DbBackend::Postgres {
+        assert!(
+            app.state.code_reads.largest_batch() > 1,
+            "the reads were not grouped: {}",
+            app.state.code_reads.largest_batch()
+        );
+    }
+}
+
+#[tokio::test]
 async fn token_concurrent_exchanges_each_get_their_own_tokens_and_a_replay_among_them_revokes() {
     // Arrange: a code redeemed once, and eight fresh codes.
     let (app, c) = setup().await;

@@ -38,6 +38,7 @@ pub struct UsedProofs;
 
 impl super::group_commit::Batch for UsedProofs {
     type Item = UsedProof;
+    type Outcome = bool;
     /// Two bound values each: far below SQLite's and PostgreSQL's limits on parameters.
     const MAX: usize = 256;
     const NAME: &'static str = "DPoP replay batch";

@@ -2,12 +2,15 @@
 //! one commit (SQLite: the writer lock and the WAL append; PostgreSQL: one WAL flush, with
 //! `synchronous_commit` still on) serves a batch instead of a single request, and alone a
 //! request waits for nothing but its own write. Used by the DPoP replay records
-//! ([`super::dpop_proofs`]) and by code exchanges on PostgreSQL ([`super::codes`]).
+//! ([`super::dpop_proofs`]) and by code exchanges on PostgreSQL ([`super::codes`]), whose
+//! reads of the code are grouped the same way: one statement (one round trip, one wake-up of
+//! a PostgreSQL backend, one executor start) serves every exchange that arrived meanwhile.
 //!
-//! How it goes: every request queues its item; whoever then finds no batch being written
-//! takes everything queued so far and writes it ([`Batch::write`], at most [`Batch::MAX`]
-//! items per statement). The wait for the batch ahead is bounded by the pool's acquire
-//! timeout (the bound on every wait for the database, issue #16 defect 3); after it a request
+//! How it goes: every request queues its item; whoever then finds fewer than
+//! [`Batch::IN_FLIGHT`] batches being written takes everything queued so far and writes it
+//! ([`Batch::write`], at most [`Batch::MAX`] items per statement). The wait for the batch
+//! ahead is bounded by the pool's acquire timeout (the bound on every wait for the database,
+//! issue #16 defect 3); after it a request
 //! no batch has taken yet leaves the queue with "unavailable" (503 + `Retry-After`) and
 //! nothing was written for it, while one a batch already took waits for that batch's answer.
 //! Each request learns ITS outcome. A batch that fails for a reason other than the database
@@ -20,34 +23,41 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use super::{Db, StoreError};
 
-/// One kind of write that can be grouped.
+/// One kind of write (or read) that can be grouped.
 pub trait Batch: Send + Sync + 'static {
     /// One request's write.
     type Item: Send + 'static;
+    /// What one request learns: for a write, whether it took effect (the code was consumed,
+    /// the proof was new); for a read, what was found. The default is the answer for an item
+    /// the statement said nothing about.
+    type Outcome: Default + Send + 'static;
     /// The most items written in one statement.
     const MAX: usize;
+    /// How many batches may be written at once. One for writes that contend on the same rows
+    /// or lock (the batch grows while the one ahead commits); reads can overlap.
+    const IN_FLIGHT: usize = 1;
     /// What a batch is, for the error of a request whose batch vanished.
     const NAME: &'static str;
-    /// Write `chunk` (at most [`Self::MAX`] items) in one atomic statement; for each item, in
-    /// order, whether it took effect (the code was consumed, the proof was new).
+    /// Write `chunk` (at most [`Self::MAX`] items) in one atomic statement; each item's
+    /// outcome, in order.
     fn write(
         db: &Db,
         chunk: &[Self::Item],
-    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Self::Outcome>, StoreError>> + Send;
 }
 
-struct Pending<I> {
+struct Pending<I, O> {
     /// Finds it in the queue to withdraw it.
     id: u64,
     item: I,
-    reply: tokio::sync::oneshot::Sender<Result<bool, StoreError>>,
+    reply: tokio::sync::oneshot::Sender<Result<O, StoreError>>,
 }
 
 /// The queue and the writer of one kind of grouped write (see the module's documentation).
 pub struct GroupCommit<B: Batch> {
-    queue: std::sync::Mutex<Vec<Pending<B::Item>>>,
-    /// Held while a batch is written: batches go one after another.
-    writing: std::sync::Arc<tokio::sync::Mutex<()>>,
+    queue: std::sync::Mutex<Vec<Pending<B::Item, B::Outcome>>>,
+    /// One permit held per batch being written: at most [`Batch::IN_FLIGHT`] at once.
+    writing: std::sync::Arc<tokio::sync::Semaphore>,
     /// The most items taken into one batch so far (tests, diagnosis).
     largest: AtomicUsize,
     /// The next request's queue id.
@@ -58,7 +68,7 @@ impl<B: Batch> Default for GroupCommit<B> {
     fn default() -> Self {
         Self {
             queue: Default::default(),
-            writing: Default::default(),
+            writing: std::sync::Arc::new(tokio::sync::Semaphore::new(B::IN_FLIGHT.max(1))),
             largest: AtomicUsize::new(0),
             next: AtomicU64::new(0),
         }
@@ -71,15 +81,17 @@ impl<B: Batch> GroupCommit<B> {
         self.largest.load(Ordering::Relaxed)
     }
 
-    /// Write `item` with whatever else is queued; whether it took effect.
-    pub async fn submit(&self, db: &Db, item: B::Item) -> Result<bool, StoreError> {
+    /// Write `item` with whatever else is queued; its outcome.
+    pub async fn submit(&self, db: &Db, item: B::Item) -> Result<B::Outcome, StoreError> {
         let (reply, mut rx) = tokio::sync::oneshot::channel();
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         self.lock_queue().push(Pending { id, item, reply });
         let bound = super::acquire_timeout(db);
-        let guard = match tokio::time::timeout(bound, self.writing.clone().lock_owned()).await {
-            Ok(guard) => guard,
-            Err(_) => {
+        let permit = tokio::time::timeout(bound, self.writing.clone().acquire_owned()).await;
+        // The semaphore is never closed: an error is as good as a timeout.
+        let guard = match permit {
+            Ok(Ok(guard)) => guard,
+            _ => {
                 let withdrawn = {
                     let mut queue = self.lock_queue();
                     let at = queue.iter().position(|p| p.id == id);
@@ -116,7 +128,7 @@ impl<B: Batch> GroupCommit<B> {
         rx.await.unwrap_or_else(|_| Err(vanished::<B>()))
     }
 
-    fn lock_queue(&self) -> std::sync::MutexGuard<'_, Vec<Pending<B::Item>>> {
+    fn lock_queue(&self) -> std::sync::MutexGuard<'_, Vec<Pending<B::Item, B::Outcome>>> {
         self.queue
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -130,7 +142,7 @@ fn vanished<B: Batch>() -> StoreError {
     )))
 }
 
-async fn write_all<B: Batch>(db: &Db, mut batch: Vec<Pending<B::Item>>) {
+async fn write_all<B: Batch>(db: &Db, mut batch: Vec<Pending<B::Item, B::Outcome>>) {
     while !batch.is_empty() {
         let rest = batch.split_off(batch.len().min(B::MAX.max(1)));
         let chunk = std::mem::replace(&mut batch, rest);
@@ -138,8 +150,9 @@ async fn write_all<B: Batch>(db: &Db, mut batch: Vec<Pending<B::Item>>) {
             chunk.into_iter().map(|p| (p.item, p.reply)).unzip();
         match B::write(db, &items).await {
             Ok(outcomes) => {
-                for (i, reply) in replies.into_iter().enumerate() {
-                    let _ = reply.send(Ok(outcomes.get(i).copied().unwrap_or(false)));
+                let mut outcomes = outcomes.into_iter();
+                for reply in replies {
+                    let _ = reply.send(Ok(outcomes.next().unwrap_or_default()));
                 }
             }
             Err(e) if items.len() > 1 && !matches!(e, StoreError::Unavailable(_)) => {
@@ -150,7 +163,7 @@ async fn write_all<B: Batch>(db: &Db, mut batch: Vec<Pending<B::Item>>) {
                     let one = [item];
                     let r = B::write(db, &one)
                         .await
-                        .map(|o| o.first().copied().unwrap_or(false));
+                        .map(|o| o.into_iter().next().unwrap_or_default());
                     let _ = reply.send(r);
                 }
             }

@@ -5,9 +5,10 @@
 //! already used, revokes anything (OAuth 2.1 §7.5.2: no DoS lever). Consuming the code and
 //! storing the refresh token it issues are all or nothing (one statement on PostgreSQL, one
 //! write transaction on SQLite: `store::codes::consume_and_issue`); the response is sent
-//! after commit. An exchange costs PostgreSQL two round trips: the code read (with its
-//! user) and that statement, which exchanges arriving together share (group commit: one
-//! statement and one WAL flush for the batch, each exchange told its own outcome).
+//! after commit. An exchange costs PostgreSQL two statements: the code read (with its user)
+//! and that write, and exchanges arriving together share both (the reads grouped into one
+//! `SELECT … WHERE code_hash IN (…)`; the writes group-committed: one statement and one WAL
+//! flush for the batch; each exchange told its own outcome).
 
 use actix_web::HttpRequest;
 use entity::{authorization_code, client};
@@ -113,9 +114,10 @@ pub async fn exchange(
         return Err(invalid_grant());
     }
     let hash = crypto::sha256_hex(code);
-    // The code and its user in one query (one round trip; the user is checked below, after
-    // the replay and expiry checks, as before).
-    let (row, user) = store::codes::by_hash_with_user(&state.db, &hash)
+    // The code and its user in one query (one round trip, shared with the exchanges that
+    // arrive meanwhile on PostgreSQL; the user is checked below, after the replay and
+    // expiry checks, as before).
+    let (row, user) = store::codes::read_for_exchange(&state.db, &state.code_reads, &hash)
         .await?
         .ok_or_else(invalid_grant)?;
     // RFC 6749 §4.1.3: the code must have been issued to the authenticated client.
