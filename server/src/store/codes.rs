@@ -156,14 +156,14 @@ pub struct Reads;
 impl super::group_commit::Batch for Reads {
     type Item = String;
     type Outcome = Option<CodeWithUser>;
-    /// One bound value each.
+    /// The hashes go as one bound JSON array; this caps the rows one statement returns.
     const MAX: usize = 128;
-    /// Reads take no locks, so two batches may be out at once: a read waits for at most
-    /// one batch ahead of it. (Four made the batches smaller and exchanges no faster.)
+    /// Reads take no locks, so two batches may run at once and a read need not wait for a
+    /// slow one. (Four made the batches smaller and exchanges no faster, BENCHMARKS.md.)
     const IN_FLIGHT: usize = 2;
     const NAME: &'static str = "code read batch";
 
-    async fn write(db: &super::Db, hashes: &[String]) -> Result<Vec<Self::Outcome>, StoreError> {
+    async fn run(db: &super::Db, hashes: &[String]) -> Result<Vec<Self::Outcome>, StoreError> {
         // The hashes as one JSON array: one statement text for every batch size, so each
         // connection prepares it once (an `IN ($1, $2, …)` list would be a new statement,
         // parsed and planned again, for every size).
@@ -277,7 +277,7 @@ impl super::group_commit::Batch for Exchanges {
     const MAX: usize = 64;
     const NAME: &'static str = "code exchange batch";
 
-    async fn write(db: &super::Db, chunk: &[serde_json::Value]) -> Result<Vec<bool>, StoreError> {
+    async fn run(db: &super::Db, chunk: &[serde_json::Value]) -> Result<Vec<bool>, StoreError> {
         let won = consume_many(db, chunk).await?;
         Ok((0..chunk.len())
             .map(|i| i32::try_from(i).is_ok_and(|i| won.contains(&i)))

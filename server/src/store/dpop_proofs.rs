@@ -43,7 +43,7 @@ impl super::group_commit::Batch for UsedProofs {
     const MAX: usize = 256;
     const NAME: &'static str = "DPoP replay batch";
 
-    async fn write(db: &super::Db, chunk: &[UsedProof]) -> Result<Vec<bool>, StoreError> {
+    async fn run(db: &super::Db, chunk: &[UsedProof]) -> Result<Vec<bool>, StoreError> {
         let inserted = insert_many_once(db, chunk).await?;
         let mut answered = std::collections::HashSet::new();
         // A key twice in one batch: the first request only.

@@ -7,7 +7,7 @@
 //! write transaction on SQLite: `store::codes::consume_and_issue`); the response is sent
 //! after commit. An exchange costs PostgreSQL two statements: the code read (with its user)
 //! and that write, and exchanges arriving together share both (the reads grouped into one
-//! `SELECT … WHERE code_hash IN (…)`; the writes group-committed: one statement and one WAL
+//! `SELECT … WHERE code_hash = ANY(…)`; the writes group-committed: one statement and one WAL
 //! flush for the batch; each exchange told its own outcome).
 
 use actix_web::HttpRequest;
