@@ -526,6 +526,21 @@ fn first_refresh_row(
     }
 }
 
+/// `n` fresh codes for `c`, and one more already redeemed.
+async fn fresh_codes_and_a_redeemed_one(
+    app: &TestApp,
+    c: &TestClient,
+    n: usize,
+) -> (Vec<String>, String) {
+    let mut fresh = Vec::new();
+    for _ in 0..n {
+        fresh.push(code_with_pkce(app, c).await.0);
+    }
+    let (used, used_verifier) = code_with_pkce(app, c).await;
+    tokens_of(redeem(app, c, &used, Some(&used_verifier)).await).await;
+    (fresh, used)
+}
+
 #[tokio::test]
 async fn exchanges_written_together_each_learn_their_own_outcome() {
     // Arrange: fresh codes, one code twice, a code already redeemed, an unknown code, and a
@@ -534,12 +549,7 @@ async fn exchanges_written_together_each_learn_their_own_outcome() {
     let app = spawn_app().await;
     let user = app.create_user(EMAIL, PASSWORD).await;
     let c = app.confidential_client().await;
-    let mut fresh = Vec::new();
-    for _ in 0..6 {
-        fresh.push(code_with_pkce(&app, &c).await.0);
-    }
-    let (used, used_verifier) = code_with_pkce(&app, &c).await;
-    tokens_of(redeem(&app, &c, &used, Some(&used_verifier)).await).await;
+    let (fresh, used) = fresh_codes_and_a_redeemed_one(&app, &c, 6).await;
     let now = app.state.clock.now();
     // (code, the refresh token's user)
     let mut entries: Vec<(String, String)> = fresh[..4]
@@ -631,12 +641,7 @@ async fn code_reads_made_together_each_get_their_own_row() {
     let app = spawn_app().await;
     let user = app.create_user(EMAIL, PASSWORD).await;
     let c = app.confidential_client().await;
-    let mut codes = Vec::new();
-    for _ in 0..20 {
-        codes.push(code_with_pkce(&app, &c).await.0);
-    }
-    let (used, used_verifier) = code_with_pkce(&app, &c).await;
-    tokens_of(redeem(&app, &c, &used, Some(&used_verifier)).await).await;
+    let (codes, used) = fresh_codes_and_a_redeemed_one(&app, &c, 20).await;
     let mut hashes: Vec<String> = codes.iter().map(|c| latch::crypto::sha256_hex(c)).collect();
     hashes.push(hashes[7].clone());
     hashes.push(latch::crypto::sha256_hex(&used));

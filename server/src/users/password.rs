@@ -19,11 +19,12 @@ use tokio::sync::Semaphore;
 static HASHING: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(8));
 
 /// Hashing threads (`LATCH_HASHING_THREADS`, default 1): at most this many argon2
-/// computations run at once, each holding [`MEMORY_KIB`] (7 MiB) while it runs (the blocks are freed, and
-/// given back to the OS, when the hash is done: `purge_delay` 0 in `main.rs`), and together
-/// they take at most this many cores, at a lower priority than request handling. With two,
-/// sign-ins beside the token endpoint took the peak to 83 MB (issue #16); one keeps hashing
-/// to one hash's memory. Read when the first hash starts the pool; [`set_threads`] sets it before.
+/// computations run at once, each holding [`MEMORY_KIB`] (7 MiB) while it runs (the blocks
+/// are freed, and given back to the OS, when the hash is done: `purge_delay` 0 in `main.rs`),
+/// and together they take at most this many cores, at a lower priority than request
+/// handling. With two, sign-ins beside the token endpoint took the peak to 83 MB (issue #16);
+/// one keeps hashing to one hash's memory. Read when the first hash starts the pool;
+/// [`set_threads`] sets it before.
 static THREADS: AtomicUsize = AtomicUsize::new(DEFAULT_THREADS);
 /// The default of `LATCH_HASHING_THREADS`.
 pub const DEFAULT_THREADS: usize = crate::config::DEFAULT_HASHING_THREADS;
@@ -117,7 +118,8 @@ fn argon2() -> Argon2<'static> {
 }
 
 /// Whether `hash` was made with other settings than today's (an older Latch's m = 19 MiB, an
-/// import's bcrypt-era parameters): the sign-in that just verified it stores a new one. It
+/// imported argon2i/argon2d hash or other parameters): the sign-in that just verified it
+/// stores a new one. It
 /// also verifies under its own parameters until then, which bounds nothing: the PHC string's
 /// parameters are ours (we wrote them), or an operator's import.
 pub fn needs_rehash(hash: &str) -> bool {
