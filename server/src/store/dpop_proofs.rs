@@ -2,8 +2,9 @@
 //! inserted once; the primary key makes the second insert, from any instance, a no-op.
 
 use entity::dpop_proof::{Column, Entity};
-use sea_orm::sea_query::{OnConflict, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement, Value,
+};
 
 use super::StoreError;
 
@@ -54,29 +55,49 @@ impl super::group_commit::Batch for UsedProofs {
     }
 }
 
-/// Record every `(key, expires_at)` in one statement; the keys that were new.
+/// Record every key of `rows` in one statement; the keys that were new.
+///
+/// One statement text for every batch size: the keys go as one bound JSON array, so each
+/// connection prepares the statement once (a `VALUES` tuple per proof was a new text, parsed
+/// and planned again, for every batch size). The batch's rows share the latest end of window
+/// among them: a row kept a little longer is still correct (it only has to outlive its own
+/// proof's `iat` window), and it spares a second array.
 async fn insert_many_once(
     db: &super::Db,
     rows: &[UsedProof],
 ) -> Result<std::collections::HashSet<String>, StoreError> {
+    let Some(expires_at) = rows.iter().map(|(_, at)| *at).max() else {
+        return Ok(Default::default());
+    };
+    let keys = serde_json::Value::from(rows.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>());
+    let backend = db.get_database_backend();
     // Built by hand: sea-orm asks SQLite for `RETURNING` only behind a feature flag that
     // would change every other insert; SQLite ≥ 3.35 and PostgreSQL both return exactly
-    // the rows a `DO NOTHING` insert wrote.
-    let mut q = Query::insert();
-    q.into_table(Entity)
-        .columns([Column::Key, Column::ExpiresAt])
-        .on_conflict(OnConflict::column(Column::Key).do_nothing().to_owned())
-        .returning_col(Column::Key);
-    for (key, expires_at) in rows {
-        q.values([key.clone().into(), (*expires_at).into()])
-            .map_err(|e| StoreError::Other(sea_orm::DbErr::Custom(e.to_string())))?;
-    }
+    // the rows a `DO NOTHING` insert wrote. SQLite needs the `WHERE true` to read
+    // `ON CONFLICT` as the upsert clause rather than a join's.
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "INSERT INTO \"dpop_proof\" (\"key\", \"expires_at\") \
+             SELECT k, $2 FROM jsonb_array_elements_text($1::jsonb) AS k \
+             ON CONFLICT (\"key\") DO NOTHING RETURNING \"key\""
+        }
+        _ => {
+            "INSERT INTO \"dpop_proof\" (\"key\", \"expires_at\") \
+             SELECT \"value\", ? FROM json_each(?) WHERE true \
+             ON CONFLICT (\"key\") DO NOTHING RETURNING \"key\""
+        }
+    };
+    let keys = Value::String(Some(keys.to_string()));
+    let values = match backend {
+        DbBackend::Postgres => vec![keys, expires_at.into()],
+        _ => vec![expires_at.into(), keys],
+    };
     // One statement is atomic on its own: no `BEGIN` / `COMMIT` round trips (two of the
     // three the batch cost). On SQLite the writer lock is still taken first, so the batch
     // queues behind other writers in process instead of in SQLite's busy handler.
     let _writer = super::lock_writer(db).await?;
     let inserted = db
-        .query_all(&q)
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?
         .into_iter()
         .map(|row| row.try_get::<String>("", "key"))
