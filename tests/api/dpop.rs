@@ -284,6 +284,42 @@ async fn a_proof_is_single_use_across_instances() {
     expect_dpop_error(cc(&app, &c, &[&fresh]).await, "invalid_dpop_proof").await;
 }
 
+/// A used proof's row outlives the proof's window (a replay is refused until `iat` is too old
+/// anyway) and the sweep takes it once the window has passed, not before.
+#[tokio::test]
+async fn a_used_proof_is_kept_for_its_window_then_swept() {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let app = spawn_app().await;
+    let c = app.machine_client().await;
+    let key = Key::new();
+    let before = chrono::Utc::now();
+    assert_eq!(
+        cc(&app, &c, &[&key.proof("POST", &token_url(&app))])
+            .await
+            .status(),
+        200
+    );
+    let row = entity::dpop_proof::Entity::find()
+        .one(&app.db)
+        .await
+        .unwrap()
+        .expect("the used proof's row");
+    let window = chrono::Duration::seconds(app.state.dpop.max_age);
+    assert!(
+        row.expires_at >= before + window - chrono::Duration::seconds(1),
+        "{row:?} ends before the proof's window"
+    );
+    let count = || entity::dpop_proof::Entity::find().count(&app.db);
+    latch::store::dpop_proofs::sweep(&app.db, row.expires_at - chrono::Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(count().await.unwrap(), 1);
+    latch::store::dpop_proofs::sweep(&app.db, row.expires_at + chrono::Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(count().await.unwrap(), 0);
+}
+
 #[tokio::test]
 async fn required_nonces_are_handed_out_accepted_anywhere_and_expire() {
     let app = spawn_app_with(|s| s.dpop_require_nonce = true).await;
