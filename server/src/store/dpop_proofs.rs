@@ -40,7 +40,8 @@ pub struct UsedProofs;
 impl super::group_commit::Batch for UsedProofs {
     type Item = UsedProof;
     type Outcome = bool;
-    /// Two bound values each: far below SQLite's and PostgreSQL's limits on parameters.
+    /// The keys go as one bound JSON array (two parameters in all); this bounds the rows one
+    /// statement writes.
     const MAX: usize = 256;
     const NAME: &'static str = "DPoP replay batch";
 
@@ -58,10 +59,10 @@ impl super::group_commit::Batch for UsedProofs {
 /// Record every key of `rows` in one statement; the keys that were new.
 ///
 /// One statement text for every batch size: the keys go as one bound JSON array, so each
-/// connection prepares the statement once (a `VALUES` tuple per proof was a new text, parsed
-/// and planned again, for every batch size). The batch's rows share the latest end of window
-/// among them: a row kept a little longer is still correct (it only has to outlive its own
-/// proof's `iat` window), and it spares a second array.
+/// connection prepares and caches one statement (with a `VALUES` tuple per proof it was one
+/// per batch size, up to 256 rows and 512 parameters each). The batch's rows share the latest
+/// end of window among them: a row kept a little longer is still correct (it only has to
+/// outlive its own proof's `iat` window), and it spares a second array.
 async fn insert_many_once(
     db: &super::Db,
     rows: &[UsedProof],
