@@ -10,9 +10,10 @@ const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
 /// committed before it is given back to the OS (default 10 ms, and ten times that for arena
 /// memory). 0 gives it back at once. Each argon2 hash (`users/password.rs`) allocates and
 /// frees its memory (7 MiB since issue #16, 19 MiB before); with the delay, blocks freed by
-/// one hash were still resident when the next mapped new ones: with 20 sign-ins/s beside the token endpoint RSS stayed at 83 MB after
-/// the run (peak 97 MB); with 0, 36 MB (peak 78 MB), and no measurable cost on the token
-/// endpoint's CPU per request (BENCHMARKS.md, issue #16).
+/// one hash were still resident when the next mapped new ones: with 20 sign-ins/s beside the
+/// token endpoint RSS stayed at 83 MB after the run (peak 97 MB); with 0, 36 MB (peak
+/// 78 MB), and no measurable cost on the token endpoint's CPU per request (BENCHMARKS.md,
+/// issue #16).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// Commit arena memory as it is used rather than up front: otherwise an idle Latch shows

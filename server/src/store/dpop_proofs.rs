@@ -22,8 +22,8 @@ pub async fn sweep(
 
 /// Used proofs are group-committed ([`super::group_commit`]): every request that must record
 /// a `jti` queues it, and one autocommit statement records everything queued so far,
-/// `INSERT … ON CONFLICT DO NOTHING RETURNING key`, so under load SQLite's writer lock and
-/// WAL append are paid per batch instead of per proof.
+/// `INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING key`, so under load SQLite's writer
+/// lock and WAL append are paid per batch instead of per proof.
 ///
 /// Single use is unchanged (RFC 9449 §11.1): the row's primary key is still the judge, across
 /// every instance sharing the database; a key that appears twice in one batch is "first"
@@ -71,27 +71,25 @@ async fn insert_many_once(
         return Ok(Default::default());
     };
     let keys = serde_json::Value::from(rows.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>());
+    let keys = Value::String(Some(keys.to_string()));
     let backend = db.get_database_backend();
     // Built by hand: sea-orm asks SQLite for `RETURNING` only behind a feature flag that
     // would change every other insert; SQLite ≥ 3.35 and PostgreSQL both return exactly
     // the rows a `DO NOTHING` insert wrote. SQLite needs the `WHERE true` to read
     // `ON CONFLICT` as the upsert clause rather than a join's.
-    let sql = match backend {
-        DbBackend::Postgres => {
+    let (sql, values) = match backend {
+        DbBackend::Postgres => (
             "INSERT INTO \"dpop_proof\" (\"key\", \"expires_at\") \
              SELECT k, $2 FROM jsonb_array_elements_text($1::jsonb) AS k \
-             ON CONFLICT (\"key\") DO NOTHING RETURNING \"key\""
-        }
-        _ => {
+             ON CONFLICT (\"key\") DO NOTHING RETURNING \"key\"",
+            vec![keys, expires_at.into()],
+        ),
+        _ => (
             "INSERT INTO \"dpop_proof\" (\"key\", \"expires_at\") \
              SELECT \"value\", ? FROM json_each(?) WHERE true \
-             ON CONFLICT (\"key\") DO NOTHING RETURNING \"key\""
-        }
-    };
-    let keys = Value::String(Some(keys.to_string()));
-    let values = match backend {
-        DbBackend::Postgres => vec![keys, expires_at.into()],
-        _ => vec![expires_at.into(), keys],
+             ON CONFLICT (\"key\") DO NOTHING RETURNING \"key\"",
+            vec![expires_at.into(), keys],
+        ),
     };
     // One statement is atomic on its own: no `BEGIN` / `COMMIT` round trips (two of the
     // three the batch cost). On SQLite the writer lock is still taken first, so the batch

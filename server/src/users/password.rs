@@ -119,9 +119,8 @@ fn argon2() -> Argon2<'static> {
 
 /// Whether `hash` was made with other settings than today's (an older Latch's m = 19 MiB, an
 /// imported argon2i/argon2d hash or other parameters): the sign-in that just verified it
-/// stores a new one. It
-/// also verifies under its own parameters until then, which bounds nothing: the PHC string's
-/// parameters are ours (we wrote them), or an operator's import.
+/// stores a new one. It also verifies under its own parameters until then, which bounds
+/// nothing: the PHC string's parameters are ours (we wrote them), or an operator's import.
 pub fn needs_rehash(hash: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(hash) else {
         return false;
