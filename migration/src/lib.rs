@@ -22,6 +22,7 @@ mod m20261130_000019_logout;
 mod m20261130_000020_passkeys;
 mod m20261130_000021_account_lifecycle;
 mod m20261201_000022_logo_refresh;
+mod m20261201_000023_dpop_proof_log;
 
 pub struct Migrator;
 
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000020_passkeys::Migration),
             Box::new(m20261130_000021_account_lifecycle::Migration),
             Box::new(m20261201_000022_logo_refresh::Migration),
+            Box::new(m20261201_000023_dpop_proof_log::Migration),
         ]
     }
 }

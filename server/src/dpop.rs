@@ -9,7 +9,8 @@
 //! instance accepts any instance's nonce for one to two windows, and no row is written.
 //!
 //! Used `jti`s go to Redis (`SET NX PX`, shared by every instance) when it is in use, else
-//! to the `dpop_proof` table (a primary key per key and `jti`, swept by `sweeper`).
+//! to the database (`store::dpop_proofs`: SQLite's append-only log, PostgreSQL's primary key
+//! per key and `jti`; swept by `sweeper`).
 
 use aws_lc_rs::hmac;
 use chrono::{DateTime, Utc};

@@ -263,13 +263,10 @@ async fn a_proof_is_single_use_across_instances() {
     let key = Key::new();
     let proof = key.proof("POST", &token_url(&app));
     assert_eq!(cc(&app, &c, &[&proof]).await.status(), 200);
-    // Without Redis the used proof is a row (digest of key and jti) until its window ends.
-    use sea_orm::{EntityTrait, PaginatorTrait};
-    let rows = entity::dpop_proof::Entity::find()
-        .count(&app.db)
-        .await
-        .unwrap();
-    assert_eq!(rows, 1);
+    // Without Redis the used proof is a row (of the SQLite log, or under PostgreSQL's
+    // primary key) until its window ends.
+    let rows = latch::store::dpop_proofs::recorded(&app.db).await.unwrap();
+    assert_eq!(rows.len(), 1);
     let body = expect_dpop_error(cc(&app, &c, &[&proof]).await, "invalid_dpop_proof").await;
     assert!(
         body["error_description"]
@@ -288,7 +285,7 @@ async fn a_proof_is_single_use_across_instances() {
 /// anyway) and the sweep takes it once the window has passed, not before.
 #[tokio::test]
 async fn a_used_proof_is_kept_for_its_window_then_swept() {
-    use sea_orm::{EntityTrait, PaginatorTrait};
+    use latch::store::dpop_proofs::{recorded, sweep};
     let app = spawn_app().await;
     let c = app.machine_client().await;
     let key = Key::new();
@@ -299,25 +296,23 @@ async fn a_used_proof_is_kept_for_its_window_then_swept() {
             .status(),
         200
     );
-    let row = entity::dpop_proof::Entity::find()
-        .one(&app.db)
-        .await
-        .unwrap()
-        .expect("the used proof's row");
+    let ends = recorded(&app.db).await.unwrap();
+    let [end] = ends[..] else {
+        panic!("one used proof's row: {ends:?}")
+    };
     let window = chrono::Duration::seconds(app.state.dpop.max_age);
     assert!(
-        row.expires_at >= before + window - chrono::Duration::seconds(1),
-        "{row:?} ends before the proof's window"
+        end >= before + window - chrono::Duration::seconds(1),
+        "{end:?} ends before the proof's window"
     );
-    let count = || entity::dpop_proof::Entity::find().count(&app.db);
-    latch::store::dpop_proofs::sweep(&app.db, row.expires_at - chrono::Duration::seconds(1))
+    sweep(&app.db, end - chrono::Duration::seconds(1))
         .await
         .unwrap();
-    assert_eq!(count().await.unwrap(), 1);
-    latch::store::dpop_proofs::sweep(&app.db, row.expires_at + chrono::Duration::seconds(1))
+    assert_eq!(recorded(&app.db).await.unwrap().len(), 1);
+    sweep(&app.db, end + chrono::Duration::seconds(1))
         .await
         .unwrap();
-    assert_eq!(count().await.unwrap(), 0);
+    assert!(recorded(&app.db).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -807,4 +802,88 @@ async fn concurrent_copies_of_a_proof_are_accepted_once() {
     });
     let statuses = futures_util::future::join_all(sends).await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+}
+
+/// The replay store alone, as two instances sharing one database would drive it: 400 proofs,
+/// a quarter of them sent twice or three times, each copy to a random instance, all at once.
+/// Every proof is accepted exactly once, whichever instance saw it first (on SQLite the log's
+/// order decides, and each instance reads what the other appended).
+#[tokio::test]
+async fn two_instances_replay_stores_accept_each_proof_once_under_interleaving() {
+    use latch::store::dpop_proofs::GroupInsert;
+    use rand::Rng;
+    let app = spawn_app().await;
+    let (one, two) = (GroupInsert::default(), GroupInsert::default());
+    let until = chrono::Utc::now() + chrono::Duration::seconds(60);
+    let mut rng = rand::rng();
+    let mut sends = Vec::new();
+    for i in 0..400 {
+        let key = latch::crypto::sha256_hex(&format!("jkt:{i}"));
+        let copies = if i % 4 == 0 {
+            rng.random_range(2..=3)
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            sends.push((i, key.clone(), rng.random_bool(0.5)));
+        }
+    }
+    let answers = futures_util::future::join_all(sends.iter().map(|(i, key, first)| {
+        let (store, db) = (if *first { &one } else { &two }, &app.db);
+        async move { (*i, store.submit(db, (key.clone(), until)).await.unwrap()) }
+    }))
+    .await;
+    let mut accepted = vec![0; 400];
+    for (i, first) in answers {
+        accepted[i] += usize::from(first);
+    }
+    assert!(accepted.iter().all(|n| *n == 1), "{accepted:?}");
+    // Afterwards, either instance refuses any of them again.
+    for (i, store) in [(0, &one), (1, &two), (4, &two), (5, &one)] {
+        let key = latch::crypto::sha256_hex(&format!("jkt:{i}"));
+        assert!(!store.submit(&app.db, (key, until)).await.unwrap(), "{i}");
+    }
+}
+
+/// SQLite: proofs recorded in `dpop_proof` before the upgrade to the log stay used after it
+/// (the migration moves the rows), and an instance whose log was emptied and restarted from
+/// `id` 1 (recreated by hand) still reads what another instance records after that.
+#[tokio::test]
+async fn sqlite_replay_log_keeps_records_across_the_upgrade_and_a_restarted_log() {
+    use latch::store::dpop_proofs::GroupInsert;
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::ConnectionTrait;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/upgrade.db?mode=rwc", dir.path().display());
+    let db = sea_orm::Database::connect(&url).await.unwrap();
+    let before_log = u32::try_from(Migrator::migrations().len() - 1).unwrap();
+    Migrator::up(&db, Some(before_log)).await.unwrap();
+    let until = chrono::Utc::now() + chrono::Duration::seconds(60);
+    let used = latch::crypto::sha256_hex("jkt:used-before-the-upgrade");
+    db.execute_raw(sea_orm::Statement::from_sql_and_values(
+        sea_orm::DbBackend::Sqlite,
+        "INSERT INTO dpop_proof (key, expires_at) VALUES (?, ?)",
+        [used.clone().into(), until.into()],
+    ))
+    .await
+    .unwrap();
+    Migrator::up(&db, None).await.unwrap();
+    let one = GroupInsert::default();
+    assert!(!one.submit(&db, (used, until)).await.unwrap());
+    let key = |s: &str| latch::crypto::sha256_hex(&format!("jkt:{s}"));
+    assert!(one.submit(&db, (key("a"), until)).await.unwrap());
+    assert!(one.submit(&db, (key("b"), until)).await.unwrap());
+
+    // The log emptied and its ids restarted; another instance records "c" as id 1.
+    for sql in [
+        "DELETE FROM dpop_proof_log",
+        "DELETE FROM sqlite_sequence WHERE name = 'dpop_proof_log'",
+    ] {
+        db.execute_unprepared(sql).await.unwrap();
+    }
+    let two = GroupInsert::default();
+    assert!(two.submit(&db, (key("c"), until)).await.unwrap());
+    assert!(!one.submit(&db, (key("c"), until)).await.unwrap());
+    assert!(one.submit(&db, (key("d"), until)).await.unwrap());
+    assert!(!two.submit(&db, (key("d"), until)).await.unwrap());
 }

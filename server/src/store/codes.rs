@@ -151,6 +151,7 @@ pub async fn read_for_exchange(
 pub type GroupRead = super::group_commit::GroupCommit<Reads>;
 
 /// The grouped read of codes (with their users) by hash.
+#[derive(Default)]
 pub struct Reads;
 
 impl super::group_commit::Batch for Reads {
@@ -163,7 +164,11 @@ impl super::group_commit::Batch for Reads {
     const IN_FLIGHT: usize = 2;
     const NAME: &'static str = "code read batch";
 
-    async fn run(db: &super::Db, hashes: &[String]) -> Result<Vec<Self::Outcome>, StoreError> {
+    async fn run(
+        &self,
+        db: &super::Db,
+        hashes: &[String],
+    ) -> Result<Vec<Self::Outcome>, StoreError> {
         // The hashes as one JSON array: one statement text for every batch size, so each
         // connection prepares it once (an `IN ($1, $2, …)` list would be a new statement,
         // parsed and planned again, for every size).
@@ -269,6 +274,7 @@ pub type GroupConsume = super::group_commit::GroupCommit<Exchanges>;
 
 /// The grouped write of code exchanges; an item is one exchange's row (see
 /// [`CONSUME_AND_ISSUE_PG`] for its fields, less `ord`).
+#[derive(Default)]
 pub struct Exchanges;
 
 impl super::group_commit::Batch for Exchanges {
@@ -277,7 +283,11 @@ impl super::group_commit::Batch for Exchanges {
     const MAX: usize = 64;
     const NAME: &'static str = "code exchange batch";
 
-    async fn run(db: &super::Db, chunk: &[serde_json::Value]) -> Result<Vec<bool>, StoreError> {
+    async fn run(
+        &self,
+        db: &super::Db,
+        chunk: &[serde_json::Value],
+    ) -> Result<Vec<bool>, StoreError> {
         let won = consume_many(db, chunk).await?;
         Ok((0..chunk.len())
             .map(|i| i32::try_from(i).is_ok_and(|i| won.contains(&i)))

@@ -1,5 +1,30 @@
-//! Used DPoP proofs (RFC 9449 §11.1) when there is no Redis: one row per (key, `jti`),
-//! inserted once; the primary key makes the second insert, from any instance, a no-op.
+//! Used DPoP proofs (RFC 9449 §11.1) when there is no Redis: every instance sharing the
+//! database accepts a proof's key and `jti` once within the proof's window.
+//!
+//! **SQLite: an append-only log judged in order.** A used proof is a row of
+//! `dpop_proof_log`: its fingerprint (the first 64 bits of SHA-256 over the key's thumbprint
+//! and the `jti`), the end of its window, and an `id` that SQLite hands out in commit order
+//! (one writer at a time, `AUTOINCREMENT`, never reused). A fingerprint's *first* row in `id`
+//! order is its one accepted use, and every instance reads the log in that order, so they all
+//! agree on it. Each instance keeps the fingerprints it has read, until their windows end
+//! ([`Judged`]); a batch appends the proofs it has not seen in one statement, reads the rows
+//! other instances appended since its last read (none when it is alone: its own new `id`s
+//! follow the last one it knew), and then judges its own rows in `id` order.
+//!
+//! Why not a primary key on the digest (which PostgreSQL keeps): a random key lands each
+//! proof on its own leaf page of the index, so a batch of 31 proofs wrote ~54 pages to the
+//! WAL and again at checkpoint (~20 µs a proof; BENCHMARKS.md, session 9). Appending in `id`
+//! order fills one page per ~100 proofs (BENCHMARKS.md, session 10).
+//!
+//! **PostgreSQL: one row per proof under a primary key** (`dpop_proof`), `INSERT … ON
+//! CONFLICT DO NOTHING RETURNING`: concurrent transactions there commit out of `id` order,
+//! so a log could not be read in the order it was decided.
+//!
+//! A 64-bit fingerprint can collide: with a million proofs within one window, the odds that
+//! an honest proof is refused as used are about one in 10¹³ (and the client sends a new one);
+//! a collision never lets a used proof through.
+
+use std::collections::{BTreeMap, HashSet};
 
 use entity::dpop_proof::{Column, Entity};
 use sea_orm::{
@@ -13,6 +38,15 @@ pub async fn sweep(
     db: &impl ConnectionTrait,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), StoreError> {
+    if db.get_database_backend() == DbBackend::Sqlite {
+        db.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            "DELETE FROM \"dpop_proof_log\" WHERE \"expires\" < ?",
+            [now.timestamp().into()],
+        ))
+        .await?;
+        return Ok(());
+    }
     Entity::delete_many()
         .filter(Column::ExpiresAt.lt(now))
         .exec(db)
@@ -20,22 +54,62 @@ pub async fn sweep(
     Ok(())
 }
 
+/// The end of each recorded proof's window, oldest first (tests, diagnosis).
+pub async fn recorded(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<chrono::DateTime<chrono::Utc>>, StoreError> {
+    if db.get_database_backend() == DbBackend::Sqlite {
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT \"expires\" FROM \"dpop_proof_log\" ORDER BY \"id\"",
+            ))
+            .await?;
+        return rows
+            .into_iter()
+            .map(|row| {
+                let at: i64 = row.try_get("", "expires")?;
+                Ok(chrono::DateTime::from_timestamp(at, 0).unwrap_or_default())
+            })
+            .collect();
+    }
+    use sea_orm::QueryOrder;
+    Ok(Entity::find()
+        .order_by_asc(Column::ExpiresAt)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| row.expires_at)
+        .collect())
+}
+
+/// A used proof's fingerprint: the first 64 bits of its key (SHA-256 in hex), as SQLite's
+/// integer. The migration that made the log computes the same.
+pub fn fingerprint(key: &str) -> Option<i64> {
+    let bits = u64::from_str_radix(key.get(..16)?, 16).ok()?;
+    Some(i64::from_be_bytes(bits.to_be_bytes()))
+}
+
 /// Used proofs are group-committed ([`super::group_commit`]): every request that must record
-/// a `jti` queues it, and one autocommit statement records everything queued so far,
-/// `INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING key`, so under load SQLite's writer
-/// lock and WAL append are paid per batch instead of per proof.
+/// a `jti` queues it, and one statement records everything queued so far, so under load the
+/// writer lock and the commit are paid per batch instead of per proof.
 ///
-/// Single use is unchanged (RFC 9449 §11.1): the row's primary key is still the judge, across
-/// every instance sharing the database; a key that appears twice in one batch is "first"
-/// for its first request only; a batch that cannot be written fails every request in it
-/// (503), so nothing is accepted unrecorded.
+/// Single use is unchanged (RFC 9449 §11.1): across every instance sharing the database, a
+/// proof is accepted once (see the module's documentation for how each database judges); a
+/// key twice in one batch is "first" for one request only; a batch that cannot be written or
+/// judged fails every request in it (503), so nothing is accepted unrecorded.
 pub type GroupInsert = super::group_commit::GroupCommit<UsedProofs>;
 
 /// A used proof's key and the end of its window.
 pub type UsedProof = (String, chrono::DateTime<chrono::Utc>);
 
-/// The grouped write of used proofs.
-pub struct UsedProofs;
+/// The grouped write of used proofs, and on SQLite what this instance has read of the log.
+#[derive(Default)]
+pub struct UsedProofs {
+    /// Batches of one instance run one at a time (`IN_FLIGHT` = 1); the lock is for the
+    /// one-by-one retry's sake and costs nothing uncontended.
+    judged: tokio::sync::Mutex<Judged>,
+}
 
 impl super::group_commit::Batch for UsedProofs {
     type Item = UsedProof;
@@ -45,9 +119,13 @@ impl super::group_commit::Batch for UsedProofs {
     const MAX: usize = 256;
     const NAME: &'static str = "DPoP replay batch";
 
-    async fn run(db: &super::Db, chunk: &[UsedProof]) -> Result<Vec<bool>, StoreError> {
+    async fn run(&self, db: &super::Db, chunk: &[UsedProof]) -> Result<Vec<bool>, StoreError> {
+        if db.get_database_backend() == DbBackend::Sqlite {
+            let mut judged = self.judged.lock().await;
+            return append_and_judge(db, &mut judged, chunk).await;
+        }
         let inserted = insert_many_once(db, chunk).await?;
-        let mut answered = std::collections::HashSet::new();
+        let mut answered = HashSet::new();
         // A key twice in one batch: the first request only.
         Ok(chunk
             .iter()
@@ -56,7 +134,134 @@ impl super::group_commit::Batch for UsedProofs {
     }
 }
 
-/// Record every key of `rows` in one statement; the keys that were new.
+/// How long one generation of [`Judged`] spans, in seconds of window end: a lookup asks
+/// every live generation (five for the default 60-second window), and a generation is
+/// dropped whole once its last window has ended.
+const GENERATION_SECS: i64 = 16;
+
+/// What one instance has read of the SQLite log: every fingerprint up to `last`, until its
+/// window ends.
+#[derive(Default)]
+struct Judged {
+    /// The highest log `id` read; every row up to it has been noted.
+    last: i64,
+    /// Fingerprints by generation (the end of their window / [`GENERATION_SECS`]).
+    generations: BTreeMap<i64, HashSet<i64>>,
+}
+
+impl Judged {
+    fn contains(&self, fp: i64) -> bool {
+        self.generations.values().any(|g| g.contains(&fp))
+    }
+
+    /// Note a fingerprint whose window ends at `expires`; whether it was new (its first use).
+    fn note(&mut self, fp: i64, expires: i64) -> bool {
+        if self.contains(fp) {
+            return false;
+        }
+        self.generations
+            .entry(expires.div_euclid(GENERATION_SECS))
+            .or_default()
+            .insert(fp)
+    }
+
+    /// Drop the generations whose every window ended before `now`.
+    fn forget_before(&mut self, now: i64) {
+        self.generations = self.generations.split_off(&now.div_euclid(GENERATION_SECS));
+    }
+}
+
+/// SQLite: append the proofs of `chunk` not already known used, read what other instances
+/// appended before them, and judge them in log order (the module's documentation).
+async fn append_and_judge(
+    db: &super::Db,
+    judged: &mut Judged,
+    chunk: &[UsedProof],
+) -> Result<Vec<bool>, StoreError> {
+    // Windows are judged on the system time, like every proof's `iat`.
+    let now = chrono::Utc::now().timestamp();
+    judged.forget_before(now);
+    let fps: Vec<Option<i64>> = chunk
+        .iter()
+        .map(|(key, _)| fingerprint(key).filter(|fp| !judged.contains(*fp)))
+        .collect();
+    let fresh: Vec<i64> = fps.iter().flatten().copied().collect();
+    // The rows of a batch share its latest window end: a row kept a little longer is still
+    // correct (it only has to outlive its own proof's window), and it spares a second array.
+    let Some(expires) = chunk
+        .iter()
+        .zip(&fps)
+        .filter(|(_, fp)| fp.is_some())
+        .map(|((_, until), _)| until.timestamp())
+        .max()
+    else {
+        // Every proof of the batch was known used: nothing to write.
+        return Ok(vec![false; chunk.len()]);
+    };
+    let fresh_json = serde_json::Value::from(fresh).to_string();
+    let mut appended = {
+        let _writer = super::lock_writer(db).await?;
+        db.query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            "INSERT INTO \"dpop_proof_log\" (\"fp\", \"expires\") \
+             SELECT \"value\", ? FROM json_each(?) RETURNING \"id\", \"fp\"",
+            [expires.into(), Value::String(Some(fresh_json))],
+        ))
+        .await?
+        .into_iter()
+        .map(|row| Ok((row.try_get::<i64>("", "id")?, row.try_get::<i64>("", "fp")?)))
+        .collect::<Result<Vec<_>, sea_orm::DbErr>>()?
+    };
+    // RETURNING's order is not defined; the log's is.
+    appended.sort_unstable();
+    let (Some(&(first, _)), Some(&(newest, _))) = (appended.first(), appended.last()) else {
+        return Err(StoreError::Other(sea_orm::DbErr::Custom(
+            "the DPoP replay log returned no rows".into(),
+        )));
+    };
+    // Our rows are committed from here on: a failure to judge them must not be retried one by
+    // one (each retry would find the row before it and refuse an honest proof), so it is
+    // "unavailable" for the whole batch, and the rows count as used.
+    if first <= judged.last {
+        // The log was emptied and its `id`s restarted (recreated by hand): read it again.
+        judged.last = 0;
+    }
+    if first > judged.last + 1 {
+        // Rows appended meanwhile by other instances (or before this one started).
+        let rows = db
+            .query_all_raw(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                "SELECT \"fp\", \"expires\" FROM \"dpop_proof_log\" \
+                 WHERE \"id\" > ? AND \"id\" < ? ORDER BY \"id\"",
+                [judged.last.into(), first.into()],
+            ))
+            .await
+            .map_err(StoreError::Unavailable)?;
+        for row in rows {
+            let fp: i64 = row.try_get("", "fp").map_err(StoreError::Unavailable)?;
+            let ends: i64 = row
+                .try_get("", "expires")
+                .map_err(StoreError::Unavailable)?;
+            if ends >= now {
+                judged.note(fp, ends);
+            }
+        }
+    }
+    judged.last = newest;
+    // Judge our rows in log order; hand each fingerprint's one acceptance to the first
+    // request of the batch that carried it.
+    let mut accepted: HashSet<i64> = appended
+        .iter()
+        .filter(|&&(_, fp)| judged.note(fp, expires))
+        .map(|&(_, fp)| fp)
+        .collect();
+    Ok(fps
+        .iter()
+        .map(|fp| fp.is_some_and(|fp| accepted.remove(&fp)))
+        .collect())
+}
+
+/// PostgreSQL: record every key of `rows` in one statement; the keys that were new.
 ///
 /// One statement text for every batch size: the keys go as one bound JSON array, so each
 /// connection prepares and caches one statement (with a `VALUES` tuple per proof it was one
@@ -66,40 +271,59 @@ impl super::group_commit::Batch for UsedProofs {
 async fn insert_many_once(
     db: &super::Db,
     rows: &[UsedProof],
-) -> Result<std::collections::HashSet<String>, StoreError> {
+) -> Result<HashSet<String>, StoreError> {
     let Some(expires_at) = rows.iter().map(|(_, at)| *at).max() else {
         return Ok(Default::default());
     };
     let keys = serde_json::Value::from(rows.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>());
-    let keys = Value::String(Some(keys.to_string()));
-    let backend = db.get_database_backend();
-    // Built by hand: sea-orm asks SQLite for `RETURNING` only behind a feature flag that
-    // would change every other insert; SQLite ≥ 3.35 and PostgreSQL both return exactly
-    // the rows a `DO NOTHING` insert wrote. SQLite needs the `WHERE true` to read
-    // `ON CONFLICT` as the upsert clause rather than a join's.
-    let (sql, values) = match backend {
-        DbBackend::Postgres => (
-            "INSERT INTO \"dpop_proof\" (\"key\", \"expires_at\") \
-             SELECT k, $2 FROM jsonb_array_elements_text($1::jsonb) AS k \
-             ON CONFLICT (\"key\") DO NOTHING RETURNING \"key\"",
-            vec![keys, expires_at.into()],
-        ),
-        _ => (
-            "INSERT INTO \"dpop_proof\" (\"key\", \"expires_at\") \
-             SELECT \"value\", ? FROM json_each(?) WHERE true \
-             ON CONFLICT (\"key\") DO NOTHING RETURNING \"key\"",
-            vec![expires_at.into(), keys],
-        ),
-    };
-    // One statement is atomic on its own: no `BEGIN` / `COMMIT` round trips (two of the
-    // three the batch cost). On SQLite the writer lock is still taken first, so the batch
-    // queues behind other writers in process instead of in SQLite's busy handler.
-    let _writer = super::lock_writer(db).await?;
+    // Built by hand: sea-orm asks for `RETURNING` on SQLite only behind a feature flag that
+    // would change every other insert, and this statement's text is PostgreSQL's alone.
+    let sql = "INSERT INTO \"dpop_proof\" (\"key\", \"expires_at\") \
+               SELECT k, $2 FROM jsonb_array_elements_text($1::jsonb) AS k \
+               ON CONFLICT (\"key\") DO NOTHING RETURNING \"key\"";
+    let values = vec![Value::String(Some(keys.to_string())), expires_at.into()];
     let inserted = db
-        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            values,
+        ))
         .await?
         .into_iter()
         .map(|row| row.try_get::<String>("", "key"))
         .collect::<Result<_, _>>()?;
     Ok(inserted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fingerprint_is_noted_once_until_its_generation_ends() {
+        let mut j = Judged::default();
+        assert!(j.note(7, 100));
+        assert!(!j.note(7, 100), "second use");
+        assert!(!j.note(7, 500), "second use, whatever its window");
+        assert!(j.note(8, 130));
+        // 100 is in generation 6 (96..=111): kept while any of it may be live.
+        j.forget_before(111);
+        assert!(j.contains(7));
+        j.forget_before(112);
+        assert!(!j.contains(7));
+        assert!(j.contains(8), "a later generation stays");
+        assert!(
+            j.note(7, 200),
+            "a window that has ended frees its fingerprint"
+        );
+    }
+
+    #[test]
+    fn fingerprints_are_the_keys_first_64_bits() {
+        assert_eq!(fingerprint("0000000000000001ab"), Some(1));
+        assert_eq!(fingerprint("ffffffffffffffffff"), Some(-1));
+        assert_eq!(fingerprint("short"), None);
+        let key = crate::crypto::sha256_hex("jkt:jti");
+        assert!(fingerprint(&key).is_some());
+    }
 }

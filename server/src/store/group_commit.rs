@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use super::{Db, StoreError};
 
 /// One kind of statement that many requests' items can share: a write, or a read.
-pub trait Batch: Send + Sync + 'static {
+pub trait Batch: Default + Send + Sync + 'static {
     /// One request's part of the statement (a row to write, a key to look up).
     type Item: Send + 'static;
     /// What one request learns: for a write, whether it took effect (the code was consumed,
@@ -40,8 +40,10 @@ pub trait Batch: Send + Sync + 'static {
     /// What a batch is, for the error of a request whose batch vanished.
     const NAME: &'static str;
     /// Run `chunk` (at most [`Self::MAX`] items) as one atomic statement; each item's
-    /// outcome, in order.
+    /// outcome, in order. `self` is the kind's own state, if it keeps any (one per
+    /// [`GroupCommit`]; the DPoP replay records keep what they have judged).
     fn run(
+        &self,
         db: &Db,
         chunk: &[Self::Item],
     ) -> impl Future<Output = Result<Vec<Self::Outcome>, StoreError>> + Send;
@@ -64,6 +66,8 @@ pub struct GroupCommit<B: Batch> {
     largest: AtomicUsize,
     /// The next request's queue id.
     next: AtomicU64,
+    /// The kind's state, shared with the running batches.
+    kind: std::sync::Arc<B>,
 }
 
 impl<B: Batch> Default for GroupCommit<B> {
@@ -73,6 +77,7 @@ impl<B: Batch> Default for GroupCommit<B> {
             writing: std::sync::Arc::new(tokio::sync::Semaphore::new(B::IN_FLIGHT.max(1))),
             largest: AtomicUsize::new(0),
             next: AtomicU64::new(0),
+            kind: Default::default(),
         }
     }
 }
@@ -122,10 +127,10 @@ impl<B: Batch> GroupCommit<B> {
             // away) cannot leave the others in the batch without an answer.
             // This request waits for its own answer only: its item may be in a batch another
             // request started, and the batch it starts here answers the others by itself.
-            let db = db.clone();
+            let (db, kind) = (db.clone(), self.kind.clone());
             tokio::spawn(async move {
                 let _guard = guard;
-                run_all::<B>(&db, batch).await;
+                run_all(&*kind, &db, batch).await;
             });
         }
         rx.await.unwrap_or_else(|_| Err(vanished::<B>()))
@@ -145,7 +150,7 @@ fn vanished<B: Batch>() -> StoreError {
     )))
 }
 
-async fn run_all<B: Batch>(db: &Db, mut batch: Vec<Pending<B::Item, B::Outcome>>) {
+async fn run_all<B: Batch>(kind: &B, db: &Db, mut batch: Vec<Pending<B::Item, B::Outcome>>) {
     // Once the database is out of reach, what is left of the batch is answered at once with
     // that error, instead of each statement waiting out its own timeout one after another.
     let mut unreachable: Option<String> = None;
@@ -161,7 +166,7 @@ async fn run_all<B: Batch>(db: &Db, mut batch: Vec<Pending<B::Item, B::Outcome>>
             }
             continue;
         }
-        match B::run(db, &items).await {
+        match kind.run(db, &items).await {
             Ok(outcomes) => {
                 let mut outcomes = outcomes.into_iter();
                 for reply in replies {
@@ -178,7 +183,8 @@ async fn run_all<B: Batch>(db: &Db, mut batch: Vec<Pending<B::Item, B::Outcome>>
                         continue;
                     }
                     let one = [item];
-                    let r = B::run(db, &one)
+                    let r = kind
+                        .run(db, &one)
                         .await
                         .map(|o| o.into_iter().next().unwrap_or_default());
                     if let Err(e @ StoreError::Unavailable(_)) = &r {
@@ -226,6 +232,7 @@ mod tests {
     }
 
     /// Answers each item with ten times itself, slowly, two batches at once.
+    #[derive(Default)]
     struct Tens;
     impl Batch for Tens {
         type Item = u32;
@@ -233,7 +240,7 @@ mod tests {
         const MAX: usize = 8;
         const IN_FLIGHT: usize = 2;
         const NAME: &'static str = "test batch";
-        async fn run(_: &Db, chunk: &[u32]) -> Result<Vec<u32>, StoreError> {
+        async fn run(&self, _: &Db, chunk: &[u32]) -> Result<Vec<u32>, StoreError> {
             tokio::time::sleep(Duration::from_millis(5)).await;
             Ok(chunk.iter().map(|i| i * 10).collect())
         }
@@ -269,13 +276,14 @@ mod tests {
 
     /// A batch of several fails on "a row" (so it is retried one by one); each item alone
     /// finds the database out of reach after a while.
+    #[derive(Default)]
     struct Unreachable;
     impl Batch for Unreachable {
         type Item = u32;
         type Outcome = bool;
         const MAX: usize = 64;
         const NAME: &'static str = "test batch";
-        async fn run(_: &Db, chunk: &[u32]) -> Result<Vec<bool>, StoreError> {
+        async fn run(&self, _: &Db, chunk: &[u32]) -> Result<Vec<bool>, StoreError> {
             if chunk.len() > 1 {
                 return Err(StoreError::Other(sea_orm::DbErr::Custom(
                     "a bad row".into(),

@@ -84,6 +84,11 @@ pub async fn connect(config: &DbConfig) -> Result<DatabaseConnection, sea_orm::D
         .idle_timeout(Duration::from_secs(300))
         .sqlx_logging(false);
     if config.is_sqlite {
+        // No ping before each checkout: a SQLite connection is an open file in this process,
+        // with nothing between that could drop it, and each ping was a round trip to the
+        // connection's worker thread (two thread switches) before every statement
+        // (BENCHMARKS.md, session 10).
+        opts.test_before_acquire(false);
         let busy = config.acquire_timeout;
         opts.map_sqlx_sqlite_opts(move |o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
