@@ -887,3 +887,49 @@ async fn sqlite_replay_log_keeps_records_across_the_upgrade_and_a_restarted_log(
     assert!(one.submit(&db, (key("d"), until)).await.unwrap());
     assert!(!two.submit(&db, (key("d"), until)).await.unwrap());
 }
+
+/// SQLite: the replay log's own connection never waits inside SQLite. While another process
+/// holds the write lock, a batch retries and succeeds once the lock is released; held past
+/// the pool's acquire timeout, the batch is "unavailable" (503), and nothing was recorded.
+#[tokio::test]
+async fn sqlite_replay_log_waits_for_a_locked_database_within_the_acquire_timeout() {
+    use latch::store::dpop_proofs::GroupInsert;
+    use migration::{Migrator, MigratorTrait};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("locked.db");
+    let db = latch::store::connect(&latch::store::DbConfig {
+        url: format!("sqlite://{}?mode=rwc", file.display()),
+        max_connections: 4,
+        acquire_timeout: std::time::Duration::from_millis(400),
+        statement_timeout: None,
+        is_sqlite: true,
+    })
+    .await
+    .unwrap();
+    Migrator::up(&db, None).await.unwrap();
+    let until = chrono::Utc::now() + chrono::Duration::seconds(60);
+    let key = |s: &str| latch::crypto::sha256_hex(&format!("jkt:{s}"));
+    let store = GroupInsert::default();
+    assert!(store.submit(&db, (key("a"), until)).await.unwrap());
+
+    let other = rusqlite::Connection::open(&file).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let started = std::time::Instant::now();
+    let locked = store.submit(&db, (key("b"), until)).await;
+    assert!(
+        matches!(locked, Err(latch::store::StoreError::Unavailable(_))),
+        "{locked:?}"
+    );
+    assert!(started.elapsed() >= std::time::Duration::from_millis(350));
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+
+    let (db2, store) = (db.clone(), std::sync::Arc::new(store));
+    let waiting = {
+        let store = store.clone();
+        tokio::spawn(async move { store.submit(&db2, (key("b"), until)).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    other.execute_batch("COMMIT").unwrap();
+    assert!(waiting.await.unwrap().unwrap(), "b was not recorded while locked");
+    assert!(!store.submit(&db, (key("b"), until)).await.unwrap());
+}

@@ -203,9 +203,21 @@ pub fn htu_matches(htu: &str, request_url: &str) -> bool {
         Some(u)
     }
     // The same text normalises to the same URL: one parse instead of two (what a client
-    // that copies the URL it was given sends).
+    // that copies the URL it was given sends), and none when this thread last found this
+    // same URL to be an http(s) URL (an endpoint's URL, proof after proof: the parse was
+    // ~1.4 µs of a DPoP request).
     if htu == request_url {
-        return norm(request_url).is_some();
+        thread_local! {
+            static LAST_VALID: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        if LAST_VALID.with_borrow(|last| !last.is_empty() && last == request_url) {
+            return true;
+        }
+        let valid = norm(request_url).is_some();
+        if valid {
+            LAST_VALID.with_borrow_mut(|last| request_url.clone_into(last));
+        }
+        return valid;
     }
     match (norm(htu), norm(request_url)) {
         (Some(a), Some(b)) => a == b,
@@ -784,6 +796,13 @@ pub(crate) mod tests {
         assert!(htu_matches("https://a.b/x?q=1", "https://a.b/x?q=1"));
         assert!(!htu_matches("not a url", "not a url"));
         assert!(!htu_matches("", ""));
+        // The same text again (remembered as valid) and after it other texts: each judged
+        // as before.
+        assert!(htu_matches("https://a.b/x?q=1", "https://a.b/x?q=1"));
+        assert!(htu_matches("https://a.b/x?q=1", "https://a.b/x?q=1"));
+        assert!(!htu_matches("mailto:x@y", "mailto:x@y"));
+        assert!(!htu_matches("https://a.b/x?q=1", "https://a.b/y"));
+        assert!(htu_matches("https://a.b/x?q=1", "https://a.b/x?q=1"));
     }
 
     #[test]

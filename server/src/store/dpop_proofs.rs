@@ -147,6 +147,8 @@ struct Judged {
     last: i64,
     /// Fingerprints by generation (the end of their window / [`GENERATION_SECS`]).
     generations: BTreeMap<i64, HashSet<i64>>,
+    /// Where the log's statements run.
+    log: LogIo,
 }
 
 impl Judged {
@@ -159,6 +161,16 @@ impl Judged {
         if self.contains(fp) {
             return false;
         }
+        self.generations
+            .entry(expires.div_euclid(GENERATION_SECS))
+            .or_default()
+            .insert(fp)
+    }
+
+    /// Note a fingerprint known to be in no generation but perhaps already in this one;
+    /// whether it was new. (A batch's own rows, when no other rows came before them: one
+    /// lookup instead of one per generation.)
+    fn note_unseen(&mut self, fp: i64, expires: i64) -> bool {
         self.generations
             .entry(expires.div_euclid(GENERATION_SECS))
             .or_default()
@@ -201,16 +213,7 @@ async fn append_and_judge(
     let fresh_json = serde_json::Value::from(fresh).to_string();
     let mut appended = {
         let _writer = super::lock_writer(db).await?;
-        db.query_all_raw(Statement::from_sql_and_values(
-            DbBackend::Sqlite,
-            "INSERT INTO \"dpop_proof_log\" (\"fp\", \"expires\") \
-             SELECT \"value\", ? FROM json_each(?) RETURNING \"id\", \"fp\"",
-            [expires.into(), Value::String(Some(fresh_json))],
-        ))
-        .await?
-        .into_iter()
-        .map(|row| Ok((row.try_get::<i64>("", "id")?, row.try_get::<i64>("", "fp")?)))
-        .collect::<Result<Vec<_>, sea_orm::DbErr>>()?
+        judged.log.append(db, &fresh_json, expires).await?
     };
     // RETURNING's order is not defined; the log's is.
     appended.sort_unstable();
@@ -226,22 +229,18 @@ async fn append_and_judge(
         // The log was emptied and its `id`s restarted (recreated by hand): read it again.
         judged.last = 0;
     }
-    if first > judged.last + 1 {
+    let others_first = first > judged.last + 1;
+    if others_first {
         // Rows appended meanwhile by other instances (or before this one started).
-        let rows = db
-            .query_all_raw(Statement::from_sql_and_values(
-                DbBackend::Sqlite,
-                "SELECT \"fp\", \"expires\" FROM \"dpop_proof_log\" \
-                 WHERE \"id\" > ? AND \"id\" < ? ORDER BY \"id\"",
-                [judged.last.into(), first.into()],
-            ))
+        let rows = judged
+            .log
+            .between(db, judged.last, first)
             .await
-            .map_err(StoreError::Unavailable)?;
-        for row in rows {
-            let fp: i64 = row.try_get("", "fp").map_err(StoreError::Unavailable)?;
-            let ends: i64 = row
-                .try_get("", "expires")
-                .map_err(StoreError::Unavailable)?;
+            .map_err(|e| match e {
+                StoreError::Other(e) | StoreError::Conflict(e) => StoreError::Unavailable(e),
+                e => e,
+            })?;
+        for (fp, ends) in rows {
             if ends >= now {
                 judged.note(fp, ends);
             }
@@ -252,13 +251,201 @@ async fn append_and_judge(
     // request of the batch that carried it.
     let mut accepted: HashSet<i64> = appended
         .iter()
-        .filter(|&&(_, fp)| judged.note(fp, expires))
+        .filter(|&&(_, fp)| {
+            // Without other rows read, the batch's own fingerprints were checked unseen
+            // above; only a copy within the batch (same window end) can repeat one.
+            if others_first {
+                judged.note(fp, expires)
+            } else {
+                judged.note_unseen(fp, expires)
+            }
+        })
         .map(|&(_, fp)| fp)
         .collect();
     Ok(fps
         .iter()
         .map(|fp| fp.is_some_and(|fp| accepted.remove(&fp)))
         .collect())
+}
+
+const APPEND: &str = "INSERT INTO \"dpop_proof_log\" (\"fp\", \"expires\") \
+                      SELECT \"value\", ?1 FROM json_each(?2) RETURNING \"id\", \"fp\"";
+const BETWEEN: &str = "SELECT \"fp\", \"expires\" FROM \"dpop_proof_log\" \
+                       WHERE \"id\" > ?1 AND \"id\" < ?2 ORDER BY \"id\"";
+
+/// How many appends between two checkpoints asked of the pool: each append writes a few
+/// WAL pages, and SQLite's own default is a checkpoint per 1000 pages.
+const APPENDS_PER_CHECKPOINT: u32 = 256;
+
+/// Where the log's statements run. On a database file, on a connection of the log's own,
+/// on the calling thread: an append is a few µs of SQLite, and each statement sent to a
+/// pooled connection's worker thread cost two thread switches and ~10 µs a batch more on
+/// one core (BENCHMARKS.md, session 10). It never waits inside SQLite (no busy timeout: a
+/// busy database is retried after an async sleep, within the pool's acquire timeout) and
+/// never checkpoints inline (a checkpoint writes and syncs up to 1000 pages; it is asked
+/// of the pool instead, every [`APPENDS_PER_CHECKPOINT`] appends). Anything else (an
+/// in-memory database, a file it cannot open) uses the pool.
+#[derive(Default)]
+struct LogIo {
+    /// `None` until the first batch; then `Some(None)` when the pool is to be used.
+    own: Option<Option<rusqlite::Connection>>,
+    appends: u32,
+}
+
+impl LogIo {
+    fn connection(&mut self, db: &super::Db) -> Option<&rusqlite::Connection> {
+        self.own
+            .get_or_insert_with(|| {
+                let file = db
+                    .get_sqlite_connection_pool()
+                    .connect_options()
+                    .get_filename()
+                    .to_path_buf();
+                open_own(&file)
+                    .inspect_err(|e| {
+                        tracing::warn!(error = %e, "the DPoP replay log uses the pool");
+                    })
+                    .ok()
+                    .flatten()
+            })
+            .as_ref()
+    }
+
+    /// Append one row per fingerprint of `fps` (a JSON array); their `(id, fp)`.
+    async fn append(
+        &mut self,
+        db: &super::Db,
+        fps: &str,
+        expires: i64,
+    ) -> Result<Vec<(i64, i64)>, StoreError> {
+        if self.connection(db).is_none() {
+            let rows = db
+                .query_all_raw(Statement::from_sql_and_values(
+                    DbBackend::Sqlite,
+                    APPEND,
+                    [expires.into(), Value::String(Some(fps.to_owned()))],
+                ))
+                .await?;
+            return Ok(rows
+                .into_iter()
+                .map(|row| Ok((row.try_get("", "id")?, row.try_get("", "fp")?)))
+                .collect::<Result<_, sea_orm::DbErr>>()?);
+        }
+        self.appends += 1;
+        if self.appends >= APPENDS_PER_CHECKPOINT {
+            self.appends = 0;
+            let db = db.clone();
+            tokio::spawn(async move {
+                if let Err(e) = db
+                    .execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)")
+                    .await
+                {
+                    tracing::warn!(error = %e, "WAL checkpoint after the DPoP replay log");
+                }
+            });
+        }
+        let rows = self
+            .own_retrying(db, |conn| {
+                let mut stmt = conn.prepare_cached(APPEND)?;
+                let rows = stmt.query_map(rusqlite::params![expires, fps], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+                rows.collect()
+            })
+            .await?;
+        Ok(rows)
+    }
+
+    /// The `(fp, expires)` of the rows with `after < id < before`, in `id` order.
+    async fn between(
+        &mut self,
+        db: &super::Db,
+        after: i64,
+        before: i64,
+    ) -> Result<Vec<(i64, i64)>, StoreError> {
+        if self.connection(db).is_none() {
+            let rows = db
+                .query_all_raw(Statement::from_sql_and_values(
+                    DbBackend::Sqlite,
+                    BETWEEN,
+                    [after.into(), before.into()],
+                ))
+                .await?;
+            return Ok(rows
+                .into_iter()
+                .map(|row| Ok((row.try_get("", "fp")?, row.try_get("", "expires")?)))
+                .collect::<Result<_, sea_orm::DbErr>>()?);
+        }
+        self.own_retrying(db, |conn| {
+            let mut stmt = conn.prepare_cached(BETWEEN)?;
+            let rows = stmt.query_map(rusqlite::params![after, before], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// Run `f` on the log's own connection; while the database is busy (another process
+    /// writing), again after a millisecond, for at most the pool's acquire timeout.
+    async fn own_retrying<T>(
+        &mut self,
+        db: &super::Db,
+        f: impl Fn(&rusqlite::Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let deadline = tokio::time::Instant::now() + super::acquire_timeout(db);
+        loop {
+            let Some(conn) = self.connection(db) else {
+                return Err(own_error("the log's connection is gone"));
+            };
+            match f(conn) {
+                Ok(t) => return Ok(t),
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if matches!(
+                        e.code,
+                        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                    ) =>
+                {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(StoreError::Unavailable(sea_orm::DbErr::Custom(
+                            "the database stayed locked".into(),
+                        )));
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+                Err(e) => {
+                    // Opened again at the next batch, in case the connection is what broke.
+                    self.own = None;
+                    return Err(own_error(&e.to_string()));
+                }
+            }
+        }
+    }
+}
+
+fn own_error(msg: &str) -> StoreError {
+    StoreError::Other(sea_orm::DbErr::Custom(format!("DPoP replay log: {msg}")))
+}
+
+/// The log's own connection to the database file, in WAL mode (as the pool set it); `None`
+/// when there is no file to share (an in-memory database).
+fn open_own(file: &std::path::Path) -> rusqlite::Result<Option<rusqlite::Connection>> {
+    use rusqlite::OpenFlags;
+    if file.as_os_str().is_empty() || file.to_str().is_some_and(|f| f.contains(":memory:")) {
+        return Ok(None);
+    }
+    let conn = rusqlite::Connection::open_with_flags(
+        file,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::ZERO)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Ok(None);
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    Ok(Some(conn))
 }
 
 /// PostgreSQL: record every key of `rows` in one statement; the keys that were new.
