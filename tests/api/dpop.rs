@@ -930,6 +930,9 @@ async fn sqlite_replay_log_waits_for_a_locked_database_within_the_acquire_timeou
     };
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     other.execute_batch("COMMIT").unwrap();
-    assert!(waiting.await.unwrap().unwrap(), "b was not recorded while locked");
+    assert!(
+        waiting.await.unwrap().unwrap(),
+        "b was not recorded while locked"
+    );
     assert!(!store.submit(&db, (key("b"), until)).await.unwrap());
 }
