@@ -936,3 +936,36 @@ async fn sqlite_replay_log_waits_for_a_locked_database_within_the_acquire_timeou
     );
     assert!(!store.submit(&db, (key("b"), until)).await.unwrap());
 }
+
+/// SQLite: an instance that starts after many proofs were used (more than one long read's
+/// worth, which goes to the pool) refuses each of them and accepts new ones.
+#[tokio::test]
+async fn sqlite_replay_log_read_whole_at_start_refuses_every_used_proof() {
+    use latch::store::dpop_proofs::{GroupInsert, fingerprint};
+    use migration::{Migrator, MigratorTrait};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("long.db");
+    let db = sea_orm::Database::connect(format!("sqlite://{}?mode=rwc", file.display()))
+        .await
+        .unwrap();
+    Migrator::up(&db, None).await.unwrap();
+    let until = chrono::Utc::now() + chrono::Duration::seconds(60);
+    let key = |i: usize| latch::crypto::sha256_hex(&format!("jkt:{i}"));
+    {
+        let mut other = rusqlite::Connection::open(&file).unwrap();
+        let txn = other.transaction().unwrap();
+        for i in 0..6000 {
+            txn.execute(
+                "INSERT INTO dpop_proof_log (fp, expires) VALUES (?1, ?2)",
+                rusqlite::params![fingerprint(&key(i)).unwrap(), until.timestamp()],
+            )
+            .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let store = GroupInsert::default();
+    for i in [0, 2999, 5999] {
+        assert!(!store.submit(&db, (key(i), until)).await.unwrap(), "{i}");
+    }
+    assert!(store.submit(&db, (key(6000), until)).await.unwrap());
+}

@@ -277,6 +277,9 @@ const APPEND: &str = "INSERT INTO \"dpop_proof_log\" (\"fp\", \"expires\") \
 const BETWEEN: &str = "SELECT \"fp\", \"expires\" FROM \"dpop_proof_log\" \
                        WHERE \"id\" > ?1 AND \"id\" < ?2 ORDER BY \"id\"";
 
+/// Rows beyond which a read of other instances' rows goes to the pool ([`LogIo::between`]).
+const LONG_READ: i64 = 4096;
+
 /// How many appends between two checkpoints asked of the pool: each append writes a few
 /// WAL pages, and SQLite's own default is a checkpoint per 1000 pages.
 const APPENDS_PER_CHECKPOINT: u32 = 256;
@@ -360,14 +363,17 @@ impl LogIo {
         Ok(rows)
     }
 
-    /// The `(fp, expires)` of the rows with `after < id < before`, in `id` order.
+    /// The `(fp, expires)` of the rows with `after < id < before`, in `id` order. A long
+    /// read (the first batch after start-up reads the whole log: up to a window's worth of
+    /// proofs, ~0.3 s at 10k a second) goes to the pool's worker thread, so it does not hold
+    /// up the requests of the calling thread.
     async fn between(
         &mut self,
         db: &super::Db,
         after: i64,
         before: i64,
     ) -> Result<Vec<(i64, i64)>, StoreError> {
-        if self.connection(db).is_none() {
+        if before.saturating_sub(after) > LONG_READ || self.connection(db).is_none() {
             let rows = db
                 .query_all_raw(Statement::from_sql_and_values(
                     DbBackend::Sqlite,
