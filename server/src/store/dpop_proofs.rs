@@ -14,7 +14,8 @@
 //! Why not a primary key on the digest (which PostgreSQL keeps): a random key lands each
 //! proof on its own leaf page of the index, so a batch of 31 proofs wrote ~54 pages to the
 //! WAL and again at checkpoint (~20 µs a proof; BENCHMARKS.md, session 9). Appending in `id`
-//! order fills one page per ~100 proofs (BENCHMARKS.md, session 10).
+//! order rewrites the same last pages of the table and its `expires` index, a few a batch
+//! (~0.2 WAL pages a proof; BENCHMARKS.md, session 10).
 //!
 //! **PostgreSQL: one row per proof under a primary key** (`dpop_proof`), `INSERT … ON
 //! CONFLICT DO NOTHING RETURNING`: concurrent transactions there commit out of `id` order,
