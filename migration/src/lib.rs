@@ -3,6 +3,9 @@
 
 pub use sea_orm_migration::prelude::*;
 
+/// A used DPoP proof's fingerprint in SQLite's replay log.
+pub use m20261201_000023_dpop_proof_log::fingerprint as dpop_proof_fingerprint;
+
 mod m20261127_000001_create_schema;
 mod m20261130_000001_event_livemode;
 mod m20261130_000002_api_catalog;

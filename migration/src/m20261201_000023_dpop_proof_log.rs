@@ -15,9 +15,9 @@ use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement};
 pub struct Migration;
 
 /// The fingerprint of a used proof's key (the SHA-256 of its thumbprint and `jti`, in hex):
-/// its first 64 bits as a signed integer. The server computes the same
-/// (`store::dpop_proofs::fingerprint`).
-fn fingerprint(key: &str) -> Option<i64> {
+/// its first 64 bits as SQLite's (signed) integer. The one definition: the server's replay
+/// log (`store::dpop_proofs`) uses it too, so rows moved here and rows it appends agree.
+pub fn fingerprint(key: &str) -> Option<i64> {
     let bits = u64::from_str_radix(key.get(..16)?, 16).ok()?;
     Some(i64::from_be_bytes(bits.to_be_bytes()))
 }

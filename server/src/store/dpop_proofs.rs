@@ -85,11 +85,8 @@ pub async fn recorded(
 }
 
 /// A used proof's fingerprint: the first 64 bits of its key (SHA-256 in hex), as SQLite's
-/// integer. The migration that made the log computes the same.
-pub fn fingerprint(key: &str) -> Option<i64> {
-    let bits = u64::from_str_radix(key.get(..16)?, 16).ok()?;
-    Some(i64::from_be_bytes(bits.to_be_bytes()))
-}
+/// integer; defined beside the migration that made the log, which moved rows with it.
+pub use migration::dpop_proof_fingerprint as fingerprint;
 
 /// Used proofs are group-committed ([`super::group_commit`]): every request that must record
 /// a `jti` queues it, and one statement records everything queued so far, so under load the
@@ -163,13 +160,7 @@ impl Judged {
 
     /// Note a fingerprint whose window ends at `expires`; whether it was new (its first use).
     fn note(&mut self, fp: i64, expires: i64) -> bool {
-        if self.contains(fp) {
-            return false;
-        }
-        self.generations
-            .entry(expires.div_euclid(GENERATION_SECS))
-            .or_default()
-            .insert(fp)
+        !self.contains(fp) && self.note_unseen(fp, expires)
     }
 
     /// Note a fingerprint known to be in no generation but perhaps already in this one;
@@ -326,42 +317,22 @@ impl LogIo {
         fps: &str,
         expires: i64,
     ) -> Result<Vec<(i64, i64)>, StoreError> {
-        if self.connection(db).is_none() {
-            let rows = db
-                .query_all_raw(Statement::from_sql_and_values(
-                    DbBackend::Sqlite,
-                    APPEND,
-                    [expires.into(), Value::String(Some(fps.to_owned()))],
-                ))
-                .await?;
-            return Ok(rows
-                .into_iter()
-                .map(|row| Ok((row.try_get("", "id")?, row.try_get("", "fp")?)))
-                .collect::<Result<_, sea_orm::DbErr>>()?);
+        if self.connection(db).is_some() {
+            self.appends += 1;
+            if self.appends >= APPENDS_PER_CHECKPOINT {
+                self.appends = 0;
+                let db = db.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = db
+                        .execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)")
+                        .await
+                    {
+                        tracing::warn!(error = %e, "WAL checkpoint after the DPoP replay log");
+                    }
+                });
+            }
         }
-        self.appends += 1;
-        if self.appends >= APPENDS_PER_CHECKPOINT {
-            self.appends = 0;
-            let db = db.clone();
-            tokio::spawn(async move {
-                if let Err(e) = db
-                    .execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)")
-                    .await
-                {
-                    tracing::warn!(error = %e, "WAL checkpoint after the DPoP replay log");
-                }
-            });
-        }
-        let rows = self
-            .own_retrying(db, |conn| {
-                let mut stmt = conn.prepare_cached(APPEND)?;
-                let rows = stmt.query_map(rusqlite::params![expires, fps], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?;
-                rows.collect()
-            })
-            .await?;
-        Ok(rows)
+        self.pairs(db, APPEND, expires, fps, false).await
     }
 
     /// The `(fp, expires)` of the rows with `after < id < before`, in `id` order. A long
@@ -374,24 +345,40 @@ impl LogIo {
         after: i64,
         before: i64,
     ) -> Result<Vec<(i64, i64)>, StoreError> {
-        if before.saturating_sub(after) > LONG_READ || self.connection(db).is_none() {
+        let long = before.saturating_sub(after) > LONG_READ;
+        self.pairs(db, BETWEEN, after, before, long).await
+    }
+
+    /// Run `sql` (two parameters, two integer columns) on the log's own connection, or on
+    /// the pool when `on_pool` or when there is no connection of its own.
+    async fn pairs<A, B>(
+        &mut self,
+        db: &super::Db,
+        sql: &str,
+        a: A,
+        b: B,
+        on_pool: bool,
+    ) -> Result<Vec<(i64, i64)>, StoreError>
+    where
+        A: rusqlite::ToSql + Into<Value> + Copy,
+        B: rusqlite::ToSql + Into<Value> + Copy,
+    {
+        if on_pool || self.connection(db).is_none() {
             let rows = db
                 .query_all_raw(Statement::from_sql_and_values(
                     DbBackend::Sqlite,
-                    BETWEEN,
-                    [after.into(), before.into()],
+                    sql,
+                    [a.into(), b.into()],
                 ))
                 .await?;
             return Ok(rows
                 .into_iter()
-                .map(|row| Ok((row.try_get("", "fp")?, row.try_get("", "expires")?)))
+                .map(|row| Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?)))
                 .collect::<Result<_, sea_orm::DbErr>>()?);
         }
         self.own_retrying(db, |conn| {
-            let mut stmt = conn.prepare_cached(BETWEEN)?;
-            let rows = stmt.query_map(rusqlite::params![after, before], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?;
+            let mut stmt = conn.prepare_cached(sql)?;
+            let rows = stmt.query_map(rusqlite::params![a, b], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect()
         })
         .await
@@ -517,11 +504,14 @@ mod tests {
     }
 
     #[test]
-    fn fingerprints_are_the_keys_first_64_bits() {
-        assert_eq!(fingerprint("0000000000000001ab"), Some(1));
-        assert_eq!(fingerprint("ffffffffffffffffff"), Some(-1));
-        assert_eq!(fingerprint("short"), None);
+    fn every_key_the_server_makes_has_a_fingerprint() {
+        // The function's own cases are the migration's test; here, the keys `Dpop::check`
+        // makes (SHA-256 in hex) are what it reads.
         let key = crate::crypto::sha256_hex("jkt:jti");
-        assert!(fingerprint(&key).is_some());
+        let bits = u64::from_str_radix(&key[..16], 16).unwrap();
+        assert_eq!(
+            fingerprint(&key),
+            Some(i64::from_be_bytes(bits.to_be_bytes()))
+        );
     }
 }

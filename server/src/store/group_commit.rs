@@ -282,6 +282,46 @@ mod tests {
         assert!(group.largest_batch() > 1, "nothing was grouped");
     }
 
+    /// As [`Tens`], one batch at a time, gathering or not.
+    #[derive(Default)]
+    struct Gathering<const GATHER: bool>;
+    impl<const G: bool> Batch for Gathering<G> {
+        type Item = u32;
+        type Outcome = u32;
+        const MAX: usize = 64;
+        const NAME: &'static str = "test batch";
+        const GATHER: bool = G;
+        async fn run(&self, _: &Db, chunk: &[u32]) -> Result<Vec<u32>, StoreError> {
+            Ok(chunk.iter().map(|i| i * 10).collect())
+        }
+    }
+
+    /// Ten requests ready at once on one thread: the first to take a batch takes only itself
+    /// unless the kind gathers, then all ten.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_gathering_batch_lets_the_ready_requests_of_its_thread_join_it() {
+        let db = db().await;
+        let plain = GroupCommit::<Gathering<false>>::default();
+        let gathering = GroupCommit::<Gathering<true>>::default();
+
+        let (a, b) = futures_util::future::join(
+            futures_util::future::join_all((0..10u32).map(|i| plain.submit(&db, i))),
+            futures_util::future::join_all((0..10u32).map(|i| gathering.submit(&db, i))),
+        )
+        .await;
+
+        for answers in [a, b] {
+            let got: Vec<u32> = answers.into_iter().map(|r| r.expect("answer")).collect();
+            assert_eq!(got, (0..10).map(|i| i * 10).collect::<Vec<_>>());
+        }
+        assert_eq!(
+            plain.largest_batch(),
+            9,
+            "the first went alone, the rest after it"
+        );
+        assert_eq!(gathering.largest_batch(), 10);
+    }
+
     static SINGLES: AtomicUsize = AtomicUsize::new(0);
 
     /// A batch of several fails on "a row" (so it is retried one by one); each item alone
