@@ -309,10 +309,29 @@ async fn a_used_proof_is_kept_for_its_window_then_swept() {
         .await
         .unwrap();
     assert_eq!(recorded(&app.db).await.unwrap().len(), 1);
-    sweep(&app.db, end + chrono::Duration::seconds(1))
+    // A second proof, recorded after the first.
+    assert_eq!(
+        cc(&app, &c, &[&key.proof("POST", &token_url(&app))])
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(recorded(&app.db).await.unwrap().len(), 2);
+    let last_end = *recorded(&app.db).await.unwrap().iter().max().unwrap();
+    sweep(&app.db, last_end + chrono::Duration::seconds(1))
         .await
         .unwrap();
-    assert!(recorded(&app.db).await.unwrap().is_empty());
+    let left = recorded(&app.db).await.unwrap();
+    if app.db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        // The log keeps its newest row, whose `id` no new row may take again.
+        assert_eq!(
+            left,
+            vec![last_end],
+            "the older row is swept, the newest kept"
+        );
+    } else {
+        assert!(left.is_empty(), "{left:?}");
+    }
 }
 
 #[tokio::test]
@@ -856,7 +875,7 @@ async fn sqlite_replay_log_keeps_records_across_the_upgrade_and_a_restarted_log(
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/upgrade.db?mode=rwc", dir.path().display());
     let db = sea_orm::Database::connect(&url).await.unwrap();
-    let before_log = u32::try_from(Migrator::migrations().len() - 1).unwrap();
+    let before_log = log_migration();
     Migrator::up(&db, Some(before_log)).await.unwrap();
     let until = chrono::Utc::now() + chrono::Duration::seconds(60);
     let used = latch::crypto::sha256_hex("jkt:used-before-the-upgrade");
@@ -874,18 +893,76 @@ async fn sqlite_replay_log_keeps_records_across_the_upgrade_and_a_restarted_log(
     assert!(one.submit(&db, (key("a"), until)).await.unwrap());
     assert!(one.submit(&db, (key("b"), until)).await.unwrap());
 
-    // The log emptied and its ids restarted; another instance records "c" as id 1.
-    for sql in [
-        "DELETE FROM dpop_proof_log",
-        "DELETE FROM sqlite_sequence WHERE name = 'dpop_proof_log'",
-    ] {
-        db.execute_unprepared(sql).await.unwrap();
-    }
+    // The log emptied by hand, so its ids restart; another instance records "c" as id 1.
+    db.execute_unprepared("DELETE FROM dpop_proof_log")
+        .await
+        .unwrap();
     let two = GroupInsert::default();
     assert!(two.submit(&db, (key("c"), until)).await.unwrap());
     assert!(!one.submit(&db, (key("c"), until)).await.unwrap());
     assert!(one.submit(&db, (key("d"), until)).await.unwrap());
     assert!(!two.submit(&db, (key("d"), until)).await.unwrap());
+}
+
+/// How many migrations run before SQLite's replay log exists (migration 23 makes it).
+fn log_migration() -> u32 {
+    use migration::{MigrationName, MigratorTrait};
+    let at = migration::Migrator::migrations()
+        .iter()
+        .position(|m| m.name().ends_with("_dpop_proof_log"))
+        .expect("the replay log's migration");
+    u32::try_from(at).unwrap()
+}
+
+/// SQLite: migration 24 drops `AUTOINCREMENT` from the log and keeps its `id`s from ever
+/// being handed out again: a log swept empty before the upgrade carries its highest `id`
+/// over as a row, so an instance that had read up to it still reads every row appended after
+/// the upgrade (without it, new rows would restart at 1 and be skipped: "c" accepted twice).
+#[tokio::test]
+async fn sqlite_replay_log_ids_are_not_reused_across_the_lean_log_upgrade() {
+    use latch::store::dpop_proofs::{GroupInsert, recorded, sweep};
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::ConnectionTrait;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/lean.db?mode=rwc", dir.path().display());
+    let db = sea_orm::Database::connect(&url).await.unwrap();
+    Migrator::up(&db, Some(log_migration() + 1)).await.unwrap();
+    let until = chrono::Utc::now() + chrono::Duration::seconds(60);
+    let key = |s: &str| latch::crypto::sha256_hex(&format!("jkt:{s}"));
+    let one = GroupInsert::default();
+    for s in ["a", "b", "x"] {
+        assert!(one.submit(&db, (key(s), until)).await.unwrap(), "{s}");
+    }
+    // Migration 23's sweep emptied the log; AUTOINCREMENT remembers id 3.
+    db.execute_unprepared("DELETE FROM dpop_proof_log")
+        .await
+        .unwrap();
+    Migrator::up(&db, None).await.unwrap();
+    let two = GroupInsert::default();
+    for s in ["c", "d", "e", "f"] {
+        assert!(two.submit(&db, (key(s), until)).await.unwrap(), "{s}");
+    }
+    assert!(!one.submit(&db, (key("c"), until)).await.unwrap());
+    assert!(!one.submit(&db, (key("f"), until)).await.unwrap());
+    assert!(one.submit(&db, (key("g"), until)).await.unwrap());
+    assert!(!two.submit(&db, (key("g"), until)).await.unwrap());
+    // The mark row (its window ended at the epoch), c to f, one's copy of c, g and two's
+    // copy of g; the sweep keeps only the newest row.
+    assert_eq!(recorded(&db).await.unwrap().len(), 8);
+    sweep(&db, until + chrono::Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(recorded(&db).await.unwrap().len(), 1);
+    let three = GroupInsert::default();
+    assert!(three.submit(&db, (key("h"), until)).await.unwrap());
+    assert!(!one.submit(&db, (key("h"), until)).await.unwrap());
+    // Down to migration 23's shape and up again: every row and id kept.
+    Migrator::down(&db, Some(1)).await.unwrap();
+    assert_eq!(recorded(&db).await.unwrap().len(), 3);
+    assert!(!three.submit(&db, (key("h"), until)).await.unwrap());
+    Migrator::up(&db, None).await.unwrap();
+    assert!(!two.submit(&db, (key("h"), until)).await.unwrap());
+    assert!(one.submit(&db, (key("i"), until)).await.unwrap());
 }
 
 /// SQLite: the replay log's own connection never waits inside SQLite. While another process

@@ -4,7 +4,9 @@
 //! **SQLite: an append-only log judged in order.** A used proof is a row of
 //! `dpop_proof_log`: its fingerprint (the first 64 bits of SHA-256 over the key's thumbprint
 //! and the `jti`), the end of its window, and an `id` that SQLite hands out in commit order
-//! (one writer at a time, `AUTOINCREMENT`, never reused). A fingerprint's *first* row in `id`
+//! (one writer at a time; never reused, as the sweep keeps the newest row: [`SWEEP_LOG`]). The
+//! table has no other index and no `AUTOINCREMENT`, so a commit writes the table's last page
+//! and nothing else (migration 24). A fingerprint's *first* row in `id`
 //! order is its one accepted use, and every instance reads the log in that order, so they all
 //! agree on it. Each instance keeps the fingerprints it has read, until their windows end
 //! ([`Judged`]); a batch appends the proofs it has not seen in one statement, reads the rows
@@ -14,8 +16,7 @@
 //! Why not a primary key on the digest (which PostgreSQL keeps): a random key lands each
 //! proof on its own leaf page of the index, so a batch of 31 proofs wrote ~54 pages to the
 //! WAL and again at checkpoint (~20 µs a proof; BENCHMARKS.md, session 9). Appending in `id`
-//! order rewrites the same last pages of the table and its `expires` index, a few a batch
-//! (~0.2 WAL pages a proof; BENCHMARKS.md, session 10).
+//! order rewrites the table's last page, one page a batch (BENCHMARKS.md, sessions 10, 11).
 //!
 //! **PostgreSQL: one row per proof under a primary key** (`dpop_proof`), `INSERT … ON
 //! CONFLICT DO NOTHING RETURNING`: concurrent transactions there commit out of `id` order,
@@ -42,7 +43,7 @@ pub async fn sweep(
     if db.get_database_backend() == DbBackend::Sqlite {
         db.execute_raw(Statement::from_sql_and_values(
             DbBackend::Sqlite,
-            "DELETE FROM \"dpop_proof_log\" WHERE \"expires\" < ?",
+            SWEEP_LOG,
             [now.timestamp().into()],
         ))
         .await?;
@@ -55,7 +56,19 @@ pub async fn sweep(
     Ok(())
 }
 
-/// The end of each recorded proof's window, oldest first (tests, diagnosis).
+/// SQLite: delete the log's rows in `id` order up to the first one still in its window, and
+/// never the newest row. Rows are appended with their batch's latest window end, so windows
+/// end in about `id` order (a row behind a later-ending one waits for it: kept a few seconds
+/// longer, which is always safe); the scan reads what it deletes and stops, without an index.
+/// Keeping the newest row keeps `id`s from being handed out again (SQLite gives a new row the
+/// highest `id` plus one), so no instance's "read up to here" mark can skip a newer row.
+const SWEEP_LOG: &str = "DELETE FROM \"dpop_proof_log\" WHERE \"id\" < coalesce(\
+                         (SELECT \"id\" FROM \"dpop_proof_log\" WHERE \"expires\" >= ?1 \
+                          ORDER BY \"id\" LIMIT 1), \
+                         (SELECT max(\"id\") FROM \"dpop_proof_log\"))";
+
+/// The end of each recorded proof's window, in log order (tests, diagnosis). On SQLite the
+/// newest row is kept by the sweep whatever its window.
 pub async fn recorded(
     db: &impl ConnectionTrait,
 ) -> Result<Vec<chrono::DateTime<chrono::Utc>>, StoreError> {
@@ -147,8 +160,12 @@ const GENERATION_SECS: i64 = 16;
 struct Judged {
     /// The highest log `id` read; every row up to it has been noted.
     last: i64,
-    /// Fingerprints by generation (the end of their window / [`GENERATION_SECS`]).
-    generations: BTreeMap<i64, HashSet<i64>>,
+    /// Fingerprints by generation (the end of their window / [`GENERATION_SECS`]). A lookup
+    /// asks every live generation: hashed with foldhash (a multiply and a fold, seeded per
+    /// process) rather than SipHash, which was ~0.3 µs of a DPoP request (BENCHMARKS.md,
+    /// session 11). The values are SHA-256 bits, and the seed is unknown to whoever picks a
+    /// `jti`, so grinding `jti`s cannot aim them at one bucket.
+    generations: BTreeMap<i64, foldhash::HashSet<i64>>,
     /// Where the log's statements run.
     log: LogIo,
 }
@@ -206,10 +223,9 @@ async fn append_and_judge(
         // Every proof of the batch was known used: nothing to write.
         return Ok(vec![false; chunk.len()]);
     };
-    let fresh_json = serde_json::Value::from(fresh).to_string();
     let mut appended = {
         let _writer = super::lock_writer(db).await?;
-        judged.log.append(db, &fresh_json, expires).await?
+        judged.log.append(db, &fresh, expires).await?
     };
     // RETURNING's order is not defined; the log's is.
     appended.sort_unstable();
@@ -245,7 +261,7 @@ async fn append_and_judge(
     judged.last = newest;
     // Judge our rows in log order; hand each fingerprint's one acceptance to the first
     // request of the batch that carried it.
-    let mut accepted: HashSet<i64> = appended
+    let mut accepted: foldhash::HashSet<i64> = appended
         .iter()
         .filter(|&&(_, fp)| {
             // Without other rows read, the batch's own fingerprints were checked unseen
@@ -264,8 +280,13 @@ async fn append_and_judge(
         .collect())
 }
 
+/// The pool's append: every row in one statement, `id`s from `RETURNING`.
 const APPEND: &str = "INSERT INTO \"dpop_proof_log\" (\"fp\", \"expires\") \
                       SELECT \"value\", ?1 FROM json_each(?2) RETURNING \"id\", \"fp\"";
+/// The own connection's append: one row a statement within one transaction, each `id` read
+/// back with `sqlite3_last_insert_rowid` (no `RETURNING`, whose rows SQLite buffers in a
+/// temporary B-tree it opens and closes per statement, and no JSON to parse).
+const APPEND_ONE: &str = "INSERT INTO \"dpop_proof_log\" (\"fp\", \"expires\") VALUES (?1, ?2)";
 const BETWEEN: &str = "SELECT \"fp\", \"expires\" FROM \"dpop_proof_log\" \
                        WHERE \"id\" > ?1 AND \"id\" < ?2 ORDER BY \"id\"";
 
@@ -310,14 +331,18 @@ impl LogIo {
             .as_ref()
     }
 
-    /// Append one row per fingerprint of `fps` (a JSON array); their `(id, fp)`.
+    /// Append one row per fingerprint of `fps`, in one transaction; their `(id, fp)`.
     async fn append(
         &mut self,
         db: &super::Db,
-        fps: &str,
+        fps: &[i64],
         expires: i64,
     ) -> Result<Vec<(i64, i64)>, StoreError> {
-        if self.connection(db).is_some() {
+        if self.connection(db).is_none() {
+            let json = serde_json::Value::from(fps).to_string();
+            return self.pairs(db, APPEND, expires, json.as_str(), true).await;
+        }
+        {
             self.appends += 1;
             if self.appends >= APPENDS_PER_CHECKPOINT {
                 self.appends = 0;
@@ -332,7 +357,25 @@ impl LogIo {
                 });
             }
         }
-        self.pairs(db, APPEND, expires, fps, false).await
+        self.own_retrying(db, |conn| {
+            // IMMEDIATE: the write lock at `BEGIN` (busy now, or never within); dropped
+            // without `commit`, the transaction rolls back, so a retry starts clean.
+            let txn = rusqlite::Transaction::new_unchecked(
+                conn,
+                rusqlite::TransactionBehavior::Immediate,
+            )?;
+            let mut ids = Vec::with_capacity(fps.len());
+            {
+                let mut stmt = txn.prepare_cached(APPEND_ONE)?;
+                for &fp in fps {
+                    stmt.execute(rusqlite::params![fp, expires])?;
+                    ids.push((txn.last_insert_rowid(), fp));
+                }
+            }
+            txn.commit()?;
+            Ok(ids)
+        })
+        .await
     }
 
     /// The `(fp, expires)` of the rows with `after < id < before`, in `id` order. A long
