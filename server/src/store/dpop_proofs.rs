@@ -9,7 +9,7 @@
 //! and nothing else (migration 24). A fingerprint's *first* row in `id`
 //! order is its one accepted use, and every instance reads the log in that order, so they all
 //! agree on it. Each instance keeps the fingerprints it has read, until their windows end
-//! ([`Judged`]); a batch appends the proofs it has not seen in one statement, reads the rows
+//! ([`Judged`]); a batch appends the proofs it has not seen in one transaction, reads the rows
 //! other instances appended since its last read (none when it is alone: its own new `id`s
 //! follow the last one it knew), and then judges its own rows in `id` order.
 //!
@@ -102,7 +102,7 @@ pub async fn recorded(
 pub use migration::dpop_proof_fingerprint as fingerprint;
 
 /// Used proofs are group-committed ([`super::group_commit`]): every request that must record
-/// a `jti` queues it, and one statement records everything queued so far, so under load the
+/// a `jti` queues it, and one transaction records everything queued so far, so under load the
 /// writer lock and the commit are paid per batch instead of per proof.
 ///
 /// Single use is unchanged (RFC 9449 §11.1): across every instance sharing the database, a
@@ -125,8 +125,8 @@ pub struct UsedProofs {
 impl super::group_commit::Batch for UsedProofs {
     type Item = UsedProof;
     type Outcome = bool;
-    /// The keys go as one bound JSON array (two parameters in all); this bounds the rows one
-    /// statement writes.
+    /// On PostgreSQL (and SQLite's pool path) the keys go as one bound JSON array, two
+    /// parameters in all; this bounds the rows one transaction writes.
     const MAX: usize = 256;
     const NAME: &'static str = "DPoP replay batch";
     /// On SQLite an append runs on the calling thread and costs little beyond its commit
