@@ -906,7 +906,7 @@ async fn sqlite_replay_log_keeps_records_across_the_upgrade_and_a_restarted_log(
 
 /// How many migrations run before SQLite's replay log exists (migration 23 makes it).
 fn log_migration() -> u32 {
-    use migration::{MigrationName, MigratorTrait};
+    use migration::MigratorTrait;
     let at = migration::Migrator::migrations()
         .iter()
         .position(|m| m.name().ends_with("_dpop_proof_log"))
