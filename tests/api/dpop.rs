@@ -1014,8 +1014,8 @@ async fn sqlite_replay_log_waits_for_a_locked_database_within_the_acquire_timeou
     assert!(!store.submit(&db, (key("b"), until)).await.unwrap());
 }
 
-/// SQLite: an instance that starts after many proofs were used (more than one long read's
-/// worth, which goes to the pool) refuses each of them and accepts new ones.
+/// SQLite: an instance that starts after many proofs were used (6,000 rows read in one go
+/// on the log's blocking thread) refuses each of them and accepts new ones.
 #[tokio::test]
 async fn sqlite_replay_log_read_whole_at_start_refuses_every_used_proof() {
     use latch::store::dpop_proofs::{GroupInsert, fingerprint};

@@ -129,9 +129,8 @@ impl super::group_commit::Batch for UsedProofs {
     /// parameters in all; this bounds the rows one transaction writes.
     const MAX: usize = 256;
     const NAME: &'static str = "DPoP replay batch";
-    /// On SQLite an append runs on the calling thread and costs little beyond its commit
-    /// (locks, a few WAL pages), so without a yield a batch held ~7 proofs (BENCHMARKS.md,
-    /// session 10).
+    /// On SQLite an append costs little beyond its commit (locks, one WAL page), so without
+    /// a yield a batch held ~7 proofs (BENCHMARKS.md, session 10).
     const GATHER: bool = true;
 
     async fn run(&self, db: &super::Db, chunk: &[UsedProof]) -> Result<Vec<bool>, StoreError> {
@@ -290,30 +289,36 @@ const APPEND_ONE: &str = "INSERT INTO \"dpop_proof_log\" (\"fp\", \"expires\") V
 const BETWEEN: &str = "SELECT \"fp\", \"expires\" FROM \"dpop_proof_log\" \
                        WHERE \"id\" > ?1 AND \"id\" < ?2 ORDER BY \"id\"";
 
-/// Rows beyond which a read of other instances' rows goes to the pool ([`LogIo::between`]).
-const LONG_READ: i64 = 4096;
-
 /// How many appends between two checkpoints asked of the pool: each append writes a few
 /// WAL pages, and SQLite's own default is a checkpoint per 1000 pages.
 const APPENDS_PER_CHECKPOINT: u32 = 256;
 
 /// Where the log's statements run. On a database file, on a connection of the log's own,
-/// on the calling thread: an append is a few µs of SQLite, and each statement sent to a
-/// pooled connection's worker thread cost two thread switches and ~10 µs a batch more on
-/// one core (BENCHMARKS.md, session 10). It never waits inside SQLite (no busy timeout: a
-/// busy database is retried after an async sleep, within the pool's acquire timeout) and
-/// never checkpoints inline (a checkpoint writes and syncs up to 1000 pages; it is asked
-/// of the pool instead, every [`APPENDS_PER_CHECKPOINT`] appends). Anything else (an
-/// in-memory database, a file it cannot open) uses the pool.
+/// on the runtime's blocking threads (`spawn_blocking`), never on the request's thread: an
+/// append writes the WAL, and the first append after each checkpoint restarts the WAL and
+/// fsyncs its header (SQLite does so whatever `synchronous` short of `OFF`: without it a
+/// write reordered by the disk could corrupt the database, sqlite.org/src/info/ff5be73dee).
+/// On the request thread, a slow fsync stopped every request of the worker: session 11 saw
+/// two runs with a p99 near 0.5 s and the CPU idle (BENCHMARKS.md). A statement on the
+/// blocking pool costs a thread hand-off a batch, where a statement on a sqlx-sqlite worker
+/// cost ~10 µs a batch more through sqlx's statement machinery (session 10). It never waits
+/// inside SQLite (no busy timeout: a busy database is retried after an async sleep, within
+/// the pool's acquire timeout) and never checkpoints inline (a checkpoint writes and syncs
+/// up to 1000 pages; it is asked of the pool instead, every [`APPENDS_PER_CHECKPOINT`]
+/// appends). Anything else (an in-memory database, a file it cannot open) uses the pool.
 #[derive(Default)]
 struct LogIo {
-    /// `None` until the first batch; then `Some(None)` when the pool is to be used.
-    own: Option<Option<rusqlite::Connection>>,
+    /// `None` until the first batch; then `Some(None)` when the pool is to be used. Batches
+    /// run one at a time (`UsedProofs::judged`), so the lock is never contended; it is what
+    /// lets a blocking thread borrow the connection.
+    own: Option<Option<OwnConnection>>,
     appends: u32,
 }
 
+type OwnConnection = std::sync::Arc<std::sync::Mutex<rusqlite::Connection>>;
+
 impl LogIo {
-    fn connection(&mut self, db: &super::Db) -> Option<&rusqlite::Connection> {
+    fn connection(&mut self, db: &super::Db) -> Option<OwnConnection> {
         self.own
             .get_or_insert_with(|| {
                 let file = db
@@ -327,8 +332,9 @@ impl LogIo {
                     })
                     .ok()
                     .flatten()
+                    .map(|c| std::sync::Arc::new(std::sync::Mutex::new(c)))
             })
-            .as_ref()
+            .clone()
     }
 
     /// Append one row per fingerprint of `fps`, in one transaction; their `(id, fp)`.
@@ -340,24 +346,23 @@ impl LogIo {
     ) -> Result<Vec<(i64, i64)>, StoreError> {
         if self.connection(db).is_none() {
             let json = serde_json::Value::from(fps).to_string();
-            return self.pairs(db, APPEND, expires, json.as_str(), true).await;
+            return on_pool(db, APPEND, [expires.into(), json.into()]).await;
         }
-        {
-            self.appends += 1;
-            if self.appends >= APPENDS_PER_CHECKPOINT {
-                self.appends = 0;
-                let db = db.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = db
-                        .execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)")
-                        .await
-                    {
-                        tracing::warn!(error = %e, "WAL checkpoint after the DPoP replay log");
-                    }
-                });
-            }
+        self.appends += 1;
+        if self.appends >= APPENDS_PER_CHECKPOINT {
+            self.appends = 0;
+            let db = db.clone();
+            tokio::spawn(async move {
+                if let Err(e) = db
+                    .execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)")
+                    .await
+                {
+                    tracing::warn!(error = %e, "WAL checkpoint after the DPoP replay log");
+                }
+            });
         }
-        self.own_retrying(db, |conn| {
+        let fps = fps.to_vec();
+        self.own_retrying(db, move |conn| {
             // IMMEDIATE: the write lock at `BEGIN` (busy now, or never within); dropped
             // without `commit`, the transaction rolls back, so a retry starts clean.
             let txn = rusqlite::Transaction::new_unchecked(
@@ -367,7 +372,7 @@ impl LogIo {
             let mut ids = Vec::with_capacity(fps.len());
             {
                 let mut stmt = txn.prepare_cached(APPEND_ONE)?;
-                for &fp in fps {
+                for &fp in &fps {
                     stmt.execute(rusqlite::params![fp, expires])?;
                     ids.push((txn.last_insert_rowid(), fp));
                 }
@@ -378,68 +383,58 @@ impl LogIo {
         .await
     }
 
-    /// The `(fp, expires)` of the rows with `after < id < before`, in `id` order. A long
-    /// read (the first batch after start-up reads the whole log: up to a window's worth of
-    /// proofs, ~0.3 s at 10k a second) goes to the pool's worker thread, so it does not hold
-    /// up the requests of the calling thread.
+    /// The `(fp, expires)` of the rows with `after < id < before`, in `id` order (the first
+    /// batch after start-up reads the whole log: up to a window's worth of proofs, ~0.3 s at
+    /// 10k a second, on the blocking thread like every statement of the log).
     async fn between(
         &mut self,
         db: &super::Db,
         after: i64,
         before: i64,
     ) -> Result<Vec<(i64, i64)>, StoreError> {
-        let long = before.saturating_sub(after) > LONG_READ;
-        self.pairs(db, BETWEEN, after, before, long).await
-    }
-
-    /// Run `sql` (two parameters, two integer columns) on the log's own connection, or on
-    /// the pool when `on_pool` or when there is no connection of its own.
-    async fn pairs<A, B>(
-        &mut self,
-        db: &super::Db,
-        sql: &str,
-        a: A,
-        b: B,
-        on_pool: bool,
-    ) -> Result<Vec<(i64, i64)>, StoreError>
-    where
-        A: rusqlite::ToSql + Into<Value> + Copy,
-        B: rusqlite::ToSql + Into<Value> + Copy,
-    {
-        if on_pool || self.connection(db).is_none() {
-            let rows = db
-                .query_all_raw(Statement::from_sql_and_values(
-                    DbBackend::Sqlite,
-                    sql,
-                    [a.into(), b.into()],
-                ))
-                .await?;
-            return Ok(rows
-                .into_iter()
-                .map(|row| Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?)))
-                .collect::<Result<_, sea_orm::DbErr>>()?);
+        if self.connection(db).is_none() {
+            return on_pool(db, BETWEEN, [after.into(), before.into()]).await;
         }
-        self.own_retrying(db, |conn| {
-            let mut stmt = conn.prepare_cached(sql)?;
-            let rows = stmt.query_map(rusqlite::params![a, b], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        self.own_retrying(db, move |conn| {
+            let mut stmt = conn.prepare_cached(BETWEEN)?;
+            let rows = stmt.query_map(rusqlite::params![after, before], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
             rows.collect()
         })
         .await
     }
 
-    /// Run `f` on the log's own connection; while the database is busy (another process
-    /// writing), again after a millisecond, for at most the pool's acquire timeout.
-    async fn own_retrying<T>(
-        &mut self,
-        db: &super::Db,
-        f: impl Fn(&rusqlite::Connection) -> rusqlite::Result<T>,
-    ) -> Result<T, StoreError> {
+    /// Run `f` on the log's own connection on a blocking thread; while the database is busy
+    /// (another process writing), again after a millisecond, for at most the pool's acquire
+    /// timeout.
+    async fn own_retrying<T, F>(&mut self, db: &super::Db, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: Fn(&rusqlite::Connection) -> rusqlite::Result<T> + Send + Sync + 'static,
+    {
         let deadline = tokio::time::Instant::now() + super::acquire_timeout(db);
+        let f = std::sync::Arc::new(f);
         loop {
             let Some(conn) = self.connection(db) else {
                 return Err(own_error("the log's connection is gone"));
             };
-            match f(conn) {
+            let run = f.clone();
+            let result = tokio::task::spawn_blocking(move || {
+                let conn = conn
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                run(&conn)
+            })
+            .await;
+            let result = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    self.own = None;
+                    return Err(own_error(&format!("the log's thread failed: {e}")));
+                }
+            };
+            match result {
                 Ok(t) => return Ok(t),
                 Err(rusqlite::Error::SqliteFailure(e, _))
                     if matches!(
@@ -462,6 +457,25 @@ impl LogIo {
             }
         }
     }
+}
+
+/// Run `sql` (two parameters, two integer columns) on a pooled connection.
+async fn on_pool(
+    db: &super::Db,
+    sql: &str,
+    values: [Value; 2],
+) -> Result<Vec<(i64, i64)>, StoreError> {
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            sql,
+            values,
+        ))
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?)))
+        .collect::<Result<_, sea_orm::DbErr>>()?)
 }
 
 fn own_error(msg: &str) -> StoreError {
