@@ -965,6 +965,32 @@ async fn sqlite_replay_log_ids_are_not_reused_across_the_lean_log_upgrade() {
     assert!(one.submit(&db, (key("i"), until)).await.unwrap());
 }
 
+/// SQLite without a file to share (in memory): the log has no connection of its own and runs
+/// on the pool (one statement with `RETURNING`); two instances on it still accept each proof
+/// once, copies within one batch included.
+#[tokio::test]
+async fn sqlite_replay_log_on_the_pool_accepts_each_proof_once() {
+    use latch::store::dpop_proofs::GroupInsert;
+    use migration::{Migrator, MigratorTrait};
+    // One connection: every pooled statement sees the same in-memory database.
+    let mut options = sea_orm::ConnectOptions::new("sqlite::memory:");
+    options.max_connections(1).min_connections(1);
+    let db = sea_orm::Database::connect(options).await.unwrap();
+    Migrator::up(&db, None).await.unwrap();
+    let until = chrono::Utc::now() + chrono::Duration::seconds(60);
+    let key = |s: &str| latch::crypto::sha256_hex(&format!("jkt:{s}"));
+    let (one, two) = (GroupInsert::default(), GroupInsert::default());
+    let batch =
+        futures_util::future::join_all(["a", "b", "a"].map(|s| one.submit(&db, (key(s), until))))
+            .await;
+    let firsts: Vec<bool> = batch.into_iter().map(Result::unwrap).collect();
+    assert_eq!(firsts.iter().filter(|f| **f).count(), 2, "{firsts:?}");
+    assert!(!two.submit(&db, (key("b"), until)).await.unwrap());
+    assert!(two.submit(&db, (key("c"), until)).await.unwrap());
+    assert!(!one.submit(&db, (key("c"), until)).await.unwrap());
+    assert!(!one.submit(&db, (key("a"), until)).await.unwrap());
+}
+
 /// SQLite: the replay log's own connection never waits inside SQLite. While another process
 /// holds the write lock, a batch retries and succeeds once the lock is released; held past
 /// the pool's acquire timeout, the batch is "unavailable" (503), and nothing was recorded.

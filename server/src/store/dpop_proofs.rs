@@ -289,8 +289,8 @@ const APPEND_ONE: &str = "INSERT INTO \"dpop_proof_log\" (\"fp\", \"expires\") V
 const BETWEEN: &str = "SELECT \"fp\", \"expires\" FROM \"dpop_proof_log\" \
                        WHERE \"id\" > ?1 AND \"id\" < ?2 ORDER BY \"id\"";
 
-/// How many appends between two checkpoints asked of the pool: each append writes a few
-/// WAL pages, and SQLite's own default is a checkpoint per 1000 pages.
+/// How many appends between two checkpoints asked of the pool: each append writes about one
+/// WAL page (migration 24), and SQLite's own default is a checkpoint per 1000 pages.
 const APPENDS_PER_CHECKPOINT: u32 = 256;
 
 /// Where the log's statements run. On a database file, on a connection of the log's own,
