@@ -489,16 +489,27 @@ pub struct Process {
     db: String,
     data_dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Set after the defaults, so they win over them (and over the CLI's).
+    env: Vec<(String, String)>,
 }
 
 impl Process {
     pub fn start(db: &str) -> Self {
+        Self::start_with_env(db, &[])
+    }
+
+    /// As [`start`](Self::start), with `env` added to (or replacing) the defaults.
+    pub fn start_with_env(db: &str, env: &[(&str, &str)]) -> Self {
         let mut p = Process {
             base: String::new(),
             port: free_port(),
             db: db.to_owned(),
             data_dir: tempfile::tempdir().expect("temp dir"),
             child: None,
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         };
         p.base = format!("http://127.0.0.1:{}", p.port);
         p.restart();
@@ -515,6 +526,7 @@ impl Process {
             .env("LATCH_WORKERS", "2")
             .env("LATCH_LOG", "error")
             .env_remove("LATCH_REDIS_URL");
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
     }
 

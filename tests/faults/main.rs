@@ -11,6 +11,7 @@
 
 mod f4_races;
 mod f5_rotation;
+mod f8_slow_disk;
 mod infra;
 mod soak;
 

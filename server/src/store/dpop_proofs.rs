@@ -299,7 +299,8 @@ const APPENDS_PER_CHECKPOINT: u32 = 256;
 /// fsyncs its header (SQLite does so whatever `synchronous` short of `OFF`: without it a
 /// write reordered by the disk could corrupt the database, sqlite.org/src/info/ff5be73dee).
 /// On the request thread, a slow fsync stopped every request of the worker: session 11 saw
-/// two runs with a p99 near 0.5 s and the CPU idle (BENCHMARKS.md). A statement on the
+/// two runs with a p99 near 0.5 s and the CPU idle (BENCHMARKS.md; `tests/faults`' F8 makes
+/// every fsync take 2 s and checks that the worker answers meanwhile). A statement on the
 /// blocking pool costs a thread hand-off a batch, where a statement on a sqlx-sqlite worker
 /// cost ~10 µs a batch more through sqlx's statement machinery (session 10). It never waits
 /// inside SQLite (no busy timeout: a busy database is retried after an async sleep, within
