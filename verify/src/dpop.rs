@@ -65,6 +65,8 @@ pub enum ProofError {
     Malformed,
     #[error("The DPoP proof's typ must be dpop+jwt")]
     Type,
+    #[error("The DPoP proof names critical header parameters (crit) that are not understood")]
+    Critical,
     #[error("The DPoP proof's alg must be one of {}", SIGNING_ALGS.join(" "))]
     Algorithm,
     #[error("The DPoP proof's jwk is missing, private or does not suit alg")]
@@ -90,7 +92,9 @@ struct Claims {
     jti: Option<String>,
     htm: Option<String>,
     htu: Option<String>,
-    iat: Option<i64>,
+    /// A NumericDate (RFC 7519 §2): seconds, possibly with a fraction; anything else is a
+    /// bad `iat` (`Time`), not a bad proof.
+    iat: Option<Value>,
     ath: Option<String>,
     nonce: Option<String>,
 }
@@ -190,8 +194,8 @@ fn thumbprint_of(members: &[(&str, &str)]) -> String {
 }
 
 /// RFC 9449 §4.3 step 9: `htu` matches the request URL once both are normalised (RFC 3986
-/// §6.2.2 and §6.2.3: case of scheme and host, default port, dot segments, percent-encoding
-/// case; the `url` crate's parse does these) and query and fragment are dropped.
+/// §6.2.2 and §6.2.3: case of scheme and host, default port and dot segments, which the `url`
+/// crate's parse does; percent-encoding, done here) and query and fragment are dropped.
 pub fn htu_matches(htu: &str, request_url: &str) -> bool {
     fn norm(s: &str) -> Option<url::Url> {
         let mut u = url::Url::parse(s).ok()?;
@@ -200,6 +204,10 @@ pub fn htu_matches(htu: &str, request_url: &str) -> bool {
         }
         u.set_query(None);
         u.set_fragment(None);
+        if u.path().contains('%') {
+            let path = normalize_percent_encoding(u.path());
+            u.set_path(&path);
+        }
         Some(u)
     }
     // The same text normalises to the same URL: one parse instead of two (what a client
@@ -223,6 +231,36 @@ pub fn htu_matches(htu: &str, request_url: &str) -> bool {
         (Some(a), Some(b)) => a == b,
         _ => false,
     }
+}
+
+/// RFC 3986 §6.2.2.2: a percent-encoded unreserved character is the character itself, and
+/// the hex digits of every other percent-encoding are upper case.
+fn normalize_percent_encoding(path: &str) -> String {
+    let b = path.as_bytes();
+    let mut out = String::with_capacity(path.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                b.get(i + 1).copied().and_then(hex),
+                b.get(i + 2).copied().and_then(hex),
+            )
+        {
+            let c = (hi * 16 + lo) as u8;
+            if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
+                out.push(c as char);
+            } else {
+                out.push_str(&format!("%{c:02X}"));
+            }
+            i += 3;
+            continue;
+        }
+        // `url` has percent-encoded everything outside ASCII, so this is one byte a char.
+        out.push(b[i] as char);
+        i += 1;
+    }
+    out
 }
 
 /// A proof header that passed §4.3 steps 4, 5 and 7, with its key ready for step 6.
@@ -255,9 +293,20 @@ fn check_header(h64: &str) -> Result<CheckedHeader, ProofError> {
     let header: Map<String, Value> = b64(h64)
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or(ProofError::Malformed)?;
-    // Step 4: `typ` is exactly `dpop+jwt` (§4.2).
-    if header.get("typ").and_then(Value::as_str) != Some("dpop+jwt") {
+    // Step 4: `typ` is `dpop+jwt` (§4.2), a media type: compared without regard to case, and
+    // with the `application/` prefix the JWS spec lets a sender keep (RFC 7515 §4.1.9).
+    let typ = header.get("typ").and_then(Value::as_str).unwrap_or("");
+    let typ = match typ.get(..12) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &typ[12..],
+        _ => typ,
+    };
+    if !typ.eq_ignore_ascii_case("dpop+jwt") {
         return Err(ProofError::Type);
+    }
+    // No JWS extension is understood here, so a proof that marks one critical is refused
+    // (RFC 7515 §4.1.11), as the introspection-response check does.
+    if header.contains_key("crit") {
+        return Err(ProofError::Critical);
     }
     // Step 5: an asymmetric algorithm we support; `none` and `HS*` are not in the list.
     let alg_name = header
@@ -408,7 +457,11 @@ fn verify_with(
         return Err(ProofError::Url);
     }
     // Step 11: `iat` within the window (§11.1).
-    let iat = claims.iat.ok_or(ProofError::Time)?;
+    let iat = claims
+        .iat
+        .as_ref()
+        .and_then(|n| n.as_i64().or_else(|| n.as_f64().map(|f| f.floor() as i64)))
+        .ok_or(ProofError::Time)?;
     if iat < expect.now.saturating_sub(expect.max_age)
         || iat > expect.now.saturating_add(expect.max_future)
     {
@@ -643,6 +696,28 @@ pub(crate) mod tests {
         let mut hh = h.clone();
         hh["typ"] = json!("JWT");
         assert_eq!(ok(&hh, &claims(now)), Err(ProofError::Type));
+        hh["typ"] = json!("application/jwt");
+        assert_eq!(ok(&hh, &claims(now)), Err(ProofError::Type));
+        hh.as_object_mut().unwrap().remove("typ");
+        assert_eq!(ok(&hh, &claims(now)), Err(ProofError::Type));
+        // A media type: any case, with or without `application/` (RFC 7515 §4.1.9).
+        for typ in ["DPoP+JWT", "application/dpop+jwt", "Application/DPOP+jwt"] {
+            hh["typ"] = json!(typ);
+            assert!(ok(&hh, &claims(now)).is_ok(), "{typ}");
+        }
+        // An extension marked critical is not understood (RFC 7515 §4.1.11).
+        let mut hh = h.clone();
+        hh["crit"] = json!(["urn:x:unknown"]);
+        hh["urn:x:unknown"] = json!(1);
+        assert_eq!(ok(&hh, &claims(now)), Err(ProofError::Critical));
+        // `iat` is a NumericDate, which may carry a fraction (RFC 7519 §2).
+        let mut c = claims(now);
+        c["iat"] = json!(now as f64 - 0.5);
+        assert!(ok(&h, &c).is_ok());
+        c["iat"] = json!(now as f64 - 61.5);
+        assert_eq!(ok(&h, &c), Err(ProofError::Time));
+        c["iat"] = json!("1000");
+        assert_eq!(ok(&h, &c), Err(ProofError::Time));
         for alg in ["none", "HS256", "ES512", ""] {
             let mut hh = h.clone();
             hh["alg"] = json!(alg);
@@ -791,6 +866,18 @@ pub(crate) mod tests {
         ));
         assert!(!htu_matches("https://a.b/x", "https://a.b/y"));
         assert!(!htu_matches("https://a.b/x", "http://a.b/x"));
+        // Percent-encoding (RFC 3986 §6.2.2.2): unreserved characters decoded, hex case
+        // ignored; a reserved character stays encoded, so `%2F` is not `/`.
+        assert!(htu_matches(
+            "https://a.b/oauth/%74oken",
+            "https://a.b/oauth/token"
+        ));
+        assert!(htu_matches("https://a.b/a%2fb", "https://a.b/a%2Fb"));
+        assert!(!htu_matches("https://a.b/a%2Fb", "https://a.b/a/b"));
+        assert!(htu_matches(
+            "https://a.b/x/%2E%2E/token",
+            "https://a.b/token"
+        ));
         assert!(!htu_matches("mailto:x@y", "mailto:x@y"));
         // The same text: equal when it is an http(s) URL, whatever its query.
         assert!(htu_matches("https://a.b/x?q=1", "https://a.b/x?q=1"));
