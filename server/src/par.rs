@@ -4,6 +4,9 @@
 //! only its own requests (the stored request is bound to the authenticated client); mode:
 //! live or test alike (the request carries the client's mode).
 //!
+//! A DPoP proof sent with the request (RFC 9449 §10.1) is checked as at the token endpoint
+//! and binds the code to its key (`dpop_jkt`, which, when also sent, must name that key).
+//!
 //! The body is any authorization request, validated exactly as `/oauth/authorize` validates
 //! it (`authorize::request::parse`), so a request that would fail there fails here, as a
 //! JSON error (§2.3) instead of a page or a redirect. A valid one is stored under the SHA-256
@@ -66,6 +69,19 @@ async fn post_par(
         .filter(|(k, _)| k.as_str() != "client_id" && !AUTH_PARAMS.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    // RFC 9449 §10.1: a DPoP proof sent with the pushed request binds the code to its key,
+    // as `dpop_jkt` would; both at once must name the same key.
+    if let Some(proof) = crate::oauth::dpop::of_client(&state, &req, &client).await? {
+        match rest.iter().find(|(k, _)| k == "dpop_jkt") {
+            Some((_, jkt)) if *jkt != proof.jkt => {
+                return Err(OAuthError::invalid_dpop_proof(
+                    "dpop_jkt does not name the DPoP proof's key",
+                ));
+            }
+            Some(_) => {}
+            None => rest.push(("dpop_jkt".to_owned(), proof.jkt)),
+        }
+    }
     rest.sort();
     params.extend(rest);
     params.extend(

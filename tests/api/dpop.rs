@@ -490,6 +490,37 @@ async fn a_public_clients_refresh_tokens_are_bound_to_its_key() {
 }
 
 #[tokio::test]
+async fn a_public_clients_unbound_refresh_token_refreshed_with_a_proof_is_bound_from_then_on() {
+    // Arrange: a code redeemed without DPoP gives an unbound refresh token.
+    let app = spawn_app().await;
+    app.create_user(EMAIL, PASSWORD).await;
+    let c = app.public_client().await;
+    let (key, other) = (Key::new(), Key::new());
+    let url = token_url(&app);
+    let (code, verifier) = code_for(&app, &c, &[]).await;
+    let body = json(redeem(&app, &c, &code, &verifier, &[]).await).await;
+    assert_eq!(body["token_type"], "Bearer");
+    let rt = body["refresh_token"].as_str().unwrap().to_owned();
+
+    // Act: refresh it with a proof (RFC 9449 §5).
+    let res = refresh(&app, &c, &rt, &[&key.proof("POST", &url)]).await;
+    assert_eq!(res.status(), 200);
+    let body = json(res).await;
+    assert_eq!(body["token_type"], "DPoP");
+    let rt2 = body["refresh_token"].as_str().unwrap().to_owned();
+
+    // Assert: the successor is bound to that key.
+    expect_dpop_error(refresh(&app, &c, &rt2, &[]).await, "invalid_dpop_proof").await;
+    expect_dpop_error(
+        refresh(&app, &c, &rt2, &[&other.proof("POST", &url)]).await,
+        "invalid_dpop_proof",
+    )
+    .await;
+    let res = refresh(&app, &c, &rt2, &[&key.proof("POST", &url)]).await;
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
 async fn dpop_jkt_binds_the_code_to_the_key() {
     let app = spawn_app().await;
     app.create_user(EMAIL, PASSWORD).await;
@@ -513,6 +544,83 @@ async fn dpop_jkt_binds_the_code_to_the_key() {
     let res = redeem(&app, &c, &code, &verifier, &[&key.proof("POST", &url)]).await;
     assert_eq!(res.status(), 200);
     assert_eq!(json(res).await["token_type"], "DPoP");
+}
+
+/// `POST /oauth/par` for the public client `c` with these `DPoP` headers.
+async fn par(
+    app: &TestApp,
+    c: &TestClient,
+    extra: &[(&str, &str)],
+    proofs: &[&str],
+) -> (reqwest::Response, String) {
+    let (verifier, challenge) = pkce_pair();
+    let mut form = vec![
+        ("client_id", c.id.as_str()),
+        ("response_type", "code"),
+        ("redirect_uri", c.redirect_uri.as_str()),
+        ("scope", "openid read"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    form.extend_from_slice(extra);
+    let mut req = app.http.post(app.url("/oauth/par"));
+    for p in proofs {
+        req = req.header("DPoP", *p);
+    }
+    (req.form(&form).send().await.unwrap(), verifier)
+}
+
+#[tokio::test]
+async fn a_proof_with_a_pushed_request_binds_the_code_to_its_key() {
+    // Arrange
+    let app = spawn_app().await;
+    app.create_user(EMAIL, PASSWORD).await;
+    let c = app.public_client().await;
+    let (key, other) = (Key::new(), Key::new());
+    let par_url = format!("{}/oauth/par", app.settings.issuer);
+    let url = token_url(&app);
+
+    // Act: push with a proof and no `dpop_jkt` (RFC 9449 §10.1), then sign in.
+    let (res, verifier) = par(&app, &c, &[], &[&key.proof("POST", &par_url)]).await;
+    assert_eq!(res.status(), 201, "a pushed request with a proof");
+    let uri = json(res).await["request_uri"].as_str().unwrap().to_owned();
+    let code = app.obtain_code(&c, EMAIL, &[("request_uri", &uri)]).await;
+
+    // Assert: the code is bound to the proof's key, as with `dpop_jkt`.
+    expect_dpop_error(
+        redeem(&app, &c, &code, &verifier, &[]).await,
+        "invalid_dpop_proof",
+    )
+    .await;
+    expect_dpop_error(
+        redeem(&app, &c, &code, &verifier, &[&other.proof("POST", &url)]).await,
+        "invalid_dpop_proof",
+    )
+    .await;
+    let res = redeem(&app, &c, &code, &verifier, &[&key.proof("POST", &url)]).await;
+    assert_eq!(res.status(), 200);
+    let body = json(res).await;
+    assert_eq!(body["token_type"], "DPoP");
+    let claims = jwt_claims(body["access_token"].as_str().unwrap());
+    assert_eq!(claims["cnf"]["jkt"], key.jkt());
+
+    // A proof and a `dpop_jkt` naming another key; a proof that is not one; a proof for
+    // another URL; a proof used before: each refused as the token endpoint refuses it.
+    let used = key.proof("POST", &par_url);
+    let (res, _) = par(&app, &c, &[("dpop_jkt", &other.jkt())], &[&used]).await;
+    expect_dpop_error(res, "invalid_dpop_proof").await;
+    let (res, _) = par(&app, &c, &[], &["not.a.proof"]).await;
+    expect_dpop_error(res, "invalid_dpop_proof").await;
+    let (res, _) = par(&app, &c, &[], &[&key.proof("POST", &url)]).await;
+    expect_dpop_error(res, "invalid_dpop_proof").await;
+    let (res, _) = par(&app, &c, &[], &[&used]).await;
+    expect_dpop_error(res, "invalid_dpop_proof").await;
+    let fresh = key.proof("POST", &par_url);
+    let (res, _) = par(&app, &c, &[], &[&fresh, &fresh]).await;
+    expect_dpop_error(res, "invalid_dpop_proof").await;
+    // Both, naming the same key: accepted.
+    let (res, _) = par(&app, &c, &[("dpop_jkt", &key.jkt())], &[&fresh]).await;
+    assert_eq!(res.status(), 201);
 }
 
 async fn resource(app: &TestApp, path: &str, auth: &str, proof: Option<&str>) -> reqwest::Response {
@@ -738,6 +846,60 @@ async fn with_redis_a_proof_is_single_use_across_instances_without_table_rows() 
         .await
         .unwrap();
     assert_eq!(rows, 0, "Redis holds the used proofs");
+}
+
+#[tokio::test]
+async fn dynamic_registration_takes_dpop_bound_access_tokens() {
+    // Arrange: a client registered with RFC 9449 §5.2's metadata (RFC 7591).
+    let app = spawn_app().await;
+    let (iat, _) = latch::clients::registration::mint_iat(&app.db, None, 3600, app.clock.now())
+        .await
+        .unwrap();
+    let mut body = json!({
+        "client_name": "Gateway", "grant_types": ["client_credentials"], "scope": "read",
+        "token_endpoint_auth_method": "client_secret_basic", "dpop_bound_access_tokens": true,
+    });
+    let res = app
+        .http
+        .post(app.url("/oauth/register"))
+        .bearer_auth(&iat)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let reg = json(res).await;
+    assert_eq!(reg["dpop_bound_access_tokens"], true, "{reg}");
+    let c = TestClient {
+        id: reg["client_id"].as_str().unwrap().to_owned(),
+        secret: reg["client_secret"].as_str().map(str::to_owned),
+        redirect_uri: String::new(),
+    };
+    let key = Key::new();
+
+    // Act + Assert: every token request needs a proof.
+    expect_dpop_error(cc(&app, &c, &[]).await, "invalid_dpop_proof").await;
+    let res = cc(&app, &c, &[&key.proof("POST", &token_url(&app))]).await;
+    assert_eq!(json(res).await["token_type"], "DPoP");
+
+    // An update that omits it puts it back to false (RFC 7592 §2.2), and says so.
+    body["client_id"] = reg["client_id"].clone();
+    body.as_object_mut()
+        .unwrap()
+        .remove("dpop_bound_access_tokens");
+    let uri = reg["registration_client_uri"].as_str().unwrap();
+    let res = app
+        .http
+        .put(app.url(uri.trim_start_matches(app.settings.issuer.as_str())))
+        .bearer_auth(reg["registration_access_token"].as_str().unwrap())
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(json(res).await["dpop_bound_access_tokens"], false);
+    let res = cc(&app, &c, &[]).await;
+    assert_eq!(json(res).await["token_type"], "Bearer");
 }
 
 #[tokio::test]

@@ -89,6 +89,8 @@ pub struct Request {
     pub jwks: Option<Value>,
     pub jwks_uri: Option<String>,
     pub require_pushed_authorization_requests: Option<bool>,
+    /// RFC 9449 §5.2: every token request of the client must carry a DPoP proof.
+    pub dpop_bound_access_tokens: Option<bool>,
     /// RFC 7591 §2.3; refused (`unapproved_software_statement`).
     pub software_statement: Option<Value>,
     /// RFC 7592 §2.2: an update names the client, and may repeat its current secret.
@@ -320,6 +322,7 @@ pub fn response(c: &entity::client::Model, issuer: &str) -> Value {
         "token_endpoint_auth_method": c.token_endpoint_auth_method,
         "scope": c.scopes,
         "require_pushed_authorization_requests": c.require_par,
+        "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
         "registration_client_uri": client_uri(issuer, &c.id),
     });
     let Some(obj) = v.as_object_mut() else {
@@ -451,9 +454,11 @@ pub async fn register(
     door: Door<'_>,
     now: DateTime<Utc>,
 ) -> Result<Registered, RegistrationError> {
+    let dpop_bound = req.dpop_bound_access_tokens.unwrap_or(false);
     let (logout, new, protocol) = prepare(req, door)?;
     let (client, secret) = super::create_with(db, catalog, logos, new, protocol).await?;
     let client = super::logout::set_logout(db, rows, &client, &logout).await?;
+    let client = super::set_dpop_bound(db, rows, &client, dpop_bound).await?;
     let access_token = crypto::mint_secret(RAT_PREFIX);
     let tx = store::begin_write(db).await?;
     if let Door::Initial(iat) = door
@@ -498,9 +503,12 @@ pub async fn update(
 ) -> Result<entity::client::Model, RegistrationError> {
     let logout = req.logout(true);
     logout.validate()?;
+    // Omitted, it is back to its default, false (§2.2), like every other field.
+    let dpop_bound = req.dpop_bound_access_tokens.unwrap_or(false);
     let u = req.into_update(client, now)?;
     let updated = super::update(db, catalog, rows, logos, client, u).await?;
-    Ok(super::logout::set_logout(db, rows, &updated, &logout).await?)
+    let updated = super::logout::set_logout(db, rows, &updated, &logout).await?;
+    Ok(super::set_dpop_bound(db, rows, &updated, dpop_bound).await?)
 }
 
 #[cfg(test)]
@@ -527,6 +535,7 @@ mod tests {
                     "redirect_uris", "grant_types", "response_types", "scope", "client_name",
                     "token_endpoint_auth_method", "jwks", "jwks_uri", "client_id",
                     "software_statement", "require_pushed_authorization_requests",
+                    "dpop_bound_access_tokens",
                 ]), any::<String>()),
                 0..6,
             ),

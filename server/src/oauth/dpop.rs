@@ -31,14 +31,25 @@ pub async fn at_token_endpoint(
     req: &HttpRequest,
     client: &client::Model,
 ) -> Result<Option<Proof>, OAuthError> {
+    let proof = of_client(state, req, client).await?;
+    if proof.is_none() && client.dpop_bound_access_tokens {
+        return Err(OAuthError::invalid_dpop_proof(
+            "This client must send a DPoP proof with every token request",
+        ));
+    }
+    Ok(proof)
+}
+
+/// A client's proof at an endpoint of the authorization server (the token endpoint, PAR:
+/// §10.1), checked as §4.3 says with the client's nonce setting; `Ok(None)` without one.
+pub async fn of_client(
+    state: &AppState,
+    req: &HttpRequest,
+    client: &client::Model,
+) -> Result<Option<Proof>, OAuthError> {
     let header = bearer::dpop_proof(req)
         .map_err(|()| OAuthError::invalid_dpop_proof("Send exactly one DPoP header"))?;
     let Some(proof) = header else {
-        if client.dpop_bound_access_tokens {
-            return Err(OAuthError::invalid_dpop_proof(
-                "This client must send a DPoP proof with every token request",
-            ));
-        }
         return Ok(None);
     };
     let url = url_of(state, req);

@@ -200,8 +200,12 @@ pub async fn exchange(
         row.expires_at,
         &access,
         now,
-        // The family keeps the key it was bound to at issuance.
-        row.dpop_jkt.clone(),
+        // The family keeps the key it was bound to at issuance; a public client's unbound
+        // family is bound from now on to the key of the proof it refreshes with (RFC 9449
+        // §5: a public client's refresh token issued with a proof is bound to its key).
+        row.dpop_jkt
+            .clone()
+            .or_else(|| jkt.filter(|_| client.is_public).map(str::to_owned)),
     );
     new_row.amr = row.amr.clone();
     new_row.sid = row.sid.clone();
