@@ -27,7 +27,7 @@ impl Key {
         Key { pair, jwk }
     }
 
-    fn jkt(&self) -> String {
+    pub(crate) fn jkt(&self) -> String {
         latch_verify::dpop::thumbprint(&self.jwk, "ES256").unwrap()
     }
 

@@ -292,6 +292,59 @@ async fn a_gateway_exchanges_a_users_token_for_a_narrower_billing_token() {
 }
 
 #[tokio::test]
+async fn a_proof_binds_the_exchanged_token_to_the_gateways_key() {
+    // Arrange
+    let w = world().await;
+    let subject = user_token(&w, "read invoices:read").await;
+    let key = crate::dpop::Key::new();
+    let url = format!("{}/oauth/token", w.app.settings.issuer);
+    let form = [
+        ("grant_type", GRANT),
+        ("subject_token", subject.as_str()),
+        ("subject_token_type", ACCESS),
+        ("resource", BILLING),
+    ];
+    let send = |proof: Option<String>| {
+        let mut req = w
+            .app
+            .http
+            .post(w.app.url("/oauth/token"))
+            .basic_auth(&w.gateway.id, w.gateway.secret.as_deref());
+        if let Some(p) = proof {
+            req = req.header("DPoP", p);
+        }
+        req.form(&form).send()
+    };
+
+    // Act: the exchange with a DPoP proof (RFC 9449 §5: every grant).
+    let res = send(Some(key.proof("POST", &url))).await.unwrap();
+
+    // Assert: a DPoP token bound to the gateway's key, as introspection says too.
+    assert_eq!(res.status(), 200);
+    let body = json(res).await;
+    assert_eq!(body["token_type"], "DPoP", "{body}");
+    assert_eq!(body["issued_token_type"], ACCESS);
+    let token = body["access_token"].as_str().unwrap();
+    let claims = verify_with_jwks(&w.app, token, "at+jwt", BILLING).await;
+    assert_eq!(claims["cnf"]["jkt"], key.jkt());
+    assert_eq!(claims["act"], json!({"sub": w.gateway.id}));
+    let seen = introspect(&w.app, &w.rs, token).await;
+    assert_eq!(seen["cnf"]["jkt"], key.jkt(), "{seen}");
+    assert_eq!(seen["token_type"], "DPoP");
+    // A bad proof is refused as at every grant; without one the token is Bearer.
+    let res = send(Some("not.a.proof".into())).await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(json(res).await["error"], "invalid_dpop_proof");
+    let body = json(send(None).await.unwrap()).await;
+    assert_eq!(body["token_type"], "Bearer");
+    assert!(
+        jwt_claims(body["access_token"].as_str().unwrap())
+            .get("cnf")
+            .is_none()
+    );
+}
+
+#[tokio::test]
 async fn scopes_never_widen() {
     // Arrange: the subject holds only invoices:read of the Billing API.
     let w = world().await;

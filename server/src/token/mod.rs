@@ -43,26 +43,30 @@ async fn post_token(
     // RFC 9449 §5: a proof binds what every grant issues now to its key.
     let dpop = crate::oauth::dpop::at_token_endpoint(&state, &req, &client).await?;
     let proof = dpop.as_ref();
-    let issued = match request {
-        GrantRequest::AuthorizationCode(r) => {
-            grants::authorization_code::exchange(&state, &req, &client, r, proof).await?
-        }
-        GrantRequest::RefreshToken(r) => {
-            grants::refresh_token::exchange(&state, &req, &client, r, proof).await?
-        }
-        GrantRequest::ClientCredentials(r) => {
-            grants::client_credentials::exchange(&state, &client, r, proof).await?
-        }
+    let bound = dpop.is_some();
+    let mut res = match request {
+        GrantRequest::AuthorizationCode(r) => issue::response(
+            &grants::authorization_code::exchange(&state, &req, &client, r, proof).await?,
+            bound,
+        ),
+        GrantRequest::RefreshToken(r) => issue::response(
+            &grants::refresh_token::exchange(&state, &req, &client, r, proof).await?,
+            bound,
+        ),
+        GrantRequest::ClientCredentials(r) => issue::response(
+            &grants::client_credentials::exchange(&state, &client, r, proof).await?,
+            bound,
+        ),
         // RFC 8693 §2.2.1: its own response members (`issued_token_type`).
-        GrantRequest::TokenExchange(r) => {
-            let issued = grants::token_exchange::exchange(&state, &req, &client, r).await?;
-            return Ok(grants::token_exchange::response(&issued));
-        }
-        GrantRequest::DeviceCode(r) => {
-            grants::device_code::exchange(&state, &client, r, proof).await?
-        }
+        GrantRequest::TokenExchange(r) => grants::token_exchange::response(
+            &grants::token_exchange::exchange(&state, &req, &client, r, proof).await?,
+            bound,
+        ),
+        GrantRequest::DeviceCode(r) => issue::response(
+            &grants::device_code::exchange(&state, &client, r, proof).await?,
+            bound,
+        ),
     };
-    let mut res = issue::response(&issued, dpop.is_some());
     // RFC 9449 §8.2: where nonces are required, the next one comes with each answer, so
     // the client's next request needs no `use_dpop_nonce` round trip.
     if dpop.is_some() && (state.dpop.require_nonce || client.dpop_require_nonce) {

@@ -4,6 +4,10 @@
 //! for whom (`act`, §4.1). Never a refresh token (§2.2.1: the exchanged token lives no
 //! longer than its subject).
 //!
+//! With a DPoP proof (RFC 9449 §5) the issued token is bound to the proof's key, as every
+//! grant's is; the subject token's own binding is to its holder's key, which the exchanging
+//! client does not hold, so it is not carried over.
+//!
 //! Who may call it: clients with the grant enabled, and only into the APIs their policy
 //! (`client.token_exchange_audiences`) names. Each issued token is recorded with the
 //! `jti` it was exchanged from, so revoking the subject (or the actor) revokes it
@@ -62,6 +66,9 @@ struct ExchangedClaims<'a> {
     scope: &'a str,
     livemode: bool,
     act: &'a Value,
+    /// RFC 9449 §6.1: bound to the key of the proof the exchanging client sent (§5).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<crate::signing::Confirmation>,
 }
 
 /// RFC 8693 §2.2.2: "If … either the subject_token or actor_token are invalid for any
@@ -78,6 +85,7 @@ pub async fn exchange(
     req: &HttpRequest,
     client: &client::Model,
     r: TokenExchangeRequest<'_>,
+    proof: Option<&crate::dpop::Proof>,
 ) -> Result<Issued, OAuthError> {
     if client.is_public {
         return Err(OAuthError::unauthorized_client(
@@ -272,6 +280,7 @@ pub async fn exchange(
             scope: &scope,
             livemode: client.livemode,
             act: &act,
+            cnf: proof.map(|p| crate::signing::Confirmation { jkt: p.jkt.clone() }),
         })
         .map_err(OAuthError::server)?;
     let expires_at = chrono::DateTime::from_timestamp(exp, 0)
@@ -327,16 +336,17 @@ pub async fn exchange(
     })
 }
 
-/// RFC 8693 §2.2.1: the access token, `issued_token_type`, `token_type` (Bearer), its
-/// lifetime and scope; never a refresh token. `Cache-Control: no-store` as RFC 6749 §5.1.
-pub fn response(i: &Issued) -> HttpResponse {
+/// RFC 8693 §2.2.1: the access token, `issued_token_type`, `token_type` (Bearer, or DPoP
+/// for a token bound to the proof's key: RFC 9449 §5), its lifetime and scope; never a
+/// refresh token. `Cache-Control: no-store` as RFC 6749 §5.1.
+pub fn response(i: &Issued, dpop: bool) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
         .json(json!({
             "access_token": i.access_token,
             "issued_token_type": ACCESS_TOKEN_TYPE,
-            "token_type": "Bearer",
+            "token_type": if dpop { "DPoP" } else { "Bearer" },
             "expires_in": i.expires_in,
             "scope": i.scope,
         }))
