@@ -468,6 +468,42 @@ async fn audiences_outside_the_policy_or_the_catalog_are_invalid_target() {
     )
     .await;
     expect_oauth_error(res, 400, "invalid_request").await;
+
+    // `audience` may repeat (RFC 8693 §2.1): each named API must be in the policy, and the
+    // token is for all of them; a repeated one counts once.
+    let subject = user_token(&w, "invoices:read ledger:read").await;
+    let form = |targets: &[&'static str]| {
+        let mut f = vec![
+            ("subject_token", subject.clone()),
+            ("subject_token_type", ACCESS.into()),
+        ];
+        f.extend(targets.iter().map(|t| ("audience", (*t).to_owned())));
+        f
+    };
+    let send = |f: Vec<(&'static str, String)>| {
+        let both = &both;
+        let app = &w.app;
+        async move {
+            let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            exchange(app, both, &f).await
+        }
+    };
+    let (token, body) = {
+        let res = send(form(&[BILLING, LEDGER])).await;
+        assert_eq!(res.status(), 200);
+        let body = json(res).await;
+        (body["access_token"].as_str().unwrap().to_owned(), body)
+    };
+    assert_eq!(body["scope"], "invoices:read ledger:read");
+    assert_eq!(jwt_claims(&token)["aud"], json!([BILLING, LEDGER]));
+    let res = send(form(&[BILLING, BILLING])).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        jwt_claims(json(res).await["access_token"].as_str().unwrap())["aud"],
+        BILLING
+    );
+    let res = send(form(&[BILLING, "https://unknown.example.com"])).await;
+    expect_oauth_error(res, 400, "invalid_target").await;
 }
 
 #[tokio::test]

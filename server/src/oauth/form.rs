@@ -1,6 +1,7 @@
 //! The body of the `/oauth` endpoints that take a form (RFC 6749 §3.2): read with a size
 //! limit, `application/x-www-form-urlencoded` only, every parameter at most once except
-//! `resource` (RFC 8707 §2), and no credentials in the query string.
+//! `resource` (RFC 8707 §2) and `audience` (RFC 8693 §2.1), and no credentials in the
+//! query string.
 
 use std::collections::HashMap;
 
@@ -13,13 +14,17 @@ use crate::errors::OAuthError;
 /// the by-path answers in `errors`, applied here to the `/oauth` forms by [`read_body`].
 pub use crate::errors::by_path::MAX_BODY;
 
-/// The one parameter that may repeat: RFC 8707 §2, "the `resource` parameter … may be
-/// used multiple times to indicate that the requested token is intended to be used at
-/// multiple resources".
+/// The parameter that may repeat everywhere: RFC 8707 §2, "the `resource` parameter …
+/// may be used multiple times to indicate that the requested token is intended to be used
+/// at multiple resources".
 pub const REPEATABLE: &str = "resource";
+/// The other: RFC 8693 §2.1, "Multiple `audience` parameters MAY be used to indicate that
+/// the issued token is intended to be used at the multiple audiences listed".
+pub const AUDIENCE: &str = "audience";
 
-/// A parsed form body with every parameter present at most once (`resource` aside).
-pub struct Form(pub HashMap<String, String>, Vec<String>);
+/// A parsed form body with every parameter present at most once (`resource` and
+/// `audience` aside, kept in order apart from the rest).
+pub struct Form(pub HashMap<String, String>, Vec<String>, Vec<String>);
 
 impl Form {
     pub fn get(&self, k: &str) -> Option<&str> {
@@ -30,11 +35,16 @@ impl Form {
     pub fn resources(&self) -> &[String] {
         &self.1
     }
+
+    /// Every `audience` value, in order (RFC 8693 §2.1).
+    pub fn audiences(&self) -> &[String] {
+        &self.2
+    }
 }
 
 /// Parse an `application/x-www-form-urlencoded` body, refusing repeated parameters
 /// (RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once")
-/// other than [`REPEATABLE`].
+/// other than [`REPEATABLE`] and [`AUDIENCE`].
 pub fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<Form, OAuthError> {
     let ct = req
         .headers()
@@ -60,9 +70,14 @@ pub fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<Form, OAuthError> {
     }
     let mut map = HashMap::new();
     let mut resources = Vec::new();
+    let mut audiences = Vec::new();
     for (k, v) in url::form_urlencoded::parse(body) {
         if k == REPEATABLE {
             resources.push(v.into_owned());
+            continue;
+        }
+        if k == AUDIENCE {
+            audiences.push(v.into_owned());
             continue;
         }
         if map.insert(k.clone().into_owned(), v.into_owned()).is_some() {
@@ -71,7 +86,7 @@ pub fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<Form, OAuthError> {
             )));
         }
     }
-    Ok(Form(map, resources))
+    Ok(Form(map, resources, audiences))
 }
 
 /// Read the body of a token, introspection or revocation request, at most
@@ -136,6 +151,7 @@ mod tests {
             "code",
             "client_id",
             "resource",
+            "audience",
             "scope",
             "a&b",
             "",
@@ -153,32 +169,37 @@ mod tests {
             if let Ok(form) = parse_form(&form_request(""), &body) {
                 let names: Vec<_> = url::form_urlencoded::parse(&body)
                     .map(|(k, _)| k.into_owned())
-                    .filter(|k| k != REPEATABLE)
+                    .filter(|k| k != REPEATABLE && k != AUDIENCE)
                     .collect();
                 prop_assert_eq!(form.0.len(), names.len());
             }
         }
 
-        /// RFC 6749 §3.2: refused exactly when a name other than `resource` repeats
-        /// (RFC 8707 §2); accepted values and every `resource`, in order, come back as sent.
+        /// RFC 6749 §3.2: refused exactly when a name other than `resource` (RFC 8707 §2)
+        /// or `audience` (RFC 8693 §2.1) repeats; accepted values and every `resource` and
+        /// `audience`, in order, come back as sent.
         #[test]
-        fn prop_repeats_are_refused_except_resource(pairs in pairs()) {
+        fn prop_repeats_are_refused_except_resource_and_audience(pairs in pairs()) {
             let body = encode(&pairs);
             let mut seen = std::collections::HashSet::new();
-            let repeated = pairs.iter().any(|(k, _)| k != REPEATABLE && !seen.insert(k.clone()));
+            let listed = |k: &str| k == REPEATABLE || k == AUDIENCE;
+            let repeated = pairs.iter().any(|(k, _)| !listed(k) && !seen.insert(k.clone()));
             match parse_form(&form_request(""), body.as_bytes()) {
                 Err(e) => prop_assert!(repeated, "{body:?}: {e:?}"),
                 Ok(form) => {
                     prop_assert!(!repeated, "{body:?}");
-                    for (k, v) in pairs.iter().filter(|(k, _)| k != REPEATABLE) {
+                    for (k, v) in pairs.iter().filter(|(k, _)| !listed(k)) {
                         prop_assert_eq!(form.0.get(k), Some(v));
                     }
-                    let resources: Vec<_> = pairs
-                        .iter()
-                        .filter(|(k, _)| k == REPEATABLE)
-                        .map(|(_, v)| v.clone())
-                        .collect();
-                    prop_assert_eq!(form.resources(), &resources[..]);
+                    let of = |name: &str| -> Vec<String> {
+                        pairs
+                            .iter()
+                            .filter(|(k, _)| k == name)
+                            .map(|(_, v)| v.clone())
+                            .collect()
+                    };
+                    prop_assert_eq!(form.resources(), &of(REPEATABLE)[..]);
+                    prop_assert_eq!(form.audiences(), &of(AUDIENCE)[..]);
                 }
             }
         }

@@ -43,8 +43,8 @@ pub struct ClientCredentialsRequest<'a> {
     pub resources: &'a [String],
 }
 
-/// RFC 8693 §2.1 with RFC 8707 §2. `audience` is one value: the form refuses a repeated
-/// parameter other than `resource` (several targets are several `resource` values).
+/// RFC 8693 §2.1 with RFC 8707 §2: several targets are several `resource` or `audience`
+/// values (both may repeat).
 pub struct TokenExchangeRequest<'a> {
     pub subject_token: &'a str,
     pub subject_token_type: &'a str,
@@ -53,7 +53,7 @@ pub struct TokenExchangeRequest<'a> {
     pub requested_token_type: Option<&'a str>,
     pub scope: RequestedScope<'a>,
     pub resources: &'a [String],
-    pub audience: Option<&'a str>,
+    pub audiences: &'a [String],
 }
 
 /// RFC 8628 §3.4 with RFC 8707 §2.2.
@@ -113,7 +113,7 @@ impl<'a> GrantRequest<'a> {
                 requested_token_type: form.get("requested_token_type"),
                 scope: requested_scope(form),
                 resources: form.resources(),
-                audience: form.get("audience"),
+                audiences: form.audiences(),
             }),
             GrantType::DeviceCode => Self::DeviceCode(DeviceCodeRequest {
                 device_code: required(form, "device_code")?,

@@ -122,11 +122,16 @@ pub async fn exchange(
 
     // The target: `resource` values (RFC 8707) and `audience` (§2.1), each a catalog API
     // identifier. Latch has no default target for an exchange: the policy names APIs.
-    let mut targets: Vec<String> = r.resources.to_vec();
-    if let Some(a) = r.audience
-        && !targets.iter().any(|t| t == a)
+    let mut targets: Vec<String> = Vec::new();
+    // (An empty `audience` names nothing, as an empty parameter is absent: RFC 6749 §3.1.)
+    for t in r
+        .resources
+        .iter()
+        .chain(r.audiences.iter().filter(|a| !a.is_empty()))
     {
-        targets.push(a.to_owned());
+        if !targets.contains(t) {
+            targets.push(t.clone());
+        }
     }
     if targets.is_empty() {
         return Err(OAuthError::invalid_request(
