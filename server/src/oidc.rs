@@ -55,14 +55,24 @@ async fn get_configuration(state: web::Data<AppState>) -> HttpResponse {
         .json(m)
 }
 
-/// RFC 6750 §3: a Bearer challenge with the error, and the OAuth JSON body.
-fn bearer_error(code: OAuthCode, description: &'static str) -> HttpResponse {
+/// RFC 6750 §3: a challenge with the error, and the OAuth JSON body; under the scheme the
+/// token came with (RFC 9449 §7.1: a DPoP request is answered with a DPoP challenge).
+fn bearer_error(
+    scheme: bearer::Scheme,
+    code: OAuthCode,
+    description: &'static str,
+) -> HttpResponse {
+    let challenge = match scheme {
+        bearer::Scheme::Bearer => bearer::challenge(Some(code.as_str()), description),
+        bearer::Scheme::DPoP => bearer::dpop_challenge(
+            Some(code.as_str()),
+            description,
+            &crate::oauth::dpop::algs(),
+        ),
+    };
     HttpResponse::build(code.status())
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((
-            header::WWW_AUTHENTICATE,
-            bearer::challenge(Some(code.as_str()), description),
-        ))
+        .insert_header((header::WWW_AUTHENTICATE, challenge))
         .json(json!({"error": code.as_str(), "error_description": description}))
 }
 
@@ -99,7 +109,12 @@ async fn userinfo(
         (Some(t), None) | (None, Some(t)) => t,
         (None, None) => {
             let mut res = HttpResponse::Unauthorized();
+            // RFC 9449 §7.1: both schemes are offered.
             res.insert_header((header::WWW_AUTHENTICATE, bearer::challenge(None, "")))
+                .append_header((
+                    header::WWW_AUTHENTICATE,
+                    crate::oauth::dpop::bare_challenge(),
+                ))
                 .insert_header((header::CACHE_CONTROL, "no-store"));
             return Ok(res.finish());
         }
@@ -108,6 +123,7 @@ async fn userinfo(
         Ok(c) => c,
         Err(_) => {
             return Ok(bearer_error(
+                scheme,
                 OAuthCode::InvalidToken,
                 "The access token is invalid or expired",
             ));
@@ -140,12 +156,14 @@ async fn userinfo(
     }
     if !has_openid(&claims.scope) || claims.sub == claims.client_id {
         return Ok(bearer_error(
+            scheme,
             OAuthCode::InsufficientScope,
             "The access token was not granted the openid scope",
         ));
     }
     let Some(user) = store::users::by_id(&state.db, &claims.sub).await? else {
         return Ok(bearer_error(
+            scheme,
             OAuthCode::InvalidToken,
             "The access token is invalid or expired",
         ));

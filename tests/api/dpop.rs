@@ -727,6 +727,85 @@ async fn resources_take_dpop_tokens_with_proofs_and_refuse_them_as_bearer() {
 }
 
 #[tokio::test]
+async fn resource_challenges_follow_the_scheme_and_offer_dpop_without_credentials() {
+    // Arrange: a DPoP token with `openid` only (no `read`).
+    let app = spawn_app().await;
+    app.create_user(EMAIL, PASSWORD).await;
+    let c = app.public_client().await;
+    let key = Key::new();
+    let (verifier, challenge) = pkce_pair();
+    let code = app
+        .obtain_code(
+            &c,
+            EMAIL,
+            &[
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "S256"),
+                ("scope", "openid"),
+            ],
+        )
+        .await;
+    let res = redeem(
+        &app,
+        &c,
+        &code,
+        &verifier,
+        &[&key.proof("POST", &token_url(&app))],
+    )
+    .await;
+    let at = json(res).await["access_token"].as_str().unwrap().to_owned();
+
+    for path in ["/v1/users/me", "/oauth/userinfo"] {
+        let url = format!("{}{path}", app.settings.issuer);
+        // No credentials: both schemes are offered (RFC 9449 §7.1), DPoP with its algs.
+        let res = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 401, "{path}");
+        let challenges: Vec<String> = res
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        assert!(
+            challenges.iter().any(|c| c.starts_with("Bearer ")),
+            "{path}: {challenges:?}"
+        );
+        assert!(
+            challenges
+                .iter()
+                .any(|c| c.starts_with("DPoP ") && c.contains("algs=\"ES256")),
+            "{path}: {challenges:?}"
+        );
+        // A token that is not one, sent as DPoP: the DPoP scheme's invalid_token.
+        let bad = format!("{at}x");
+        let proof = key.proof_for("GET", &url, &bad);
+        expect_challenge(
+            resource(&app, path, &format!("DPoP {bad}"), Some(&proof)).await,
+            "invalid_token",
+        )
+        .await;
+    }
+    // Not enough scope, sent as DPoP: 403 with a DPoP challenge.
+    for (path, needs) in [("/v1/users/me", "read"), ("/oauth/userinfo", "")] {
+        let url = format!("{}{path}", app.settings.issuer);
+        let proof = key.proof_for("GET", &url, &at);
+        let res = resource(&app, path, &format!("DPoP {at}"), Some(&proof)).await;
+        if needs.is_empty() {
+            // `openid` is what userinfo needs: the token is good there.
+            assert_eq!(res.status(), 200, "{path}");
+            continue;
+        }
+        assert_eq!(res.status(), 403, "{path}");
+        let h = res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(h.starts_with("DPoP "), "{h}");
+        assert!(h.contains("error=\"insufficient_scope\""), "{h}");
+    }
+}
+
+#[tokio::test]
 async fn resources_require_nonces_when_configured() {
     let app = spawn_app_with(|s| s.dpop_require_nonce = true).await;
     let c = app.machine_client().await;

@@ -16,8 +16,15 @@ use crate::state::AppState;
 /// How the caller authenticated.
 #[derive(Clone, Debug)]
 pub enum Via {
-    ApiKey { key_id: String },
-    AccessToken { client_id: String, jti: String },
+    ApiKey {
+        key_id: String,
+    },
+    /// `dpop`: sent as `Authorization: DPoP` (its refusals use that scheme's challenge).
+    AccessToken {
+        client_id: String,
+        jti: String,
+        dpop: bool,
+    },
 }
 
 /// The authenticated caller of a `/v1` request.
@@ -101,12 +108,27 @@ impl Principal {
         if self.has_scope(action, resource) {
             return Ok(());
         }
-        Err(ApiError::new(
+        let e = ApiError::new(
             ApiErrorType::Permission,
             "insufficient_scope",
             format!("This request requires the {action} scope"),
         )
-        .with_bearer("insufficient_scope"))
+        .with_bearer("insufficient_scope");
+        // RFC 9449 §7.1: a DPoP request's challenge is a DPoP one.
+        Err(match self.via {
+            Via::AccessToken { dpop: true, .. } => {
+                let challenge = crate::bearer::dpop_challenge(
+                    Some("insufficient_scope"),
+                    &format!("This request requires the {action} scope"),
+                    &crate::oauth::dpop::algs(),
+                );
+                e.with_headers([(
+                    "www-authenticate",
+                    challenge.to_str().unwrap_or_default().to_owned(),
+                )])
+            }
+            _ => e,
+        })
     }
 
     /// The `/v1` rule in one call: a user principal, holding the action's scope for
@@ -427,6 +449,7 @@ async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
         via: Via::AccessToken {
             client_id: claims.client_id,
             jti: claims.jti,
+            dpop: scheme == crate::bearer::Scheme::DPoP,
         },
     })
 }

@@ -199,6 +199,14 @@ impl ResponseError for ApiError {
                 crate::bearer::challenge(self.bearer_error, &self.message),
             ));
         }
+        // RFC 9449 §7.1: `/v1` takes DPoP-bound tokens too, so a refusal that names no
+        // token error (no credentials, an unknown key) offers the DPoP scheme beside Bearer.
+        if self.bearer_error.is_none() && status == StatusCode::UNAUTHORIZED {
+            res.append_header((
+                header::WWW_AUTHENTICATE,
+                crate::oauth::dpop::bare_challenge(),
+            ));
+        }
         let mut res = res.json(json!({ "error": body }));
         self.extras.apply(res.headers_mut());
         res
