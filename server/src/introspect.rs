@@ -26,18 +26,47 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// RFC 9701 §4.1: the media type a resource server accepts to get a signed answer.
 pub const JWT_MEDIA_TYPE: &str = "application/token-introspection+jwt";
 
-/// Whether `Accept` names [`JWT_MEDIA_TYPE`] (among others, with parameters or not).
+/// Whether `Accept` asks for [`JWT_MEDIA_TYPE`]: named with a weight above zero, and at
+/// least the weight of the JSON it would otherwise get (`application/json`,
+/// `application/*`, `*/*`); RFC 9110 §12.5.1: `q=0` means "not acceptable".
 fn wants_jwt(req: &HttpRequest) -> bool {
-    req.headers()
+    let mut jwt = 0.0f32;
+    let mut json = 0.0f32;
+    for range in req
+        .headers()
         .get_all(header::ACCEPT)
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|range| {
-            range
-                .split(';')
-                .next()
-                .is_some_and(|t| t.trim().eq_ignore_ascii_case(JWT_MEDIA_TYPE))
-        })
+    {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim();
+        let q = parts
+            .filter_map(|p| p.trim().split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+            .map_or(1.0, |(_, v)| v.trim().parse::<f32>().unwrap_or(0.0))
+            .clamp(0.0, 1.0);
+        if media.eq_ignore_ascii_case(JWT_MEDIA_TYPE) {
+            jwt = jwt.max(q);
+        } else if ["application/json", "application/*", "*/*"]
+            .iter()
+            .any(|m| media.eq_ignore_ascii_case(m))
+        {
+            json = json.max(q);
+        }
+    }
+    jwt > 0.0 && jwt >= json
+}
+
+/// The key that signs introspection responses: the access tokens' (RFC 9701 §5), unless
+/// those are HMAC'd with a secret only Latch holds (`LATCH_SIGNING_ALG=HS256`), which no
+/// resource server could verify; then the RS256 key the JWKS publishes for ID tokens.
+pub fn signing_key(state: &AppState) -> Option<std::sync::Arc<crate::signing::ActiveKey>> {
+    match state.signer.current() {
+        Some(k) if k.alg == crate::signing::SigningAlg::HS256 => {
+            state.signer.current_of(crate::signing::SigningAlg::RS256)
+        }
+        k => k,
+    }
 }
 
 fn inactive() -> serde_json::Value {
@@ -63,9 +92,7 @@ async fn post_introspect(
     }
     // RFC 9701 §5: `{iss, aud: the caller, iat, token_introspection: the RFC 7662 object}`,
     // under `typ: token-introspection+jwt`; inactive answers are signed too.
-    let key = state
-        .signer
-        .current()
+    let key = signing_key(&state)
         .ok_or_else(|| OAuthError::server(anyhow::anyhow!("no signing key is active")))?;
     let claims = json!({
         "iss": state.settings.issuer,

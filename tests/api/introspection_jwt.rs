@@ -172,3 +172,55 @@ async fn latch_verify_checks_a_signed_introspection_response() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn accept_weights_choose_between_json_and_a_jwt() {
+    // Arrange
+    let app = spawn_app().await;
+    let rs = resource_server(&app).await;
+    let machine = app.machine_client().await;
+    let token = client_credentials_token(&app, &machine, "read").await;
+
+    // Act + Assert: RFC 9110 §12.5.1 weights; `q=0` is "not acceptable", and the JWT is
+    // chosen when it weighs at least what JSON does.
+    for (accept, jwt) in [
+        (MEDIA.to_owned(), true),
+        (format!("{MEDIA};q=0, application/json"), false),
+        (format!("{MEDIA}; q=0.0"), false),
+        (format!("application/json, {MEDIA};q=0.5"), false),
+        (format!("application/json;q=0.5, {MEDIA}"), true),
+        (format!("*/*;q=0.9, {MEDIA};q=0.9"), true),
+        (format!("{}, application/json", MEDIA.to_uppercase()), true),
+        ("application/json".to_owned(), false),
+    ] {
+        let res = introspect_as(&app, &rs, &token, Some(&accept)).await;
+        assert_eq!(res.status(), 200, "{accept}");
+        let ct = res.headers()["content-type"].to_str().unwrap().to_owned();
+        assert_eq!(ct.starts_with(MEDIA), jwt, "{accept}: {ct}");
+    }
+}
+
+#[tokio::test]
+async fn with_hmac_access_tokens_introspection_jwts_are_signed_with_rs256() {
+    // Arrange: access tokens HMAC'd with a secret no resource server holds.
+    let app = spawn_app_with(|s| s.signing_alg = latch::config::SigningAlg::HS256).await;
+    let rs = resource_server(&app).await;
+    let machine = app.machine_client().await;
+    let token = client_credentials_token(&app, &machine, "read").await;
+
+    // Act
+    let res = introspect_as(&app, &rs, &token, Some(MEDIA)).await;
+
+    // Assert: an RS256 JWT that the JWKS verifies, and the metadata says so.
+    assert_eq!(res.status(), 200);
+    let jwt = res.text().await.unwrap();
+    let header = jsonwebtoken::decode_header(&jwt).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
+    let claims = verify_with_jwks(&app, &jwt, "token-introspection+jwt", &rs.id).await;
+    assert_eq!(claims["token_introspection"]["active"], true);
+    let meta = json(app.get("/.well-known/oauth-authorization-server").await).await;
+    assert_eq!(
+        meta["introspection_signing_alg_values_supported"],
+        json!(["RS256"])
+    );
+}
