@@ -65,7 +65,16 @@ enum Input<'a> {
     Nonce(&'a str, u32),
 }
 
-const TYPS: &[&str] = &["dpop+jwt", "DPOP+JWT", "JWT", "at+jwt", ""];
+const TYPS: &[&str] = &[
+    "dpop+jwt",
+    "DPOP+JWT",
+    "application/dpop+jwt",
+    "Application/DPoP+JWT",
+    "application/jwt",
+    "JWT",
+    "at+jwt",
+    "",
+];
 const ALGS: &[&str] = &["ES256", "RS256", "ES384", "EdDSA", "HS256", "none", ""];
 const MEMBERS: &[&str] = &[
     "d", "p", "q", "dp", "dq", "qi", "oth", "k", "kid", "x", "y", "crv", "kty", "use",
@@ -83,7 +92,33 @@ const HTUS: &[&str] = &[
     "http://as.example/oauth/token",
     "https://as.example.evil/oauth/token",
     "https://as.example/oauth/../oauth/token",
+    "https://as.example/oauth/%74oken",
+    "https://as.example/oauth%2Ftoken",
+    "https://as.example/%6fauth/to%6Ben",
 ];
+
+/// RFC 3986 §6.2.2.2, written apart from the code under test: `%XX` of an unreserved
+/// character is that character.
+fn decode_unreserved(path: &str) -> String {
+    let mut out = String::new();
+    let mut rest = path;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        let hex = rest.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
+        match hex {
+            Some(c) if c.is_ascii_alphanumeric() || b"-._~".contains(&c) => {
+                out.push(char::from(c));
+                rest = &rest[i + 3..];
+            }
+            _ => {
+                out.push('%');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
 
 fn proof(p: &Proof) -> (String, bool, bool, Value, Value) {
     let (pair, jwk) = &*KEY;
@@ -192,12 +227,17 @@ fuzz_target!(|i: Input<'_>| {
                         && u.password().is_none()
                         && u.host_str() == Some("as.example")
                         && u.port().is_none()
-                        && u.path() == "/oauth/token"
+                        && decode_unreserved(u.path()) == "/oauth/token"
                 });
             let iat_ok = c["iat"]
                 .as_i64()
                 .is_some_and(|t| (NOW - 60..=NOW + 5).contains(&t));
-            let all = h["typ"] == json!("dpop+jwt")
+            // `typ` is a media type (RFC 7515 §4.1.9): any case, `application/` optional.
+            let typ_ok = h["typ"].as_str().is_some_and(|t| {
+                let t = t.to_ascii_lowercase();
+                t == "dpop+jwt" || t == "application/dpop+jwt"
+            });
+            let all = typ_ok
                 && h["alg"] == json!("ES256")
                 && !no_jwk
                 && !private
@@ -213,7 +253,8 @@ fuzz_target!(|i: Input<'_>| {
                     assert_eq!(proof.nonce.as_deref(), c["nonce"].as_str());
                 }
                 // The `htu` comparison is looser than the check above only for the
-                // spellings RFC 9449 §4.3 step 9 allows (case, default port, query, fragment).
+                // spellings RFC 9449 §4.3 step 9 allows (case, default port, query, fragment,
+                // percent-encoded unreserved characters).
                 Err(e) => assert!(
                     !all || token.len() > latch_verify::dpop::MAX_PROOF_LEN,
                     "a good proof was refused: {e:?} {h} {c}"

@@ -1,6 +1,7 @@
 //! `/oauth` form bodies (`oauth::form::parse_form`, RFC 6749 §3.2, RFC 8707 §2) and the
 //! token request read from them (`token::request`): accepted exactly when the content type
-//! is a form, no credential is in the query string and no name but `resource` repeats;
+//! is a form, no credential is in the query string and no name but `resource` and
+//! `audience` (RFC 8693 §2.1) repeats;
 //! every value comes back as sent; only the grants Latch supports pass (never `password`).
 #![no_main]
 
@@ -10,7 +11,7 @@ use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
 use actix_web::test::TestRequest;
 use arbitrary::Arbitrary;
 use latch::grant_type::GrantType;
-use latch::oauth::form::{REPEATABLE, parse_form};
+use latch::oauth::form::{AUDIENCE, REPEATABLE, parse_form};
 use latch::token::request::{GrantRequest, grant_type};
 use libfuzzer_sys::fuzz_target;
 
@@ -125,10 +126,11 @@ fuzz_target!(|i: Input<'_>| {
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
+    let listed = |k: &str| k == REPEATABLE || k == AUDIENCE;
     let mut names = HashSet::new();
     let repeated = pairs
         .iter()
-        .filter(|(k, _)| k != REPEATABLE)
+        .filter(|(k, _)| !listed(k))
         .any(|(k, _)| !names.insert(k.clone()));
     assert_eq!(
         result.is_ok(),
@@ -137,17 +139,20 @@ fuzz_target!(|i: Input<'_>| {
     );
     let Ok(form) = result else { return };
 
-    // Values as sent; `resource`s in order.
+    // Values as sent; `resource`s and `audience`s in order.
     assert_eq!(form.0.len(), names.len());
-    for (k, v) in pairs.iter().filter(|(k, _)| k != REPEATABLE) {
+    for (k, v) in pairs.iter().filter(|(k, _)| !listed(k)) {
         assert_eq!(form.0.get(k), Some(v));
     }
-    let resources: Vec<&String> = pairs
-        .iter()
-        .filter(|(k, _)| k == REPEATABLE)
-        .map(|(_, v)| v)
-        .collect();
-    assert_eq!(form.resources().iter().collect::<Vec<_>>(), resources);
+    let of = |name: &str| -> Vec<&String> {
+        pairs
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v)
+            .collect()
+    };
+    assert_eq!(form.resources().iter().collect::<Vec<_>>(), of(REPEATABLE));
+    assert_eq!(form.audiences().iter().collect::<Vec<_>>(), of(AUDIENCE));
 
     // The grant: only supported names (RFC 9700 §2.4: never `password`).
     let Ok(grant) = grant_type(&form) else { return };
