@@ -59,6 +59,9 @@ pub struct Model {
     /// Every DPoP proof of this client, at the token endpoint and at resources, must carry
     /// a server nonce (RFC 9449 §8, §9), as `LATCH_DPOP_REQUIRE_NONCE` asks of all clients.
     pub dpop_require_nonce: bool,
+    /// RFC 9701 §6 `introspection_signed_response_alg`: the algorithm of the signed
+    /// introspection responses this client asks for; `None`: the access tokens'.
+    pub introspection_signed_response_alg: Option<String>,
     /// OIDC RP-Initiated Logout §3.1: where the app may ask to be sent after sign-out,
     /// space-separated, each matched exactly (the redirect URI rules).
     pub post_logout_redirect_uris: String,

@@ -27,6 +27,7 @@ mod m20261130_000021_account_lifecycle;
 mod m20261201_000022_logo_refresh;
 mod m20261201_000023_dpop_proof_log;
 mod m20261202_000024_dpop_proof_log_lean;
+mod m20261202_000025_introspection_alg;
 
 pub struct Migrator;
 
@@ -55,6 +56,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000022_logo_refresh::Migration),
             Box::new(m20261201_000023_dpop_proof_log::Migration),
             Box::new(m20261202_000024_dpop_proof_log_lean::Migration),
+            Box::new(m20261202_000025_introspection_alg::Migration),
         ]
     }
 }

@@ -47,10 +47,9 @@ pub fn metadata(state: &AppState) -> serde_json::Value {
         // RFC 9207 §3.
         "authorization_response_iss_parameter_supported": true,
         "prompt_values_supported": ["none", "login", "consent"],
-        // RFC 9701 §8: introspection answers as JWTs, signed like the access tokens (RS256
-        // when those are HMAC'd: `introspect::signing_key`).
-        "introspection_signing_alg_values_supported":
-            crate::introspect::signing_key(state).map(|k| vec![k.alg.as_str()]).unwrap_or_default(),
+        // RFC 9701 §7: introspection answers as JWTs, signed like the access tokens (RS256
+        // when those are HMAC'd), or with RS256 for a client that registered it (§6).
+        "introspection_signing_alg_values_supported": crate::introspect::signing_algs(state),
         // RFC 9126 §5.
         "pushed_authorization_request_endpoint": format!("{iss}/oauth/par"),
         "require_pushed_authorization_requests": state.settings.require_par,

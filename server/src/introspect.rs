@@ -16,6 +16,9 @@ use serde_json::json;
 use crate::errors::OAuthError;
 use crate::oauth::access_token::For;
 use crate::oauth::{ClientRequest, active_access_token};
+use std::sync::Arc;
+
+use crate::signing::{ActiveKey, SigningAlg};
 use crate::state::AppState;
 use crate::{api_keys, crypto, store};
 
@@ -57,15 +60,40 @@ fn wants_jwt(req: &HttpRequest) -> bool {
     jwt > 0.0 && jwt >= json
 }
 
-/// The key that signs introspection responses: the access tokens' (RFC 9701 §5), unless
-/// those are HMAC'd with a secret only Latch holds (`LATCH_SIGNING_ALG=HS256`), which no
-/// resource server could verify; then the RS256 key the JWKS publishes for ID tokens.
-pub fn signing_key(state: &AppState) -> Option<std::sync::Arc<crate::signing::ActiveKey>> {
+/// The key that signs introspection responses by default: the access tokens' (RFC 9701 §5),
+/// unless those are HMAC'd with a secret only Latch holds (`LATCH_SIGNING_ALG=HS256`), which
+/// no resource server could verify; then the RS256 key the JWKS publishes for ID tokens.
+pub fn signing_key(state: &AppState) -> Option<Arc<ActiveKey>> {
     match state.signer.current() {
-        Some(k) if k.alg == crate::signing::SigningAlg::HS256 => {
-            state.signer.current_of(crate::signing::SigningAlg::RS256)
-        }
+        Some(k) if k.alg == SigningAlg::HS256 => state.signer.current_of(SigningAlg::RS256),
         k => k,
+    }
+}
+
+/// The algorithms an introspection response can be signed with (RFC 9701 §7
+/// `introspection_signing_alg_values_supported`, and what a client may register as its
+/// `introspection_signed_response_alg`, §6): the default key's, and RS256, which Latch
+/// always keeps for ID tokens.
+pub fn signing_algs(state: &AppState) -> Vec<&'static str> {
+    let mut algs: Vec<&'static str> = signing_key(state)
+        .map(|k| k.alg.as_str())
+        .into_iter()
+        .collect();
+    if state.signer.current_of(SigningAlg::RS256).is_some() && !algs.contains(&"RS256") {
+        algs.push("RS256");
+    }
+    algs
+}
+
+/// The key for `caller`'s responses: the algorithm it registered (§6), else the default.
+fn signing_key_for(state: &AppState, caller: &entity::client::Model) -> Option<Arc<ActiveKey>> {
+    match caller
+        .introspection_signed_response_alg
+        .as_deref()
+        .and_then(SigningAlg::parse)
+    {
+        Some(alg) if signing_algs(state).contains(&alg.as_str()) => state.signer.current_of(alg),
+        _ => signing_key(state),
     }
 }
 
@@ -92,7 +120,7 @@ async fn post_introspect(
     }
     // RFC 9701 §5: `{iss, aud: the caller, iat, token_introspection: the RFC 7662 object}`,
     // under `typ: token-introspection+jwt`; inactive answers are signed too.
-    let key = signing_key(&state)
+    let key = signing_key_for(&state, &caller)
         .ok_or_else(|| OAuthError::server(anyhow::anyhow!("no signing key is active")))?;
     let claims = json!({
         "iss": state.settings.issuer,

@@ -66,7 +66,7 @@ impl From<RegistrationError> for OAuthError {
 }
 
 /// The JSON body of a registration or an update (RFC 7591 §3.1: `application/json`).
-fn parse_body(req: &HttpRequest, body: &[u8]) -> Result<Request, OAuthError> {
+fn parse_body(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<Request, OAuthError> {
     let json = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -78,12 +78,26 @@ fn parse_body(req: &HttpRequest, body: &[u8]) -> Result<Request, OAuthError> {
             "Send the client metadata as application/json (RFC 7591 §3.1)",
         ));
     }
-    serde_json::from_slice(body).map_err(|e| {
+    let metadata: Request = serde_json::from_slice(body).map_err(|e| {
         OAuthError::new(
             OAuthCode::InvalidClientMetadata,
             format!("The client metadata is not valid: {e}"),
         )
-    })
+    })?;
+    // RFC 9701 §6: only an algorithm Latch has a key for (never `none` or HMAC).
+    if let Some(alg) = &metadata.introspection_signed_response_alg {
+        let algs = crate::introspect::signing_algs(state);
+        if !algs.contains(&alg.as_str()) {
+            return Err(OAuthError::new(
+                OAuthCode::InvalidClientMetadata,
+                format!(
+                    "introspection_signed_response_alg must be one of {}",
+                    algs.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(metadata)
 }
 
 fn answer(status: actix_web::http::StatusCode, body: serde_json::Value) -> HttpResponse {
@@ -161,7 +175,7 @@ async fn post_register(
             ));
         }
     };
-    let metadata = parse_body(&req, &body)?;
+    let metadata = parse_body(&state, &req, &body)?;
     let door = match &iat {
         Some(t) => Door::Initial(&t.id),
         None => Door::Open,
@@ -242,7 +256,7 @@ async fn put_client(
             "This client is disabled by the server's administrator and cannot be changed",
         ));
     }
-    let metadata = parse_body(&req, &body)?;
+    let metadata = parse_body(&state, &req, &body)?;
     let updated = registration::update(
         &state.db,
         &state.catalog.get(),

@@ -72,12 +72,13 @@ async fn a_resource_server_gets_a_signed_introspection_it_can_verify_with_the_jw
         "the token's claims stay inside token_introspection"
     );
 
-    // The metadata names the algorithm the JWT is signed with (RFC 9701 §8).
+    // The metadata names the algorithm the JWT is signed with first (RFC 9701 §7), then
+    // RS256, which a client may register (§6).
     let meta = json(app.get("/.well-known/oauth-authorization-server").await).await;
     let alg = jsonwebtoken::decode_header(&jwt).unwrap().alg;
     assert_eq!(
-        meta["introspection_signing_alg_values_supported"],
-        json!([serde_json::to_value(alg).unwrap()])
+        meta["introspection_signing_alg_values_supported"][0],
+        serde_json::to_value(alg).unwrap()
     );
 }
 
@@ -222,5 +223,115 @@ async fn with_hmac_access_tokens_introspection_jwts_are_signed_with_rs256() {
     assert_eq!(
         meta["introspection_signing_alg_values_supported"],
         json!(["RS256"])
+    );
+}
+
+#[tokio::test]
+async fn a_client_registers_the_algorithm_of_its_signed_introspections() {
+    // Arrange: the metadata offers the access tokens' algorithm and RS256 (RFC 9701 §7).
+    let app = spawn_app().await;
+    let meta = json(app.get("/.well-known/oauth-authorization-server").await).await;
+    assert_eq!(
+        meta["introspection_signing_alg_values_supported"],
+        json!(["ES256", "RS256"])
+    );
+    let (iat, _) = latch::clients::registration::mint_iat(&app.db, None, 3600, app.clock.now())
+        .await
+        .unwrap();
+    let register = |alg: &'static str| {
+        let body = json!({
+            "client_name": "Signed", "grant_types": ["client_credentials"], "scope": "read",
+            "token_endpoint_auth_method": "client_secret_basic",
+            "introspection_signed_response_alg": alg,
+        });
+        app.http
+            .post(app.url("/oauth/register"))
+            .bearer_auth(&iat)
+            .json(&body)
+            .send()
+    };
+
+    // Act + Assert: only an algorithm Latch signs with; a refusal spends nothing.
+    for bad in ["HS256", "none", "PS512", ""] {
+        let res = register(bad).await.unwrap();
+        assert_eq!(res.status(), 400, "{bad}");
+        assert_eq!(json(res).await["error"], "invalid_client_metadata", "{bad}");
+    }
+    let res = register("RS256").await.unwrap();
+    assert_eq!(res.status(), 201);
+    let reg = json(res).await;
+    assert_eq!(reg["introspection_signed_response_alg"], "RS256");
+    let c = TestClient {
+        id: reg["client_id"].as_str().unwrap().to_owned(),
+        secret: reg["client_secret"].as_str().map(str::to_owned),
+        redirect_uri: String::new(),
+    };
+    // A client introspects its own tokens (RFC 7662 §2.1); the JWT is RS256 (§6).
+    let token = client_credentials_token(&app, &c, "read").await;
+    let res = introspect_as(&app, &c, &token, Some(MEDIA)).await;
+    assert_eq!(res.status(), 200);
+    let jwt = res.text().await.unwrap();
+    assert_eq!(
+        jsonwebtoken::decode_header(&jwt).unwrap().alg,
+        jsonwebtoken::Algorithm::RS256
+    );
+    let claims = verify_with_jwks(&app, &jwt, "token-introspection+jwt", &c.id).await;
+    assert_eq!(claims["token_introspection"]["active"], true);
+    // Another client, nothing registered: the access tokens' algorithm.
+    let rs = resource_server(&app).await;
+    let jwt = introspect_as(&app, &rs, &token, Some(MEDIA))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        jsonwebtoken::decode_header(&jwt).unwrap().alg,
+        jsonwebtoken::Algorithm::ES256
+    );
+}
+
+#[tokio::test]
+async fn v1_clients_set_show_and_clear_the_introspection_algorithm() {
+    let app = spawn_app().await;
+    let user = app.create_user("rs@example.com", PASSWORD).await;
+    let (_, key) = key_for(&app, &user.id, true, &["read", "write"]).await;
+    let res = bearer_post(
+        &app,
+        &key,
+        "/v1/clients",
+        &[
+            ("name", "Signed"),
+            ("redirect_uris[]", "https://signed.example/cb"),
+            ("introspection_signed_response_alg", "RS256"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let c = json(res).await;
+    assert_eq!(c["introspection_signed_response_alg"], "RS256");
+    let path = format!("/v1/clients/{}", c["id"].as_str().unwrap());
+    let res = bearer_post(
+        &app,
+        &key,
+        &path,
+        &[("introspection_signed_response_alg", "HS256")],
+    )
+    .await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        json(res).await["error"]["param"],
+        "introspection_signed_response_alg"
+    );
+    let res = bearer_post(
+        &app,
+        &key,
+        &path,
+        &[("introspection_signed_response_alg", "")],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        json(res).await["introspection_signed_response_alg"],
+        json!(null)
     );
 }

@@ -54,6 +54,7 @@ pub fn client_object(c: &entity::client::Model) -> serde_json::Value {
         "allowed_origins": clients::origins::of(c),
         "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
         "dpop_require_nonce": c.dpop_require_nonce,
+        "introspection_signed_response_alg": c.introspection_signed_response_alg,
         // OIDC RP-Initiated Logout §3.1, Back-Channel Logout §2.2.
         "post_logout_redirect_uris": clients::logout::post_logout_uris(c),
         "backchannel_logout_uri": c.backchannel_logout_uri,
@@ -61,6 +62,33 @@ pub fn client_object(c: &entity::client::Model) -> serde_json::Value {
         "created": c.created_at.timestamp(),
         "updated": c.updated_at.timestamp(),
     })
+}
+
+/// RFC 9701 §6 `introspection_signed_response_alg`: `None` when not sent, `Some(None)` to
+/// clear it (an empty value), else one of the algorithms Latch signs introspection responses
+/// with (`introspect::signing_algs`).
+fn introspection_alg(
+    state: &AppState,
+    params: &Params,
+) -> Result<Option<Option<String>>, ApiError> {
+    let Some(alg) = params.one("introspection_signed_response_alg")? else {
+        return Ok(None);
+    };
+    if alg.is_empty() {
+        return Ok(Some(None));
+    }
+    let algs = crate::introspect::signing_algs(state);
+    if !algs.contains(&alg) {
+        return Err(ApiError::invalid_request(
+            "parameter_invalid",
+            format!(
+                "introspection_signed_response_alg must be one of {}",
+                algs.join(", ")
+            ),
+        )
+        .with_param("introspection_signed_response_alg"));
+    }
+    Ok(Some(Some(alg.to_owned())))
 }
 
 /// What an audit event says about a client (never its secret).
@@ -152,6 +180,7 @@ async fn create(
         "allowed_origins",
         "dpop_bound_access_tokens",
         "dpop_require_nonce",
+        "introspection_signed_response_alg",
         "post_logout_redirect_uris",
         "backchannel_logout_uri",
         "backchannel_logout_session_required",
@@ -178,6 +207,7 @@ async fn create(
         };
         let dpop_bound = params.bool("dpop_bound_access_tokens")?;
         let dpop_nonce = params.bool("dpop_require_nonce")?;
+        let introspection_alg = introspection_alg(&state, &params)?;
         let logout = clients::logout::LogoutChange {
             post_logout_redirect_uris: params.list("post_logout_redirect_uris"),
             backchannel_logout_uri: params.one("backchannel_logout_uri")?.map(str::to_owned),
@@ -231,6 +261,10 @@ async fn create(
             Some(b) => clients::set_dpop_require_nonce(&state.db, &state.rows, &c, b).await?,
             None => c,
         };
+        let c = match introspection_alg {
+            Some(a) => clients::set_introspection_alg(&state.db, &state.rows, &c, a).await?,
+            None => c,
+        };
         let c = clients::logout::set_logout(&state.db, &state.rows, &c, &logout).await?;
         super::audit(&state, &req, &owner, AuditKind::ClientCreated, detail(&c)).await?;
         let mut v = client_object(&c);
@@ -264,6 +298,7 @@ async fn update(
         "allowed_origins",
         "dpop_bound_access_tokens",
         "dpop_require_nonce",
+        "introspection_signed_response_alg",
         "jwks",
         "jwks_uri",
         "post_logout_redirect_uris",
@@ -306,6 +341,7 @@ async fn update(
         }
         let dpop_bound = params.bool("dpop_bound_access_tokens")?;
         let dpop_nonce = params.bool("dpop_require_nonce")?;
+        let introspection_alg = introspection_alg(&state, &params)?;
         let logout = clients::logout::LogoutChange {
             post_logout_redirect_uris: params.list("post_logout_redirect_uris"),
             backchannel_logout_uri: params.one("backchannel_logout_uri")?.map(str::to_owned),
@@ -349,6 +385,10 @@ async fn update(
         };
         let updated = match dpop_nonce {
             Some(b) => clients::set_dpop_require_nonce(&state.db, &state.rows, &updated, b).await?,
+            None => updated,
+        };
+        let updated = match introspection_alg {
+            Some(a) => clients::set_introspection_alg(&state.db, &state.rows, &updated, a).await?,
             None => updated,
         };
         let updated =

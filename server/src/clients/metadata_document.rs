@@ -485,6 +485,7 @@ async fn save(
         allowed_origins: None,
         dpop_bound_access_tokens: false,
         dpop_require_nonce: false,
+        introspection_signed_response_alg: None,
         // Logout registration is not read from documents yet (README, limits).
         post_logout_redirect_uris: String::new(),
         backchannel_logout_uri: None,

@@ -519,6 +519,7 @@ pub async fn create_with(
         allowed_origins,
         dpop_bound_access_tokens: false,
         dpop_require_nonce: false,
+        introspection_signed_response_alg: None,
         // Logout URIs are set after creation (`set_logout`).
         post_logout_redirect_uris: String::new(),
         backchannel_logout_uri: None,
@@ -940,6 +941,22 @@ pub async fn set_dpop_bound(
         return Ok(client.clone());
     }
     let updated = store::clients::set_dpop_bound(db, client, bound).await?;
+    rows.forget_client(&client.id);
+    Ok(updated)
+}
+
+/// RFC 9701 §6 `introspection_signed_response_alg` (already checked against what
+/// `introspect::signing_algs` offers). At once on this instance, within 2 s elsewhere.
+pub async fn set_introspection_alg(
+    db: &impl Conn,
+    rows: &store::RowCaches,
+    client: &entity::client::Model,
+    alg: Option<String>,
+) -> Result<entity::client::Model, StoreError> {
+    if client.introspection_signed_response_alg == alg {
+        return Ok(client.clone());
+    }
+    let updated = store::clients::set_introspection_alg(db, client, alg).await?;
     rows.forget_client(&client.id);
     Ok(updated)
 }

@@ -91,6 +91,9 @@ pub struct Request {
     pub require_pushed_authorization_requests: Option<bool>,
     /// RFC 9449 §5.2: every token request of the client must carry a DPoP proof.
     pub dpop_bound_access_tokens: Option<bool>,
+    /// RFC 9701 §6: the algorithm of its signed introspection responses; the caller has
+    /// checked it against `introspect::signing_algs` (the keys Latch signs with).
+    pub introspection_signed_response_alg: Option<String>,
     /// RFC 7591 §2.3; refused (`unapproved_software_statement`).
     pub software_statement: Option<Value>,
     /// RFC 7592 §2.2: an update names the client, and may repeat its current secret.
@@ -334,6 +337,10 @@ pub fn response(c: &entity::client::Model, issuer: &str) -> Value {
         ("policy_uri", &c.policy_uri),
         ("tos_uri", &c.tos_uri),
         ("jwks_uri", &c.jwks_uri),
+        (
+            "introspection_signed_response_alg",
+            &c.introspection_signed_response_alg,
+        ),
     ] {
         if let Some(val) = val {
             obj.insert(k.to_owned(), json!(val));
@@ -455,10 +462,12 @@ pub async fn register(
     now: DateTime<Utc>,
 ) -> Result<Registered, RegistrationError> {
     let dpop_bound = req.dpop_bound_access_tokens.unwrap_or(false);
+    let introspection_alg = req.introspection_signed_response_alg.clone();
     let (logout, new, protocol) = prepare(req, door)?;
     let (client, secret) = super::create_with(db, catalog, logos, new, protocol).await?;
     let client = super::logout::set_logout(db, rows, &client, &logout).await?;
     let client = super::set_dpop_bound(db, rows, &client, dpop_bound).await?;
+    let client = super::set_introspection_alg(db, rows, &client, introspection_alg).await?;
     let access_token = crypto::mint_secret(RAT_PREFIX);
     let tx = store::begin_write(db).await?;
     if let Door::Initial(iat) = door
@@ -505,10 +514,12 @@ pub async fn update(
     logout.validate()?;
     // Omitted, it is back to its default, false (§2.2), like every other field.
     let dpop_bound = req.dpop_bound_access_tokens.unwrap_or(false);
+    let introspection_alg = req.introspection_signed_response_alg.clone();
     let u = req.into_update(client, now)?;
     let updated = super::update(db, catalog, rows, logos, client, u).await?;
     let updated = super::logout::set_logout(db, rows, &updated, &logout).await?;
-    Ok(super::set_dpop_bound(db, rows, &updated, dpop_bound).await?)
+    let updated = super::set_dpop_bound(db, rows, &updated, dpop_bound).await?;
+    Ok(super::set_introspection_alg(db, rows, &updated, introspection_alg).await?)
 }
 
 #[cfg(test)]
@@ -535,7 +546,7 @@ mod tests {
                     "redirect_uris", "grant_types", "response_types", "scope", "client_name",
                     "token_endpoint_auth_method", "jwks", "jwks_uri", "client_id",
                     "software_statement", "require_pushed_authorization_requests",
-                    "dpop_bound_access_tokens",
+                    "dpop_bound_access_tokens", "introspection_signed_response_alg",
                 ]), any::<String>()),
                 0..6,
             ),

@@ -293,6 +293,18 @@ pub async fn set_dpop_bound(
     Ok(m.update(db).await?)
 }
 
+/// RFC 9701 §6: the client's `introspection_signed_response_alg` (`None`: not registered).
+pub async fn set_introspection_alg(
+    db: &impl ConnectionTrait,
+    c: &client::Model,
+    alg: Option<String>,
+) -> Result<client::Model, StoreError> {
+    let mut m = c.clone().into_active_model();
+    m.introspection_signed_response_alg = sea_orm::Set(alg);
+    m.updated_at = sea_orm::Set(super::now());
+    Ok(m.update(db).await?)
+}
+
 /// The ids of the clients a user owns (all of them: deleting the account deletes them).
 pub async fn ids_owned(db: &impl ConnectionTrait, owner: &str) -> Result<Vec<String>, StoreError> {
     use entity::client::Column;
