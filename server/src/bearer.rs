@@ -62,6 +62,17 @@ pub fn dpop_proof(req: &HttpRequest) -> Result<Option<&str>, ()> {
     first.to_str().map(|s| Some(s.trim())).map_err(|_| ())
 }
 
+/// The `algs` of a DPoP challenge (RFC 9449 §7.1): the proof algorithms Latch verifies.
+pub fn dpop_algs() -> String {
+    latch_verify::dpop::SIGNING_ALGS.join(" ")
+}
+
+/// The bare DPoP challenge, offered next to Bearer's when a request has no credentials
+/// (RFC 9449 §7.1: a resource that takes both schemes offers both).
+pub fn bare_dpop_challenge() -> HeaderValue {
+    dpop_challenge(None, "", &dpop_algs())
+}
+
 /// RFC 9449 §7.1: `DPoP algs="…"` and, with an error (`invalid_token`,
 /// `invalid_dpop_proof`, `use_dpop_nonce`), `error` and `error_description` with the same
 /// character rules as [`challenge`].

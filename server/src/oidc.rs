@@ -64,11 +64,9 @@ fn bearer_error(
 ) -> HttpResponse {
     let challenge = match scheme {
         bearer::Scheme::Bearer => bearer::challenge(Some(code.as_str()), description),
-        bearer::Scheme::DPoP => bearer::dpop_challenge(
-            Some(code.as_str()),
-            description,
-            &crate::oauth::dpop::algs(),
-        ),
+        bearer::Scheme::DPoP => {
+            bearer::dpop_challenge(Some(code.as_str()), description, &bearer::dpop_algs())
+        }
     };
     HttpResponse::build(code.status())
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -111,10 +109,7 @@ async fn userinfo(
             let mut res = HttpResponse::Unauthorized();
             // RFC 9449 §7.1: both schemes are offered.
             res.insert_header((header::WWW_AUTHENTICATE, bearer::challenge(None, "")))
-                .append_header((
-                    header::WWW_AUTHENTICATE,
-                    crate::oauth::dpop::bare_challenge(),
-                ))
+                .append_header((header::WWW_AUTHENTICATE, bearer::bare_dpop_challenge()))
                 .insert_header((header::CACHE_CONTROL, "no-store"));
             return Ok(res.finish());
         }

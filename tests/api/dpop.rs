@@ -526,24 +526,31 @@ async fn dpop_jkt_binds_the_code_to_the_key() {
     app.create_user(EMAIL, PASSWORD).await;
     let c = app.public_client().await;
     let key = Key::new();
+    let (code, verifier) = code_for(&app, &c, &[("dpop_jkt", &key.jkt())]).await;
+    redeems_only_with(&app, &c, &code, &verifier, &key).await;
+}
+
+/// `code` is bound to `key`: refused without a proof and with another key's (neither burns
+/// it), then redeemed with `key`'s proof for a DPoP token whose `cnf.jkt` is `key`'s.
+async fn redeems_only_with(app: &TestApp, c: &TestClient, code: &str, verifier: &str, key: &Key) {
+    let url = token_url(app);
+    expect_dpop_error(
+        redeem(app, c, code, verifier, &[]).await,
+        "invalid_dpop_proof",
+    )
+    .await;
     let other = Key::new();
-    let url = token_url(&app);
-    let jkt = key.jkt();
-    let (code, verifier) = code_for(&app, &c, &[("dpop_jkt", &jkt)]).await;
     expect_dpop_error(
-        redeem(&app, &c, &code, &verifier, &[]).await,
+        redeem(app, c, code, verifier, &[&other.proof("POST", &url)]).await,
         "invalid_dpop_proof",
     )
     .await;
-    expect_dpop_error(
-        redeem(&app, &c, &code, &verifier, &[&other.proof("POST", &url)]).await,
-        "invalid_dpop_proof",
-    )
-    .await;
-    // Not burnt by the wrong attempts.
-    let res = redeem(&app, &c, &code, &verifier, &[&key.proof("POST", &url)]).await;
+    let res = redeem(app, c, code, verifier, &[&key.proof("POST", &url)]).await;
     assert_eq!(res.status(), 200);
-    assert_eq!(json(res).await["token_type"], "DPoP");
+    let body = json(res).await;
+    assert_eq!(body["token_type"], "DPoP");
+    let claims = jwt_claims(body["access_token"].as_str().unwrap());
+    assert_eq!(claims["cnf"]["jkt"], key.jkt());
 }
 
 /// `POST /oauth/par` for the public client `c` with these `DPoP` headers.
@@ -587,22 +594,7 @@ async fn a_proof_with_a_pushed_request_binds_the_code_to_its_key() {
     let code = app.obtain_code(&c, EMAIL, &[("request_uri", &uri)]).await;
 
     // Assert: the code is bound to the proof's key, as with `dpop_jkt`.
-    expect_dpop_error(
-        redeem(&app, &c, &code, &verifier, &[]).await,
-        "invalid_dpop_proof",
-    )
-    .await;
-    expect_dpop_error(
-        redeem(&app, &c, &code, &verifier, &[&other.proof("POST", &url)]).await,
-        "invalid_dpop_proof",
-    )
-    .await;
-    let res = redeem(&app, &c, &code, &verifier, &[&key.proof("POST", &url)]).await;
-    assert_eq!(res.status(), 200);
-    let body = json(res).await;
-    assert_eq!(body["token_type"], "DPoP");
-    let claims = jwt_claims(body["access_token"].as_str().unwrap());
-    assert_eq!(claims["cnf"]["jkt"], key.jkt());
+    redeems_only_with(&app, &c, &code, &verifier, &key).await;
 
     // A proof and a `dpop_jkt` naming another key; a proof that is not one; a proof for
     // another URL; a proof used before: each refused as the token endpoint refuses it.
@@ -931,21 +923,12 @@ async fn with_redis_a_proof_is_single_use_across_instances_without_table_rows() 
 async fn dynamic_registration_takes_dpop_bound_access_tokens() {
     // Arrange: a client registered with RFC 9449 §5.2's metadata (RFC 7591).
     let app = spawn_app().await;
-    let (iat, _) = latch::clients::registration::mint_iat(&app.db, None, 3600, app.clock.now())
-        .await
-        .unwrap();
+    let iat = crate::registration::iat(&app).await;
     let mut body = json!({
         "client_name": "Gateway", "grant_types": ["client_credentials"], "scope": "read",
         "token_endpoint_auth_method": "client_secret_basic", "dpop_bound_access_tokens": true,
     });
-    let res = app
-        .http
-        .post(app.url("/oauth/register"))
-        .bearer_auth(&iat)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let res = crate::registration::register(&app, Some(&iat), body.clone()).await;
     assert_eq!(res.status(), 201);
     let reg = json(res).await;
     assert_eq!(reg["dpop_bound_access_tokens"], true, "{reg}");

@@ -235,29 +235,23 @@ async fn a_client_registers_the_algorithm_of_its_signed_introspections() {
         meta["introspection_signing_alg_values_supported"],
         json!(["ES256", "RS256"])
     );
-    let (iat, _) = latch::clients::registration::mint_iat(&app.db, None, 3600, app.clock.now())
-        .await
-        .unwrap();
+    let iat = crate::registration::iat(&app).await;
     let register = |alg: &'static str| {
         let body = json!({
             "client_name": "Signed", "grant_types": ["client_credentials"], "scope": "read",
             "token_endpoint_auth_method": "client_secret_basic",
             "introspection_signed_response_alg": alg,
         });
-        app.http
-            .post(app.url("/oauth/register"))
-            .bearer_auth(&iat)
-            .json(&body)
-            .send()
+        crate::registration::register(&app, Some(&iat), body)
     };
 
     // Act + Assert: only an algorithm Latch signs with; a refusal spends nothing.
     for bad in ["HS256", "none", "PS512", ""] {
-        let res = register(bad).await.unwrap();
+        let res = register(bad).await;
         assert_eq!(res.status(), 400, "{bad}");
         assert_eq!(json(res).await["error"], "invalid_client_metadata", "{bad}");
     }
-    let res = register("RS256").await.unwrap();
+    let res = register("RS256").await;
     assert_eq!(res.status(), 201);
     let reg = json(res).await;
     assert_eq!(reg["introspection_signed_response_alg"], "RS256");

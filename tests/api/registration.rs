@@ -41,14 +41,15 @@ fn cli_token(app: &TestApp, extra: &[&str]) -> std::process::Output {
 }
 
 /// A fresh initial access token, made as the dashboard and CLI make them.
-async fn iat(app: &TestApp) -> String {
+pub(crate) async fn iat(app: &TestApp) -> String {
     latch::clients::registration::mint_iat(&app.db, None, 3600, app.clock.now())
         .await
         .expect("token")
         .0
 }
 
-async fn register(app: &TestApp, token: Option<&str>, body: Value) -> reqwest::Response {
+/// `POST /oauth/register` with `body`, under `token` when given (RFC 7591 §3.1).
+pub(crate) async fn register(app: &TestApp, token: Option<&str>, body: Value) -> reqwest::Response {
     let mut r = app.http.post(app.url("/oauth/register")).json(&body);
     if let Some(t) = token {
         r = r.bearer_auth(t);

@@ -108,10 +108,11 @@ impl Principal {
         if self.has_scope(action, resource) {
             return Ok(());
         }
+        let message = format!("This request requires the {action} scope");
         let e = ApiError::new(
             ApiErrorType::Permission,
             "insufficient_scope",
-            format!("This request requires the {action} scope"),
+            message.clone(),
         )
         .with_bearer("insufficient_scope");
         // RFC 9449 §7.1: a DPoP request's challenge is a DPoP one.
@@ -119,8 +120,8 @@ impl Principal {
             Via::AccessToken { dpop: true, .. } => {
                 let challenge = crate::bearer::dpop_challenge(
                     Some("insufficient_scope"),
-                    &format!("This request requires the {action} scope"),
-                    &crate::oauth::dpop::algs(),
+                    &message,
+                    &crate::bearer::dpop_algs(),
                 );
                 e.with_headers([(
                     "www-authenticate",

@@ -202,10 +202,9 @@ impl ResponseError for ApiError {
         // RFC 9449 §7.1: `/v1` takes DPoP-bound tokens too, so a refusal that names no
         // token error (no credentials, an unknown key) offers the DPoP scheme beside Bearer.
         if self.bearer_error.is_none() && status == StatusCode::UNAUTHORIZED {
-            let algs = latch_verify::dpop::SIGNING_ALGS.join(" ");
             res.append_header((
                 header::WWW_AUTHENTICATE,
-                crate::bearer::dpop_challenge(None, "", &algs),
+                crate::bearer::bare_dpop_challenge(),
             ));
         }
         let mut res = res.json(json!({ "error": body }));

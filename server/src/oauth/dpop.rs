@@ -6,18 +6,12 @@
 //! path: the URL the client was told about, query and fragment excluded (§4.3 step 9).
 
 use actix_web::HttpRequest;
-use actix_web::http::header::HeaderValue;
 use entity::client;
 
 use crate::bearer::{self, Scheme};
-use crate::dpop::{Proof, Refusal, SIGNING_ALGS};
+use crate::dpop::{Proof, Refusal};
 use crate::errors::{OAuthError, StoreError};
 use crate::state::AppState;
-
-/// The `algs` of a DPoP challenge (§7.1).
-pub fn algs() -> String {
-    SIGNING_ALGS.join(" ")
-}
 
 fn url_of(state: &AppState, req: &HttpRequest) -> String {
     format!("{}{}", state.settings.issuer, req.path())
@@ -110,7 +104,11 @@ impl ResourceRefusal {
     /// The response headers: `WWW-Authenticate: DPoP error=…, algs=…` and, for
     /// `use_dpop_nonce`, `DPoP-Nonce`.
     pub fn headers(&self) -> Vec<(&'static str, String)> {
-        let challenge = bearer::dpop_challenge(Some(self.error()), &self.description(), &algs());
+        let challenge = bearer::dpop_challenge(
+            Some(self.error()),
+            &self.description(),
+            &bearer::dpop_algs(),
+        );
         let mut h = vec![(
             "www-authenticate",
             challenge.to_str().unwrap_or_default().to_owned(),
@@ -120,11 +118,6 @@ impl ResourceRefusal {
         }
         h
     }
-}
-
-/// The bare DPoP challenge, offered next to Bearer's when a request has no credentials.
-pub fn bare_challenge() -> HeaderValue {
-    bearer::dpop_challenge(None, "", &algs())
 }
 
 /// A resource's check of the proof behind an access token that already verified (RFC 9449
